@@ -1,0 +1,540 @@
+/*
+ * mutual.c - the `mutual` command: a thin shell over the public API.
+ *
+ * Every command opens the store named by --store (or $MUTUAL_STORE), does
+ * one thing and exits: 0 on success, non-zero with one line on stderr.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mutual.h"
+
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,
+	EXIT_USAGE = 2,
+	EXIT_UNVERIFIED = 3,
+	EXIT_BUSY = 4,
+};
+
+static const char usage[] =
+	"usage: mutual [--store DIR] COMMAND [ARGS]\n"
+	"\n"
+	"Keeps this device's signed, append-only log of events for a group.\n"
+	"\n"
+	"Commands:\n"
+	"  init --group NAME [--device NAME]   make a new group and its store in DIR\n"
+	"  invite --out FILE | --text          write an invite (a SECRET) for a new device\n"
+	"  join FILE|- [--device NAME]         make this device's store from an invite\n"
+	"  append TYPE JSON|-                  append an event; prints its id\n"
+	"  log [--json] [--type T] [--device D] [--after ID] [--limit N]\n"
+	"                                      show events in the shared order\n"
+	"  show ID [--json]                    show one event\n"
+	"  verify                              check every hash, chain and signature\n"
+	"  status [--json]                     the group, this device, events per device\n"
+	"  help, --help                        this text\n"
+	"  version, --version                  the version\n"
+	"\n"
+	"Options:\n"
+	"  --store DIR   the store folder (default: $MUTUAL_STORE)\n"
+	"\n"
+	"Exit status:\n"
+	"  0  success\n"
+	"  1  failure (the message on stderr says what and what to do)\n"
+	"  2  bad usage\n"
+	"  3  verify found a bad event or a damaged store\n"
+	"  4  the store stayed busy (another program is writing); try again\n";
+
+static int fail_status(int rc)
+{
+	if (rc == MUTUAL_EVERIFY || rc == MUTUAL_ECORRUPT)
+		return EXIT_UNVERIFIED;
+	if (rc == MUTUAL_EBUSY)
+		return EXIT_BUSY;
+	return EXIT_FAIL;
+}
+
+static int report(int rc)
+{
+	fprintf(stderr, "mutual: %s\n", mutual_error_last());
+	return fail_status(rc);
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "mutual: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n(run 'mutual --help' for usage)\n");
+	return EXIT_USAGE;
+}
+
+/* Print `s` as a JSON string. */
+static void put_json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+static void hex(char *out, const uint8_t *data, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		sprintf(out + 2 * i, "%02x", data[i]);
+}
+
+static void format_time(char *buf, size_t size, uint64_t hlc, int utc)
+{
+	time_t secs = (time_t)((hlc >> 16) / 1000);
+	struct tm tm;
+	if (utc)
+		gmtime_r(&secs, &tm);
+	else
+		localtime_r(&secs, &tm);
+	strftime(buf, size, utc ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* Read all of stdin, for "-" arguments. */
+static char *read_stdin(size_t max)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	while (buf) {
+		size_t n;
+		if (len + 1 >= cap) {
+			char *grown = cap > max ? NULL : realloc(buf, cap * 2);
+			if (!grown) {
+				free(buf);
+				return NULL;
+			}
+			buf = grown;
+			cap *= 2;
+		}
+		n = fread(buf + len, 1, cap - len - 1, stdin);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (buf) {
+		buf[len] = '\0';
+		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+			buf[--len] = '\0';
+	}
+	return buf;
+}
+
+typedef struct {
+	const char *store;
+	int argc;
+	char **argv;
+} cmd_ctx;
+
+static int open_store(mutual_store **s, const cmd_ctx *c)
+{
+	int rc = mutual_store_open(s, c->store, MUTUAL_OPEN_DEFAULT);
+	return rc < 0 ? report(rc) : EXIT_OK;
+}
+
+/* Options of a subcommand: `--name VALUE` pairs and `--flag`s. */
+static const char *opt_value(const cmd_ctx *c, int *i, const char *name)
+{
+	if (strcmp(c->argv[*i], name) != 0)
+		return NULL;
+	if (*i + 1 >= c->argc) {
+		usage_error("%s needs a value", name);
+		exit(EXIT_USAGE);
+	}
+	*i += 1;
+	return c->argv[*i];
+}
+
+static int cmd_init(const cmd_ctx *c)
+{
+	mutual_create_options opts = MUTUAL_CREATE_OPTIONS_INIT;
+	const char *group = NULL, *v;
+	mutual_store *s;
+	int rc;
+
+	for (int i = 1; i < c->argc; i++) {
+		if ((v = opt_value(c, &i, "--group")))
+			group = v;
+		else if ((v = opt_value(c, &i, "--device")))
+			opts.device_name = v;
+		else
+			return usage_error("init: unexpected '%s'", c->argv[i]);
+	}
+	if (!group)
+		return usage_error("%s", "init needs --group NAME");
+	if ((rc = mutual_store_create(&s, c->store, group, &opts)) < 0)
+		return report(rc);
+	printf("Made group \"%s\" in %s\nthis device: %s (%.16s...)\n", mutual_store_group_name(s), c->store,
+		mutual_store_device_name(s), mutual_store_device_id(s));
+	mutual_store_free(s);
+	return EXIT_OK;
+}
+
+static const char invite_warning[] =
+	"mutual: this invite is a SECRET: whoever holds it can read and write the group's data.\n"
+	"mutual: carry it apart from the stick that carries the data, and delete it after joining.\n";
+
+static int cmd_invite(const cmd_ctx *c)
+{
+	const char *out = NULL, *v;
+	int text = 0, rc, status = EXIT_OK;
+	mutual_store *s;
+
+	for (int i = 1; i < c->argc; i++) {
+		if ((v = opt_value(c, &i, "--out")))
+			out = v;
+		else if (strcmp(c->argv[i], "--text") == 0)
+			text = 1;
+		else
+			return usage_error("invite: unexpected '%s'", c->argv[i]);
+	}
+	if (!out == !text)
+		return usage_error("%s", "invite needs one of --out FILE or --text");
+	if ((status = open_store(&s, c)) != EXIT_OK)
+		return status;
+	if (out) {
+		if ((rc = mutual_invite_write(s, out)) < 0)
+			status = report(rc);
+		else
+			fprintf(stderr, "Wrote the invite to %s (mode 0600).\n%s", out, invite_warning);
+	} else {
+		char *token = NULL;
+		if ((rc = mutual_invite_text(&token, s)) < 0) {
+			status = report(rc);
+		} else {
+			printf("%s\n", token);
+			fputs(invite_warning, stderr);
+		}
+		mutual_free(token);
+	}
+	mutual_store_free(s);
+	return status;
+}
+
+static int cmd_join(const cmd_ctx *c)
+{
+	mutual_create_options opts = MUTUAL_CREATE_OPTIONS_INIT;
+	const char *file = NULL, *v;
+	mutual_store *s;
+	int rc;
+
+	for (int i = 1; i < c->argc; i++) {
+		if ((v = opt_value(c, &i, "--device")))
+			opts.device_name = v;
+		else if (!file && (c->argv[i][0] != '-' || strcmp(c->argv[i], "-") == 0))
+			file = c->argv[i];
+		else
+			return usage_error("join: unexpected '%s'", c->argv[i]);
+	}
+	if (!file)
+		return usage_error("%s", "join needs the invite FILE (or - to read its text from stdin)");
+	if (strcmp(file, "-") == 0) {
+		char *text = read_stdin(64 * 1024);
+		if (!text) {
+			fprintf(stderr, "mutual: cannot read the invite from stdin\n");
+			return EXIT_FAIL;
+		}
+		rc = mutual_store_join_text(&s, c->store, text, &opts);
+		free(text);
+	} else {
+		rc = mutual_store_join(&s, c->store, file, &opts);
+	}
+	if (rc < 0)
+		return report(rc);
+	printf("Joined group \"%s\" in %s\nthis device: %s (%.16s...)\n", mutual_store_group_name(s), c->store,
+		mutual_store_device_name(s), mutual_store_device_id(s));
+	if (strcmp(file, "-") != 0)
+		fprintf(stderr, "mutual: joined; now delete the invite file %s, it is a secret.\n", file);
+	mutual_store_free(s);
+	return EXIT_OK;
+}
+
+static int cmd_append(const cmd_ctx *c)
+{
+	char id[MUTUAL_EVENT_ID_STRLEN], *input = NULL;
+	const char *payload;
+	mutual_event_id eid;
+	mutual_store *s;
+	int rc, status;
+
+	if (c->argc != 3)
+		return usage_error("%s", "append needs TYPE and JSON (or - to read the JSON from stdin)");
+	payload = c->argv[2];
+	if (strcmp(payload, "-") == 0) {
+		if (!(input = read_stdin(MUTUAL_PAYLOAD_MAX + 2))) {
+			fprintf(stderr, "mutual: cannot read the payload from stdin (too large?)\n");
+			return EXIT_FAIL;
+		}
+		payload = input;
+	}
+	if ((status = open_store(&s, c)) == EXIT_OK) {
+		if ((rc = mutual_append(&eid, s, c->argv[1], payload)) < 0) {
+			status = report(rc);
+		} else {
+			mutual_event_id_format(id, sizeof(id), &eid);
+			printf("%s\n", id);
+		}
+		mutual_store_free(s);
+	}
+	free(input);
+	return status;
+}
+
+static void print_event(const mutual_event *ev, int json)
+{
+	const mutual_event_id *id = mutual_event_get_id(ev);
+	char idstr[MUTUAL_EVENT_ID_STRLEN], dev[65], h[65], when[64];
+
+	mutual_event_id_format(idstr, sizeof(idstr), id);
+	hex(dev, id->device, 32);
+	if (json) {
+		hex(h, mutual_event_hash(ev), 32);
+		format_time(when, sizeof(when), mutual_event_hlc(ev), 1);
+		printf("{\"id\":\"%s\",\"device\":\"%s\",\"device_name\":", idstr, dev);
+		put_json_string(stdout, mutual_event_device_name(ev));
+		printf(",\"seq\":%" PRIu64 ",\"hlc\":%" PRIu64 ",\"time\":\"%s\",\"type\":", id->seq,
+			mutual_event_hlc(ev), when);
+		put_json_string(stdout, mutual_event_type(ev));
+		printf(",\"payload\":%s,\"hash\":\"%s\"}\n", mutual_event_payload(ev), h);
+	} else {
+		const char *name = mutual_event_device_name(ev);
+		format_time(when, sizeof(when), mutual_event_hlc(ev), 0);
+		printf("%s  %-16s %.8s #%-6" PRIu64 " %-24s %s\n", when, *name ? name : "?", dev, id->seq,
+			mutual_event_type(ev), mutual_event_payload(ev));
+	}
+}
+
+static int cmd_log(const cmd_ctx *c)
+{
+	mutual_iter_options opts = MUTUAL_ITER_OPTIONS_INIT;
+	const char *device = NULL, *after = NULL, *limit = NULL, *v;
+	uint8_t key[MUTUAL_KEY_SIZE];
+	mutual_event_id after_id;
+	const mutual_event *ev;
+	mutual_store *s;
+	mutual_iter *it = NULL;
+	int json = 0, rc, status;
+
+	for (int i = 1; i < c->argc; i++) {
+		if (strcmp(c->argv[i], "--json") == 0)
+			json = 1;
+		else if ((v = opt_value(c, &i, "--type")))
+			opts.type = v;
+		else if ((v = opt_value(c, &i, "--device")))
+			device = v;
+		else if ((v = opt_value(c, &i, "--after")))
+			after = v;
+		else if ((v = opt_value(c, &i, "--limit")))
+			limit = v;
+		else
+			return usage_error("log: unexpected '%s'", c->argv[i]);
+	}
+	if (limit) {
+		char *end;
+		errno = 0;
+		opts.limit = strtoull(limit, &end, 10);
+		if (errno || *end || !*limit || limit[0] == '-')
+			return usage_error("--limit needs a whole number, not '%s'", limit);
+	}
+	if (after) {
+		if ((rc = mutual_event_id_parse(&after_id, after)) < 0)
+			return report(rc);
+		opts.after = &after_id;
+	}
+	if ((status = open_store(&s, c)) != EXIT_OK)
+		return status;
+	if (device) {
+		if ((rc = mutual_device_resolve(key, s, device)) < 0) {
+			status = report(rc);
+			goto done;
+		}
+		opts.device = key;
+	}
+	if ((rc = mutual_iter_new(&it, s, &opts)) < 0) {
+		status = report(rc);
+		goto done;
+	}
+	while ((rc = mutual_iter_next(&ev, it)) == 0)
+		print_event(ev, json);
+	if (rc != MUTUAL_ITEROVER)
+		status = report(rc);
+done:
+	mutual_iter_free(it);
+	mutual_store_free(s);
+	return status;
+}
+
+static int cmd_show(const cmd_ctx *c)
+{
+	mutual_event_id id;
+	mutual_event *ev = NULL;
+	mutual_store *s;
+	const char *idstr = NULL;
+	int json = 0, rc, status;
+
+	for (int i = 1; i < c->argc; i++) {
+		if (strcmp(c->argv[i], "--json") == 0)
+			json = 1;
+		else if (!idstr)
+			idstr = c->argv[i];
+		else
+			return usage_error("show: unexpected '%s'", c->argv[i]);
+	}
+	if (!idstr)
+		return usage_error("%s", "show needs an event ID (as printed by append or log --json)");
+	if ((rc = mutual_event_id_parse(&id, idstr)) < 0)
+		return report(rc);
+	if ((status = open_store(&s, c)) != EXIT_OK)
+		return status;
+	if ((rc = mutual_event_lookup(&ev, s, &id)) < 0)
+		status = report(rc);
+	else
+		print_event(ev, json);
+	mutual_event_free(ev);
+	mutual_store_free(s);
+	return status;
+}
+
+static int cmd_verify(const cmd_ctx *c)
+{
+	mutual_verify_result res;
+	mutual_store *s;
+	int rc, status;
+
+	if (c->argc != 1)
+		return usage_error("verify: unexpected '%s'", c->argv[1]);
+	if ((status = open_store(&s, c)) != EXIT_OK)
+		return status;
+	rc = mutual_verify(&res, s);
+	if (rc < 0) {
+		status = report(rc);
+	} else {
+		printf("ok: %" PRIu64 " events from %" PRIu64 " devices verified (%" PRIu64 " signatures)\n",
+			res.events, res.devices, res.signatures);
+	}
+	mutual_store_free(s);
+	return status;
+}
+
+typedef struct {
+	int json;
+	int count;
+} status_ctx;
+
+static int status_device(const mutual_device_info *d, void *payload)
+{
+	status_ctx *ctx = payload;
+	if (ctx->json) {
+		printf("%s{\"id\":\"%s\",\"name\":", ctx->count ? "," : "", d->id);
+		put_json_string(stdout, d->name);
+		printf(",\"events\":%" PRIu64 ",\"self\":%s}", d->events, d->is_self ? "true" : "false");
+	} else {
+		printf("  %-20s %.16s  %8" PRIu64 " events%s\n", *d->name ? d->name : "?", d->id, d->events,
+			d->is_self ? "  (this device)" : "");
+	}
+	ctx->count++;
+	return 0;
+}
+
+static int cmd_status(const cmd_ctx *c)
+{
+	status_ctx ctx = { 0, 0 };
+	mutual_store *s;
+	int rc, status;
+
+	for (int i = 1; i < c->argc; i++) {
+		if (strcmp(c->argv[i], "--json") == 0)
+			ctx.json = 1;
+		else
+			return usage_error("status: unexpected '%s'", c->argv[i]);
+	}
+	if ((status = open_store(&s, c)) != EXIT_OK)
+		return status;
+	if (ctx.json) {
+		printf("{\"group\":");
+		put_json_string(stdout, mutual_store_group_name(s));
+		printf(",\"group_id\":\"%s\",\"device\":\"%s\",\"device_name\":", mutual_store_group_id(s),
+			mutual_store_device_id(s));
+		put_json_string(stdout, mutual_store_device_name(s));
+		printf(",\"readonly\":%s,\"devices\":[", mutual_store_is_readonly(s) ? "true" : "false");
+	} else {
+		printf("group   %s (%s)\n", mutual_store_group_name(s), mutual_store_group_id(s));
+		printf("device  %s (%s)\n", mutual_store_device_name(s), mutual_store_device_id(s));
+		printf("store   %s%s\n", c->store, mutual_store_is_readonly(s) ? " (read-only)" : "");
+		printf("devices\n");
+	}
+	rc = mutual_device_foreach(s, status_device, &ctx);
+	if (ctx.json)
+		printf("]}\n");
+	if (rc < 0)
+		status = report(rc);
+	mutual_store_free(s);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*run)(const cmd_ctx *c);
+		int needs_store;
+	} commands[] = {
+		{ "init", cmd_init, 1 }, { "invite", cmd_invite, 1 }, { "join", cmd_join, 1 },
+		{ "append", cmd_append, 1 }, { "log", cmd_log, 1 }, { "show", cmd_show, 1 },
+		{ "verify", cmd_verify, 1 }, { "status", cmd_status, 1 },
+	};
+	cmd_ctx c = { getenv("MUTUAL_STORE"), 0, NULL };
+	int i = 1;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(usage, stdout);
+			return EXIT_OK;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("mutual %s\n", mutual_version());
+			return EXIT_OK;
+		} else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc) {
+			c.store = argv[++i];
+		} else if (strncmp(argv[i], "--store=", 8) == 0) {
+			c.store = argv[i] + 8;
+		} else {
+			return usage_error("unknown option '%s'", argv[i]);
+		}
+	}
+	if (i >= argc) {
+		fputs(usage, stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[i], "help") == 0) {
+		fputs(usage, stdout);
+		return EXIT_OK;
+	}
+	if (strcmp(argv[i], "version") == 0) {
+		printf("mutual %s\n", mutual_version());
+		return EXIT_OK;
+	}
+	c.argc = argc - i;
+	c.argv = argv + i;
+	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
+		if (strcmp(commands[k].name, argv[i]) != 0)
+			continue;
+		if (commands[k].needs_store && (!c.store || !*c.store))
+			return usage_error("%s needs --store DIR (or MUTUAL_STORE set)", argv[i]);
+		return commands[k].run(&c);
+	}
+	return usage_error("unknown command '%s'", argv[i]);
+}

@@ -1,0 +1,333 @@
+/*
+ * mutual.h - the public API of libmutual, an offline-first sync library.
+ *
+ * Every device keeps its own append-only, hash-chained, signed log of events
+ * in a local store (a folder holding an SQLite database and the device's
+ * keys). Devices of one group exchange their logs; state is a deterministic
+ * projection of the union of the logs.
+ *
+ * Conventions (read once, they hold everywhere):
+ *  - Functions return int: 0 on success, one of the negative MUTUAL_E* codes
+ *    on failure. mutual_error_last() then gives a one-line message, in words
+ *    a person can act on, for the calling thread.
+ *  - Outputs come first. A `T **out` is the caller's and is released with the
+ *    matching mutual_T_free(); every free function accepts NULL. A returned
+ *    `const T *` is borrowed: its doc comment says until when it stays valid.
+ *  - Options structs start with `unsigned int version`; initialise them with
+ *    the MUTUAL_X_OPTIONS_INIT macro or mutual_x_options_init(). NULL options
+ *    mean defaults.
+ *  - Threads: a mutual_store handle, and everything obtained from it, must be
+ *    used by one thread at a time. Separate handles on the same store may be
+ *    used from separate threads and separate processes at the same time;
+ *    writes are serialised by the store and a busy store is waited for (up to
+ *    MUTUAL_BUSY_TIMEOUT_MS) rather than reported.
+ */
+#ifndef MUTUAL_H
+#define MUTUAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && !defined(MUTUAL_STATIC_BUILD)
+#define MUTUAL_EXTERN __attribute__((visibility("default")))
+#else
+#define MUTUAL_EXTERN
+#endif
+
+#define MUTUAL_VERSION "0.1.0"
+#define MUTUAL_VERSION_MAJOR 0
+#define MUTUAL_VERSION_MINOR 1
+#define MUTUAL_VERSION_PATCH 0
+
+/** The library's version string, e.g. "0.1.0". Static storage. */
+MUTUAL_EXTERN const char *mutual_version(void);
+
+/* ------------------------------------------------------------------ errors */
+
+/** Status codes. 0 is success; every failure is negative. */
+enum mutual_status {
+	MUTUAL_OK = 0,
+	MUTUAL_ERROR = -1,      /* generic failure (I/O, out of memory, ...) */
+	MUTUAL_ENOTFOUND = -3,  /* no such store, file, event or device */
+	MUTUAL_EEXISTS = -4,    /* the store or file already exists */
+	MUTUAL_EINVALID = -5,   /* bad input: bad JSON, bad type, bad id, too big */
+	MUTUAL_EREADONLY = -6,  /* the store cannot be written */
+	MUTUAL_EBUSY = -7,      /* another process held the store too long */
+	MUTUAL_ECORRUPT = -8,   /* the store's files are damaged */
+	MUTUAL_EVERIFY = -9,    /* a hash, chain or signature does not verify */
+	MUTUAL_EVERSION = -10,  /* made by a newer libmutual: upgrade */
+	MUTUAL_ITEROVER = -31   /* an iterator has no more items (not an error) */
+};
+
+/**
+ * The message of the calling thread's last failure: one line, never NULL
+ * (an empty string when nothing failed yet). Valid until the thread's next
+ * call into libmutual.
+ */
+MUTUAL_EXTERN const char *mutual_error_last(void);
+
+/** Free memory that libmutual returned as `char **out`. Accepts NULL. */
+MUTUAL_EXTERN void mutual_free(void *ptr);
+
+/* ------------------------------------------------------------------ limits */
+
+#define MUTUAL_TYPE_MAX 128             /* bytes in an event type */
+#define MUTUAL_PAYLOAD_MAX (1024 * 1024) /* bytes in an event payload */
+#define MUTUAL_NAME_MAX 200             /* bytes in a group or device name */
+#define MUTUAL_BATCH_MAX 1000000        /* events in one batch append */
+#define MUTUAL_BUSY_TIMEOUT_MS 15000    /* how long a busy store is waited for */
+
+/* ------------------------------------------------------------------ stores */
+
+/** A device's handle on its local store. Opaque. */
+typedef struct mutual_store mutual_store;
+
+typedef struct mutual_create_options {
+	unsigned int version;
+	/** This device's name, shown to the group (default: the host name). */
+	const char *device_name;
+} mutual_create_options;
+
+#define MUTUAL_CREATE_OPTIONS_VERSION 1
+#define MUTUAL_CREATE_OPTIONS_INIT { MUTUAL_CREATE_OPTIONS_VERSION, NULL }
+
+/** Initialise `opts` to defaults. Returns MUTUAL_EINVALID for an unknown version. */
+MUTUAL_EXTERN int mutual_create_options_init(mutual_create_options *opts, unsigned int version);
+
+/**
+ * Create a new group and this device's store for it in `dir` (created if
+ * missing, mode 0700; it must not already hold a store).
+ *
+ * Makes a random group id, a random group key, and this device's Ed25519
+ * key pair (secret key written 0600), then appends the signed
+ * `mutual.group.create` event. `group_name`: 1..MUTUAL_NAME_MAX bytes.
+ *
+ * Errors: MUTUAL_EEXISTS (a store is there), MUTUAL_EINVALID (bad name),
+ * MUTUAL_ERROR (I/O). On failure nothing usable is left behind.
+ * The handle is the caller's: release it with mutual_store_free().
+ */
+MUTUAL_EXTERN int mutual_store_create(mutual_store **out, const char *dir,
+	const char *group_name, const mutual_create_options *opts);
+
+/** Flags for mutual_store_open(). */
+enum mutual_open_flags {
+	MUTUAL_OPEN_DEFAULT = 0,
+	MUTUAL_OPEN_READONLY = 1 /* never write, even if the store is writable */
+};
+
+/**
+ * Open the store in `dir`. A store on read-only media (or one this user
+ * cannot write) opens read-only by itself: reads work, writes fail with
+ * MUTUAL_EREADONLY.
+ *
+ * Errors: MUTUAL_ENOTFOUND (no store there), MUTUAL_ECORRUPT (the database
+ * is damaged or is not a libmutual store), MUTUAL_EVERSION (made by a newer
+ * libmutual), MUTUAL_ERROR.
+ */
+MUTUAL_EXTERN int mutual_store_open(mutual_store **out, const char *dir, unsigned int flags);
+
+/** Close the store. Accepts NULL. Iterators of the store must be freed first. */
+MUTUAL_EXTERN void mutual_store_free(mutual_store *store);
+
+/** 1 if writes to this handle will be refused, else 0. */
+MUTUAL_EXTERN int mutual_store_is_readonly(const mutual_store *store);
+
+/** The group id, 32 lowercase hex characters. Valid until the store is freed. */
+MUTUAL_EXTERN const char *mutual_store_group_id(const mutual_store *store);
+/** The group's name. Valid until the store is freed. */
+MUTUAL_EXTERN const char *mutual_store_group_name(const mutual_store *store);
+/** This device's id (its public key), 64 lowercase hex characters. Valid until the store is freed. */
+MUTUAL_EXTERN const char *mutual_store_device_id(const mutual_store *store);
+/** This device's name. Valid until the store is freed. */
+MUTUAL_EXTERN const char *mutual_store_device_name(const mutual_store *store);
+
+/* ----------------------------------------------------------------- invites */
+
+/**
+ * Write an invite to `path` (mode 0600; refused with MUTUAL_EEXISTS if the
+ * file exists). The invite holds the group id, name and key: it is a
+ * SECRET. Whoever holds it can read and write the group's data, so it must
+ * never travel on the stick that carries the data.
+ */
+MUTUAL_EXTERN int mutual_invite_write(mutual_store *store, const char *path);
+
+/**
+ * The invite as one line of text a person can carry (same secret as the
+ * file). `*out` is the caller's, freed with mutual_free().
+ */
+MUTUAL_EXTERN int mutual_invite_text(char **out, mutual_store *store);
+
+/**
+ * Create this device's store in `dir` from the invite file at `invite_path`:
+ * a new key pair, then the signed `mutual.device.join` event.
+ * Errors: as mutual_store_create(), plus MUTUAL_EINVALID for a damaged or
+ * unknown invite and MUTUAL_ENOTFOUND for a missing file.
+ */
+MUTUAL_EXTERN int mutual_store_join(mutual_store **out, const char *dir,
+	const char *invite_path, const mutual_create_options *opts);
+
+/** As mutual_store_join(), from the invite's text (mutual_invite_text()). */
+MUTUAL_EXTERN int mutual_store_join_text(mutual_store **out, const char *dir,
+	const char *invite_text, const mutual_create_options *opts);
+
+/* ------------------------------------------------------------------ events */
+
+#define MUTUAL_KEY_SIZE 32
+#define MUTUAL_HASH_SIZE 32
+/** Room for a formatted event id: 64 hex, ':', up to 20 digits, NUL. */
+#define MUTUAL_EVENT_ID_STRLEN 88
+
+/** An event's identity: the device that wrote it and its seq (1, 2, ...). */
+typedef struct mutual_event_id {
+	uint8_t device[MUTUAL_KEY_SIZE];
+	uint64_t seq;
+} mutual_event_id;
+
+/** Write `id` as "<64 hex device>:<seq>" into `buf` (at least MUTUAL_EVENT_ID_STRLEN bytes). */
+MUTUAL_EXTERN int mutual_event_id_format(char *buf, size_t size, const mutual_event_id *id);
+/** Parse "<64 hex device>:<seq>". MUTUAL_EINVALID if malformed. */
+MUTUAL_EXTERN int mutual_event_id_parse(mutual_event_id *out, const char *str);
+
+/** One entry of a batch append. */
+typedef struct mutual_append_entry {
+	const char *type;    /* see mutual_append() */
+	const char *payload; /* see mutual_append() */
+} mutual_append_entry;
+
+/**
+ * Append one event to this device's log and return once it is durable
+ * (fsynced): an acknowledged event survives a power cut.
+ *
+ * `type`: 1..MUTUAL_TYPE_MAX bytes of [a-z0-9._-], starting with a letter,
+ * e.g. "pantry.stock.in"; types starting with "mutual." are the library's
+ * own and refused here. `payload`: a JSON object (RFC 8259, UTF-8), at most
+ * MUTUAL_PAYLOAD_MAX bytes, stored byte for byte as given.
+ *
+ * `out` (may be NULL) receives the new event's id.
+ * Errors: MUTUAL_EINVALID (bad type or payload), MUTUAL_EREADONLY,
+ * MUTUAL_EBUSY, MUTUAL_ERROR. On any error the log is unchanged.
+ */
+MUTUAL_EXTERN int mutual_append(mutual_event_id *out, mutual_store *store,
+	const char *type, const char *payload);
+
+/**
+ * Append `n` events (1..MUTUAL_BATCH_MAX) in one transaction: all or none.
+ * Their seqs are consecutive; `out_first` (may be NULL) receives the first
+ * id. The batch's last event carries the device's signature, which covers
+ * the whole batch through the hash chain.
+ */
+MUTUAL_EXTERN int mutual_append_batch(mutual_event_id *out_first, mutual_store *store,
+	const mutual_append_entry *entries, size_t n);
+
+/** One event read from a store. Opaque; read it through the accessors. */
+typedef struct mutual_event mutual_event;
+
+/** Accessors. Returned pointers live as long as the event does. */
+MUTUAL_EXTERN const mutual_event_id *mutual_event_get_id(const mutual_event *ev);
+/** Hybrid logical clock: milliseconds since 1970 << 16 | a logical counter. */
+MUTUAL_EXTERN uint64_t mutual_event_hlc(const mutual_event *ev);
+MUTUAL_EXTERN const char *mutual_event_type(const mutual_event *ev);
+/** The payload, NUL-terminated JSON text. */
+MUTUAL_EXTERN const char *mutual_event_payload(const mutual_event *ev);
+MUTUAL_EXTERN size_t mutual_event_payload_len(const mutual_event *ev);
+/** The event's hash (MUTUAL_HASH_SIZE bytes), see docs/format.md. */
+MUTUAL_EXTERN const uint8_t *mutual_event_hash(const mutual_event *ev);
+/** The name the writing device announced, or "" if not known. */
+MUTUAL_EXTERN const char *mutual_event_device_name(const mutual_event *ev);
+
+/**
+ * Fetch one event. MUTUAL_ENOTFOUND if the store does not hold it.
+ * `*out` is the caller's, freed with mutual_event_free().
+ */
+MUTUAL_EXTERN int mutual_event_lookup(mutual_event **out, mutual_store *store,
+	const mutual_event_id *id);
+MUTUAL_EXTERN void mutual_event_free(mutual_event *ev);
+
+/** Filters for reading the log. All-zero / NULL fields mean "no filter". */
+typedef struct mutual_iter_options {
+	unsigned int version;
+	const char *type;          /* only events of this exact type */
+	const uint8_t *device;     /* only events of this device (MUTUAL_KEY_SIZE bytes) */
+	const mutual_event_id *after; /* only events after this one in the total order */
+	uint64_t limit;            /* at most this many events; 0: all */
+} mutual_iter_options;
+
+#define MUTUAL_ITER_OPTIONS_VERSION 1
+#define MUTUAL_ITER_OPTIONS_INIT { MUTUAL_ITER_OPTIONS_VERSION, NULL, NULL, NULL, 0 }
+MUTUAL_EXTERN int mutual_iter_options_init(mutual_iter_options *opts, unsigned int version);
+
+/** An iterator over events in the total order (hlc, device, seq). Opaque. */
+typedef struct mutual_iter mutual_iter;
+
+/**
+ * Start reading events in the total order (hlc, device, seq), the same on
+ * every device holding the same events. The iterator sees the store as it
+ * was when the iterator was made. MUTUAL_ENOTFOUND if `after` is not held.
+ */
+MUTUAL_EXTERN int mutual_iter_new(mutual_iter **out, mutual_store *store,
+	const mutual_iter_options *opts);
+/**
+ * The next event: 0 and `*out` set, or MUTUAL_ITEROVER at the end. `*out` is
+ * borrowed: valid until the next call on this iterator or its free.
+ */
+MUTUAL_EXTERN int mutual_iter_next(const mutual_event **out, mutual_iter *iter);
+MUTUAL_EXTERN void mutual_iter_free(mutual_iter *iter);
+
+/* ----------------------------------------------------------------- devices */
+
+/** What a store knows of one device. Borrowed: valid during the callback only. */
+typedef struct mutual_device_info {
+	const char *id;       /* 64 lowercase hex: the public key */
+	const char *name;     /* as announced, or "" */
+	uint64_t events;      /* events held from it */
+	uint64_t head_seq;    /* its highest seq held (gapless: == events) */
+	int is_self;          /* 1 for this store's own device */
+} mutual_device_info;
+
+/** Called once per device; return non-zero to stop (that value is returned). */
+typedef int (*mutual_device_cb)(const mutual_device_info *info, void *payload);
+
+/** Call `cb` for every device the store holds events of, ordered by id. */
+MUTUAL_EXTERN int mutual_device_foreach(mutual_store *store, mutual_device_cb cb, void *payload);
+
+/**
+ * Resolve `name_or_id` (a device name, or a hex prefix of at least 4
+ * characters of its id) to the device's key. MUTUAL_ENOTFOUND if none
+ * matches, MUTUAL_EINVALID if several do.
+ */
+MUTUAL_EXTERN int mutual_device_resolve(uint8_t out[MUTUAL_KEY_SIZE], mutual_store *store,
+	const char *name_or_id);
+
+/* ------------------------------------------------------------------ verify */
+
+typedef struct mutual_verify_result {
+	unsigned int version;
+	uint64_t events;       /* events checked */
+	uint64_t devices;      /* device chains checked */
+	uint64_t signatures;   /* signatures checked */
+	int ok;                /* 1 when everything verified */
+	mutual_event_id bad;   /* the first bad event (lowest seq of the first bad chain) */
+	char reason[256];      /* why it is bad, one line */
+} mutual_verify_result;
+
+#define MUTUAL_VERIFY_RESULT_VERSION 1
+
+/**
+ * Check the whole store: the database's own integrity, then for every device
+ * recompute every event's payload digest and hash from the stored fields,
+ * check every chain link, seq gap and signature, and that every event is
+ * covered by a signature. `out` (may be NULL) gets the figures and the first
+ * bad event. Returns 0 when all is well, MUTUAL_EVERIFY when an event is bad,
+ * MUTUAL_ECORRUPT when the database itself is damaged.
+ */
+MUTUAL_EXTERN int mutual_verify(mutual_verify_result *out, mutual_store *store);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MUTUAL_H */

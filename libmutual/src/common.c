@@ -1,0 +1,350 @@
+/*
+ * common.c - the error model, byte buffers, hex, and careful file writing.
+ *
+ * The last error is per thread, so handles used from separate threads never
+ * see each other's messages.
+ */
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static _Thread_local char last_error[512];
+
+const char *mutual_error_last(void)
+{
+	return last_error;
+}
+
+void mutual__error_clear(void)
+{
+	last_error[0] = '\0';
+}
+
+int mutual__fail(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int mutual__fail_wrap(int code, const char *fmt, ...)
+{
+	char prefix[256], old[sizeof(last_error)];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	memcpy(old, last_error, sizeof(old));
+	snprintf(last_error, sizeof(last_error), "%.250s: %.255s", prefix, old);
+	return code;
+}
+
+void mutual_free(void *ptr)
+{
+	free(ptr);
+}
+
+const char *mutual_version(void)
+{
+	return MUTUAL_VERSION;
+}
+
+int mutual__buf_grow(mutual_buf *b, size_t extra)
+{
+	size_t need, cap;
+	uint8_t *data;
+
+	if (extra > SIZE_MAX - b->len - 1)
+		return mutual__fail(MUTUAL_ERROR, "buffer size overflow");
+	need = b->len + extra + 1; /* room for a NUL */
+	if (need <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	data = realloc(b->data, cap);
+	if (!data)
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
+	b->data = data;
+	b->cap = cap;
+	return 0;
+}
+
+int mutual__buf_put(mutual_buf *b, const void *data, size_t len)
+{
+	if (mutual__buf_grow(b, len) < 0)
+		return MUTUAL_ERROR;
+	if (len)
+		memcpy(b->data + b->len, data, len);
+	b->len += len;
+	return 0;
+}
+
+int mutual__buf_put_u8(mutual_buf *b, uint8_t v)
+{
+	return mutual__buf_put(b, &v, 1);
+}
+
+int mutual__buf_put_u16(mutual_buf *b, uint16_t v)
+{
+	uint8_t p[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+	return mutual__buf_put(b, p, 2);
+}
+
+int mutual__buf_put_u32(mutual_buf *b, uint32_t v)
+{
+	uint8_t p[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+	return mutual__buf_put(b, p, 4);
+}
+
+int mutual__buf_put_u64(mutual_buf *b, uint64_t v)
+{
+	uint8_t p[8];
+	mutual__set_u64(p, v);
+	return mutual__buf_put(b, p, 8);
+}
+
+int mutual__buf_printf(mutual_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return mutual__fail(MUTUAL_ERROR, "format error");
+	if (mutual__buf_grow(b, (size_t)n) < 0)
+		return MUTUAL_ERROR;
+	va_start(ap, fmt);
+	vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+int mutual__buf_cstr(mutual_buf *b)
+{
+	if (mutual__buf_grow(b, 0) < 0)
+		return MUTUAL_ERROR;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+void mutual__buf_free(mutual_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+uint16_t mutual__get_u16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+uint32_t mutual__get_u32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+uint64_t mutual__get_u64(const uint8_t *p)
+{
+	return ((uint64_t)mutual__get_u32(p) << 32) | mutual__get_u32(p + 4);
+}
+
+void mutual__set_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+void mutual__hex(char *out, const uint8_t *data, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[data[i] >> 4];
+		out[2 * i + 1] = digits[data[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int mutual__unhex(uint8_t *out, size_t len, const char *hex, size_t hexlen)
+{
+	if (hexlen != 2 * len)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+char *mutual__strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = malloc(n);
+	if (!d) {
+		mutual__fail(MUTUAL_ERROR, "out of memory");
+		return NULL;
+	}
+	memcpy(d, s, n);
+	return d;
+}
+
+char *mutual__path_join(const char *dir, const char *name)
+{
+	size_t a = strlen(dir), b = strlen(name);
+	char *p = malloc(a + b + 2);
+	if (!p) {
+		mutual__fail(MUTUAL_ERROR, "out of memory");
+		return NULL;
+	}
+	memcpy(p, dir, a);
+	p[a] = '/';
+	memcpy(p + a + 1, name, b + 1);
+	return p;
+}
+
+int mutual__fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return mutual__fail(MUTUAL_ERROR, "cannot open folder %s: %s", path, strerror(errno));
+	if (fsync(fd) < 0 && errno != EINVAL) {
+		int e = errno;
+		close(fd);
+		return mutual__fail(MUTUAL_ERROR, "cannot sync folder %s: %s", path, strerror(e));
+	}
+	close(fd);
+	return 0;
+}
+
+static char *parent_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	if (!slash)
+		return mutual__strdup(".");
+	if (slash == path)
+		return mutual__strdup("/");
+	dir = malloc((size_t)(slash - path) + 1);
+	if (!dir) {
+		mutual__fail(MUTUAL_ERROR, "out of memory");
+		return NULL;
+	}
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	return dir;
+}
+
+int mutual__write_secret_file(const char *path, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	char *dir = NULL;
+	int fd, rc = MUTUAL_ERROR;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		if (errno == EEXIST)
+			return mutual__fail(MUTUAL_EEXISTS, "%s already exists; not overwriting it", path);
+		return mutual__fail(MUTUAL_ERROR, "cannot create %s: %s", path, strerror(errno));
+	}
+	/* The umask may have narrowed the mode, never widened it; set it exactly. */
+	if (fchmod(fd, 0600) < 0) {
+		mutual__fail(MUTUAL_ERROR, "cannot set mode 0600 on %s: %s", path, strerror(errno));
+		goto done;
+	}
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			mutual__fail(MUTUAL_ERROR, "cannot write %s: %s", path, strerror(errno));
+			goto done;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (fsync(fd) < 0) {
+		mutual__fail(MUTUAL_ERROR, "cannot sync %s: %s", path, strerror(errno));
+		goto done;
+	}
+	dir = parent_dir(path);
+	if (!dir || mutual__fsync_dir(dir) < 0)
+		goto done;
+	rc = 0;
+done:
+	close(fd);
+	free(dir);
+	if (rc < 0)
+		unlink(path);
+	return rc;
+}
+
+int mutual__read_file(mutual_buf *out, const char *path, size_t max)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc = MUTUAL_ERROR;
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return mutual__fail(MUTUAL_ENOTFOUND, "%s does not exist", path);
+		return mutual__fail(MUTUAL_ERROR, "cannot open %s: %s", path, strerror(errno));
+	}
+	for (;;) {
+		ssize_t n;
+		if (mutual__buf_grow(out, 4096) < 0)
+			goto done;
+		n = read(fd, out->data + out->len, 4096);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			mutual__fail(MUTUAL_ERROR, "cannot read %s: %s", path, strerror(errno));
+			goto done;
+		}
+		if (n == 0)
+			break;
+		out->len += (size_t)n;
+		if (out->len > max) {
+			mutual__fail(MUTUAL_EINVALID, "%s is too large (more than %zu bytes)", path, max);
+			goto done;
+		}
+	}
+	rc = mutual__buf_cstr(out);
+done:
+	close(fd);
+	return rc;
+}
+
+int mutual__mkdir_private(const char *path)
+{
+	if (mkdir(path, 0700) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return MUTUAL_EEXISTS;
+	return mutual__fail(MUTUAL_ERROR, "cannot create folder %s: %s", path, strerror(errno));
+}

@@ -1,0 +1,67 @@
+/*
+ * common.h - what every file of the library shares: the error model, a
+ * growable byte buffer, hex and big-endian helpers, and file helpers that
+ * write secrets safely. Nothing here touches a dependency.
+ */
+#ifndef MUTUAL_COMMON_H
+#define MUTUAL_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mutual.h"
+
+/* Set the calling thread's last error; returns `code` so callers can
+ * `return mutual__fail(MUTUAL_EINVALID, "...")`. */
+int mutual__fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefix the current message with context, keeping the code. */
+int mutual__fail_wrap(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mutual__error_clear(void);
+
+/* A growable byte buffer. Zero-initialise; release with mutual__buf_free. */
+typedef struct {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+} mutual_buf;
+
+int mutual__buf_grow(mutual_buf *b, size_t extra);
+int mutual__buf_put(mutual_buf *b, const void *data, size_t len);
+int mutual__buf_put_u8(mutual_buf *b, uint8_t v);
+int mutual__buf_put_u16(mutual_buf *b, uint16_t v);
+int mutual__buf_put_u32(mutual_buf *b, uint32_t v);
+int mutual__buf_put_u64(mutual_buf *b, uint64_t v);
+int mutual__buf_printf(mutual_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* NUL-terminate without counting the NUL in len. */
+int mutual__buf_cstr(mutual_buf *b);
+void mutual__buf_free(mutual_buf *b);
+
+/* Big-endian reads; the caller has checked the bounds. */
+uint16_t mutual__get_u16(const uint8_t *p);
+uint32_t mutual__get_u32(const uint8_t *p);
+uint64_t mutual__get_u64(const uint8_t *p);
+void mutual__set_u64(uint8_t *p, uint64_t v);
+
+/* Lowercase hex. `out` holds 2*len+1 bytes. */
+void mutual__hex(char *out, const uint8_t *data, size_t len);
+/* Exactly 2*len hex characters (either case) to bytes; -1 otherwise. */
+int mutual__unhex(uint8_t *out, size_t len, const char *hex, size_t hexlen);
+
+char *mutual__strdup(const char *s);
+
+/* Create `path` with mode 0600 and `data`, fsync it and its folder.
+ * Refuses (MUTUAL_EEXISTS) if it exists. */
+int mutual__write_secret_file(const char *path, const void *data, size_t len);
+/* Read a whole small file (at most `max` bytes) into `out`, NUL-terminated. */
+int mutual__read_file(mutual_buf *out, const char *path, size_t max);
+/* mkdir -p for one level with mode 0700; 0 if made, MUTUAL_EEXISTS if there. */
+int mutual__mkdir_private(const char *path);
+/* fsync a folder so a new name in it is durable. */
+int mutual__fsync_dir(const char *path);
+/* "dir/name", malloc'd; NULL when out of memory (error set). */
+char *mutual__path_join(const char *dir, const char *name);
+
+#define MUTUAL_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

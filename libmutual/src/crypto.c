@@ -1,0 +1,50 @@
+/*
+ * crypto.c - libsodium behind the small interface of crypto.h.
+ */
+#include "crypto.h"
+
+#include <sodium.h>
+
+#include "common.h"
+
+int mutual__crypto_init(void)
+{
+	/* sodium_init is thread-safe and idempotent: 1 means already done. */
+	if (sodium_init() < 0)
+		return mutual__fail(MUTUAL_ERROR, "cannot initialise libsodium");
+	return 0;
+}
+
+void mutual__random(void *out, size_t len)
+{
+	randombytes_buf(out, len);
+}
+
+void mutual__hash(uint8_t out[32], const void *data, size_t len)
+{
+	crypto_generichash(out, 32, data, len, NULL, 0);
+}
+
+int mutual__sign_keypair(uint8_t pk[32], uint8_t sk[MUTUAL_SECRET_SIZE], const uint8_t seed[32])
+{
+	if (crypto_sign_seed_keypair(pk, sk, seed) != 0)
+		return mutual__fail(MUTUAL_ERROR, "cannot derive the device key pair");
+	return 0;
+}
+
+void mutual__sign(uint8_t sig[MUTUAL_SIG_SIZE], const uint8_t *msg, size_t len,
+	const uint8_t sk[MUTUAL_SECRET_SIZE])
+{
+	crypto_sign_detached(sig, NULL, msg, len, sk);
+}
+
+int mutual__sign_verify(const uint8_t sig[MUTUAL_SIG_SIZE], const uint8_t *msg, size_t len,
+	const uint8_t pk[32])
+{
+	return crypto_sign_verify_detached(sig, msg, len, pk) == 0 ? 0 : -1;
+}
+
+void mutual__wipe(void *p, size_t len)
+{
+	sodium_memzero(p, len);
+}

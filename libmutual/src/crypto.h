@@ -1,0 +1,36 @@
+/*
+ * crypto.h - the library's one door to libsodium: randomness, BLAKE2b-256
+ * and Ed25519. Keeping every primitive here makes the choices auditable in
+ * one place and lets the format document name exactly these.
+ */
+#ifndef MUTUAL_CRYPTO_H
+#define MUTUAL_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MUTUAL_SEED_SIZE 32
+#define MUTUAL_SECRET_SIZE 64 /* libsodium's secret key: seed || public key */
+#define MUTUAL_SIG_SIZE 64
+#define MUTUAL_GROUP_KEY_SIZE 32
+#define MUTUAL_GROUP_ID_SIZE 16
+
+int mutual__crypto_init(void);
+void mutual__random(void *out, size_t len);
+
+/* BLAKE2b with a 32-byte digest, unkeyed (hashlib.blake2b(digest_size=32)). */
+void mutual__hash(uint8_t out[32], const void *data, size_t len);
+
+
+/* Ed25519 key pair from a 32-byte seed. */
+int mutual__sign_keypair(uint8_t pk[32], uint8_t sk[MUTUAL_SECRET_SIZE], const uint8_t seed[32]);
+void mutual__sign(uint8_t sig[MUTUAL_SIG_SIZE], const uint8_t *msg, size_t len,
+	const uint8_t sk[MUTUAL_SECRET_SIZE]);
+/* 0 when `sig` is `pk`'s valid signature of `msg`, -1 otherwise. */
+int mutual__sign_verify(const uint8_t sig[MUTUAL_SIG_SIZE], const uint8_t *msg, size_t len,
+	const uint8_t pk[32]);
+
+/* Wipe secrets from memory. */
+void mutual__wipe(void *p, size_t len);
+
+#endif

@@ -1,0 +1,703 @@
+/*
+ * db.c - the local store in SQLite.
+ *
+ * NOTES ON THE DESIGN
+ *  1. The events table is append-only: triggers refuse UPDATE and DELETE,
+ *     so no code path, and no sqlite3 shell, can rewrite history silently.
+ *  2. (device, seq) is unique and, per device, seqs run 1, 2, 3 ... without
+ *     gaps; a device's next seq and previous hash are read inside the same
+ *     BEGIN IMMEDIATE transaction that inserts, so concurrent writers from
+ *     several processes can never take the same seq.
+ *  3. Durability: WAL with synchronous=FULL, so a commit returns after the
+ *     WAL is fsynced. An acknowledged event survives a power cut.
+ *  4. Everything except `events` and `meta` (the devices table now, the
+ *     projections later) is derived from the events and can be rebuilt.
+ *  5. PRAGMA user_version is the schema version. A newer one is refused
+ *     (MUTUAL_EVERSION); an older one is migrated step by step, each step
+ *     in one transaction.
+ */
+#include "db.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define APPLICATION_ID 0x4d75744c /* "MutL": marks a libmutual store */
+
+struct mutual_db {
+	sqlite3 *db;
+	char *path;
+	int readonly;
+	int in_tx;
+	sqlite3_stmt *insert, *head, *max_hlc, *frontier, *device_add, *device_name,
+		*device_set_name, *meta_get, *meta_set;
+};
+
+struct mutual_db_iter {
+	mutual_db *db;
+	sqlite3_stmt *stmt;
+};
+
+/* Translate an SQLite failure once, here, into our codes and words. */
+static int db_fail(mutual_db *db, int rc, const char *what)
+{
+	const char *msg = db && db->db ? sqlite3_errmsg(db->db) : sqlite3_errstr(rc);
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return mutual__fail(MUTUAL_EBUSY,
+			"%s: the store is busy (another program kept it locked for %d s); try again",
+			what, MUTUAL_BUSY_TIMEOUT_MS / 1000);
+	case SQLITE_READONLY:
+		return mutual__fail(MUTUAL_EREADONLY, "%s: the store is read-only (%s)", what, msg);
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return mutual__fail(MUTUAL_ECORRUPT,
+			"%s: the store's database is damaged (%s); restore it from a backup or a fresh join and sync",
+			what, msg);
+	case SQLITE_FULL:
+		return mutual__fail(MUTUAL_ERROR, "%s: the disk is full", what);
+	case SQLITE_NOMEM:
+		return mutual__fail(MUTUAL_ERROR, "%s: out of memory", what);
+	case SQLITE_CANTOPEN:
+		return mutual__fail(MUTUAL_ERROR, "%s: cannot open the store's database (%s)", what, msg);
+	default:
+		return mutual__fail(MUTUAL_ERROR, "%s: %s", what, msg);
+	}
+}
+
+static int exec(mutual_db *db, const char *sql, const char *what)
+{
+	int rc = sqlite3_exec(db->db, sql, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : db_fail(db, rc, what);
+}
+
+static int prepare(mutual_db *db, sqlite3_stmt **stmt, const char *sql)
+{
+	int rc;
+	if (*stmt) {
+		sqlite3_reset(*stmt);
+		sqlite3_clear_bindings(*stmt);
+		return 0;
+	}
+	rc = sqlite3_prepare_v3(db->db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL);
+	return rc == SQLITE_OK ? 0 : db_fail(db, rc, "cannot prepare a query");
+}
+
+static const char schema_v1[] =
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE events("
+	"  id INTEGER PRIMARY KEY," /* arrival order on this device; local only */
+	"  device BLOB NOT NULL CHECK(length(device) = 32),"
+	"  seq INTEGER NOT NULL CHECK(seq >= 1),"
+	"  hlc INTEGER NOT NULL CHECK(hlc >= 0),"
+	"  type TEXT NOT NULL,"
+	"  payload BLOB NOT NULL,"
+	"  digest BLOB NOT NULL CHECK(length(digest) = 32),"
+	"  prev BLOB NOT NULL CHECK(length(prev) = 32),"
+	"  frontier BLOB NOT NULL,"
+	"  hash BLOB NOT NULL CHECK(length(hash) = 32),"
+	"  sig BLOB CHECK(sig IS NULL OR length(sig) = 64),"
+	"  UNIQUE(device, seq));"
+	"CREATE INDEX events_order ON events(hlc, device, seq);"
+	"CREATE TRIGGER events_no_update BEFORE UPDATE ON events"
+	"  BEGIN SELECT RAISE(ABORT, 'events are append-only: they cannot be changed'); END;"
+	"CREATE TRIGGER events_no_delete BEFORE DELETE ON events"
+	"  BEGIN SELECT RAISE(ABORT, 'events are append-only: they cannot be deleted'); END;"
+	"CREATE TABLE devices(key BLOB PRIMARY KEY, name TEXT NOT NULL DEFAULT '') WITHOUT ROWID;";
+
+/* Migrations: entry i brings schema i to i + 1. None yet: version 1 is the
+ * first. A future step is appended here and MUTUAL_SCHEMA_VERSION raised. */
+static const char *const migrations[] = { NULL };
+
+static int create_schema(mutual_db *db)
+{
+	int rc;
+	char sql[128];
+
+	if ((rc = exec(db, "PRAGMA journal_mode=WAL", "cannot enable the write-ahead log")) < 0)
+		return rc;
+	if ((rc = exec(db, "BEGIN IMMEDIATE", "cannot create the store")) < 0)
+		return rc;
+	snprintf(sql, sizeof(sql), "PRAGMA application_id=%d; PRAGMA user_version=%d;",
+		APPLICATION_ID, MUTUAL_SCHEMA_VERSION);
+	if ((rc = exec(db, schema_v1, "cannot create the store's tables")) < 0 ||
+	    (rc = exec(db, sql, "cannot mark the store")) < 0 ||
+	    (rc = exec(db, "COMMIT", "cannot create the store")) < 0) {
+		sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	return 0;
+}
+
+static int pragma_int(mutual_db *db, const char *sql, int *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->db, sql, -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			*out = sqlite3_column_int(st, 0);
+			rc = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_OK ? 0 : db_fail(db, rc, "cannot read the store");
+}
+
+static int check_schema(mutual_db *db)
+{
+	int app = 0, version = 0, rc;
+
+	if ((rc = pragma_int(db, "PRAGMA application_id", &app)) < 0 ||
+	    (rc = pragma_int(db, "PRAGMA user_version", &version)) < 0)
+		return rc;
+	if (app != APPLICATION_ID)
+		return mutual__fail(MUTUAL_ECORRUPT, "%s is not a libmutual store", db->path);
+	if (version > MUTUAL_SCHEMA_VERSION)
+		return mutual__fail(MUTUAL_EVERSION,
+			"the store was written by a newer libmutual (schema %d, this is %d): upgrade libmutual",
+			version, MUTUAL_SCHEMA_VERSION);
+	if (version < 1)
+		return mutual__fail(MUTUAL_ECORRUPT, "%s has no valid schema version", db->path);
+	while (version < MUTUAL_SCHEMA_VERSION) {
+		char sql[64];
+		if (db->readonly)
+			return mutual__fail(MUTUAL_EREADONLY,
+				"the store needs an upgrade to schema %d but is read-only", MUTUAL_SCHEMA_VERSION);
+		snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", version + 1);
+		if ((rc = exec(db, "BEGIN IMMEDIATE", "cannot upgrade the store")) < 0)
+			return rc;
+		if ((rc = exec(db, migrations[version - 1], "cannot upgrade the store")) < 0 ||
+		    (rc = exec(db, sql, "cannot upgrade the store")) < 0 ||
+		    (rc = exec(db, "COMMIT", "cannot upgrade the store")) < 0) {
+			sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+			return rc;
+		}
+		version++;
+	}
+	return 0;
+}
+
+static int open_handle(mutual_db *db, const char *uri, int flags)
+{
+	int rc = sqlite3_open_v2(uri, &db->db, flags | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc, "cannot open the store");
+	sqlite3_extended_result_codes(db->db, 1);
+	sqlite3_busy_timeout(db->db, MUTUAL_BUSY_TIMEOUT_MS);
+	return 0;
+}
+
+static void close_handle(mutual_db *db)
+{
+	sqlite3_stmt **stmts[] = { &db->insert, &db->head, &db->max_hlc, &db->frontier,
+		&db->device_add, &db->device_name, &db->device_set_name, &db->meta_get, &db->meta_set };
+	for (size_t i = 0; i < MUTUAL_ARRAY_SIZE(stmts); i++) {
+		sqlite3_finalize(*stmts[i]);
+		*stmts[i] = NULL;
+	}
+	sqlite3_close(db->db);
+	db->db = NULL;
+}
+
+int mutual__db_open(mutual_db **out, const char *path, int flags)
+{
+	mutual_db *db = calloc(1, sizeof(*db));
+	int rc;
+
+	*out = NULL;
+	if (!db)
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
+	if (!(db->path = mutual__strdup(path))) {
+		free(db);
+		return MUTUAL_ERROR;
+	}
+	if (flags & MUTUAL_DB_CREATE) {
+		if ((rc = open_handle(db, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) < 0 ||
+		    (rc = create_schema(db)) < 0)
+			goto fail;
+	} else {
+		if (access(path, F_OK) != 0) {
+			rc = mutual__fail(MUTUAL_ENOTFOUND, "there is no store database at %s", path);
+			goto fail;
+		}
+		rc = open_handle(db, path, (flags & MUTUAL_DB_READONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
+		if (rc == 0)
+			rc = check_schema(db);
+		if (rc < 0 && rc != MUTUAL_ECORRUPT && rc != MUTUAL_EVERSION) {
+			/* Read-only media cannot hold the WAL index: nothing can write
+			 * there, so reading the file as immutable is safe. */
+			char *uri = malloc(strlen(path) + 32);
+			if (!uri) {
+				rc = mutual__fail(MUTUAL_ERROR, "out of memory");
+				goto fail;
+			}
+			snprintf(uri, strlen(path) + 32, "file:%s?immutable=1", path);
+			close_handle(db);
+			rc = open_handle(db, uri, SQLITE_OPEN_READONLY);
+			free(uri);
+			if (rc == 0)
+				rc = check_schema(db);
+			if (rc < 0)
+				goto fail;
+		}
+		if (rc < 0)
+			goto fail;
+	}
+	db->readonly = (flags & MUTUAL_DB_READONLY) || sqlite3_db_readonly(db->db, "main") == 1;
+	/* A writable file in a folder we cannot write cannot hold its WAL. */
+	if (!db->readonly) {
+		char *dir = mutual__strdup(path), *slash;
+		if (!dir) {
+			rc = MUTUAL_ERROR;
+			goto fail;
+		}
+		slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
+		if (access(slash ? dir : ".", W_OK) != 0)
+			db->readonly = 1;
+		free(dir);
+	}
+	if ((rc = exec(db, "PRAGMA synchronous=FULL", "cannot configure the store")) < 0)
+		goto fail;
+	*out = db;
+	return 0;
+fail:
+	close_handle(db);
+	free(db->path);
+	free(db);
+	return rc;
+}
+
+void mutual__db_close(mutual_db *db)
+{
+	if (!db)
+		return;
+	close_handle(db);
+	free(db->path);
+	free(db);
+}
+
+int mutual__db_is_readonly(const mutual_db *db)
+{
+	return db->readonly;
+}
+
+int mutual__db_begin_write(mutual_db *db)
+{
+	int rc;
+	if (db->readonly)
+		return mutual__fail(MUTUAL_EREADONLY, "the store is read-only: it cannot be written");
+	rc = exec(db, "BEGIN IMMEDIATE", "cannot start writing");
+	if (rc == 0)
+		db->in_tx = 1;
+	return rc;
+}
+
+int mutual__db_commit(mutual_db *db)
+{
+	int rc = exec(db, "COMMIT", "cannot commit");
+	if (rc < 0)
+		mutual__db_rollback(db);
+	db->in_tx = 0;
+	return rc;
+}
+
+void mutual__db_rollback(mutual_db *db)
+{
+	if (!sqlite3_get_autocommit(db->db))
+		sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+	db->in_tx = 0;
+}
+
+/* Step a statement that returns no rows. */
+static int step_done(mutual_db *db, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : db_fail(db, rc, what);
+}
+
+int mutual__db_meta_set(mutual_db *db, const char *key, const void *value, size_t len)
+{
+	int rc = prepare(db, &db->meta_set, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(db->meta_set, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(db->meta_set, 2, value, (int)len, SQLITE_STATIC);
+	return step_done(db, db->meta_set, "cannot write the store's settings");
+}
+
+static int column_to_buf(mutual_buf *out, sqlite3_stmt *st, int col)
+{
+	const void *p = sqlite3_column_blob(st, col);
+	int n = sqlite3_column_bytes(st, col);
+	out->len = 0;
+	if (mutual__buf_put(out, p, (size_t)n) < 0)
+		return MUTUAL_ERROR;
+	return mutual__buf_cstr(out);
+}
+
+int mutual__db_meta_get(mutual_db *db, const char *key, mutual_buf *out)
+{
+	int rc = prepare(db, &db->meta_get, "SELECT value FROM meta WHERE key = ?");
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(db->meta_get, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(db->meta_get);
+	if (rc == SQLITE_ROW)
+		rc = column_to_buf(out, db->meta_get, 0);
+	else if (rc == SQLITE_DONE)
+		rc = mutual__fail(MUTUAL_ENOTFOUND, "the store has no setting '%s'", key);
+	else
+		rc = db_fail(db, rc, "cannot read the store's settings");
+	sqlite3_reset(db->meta_get);
+	return rc;
+}
+
+int mutual__db_head(mutual_db *db, const uint8_t device[32], uint64_t *seq, uint8_t hash[32])
+{
+	int rc = prepare(db, &db->head,
+		"SELECT seq, hash FROM events WHERE device = ? ORDER BY seq DESC LIMIT 1");
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_blob(db->head, 1, device, 32, SQLITE_STATIC);
+	rc = sqlite3_step(db->head);
+	*seq = 0;
+	memset(hash, 0, 32);
+	if (rc == SQLITE_ROW) {
+		*seq = (uint64_t)sqlite3_column_int64(db->head, 0);
+		if (sqlite3_column_bytes(db->head, 1) == 32)
+			memcpy(hash, sqlite3_column_blob(db->head, 1), 32);
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = 0;
+	} else {
+		rc = db_fail(db, rc, "cannot read the log's head");
+	}
+	sqlite3_reset(db->head);
+	return rc;
+}
+
+int mutual__db_max_hlc(mutual_db *db, uint64_t *out)
+{
+	int rc = prepare(db, &db->max_hlc, "SELECT MAX(hlc) FROM events");
+	if (rc < 0)
+		return rc;
+	rc = sqlite3_step(db->max_hlc);
+	*out = 0;
+	if (rc == SQLITE_ROW) {
+		*out = (uint64_t)sqlite3_column_int64(db->max_hlc, 0);
+		rc = 0;
+	} else {
+		rc = db_fail(db, rc, "cannot read the clock");
+	}
+	sqlite3_reset(db->max_hlc);
+	return rc;
+}
+
+int mutual__db_frontier(mutual_db *db, const uint8_t self[32], mutual_buf *out, size_t *n)
+{
+	int rc = prepare(db, &db->frontier,
+		"SELECT key, (SELECT MAX(seq) FROM events WHERE device = key) AS head"
+		" FROM devices WHERE key != ? AND head IS NOT NULL ORDER BY key");
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_blob(db->frontier, 1, self, 32, SQLITE_STATIC);
+	out->len = 0;
+	*n = 0;
+	while ((rc = sqlite3_step(db->frontier)) == SQLITE_ROW) {
+		if (sqlite3_column_bytes(db->frontier, 0) != 32)
+			continue;
+		if (mutual__buf_put(out, sqlite3_column_blob(db->frontier, 0), 32) < 0 ||
+		    mutual__buf_put_u64(out, (uint64_t)sqlite3_column_int64(db->frontier, 1)) < 0) {
+			sqlite3_reset(db->frontier);
+			return MUTUAL_ERROR;
+		}
+		(*n)++;
+	}
+	sqlite3_reset(db->frontier);
+	return rc == SQLITE_DONE ? 0 : db_fail(db, rc, "cannot read the frontier");
+}
+
+int mutual__db_insert_event(mutual_db *db, const mutual_event_rec *ev)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (ev->hlc > INT64_MAX || ev->seq > INT64_MAX)
+		return mutual__fail(MUTUAL_EINVALID, "event clock or seq out of range");
+	if ((rc = prepare(db, &db->insert,
+		"INSERT INTO events(device, seq, hlc, type, payload, digest, prev, frontier, hash, sig)"
+		" VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) < 0)
+		return rc;
+	st = db->insert;
+	sqlite3_bind_blob(st, 1, ev->device, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)ev->seq);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)ev->hlc);
+	sqlite3_bind_text(st, 4, ev->type, (int)ev->type_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, ev->payload, (int)ev->payload_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, ev->digest, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 7, ev->prev, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 8, ev->frontier ? (const void *)ev->frontier : "",
+		(int)(ev->frontier_n * MUTUAL_FRONTIER_ENTRY), SQLITE_STATIC);
+	sqlite3_bind_blob(st, 9, ev->hash, 32, SQLITE_STATIC);
+	if (ev->has_sig)
+		sqlite3_bind_blob(st, 10, ev->sig, MUTUAL_SIG_SIZE, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 10);
+	if ((rc = step_done(db, st, "cannot store the event")) < 0)
+		return rc;
+	if (ev->seq == 1) {
+		if ((rc = prepare(db, &db->device_add, "INSERT OR IGNORE INTO devices(key) VALUES(?)")) < 0)
+			return rc;
+		sqlite3_bind_blob(db->device_add, 1, ev->device, 32, SQLITE_STATIC);
+		return step_done(db, db->device_add, "cannot record the device");
+	}
+	return 0;
+}
+
+int mutual__db_device_set_name(mutual_db *db, const uint8_t key[32], const char *name)
+{
+	int rc = prepare(db, &db->device_set_name,
+		"INSERT INTO devices(key, name) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET name = ?2");
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_blob(db->device_set_name, 1, key, 32, SQLITE_STATIC);
+	sqlite3_bind_text(db->device_set_name, 2, name, -1, SQLITE_STATIC);
+	return step_done(db, db->device_set_name, "cannot record the device's name");
+}
+
+int mutual__db_device_name(mutual_db *db, const uint8_t key[32], mutual_buf *out)
+{
+	int rc = prepare(db, &db->device_name, "SELECT name FROM devices WHERE key = ?");
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_blob(db->device_name, 1, key, 32, SQLITE_STATIC);
+	rc = sqlite3_step(db->device_name);
+	if (rc == SQLITE_ROW) {
+		rc = column_to_buf(out, db->device_name, 0);
+	} else if (rc == SQLITE_DONE) {
+		out->len = 0;
+		rc = mutual__buf_cstr(out);
+	} else {
+		rc = db_fail(db, rc, "cannot read the device's name");
+	}
+	sqlite3_reset(db->device_name);
+	return rc;
+}
+
+#define EVENT_COLUMNS "device, seq, hlc, type, payload, digest, prev, frontier, hash, sig"
+
+/* Fill `ev` from a row of EVENT_COLUMNS; pointers borrow the row's memory. */
+static int row_to_event(mutual_event_rec *ev, sqlite3_stmt *st)
+{
+	int frontier_len;
+
+	memset(ev, 0, sizeof(*ev));
+	if (sqlite3_column_bytes(st, 0) != 32 || sqlite3_column_bytes(st, 5) != 32 ||
+	    sqlite3_column_bytes(st, 6) != 32 || sqlite3_column_bytes(st, 8) != 32)
+		return mutual__fail(MUTUAL_ECORRUPT, "the store holds a malformed event row");
+	memcpy(ev->device, sqlite3_column_blob(st, 0), 32);
+	ev->seq = (uint64_t)sqlite3_column_int64(st, 1);
+	ev->hlc = (uint64_t)sqlite3_column_int64(st, 2);
+	ev->type = (const char *)sqlite3_column_text(st, 3);
+	ev->type_len = (size_t)sqlite3_column_bytes(st, 3);
+	ev->payload = sqlite3_column_blob(st, 4);
+	ev->payload_len = (size_t)sqlite3_column_bytes(st, 4);
+	if (!ev->payload)
+		ev->payload = "";
+	memcpy(ev->digest, sqlite3_column_blob(st, 5), 32);
+	memcpy(ev->prev, sqlite3_column_blob(st, 6), 32);
+	ev->frontier = sqlite3_column_blob(st, 7);
+	frontier_len = sqlite3_column_bytes(st, 7);
+	if (frontier_len % MUTUAL_FRONTIER_ENTRY != 0)
+		return mutual__fail(MUTUAL_ECORRUPT, "the store holds a malformed frontier");
+	ev->frontier_n = (size_t)frontier_len / MUTUAL_FRONTIER_ENTRY;
+	memcpy(ev->hash, sqlite3_column_blob(st, 8), 32);
+	if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
+		if (sqlite3_column_bytes(st, 9) != MUTUAL_SIG_SIZE)
+			return mutual__fail(MUTUAL_ECORRUPT, "the store holds a malformed signature");
+		ev->has_sig = 1;
+		memcpy(ev->sig, sqlite3_column_blob(st, 9), MUTUAL_SIG_SIZE);
+	}
+	if (!ev->type)
+		return mutual__fail(MUTUAL_ECORRUPT, "the store holds an event without a type");
+	return 0;
+}
+
+int mutual__db_iter_new(mutual_db_iter **out, mutual_db *db, const mutual_db_filter *f)
+{
+	mutual_buf sql = { 0 };
+	mutual_db_iter *it;
+	int rc, i = 1;
+
+	*out = NULL;
+	if (mutual__buf_printf(&sql, "SELECT " EVENT_COLUMNS " FROM events WHERE 1") < 0 ||
+	    (f->type && mutual__buf_printf(&sql, " AND type = ?") < 0) ||
+	    (f->device && mutual__buf_printf(&sql, " AND device = ?") < 0) ||
+	    (f->has_after && mutual__buf_printf(&sql, " AND (hlc, device, seq) > (?, ?, ?)") < 0) ||
+	    mutual__buf_printf(&sql, " ORDER BY hlc, device, seq") < 0 ||
+	    (f->limit && mutual__buf_printf(&sql, " LIMIT ?") < 0)) {
+		mutual__buf_free(&sql);
+		return MUTUAL_ERROR;
+	}
+	if (!(it = calloc(1, sizeof(*it)))) {
+		mutual__buf_free(&sql);
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
+	}
+	it->db = db;
+	rc = sqlite3_prepare_v2(db->db, (const char *)sql.data, -1, &it->stmt, NULL);
+	mutual__buf_free(&sql);
+	if (rc != SQLITE_OK) {
+		free(it);
+		return db_fail(db, rc, "cannot read the log");
+	}
+	if (f->type)
+		sqlite3_bind_text(it->stmt, i++, f->type, -1, SQLITE_TRANSIENT);
+	if (f->device)
+		sqlite3_bind_blob(it->stmt, i++, f->device, 32, SQLITE_TRANSIENT);
+	if (f->has_after) {
+		sqlite3_bind_int64(it->stmt, i++, (sqlite3_int64)f->after_hlc);
+		sqlite3_bind_blob(it->stmt, i++, f->after_device, 32, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(it->stmt, i++, (sqlite3_int64)f->after_seq);
+	}
+	if (f->limit)
+		sqlite3_bind_int64(it->stmt, i++, f->limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)f->limit);
+	*out = it;
+	return 0;
+}
+
+int mutual__db_iter_next(mutual_event_rec *ev, mutual_db_iter *it)
+{
+	int rc = sqlite3_step(it->stmt);
+	if (rc == SQLITE_ROW)
+		return row_to_event(ev, it->stmt);
+	if (rc == SQLITE_DONE)
+		return MUTUAL_ITEROVER;
+	return db_fail(it->db, rc, "cannot read the log");
+}
+
+void mutual__db_iter_free(mutual_db_iter *it)
+{
+	if (!it)
+		return;
+	sqlite3_finalize(it->stmt);
+	free(it);
+}
+
+int mutual__db_event_get(mutual_event_rec *ev, mutual_buf *scratch, mutual_db *db,
+	const uint8_t device[32], uint64_t seq)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->db,
+		"SELECT " EVENT_COLUMNS " FROM events WHERE device = ? AND seq = ?", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc, "cannot read the event");
+	sqlite3_bind_blob(st, 1, device, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, seq > INT64_MAX ? INT64_MAX : (sqlite3_int64)seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		/* Copy type, payload and frontier out of the row before it goes. */
+		mutual_event_rec row;
+		size_t type_off, payload_off, frontier_off;
+		rc = row_to_event(&row, st);
+		if (rc == 0) {
+			scratch->len = 0;
+			type_off = 0;
+			payload_off = row.type_len + 1;
+			frontier_off = payload_off + row.payload_len + 1;
+			if (mutual__buf_put(scratch, row.type, row.type_len) < 0 || mutual__buf_put_u8(scratch, 0) < 0 ||
+			    mutual__buf_put(scratch, row.payload, row.payload_len) < 0 || mutual__buf_put_u8(scratch, 0) < 0 ||
+			    mutual__buf_put(scratch, row.frontier, row.frontier_n * MUTUAL_FRONTIER_ENTRY) < 0) {
+				rc = MUTUAL_ERROR;
+			} else {
+				*ev = row;
+				ev->type = (const char *)scratch->data + type_off;
+				ev->payload = (const char *)scratch->data + payload_off;
+				ev->frontier = scratch->data + frontier_off;
+			}
+		}
+	} else if (rc == SQLITE_DONE) {
+		rc = mutual__fail(MUTUAL_ENOTFOUND, "the store holds no such event");
+	} else {
+		rc = db_fail(db, rc, "cannot read the event");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int mutual__db_devices(mutual_db *db, mutual_db_device_cb cb, void *payload)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->db,
+		"SELECT key, name, (SELECT MAX(seq) FROM events WHERE device = key),"
+		" (SELECT COUNT(*) FROM events WHERE device = key) FROM devices ORDER BY key",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc, "cannot list the devices");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		mutual_db_device d;
+		int stop;
+		if (sqlite3_column_bytes(st, 0) != 32)
+			continue;
+		d.key = sqlite3_column_blob(st, 0);
+		d.name = (const char *)sqlite3_column_text(st, 1);
+		d.head_seq = (uint64_t)sqlite3_column_int64(st, 2);
+		d.events = (uint64_t)sqlite3_column_int64(st, 3);
+		if (!d.name)
+			d.name = "";
+		if ((stop = cb(&d, payload)) != 0) {
+			sqlite3_finalize(st);
+			return stop;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_fail(db, rc, "cannot list the devices");
+}
+
+int mutual__db_chains(mutual_db *db, mutual_db_event_cb cb, void *payload)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->db,
+		"SELECT " EVENT_COLUMNS " FROM events ORDER BY device, seq", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc, "cannot read the log");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		mutual_event_rec ev;
+		int stop = row_to_event(&ev, st);
+		if (stop == 0)
+			stop = cb(&ev, payload);
+		if (stop != 0) {
+			sqlite3_finalize(st);
+			return stop;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_fail(db, rc, "cannot read the log");
+}
+
+int mutual__db_integrity(mutual_db *db)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->db, "PRAGMA integrity_check(1)", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc, "cannot check the store");
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *msg = (const char *)sqlite3_column_text(st, 0);
+		if (msg && strcmp(msg, "ok") != 0)
+			rc = mutual__fail(MUTUAL_ECORRUPT, "the store's database is damaged: %s", msg);
+		else
+			rc = 0;
+	} else {
+		rc = db_fail(db, rc, "cannot check the store");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}

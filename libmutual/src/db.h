@@ -1,0 +1,86 @@
+/*
+ * db.h - the library's one door to SQLite: the local store's schema, its
+ * migrations, transactions, and every query. Callers see events as
+ * mutual_event_rec and never a statement or an SQLite code.
+ */
+#ifndef MUTUAL_DB_H
+#define MUTUAL_DB_H
+
+#include <stdint.h>
+
+#include "common.h"
+#include "event.h"
+
+#define MUTUAL_SCHEMA_VERSION 1
+#define MUTUAL_DB_FILE "mutual.db"
+
+typedef struct mutual_db mutual_db;
+
+enum { MUTUAL_DB_CREATE = 1, MUTUAL_DB_READONLY = 2 };
+
+/* Open (or with MUTUAL_DB_CREATE, create with the current schema) the
+ * database at `path`. An existing store of an older schema is migrated. */
+int mutual__db_open(mutual_db **out, const char *path, int flags);
+void mutual__db_close(mutual_db *db);
+int mutual__db_is_readonly(const mutual_db *db);
+
+/* A write transaction that takes the write lock at once (BEGIN IMMEDIATE),
+ * waiting up to MUTUAL_BUSY_TIMEOUT_MS for other processes. */
+int mutual__db_begin_write(mutual_db *db);
+int mutual__db_commit(mutual_db *db);
+void mutual__db_rollback(mutual_db *db);
+
+int mutual__db_meta_set(mutual_db *db, const char *key, const void *value, size_t len);
+/* MUTUAL_ENOTFOUND if unset. The value is NUL-terminated in `out`. */
+int mutual__db_meta_get(mutual_db *db, const char *key, mutual_buf *out);
+
+/* The device's highest seq and that event's hash (0 and zeros if none). */
+int mutual__db_head(mutual_db *db, const uint8_t device[32], uint64_t *seq, uint8_t hash[32]);
+/* The highest HLC held (0 if none). */
+int mutual__db_max_hlc(mutual_db *db, uint64_t *out);
+/* Every device except `self` with its highest seq, as frontier entries. */
+int mutual__db_frontier(mutual_db *db, const uint8_t self[32], mutual_buf *out, size_t *n);
+
+/* Insert one event (inside a write transaction). */
+int mutual__db_insert_event(mutual_db *db, const mutual_event_rec *ev);
+int mutual__db_device_set_name(mutual_db *db, const uint8_t key[32], const char *name);
+/* "" when unknown; `out` is NUL-terminated. */
+int mutual__db_device_name(mutual_db *db, const uint8_t key[32], mutual_buf *out);
+
+/* Read events in the total order (hlc, device, seq). */
+typedef struct mutual_db_iter mutual_db_iter;
+typedef struct {
+	const char *type;
+	const uint8_t *device;
+	int has_after;
+	uint64_t after_hlc;
+	uint8_t after_device[32];
+	uint64_t after_seq;
+	uint64_t limit;
+} mutual_db_filter;
+int mutual__db_iter_new(mutual_db_iter **out, mutual_db *db, const mutual_db_filter *f);
+/* 0 with `ev` filled (borrowed until the next call), or MUTUAL_ITEROVER. */
+int mutual__db_iter_next(mutual_event_rec *ev, mutual_db_iter *it);
+void mutual__db_iter_free(mutual_db_iter *it);
+
+/* One event by id; `ev` points into `scratch`, MUTUAL_ENOTFOUND if absent. */
+int mutual__db_event_get(mutual_event_rec *ev, mutual_buf *scratch, mutual_db *db,
+	const uint8_t device[32], uint64_t seq);
+
+typedef struct {
+	const uint8_t *key;
+	const char *name;
+	uint64_t head_seq;
+	uint64_t events;
+} mutual_db_device;
+typedef int (*mutual_db_device_cb)(const mutual_db_device *d, void *payload);
+int mutual__db_devices(mutual_db *db, mutual_db_device_cb cb, void *payload);
+
+/* Every event ordered by (device, seq), for verification. */
+typedef int (*mutual_db_event_cb)(const mutual_event_rec *ev, void *payload);
+int mutual__db_chains(mutual_db *db, mutual_db_event_cb cb, void *payload);
+
+/* SQLite's own integrity check; MUTUAL_ECORRUPT with its first complaint. */
+int mutual__db_integrity(mutual_db *db);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * event.h - format version 1 of an event: its canonical encoding, its hash,
+ * the message its device signs, and the wire form other devices send us.
+ * docs/format.md is the normative description; tests check it byte for byte.
+ */
+#ifndef MUTUAL_EVENT_H
+#define MUTUAL_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "crypto.h"
+
+#define MUTUAL_EVENT_FORMAT 1
+#define MUTUAL_EVENT_MAGIC "mutual.event.v1\n" /* 16 bytes, starts the hashed encoding */
+#define MUTUAL_SIG_MAGIC "mutual.sig.v1\n"     /* 14 bytes, starts the signed message */
+#define MUTUAL_SIG_MSG_SIZE (14 + 32)
+#define MUTUAL_FRONTIER_ENTRY 40               /* device key (32) + seq (u64) */
+#define MUTUAL_FRONTIER_MAX 65536              /* entries */
+
+/* One event's fields. Pointers are borrowed from whoever filled it. */
+typedef struct {
+	uint8_t device[32];
+	uint64_t seq;
+	uint64_t hlc;
+	const char *type;
+	size_t type_len;
+	const char *payload; /* JSON text, not NUL-terminated on the wire */
+	size_t payload_len;
+	uint8_t digest[32]; /* BLAKE2b-256 of the payload */
+	uint8_t prev[32];   /* hash of the device's previous event; zeros for seq 1 */
+	const uint8_t *frontier; /* sorted entries of MUTUAL_FRONTIER_ENTRY bytes */
+	size_t frontier_n;
+	uint8_t hash[32];
+	int has_sig;
+	uint8_t sig[MUTUAL_SIG_SIZE];
+} mutual_event_rec;
+
+/* 0 if `type` is a valid event type; reserved "mutual." types only if allowed. */
+int mutual__event_check_type(const char *type, size_t len, int allow_reserved);
+
+/* 0 if `f` is `n` well-formed frontier entries: ascending unique devices,
+ * none equal to `self`, every seq >= 1. */
+int mutual__frontier_check(const uint8_t *f, size_t n, const uint8_t self[32]);
+
+/* The canonical encoding that is hashed (docs/format.md, "Event hash"). */
+int mutual__event_encode_header(mutual_buf *out, const mutual_event_rec *ev);
+/* Recompute ev->hash from the other fields (digest included, not payload). */
+int mutual__event_compute_hash(mutual_event_rec *ev);
+/* The message a device signs to cover the chain up to `hash`. */
+void mutual__event_sig_message(uint8_t msg[MUTUAL_SIG_MSG_SIZE], const uint8_t hash[32]);
+
+/* Wire form: header || u32 payload length || payload || u8 signed || [sig]. */
+int mutual__event_encode(mutual_buf *out, const mutual_event_rec *ev);
+/* Decode one event from untrusted bytes. Every field is bounds-checked, the
+ * digest and hash are recomputed (nothing in the input is trusted), and the
+ * payload is checked to be a JSON object. Pointers in `out` point into `buf`.
+ * `*used` gets the bytes consumed. Does not check the signature: only the
+ * caller knows which key the event must verify against. */
+int mutual__event_decode(mutual_event_rec *out, const uint8_t *buf, size_t len, size_t *used);
+
+#endif

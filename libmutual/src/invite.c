@@ -1,0 +1,152 @@
+/*
+ * invite.c - the invite: what a new device needs to join a group, as one
+ * line of text a person can carry (or a small file holding it).
+ *
+ * MUTUAL-INVITE-1:<base64url, no padding> of
+ *   group id (16) | key id (u32) | group key (32) | inviter key (32) |
+ *   name length (u8) | name | check (first 4 bytes of BLAKE2b-256 of all before)
+ * The check catches a mistyped or truncated invite before it makes a store.
+ */
+#include <string.h>
+
+#include "crypto.h"
+#include "store.h"
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static int b64_value(unsigned char c)
+{
+	const char *p = c ? strchr(b64, c) : NULL;
+	return p ? (int)(p - b64) : -1;
+}
+
+int mutual__invite_encode(char **out, const mutual_invite *inv)
+{
+	uint8_t blob[16 + 4 + 32 + 32 + 1 + MUTUAL_NAME_MAX + 4], check[32];
+	size_t name_len = strlen(inv->name), n = 0;
+	mutual_buf b = { 0 };
+
+	if (name_len > MUTUAL_NAME_MAX)
+		return mutual__fail(MUTUAL_EINVALID, "group name too long for an invite");
+	memcpy(blob + n, inv->group_id, 16), n += 16;
+	blob[n++] = (uint8_t)(inv->key_id >> 24);
+	blob[n++] = (uint8_t)(inv->key_id >> 16);
+	blob[n++] = (uint8_t)(inv->key_id >> 8);
+	blob[n++] = (uint8_t)inv->key_id;
+	memcpy(blob + n, inv->group_key, 32), n += 32;
+	memcpy(blob + n, inv->inviter, 32), n += 32;
+	blob[n++] = (uint8_t)name_len;
+	memcpy(blob + n, inv->name, name_len), n += name_len;
+	mutual__hash(check, blob, n);
+	memcpy(blob + n, check, 4), n += 4;
+
+	if (mutual__buf_put(&b, MUTUAL_INVITE_PREFIX, strlen(MUTUAL_INVITE_PREFIX)) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)blob[i] << 16;
+		size_t left = n - i;
+		if (left > 1)
+			v |= (uint32_t)blob[i + 1] << 8;
+		if (left > 2)
+			v |= blob[i + 2];
+		if (mutual__buf_put_u8(&b, (uint8_t)b64[v >> 18 & 63]) < 0 ||
+		    mutual__buf_put_u8(&b, (uint8_t)b64[v >> 12 & 63]) < 0 ||
+		    (left > 1 && mutual__buf_put_u8(&b, (uint8_t)b64[v >> 6 & 63]) < 0) ||
+		    (left > 2 && mutual__buf_put_u8(&b, (uint8_t)b64[v & 63]) < 0))
+			goto fail;
+	}
+	mutual__wipe(blob, sizeof(blob));
+	if (mutual__buf_cstr(&b) < 0)
+		goto fail;
+	*out = (char *)b.data;
+	return 0;
+fail:
+	mutual__wipe(blob, sizeof(blob));
+	mutual__buf_free(&b);
+	return MUTUAL_ERROR;
+}
+
+/* Find the token line: skip blank and '#' lines, trim spaces and CR. */
+static int find_token(const char **tok, size_t *tok_len, const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *line_end = eol ? eol : end, *s = p, *e = line_end;
+		while (s < e && (*s == ' ' || *s == '\t'))
+			s++;
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+			e--;
+		if (e > s && *s != '#') {
+			*tok = s;
+			*tok_len = (size_t)(e - s);
+			return 0;
+		}
+		p = eol ? eol + 1 : end;
+	}
+	return mutual__fail(MUTUAL_EINVALID, "the invite is empty");
+}
+
+int mutual__invite_decode(mutual_invite *out, const char *text, size_t len)
+{
+	uint8_t blob[16 + 4 + 32 + 32 + 1 + MUTUAL_NAME_MAX + 4 + 3], check[32];
+	size_t prefix = strlen(MUTUAL_INVITE_PREFIX), tok_len = 0, n = 0, name_len;
+	const char *tok = NULL;
+	uint32_t acc = 0;
+	int bits = 0, rc = MUTUAL_EINVALID;
+
+	memset(out, 0, sizeof(*out));
+	if (find_token(&tok, &tok_len, text, len) < 0)
+		return MUTUAL_EINVALID;
+	if (tok_len < prefix || memcmp(tok, MUTUAL_INVITE_PREFIX, prefix) != 0) {
+		if (tok_len >= 14 && memcmp(tok, "MUTUAL-INVITE-", 14) == 0)
+			return mutual__fail(MUTUAL_EVERSION, "this invite was made by a newer libmutual: upgrade to join");
+		return mutual__fail(MUTUAL_EINVALID, "this is not a libmutual invite (it should start with %s)",
+			MUTUAL_INVITE_PREFIX);
+	}
+	for (size_t i = prefix; i < tok_len; i++) {
+		int v = b64_value((unsigned char)tok[i]);
+		if (v < 0) {
+			mutual__fail(MUTUAL_EINVALID, "the invite holds a stray character at position %zu", i + 1);
+			goto done;
+		}
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n >= sizeof(blob)) {
+				mutual__fail(MUTUAL_EINVALID, "the invite is too long");
+				goto done;
+			}
+			blob[n++] = (uint8_t)(acc >> bits);
+		}
+	}
+	if (n < 16 + 4 + 32 + 32 + 1 + 1 + 4) {
+		mutual__fail(MUTUAL_EINVALID, "the invite is truncated");
+		goto done;
+	}
+	name_len = blob[84];
+	if (name_len == 0 || name_len > MUTUAL_NAME_MAX || n != 85 + name_len + 4) {
+		mutual__fail(MUTUAL_EINVALID, "the invite is truncated or damaged");
+		goto done;
+	}
+	mutual__hash(check, blob, 85 + name_len);
+	if (memcmp(check, blob + 85 + name_len, 4) != 0) {
+		mutual__fail(MUTUAL_EINVALID, "the invite is damaged (its check does not match): copy it again");
+		goto done;
+	}
+	memcpy(out->group_id, blob, 16);
+	out->key_id = mutual__get_u32(blob + 16);
+	memcpy(out->group_key, blob + 20, 32);
+	memcpy(out->inviter, blob + 52, 32);
+	memcpy(out->name, blob + 85, name_len);
+	out->name[name_len] = '\0';
+	if (mutual__check_name(out->name, "the invite's group name") < 0)
+		goto done;
+	rc = 0;
+done:
+	mutual__wipe(blob, sizeof(blob));
+	if (rc < 0)
+		mutual__wipe(out, sizeof(*out));
+	return rc;
+}

@@ -1,0 +1,245 @@
+/*
+ * json.c - a strict, bounded JSON validator and a string quoter.
+ *
+ * The validator walks the text once with recursion bounded by
+ * MUTUAL_JSON_DEPTH_MAX, so hostile input can neither overflow the stack
+ * nor make it read past `len`.
+ */
+#include "json.h"
+
+#include <string.h>
+
+typedef struct {
+	const unsigned char *p, *start, *end;
+	const char *why;
+} cursor;
+
+static int fail(cursor *c, const char *why)
+{
+	if (!c->why)
+		c->why = why;
+	return -1;
+}
+
+static void skip_ws(cursor *c)
+{
+	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+		c->p++;
+}
+
+static int literal(cursor *c, const char *word)
+{
+	size_t n = strlen(word);
+	if ((size_t)(c->end - c->p) < n || memcmp(c->p, word, n) != 0)
+		return fail(c, "unexpected character");
+	c->p += n;
+	return 0;
+}
+
+static int digits(cursor *c)
+{
+	const unsigned char *s = c->p;
+	while (c->p < c->end && *c->p >= '0' && *c->p <= '9')
+		c->p++;
+	return c->p > s ? 0 : fail(c, "malformed number");
+}
+
+static int number(cursor *c)
+{
+	if (c->p < c->end && *c->p == '-')
+		c->p++;
+	if (c->p < c->end && *c->p == '0')
+		c->p++;
+	else if (digits(c) < 0)
+		return -1;
+	if (c->p < c->end && *c->p == '.') {
+		c->p++;
+		if (digits(c) < 0)
+			return -1;
+	}
+	if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
+		c->p++;
+		if (c->p < c->end && (*c->p == '+' || *c->p == '-'))
+			c->p++;
+		if (digits(c) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* One UTF-8 sequence starting at c->p (RFC 3629: no overlongs, no surrogates). */
+static int utf8_char(cursor *c)
+{
+	const unsigned char *p = c->p;
+	size_t avail = (size_t)(c->end - p);
+	unsigned char b = p[0];
+	size_t n;
+	unsigned int cp;
+
+	if (b < 0x80) {
+		c->p++;
+		return 0;
+	} else if (b >= 0xc2 && b <= 0xdf) {
+		n = 2;
+		cp = b & 0x1f;
+	} else if (b >= 0xe0 && b <= 0xef) {
+		n = 3;
+		cp = b & 0x0f;
+	} else if (b >= 0xf0 && b <= 0xf4) {
+		n = 4;
+		cp = b & 0x07;
+	} else {
+		return fail(c, "invalid UTF-8");
+	}
+	if (avail < n)
+		return fail(c, "truncated UTF-8");
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return fail(c, "invalid UTF-8");
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return fail(c, "invalid UTF-8");
+	c->p += n;
+	return 0;
+}
+
+static int string(cursor *c)
+{
+	c->p++; /* the opening quote */
+	while (c->p < c->end) {
+		unsigned char ch = *c->p;
+		if (ch == '"') {
+			c->p++;
+			return 0;
+		}
+		if (ch < 0x20)
+			return fail(c, "control character in string");
+		if (ch == '\\') {
+			c->p++;
+			if (c->p >= c->end)
+				break;
+			ch = *c->p;
+			if (ch == 'u') {
+				c->p++;
+				for (int i = 0; i < 4; i++, c->p++) {
+					if (c->p >= c->end || !strchr("0123456789abcdefABCDEF", *c->p) || !*c->p)
+						return fail(c, "bad \\u escape");
+				}
+				continue;
+			}
+			if (!strchr("\"\\/bfnrt", ch) || !ch)
+				return fail(c, "bad escape");
+			c->p++;
+			continue;
+		}
+		if (utf8_char(c) < 0)
+			return -1;
+	}
+	return fail(c, "unterminated string");
+}
+
+static int value(cursor *c, int depth);
+
+static int container(cursor *c, int depth, unsigned char close, int is_object)
+{
+	if (depth >= MUTUAL_JSON_DEPTH_MAX)
+		return fail(c, "nested too deeply");
+	c->p++;
+	skip_ws(c);
+	if (c->p < c->end && *c->p == close) {
+		c->p++;
+		return 0;
+	}
+	for (;;) {
+		if (is_object) {
+			skip_ws(c);
+			if (c->p >= c->end || *c->p != '"')
+				return fail(c, "expected a string key");
+			if (string(c) < 0)
+				return -1;
+			skip_ws(c);
+			if (c->p >= c->end || *c->p != ':')
+				return fail(c, "expected ':'");
+			c->p++;
+		}
+		if (value(c, depth + 1) < 0)
+			return -1;
+		skip_ws(c);
+		if (c->p >= c->end)
+			return fail(c, "unexpected end");
+		if (*c->p == ',') {
+			c->p++;
+			continue;
+		}
+		if (*c->p == close) {
+			c->p++;
+			return 0;
+		}
+		return fail(c, is_object ? "expected ',' or '}'" : "expected ',' or ']'");
+	}
+}
+
+static int value(cursor *c, int depth)
+{
+	skip_ws(c);
+	if (c->p >= c->end)
+		return fail(c, "unexpected end");
+	switch (*c->p) {
+	case '{':
+		return container(c, depth, '}', 1);
+	case '[':
+		return container(c, depth, ']', 0);
+	case '"':
+		return string(c);
+	case 't':
+		return literal(c, "true");
+	case 'f':
+		return literal(c, "false");
+	case 'n':
+		return literal(c, "null");
+	default:
+		if (*c->p == '-' || (*c->p >= '0' && *c->p <= '9'))
+			return number(c);
+		return fail(c, "unexpected character");
+	}
+}
+
+int mutual__json_check_object(const char *text, size_t len)
+{
+	cursor c = { (const unsigned char *)text, (const unsigned char *)text,
+		     (const unsigned char *)text + len, NULL };
+
+	skip_ws(&c);
+	if (c.p >= c.end || *c.p != '{')
+		return mutual__fail(MUTUAL_EINVALID, "payload must be a JSON object, like {\"item\":\"rice\"}");
+	if (container(&c, 0, '}', 1) == 0) {
+		skip_ws(&c);
+		if (c.p == c.end)
+			return 0;
+		fail(&c, "unexpected text after the object");
+	}
+	return mutual__fail(MUTUAL_EINVALID, "payload is not valid JSON: %s at byte %zu",
+		c.why, (size_t)(c.p - c.start));
+}
+
+int mutual__json_put_string(mutual_buf *b, const char *s)
+{
+	if (mutual__buf_put_u8(b, '"') < 0)
+		return MUTUAL_ERROR;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		int rc;
+		if (*p == '"' || *p == '\\') {
+			unsigned char esc[2] = { '\\', *p };
+			rc = mutual__buf_put(b, esc, 2);
+		} else if (*p < 0x20) {
+			rc = mutual__buf_printf(b, "\\u%04x", *p);
+		} else {
+			rc = mutual__buf_put_u8(b, *p);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return mutual__buf_put_u8(b, '"');
+}

@@ -1,0 +1,24 @@
+/*
+ * json.h - strict JSON (RFC 8259) checking and string quoting.
+ *
+ * Payloads come from apps, the CLI and other devices, so the validator is
+ * strict and bounded: UTF-8 only, no control characters in strings, nesting
+ * at most MUTUAL_JSON_DEPTH_MAX deep, no trailing garbage.
+ */
+#ifndef MUTUAL_JSON_H
+#define MUTUAL_JSON_H
+
+#include <stddef.h>
+
+#include "common.h"
+
+#define MUTUAL_JSON_DEPTH_MAX 64
+
+/* 0 if `text[0..len)` is one JSON object; MUTUAL_EINVALID with a message
+ * naming the byte offset otherwise. */
+int mutual__json_check_object(const char *text, size_t len);
+
+/* Append `s` as a quoted JSON string (escaping as RFC 8259 requires). */
+int mutual__json_put_string(mutual_buf *b, const char *s);
+
+#endif

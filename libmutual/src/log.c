@@ -1,0 +1,546 @@
+/*
+ * log.c - this device's append-only log: append (single and batched), read
+ * in the total order, look up, list devices, and verify.
+ *
+ * Each append takes the device's next seq and previous hash inside one
+ * BEGIN IMMEDIATE transaction (see db.c), chains every event to the one
+ * before, and signs only the batch's last event: the chain makes that one
+ * signature cover the whole batch, which keeps batched appends near raw
+ * SQLite speed while every event stays covered by a signature.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "event.h"
+#include "json.h"
+#include "store.h"
+
+struct mutual_event {
+	mutual_event_id id;
+	uint64_t hlc;
+	uint8_t hash[32];
+	mutual_buf text; /* type NUL payload NUL device-name NUL */
+	size_t payload_off, name_off, payload_len;
+};
+
+struct mutual_iter {
+	mutual_store *store;
+	mutual_db_iter *db_iter;
+	mutual_event current;
+	uint8_t name_of[32]; /* one-entry cache of device names */
+	int have_name;
+	mutual_buf name;
+};
+
+int mutual_iter_options_init(mutual_iter_options *opts, unsigned int version)
+{
+	mutual_iter_options init = MUTUAL_ITER_OPTIONS_INIT;
+	if (version != MUTUAL_ITER_OPTIONS_VERSION)
+		return mutual__fail(MUTUAL_EINVALID, "unknown iterator options version %u", version);
+	*opts = init;
+	return 0;
+}
+
+int mutual_event_id_format(char *buf, size_t size, const mutual_event_id *id)
+{
+	char hex[65];
+	if (!buf || !id || size < MUTUAL_EVENT_ID_STRLEN)
+		return mutual__fail(MUTUAL_EINVALID, "event id buffer too small");
+	mutual__hex(hex, id->device, 32);
+	snprintf(buf, size, "%s:%" PRIu64, hex, id->seq);
+	return 0;
+}
+
+int mutual_event_id_parse(mutual_event_id *out, const char *str)
+{
+	const char *colon = str ? strchr(str, ':') : NULL;
+	char *end;
+	unsigned long long seq;
+
+	if (!out || !colon || mutual__unhex(out->device, 32, str, (size_t)(colon - str)) < 0)
+		return mutual__fail(MUTUAL_EINVALID, "an event id looks like <64 hex digits>:<seq>");
+	if (colon[1] < '0' || colon[1] > '9')
+		return mutual__fail(MUTUAL_EINVALID, "an event id ends in its seq, a number from 1");
+	errno = 0;
+	seq = strtoull(colon + 1, &end, 10);
+	if (errno || *end || seq == 0 || seq > INT64_MAX)
+		return mutual__fail(MUTUAL_EINVALID, "an event id ends in its seq, a number from 1");
+	out->seq = seq;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ append */
+
+static uint64_t wall_hlc(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) << 16;
+}
+
+static int check_entry(const mutual_append_entry *e, size_t index, size_t n, int allow_reserved)
+{
+	size_t len;
+	int rc;
+
+	if (!e->type || !e->payload)
+		return mutual__fail(MUTUAL_EINVALID, "event %zu of %zu has no type or payload", index + 1, n);
+	if ((rc = mutual__event_check_type(e->type, strlen(e->type), allow_reserved)) < 0)
+		goto fail;
+	len = strnlen(e->payload, (size_t)MUTUAL_PAYLOAD_MAX + 1);
+	if (len > MUTUAL_PAYLOAD_MAX) {
+		rc = mutual__fail(MUTUAL_EINVALID, "payload larger than the limit of %d bytes", MUTUAL_PAYLOAD_MAX);
+		goto fail;
+	}
+	if ((rc = mutual__json_check_object(e->payload, len)) < 0)
+		goto fail;
+	return 0;
+fail:
+	if (n > 1)
+		mutual__fail_wrap(rc, "event %zu of %zu", index + 1, n);
+	return rc;
+}
+
+int mutual__append(mutual_event_id *out_first, mutual_store *s,
+	const mutual_append_entry *entries, size_t n, int allow_reserved)
+{
+	mutual_buf frontier = { 0 };
+	mutual_event_rec ev;
+	uint64_t seq, last_hlc, now;
+	size_t frontier_n;
+	uint8_t msg[MUTUAL_SIG_MSG_SIZE];
+	int rc;
+
+	if (!s || (!entries && n))
+		return mutual__fail(MUTUAL_EINVALID, "no store or events given");
+	if (n == 0 || n > MUTUAL_BATCH_MAX)
+		return mutual__fail(MUTUAL_EINVALID, "a batch holds 1 to %d events", MUTUAL_BATCH_MAX);
+	for (size_t i = 0; i < n; i++)
+		if ((rc = check_entry(&entries[i], i, n, allow_reserved)) < 0)
+			return rc;
+	if (s->readonly)
+		return mutual__fail(MUTUAL_EREADONLY, "the store at %s is read-only: it cannot be written", s->dir);
+	if ((rc = mutual__store_load_secret(s)) < 0)
+		return rc;
+
+	memset(&ev, 0, sizeof(ev));
+	memcpy(ev.device, s->self, 32);
+	if ((rc = mutual__db_begin_write(s->db)) < 0)
+		return rc;
+	if ((rc = mutual__db_head(s->db, s->self, &seq, ev.prev)) < 0 ||
+	    (rc = mutual__db_max_hlc(s->db, &last_hlc)) < 0 ||
+	    (rc = mutual__db_frontier(s->db, s->self, &frontier, &frontier_n)) < 0)
+		goto fail;
+	ev.frontier = frontier.data;
+	ev.frontier_n = frontier_n;
+	now = wall_hlc();
+	for (size_t i = 0; i < n; i++) {
+		ev.seq = ++seq;
+		/* Never behind the wall clock, always past everything held. */
+		ev.hlc = now > last_hlc ? now : last_hlc + 1;
+		last_hlc = ev.hlc;
+		ev.type = entries[i].type;
+		ev.type_len = strlen(ev.type);
+		ev.payload = entries[i].payload;
+		ev.payload_len = strlen(ev.payload);
+		mutual__hash(ev.digest, ev.payload, ev.payload_len);
+		if ((rc = mutual__event_compute_hash(&ev)) < 0)
+			goto fail;
+		ev.has_sig = (i == n - 1);
+		if (ev.has_sig) {
+			mutual__event_sig_message(msg, ev.hash);
+			mutual__sign(ev.sig, msg, sizeof(msg), s->secret);
+		}
+		if ((rc = mutual__db_insert_event(s->db, &ev)) < 0)
+			goto fail;
+		if (i == 0 && out_first) {
+			memcpy(out_first->device, s->self, 32);
+			out_first->seq = ev.seq;
+		}
+		memcpy(ev.prev, ev.hash, 32);
+	}
+	if ((rc = mutual__db_commit(s->db)) < 0)
+		goto done;
+	goto done;
+fail:
+	mutual__db_rollback(s->db);
+done:
+	mutual__buf_free(&frontier);
+	return rc;
+}
+
+int mutual_append(mutual_event_id *out, mutual_store *s, const char *type, const char *payload)
+{
+	mutual_append_entry e = { type, payload };
+	mutual__error_clear();
+	return mutual__append(out, s, &e, 1, 0);
+}
+
+int mutual_append_batch(mutual_event_id *out_first, mutual_store *s,
+	const mutual_append_entry *entries, size_t n)
+{
+	mutual__error_clear();
+	return mutual__append(out_first, s, entries, n, 0);
+}
+
+/* -------------------------------------------------------------------- read */
+
+static int event_fill(mutual_event *e, const mutual_event_rec *ev, const char *device_name)
+{
+	e->text.len = 0;
+	memcpy(e->id.device, ev->device, 32);
+	e->id.seq = ev->seq;
+	e->hlc = ev->hlc;
+	memcpy(e->hash, ev->hash, 32);
+	e->payload_off = ev->type_len + 1;
+	e->payload_len = ev->payload_len;
+	e->name_off = e->payload_off + ev->payload_len + 1;
+	if (mutual__buf_put(&e->text, ev->type, ev->type_len) < 0 || mutual__buf_put_u8(&e->text, 0) < 0 ||
+	    mutual__buf_put(&e->text, ev->payload, ev->payload_len) < 0 || mutual__buf_put_u8(&e->text, 0) < 0 ||
+	    mutual__buf_put(&e->text, device_name, strlen(device_name) + 1) < 0)
+		return MUTUAL_ERROR;
+	return 0;
+}
+
+const mutual_event_id *mutual_event_get_id(const mutual_event *ev)
+{
+	return &ev->id;
+}
+
+uint64_t mutual_event_hlc(const mutual_event *ev)
+{
+	return ev->hlc;
+}
+
+const char *mutual_event_type(const mutual_event *ev)
+{
+	return (const char *)ev->text.data;
+}
+
+const char *mutual_event_payload(const mutual_event *ev)
+{
+	return (const char *)ev->text.data + ev->payload_off;
+}
+
+size_t mutual_event_payload_len(const mutual_event *ev)
+{
+	return ev->payload_len;
+}
+
+const uint8_t *mutual_event_hash(const mutual_event *ev)
+{
+	return ev->hash;
+}
+
+const char *mutual_event_device_name(const mutual_event *ev)
+{
+	return (const char *)ev->text.data + ev->name_off;
+}
+
+void mutual_event_free(mutual_event *ev)
+{
+	if (!ev)
+		return;
+	mutual__buf_free(&ev->text);
+	free(ev);
+}
+
+int mutual_event_lookup(mutual_event **out, mutual_store *s, const mutual_event_id *id)
+{
+	mutual_buf scratch = { 0 }, name = { 0 };
+	mutual_event_rec rec;
+	mutual_event *e = NULL;
+	int rc;
+
+	if (!out || !s || !id)
+		return mutual__fail(MUTUAL_EINVALID, "no store or event id given");
+	*out = NULL;
+	mutual__error_clear();
+	if ((rc = mutual__db_event_get(&rec, &scratch, s->db, id->device, id->seq)) < 0 ||
+	    (rc = mutual__db_device_name(s->db, id->device, &name)) < 0)
+		goto done;
+	if (!(e = calloc(1, sizeof(*e)))) {
+		rc = mutual__fail(MUTUAL_ERROR, "out of memory");
+		goto done;
+	}
+	if ((rc = event_fill(e, &rec, (const char *)name.data)) < 0) {
+		mutual_event_free(e);
+		goto done;
+	}
+	*out = e;
+done:
+	mutual__buf_free(&scratch);
+	mutual__buf_free(&name);
+	return rc;
+}
+
+int mutual_iter_new(mutual_iter **out, mutual_store *s, const mutual_iter_options *opts)
+{
+	mutual_db_filter f;
+	mutual_iter *it;
+	int rc;
+
+	if (!out || !s)
+		return mutual__fail(MUTUAL_EINVALID, "no store given");
+	*out = NULL;
+	mutual__error_clear();
+	if (opts && opts->version != MUTUAL_ITER_OPTIONS_VERSION)
+		return mutual__fail(MUTUAL_EINVALID, "unknown iterator options version %u", opts->version);
+	memset(&f, 0, sizeof(f));
+	if (opts) {
+		f.type = opts->type;
+		f.device = opts->device;
+		f.limit = opts->limit;
+		if (opts->after) {
+			mutual_buf scratch = { 0 };
+			mutual_event_rec rec;
+			rc = mutual__db_event_get(&rec, &scratch, s->db, opts->after->device, opts->after->seq);
+			mutual__buf_free(&scratch);
+			if (rc < 0)
+				return rc;
+			f.has_after = 1;
+			f.after_hlc = rec.hlc;
+			memcpy(f.after_device, rec.device, 32);
+			f.after_seq = rec.seq;
+		}
+	}
+	if (!(it = calloc(1, sizeof(*it))))
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
+	it->store = s;
+	if ((rc = mutual__db_iter_new(&it->db_iter, s->db, &f)) < 0) {
+		free(it);
+		return rc;
+	}
+	*out = it;
+	return 0;
+}
+
+int mutual_iter_next(const mutual_event **out, mutual_iter *it)
+{
+	mutual_event_rec rec;
+	int rc;
+
+	if (!out || !it)
+		return mutual__fail(MUTUAL_EINVALID, "no iterator given");
+	*out = NULL;
+	if ((rc = mutual__db_iter_next(&rec, it->db_iter)) < 0)
+		return rc;
+	if (!it->have_name || memcmp(it->name_of, rec.device, 32) != 0) {
+		if ((rc = mutual__db_device_name(it->store->db, rec.device, &it->name)) < 0)
+			return rc;
+		memcpy(it->name_of, rec.device, 32);
+		it->have_name = 1;
+	}
+	if ((rc = event_fill(&it->current, &rec, (const char *)it->name.data)) < 0)
+		return rc;
+	*out = &it->current;
+	return 0;
+}
+
+void mutual_iter_free(mutual_iter *it)
+{
+	if (!it)
+		return;
+	mutual__db_iter_free(it->db_iter);
+	mutual__buf_free(&it->current.text);
+	mutual__buf_free(&it->name);
+	free(it);
+}
+
+/* ----------------------------------------------------------------- devices */
+
+typedef struct {
+	mutual_store *store;
+	mutual_device_cb cb;
+	void *payload;
+} devices_ctx;
+
+static int device_row(const mutual_db_device *d, void *payload)
+{
+	devices_ctx *ctx = payload;
+	mutual_device_info info;
+	char hex[65];
+
+	mutual__hex(hex, d->key, 32);
+	info.id = hex;
+	info.name = d->name;
+	info.events = d->events;
+	info.head_seq = d->head_seq;
+	info.is_self = memcmp(d->key, ctx->store->self, 32) == 0;
+	return ctx->cb(&info, ctx->payload);
+}
+
+int mutual_device_foreach(mutual_store *s, mutual_device_cb cb, void *payload)
+{
+	devices_ctx ctx = { s, cb, payload };
+	if (!s || !cb)
+		return mutual__fail(MUTUAL_EINVALID, "no store or callback given");
+	mutual__error_clear();
+	return mutual__db_devices(s->db, device_row, &ctx);
+}
+
+typedef struct {
+	const char *query;
+	size_t query_len;
+	int by_id; /* the query is a hex prefix */
+	int matches;
+	uint8_t key[32];
+} resolve_ctx;
+
+static int resolve_row(const mutual_db_device *d, void *payload)
+{
+	resolve_ctx *ctx = payload;
+	char hex[65];
+	int hit;
+
+	mutual__hex(hex, d->key, 32);
+	hit = strcmp(d->name, ctx->query) == 0 ||
+	      (ctx->by_id && strncasecmp(hex, ctx->query, ctx->query_len) == 0);
+	if (hit) {
+		if (ctx->matches == 0 || memcmp(ctx->key, d->key, 32) != 0)
+			ctx->matches++;
+		memcpy(ctx->key, d->key, 32);
+	}
+	return 0;
+}
+
+int mutual_device_resolve(uint8_t out[MUTUAL_KEY_SIZE], mutual_store *s, const char *name_or_id)
+{
+	resolve_ctx ctx;
+	int rc;
+
+	if (!out || !s || !name_or_id || !*name_or_id)
+		return mutual__fail(MUTUAL_EINVALID, "no device name or id given");
+	mutual__error_clear();
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.query = name_or_id;
+	ctx.query_len = strlen(name_or_id);
+	ctx.by_id = ctx.query_len >= 4 && ctx.query_len <= 64 &&
+		    strspn(name_or_id, "0123456789abcdefABCDEF") == ctx.query_len;
+	if ((rc = mutual__db_devices(s->db, resolve_row, &ctx)) < 0)
+		return rc;
+	if (ctx.matches == 0)
+		return mutual__fail(MUTUAL_ENOTFOUND, "no device called or starting with '%s'", name_or_id);
+	if (ctx.matches > 1)
+		return mutual__fail(MUTUAL_EINVALID, "'%s' names %d devices; give more of the id", name_or_id, ctx.matches);
+	memcpy(out, ctx.key, 32);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ verify */
+
+typedef struct {
+	mutual_verify_result *res;
+	int have_chain;
+	uint8_t device[32];
+	uint64_t expect_seq;
+	uint8_t expect_prev[32];
+	uint64_t last_signed;
+} verify_ctx;
+
+static int bad(verify_ctx *ctx, const uint8_t device[32], uint64_t seq, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int bad(verify_ctx *ctx, const uint8_t device[32], uint64_t seq, const char *fmt, ...)
+{
+	char id[MUTUAL_EVENT_ID_STRLEN];
+	va_list ap;
+
+	ctx->res->ok = 0;
+	memcpy(ctx->res->bad.device, device, 32);
+	ctx->res->bad.seq = seq;
+	va_start(ap, fmt);
+	vsnprintf(ctx->res->reason, sizeof(ctx->res->reason), fmt, ap);
+	va_end(ap);
+	mutual_event_id_format(id, sizeof(id), &ctx->res->bad);
+	return mutual__fail(MUTUAL_EVERIFY, "event %s does not verify: %s", id, ctx->res->reason);
+}
+
+/* The chain just walked must end in a signed event. */
+static int close_chain(verify_ctx *ctx)
+{
+	if (ctx->have_chain && ctx->last_signed != ctx->expect_seq - 1)
+		return bad(ctx, ctx->device, ctx->last_signed + 1,
+			"events %" PRIu64 " to %" PRIu64 " are not covered by a signature",
+			ctx->last_signed + 1, ctx->expect_seq - 1);
+	return 0;
+}
+
+static int verify_event(const mutual_event_rec *stored, void *payload)
+{
+	verify_ctx *ctx = payload;
+	mutual_event_rec ev = *stored;
+	uint8_t digest[32], msg[MUTUAL_SIG_MSG_SIZE];
+	int rc;
+
+	if (!ctx->have_chain || memcmp(ctx->device, ev.device, 32) != 0) {
+		if ((rc = close_chain(ctx)) < 0)
+			return rc;
+		ctx->have_chain = 1;
+		memcpy(ctx->device, ev.device, 32);
+		ctx->expect_seq = 1;
+		memset(ctx->expect_prev, 0, 32);
+		ctx->last_signed = 0;
+		ctx->res->devices++;
+	}
+	if (ev.seq != ctx->expect_seq)
+		return bad(ctx, ev.device, ctx->expect_seq, "missing: the log jumps from seq %" PRIu64 " to %" PRIu64,
+			ctx->expect_seq - 1, ev.seq);
+	if (mutual__event_check_type(ev.type, ev.type_len, 1) < 0)
+		return bad(ctx, ev.device, ev.seq, "bad type: %s", mutual_error_last());
+	if (mutual__frontier_check(ev.frontier, ev.frontier_n, ev.device) < 0)
+		return bad(ctx, ev.device, ev.seq, "bad frontier: %s", mutual_error_last());
+	mutual__hash(digest, ev.payload, ev.payload_len);
+	if (memcmp(digest, ev.digest, 32) != 0)
+		return bad(ctx, ev.device, ev.seq, "the payload was altered (it does not match its digest)");
+	if (memcmp(ev.prev, ctx->expect_prev, 32) != 0)
+		return bad(ctx, ev.device, ev.seq, "the chain is broken (it does not link to seq %" PRIu64 ")", ev.seq - 1);
+	if ((rc = mutual__event_compute_hash(&ev)) < 0)
+		return rc;
+	if (memcmp(ev.hash, stored->hash, 32) != 0)
+		return bad(ctx, ev.device, ev.seq, "the event was altered (its fields do not match its hash)");
+	if (ev.has_sig) {
+		mutual__event_sig_message(msg, ev.hash);
+		ctx->res->signatures++;
+		if (mutual__sign_verify(ev.sig, msg, sizeof(msg), ev.device) < 0)
+			return bad(ctx, ev.device, ev.seq, "the signature is not the device's");
+		ctx->last_signed = ev.seq;
+	}
+	memcpy(ctx->expect_prev, ev.hash, 32);
+	ctx->expect_seq++;
+	ctx->res->events++;
+	return 0;
+}
+
+int mutual_verify(mutual_verify_result *out, mutual_store *s)
+{
+	mutual_verify_result local;
+	verify_ctx ctx;
+	int rc;
+
+	if (!s)
+		return mutual__fail(MUTUAL_EINVALID, "no store given");
+	mutual__error_clear();
+	if (!out)
+		out = &local;
+	memset(out, 0, sizeof(*out));
+	out->version = MUTUAL_VERIFY_RESULT_VERSION;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.res = out;
+	if ((rc = mutual__db_integrity(s->db)) < 0) {
+		snprintf(out->reason, sizeof(out->reason), "%s", mutual_error_last());
+		return rc;
+	}
+	rc = mutual__db_chains(s->db, verify_event, &ctx);
+	if (rc == 0)
+		rc = close_chain(&ctx);
+	if (rc == MUTUAL_ECORRUPT)
+		snprintf(out->reason, sizeof(out->reason), "%s", mutual_error_last());
+	out->ok = rc == 0;
+	return rc;
+}

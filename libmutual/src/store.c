@@ -1,0 +1,572 @@
+/*
+ * store.c - creating, joining and opening a device's store, and its keys.
+ *
+ * A store is a folder (mode 0700):
+ *   mutual.db   the SQLite database (events, settings, derived tables)
+ *   device.key  this device's Ed25519 seed, mode 0600; never leaves the device
+ *   group.key   the group's symmetric keys by key id, mode 0600
+ * A new store is built in a sibling temporary folder and renamed into place,
+ * so an interrupted create leaves no half store behind.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "event.h"
+#include "json.h"
+#include "store.h"
+
+#define DEVICE_KEY_HEADER "mutual-device-key 1\n"
+#define GROUP_KEY_HEADER "mutual-group-key 1\n"
+
+int mutual_create_options_init(mutual_create_options *opts, unsigned int version)
+{
+	mutual_create_options init = MUTUAL_CREATE_OPTIONS_INIT;
+	if (version != MUTUAL_CREATE_OPTIONS_VERSION)
+		return mutual__fail(MUTUAL_EINVALID, "unknown create options version %u", version);
+	*opts = init;
+	return 0;
+}
+
+int mutual__check_name(const char *name, const char *what)
+{
+	size_t len = name ? strlen(name) : 0;
+	mutual_buf b = { 0 };
+	int rc;
+
+	if (len == 0 || len > MUTUAL_NAME_MAX)
+		return mutual__fail(MUTUAL_EINVALID, "%s must be 1 to %d bytes long", what, MUTUAL_NAME_MAX);
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return mutual__fail(MUTUAL_EINVALID, "%s must not hold control characters", what);
+	/* The JSON checker knows valid UTF-8; quote the name and let it judge. */
+	rc = mutual__buf_put_u8(&b, '{');
+	if (rc == 0)
+		rc = mutual__json_put_string(&b, "n");
+	if (rc == 0)
+		rc = mutual__buf_put_u8(&b, ':');
+	if (rc == 0)
+		rc = mutual__json_put_string(&b, name);
+	if (rc == 0)
+		rc = mutual__buf_put_u8(&b, '}');
+	if (rc == 0 && mutual__json_check_object((const char *)b.data, b.len) < 0)
+		rc = mutual__fail(MUTUAL_EINVALID, "%s is not valid UTF-8 text", what);
+	mutual__buf_free(&b);
+	return rc;
+}
+
+static int file_mode_private(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return mutual__fail(MUTUAL_ENOTFOUND, "%s is missing: this store cannot write", path);
+		return mutual__fail(MUTUAL_ERROR, "cannot read %s: %s", path, strerror(errno));
+	}
+	if (st.st_mode & 077)
+		return mutual__fail(MUTUAL_ERROR,
+			"%s is readable by other users (mode %03o); run: chmod 600 %s",
+			path, (unsigned)(st.st_mode & 0777), path);
+	return 0;
+}
+
+/* Read a key file: its header line, then `rest` (NUL-terminated). */
+static int read_key_file(mutual_buf *out, const char **rest, const char *path, const char *header)
+{
+	int rc;
+	size_t h = strlen(header);
+
+	if ((rc = file_mode_private(path)) < 0)
+		return rc;
+	if ((rc = mutual__read_file(out, path, 4096)) < 0)
+		return rc;
+	if (out->len < h || memcmp(out->data, header, h) != 0)
+		return mutual__fail(MUTUAL_ECORRUPT, "%s is not a libmutual key file", path);
+	*rest = (const char *)out->data + h;
+	return 0;
+}
+
+int mutual__store_load_secret(mutual_store *s)
+{
+	mutual_buf b = { 0 };
+	const char *rest;
+	uint8_t seed[32], pk[32];
+	char *path;
+	int rc;
+
+	if (s->have_secret)
+		return 0;
+	if (!(path = mutual__path_join(s->dir, MUTUAL_DEVICE_KEY_FILE)))
+		return MUTUAL_ERROR;
+	rc = read_key_file(&b, &rest, path, DEVICE_KEY_HEADER);
+	if (rc == 0 && (strlen(rest) < 64 || mutual__unhex(seed, 32, rest, 64) < 0))
+		rc = mutual__fail(MUTUAL_ECORRUPT, "%s is damaged", path);
+	if (rc == 0)
+		rc = mutual__sign_keypair(pk, s->secret, seed);
+	if (rc == 0 && memcmp(pk, s->self, 32) != 0)
+		rc = mutual__fail(MUTUAL_ECORRUPT, "%s does not belong to this store's device", path);
+	if (rc == 0)
+		s->have_secret = 1;
+	else
+		mutual__wipe(s->secret, sizeof(s->secret));
+	mutual__wipe(seed, sizeof(seed));
+	if (b.data)
+		mutual__wipe(b.data, b.cap);
+	mutual__buf_free(&b);
+	free(path);
+	return rc;
+}
+
+int mutual__store_load_group_key(mutual_store *s)
+{
+	mutual_buf b = { 0 };
+	const char *rest;
+	char *path, *end;
+	unsigned long id;
+	int rc;
+
+	if (s->have_group_key)
+		return 0;
+	if (!(path = mutual__path_join(s->dir, MUTUAL_GROUP_KEY_FILE)))
+		return MUTUAL_ERROR;
+	rc = read_key_file(&b, &rest, path, GROUP_KEY_HEADER);
+	if (rc == 0) {
+		errno = 0;
+		id = strtoul(rest, &end, 10);
+		if (errno || end == rest || *end != ' ' || id > UINT32_MAX || strlen(end + 1) < 64 ||
+		    mutual__unhex(s->group_key, 32, end + 1, 64) < 0)
+			rc = mutual__fail(MUTUAL_ECORRUPT, "%s is damaged", path);
+		else
+			s->key_id = (uint32_t)id;
+	}
+	if (rc == 0)
+		s->have_group_key = 1;
+	if (b.data)
+		mutual__wipe(b.data, b.cap);
+	mutual__buf_free(&b);
+	free(path);
+	return rc;
+}
+
+void mutual_store_free(mutual_store *s)
+{
+	if (!s)
+		return;
+	mutual__db_close(s->db);
+	mutual__wipe(s->secret, sizeof(s->secret));
+	mutual__wipe(s->group_key, sizeof(s->group_key));
+	free(s->dir);
+	free(s->group_name);
+	free(s->device_name);
+	free(s);
+}
+
+int mutual_store_is_readonly(const mutual_store *s)
+{
+	return s->readonly;
+}
+
+const char *mutual_store_group_id(const mutual_store *s)
+{
+	return s->group_id;
+}
+
+const char *mutual_store_group_name(const mutual_store *s)
+{
+	return s->group_name;
+}
+
+const char *mutual_store_device_id(const mutual_store *s)
+{
+	return s->device_id;
+}
+
+const char *mutual_store_device_name(const mutual_store *s)
+{
+	return s->device_name;
+}
+
+static int load_meta(mutual_store *s)
+{
+	mutual_buf b = { 0 };
+	int rc;
+
+	if ((rc = mutual__db_meta_get(s->db, "group_id", &b)) < 0)
+		goto done;
+	if (b.len != MUTUAL_GROUP_ID_SIZE) {
+		rc = mutual__fail(MUTUAL_ECORRUPT, "the store's group id is damaged");
+		goto done;
+	}
+	memcpy(s->group_id_raw, b.data, MUTUAL_GROUP_ID_SIZE);
+	mutual__hex(s->group_id, s->group_id_raw, MUTUAL_GROUP_ID_SIZE);
+	if ((rc = mutual__db_meta_get(s->db, "group_name", &b)) < 0)
+		goto done;
+	if (!(s->group_name = mutual__strdup((const char *)b.data))) {
+		rc = MUTUAL_ERROR;
+		goto done;
+	}
+	if ((rc = mutual__db_meta_get(s->db, "device", &b)) < 0)
+		goto done;
+	if (b.len != 32) {
+		rc = mutual__fail(MUTUAL_ECORRUPT, "the store's device key is damaged");
+		goto done;
+	}
+	memcpy(s->self, b.data, 32);
+	mutual__hex(s->device_id, s->self, 32);
+	if ((rc = mutual__db_device_name(s->db, s->self, &b)) < 0)
+		goto done;
+	if (!(s->device_name = mutual__strdup((const char *)b.data)))
+		rc = MUTUAL_ERROR;
+done:
+	if (rc == MUTUAL_ENOTFOUND)
+		rc = mutual__fail(MUTUAL_ECORRUPT, "the store's settings are incomplete: %s", mutual_error_last());
+	mutual__buf_free(&b);
+	return rc;
+}
+
+static int open_at(mutual_store **out, const char *dir, unsigned int flags)
+{
+	mutual_store *s;
+	char *db_path = NULL;
+	struct stat st;
+	int rc;
+
+	*out = NULL;
+	if ((rc = mutual__crypto_init()) < 0)
+		return rc;
+	if (!dir || !*dir)
+		return mutual__fail(MUTUAL_EINVALID, "no store folder given");
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return mutual__fail(MUTUAL_ENOTFOUND, "there is no store at %s", dir);
+	if (!(s = calloc(1, sizeof(*s))))
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
+	if (!(s->dir = mutual__strdup(dir)) || !(db_path = mutual__path_join(dir, MUTUAL_DB_FILE))) {
+		rc = MUTUAL_ERROR;
+		goto fail;
+	}
+	rc = mutual__db_open(&s->db, db_path, (flags & MUTUAL_OPEN_READONLY) ? MUTUAL_DB_READONLY : 0);
+	if (rc == MUTUAL_ENOTFOUND)
+		rc = mutual__fail(MUTUAL_ENOTFOUND, "there is no store at %s (run mutual init or join first)", dir);
+	if (rc < 0 || (rc = load_meta(s)) < 0)
+		goto fail;
+	s->readonly = mutual__db_is_readonly(s->db);
+	free(db_path);
+	*out = s;
+	return 0;
+fail:
+	free(db_path);
+	mutual_store_free(s);
+	return rc;
+}
+
+int mutual_store_open(mutual_store **out, const char *dir, unsigned int flags)
+{
+	if (!out)
+		return mutual__fail(MUTUAL_EINVALID, "no place for the store handle");
+	mutual__error_clear();
+	return open_at(out, dir, flags);
+}
+
+/* An existing folder may receive a store only when it is empty. */
+static int check_target(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		return mutual__fail(MUTUAL_ERROR, "cannot use %s: %s", dir, strerror(errno));
+	}
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			closedir(d);
+			return mutual__fail(MUTUAL_EEXISTS,
+				"%s is not empty; a store is made only in a new or empty folder", dir);
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+static void remove_tree_shallow(const char *dir)
+{
+	static const char *const files[] = { MUTUAL_DB_FILE, MUTUAL_DB_FILE "-wal", MUTUAL_DB_FILE "-shm",
+		MUTUAL_DEVICE_KEY_FILE, MUTUAL_GROUP_KEY_FILE };
+	for (size_t i = 0; i < MUTUAL_ARRAY_SIZE(files); i++) {
+		char *p = mutual__path_join(dir, files[i]);
+		if (p)
+			unlink(p);
+		free(p);
+	}
+	rmdir(dir);
+}
+
+/* Build a store for `inv`'s group in `dir`, announcing this device with
+ * an event of `first_type` whose payload is made by the caller. */
+static int make_store(mutual_store **out, const char *dir, const mutual_invite *inv,
+	const char *device_name, int founder)
+{
+	char tmp[4096], host[256];
+	uint8_t seed[32], pk[32], sk[64];
+	mutual_buf text = { 0 }, payload = { 0 };
+	mutual_db *db = NULL;
+	mutual_store *s = NULL;
+	char *path = NULL;
+	mutual_append_entry first;
+	int rc;
+
+	*out = NULL;
+	if ((rc = mutual__crypto_init()) < 0)
+		return rc;
+	if (!dir || !*dir)
+		return mutual__fail(MUTUAL_EINVALID, "no store folder given");
+	if (!device_name) {
+		if (gethostname(host, sizeof(host)) < 0 || !host[0])
+			strcpy(host, "device");
+		host[sizeof(host) - 1] = '\0';
+		device_name = host;
+	}
+	if ((rc = mutual__check_name(device_name, "the device name")) < 0)
+		return rc;
+	if ((rc = check_target(dir)) < 0)
+		return rc;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.creating-%ld", dir, (long)getpid()) >= sizeof(tmp))
+		return mutual__fail(MUTUAL_EINVALID, "the store path is too long");
+	remove_tree_shallow(tmp); /* a leftover of an interrupted create by a reused pid */
+	if ((rc = mutual__mkdir_private(tmp)) < 0) {
+		if (rc == MUTUAL_EEXISTS)
+			rc = mutual__fail(MUTUAL_ERROR, "cannot prepare %s", tmp);
+		return rc;
+	}
+
+	/* Keys first: the secret never exists outside a 0600 file. */
+	mutual__random(seed, sizeof(seed));
+	if ((rc = mutual__sign_keypair(pk, sk, seed)) < 0)
+		goto fail;
+	rc = mutual__buf_printf(&text, DEVICE_KEY_HEADER);
+	if (rc == 0) {
+		char hex[65];
+		mutual__hex(hex, seed, 32);
+		rc = mutual__buf_printf(&text, "%s\n", hex);
+		mutual__wipe(hex, sizeof(hex));
+	}
+	if (rc < 0 || !(path = mutual__path_join(tmp, MUTUAL_DEVICE_KEY_FILE)) ||
+	    (rc = mutual__write_secret_file(path, text.data, text.len)) < 0)
+		goto fail_rc;
+	free(path);
+	mutual__wipe(text.data, text.cap);
+	text.len = 0;
+	{
+		char hex[65];
+		mutual__hex(hex, inv->group_key, 32);
+		rc = mutual__buf_printf(&text, GROUP_KEY_HEADER "%u %s\n", inv->key_id, hex);
+		mutual__wipe(hex, sizeof(hex));
+	}
+	if (rc < 0 || !(path = mutual__path_join(tmp, MUTUAL_GROUP_KEY_FILE)) ||
+	    (rc = mutual__write_secret_file(path, text.data, text.len)) < 0)
+		goto fail_rc;
+	free(path);
+
+	/* The database, with the group's settings. */
+	if (!(path = mutual__path_join(tmp, MUTUAL_DB_FILE)))
+		goto fail_rc;
+	if ((rc = mutual__db_open(&db, path, MUTUAL_DB_CREATE)) < 0)
+		goto fail;
+	if (chmod(path, 0600) < 0) {
+		rc = mutual__fail(MUTUAL_ERROR, "cannot make %s private: %s", path, strerror(errno));
+		goto fail;
+	}
+	if ((rc = mutual__db_begin_write(db)) < 0 ||
+	    (rc = mutual__db_meta_set(db, "group_id", inv->group_id, MUTUAL_GROUP_ID_SIZE)) < 0 ||
+	    (rc = mutual__db_meta_set(db, "group_name", inv->name, strlen(inv->name))) < 0 ||
+	    (rc = mutual__db_meta_set(db, "device", pk, 32)) < 0 ||
+	    (rc = mutual__db_device_set_name(db, pk, device_name)) < 0 ||
+	    (rc = mutual__db_commit(db)) < 0)
+		goto fail;
+	mutual__db_close(db);
+	db = NULL;
+
+	/* Into place, then announce this device in its own log. */
+	if (rename(tmp, dir) < 0) {
+		rc = mutual__fail(errno == ENOTEMPTY || errno == EEXIST ? MUTUAL_EEXISTS : MUTUAL_ERROR,
+			"cannot create the store at %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if ((rc = mutual__fsync_dir(dir)) < 0 || (rc = open_at(&s, dir, 0)) < 0)
+		goto fail_placed;
+	rc = mutual__buf_put_u8(&payload, '{');
+	if (founder) {
+		rc = rc ? rc : mutual__json_put_string(&payload, "group");
+		rc = rc ? rc : mutual__buf_put_u8(&payload, ':');
+		rc = rc ? rc : mutual__json_put_string(&payload, inv->name);
+		rc = rc ? rc : mutual__buf_put_u8(&payload, ',');
+	} else {
+		char hex[65];
+		mutual__hex(hex, inv->inviter, 32);
+		rc = rc ? rc : mutual__json_put_string(&payload, "invited_by");
+		rc = rc ? rc : mutual__buf_printf(&payload, ":\"%s\",", hex);
+	}
+	rc = rc ? rc : mutual__json_put_string(&payload, "name");
+	rc = rc ? rc : mutual__buf_put_u8(&payload, ':');
+	rc = rc ? rc : mutual__json_put_string(&payload, device_name);
+	rc = rc ? rc : mutual__buf_put_u8(&payload, '}');
+	rc = rc ? rc : mutual__buf_cstr(&payload);
+	if (rc < 0)
+		goto fail_placed;
+	first.type = founder ? "mutual.group.create" : "mutual.device.join";
+	first.payload = (const char *)payload.data;
+	if ((rc = mutual__append(NULL, s, &first, 1, 1)) < 0)
+		goto fail_placed;
+	*out = s;
+	rc = 0;
+	goto done;
+
+fail_rc:
+	if (rc == 0)
+		rc = MUTUAL_ERROR;
+fail:
+	mutual__db_close(db);
+	remove_tree_shallow(tmp);
+	goto done;
+fail_placed:
+	mutual_store_free(s);
+	remove_tree_shallow(dir);
+done:
+	mutual__wipe(seed, sizeof(seed));
+	mutual__wipe(sk, sizeof(sk));
+	if (text.data)
+		mutual__wipe(text.data, text.cap);
+	mutual__buf_free(&text);
+	mutual__buf_free(&payload);
+	free(path);
+	return rc;
+}
+
+int mutual_store_create(mutual_store **out, const char *dir, const char *group_name,
+	const mutual_create_options *opts)
+{
+	mutual_invite inv;
+	int rc;
+
+	if (!out)
+		return mutual__fail(MUTUAL_EINVALID, "no place for the store handle");
+	*out = NULL;
+	mutual__error_clear();
+	if (opts && opts->version != MUTUAL_CREATE_OPTIONS_VERSION)
+		return mutual__fail(MUTUAL_EINVALID, "unknown create options version %u", opts->version);
+	if ((rc = mutual__check_name(group_name, "the group name")) < 0)
+		return rc;
+	if ((rc = mutual__crypto_init()) < 0)
+		return rc;
+	memset(&inv, 0, sizeof(inv));
+	mutual__random(inv.group_id, sizeof(inv.group_id));
+	mutual__random(inv.group_key, sizeof(inv.group_key));
+	inv.key_id = 1;
+	strcpy(inv.name, group_name);
+	rc = make_store(out, dir, &inv, opts ? opts->device_name : NULL, 1);
+	mutual__wipe(&inv, sizeof(inv));
+	return rc;
+}
+
+int mutual_store_join_text(mutual_store **out, const char *dir, const char *invite_text,
+	const mutual_create_options *opts)
+{
+	mutual_invite inv;
+	int rc;
+
+	if (!out)
+		return mutual__fail(MUTUAL_EINVALID, "no place for the store handle");
+	*out = NULL;
+	mutual__error_clear();
+	if (opts && opts->version != MUTUAL_CREATE_OPTIONS_VERSION)
+		return mutual__fail(MUTUAL_EINVALID, "unknown create options version %u", opts->version);
+	if (!invite_text)
+		return mutual__fail(MUTUAL_EINVALID, "no invite given");
+	if ((rc = mutual__invite_decode(&inv, invite_text, strlen(invite_text))) < 0)
+		return rc;
+	rc = make_store(out, dir, &inv, opts ? opts->device_name : NULL, 0);
+	mutual__wipe(&inv, sizeof(inv));
+	return rc;
+}
+
+int mutual_store_join(mutual_store **out, const char *dir, const char *invite_path,
+	const mutual_create_options *opts)
+{
+	mutual_buf b = { 0 };
+	int rc;
+
+	if (!out)
+		return mutual__fail(MUTUAL_EINVALID, "no place for the store handle");
+	*out = NULL;
+	mutual__error_clear();
+	if (!invite_path)
+		return mutual__fail(MUTUAL_EINVALID, "no invite file given");
+	rc = mutual__read_file(&b, invite_path, 64 * 1024);
+	if (rc == MUTUAL_ENOTFOUND)
+		rc = mutual__fail(MUTUAL_ENOTFOUND, "the invite file %s does not exist", invite_path);
+	if (rc == 0)
+		rc = mutual_store_join_text(out, dir, (const char *)b.data, opts);
+	if (b.data)
+		mutual__wipe(b.data, b.cap);
+	mutual__buf_free(&b);
+	return rc;
+}
+
+static int store_invite(mutual_invite *inv, mutual_store *s)
+{
+	int rc = mutual__store_load_group_key(s);
+	if (rc < 0)
+		return rc;
+	memset(inv, 0, sizeof(*inv));
+	memcpy(inv->group_id, s->group_id_raw, MUTUAL_GROUP_ID_SIZE);
+	inv->key_id = s->key_id;
+	memcpy(inv->group_key, s->group_key, 32);
+	memcpy(inv->inviter, s->self, 32);
+	snprintf(inv->name, sizeof(inv->name), "%s", s->group_name);
+	return 0;
+}
+
+int mutual_invite_text(char **out, mutual_store *s)
+{
+	mutual_invite inv;
+	int rc;
+
+	if (!out || !s)
+		return mutual__fail(MUTUAL_EINVALID, "no store or output given");
+	*out = NULL;
+	mutual__error_clear();
+	if ((rc = store_invite(&inv, s)) == 0)
+		rc = mutual__invite_encode(out, &inv);
+	mutual__wipe(&inv, sizeof(inv));
+	return rc;
+}
+
+int mutual_invite_write(mutual_store *s, const char *path)
+{
+	mutual_buf b = { 0 };
+	char *token = NULL;
+	int rc;
+
+	if (!s || !path)
+		return mutual__fail(MUTUAL_EINVALID, "no store or invite path given");
+	if ((rc = mutual_invite_text(&token, s)) < 0)
+		return rc;
+	rc = mutual__buf_printf(&b,
+		"# libmutual invite to the group \"%s\".\n"
+		"# SECRET: whoever holds this can read and write the group's data.\n"
+		"# Carry it apart from the stick that carries the data, and delete it\n"
+		"# once the new device has joined (mutual join FILE).\n"
+		"%s\n", s->group_name, token);
+	if (rc == 0)
+		rc = mutual__write_secret_file(path, b.data, b.len);
+	mutual__wipe(token, strlen(token));
+	free(token);
+	if (b.data)
+		mutual__wipe(b.data, b.cap);
+	mutual__buf_free(&b);
+	return rc;
+}

@@ -1,0 +1,62 @@
+/*
+ * store.h - the mutual_store handle shared by the files that implement it:
+ * store.c (create, open, keys), invite.c, log.c (append, read, verify).
+ */
+#ifndef MUTUAL_STORE_H
+#define MUTUAL_STORE_H
+
+#include "common.h"
+#include "crypto.h"
+#include "db.h"
+
+#define MUTUAL_DEVICE_KEY_FILE "device.key"
+#define MUTUAL_GROUP_KEY_FILE "group.key"
+
+struct mutual_store {
+	char *dir;
+	mutual_db *db;
+	int readonly;
+	uint8_t group_id_raw[MUTUAL_GROUP_ID_SIZE];
+	char group_id[2 * MUTUAL_GROUP_ID_SIZE + 1];
+	char *group_name;
+	uint8_t self[32];
+	char device_id[65];
+	char *device_name;
+	/* Loaded on first use, so a read-only viewer needs no secrets. */
+	int have_secret;
+	uint8_t secret[MUTUAL_SECRET_SIZE];
+	int have_group_key;
+	uint32_t key_id;
+	uint8_t group_key[MUTUAL_GROUP_KEY_SIZE];
+};
+
+/* Load this device's secret key (checking its file's mode) if not yet. */
+int mutual__store_load_secret(mutual_store *s);
+/* Load the group key (checking its file's mode) if not yet. */
+int mutual__store_load_group_key(mutual_store *s);
+
+/* Append events under `s`'s device; reserved "mutual." types allowed only
+ * when `allow_reserved` (the library's own announcements). */
+int mutual__append(mutual_event_id *out_first, mutual_store *s,
+	const mutual_append_entry *entries, size_t n, int allow_reserved);
+
+/* What an invite carries. */
+typedef struct {
+	uint8_t group_id[MUTUAL_GROUP_ID_SIZE];
+	uint32_t key_id;
+	uint8_t group_key[MUTUAL_GROUP_KEY_SIZE];
+	uint8_t inviter[32];
+	char name[MUTUAL_NAME_MAX + 1];
+} mutual_invite;
+
+#define MUTUAL_INVITE_PREFIX "MUTUAL-INVITE-1:"
+/* Encode as one line of text (malloc'd, NUL-terminated). */
+int mutual__invite_encode(char **out, const mutual_invite *inv);
+/* Decode untrusted text: the token line, optionally among '#' comment lines. */
+int mutual__invite_decode(mutual_invite *out, const char *text, size_t len);
+
+/* 0 if `name` is a usable group or device name (1..MUTUAL_NAME_MAX bytes of
+ * UTF-8 without control characters). `what` names it in the message. */
+int mutual__check_name(const char *name, const char *what);
+
+#endif
