@@ -39,6 +39,7 @@ struct mutual_db {
 struct mutual_db_iter {
 	mutual_db *db;
 	sqlite3_stmt *stmt;
+	int over; /* stepping a finished statement would restart it */
 };
 
 /* Translate an SQLite failure once, here, into our codes and words. */
@@ -575,9 +576,13 @@ int mutual__db_iter_new(mutual_db_iter **out, mutual_db *db, const mutual_db_fil
 
 int mutual__db_iter_next(mutual_event_rec *ev, mutual_db_iter *it)
 {
-	int rc = sqlite3_step(it->stmt);
+	int rc;
+	if (it->over)
+		return MUTUAL_ITEROVER;
+	rc = sqlite3_step(it->stmt);
 	if (rc == SQLITE_ROW)
 		return row_to_event(ev, it->stmt);
+	it->over = 1;
 	if (rc == SQLITE_DONE)
 		return MUTUAL_ITEROVER;
 	return db_fail(it->db, rc, "cannot read the log");

@@ -164,8 +164,7 @@ int mutual__append(mutual_event_id *out_first, mutual_store *s,
 		}
 		memcpy(ev.prev, ev.hash, 32);
 	}
-	if ((rc = mutual__db_commit(s->db)) < 0)
-		goto done;
+	rc = mutual__db_commit(s->db); /* rolls back by itself on failure */
 	goto done;
 fail:
 	mutual__db_rollback(s->db);

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what libmutual needs to build, demo and test, from Debian 12's
+# packages only. Runs apt-get only when something is missing.
+set -euo pipefail
+
+packages=(
+	meson ninja-build pkg-config gcc g++        # build
+	libsqlite3-dev libgit2-dev zlib1g-dev libsodium-dev   # the library's dependencies
+	git sqlite3 python3 python3-nacl util-linux mount     # tests: stock git, vectors, bind mounts
+	clang libclang-rt-14-dev                    # libFuzzer harnesses and sanitizer runtimes
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "deps: missing ${missing[*]}; run as root (or install them) first" >&2
+		exit 1
+	fi
+	echo "deps: installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
