@@ -105,32 +105,39 @@ static void format_time(char *buf, size_t size, uint64_t hlc, int utc)
 	strftime(buf, size, utc ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S", &tm);
 }
 
-/* Read all of stdin, for "-" arguments. */
+/* Read all of stdin, for "-" arguments, as one string: NULL (with a
+ * message) when it is too large or holds a NUL byte, which a C string
+ * would silently cut. */
 static char *read_stdin(size_t max)
 {
-	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap);
-	while (buf) {
-		size_t n;
-		if (len + 1 >= cap) {
-			char *grown = cap > max ? NULL : realloc(buf, cap * 2);
-			if (!grown) {
-				free(buf);
-				return NULL;
-			}
-			buf = grown;
-			cap *= 2;
-		}
-		n = fread(buf + len, 1, cap - len - 1, stdin);
+	size_t len = 0, cap = 4096, n;
+	char *buf = malloc(cap), *grown;
+
+	while (buf && (n = fread(buf + len, 1, cap - len - 1, stdin)) > 0) {
 		len += n;
-		if (n == 0)
+		if (len + 1 < cap)
+			continue;
+		grown = cap > max ? NULL : realloc(buf, cap * 2);
+		if (!grown) {
+			free(buf);
+			buf = NULL;
 			break;
+		}
+		buf = grown;
+		cap *= 2;
 	}
-	if (buf) {
-		buf[len] = '\0';
-		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-			buf[--len] = '\0';
+	if (!buf) {
+		fprintf(stderr, "mutual: cannot read stdin (more than %zu bytes?)\n", max);
+		return NULL;
 	}
+	buf[len] = '\0';
+	if (strlen(buf) != len) {
+		fprintf(stderr, "mutual: the input on stdin holds a NUL byte; it must be text\n");
+		free(buf);
+		return NULL;
+	}
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		buf[--len] = '\0';
 	return buf;
 }
 
@@ -244,10 +251,8 @@ static int cmd_join(const cmd_ctx *c)
 		return usage_error("%s", "join needs the invite FILE (or - to read its text from stdin)");
 	if (strcmp(file, "-") == 0) {
 		char *text = read_stdin(64 * 1024);
-		if (!text) {
-			fprintf(stderr, "mutual: cannot read the invite from stdin\n");
+		if (!text)
 			return EXIT_FAIL;
-		}
 		rc = mutual_store_join_text(&s, c->store, text, &opts);
 		free(text);
 	} else {
@@ -275,10 +280,8 @@ static int cmd_append(const cmd_ctx *c)
 		return usage_error("%s", "append needs TYPE and JSON (or - to read the JSON from stdin)");
 	payload = c->argv[2];
 	if (strcmp(payload, "-") == 0) {
-		if (!(input = read_stdin(MUTUAL_PAYLOAD_MAX + 2))) {
-			fprintf(stderr, "mutual: cannot read the payload from stdin (too large?)\n");
+		if (!(input = read_stdin(MUTUAL_PAYLOAD_MAX + 2)))
 			return EXIT_FAIL;
-		}
 		payload = input;
 	}
 	if ((status = open_store(&s, c)) == EXIT_OK) {

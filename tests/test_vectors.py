@@ -235,9 +235,11 @@ class EventVectorsV1(unittest.TestCase):
             self.skipTest("docs/format.md does not exist yet")
         with open(DOCS, "rb") as f:
             docs = f.read()
-        if DOCS_MARKER.encode() not in docs.split(b"\n"):
+        lines = docs.split(b"\n")
+        if DOCS_MARKER.encode() not in lines:
             self.skipTest("docs/format.md has no line %r yet" % DOCS_MARKER)
-        self.assertTrue(self.raw in docs,
+        after = b"\n".join(lines[lines.index(DOCS_MARKER.encode()) + 1:])
+        self.assertTrue(self.raw in after,
                         "docs/format.md does not quote %s verbatim (after the marker "
                         "%r): copy the file's content into it again"
                         % (os.path.relpath(VECTOR_FILE, ROOT), DOCS_MARKER))

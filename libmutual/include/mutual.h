@@ -78,6 +78,7 @@ MUTUAL_EXTERN void mutual_free(void *ptr);
 #define MUTUAL_TYPE_MAX 128             /* bytes in an event type */
 #define MUTUAL_PAYLOAD_MAX (1024 * 1024) /* bytes in an event payload */
 #define MUTUAL_NAME_MAX 200             /* bytes in a group or device name */
+#define MUTUAL_JSON_DEPTH_MAX 64        /* nesting levels in a payload */
 #define MUTUAL_BATCH_MAX 1000000        /* events in one batch append */
 #define MUTUAL_BUSY_TIMEOUT_MS 15000    /* how long a busy store is waited for */
 
@@ -205,7 +206,8 @@ typedef struct mutual_append_entry {
  * `type`: 1..MUTUAL_TYPE_MAX bytes of [a-z0-9._-], starting with a letter,
  * e.g. "pantry.stock.in"; types starting with "mutual." are the library's
  * own and refused here. `payload`: a JSON object (RFC 8259, UTF-8), at most
- * MUTUAL_PAYLOAD_MAX bytes, stored byte for byte as given.
+ * MUTUAL_PAYLOAD_MAX bytes and MUTUAL_JSON_DEPTH_MAX levels of nesting,
+ * stored byte for byte as given.
  *
  * `out` (may be NULL) receives the new event's id.
  * Errors: MUTUAL_EINVALID (bad type or payload), MUTUAL_EREADONLY,

@@ -48,3 +48,17 @@ void mutual__wipe(void *p, size_t len)
 {
 	sodium_memzero(p, len);
 }
+
+void mutual__aead_encrypt(uint8_t *out, const uint8_t *msg, size_t len, const uint8_t *ad, size_t ad_len,
+	const uint8_t nonce[MUTUAL_AEAD_NONCE], const uint8_t key[32])
+{
+	crypto_aead_xchacha20poly1305_ietf_encrypt(out, NULL, msg, len, ad, ad_len, NULL, nonce, key);
+}
+
+int mutual__aead_decrypt(uint8_t *out, const uint8_t *ct, size_t len, const uint8_t *ad, size_t ad_len,
+	const uint8_t nonce[MUTUAL_AEAD_NONCE], const uint8_t key[32])
+{
+	if (len < MUTUAL_AEAD_TAG)
+		return -1;
+	return crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, ct, len, ad, ad_len, nonce, key) == 0 ? 0 : -1;
+}

@@ -30,6 +30,15 @@ void mutual__sign(uint8_t sig[MUTUAL_SIG_SIZE], const uint8_t *msg, size_t len,
 int mutual__sign_verify(const uint8_t sig[MUTUAL_SIG_SIZE], const uint8_t *msg, size_t len,
 	const uint8_t pk[32]);
 
+/* XChaCha20-Poly1305 (IETF): `out` gets len + MUTUAL_AEAD_TAG bytes. */
+#define MUTUAL_AEAD_NONCE 24
+#define MUTUAL_AEAD_TAG 16
+void mutual__aead_encrypt(uint8_t *out, const uint8_t *msg, size_t len, const uint8_t *ad, size_t ad_len,
+	const uint8_t nonce[MUTUAL_AEAD_NONCE], const uint8_t key[32]);
+/* 0 and `out` (len - MUTUAL_AEAD_TAG bytes) when authentic, -1 otherwise. */
+int mutual__aead_decrypt(uint8_t *out, const uint8_t *ct, size_t len, const uint8_t *ad, size_t ad_len,
+	const uint8_t nonce[MUTUAL_AEAD_NONCE], const uint8_t key[32]);
+
 /* Wipe secrets from memory. */
 void mutual__wipe(void *p, size_t len);
 

@@ -121,6 +121,12 @@ int mutual__invite_decode(mutual_invite *out, const char *text, size_t len)
 			blob[n++] = (uint8_t)(acc >> bits);
 		}
 	}
+	/* Canonical base64url only: the bits past the last byte must be zero,
+	 * so exactly one text stands for an invite. */
+	if (bits >= 6 || (acc & ((1u << bits) - 1)) != 0) {
+		mutual__fail(MUTUAL_EINVALID, "the invite is damaged (its last character is wrong): copy it again");
+		goto done;
+	}
 	if (n < 16 + 4 + 32 + 32 + 1 + 1 + 4) {
 		mutual__fail(MUTUAL_EINVALID, "the invite is truncated");
 		goto done;

@@ -224,6 +224,128 @@ int mutual__json_check_object(const char *text, size_t len)
 		c.why, (size_t)(c.p - c.start));
 }
 
+static int put_utf8(mutual_buf *b, unsigned int cp)
+{
+	uint8_t u[4];
+	size_t n;
+	if (cp < 0x80) {
+		u[0] = (uint8_t)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		u[0] = (uint8_t)(0xc0 | cp >> 6);
+		u[1] = (uint8_t)(0x80 | (cp & 0x3f));
+		n = 2;
+	} else if (cp < 0x10000) {
+		u[0] = (uint8_t)(0xe0 | cp >> 12);
+		u[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
+		u[2] = (uint8_t)(0x80 | (cp & 0x3f));
+		n = 3;
+	} else {
+		u[0] = (uint8_t)(0xf0 | cp >> 18);
+		u[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3f));
+		u[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
+		u[3] = (uint8_t)(0x80 | (cp & 0x3f));
+		n = 4;
+	}
+	return mutual__buf_put(b, u, n);
+}
+
+static unsigned int hex4(const unsigned char *p)
+{
+	unsigned int v = 0;
+	for (int i = 0; i < 4; i++) {
+		unsigned char c = p[i];
+		v = v << 4 | (unsigned int)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+	}
+	return v;
+}
+
+/* Unescape the string (the text was validated first, so escapes are whole) starting at c->p's quote into `out`. */
+static int unescape(cursor *c, mutual_buf *out)
+{
+	c->p++;
+	out->len = 0;
+	while (c->p < c->end && *c->p != '"') {
+		if (*c->p != '\\') {
+			const unsigned char *run = c->p;
+			while (c->p < c->end && *c->p != '"' && *c->p != '\\')
+				c->p++;
+			if (mutual__buf_put(out, run, (size_t)(c->p - run)) < 0)
+				return -1;
+			continue;
+		}
+		c->p++;
+		if (*c->p == 'u') {
+			unsigned int cp = hex4(c->p + 1);
+			c->p += 5;
+			if (cp >= 0xd800 && cp <= 0xdbff && c->end - c->p >= 6 && c->p[0] == '\\' && c->p[1] == 'u') {
+				unsigned int lo = hex4(c->p + 2);
+				if (lo >= 0xdc00 && lo <= 0xdfff) {
+					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+					c->p += 6;
+				}
+			}
+			if (cp >= 0xd800 && cp <= 0xdfff)
+				cp = 0xfffd; /* a lone surrogate cannot be UTF-8 */
+			if (put_utf8(out, cp) < 0)
+				return -1;
+			continue;
+		}
+		{
+			static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+			const char *k = strchr(from, *c->p);
+			if (mutual__buf_put_u8(out, (uint8_t)(k ? to[k - from] : *c->p)) < 0)
+				return -1;
+			c->p++;
+		}
+	}
+	c->p++;
+	return mutual__buf_cstr(out);
+}
+
+int mutual__json_get_string(mutual_buf *out, const char *text, size_t len, const char *key)
+{
+	cursor c = { (const unsigned char *)text, (const unsigned char *)text,
+		     (const unsigned char *)text + len, NULL };
+	mutual_buf name = { 0 };
+	int rc = MUTUAL_ENOTFOUND;
+
+	skip_ws(&c);
+	if (c.p >= c.end || *c.p != '{')
+		return mutual__fail(MUTUAL_EINVALID, "not a JSON object");
+	c.p++;
+	for (;;) {
+		skip_ws(&c);
+		if (c.p >= c.end || *c.p != '"')
+			break;
+		if (unescape(&c, &name) < 0) {
+			rc = MUTUAL_ERROR;
+			break;
+		}
+		skip_ws(&c);
+		if (c.p >= c.end || *c.p != ':')
+			break;
+		c.p++;
+		skip_ws(&c);
+		if (c.p < c.end && *c.p == '"' && strcmp((const char *)name.data, key) == 0) {
+			rc = unescape(&c, out) < 0 ? MUTUAL_ERROR : 0;
+			break;
+		}
+		if (value(&c, 1) < 0) {
+			rc = mutual__fail(MUTUAL_EINVALID, "not a valid JSON object");
+			break;
+		}
+		skip_ws(&c);
+		if (c.p >= c.end || *c.p != ',')
+			break;
+		c.p++;
+	}
+	mutual__buf_free(&name);
+	if (rc == MUTUAL_ENOTFOUND)
+		mutual__fail(MUTUAL_ENOTFOUND, "no string member \"%s\"", key);
+	return rc;
+}
+
 int mutual__json_put_string(mutual_buf *b, const char *s)
 {
 	if (mutual__buf_put_u8(b, '"') < 0)

@@ -12,11 +12,15 @@
 
 #include "common.h"
 
-#define MUTUAL_JSON_DEPTH_MAX 64
 
 /* 0 if `text[0..len)` is one JSON object; MUTUAL_EINVALID with a message
  * naming the byte offset otherwise. */
 int mutual__json_check_object(const char *text, size_t len);
+
+/* The top-level string member `key` of the JSON object `text` (already
+ * checked), unescaped into `out` (NUL-terminated). MUTUAL_ENOTFOUND if the
+ * object has no such string member. */
+int mutual__json_get_string(mutual_buf *out, const char *text, size_t len, const char *key);
 
 /* Append `s` as a quoted JSON string (escaping as RFC 8259 requires). */
 int mutual__json_put_string(mutual_buf *b, const char *s);

@@ -100,6 +100,13 @@ int mutual__store_load_secret(mutual_store *s)
 
 	if (s->have_secret)
 		return 0;
+	/* Both secrets must be private before this device writes anything. */
+	if (!(path = mutual__path_join(s->dir, MUTUAL_GROUP_KEY_FILE)))
+		return MUTUAL_ERROR;
+	rc = file_mode_private(path);
+	free(path);
+	if (rc < 0)
+		return rc;
 	if (!(path = mutual__path_join(s->dir, MUTUAL_DEVICE_KEY_FILE)))
 		return MUTUAL_ERROR;
 	rc = read_key_file(&b, &rest, path, DEVICE_KEY_HEADER);
@@ -241,7 +248,7 @@ static int open_at(mutual_store **out, const char *dir, unsigned int flags)
 	if (!dir || !*dir)
 		return mutual__fail(MUTUAL_EINVALID, "no store folder given");
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		return mutual__fail(MUTUAL_ENOTFOUND, "there is no store at %s", dir);
+		return mutual__fail(MUTUAL_ENOTFOUND, "there is no store at %s (run mutual init or join first)", dir);
 	if (!(s = calloc(1, sizeof(*s))))
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	if (!(s->dir = mutual__strdup(dir)) || !(db_path = mutual__path_join(dir, MUTUAL_DB_FILE))) {

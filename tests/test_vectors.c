@@ -1,0 +1,594 @@
+/*
+ * test_vectors.c - check libmutual against the fixed test vectors of event
+ * format version 1 (tests/resources/vectors/event-v1.txt).
+ *
+ * The vectors were made by tools/make_vectors.py, an independent Python
+ * implementation (hashlib + PyNaCl), never by libmutual. For every event this
+ * builds a mutual_event_rec from the inputs in the file and checks that the
+ * library's payload digest, header encoding, hash, signed message, signature
+ * and wire form are byte for byte the committed ones, and that decoding the
+ * committed wire bytes gives back the same fields and hash. Negative checks:
+ * no single-byte change of a wire form goes unnoticed and no truncated wire
+ * form decodes.
+ *
+ * Usage: test_vectors VECTOR_FILE. Exits 0 when everything matches, 1 on any
+ * mismatch (each one printed, naming the event and the field), 2 when the
+ * vector file cannot be read or parsed.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "crypto.h"
+#include "event.h"
+
+#define MAX_KEYS 32
+#define MAX_EVENTS 16
+#define MAX_FRONTIER 8
+
+/* One block of "key: value" lines: the file header or one event. Keys and
+ * values point into the file's buffer, NUL-terminated in place. */
+typedef struct {
+	const char *key[MAX_KEYS];
+	const char *val[MAX_KEYS];
+	int line[MAX_KEYS];
+	size_t n;
+} block;
+
+static const char *vector_path;
+static int failures;
+
+/* The vector file cannot be used: say where (line 0: no particular line). */
+static void die(int line, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void die(int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "test_vectors: %s:%d: ", vector_path, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(2);
+}
+
+static void fail(const char *where, const char *field, const char *what)
+{
+	fprintf(stderr, "FAIL %s, field '%s': %s\n", where, field, what);
+	failures++;
+}
+
+/* ------------------------------------------------------------------ parsing */
+
+static char *read_all(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *data = NULL;
+	size_t cap = 0, n = 0;
+
+	if (!f) {
+		fprintf(stderr, "test_vectors: cannot open %s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	for (;;) {
+		if (n + 4096 + 1 > cap) {
+			char *p;
+			cap = cap ? 2 * cap : 65536;
+			p = realloc(data, cap);
+			if (!p) {
+				fprintf(stderr, "test_vectors: out of memory\n");
+				exit(2);
+			}
+			data = p;
+		}
+		size_t got = fread(data + n, 1, cap - n - 1, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		fprintf(stderr, "test_vectors: cannot read %s\n", path);
+		exit(2);
+	}
+	fclose(f);
+	data[n] = '\0';
+	*len = n;
+	return data;
+}
+
+/* Split the file into the header block and one block per "event: N". */
+static size_t parse(char *text, size_t len, block *top, block *events)
+{
+	size_t nev = 0;
+	block *cur = top;
+	char *p = text, *end = text + len;
+	int lineno = 0;
+
+	if (len == 0 || text[len - 1] != '\n')
+		die(0, "the file must end with a newline");
+	if (memchr(text, '\0', len))
+		die(0, "NUL byte in the file");
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		char *colon;
+		lineno++;
+		*nl = '\0';
+		if (strchr(p, '\r'))
+			die(lineno, "carriage return: line ends must be \\n");
+		if (*p == '\0' || *p == '#') {
+			p = nl + 1;
+			continue;
+		}
+		colon = strchr(p, ':');
+		if (!colon || colon == p || (colon[1] != '\0' && colon[1] != ' '))
+			die(lineno, "not a 'key: value' line: %s", p);
+		*colon = '\0';
+		if (strcmp(p, "event") == 0) {
+			if (nev == MAX_EVENTS)
+				die(lineno, "too many events");
+			cur = &events[nev++];
+		}
+		for (size_t i = 0; i < cur->n; i++)
+			if (strcmp(cur->key[i], p) == 0)
+				die(lineno, "key '%s' repeated in a block", p);
+		if (cur->n == MAX_KEYS)
+			die(lineno, "too many keys in a block");
+		cur->key[cur->n] = p;
+		cur->val[cur->n] = colon[1] ? colon + 2 : colon + 1;
+		cur->line[cur->n] = lineno;
+		cur->n++;
+		p = nl + 1;
+	}
+	return nev;
+}
+
+static const char *get(const block *b, const char *key)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (strcmp(b->key[i], key) == 0)
+			return b->val[i];
+	die(b->n ? b->line[0] : 0, "missing key '%s' in the block starting here", key);
+	return NULL;
+}
+
+static int hexdigit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* A hex value (lowercase, even length) into a malloc'd buffer. */
+static int line_of(const block *b, const char *key)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (strcmp(b->key[i], key) == 0)
+			return b->line[i];
+	return 0;
+}
+
+static uint8_t *get_hex(const block *b, const char *key, size_t *len)
+{
+	const char *h = get(b, key);
+	size_t n = strlen(h);
+	uint8_t *out = malloc(n / 2 + 1);
+
+	if (!out)
+		die(0, "out of memory");
+	if (n % 2)
+		die(line_of(b, key), "odd-length hex in '%s'", key);
+	for (size_t i = 0; i < n / 2; i++) {
+		int hi = hexdigit(h[2 * i]), lo = hexdigit(h[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			die(line_of(b, key), "bad hex (lowercase only) in '%s'", key);
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	*len = n / 2;
+	return out;
+}
+
+static void get_hex_fixed(const block *b, const char *key, uint8_t *out, size_t len)
+{
+	size_t n;
+	uint8_t *v = get_hex(b, key, &n);
+	if (n != len)
+		die(line_of(b, key), "'%s' has the wrong length", key);
+	memcpy(out, v, len);
+	free(v);
+}
+
+static uint64_t parse_u64(const char *s, const char *key, int line)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!(*s >= '0' && *s <= '9'))
+		die(line, "'%s' is not a decimal number", key);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		die(line, "'%s' is not a decimal number", key);
+	return (uint64_t)v;
+}
+
+static uint64_t get_u64(const block *b, const char *key)
+{
+	const char *v = get(b, key);
+	return parse_u64(v, key, line_of(b, key));
+}
+
+/* ----------------------------------------------------------------- checking */
+
+static void print_hex(const char *label, const uint8_t *p, size_t n)
+{
+	fprintf(stderr, "    %s (%zu bytes): ", label, n);
+	for (size_t i = 0; i < n; i++)
+		fprintf(stderr, "%02x", p[i]);
+	fputc('\n', stderr);
+}
+
+/* Compare what libmutual produced (`got`) with the committed bytes. */
+static void check_bytes(const char *where, const char *field, const uint8_t *want, size_t wlen,
+	const uint8_t *got, size_t glen)
+{
+	char what[160];
+	size_t i = 0;
+
+	if (wlen == glen && memcmp(want, got, wlen) == 0)
+		return;
+	while (i < wlen && i < glen && want[i] == got[i])
+		i++;
+	snprintf(what, sizeof(what),
+		"libmutual differs from the vector (libmutual %zu bytes, vector %zu bytes, first difference at byte %zu)",
+		glen, wlen, i);
+	fail(where, field, what);
+	print_hex("vector   ", want, wlen);
+	print_hex("libmutual", got, glen);
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
+typedef struct {
+	char name[64];
+	uint8_t pk[32];
+} peer;
+
+/* Derive peer_*'s key from its seed: "<name>_seed" and "<name>_public_key". */
+static void load_peer(const block *top, const char *name, peer *out)
+{
+	char key[96];
+	uint8_t seed[32], sk[MUTUAL_SECRET_SIZE], want[32];
+
+	snprintf(out->name, sizeof(out->name), "%s", name);
+	snprintf(key, sizeof(key), "%s_seed", name);
+	get_hex_fixed(top, key, seed, 32);
+	snprintf(key, sizeof(key), "%s_public_key", name);
+	get_hex_fixed(top, key, want, 32);
+	if (mutual__sign_keypair(out->pk, sk, seed) < 0) {
+		fail("file header", key, mutual_error_last());
+		return;
+	}
+	check_bytes("file header", key, want, 32, out->pk, 32);
+	mutual__wipe(sk, sizeof(sk));
+}
+
+/* "peer_a=7 peer_b=3" into sorted frontier entries; returns the count. */
+static size_t build_frontier(const block *top, const char *input, uint8_t *out)
+{
+	char buf[512];
+	size_t n = 0;
+
+	if (strlen(input) >= sizeof(buf))
+		die(0, "frontier_input too long");
+	strcpy(buf, input);
+	for (char *tok = strtok(buf, " "); tok; tok = strtok(NULL, " ")) {
+		char *eq = strchr(tok, '=');
+		peer p;
+		if (!eq || n == MAX_FRONTIER)
+			die(0, "bad frontier_input: %s", input);
+		*eq = '\0';
+		load_peer(top, tok, &p);
+		memcpy(out + n * MUTUAL_FRONTIER_ENTRY, p.pk, 32);
+		mutual__set_u64(out + n * MUTUAL_FRONTIER_ENTRY + 32, parse_u64(eq + 1, "frontier_input", 0));
+		n++;
+	}
+	qsort(out, n, MUTUAL_FRONTIER_ENTRY, cmp_entry);
+	return n;
+}
+
+/* Decode `len` bytes of `wire` from a buffer of exactly that size, so that
+ * a sanitizer or valgrind sees any read past the end. */
+static int decode_copy(mutual_event_rec *out, const uint8_t *wire, size_t len, size_t *used,
+	uint8_t **keep)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	int rc;
+
+	if (!copy)
+		die(0, "out of memory");
+	if (len)
+		memcpy(copy, wire, len);
+	rc = mutual__event_decode(out, copy, len, used);
+	*keep = copy; /* `out` points into it */
+	return rc;
+}
+
+/* Every single-byte change of `wire` (each byte XOR 0x01 and XOR 0xff) must
+ * make decoding fail or give a different hash or digest. With `sig_aware`,
+ * for a signed event, a change is also noticed when the decoded event
+ * consumes other bytes, changes its signed flag, or no longer verifies. */
+static void check_flips(const char *where, const uint8_t *wire, size_t len, const mutual_event_rec *want,
+	const uint8_t pk[32], int sig_aware)
+{
+	static const uint8_t masks[] = { 0x01, 0xff };
+	size_t missed = 0, refused = 0, changed = 0, unverified = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		for (size_t m = 0; m < MUTUAL_ARRAY_SIZE(masks); m++) {
+			mutual_event_rec got;
+			size_t used = 0;
+			uint8_t *copy = malloc(len);
+			int rc, noticed;
+
+			if (!copy)
+				die(0, "out of memory");
+			memcpy(copy, wire, len);
+			copy[i] ^= masks[m];
+			rc = mutual__event_decode(&got, copy, len, &used);
+			noticed = rc < 0;
+			if (noticed) {
+				refused++;
+			} else if (memcmp(got.hash, want->hash, 32) != 0 || memcmp(got.digest, want->digest, 32) != 0) {
+				noticed = 1;
+				changed++;
+			} else if (sig_aware) {
+				uint8_t msg[MUTUAL_SIG_MSG_SIZE];
+				mutual__event_sig_message(msg, got.hash);
+				if (used != len || got.has_sig != want->has_sig ||
+				    (got.has_sig && mutual__sign_verify(got.sig, msg, sizeof(msg), pk) < 0)) {
+					noticed = 1;
+					unverified++;
+				}
+			}
+			if (!noticed) {
+				char what[160];
+				snprintf(what, sizeof(what),
+					"changing byte %zu (XOR 0x%02x) decodes to the same event unnoticed", i, masks[m]);
+				fail(where, "wire", what);
+				missed++;
+			}
+			free(copy);
+		}
+	}
+	printf("  %s: %zu single-byte changes of the wire form: %zu refused by decode, "
+		"%zu change the hash or digest, %zu change the signature part, %zu missed\n",
+		where, 2 * len, refused, changed, unverified, missed);
+}
+
+/* Every proper prefix of `wire` must be refused by decode. */
+static void check_truncations(const char *where, const uint8_t *wire, size_t len)
+{
+	for (size_t l = 0; l < len; l++) {
+		mutual_event_rec got;
+		size_t used = 0;
+		uint8_t *copy;
+		if (decode_copy(&got, wire, l, &used, &copy) == 0) {
+			char what[128];
+			snprintf(what, sizeof(what), "decode accepts the wire form truncated to %zu of %zu bytes", l, len);
+			fail(where, "wire", what);
+		}
+		free(copy);
+	}
+}
+
+/* Decoded fields must be the committed ones. */
+static void check_decoded(const char *where, const mutual_event_rec *want, const mutual_event_rec *got)
+{
+	check_bytes(where, "decoded device", want->device, 32, got->device, 32);
+	if (got->seq != want->seq)
+		fail(where, "decoded seq", "differs from the vector");
+	if (got->hlc != want->hlc)
+		fail(where, "decoded hlc", "differs from the vector");
+	check_bytes(where, "decoded type", (const uint8_t *)want->type, want->type_len,
+		(const uint8_t *)got->type, got->type_len);
+	check_bytes(where, "decoded payload", (const uint8_t *)want->payload, want->payload_len,
+		(const uint8_t *)got->payload, got->payload_len);
+	check_bytes(where, "decoded payload_digest", want->digest, 32, got->digest, 32);
+	check_bytes(where, "decoded prev", want->prev, 32, got->prev, 32);
+	check_bytes(where, "decoded frontier", want->frontier, want->frontier_n * MUTUAL_FRONTIER_ENTRY,
+		got->frontier, got->frontier_n * MUTUAL_FRONTIER_ENTRY);
+	check_bytes(where, "decoded hash", want->hash, 32, got->hash, 32);
+	if (got->has_sig != want->has_sig)
+		fail(where, "decoded signed", "differs from the vector");
+	else if (want->has_sig)
+		check_bytes(where, "decoded signature", want->sig, MUTUAL_SIG_SIZE, got->sig, MUTUAL_SIG_SIZE);
+}
+
+int main(int argc, char **argv)
+{
+	static block top, events[MAX_EVENTS];
+	uint8_t seed[32], pk[32], want_pk[32], sk[MUTUAL_SECRET_SIZE], prev[32] = { 0 };
+	uint8_t *wires[MAX_EVENTS], hashes[MAX_EVENTS][32];
+	size_t wire_lens[MAX_EVENTS], nev, text_len;
+	mutual_buf all = { 0 };
+	char *text;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s tests/resources/vectors/event-v1.txt\n", argv[0]);
+		return 2;
+	}
+	vector_path = argv[1];
+	if (mutual__crypto_init() < 0) {
+		fprintf(stderr, "test_vectors: %s\n", mutual_error_last());
+		return 2;
+	}
+	text = read_all(vector_path, &text_len);
+	nev = parse(text, text_len, &top, events);
+	if (nev == 0)
+		die(0, "no events in the file");
+	if (get_u64(&top, "format") != MUTUAL_EVENT_FORMAT)
+		die(0, "the vectors are not of format version 1");
+
+	get_hex_fixed(&top, "seed", seed, 32);
+	get_hex_fixed(&top, "public_key", want_pk, 32);
+	if (mutual__sign_keypair(pk, sk, seed) < 0) {
+		fprintf(stderr, "test_vectors: %s\n", mutual_error_last());
+		return 2;
+	}
+	check_bytes("file header", "public_key", want_pk, 32, pk, 32);
+
+	for (size_t e = 0; e < nev; e++) {
+		const block *b = &events[e];
+		char where[64];
+		mutual_event_rec ev, got;
+		mutual_buf header = { 0 }, wire = { 0 };
+		uint8_t frontier[MAX_FRONTIER * MUTUAL_FRONTIER_ENTRY], msg[MUTUAL_SIG_MSG_SIZE], h[32];
+		uint8_t *v, *keep;
+		size_t vlen, used = 0;
+		const char *flag = get(b, "signed");
+
+		snprintf(where, sizeof(where), "event %s", get(b, "event"));
+		if (get_u64(b, "event") != e + 1 || get_u64(b, "seq") != e + 1)
+			die(b->line[0], "event blocks must be numbered 1, 2, ... with seq = N (%s)", where);
+		if (strcmp(flag, "0") != 0 && strcmp(flag, "1") != 0)
+			die(b->line[0], "'signed' must be 0 or 1 (%s)", where);
+
+		/* The record, from the inputs only. */
+		memset(&ev, 0, sizeof(ev));
+		memcpy(ev.device, pk, 32);
+		ev.seq = get_u64(b, "seq");
+		ev.hlc = get_u64(b, "hlc");
+		ev.type = get(b, "type");
+		ev.type_len = strlen(ev.type);
+		if (mutual__event_check_type(ev.type, ev.type_len, 1) < 0)
+			fail(where, "type", mutual_error_last());
+		ev.payload = get(b, "payload");
+		ev.payload_len = strlen(ev.payload);
+		memcpy(ev.prev, prev, 32);
+		ev.frontier_n = build_frontier(&top, get(b, "frontier_input"), frontier);
+		ev.frontier = frontier;
+		if (mutual__frontier_check(ev.frontier, ev.frontier_n, ev.device) < 0)
+			fail(where, "frontier", mutual_error_last());
+
+		/* Payload digest, prev, frontier. */
+		mutual__hash(ev.digest, ev.payload, ev.payload_len);
+		v = get_hex(b, "payload_digest", &vlen);
+		check_bytes(where, "payload_digest", v, vlen, ev.digest, 32);
+		free(v);
+		v = get_hex(b, "prev", &vlen);
+		check_bytes(where, "prev", v, vlen, ev.prev, 32);
+		free(v);
+		v = get_hex(b, "frontier", &vlen);
+		check_bytes(where, "frontier", v, vlen, ev.frontier, ev.frontier_n * MUTUAL_FRONTIER_ENTRY);
+		free(v);
+
+		/* The hashed encoding and the hash. */
+		if (mutual__event_encode_header(&header, &ev) < 0)
+			die(b->line[0], "mutual__event_encode_header failed (%s)", where);
+		v = get_hex(b, "header", &vlen);
+		check_bytes(where, "header", v, vlen, header.data, header.len);
+		free(v);
+		if (mutual__event_compute_hash(&ev) < 0)
+			die(b->line[0], "mutual__event_compute_hash failed (%s)", where);
+		v = get_hex(b, "hash", &vlen);
+		check_bytes(where, "hash", v, vlen, ev.hash, 32);
+		mutual__hash(h, header.data, header.len);
+		check_bytes(where, "hash (BLAKE2b-256 of header)", v, vlen, h, 32);
+		free(v);
+		mutual__buf_free(&header);
+
+		/* The signed message and the signature. */
+		mutual__event_sig_message(msg, ev.hash);
+		ev.has_sig = flag[0] == '1';
+		if (ev.has_sig) {
+			v = get_hex(b, "sig_message", &vlen);
+			check_bytes(where, "sig_message", v, vlen, msg, sizeof(msg));
+			free(v);
+			mutual__sign(ev.sig, msg, sizeof(msg), sk);
+			v = get_hex(b, "signature", &vlen);
+			check_bytes(where, "signature", v, vlen, ev.sig, MUTUAL_SIG_SIZE);
+			if (vlen == MUTUAL_SIG_SIZE) {
+				if (mutual__sign_verify(v, msg, sizeof(msg), pk) < 0)
+					fail(where, "signature", "the committed signature does not verify with libmutual");
+				msg[sizeof(msg) - 1] ^= 1;
+				if (mutual__sign_verify(v, msg, sizeof(msg), pk) == 0)
+					fail(where, "signature", "verifies over a changed message");
+				msg[sizeof(msg) - 1] ^= 1;
+			}
+			free(v);
+		} else {
+			if (*get(b, "sig_message") || *get(b, "signature"))
+				fail(where, "signature", "an unsigned event must have empty sig_message and signature");
+		}
+
+		/* The wire form, both ways. */
+		if (mutual__event_encode(&wire, &ev) < 0)
+			die(b->line[0], "mutual__event_encode failed (%s)", where);
+		v = get_hex(b, "wire", &vlen);
+		check_bytes(where, "wire", v, vlen, wire.data, wire.len);
+		mutual__buf_free(&wire);
+		if (decode_copy(&got, v, vlen, &used, &keep) < 0) {
+			char what[300];
+			snprintf(what, sizeof(what), "mutual__event_decode refuses the committed wire form: %s",
+				mutual_error_last());
+			fail(where, "wire", what);
+		} else {
+			if (used != vlen)
+				fail(where, "wire", "mutual__event_decode did not consume the whole wire form");
+			check_decoded(where, &ev, &got);
+		}
+		free(keep);
+
+		/* Negative checks. Event 2 (unsigned) is the one the format asks
+		 * about; signed events are checked with their signature too. */
+		check_truncations(where, v, vlen);
+		check_flips(where, v, vlen, &ev, pk, ev.has_sig);
+
+		wires[e] = v;
+		wire_lens[e] = vlen;
+		memcpy(hashes[e], ev.hash, 32);
+		memcpy(prev, ev.hash, 32);
+	}
+
+	/* The wire forms back to back decode one after the other. */
+	for (size_t e = 0; e < nev; e++)
+		if (mutual__buf_put(&all, wires[e], wire_lens[e]) < 0)
+			die(0, "out of memory");
+	{
+		size_t off = 0;
+		for (size_t e = 0; e < nev; e++) {
+			mutual_event_rec got;
+			size_t used = 0;
+			char where[64];
+			snprintf(where, sizeof(where), "event %zu (in a stream)", e + 1);
+			if (mutual__event_decode(&got, all.data + off, all.len - off, &used) < 0) {
+				fail(where, "wire", mutual_error_last());
+				break;
+			}
+			if (used != wire_lens[e])
+				fail(where, "wire", "decode consumed the wrong number of bytes");
+			check_bytes(where, "decoded hash", hashes[e], 32, got.hash, 32);
+			off += used;
+		}
+	}
+	mutual__buf_free(&all);
+	for (size_t e = 0; e < nev; e++)
+		free(wires[e]);
+	mutual__wipe(sk, sizeof(sk));
+	free(text);
+
+	if (failures) {
+		fprintf(stderr, "test_vectors: %d check(s) FAILED against %s\n", failures, vector_path);
+		return 1;
+	}
+	printf("test_vectors: libmutual matches all %zu events of %s\n", nev, vector_path);
+	return 0;
+}
