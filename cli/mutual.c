@@ -20,6 +20,7 @@ enum {
 	EXIT_USAGE = 2,
 	EXIT_UNVERIFIED = 3,
 	EXIT_BUSY = 4,
+	EXIT_REFUSED = 5,
 };
 
 static const char usage[] =
@@ -37,6 +38,7 @@ static const char usage[] =
 	"  show ID [--json]                    show one event\n"
 	"  verify                              check every hash, chain and signature\n"
 	"  status [--json]                     the group, this device, events per device\n"
+	"  sync TARGET [--json]                sync with a stick folder, a FILE.bundle or a git URL\n"
 	"  help, --help                        this text\n"
 	"  version, --version                  the version\n"
 	"\n"
@@ -48,10 +50,13 @@ static const char usage[] =
 	"  1  failure (the message on stderr says what and what to do)\n"
 	"  2  bad usage\n"
 	"  3  verify found a bad event or a damaged store\n"
-	"  4  the store stayed busy (another program is writing); try again\n";
+	"  4  the store or the stick stayed busy (another program is using it); try again\n"
+	"  5  sync completed but refused a device's log (the message says which and why)\n";
 
 static int fail_status(int rc)
 {
+	if (rc == MUTUAL_EREFUSED)
+		return EXIT_REFUSED;
 	if (rc == MUTUAL_EVERIFY || rc == MUTUAL_ECORRUPT)
 		return EXIT_UNVERIFIED;
 	if (rc == MUTUAL_EBUSY)
@@ -489,6 +494,102 @@ static int cmd_status(const cmd_ctx *c)
 	return status;
 }
 
+typedef struct {
+	int bar;            /* drawing a progress bar on stderr */
+	int drawn;
+	struct timespec last;
+} progress_ctx;
+
+static int draw_progress(const mutual_sync_progress *p, void *payload)
+{
+	static const char *const phases[] = { "", "sealing", "receiving", "importing", "sending" };
+	progress_ctx *ctx = payload;
+	struct timespec now;
+	long ms;
+
+	if (!ctx->bar)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (now.tv_sec - ctx->last.tv_sec) * 1000 + (now.tv_nsec - ctx->last.tv_nsec) / 1000000;
+	if (ctx->drawn && ms < 100)
+		return 0;
+	ctx->last = now;
+	ctx->drawn = 1;
+	if (p->total) {
+		int width = 30, filled = (int)(width * (p->done > p->total ? 1.0 : (double)p->done / (double)p->total));
+		fprintf(stderr, "\r%-10s [%-*.*s] %" PRIu64 "/%" PRIu64 "   ", phases[p->phase < 5 ? p->phase : 0], width,
+			filled, "##############################", p->done, p->total);
+	} else {
+		fprintf(stderr, "\r%-10s %" PRIu64 " (%" PRIu64 " events imported)   ", phases[p->phase < 5 ? p->phase : 0],
+			p->done, p->events_imported);
+	}
+	fflush(stderr);
+	return 0;
+}
+
+static void print_refusal(const char *device, const char *reason, void *payload)
+{
+	(void)payload;
+	fprintf(stderr, "mutual: refused%s%.16s: %s\n", *device ? " device " : "", device, reason);
+}
+
+static int cmd_sync(const cmd_ctx *c)
+{
+	mutual_sync_options opts = MUTUAL_SYNC_OPTIONS_INIT;
+	mutual_sync_stats st;
+	progress_ctx progress = { 0, 0, { 0, 0 } };
+	const char *target = NULL;
+	mutual_store *s;
+	int json = 0, rc, status;
+
+	for (int i = 1; i < c->argc; i++) {
+		if (strcmp(c->argv[i], "--json") == 0)
+			json = 1;
+		else if (!target)
+			target = c->argv[i];
+		else
+			return usage_error("sync: unexpected '%s'", c->argv[i]);
+	}
+	if (!target)
+		return usage_error("%s", "sync needs a TARGET: a folder (the stick), a FILE.bundle, or a git URL");
+	if ((status = open_store(&s, c)) != EXIT_OK)
+		return status;
+	progress.bar = !json && isatty(STDERR_FILENO);
+	opts.progress = draw_progress;
+	opts.progress_payload = &progress;
+	opts.refusal = print_refusal;
+	rc = mutual_sync(&st, s, target, &opts);
+	if (progress.drawn)
+		fprintf(stderr, "\r%-70s\r", "");
+	if (json) {
+		printf("{\"ok\":%s,\"events_sent\":%" PRIu64 ",\"events_received\":%" PRIu64
+		       ",\"segments_sent\":%" PRIu64 ",\"segments_received\":%" PRIu64 ",\"devices_updated\":%" PRIu64
+		       ",\"refused\":%" PRIu64 ",\"newer_format\":%" PRIu64 ",\"safe_to_remove\":%s,\"error\":",
+			rc == 0 ? "true" : "false", st.events_sent, st.events_received, st.segments_sent,
+			st.segments_received, st.devices_updated, st.refused, st.newer_format,
+			st.safe_to_remove ? "true" : "false");
+		put_json_string(stdout, rc < 0 ? mutual_error_last() : "");
+		printf("}\n");
+	} else if (rc == 0 || rc == MUTUAL_EREFUSED) {
+		printf("sent %" PRIu64 " events (%" PRIu64 " segments), received %" PRIu64 " events from %" PRIu64
+		       " devices\n", st.events_sent, st.segments_sent, st.events_received, st.devices_updated);
+		if (st.newer_format)
+			printf("the target holds %" PRIu64 " log(s) of a newer libmutual: kept and passed on; "
+			       "upgrade libmutual to read them\n", st.newer_format);
+		if (st.refused)
+			printf("refused %" PRIu64 " log(s): see the messages above\n", st.refused);
+		printf("%s\n", st.safe_to_remove ? "Everything is written: the stick is safe to remove."
+						 : "NOT safe to remove the stick yet.");
+	}
+	mutual_store_free(s);
+	if (rc < 0) {
+		if (!json && rc != MUTUAL_EREFUSED)
+			fprintf(stderr, "mutual: %s\n", mutual_error_last());
+		return fail_status(rc);
+	}
+	return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -498,7 +599,7 @@ int main(int argc, char **argv)
 	} commands[] = {
 		{ "init", cmd_init, 1 }, { "invite", cmd_invite, 1 }, { "join", cmd_join, 1 },
 		{ "append", cmd_append, 1 }, { "log", cmd_log, 1 }, { "show", cmd_show, 1 },
-		{ "verify", cmd_verify, 1 }, { "status", cmd_status, 1 },
+		{ "verify", cmd_verify, 1 }, { "status", cmd_status, 1 }, { "sync", cmd_sync, 1 },
 	};
 	cmd_ctx c = { getenv("MUTUAL_STORE"), 0, NULL };
 	int i = 1;

@@ -60,6 +60,8 @@ enum mutual_status {
 	MUTUAL_ECORRUPT = -8,   /* the store's files are damaged */
 	MUTUAL_EVERIFY = -9,    /* a hash, chain or signature does not verify */
 	MUTUAL_EVERSION = -10,  /* made by a newer libmutual: upgrade */
+	MUTUAL_EREFUSED = -11,  /* a sync completed but refused some device logs */
+	MUTUAL_ECANCELLED = -12, /* cancelled by a callback; nothing is half done */
 	MUTUAL_ITEROVER = -31   /* an iterator has no more items (not an error) */
 };
 
@@ -327,6 +329,83 @@ typedef struct mutual_verify_result {
  * MUTUAL_ECORRUPT when the database itself is damaged.
  */
 MUTUAL_EXTERN int mutual_verify(mutual_verify_result *out, mutual_store *store);
+
+/* -------------------------------------------------------------------- sync */
+
+/** What a sync is doing, for progress reports. */
+enum mutual_sync_phase {
+	MUTUAL_SYNC_EXPORTING = 1, /* sealing this device's new events into segments */
+	MUTUAL_SYNC_RECEIVING = 2, /* reading objects from the target */
+	MUTUAL_SYNC_IMPORTING = 3, /* verifying and storing other devices' events */
+	MUTUAL_SYNC_SENDING = 4    /* writing objects to the target */
+};
+
+typedef struct mutual_sync_progress {
+	unsigned int phase;        /* enum mutual_sync_phase */
+	uint64_t done;             /* objects (receiving, sending) or events (exporting, importing) */
+	uint64_t total;            /* 0 when not known yet */
+	uint64_t events_imported;  /* so far in this sync */
+} mutual_sync_progress;
+
+/** Progress callback: return non-zero to cancel the sync cleanly. */
+typedef int (*mutual_sync_progress_cb)(const mutual_sync_progress *progress, void *payload);
+/** Called once for each device log the sync refuses. `device` is 64 hex (or "" when none applies). */
+typedef void (*mutual_sync_refusal_cb)(const char *device, const char *reason, void *payload);
+
+typedef struct mutual_sync_options {
+	unsigned int version;
+	mutual_sync_progress_cb progress; /* may be NULL */
+	void *progress_payload;
+	mutual_sync_refusal_cb refusal;   /* may be NULL */
+	void *refusal_payload;
+} mutual_sync_options;
+
+#define MUTUAL_SYNC_OPTIONS_VERSION 1
+#define MUTUAL_SYNC_OPTIONS_INIT { MUTUAL_SYNC_OPTIONS_VERSION, NULL, NULL, NULL, NULL }
+MUTUAL_EXTERN int mutual_sync_options_init(mutual_sync_options *opts, unsigned int version);
+
+typedef struct mutual_sync_stats {
+	unsigned int version;
+	uint64_t events_sent;      /* events the target did not hold before */
+	uint64_t events_received;  /* events this store did not hold before */
+	uint64_t segments_sent;
+	uint64_t segments_received;
+	uint64_t devices_updated;  /* devices whose log grew in this store */
+	uint64_t refused;          /* device logs (or refs) refused */
+	uint64_t newer_format;     /* refs of a newer format, kept and forwarded */
+	int safe_to_remove;        /* 1 once everything written to the target is on it, fsynced */
+	char first_refusal[256];   /* the first refusal, one line ("" if none) */
+} mutual_sync_stats;
+
+#define MUTUAL_SYNC_STATS_VERSION 1
+
+/**
+ * Sync this store with `target`, both ways: seal this device's new events
+ * into segments, read the target's logs, verify and import every device's
+ * new events, then write everything this store holds that the target lacks
+ * (its own and others' logs: store and forward).
+ *
+ * `target` is one of:
+ *  - a folder (a mounted stick, or any existing folder): the group's bare
+ *    repository `mutual-<group id>.git` inside it is used, made on first use;
+ *  - a path ending in `.bundle`: a single git bundle file, read if present
+ *    and rewritten atomically with everything held;
+ *  - a URL libgit2 speaks (file://, ssh://, https://, git://): fetch, then push.
+ *
+ * What is refused (a log that diverges from what this store holds, bad
+ * hashes, signatures or encryption, another group's data) is reported through
+ * `opts->refusal` and counted; nothing of a refused log is imported, and all
+ * other devices still sync. `out` (may be NULL) receives the figures.
+ *
+ * Returns 0 when everything synced, MUTUAL_EREFUSED when the sync completed
+ * but refused something, MUTUAL_ECANCELLED when the progress callback asked
+ * to stop, MUTUAL_EBUSY when another sync holds the store or the target,
+ * MUTUAL_ENOTFOUND when the target folder does not exist, or another code.
+ * After any return the store is consistent and loses nothing; running the
+ * sync again completes it.
+ */
+MUTUAL_EXTERN int mutual_sync(mutual_sync_stats *out, mutual_store *store, const char *target,
+	const mutual_sync_options *opts);
 
 #ifdef __cplusplus
 }

@@ -33,7 +33,7 @@ struct mutual_db {
 	int readonly;
 	int in_tx;
 	sqlite3_stmt *insert, *head, *max_hlc, *frontier, *device_add, *device_name,
-		*device_set_name, *meta_get, *meta_set;
+		*device_set_name, *meta_get, *meta_set, *seg_tip, *seg_by_commit, *seg_add, *head_of;
 };
 
 struct mutual_db_iter {
@@ -108,7 +108,16 @@ static const char schema_v1[] =
 	"  BEGIN SELECT RAISE(ABORT, 'events are append-only: they cannot be changed'); END;"
 	"CREATE TRIGGER events_no_delete BEFORE DELETE ON events"
 	"  BEGIN SELECT RAISE(ABORT, 'events are append-only: they cannot be deleted'); END;"
-	"CREATE TABLE devices(key BLOB PRIMARY KEY, name TEXT NOT NULL DEFAULT '') WITHOUT ROWID;";
+	"CREATE TABLE devices(key BLOB PRIMARY KEY, name TEXT NOT NULL DEFAULT '') WITHOUT ROWID;"
+	/* Which git commit carries which run of a device's events: what this
+	 * device holds of each log on the sync side. */
+	"CREATE TABLE segments("
+	"  device BLOB NOT NULL CHECK(length(device) = 32),"
+	"  first_seq INTEGER NOT NULL CHECK(first_seq >= 1),"
+	"  last_seq INTEGER NOT NULL CHECK(last_seq >= first_seq),"
+	"  commit_id BLOB NOT NULL CHECK(length(commit_id) = 20),"
+	"  PRIMARY KEY(device, first_seq)) WITHOUT ROWID;"
+	"CREATE UNIQUE INDEX segments_commit ON segments(commit_id);";
 
 /* Migrations: entry i brings schema i to i + 1. None yet: version 1 is the
  * first. A future step is appended here and MUTUAL_SCHEMA_VERSION raised. */
@@ -196,7 +205,8 @@ static int open_handle(mutual_db *db, const char *uri, int flags)
 static void close_handle(mutual_db *db)
 {
 	sqlite3_stmt **stmts[] = { &db->insert, &db->head, &db->max_hlc, &db->frontier,
-		&db->device_add, &db->device_name, &db->device_set_name, &db->meta_get, &db->meta_set };
+		&db->device_add, &db->device_name, &db->device_set_name, &db->meta_get, &db->meta_set,
+		&db->seg_tip, &db->seg_by_commit, &db->seg_add, &db->head_of };
 	for (size_t i = 0; i < MUTUAL_ARRAY_SIZE(stmts); i++) {
 		sqlite3_finalize(*stmts[i]);
 		*stmts[i] = NULL;
@@ -668,11 +678,21 @@ int mutual__db_devices(mutual_db *db, mutual_db_device_cb cb, void *payload)
 
 int mutual__db_chains(mutual_db *db, mutual_db_event_cb cb, void *payload)
 {
+	return mutual__db_chain(db, NULL, 1, cb, payload);
+}
+
+int mutual__db_chain(mutual_db *db, const uint8_t *device, uint64_t from_seq, mutual_db_event_cb cb, void *payload)
+{
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(db->db,
-		"SELECT " EVENT_COLUMNS " FROM events ORDER BY device, seq", -1, &st, NULL);
+	int rc = sqlite3_prepare_v2(db->db, device
+		? "SELECT " EVENT_COLUMNS " FROM events WHERE device = ? AND seq >= ? ORDER BY seq"
+		: "SELECT " EVENT_COLUMNS " FROM events ORDER BY device, seq", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return db_fail(db, rc, "cannot read the log");
+	if (device) {
+		sqlite3_bind_blob(st, 1, device, 32, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, from_seq > INT64_MAX ? INT64_MAX : (sqlite3_int64)from_seq);
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		mutual_event_rec ev;
 		int stop = row_to_event(&ev, st);
@@ -705,4 +725,86 @@ int mutual__db_integrity(mutual_db *db)
 	}
 	sqlite3_finalize(st);
 	return rc;
+}
+
+int mutual__db_segment_tip(mutual_db *db, const uint8_t device[32], uint64_t *last_seq, uint8_t commit[20])
+{
+	int rc = prepare(db, &db->seg_tip,
+		"SELECT last_seq, commit_id FROM segments WHERE device = ? ORDER BY first_seq DESC LIMIT 1");
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_blob(db->seg_tip, 1, device, 32, SQLITE_STATIC);
+	rc = sqlite3_step(db->seg_tip);
+	*last_seq = 0;
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(db->seg_tip, 1) == 20) {
+		*last_seq = (uint64_t)sqlite3_column_int64(db->seg_tip, 0);
+		memcpy(commit, sqlite3_column_blob(db->seg_tip, 1), 20);
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = MUTUAL_ENOTFOUND;
+	} else {
+		rc = db_fail(db, rc, "cannot read what was synced");
+	}
+	sqlite3_reset(db->seg_tip);
+	return rc;
+}
+
+int mutual__db_segment_find(mutual_db *db, const uint8_t commit[20], uint8_t device[32], uint64_t *first_seq,
+	uint64_t *last_seq)
+{
+	int rc = prepare(db, &db->seg_by_commit,
+		"SELECT device, first_seq, last_seq FROM segments WHERE commit_id = ?");
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_blob(db->seg_by_commit, 1, commit, 20, SQLITE_STATIC);
+	rc = sqlite3_step(db->seg_by_commit);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(db->seg_by_commit, 0) == 32) {
+		memcpy(device, sqlite3_column_blob(db->seg_by_commit, 0), 32);
+		*first_seq = (uint64_t)sqlite3_column_int64(db->seg_by_commit, 1);
+		*last_seq = (uint64_t)sqlite3_column_int64(db->seg_by_commit, 2);
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = MUTUAL_ENOTFOUND;
+	} else {
+		rc = db_fail(db, rc, "cannot read what was synced");
+	}
+	sqlite3_reset(db->seg_by_commit);
+	return rc;
+}
+
+int mutual__db_segment_add(mutual_db *db, const uint8_t device[32], uint64_t first_seq, uint64_t last_seq,
+	const uint8_t commit[20])
+{
+	int rc = prepare(db, &db->seg_add,
+		"INSERT INTO segments(device, first_seq, last_seq, commit_id) VALUES(?, ?, ?, ?)");
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_blob(db->seg_add, 1, device, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(db->seg_add, 2, (sqlite3_int64)first_seq);
+	sqlite3_bind_int64(db->seg_add, 3, (sqlite3_int64)last_seq);
+	sqlite3_bind_blob(db->seg_add, 4, commit, 20, SQLITE_STATIC);
+	return step_done(db, db->seg_add, "cannot record a synced segment");
+}
+
+int mutual__db_segment_tips(mutual_db *db, mutual_db_tip_cb cb, void *payload)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->db,
+		"SELECT device, last_seq, commit_id FROM segments s WHERE first_seq ="
+		" (SELECT MAX(first_seq) FROM segments WHERE device = s.device) ORDER BY device", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc, "cannot read what was synced");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int stop;
+		if (sqlite3_column_bytes(st, 0) != 32 || sqlite3_column_bytes(st, 2) != 20)
+			continue;
+		stop = cb(sqlite3_column_blob(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
+			sqlite3_column_blob(st, 2), payload);
+		if (stop) {
+			sqlite3_finalize(st);
+			return stop;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_fail(db, rc, "cannot read what was synced");
 }

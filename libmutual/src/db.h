@@ -80,6 +80,19 @@ int mutual__db_devices(mutual_db *db, mutual_db_device_cb cb, void *payload);
 typedef int (*mutual_db_event_cb)(const mutual_event_rec *ev, void *payload);
 int mutual__db_chains(mutual_db *db, mutual_db_event_cb cb, void *payload);
 
+/* The events of one device from `from_seq` on, in seq order. */
+int mutual__db_chain(mutual_db *db, const uint8_t *device, uint64_t from_seq, mutual_db_event_cb cb, void *payload);
+
+/* Sync bookkeeping: which commit carries which run of a device's events. */
+int mutual__db_segment_tip(mutual_db *db, const uint8_t device[32], uint64_t *last_seq, uint8_t commit[20]);
+int mutual__db_segment_find(mutual_db *db, const uint8_t commit[20], uint8_t device[32], uint64_t *first_seq,
+	uint64_t *last_seq);
+int mutual__db_segment_add(mutual_db *db, const uint8_t device[32], uint64_t first_seq, uint64_t last_seq,
+	const uint8_t commit[20]);
+typedef int (*mutual_db_tip_cb)(const uint8_t *device, uint64_t last_seq, const uint8_t *commit, void *payload);
+/* Each device's latest segment, ordered by device. */
+int mutual__db_segment_tips(mutual_db *db, mutual_db_tip_cb cb, void *payload);
+
 /* SQLite's own integrity check; MUTUAL_ECORRUPT with its first complaint. */
 int mutual__db_integrity(mutual_db *db);
 

@@ -1,0 +1,689 @@
+/*
+ * git.c - libgit2 behind the small interface of git.h.
+ *
+ * Sticks are slow and fragile (FAT, exFAT), so objects always move as
+ * packs, never as loose files, and libgit2 is told to fsync everything it
+ * writes into a repository. Sticks are often mounted as another user, so
+ * repository ownership checks are off: what we read is verified anyway.
+ */
+#include "git.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <git2.h>
+#include <git2/sys/odb_backend.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct mutual_repo {
+	git_repository *repo;
+	char *path;
+};
+
+static int git_fail(int code, const char *what)
+{
+	const git_error *e = git_error_last();
+	return mutual__fail(code, "%s: %s", what, e && e->message ? e->message : "unknown libgit2 error");
+}
+
+/* A libgit2 failure: a callback's cancel, or an error in words. */
+static int translate(int rc, const char *what)
+{
+	if (rc == GIT_EUSER)
+		return mutual__fail(MUTUAL_ECANCELLED, "%s: cancelled", what);
+	if (rc == GIT_ENOTFOUND)
+		return git_fail(MUTUAL_ENOTFOUND, what);
+	return git_fail(MUTUAL_ERROR, what);
+}
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_result;
+
+static void init_git(void)
+{
+	if (git_libgit2_init() < 0 || git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1) < 0 ||
+	    git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0) < 0)
+		init_result = -1;
+}
+
+int mutual__git_init(void)
+{
+	pthread_once(&init_once, init_git);
+	return init_result < 0 ? git_fail(MUTUAL_ERROR, "cannot initialise libgit2") : 0;
+}
+
+void mutual__fault_point(void)
+{
+	static long countdown = -1;
+	if (countdown == -1) {
+		const char *at = getenv("MUTUAL_FAULT_KILL_AT");
+		countdown = at && *at ? atol(at) : 0;
+	}
+	if (countdown > 0 && --countdown == 0)
+		kill(getpid(), SIGKILL);
+}
+
+int mutual__repo_open(mutual_repo **out, const char *path, int create)
+{
+	mutual_repo *r;
+	int rc;
+
+	*out = NULL;
+	if ((rc = mutual__git_init()) < 0)
+		return rc;
+	if (!(r = calloc(1, sizeof(*r))) || !(r->path = mutual__strdup(path))) {
+		free(r);
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
+	}
+	rc = git_repository_open_bare(&r->repo, path);
+	if (rc == GIT_ENOTFOUND && create) {
+		git_repository_init_options opts;
+		git_repository_init_options_init(&opts, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+		opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
+		opts.mode = GIT_REPOSITORY_INIT_SHARED_UMASK;
+		mutual__fault_point();
+		rc = git_repository_init_ext(&r->repo, path, &opts);
+	}
+	if (rc < 0) {
+		rc = rc == GIT_ENOTFOUND ? mutual__fail(MUTUAL_ENOTFOUND, "no repository at %s", path)
+					 : git_fail(MUTUAL_ERROR, "cannot open the repository");
+		mutual__repo_free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void mutual__repo_free(mutual_repo *r)
+{
+	if (!r)
+		return;
+	git_repository_free(r->repo);
+	free(r->path);
+	free(r);
+}
+
+const char *mutual__repo_path(const mutual_repo *r)
+{
+	return r->path;
+}
+
+int mutual__repo_has(mutual_repo *r, const mutual_oid *oid)
+{
+	git_odb *odb;
+	int has;
+	if (git_repository_odb(&odb, r->repo) < 0)
+		return 0;
+	has = git_odb_exists(odb, (const git_oid *)oid);
+	git_odb_free(odb);
+	return has;
+}
+
+int mutual__ref_get(mutual_oid *out, mutual_repo *r, const char *name)
+{
+	int rc = git_reference_name_to_id((git_oid *)out, r->repo, name);
+	if (rc == GIT_ENOTFOUND)
+		return mutual__fail(MUTUAL_ENOTFOUND, "no ref %s", name);
+	return rc < 0 ? git_fail(MUTUAL_ERROR, "cannot read a ref") : 0;
+}
+
+int mutual__ref_set(mutual_repo *r, const char *name, const mutual_oid *oid, const mutual_oid *expected)
+{
+	git_reference *ref = NULL;
+	int rc;
+
+	mutual__fault_point();
+	if (expected)
+		rc = git_reference_create_matching(&ref, r->repo, name, (const git_oid *)oid, 1,
+			(const git_oid *)expected, "mutual sync");
+	else
+		rc = git_reference_create(&ref, r->repo, name, (const git_oid *)oid, 0, "mutual sync");
+	git_reference_free(ref);
+	if (rc == GIT_EMODIFIED || rc == GIT_EEXISTS)
+		return git_fail(MUTUAL_EBUSY, "the ref changed under us (another sync?)");
+	return rc < 0 ? git_fail(MUTUAL_ERROR, "cannot update a ref") : 0;
+}
+
+int mutual__ref_delete(mutual_repo *r, const char *name)
+{
+	git_reference *ref = NULL;
+	int rc = git_reference_lookup(&ref, r->repo, name);
+	if (rc == 0)
+		rc = git_reference_delete(ref);
+	git_reference_free(ref);
+	return rc < 0 && rc != GIT_ENOTFOUND ? git_fail(MUTUAL_ERROR, "cannot delete a ref") : 0;
+}
+
+typedef struct {
+	mutual_repo *r;
+	size_t prefix_len;
+	const char *prefix;
+	mutual_ref_cb cb;
+	void *payload;
+	int result;
+} foreach_ctx;
+
+static int foreach_ref(const char *name, void *payload)
+{
+	foreach_ctx *ctx = payload;
+	mutual_oid oid;
+	int rc;
+	if (strncmp(name, ctx->prefix, ctx->prefix_len) != 0)
+		return 0;
+	if (git_reference_name_to_id((git_oid *)&oid, ctx->r->repo, name) < 0)
+		return 0; /* a symbolic or broken ref is not ours */
+	rc = ctx->cb(name, &oid, ctx->payload);
+	if (rc != 0) {
+		ctx->result = rc;
+		return GIT_EUSER;
+	}
+	return 0;
+}
+
+int mutual__refs_foreach(mutual_repo *r, const char *prefix, mutual_ref_cb cb, void *payload)
+{
+	foreach_ctx ctx = { r, strlen(prefix), prefix, cb, payload, 0 };
+	char glob[256];
+	int rc;
+	snprintf(glob, sizeof(glob), "%s*", prefix);
+	rc = git_reference_foreach_glob(r->repo, glob, foreach_ref, &ctx);
+	if (rc == GIT_EUSER)
+		return ctx.result;
+	return rc < 0 ? git_fail(MUTUAL_ERROR, "cannot list refs") : 0;
+}
+
+int mutual__segment_commit_read(mutual_repo *r, const mutual_oid *commit_id, int *has_parent,
+	mutual_oid *parent, mutual_buf *blob_out)
+{
+	git_commit *commit = NULL;
+	git_tree *tree = NULL;
+	git_blob *blob = NULL;
+	const git_tree_entry *entry;
+	int rc = MUTUAL_EINVALID;
+
+	if (git_commit_lookup(&commit, r->repo, (const git_oid *)commit_id) < 0) {
+		rc = git_fail(MUTUAL_EINVALID, "a segment commit is missing or damaged");
+		goto done;
+	}
+	if (git_commit_parentcount(commit) > 1) {
+		mutual__fail(MUTUAL_EINVALID, "a segment commit has several parents");
+		goto done;
+	}
+	*has_parent = git_commit_parentcount(commit) == 1;
+	if (*has_parent)
+		memcpy(parent, git_commit_parent_id(commit, 0), sizeof(*parent));
+	if (git_commit_tree(&tree, commit) < 0) {
+		rc = git_fail(MUTUAL_EINVALID, "a segment's tree is missing or damaged");
+		goto done;
+	}
+	entry = git_tree_entry_byname(tree, "segment");
+	if (git_tree_entrycount(tree) != 1 || !entry || git_tree_entry_type(entry) != GIT_OBJECT_BLOB) {
+		mutual__fail(MUTUAL_EINVALID, "a segment commit does not hold exactly one segment");
+		goto done;
+	}
+	if (git_blob_lookup(&blob, r->repo, git_tree_entry_id(entry)) < 0) {
+		rc = git_fail(MUTUAL_EINVALID, "a segment is missing or damaged");
+		goto done;
+	}
+	blob_out->len = 0;
+	rc = mutual__buf_put(blob_out, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
+done:
+	git_blob_free(blob);
+	git_tree_free(tree);
+	git_commit_free(commit);
+	return rc;
+}
+
+int mutual__commit_parent(mutual_repo *r, const mutual_oid *commit_id, int *has_parent, mutual_oid *parent)
+{
+	git_commit *commit = NULL;
+	int rc = 0;
+	if (git_commit_lookup(&commit, r->repo, (const git_oid *)commit_id) < 0)
+		return git_fail(MUTUAL_EINVALID, "a segment commit is missing or damaged");
+	if (git_commit_parentcount(commit) > 1)
+		rc = mutual__fail(MUTUAL_EINVALID, "a segment commit has several parents");
+	*has_parent = git_commit_parentcount(commit) == 1;
+	if (*has_parent)
+		memcpy(parent, git_commit_parent_id(commit, 0), sizeof(*parent));
+	git_commit_free(commit);
+	return rc;
+}
+
+int mutual__segment_commit_write(mutual_oid *out, mutual_repo *r, const mutual_oid *parent_id,
+	const uint8_t *blob, size_t len, const char *message)
+{
+	git_oid blob_id, tree_id;
+	git_treebuilder *tb = NULL;
+	git_tree *tree = NULL;
+	git_commit *parent = NULL;
+	git_signature *who = NULL;
+	const git_commit *parents[1];
+	int rc = MUTUAL_ERROR;
+
+	/* Fixed author and time: a commit says nothing about who or where. */
+	if (git_blob_create_from_buffer(&blob_id, r->repo, blob, len) < 0 ||
+	    git_treebuilder_new(&tb, r->repo, NULL) < 0 ||
+	    git_treebuilder_insert(NULL, tb, "segment", &blob_id, GIT_FILEMODE_BLOB) < 0 ||
+	    git_treebuilder_write(&tree_id, tb) < 0 || git_tree_lookup(&tree, r->repo, &tree_id) < 0 ||
+	    git_signature_new(&who, "mutual", "mutual@invalid", 0, 0) < 0 ||
+	    (parent_id && git_commit_lookup(&parent, r->repo, (const git_oid *)parent_id) < 0)) {
+		git_fail(MUTUAL_ERROR, "cannot write a segment");
+		goto done;
+	}
+	parents[0] = parent;
+	if (git_commit_create((git_oid *)out, r->repo, NULL, who, who, NULL, message, tree,
+		parent ? 1 : 0, parents) < 0) {
+		git_fail(MUTUAL_ERROR, "cannot write a segment commit");
+		goto done;
+	}
+	rc = 0;
+done:
+	git_commit_free(parent);
+	git_signature_free(who);
+	git_tree_free(tree);
+	git_treebuilder_free(tb);
+	return rc;
+}
+
+typedef struct {
+	git_odb_writepack *wp;
+	git_indexer_progress stats;
+	mutual_transfer_cb cb;
+	void *payload;
+} copy_ctx;
+
+static int copy_chunk(void *buf, size_t size, void *payload)
+{
+	copy_ctx *ctx = payload;
+	mutual__fault_point();
+	return ctx->wp->append(ctx->wp, buf, size, &ctx->stats);
+}
+
+static int copy_progress(const git_indexer_progress *stats, void *payload)
+{
+	copy_ctx *ctx = payload;
+	return ctx->cb ? ctx->cb(stats->indexed_objects, stats->total_objects, ctx->payload) : 0;
+}
+
+/* Build a pack of what `walk` yields and stream it into `dst`'s odb. */
+static int pack_into(mutual_repo *dst, git_repository *src, git_revwalk *walk, mutual_transfer_cb cb,
+	void *payload)
+{
+	git_packbuilder *pb = NULL;
+	git_odb *odb = NULL;
+	copy_ctx ctx;
+	int rc;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cb = cb;
+	ctx.payload = payload;
+	if ((rc = git_packbuilder_new(&pb, src)) < 0 || (rc = git_packbuilder_insert_walk(pb, walk)) < 0)
+		goto done;
+	if (git_packbuilder_object_count(pb) == 0)
+		goto done;
+	if ((rc = git_repository_odb(&odb, dst->repo)) < 0 ||
+	    (rc = git_odb_write_pack(&ctx.wp, odb, copy_progress, &ctx)) < 0)
+		goto done;
+	if ((rc = git_packbuilder_foreach(pb, copy_chunk, &ctx)) < 0)
+		goto done;
+	mutual__fault_point();
+	rc = ctx.wp->commit(ctx.wp, &ctx.stats);
+done:
+	if (ctx.wp)
+		ctx.wp->free(ctx.wp);
+	git_odb_free(odb);
+	git_packbuilder_free(pb);
+	return rc;
+}
+
+int mutual__repo_copy(mutual_repo *dst, mutual_repo *src, const mutual_oid *tips, size_t n_tips,
+	const mutual_oid *stops, size_t n_stops, mutual_transfer_cb cb, void *payload)
+{
+	git_revwalk *walk = NULL;
+	int rc;
+
+	if (n_tips == 0)
+		return 0;
+	if ((rc = git_revwalk_new(&walk, src->repo)) < 0)
+		goto done;
+	for (size_t i = 0; i < n_tips && rc == 0; i++)
+		rc = git_revwalk_push(walk, (const git_oid *)&tips[i]);
+	for (size_t i = 0; i < n_stops && rc == 0; i++)
+		if (mutual__repo_has(src, &stops[i]))
+			rc = git_revwalk_hide(walk, (const git_oid *)&stops[i]);
+	if (rc == 0)
+		rc = pack_into(dst, src->repo, walk, cb, payload);
+done:
+	git_revwalk_free(walk);
+	return rc < 0 ? translate(rc, "cannot copy objects") : 0;
+}
+
+/* ----------------------------------------------------------------- bundles */
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int bundle_chunk(void *buf, size_t size, void *payload)
+{
+	mutual__fault_point();
+	return write_all(*(int *)payload, buf, size) < 0 ? -1 : 0;
+}
+
+int mutual__bundle_write(const char *path, mutual_repo *r, const mutual_bundle_ref *refs, size_t n)
+{
+	git_packbuilder *pb = NULL;
+	git_revwalk *walk = NULL;
+	mutual_buf header = { 0 }, tmp = { 0 };
+	char hex[GIT_OID_HEXSZ + 1];
+	int fd = -1, rc = MUTUAL_ERROR;
+
+	if (mutual__buf_printf(&tmp, "%s.tmp-%ld", path, (long)getpid()) < 0 ||
+	    mutual__buf_printf(&header, "# v2 git bundle\n") < 0)
+		goto done;
+	for (size_t i = 0; i < n; i++) {
+		git_oid_tostr(hex, sizeof(hex), (const git_oid *)&refs[i].oid);
+		if (mutual__buf_printf(&header, "%s %s\n", hex, refs[i].name) < 0)
+			goto done;
+	}
+	if (mutual__buf_put_u8(&header, '\n') < 0)
+		goto done;
+	if (git_revwalk_new(&walk, r->repo) < 0 || git_packbuilder_new(&pb, r->repo) < 0) {
+		git_fail(MUTUAL_ERROR, "cannot write the bundle");
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (git_revwalk_push(walk, (const git_oid *)&refs[i].oid) < 0) {
+			git_fail(MUTUAL_ERROR, "cannot write the bundle");
+			goto done;
+		}
+	}
+	if (n && git_packbuilder_insert_walk(pb, walk) < 0) {
+		git_fail(MUTUAL_ERROR, "cannot write the bundle");
+		goto done;
+	}
+	mutual__fault_point();
+	fd = open((const char *)tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		mutual__fail(MUTUAL_ERROR, "cannot create %s: %s", (const char *)tmp.data, strerror(errno));
+		goto done;
+	}
+	if (write_all(fd, header.data, header.len) < 0 || git_packbuilder_foreach(pb, bundle_chunk, &fd) < 0) {
+		mutual__fail(MUTUAL_ERROR, "cannot write the bundle %s: %s", path, strerror(errno));
+		goto done;
+	}
+	if (fsync(fd) < 0) {
+		mutual__fail(MUTUAL_ERROR, "cannot sync the bundle %s: %s", path, strerror(errno));
+		goto done;
+	}
+	close(fd);
+	fd = -1;
+	mutual__fault_point();
+	if (rename((const char *)tmp.data, path) < 0) {
+		mutual__fail(MUTUAL_ERROR, "cannot replace %s: %s", path, strerror(errno));
+		goto done;
+	}
+	{
+		/* The rename is durable once the folder is synced. */
+		char *dir = mutual__strdup(path), *slash;
+		if (!dir)
+			goto done;
+		slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
+		rc = mutual__fsync_dir(slash ? (*dir ? dir : "/") : ".");
+		free(dir);
+	}
+done:
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0 && tmp.data)
+		unlink((const char *)tmp.data);
+	git_packbuilder_free(pb);
+	git_revwalk_free(walk);
+	mutual__buf_free(&header);
+	mutual__buf_free(&tmp);
+	return rc;
+}
+
+void mutual__bundle_refs_free(mutual_bundle_ref *refs, size_t n)
+{
+	for (size_t i = 0; refs && i < n; i++)
+		free(refs[i].name);
+	free(refs);
+}
+
+/* Read one header line of at most `max` bytes into `line` (no '\n'). */
+static int read_line(FILE *f, char *line, size_t max)
+{
+	size_t n = 0;
+	int c;
+	while ((c = getc(f)) != EOF && c != '\n') {
+		if (n + 1 >= max)
+			return -1;
+		line[n++] = (char)c;
+	}
+	line[n] = '\0';
+	return c == EOF ? -1 : 0;
+}
+
+#define BUNDLE_REFS_MAX 100000
+
+int mutual__bundle_read(mutual_bundle_ref **refs_out, size_t *n_out, mutual_repo *into, const char *path,
+	mutual_transfer_cb cb, void *payload)
+{
+	FILE *f = fopen(path, "rb");
+	mutual_bundle_ref *refs = NULL;
+	size_t n = 0, cap = 0;
+	char line[1024];
+	git_odb *odb = NULL;
+	copy_ctx ctx;
+	int rc = MUTUAL_EINVALID;
+
+	*refs_out = NULL;
+	*n_out = 0;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cb = cb;
+	ctx.payload = payload;
+	if (!f) {
+		if (errno == ENOENT)
+			return mutual__fail(MUTUAL_ENOTFOUND, "there is no bundle at %s", path);
+		return mutual__fail(MUTUAL_ERROR, "cannot open %s: %s", path, strerror(errno));
+	}
+	if (read_line(f, line, sizeof(line)) < 0 || strcmp(line, "# v2 git bundle") != 0) {
+		mutual__fail(MUTUAL_EINVALID, "%s is not a git bundle (version 2)", path);
+		goto done;
+	}
+	for (;;) {
+		git_oid oid;
+		if (read_line(f, line, sizeof(line)) < 0) {
+			mutual__fail(MUTUAL_EINVALID, "the bundle %s is truncated or damaged", path);
+			goto done;
+		}
+		if (!line[0])
+			break;
+		if (line[0] == '-') {
+			mutual__fail(MUTUAL_EINVALID, "the bundle %s is incomplete (it needs history it does not hold)", path);
+			goto done;
+		}
+		if (strlen(line) < GIT_OID_HEXSZ + 2 || line[GIT_OID_HEXSZ] != ' ' ||
+		    git_oid_fromstrn(&oid, line, GIT_OID_HEXSZ) < 0 || n >= BUNDLE_REFS_MAX) {
+			mutual__fail(MUTUAL_EINVALID, "the bundle %s has a damaged header", path);
+			goto done;
+		}
+		if (n == cap) {
+			mutual_bundle_ref *grown = realloc(refs, (cap = cap ? cap * 2 : 16) * sizeof(*refs));
+			if (!grown) {
+				rc = mutual__fail(MUTUAL_ERROR, "out of memory");
+				goto done;
+			}
+			refs = grown;
+		}
+		memcpy(&refs[n].oid, &oid, sizeof(oid));
+		if (!(refs[n].name = mutual__strdup(line + GIT_OID_HEXSZ + 1))) {
+			rc = MUTUAL_ERROR;
+			goto done;
+		}
+		n++;
+	}
+	if (git_repository_odb(&odb, into->repo) < 0 || git_odb_write_pack(&ctx.wp, odb, copy_progress, &ctx) < 0) {
+		rc = git_fail(MUTUAL_ERROR, "cannot read the bundle");
+		goto done;
+	}
+	for (;;) {
+		uint8_t buf[65536];
+		size_t got = fread(buf, 1, sizeof(buf), f);
+		int arc;
+		if (got == 0)
+			break;
+		if ((arc = ctx.wp->append(ctx.wp, buf, got, &ctx.stats)) < 0) {
+			rc = arc == GIT_EUSER ? translate(arc, "reading the bundle")
+					      : git_fail(MUTUAL_EINVALID, "the bundle's pack is damaged");
+			goto done;
+		}
+	}
+	if (ferror(f)) {
+		rc = mutual__fail(MUTUAL_ERROR, "cannot read %s: %s", path, strerror(errno));
+		goto done;
+	}
+	if (n && ctx.wp->commit(ctx.wp, &ctx.stats) < 0) {
+		rc = git_fail(MUTUAL_EINVALID, "the bundle's pack is truncated or damaged");
+		goto done;
+	}
+	*refs_out = refs;
+	*n_out = n;
+	refs = NULL;
+	rc = 0;
+done:
+	if (ctx.wp)
+		ctx.wp->free(ctx.wp);
+	git_odb_free(odb);
+	mutual__bundle_refs_free(refs, n);
+	fclose(f);
+	return rc;
+}
+
+/* ----------------------------------------------------------------- remotes */
+
+typedef struct {
+	mutual_transfer_cb cb;
+	void *payload;
+	int ssh_tries;
+	mutual_push_reject_cb rejected;
+	void *reject_payload;
+	int reject_result;
+} remote_ctx;
+
+static int remote_progress(const git_indexer_progress *stats, void *payload)
+{
+	remote_ctx *ctx = payload;
+	return ctx->cb ? ctx->cb(stats->received_objects, stats->total_objects, ctx->payload) : 0;
+}
+
+static int push_progress(unsigned int current, unsigned int total, size_t bytes, void *payload)
+{
+	remote_ctx *ctx = payload;
+	(void)bytes;
+	return ctx->cb ? ctx->cb(current, total, ctx->payload) : 0;
+}
+
+/* SSH: the agent first, then the usual key files in ~/.ssh. */
+static int credentials(git_credential **out, const char *url, const char *user, unsigned int allowed,
+	void *payload)
+{
+	remote_ctx *ctx = payload;
+	const char *home = getenv("HOME");
+	static const char *const keys[] = { "id_ed25519", "id_ecdsa", "id_rsa" };
+	(void)url;
+	if (!(allowed & GIT_CREDENTIAL_SSH_KEY))
+		return GIT_PASSTHROUGH;
+	if (!user)
+		user = "git";
+	while (ctx->ssh_tries < 1 + (int)MUTUAL_ARRAY_SIZE(keys)) {
+		int i = ctx->ssh_tries++;
+		char path[4096];
+		if (i == 0) {
+			if (getenv("SSH_AUTH_SOCK") && git_credential_ssh_key_from_agent(out, user) == 0)
+				return 0;
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/.ssh/%s", home ? home : "", keys[i - 1]);
+		if (access(path, R_OK) == 0)
+			return git_credential_ssh_key_new(out, user, NULL, path, NULL);
+	}
+	return GIT_PASSTHROUGH;
+}
+
+static int push_update(const char *ref, const char *status, void *payload)
+{
+	remote_ctx *ctx = payload;
+	if (status && ctx->rejected)
+		ctx->reject_result = ctx->rejected(ref, status, ctx->reject_payload);
+	return 0;
+}
+
+static void remote_callbacks(git_remote_callbacks *cbs, remote_ctx *ctx)
+{
+	cbs->transfer_progress = remote_progress;
+	cbs->push_transfer_progress = push_progress;
+	cbs->credentials = credentials;
+	cbs->push_update_reference = push_update;
+	cbs->payload = ctx;
+}
+
+int mutual__remote_fetch(mutual_repo *local, const char *url, const char *into_prefix,
+	mutual_transfer_cb cb, void *payload)
+{
+	git_fetch_options opts;
+	git_remote *remote = NULL;
+	remote_ctx ctx = { cb, payload, 0, NULL, NULL, 0 };
+	char spec[512], *specs[1] = { spec };
+	git_strarray refspecs = { specs, 1 };
+	int rc;
+
+	snprintf(spec, sizeof(spec), "+" MUTUAL_REF_ROOT "*:%s*", into_prefix);
+	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
+	remote_callbacks(&opts.callbacks, &ctx);
+	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+	opts.update_fetchhead = 0;
+	if ((rc = git_remote_create_anonymous(&remote, local->repo, url)) == 0)
+		rc = git_remote_fetch(remote, &refspecs, &opts, NULL);
+	git_remote_free(remote);
+	return rc < 0 ? translate(rc, "cannot fetch") : 0;
+}
+
+int mutual__remote_push(mutual_repo *local, const char *url, char **refspecs, size_t n,
+	mutual_push_reject_cb rejected, void *payload, mutual_transfer_cb cb, void *cb_payload)
+{
+	git_push_options opts;
+	git_remote *remote = NULL;
+	remote_ctx ctx = { cb, cb_payload, 0, rejected, payload, 0 };
+	git_strarray specs = { refspecs, n };
+	int rc;
+
+	if (n == 0)
+		return 0;
+	git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
+	remote_callbacks(&opts.callbacks, &ctx);
+	if ((rc = git_remote_create_anonymous(&remote, local->repo, url)) == 0)
+		rc = git_remote_push(remote, &specs, &opts);
+	git_remote_free(remote);
+	if (rc < 0)
+		return translate(rc, "cannot push");
+	return ctx.reject_result;
+}

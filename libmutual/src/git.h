@@ -1,0 +1,85 @@
+/*
+ * git.h - the library's one door to libgit2: bare repositories holding
+ * segment commits, device refs, moving objects between repositories as
+ * packs, git bundles, and fetch/push for remote URLs.
+ */
+#ifndef MUTUAL_GIT_H
+#define MUTUAL_GIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+#define MUTUAL_REF_DEVICES "refs/mutual/v1/devices/" /* + 64 lowercase hex */
+#define MUTUAL_REF_ROOT "refs/mutual/"                /* every format's namespace */
+
+typedef struct {
+	uint8_t id[20];
+} mutual_oid;
+
+typedef struct mutual_repo mutual_repo;
+
+/* Progress of object transfer; return non-zero to cancel. */
+typedef int (*mutual_transfer_cb)(uint64_t done, uint64_t total, void *payload);
+
+int mutual__git_init(void);
+/* Open the bare repository at `path`, creating it when `create` is set.
+ * MUTUAL_ENOTFOUND when absent and not created. */
+int mutual__repo_open(mutual_repo **out, const char *path, int create);
+void mutual__repo_free(mutual_repo *r);
+const char *mutual__repo_path(const mutual_repo *r);
+
+int mutual__repo_has(mutual_repo *r, const mutual_oid *oid);
+/* MUTUAL_ENOTFOUND if the ref does not exist. */
+int mutual__ref_get(mutual_oid *out, mutual_repo *r, const char *name);
+/* Compare-and-swap: `expected` NULL means the ref must not exist yet. */
+int mutual__ref_set(mutual_repo *r, const char *name, const mutual_oid *oid, const mutual_oid *expected);
+int mutual__ref_delete(mutual_repo *r, const char *name);
+
+/* Every ref under `prefix` (e.g. MUTUAL_REF_ROOT): cb(full name, oid). */
+typedef int (*mutual_ref_cb)(const char *name, const mutual_oid *oid, void *payload);
+int mutual__refs_foreach(mutual_repo *r, const char *prefix, mutual_ref_cb cb, void *payload);
+
+/* A segment commit: its parent (if any) and its one blob, "segment". */
+int mutual__segment_commit_read(mutual_repo *r, const mutual_oid *commit, int *has_parent,
+	mutual_oid *parent, mutual_buf *blob);
+/* Just a commit's parent, for walking back cheaply. */
+int mutual__commit_parent(mutual_repo *r, const mutual_oid *commit, int *has_parent, mutual_oid *parent);
+/* Write blob, tree and commit (fixed author, time 0) into `r`. */
+int mutual__segment_commit_write(mutual_oid *out, mutual_repo *r, const mutual_oid *parent,
+	const uint8_t *blob, size_t len, const char *message);
+
+/* Copy into `dst`, as one pack, every object reachable from `tips` and not
+ * from `stops` (stops absent from `src` are ignored). */
+int mutual__repo_copy(mutual_repo *dst, mutual_repo *src, const mutual_oid *tips, size_t n_tips,
+	const mutual_oid *stops, size_t n_stops, mutual_transfer_cb cb, void *payload);
+
+/* A bundle's refs, as read or to write. */
+typedef struct {
+	char *name;
+	mutual_oid oid;
+} mutual_bundle_ref;
+
+/* Write a v2 bundle of `refs` with their full history, atomically. */
+int mutual__bundle_write(const char *path, mutual_repo *r, const mutual_bundle_ref *refs, size_t n);
+/* Read a bundle's objects into `into`; `*refs` (freed with
+ * mutual__bundle_refs_free) lists its refs. */
+int mutual__bundle_read(mutual_bundle_ref **refs, size_t *n, mutual_repo *into, const char *path,
+	mutual_transfer_cb cb, void *payload);
+void mutual__bundle_refs_free(mutual_bundle_ref *refs, size_t n);
+
+/* Fetch the remote's refs/mutual/ namespace into `local` under `into_prefix`. */
+int mutual__remote_fetch(mutual_repo *local, const char *url, const char *into_prefix,
+	mutual_transfer_cb cb, void *payload);
+/* Push refspecs "src:dst" (no force). `rejected` is called for each ref the
+ * remote refused. */
+typedef int (*mutual_push_reject_cb)(const char *ref, const char *why, void *payload);
+int mutual__remote_push(mutual_repo *local, const char *url, char **refspecs, size_t n,
+	mutual_push_reject_cb rejected, void *payload, mutual_transfer_cb cb, void *cb_payload);
+
+/* Test-only fault injection: when $MUTUAL_FAULT_KILL_AT is N, the process
+ * kills itself at its Nth write to a sync medium, as a pulled stick would. */
+void mutual__fault_point(void);
+
+#endif

@@ -1,0 +1,1015 @@
+/*
+ * sync.c - two-way sync of device logs with a folder (a stick), a bundle
+ * file, or a git remote.
+ *
+ * NOTES ON THE DESIGN
+ *  1. SQLite is the truth. The store's own bare repository (DIR/sync.git)
+ *     only keeps the exact git objects this device wrote or received, so it
+ *     can forward them byte for byte; the `segments` table says which commit
+ *     carries which events. Objects are written before the rows that name
+ *     them, so a crash leaves at worst unreferenced objects, never a row
+ *     pointing at nothing.
+ *  2. Import is append-only: a peer's device ref must extend the commit this
+ *     store holds for that device. A ref that is behind is left to the send
+ *     step; one that diverges is refused and nothing of it imported.
+ *  3. A segment verifies only against the key its ref names: the events'
+ *     device, every signature, and the envelope's associated data must all
+ *     agree with the ref, whatever keys the data itself mentions.
+ *  4. One sync at a time per store (a lock file in the store) and per medium
+ *     (a lock file in the stick's repository). Both are flock()s, released by
+ *     the kernel when a process dies, so a killed sync never blocks the next.
+ *  5. Own events are cut into segments once; each segment ends in a signed
+ *     event (the exporter signs the last one if its append did not), so a
+ *     segment is covered by its device's signature on its own.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "event.h"
+#include "git.h"
+#include "json.h"
+#include "segment.h"
+#include "store.h"
+
+#define LOCK_WAIT_MS 30000
+#define SYNC_REPO "sync.git"
+#define MEDIUM_LOCK "mutual-sync.lock"
+#define INCOMING "refs/mutual-incoming/" /* where a remote's refs land before import */
+
+typedef struct {
+	char *name; /* as on the peer: refs/mutual/... */
+	mutual_oid oid;
+} peer_ref;
+
+typedef struct {
+	mutual_store *s;
+	mutual_repo *local;
+	mutual_repo *peer; /* where the peer's objects are: the stick, or `local` */
+	peer_ref *refs;
+	size_t n_refs;
+	const mutual_sync_options *opts;
+	mutual_sync_stats *stats;
+	mutual_sync_progress progress;
+	mutual_buf blob, plain;
+} sync_ctx;
+
+int mutual_sync_options_init(mutual_sync_options *opts, unsigned int version)
+{
+	mutual_sync_options init = MUTUAL_SYNC_OPTIONS_INIT;
+	if (version != MUTUAL_SYNC_OPTIONS_VERSION)
+		return mutual__fail(MUTUAL_EINVALID, "unknown sync options version %u", version);
+	*opts = init;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static int report(sync_ctx *c, unsigned int phase, uint64_t done, uint64_t total)
+{
+	c->progress.phase = phase;
+	c->progress.done = done;
+	c->progress.total = total;
+	c->progress.events_imported = c->stats->events_received;
+	if (c->opts && c->opts->progress && c->opts->progress(&c->progress, c->opts->progress_payload) != 0)
+		return mutual__fail(MUTUAL_ECANCELLED, "the sync was cancelled");
+	return 0;
+}
+
+static int transfer_cb(uint64_t done, uint64_t total, void *payload)
+{
+	sync_ctx *c = payload;
+	return report(c, c->progress.phase, done, total) < 0 ? -1 : 0;
+}
+
+static void refuse(sync_ctx *c, const uint8_t *device, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void refuse(sync_ctx *c, const uint8_t *device, const char *fmt, ...)
+{
+	char hex[65] = "", reason[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (device)
+		mutual__hex(hex, device, 32);
+	if (c->stats->refused++ == 0)
+		snprintf(c->stats->first_refusal, sizeof(c->stats->first_refusal), "%s%.16s%s%.200s",
+			device ? "device " : "", hex, device ? ": " : "", reason);
+	if (c->opts && c->opts->refusal)
+		c->opts->refusal(hex, reason, c->opts->refusal_payload);
+}
+
+/* flock `path`, waiting up to LOCK_WAIT_MS; the fd is the lock. */
+static int take_lock(int *fd_out, const char *path, const char *what)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	char note[64];
+
+	*fd_out = -1;
+	if (fd < 0)
+		return mutual__fail(errno == EROFS ? MUTUAL_EREADONLY : MUTUAL_ERROR,
+			"cannot lock %s: %s", path, strerror(errno));
+	for (int waited = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; waited += 100) {
+		if (errno != EWOULDBLOCK || waited >= LOCK_WAIT_MS) {
+			close(fd);
+			return mutual__fail(MUTUAL_EBUSY, "%s is busy: another sync is using it; try again", what);
+		}
+		usleep(100 * 1000);
+	}
+	/* Say who holds it, for a person looking at the stick. */
+	snprintf(note, sizeof(note), "pid %ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == 0 && pwrite(fd, note, strlen(note), 0) < 0) {
+		/* only informative */
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+static void release_lock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* closing drops the flock */
+}
+
+/* Under our medium lock, libgit2 lock files can only be left by a killed
+ * sync: they are stale, and would block every ref update. */
+static void remove_stale_git_locks(const char *dir, int depth)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	if (!d || depth > 8) {
+		if (d)
+			closedir(d);
+		return;
+	}
+	while ((e = readdir(d))) {
+		char path[4096];
+		size_t len = strlen(e->d_name);
+		struct stat st;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (lstat(path, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			remove_stale_git_locks(path, depth + 1);
+		else if (len > 5 && strcmp(e->d_name + len - 5, ".lock") == 0 && strcmp(e->d_name, MEDIUM_LOCK) != 0)
+			unlink(path);
+	}
+	closedir(d);
+}
+
+static int device_from_ref(uint8_t device[32], const char *name)
+{
+	size_t plen = strlen(MUTUAL_REF_DEVICES);
+	const char *hex = name + plen;
+	if (strncmp(name, MUTUAL_REF_DEVICES, plen) != 0 || strlen(hex) != 64 ||
+	    strspn(hex, "0123456789abcdef") != 64)
+		return -1;
+	return mutual__unhex(device, 32, hex, 64);
+}
+
+static void device_ref(char *out, size_t size, const uint8_t device[32])
+{
+	char hex[65];
+	mutual__hex(hex, device, 32);
+	snprintf(out, size, MUTUAL_REF_DEVICES "%s", hex);
+}
+
+static void free_refs(sync_ctx *c)
+{
+	for (size_t i = 0; i < c->n_refs; i++)
+		free(c->refs[i].name);
+	free(c->refs);
+	c->refs = NULL;
+	c->n_refs = 0;
+}
+
+static int add_ref(sync_ctx *c, const char *name, const mutual_oid *oid)
+{
+	peer_ref *grown = realloc(c->refs, (c->n_refs + 1) * sizeof(*c->refs));
+	if (!grown)
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
+	c->refs = grown;
+	if (!(c->refs[c->n_refs].name = mutual__strdup(name)))
+		return MUTUAL_ERROR;
+	c->refs[c->n_refs].oid = *oid;
+	c->n_refs++;
+	return 0;
+}
+
+static const peer_ref *find_ref(const sync_ctx *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_refs; i++)
+		if (strcmp(c->refs[i].name, name) == 0)
+			return &c->refs[i];
+	return NULL;
+}
+
+static int collect_ref(const char *name, const mutual_oid *oid, void *payload)
+{
+	return add_ref(payload, name, oid);
+}
+
+/* ----------------------------------------------------------------- export */
+
+typedef struct {
+	sync_ctx *c;
+	mutual_buf plain, wire, sealed;
+	uint64_t first, count, bytes_events;
+	mutual_event_rec last; /* the segment's last event, kept for signing */
+	uint8_t last_sig[MUTUAL_SIG_SIZE];
+	int last_has_sig;
+	size_t last_offset; /* where the last event's wire form starts in `plain` */
+	int have_parent;
+	mutual_oid parent;
+	struct exported {
+		uint64_t first, last;
+		mutual_oid oid;
+	} *done;
+	size_t n_done;
+	uint64_t exported;
+} export_ctx;
+
+static int flush_segment(export_ctx *x)
+{
+	sync_ctx *c = x->c;
+	mutual_store *s = c->s;
+	mutual_oid oid;
+	char message[96];
+	struct exported *grown;
+	int rc;
+
+	if (x->count == 0)
+		return 0;
+	/* The segment must end signed: sign its last event now if its append
+	 * did not (the signature covers the chain, as an append's would). */
+	if (!x->last_has_sig) {
+		uint8_t msg[MUTUAL_SIG_MSG_SIZE];
+		x->plain.len = x->last_offset;
+		x->last.has_sig = 1;
+		mutual__event_sig_message(msg, x->last.hash);
+		mutual__sign(x->last.sig, msg, sizeof(msg), s->secret);
+		x->wire.len = 0;
+		if ((rc = mutual__event_encode(&x->wire, &x->last)) < 0 ||
+		    (rc = mutual__buf_put(&x->plain, x->wire.data, x->wire.len)) < 0)
+			return rc;
+	}
+	mutual__segment_finish(&x->plain, (uint32_t)x->count);
+	if ((rc = mutual__segment_seal(&x->sealed, &x->plain, s->group_id_raw, s->self, s->key_id, s->group_key)) < 0)
+		return rc;
+	snprintf(message, sizeof(message), "segment %" PRIu64 "..%" PRIu64 "\n", x->first, x->first + x->count - 1);
+	if ((rc = mutual__segment_commit_write(&oid, c->local, x->have_parent ? &x->parent : NULL, x->sealed.data,
+		x->sealed.len, message)) < 0)
+		return rc;
+	if (!(grown = realloc(x->done, (x->n_done + 1) * sizeof(*x->done))))
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
+	x->done = grown;
+	x->done[x->n_done].first = x->first;
+	x->done[x->n_done].last = x->first + x->count - 1;
+	x->done[x->n_done].oid = oid;
+	x->n_done++;
+	x->exported += x->count;
+	x->parent = oid;
+	x->have_parent = 1;
+	x->first += x->count;
+	x->count = 0;
+	return report(c, MUTUAL_SYNC_EXPORTING, x->exported, 0);
+}
+
+static int export_event(const mutual_event_rec *ev, void *payload)
+{
+	export_ctx *x = payload;
+	int rc;
+
+	if (x->count == 0 && (rc = mutual__segment_begin(&x->plain, x->c->s->group_id_raw, x->c->s->self, ev->seq)) < 0)
+		return rc;
+	if (x->count == 0)
+		x->first = ev->seq;
+	x->last_offset = x->plain.len;
+	x->wire.len = 0;
+	if ((rc = mutual__event_encode(&x->wire, ev)) < 0 || (rc = mutual__buf_put(&x->plain, x->wire.data, x->wire.len)) < 0)
+		return rc;
+	/* Keep what signing the last event would need: its fields, pointing
+	 * into `plain`, which holds a copy of the row. */
+	x->last_has_sig = ev->has_sig;
+	{
+		const uint8_t *w = x->plain.data + x->last_offset;
+		size_t used;
+		if ((rc = mutual__event_decode(&x->last, w, x->plain.len - x->last_offset, &used)) < 0)
+			return rc;
+	}
+	x->count++;
+	if (x->count >= MUTUAL_SEGMENT_EVENTS || x->plain.len >= MUTUAL_SEGMENT_BYTES)
+		return flush_segment(x);
+	return 0;
+}
+
+static int export_own(sync_ctx *c)
+{
+	mutual_store *s = c->s;
+	export_ctx x;
+	uint64_t head, last = 0;
+	uint8_t head_hash[32];
+	int rc;
+
+	memset(&x, 0, sizeof(x));
+	x.c = c;
+	rc = mutual__db_segment_tip(s->db, s->self, &last, x.parent.id);
+	if (rc == 0)
+		x.have_parent = 1;
+	else if (rc != MUTUAL_ENOTFOUND)
+		return rc;
+	if ((rc = mutual__db_head(s->db, s->self, &head, head_hash)) < 0)
+		return rc;
+	if (head <= last)
+		return 0;
+	if ((rc = mutual__store_load_secret(s)) < 0)
+		return rc;
+	rc = mutual__db_chain(s->db, s->self, last + 1, export_event, &x);
+	/* Only events up to the head read above: appends racing with us wait
+	 * for the next sync. */
+	if (rc == 0)
+		rc = flush_segment(&x);
+	if (rc == 0 && x.n_done) {
+		if ((rc = mutual__db_begin_write(s->db)) == 0) {
+			for (size_t i = 0; i < x.n_done && rc == 0; i++)
+				rc = mutual__db_segment_add(s->db, s->self, x.done[i].first, x.done[i].last, x.done[i].oid.id);
+			if (rc == 0)
+				rc = mutual__db_commit(s->db);
+			else
+				mutual__db_rollback(s->db);
+		}
+	}
+	mutual__buf_free(&x.plain);
+	mutual__buf_free(&x.wire);
+	mutual__buf_free(&x.sealed);
+	free(x.done);
+	return rc;
+}
+
+/* ----------------------------------------------------------------- import */
+
+static int is_announcement(const mutual_event_rec *ev)
+{
+	return (ev->type_len == 19 && memcmp(ev->type, "mutual.group.create", 19) == 0) ||
+	       (ev->type_len == 18 && memcmp(ev->type, "mutual.device.join", 18) == 0);
+}
+
+/* Verify one segment commit of `device` (already in the local repository)
+ * and store its events. `next_seq` and `prev` carry the chain along. */
+static int import_segment(sync_ctx *c, const uint8_t device[32], const mutual_oid *oid, uint64_t *next_seq,
+	uint8_t prev[32])
+{
+	mutual_store *s = c->s;
+	mutual_event_rec *evs = NULL;
+	mutual_segment seg;
+	mutual_oid parent;
+	uint32_t key_id;
+	size_t pos = 0, max_events;
+	int has_parent, rc;
+	uint64_t last_signed = 0;
+
+	if ((rc = mutual__segment_commit_read(c->local, oid, &has_parent, &parent, &c->blob)) < 0)
+		return rc;
+	if ((rc = mutual__segment_key_id(&key_id, c->blob.data, c->blob.len)) < 0)
+		return rc;
+	if (key_id != s->key_id)
+		return mutual__fail(MUTUAL_EVERIFY, "sealed with group key %u, this store holds key %u", key_id, s->key_id);
+	if ((rc = mutual__segment_open(&c->plain, c->blob.data, c->blob.len, s->group_id_raw, device, s->group_key)) < 0 ||
+	    (rc = mutual__segment_parse(&seg, c->plain.data, c->plain.len)) < 0)
+		return rc;
+	if (memcmp(seg.group_id, s->group_id_raw, MUTUAL_GROUP_ID_SIZE) != 0 || memcmp(seg.device, device, 32) != 0)
+		return mutual__fail(MUTUAL_EVERIFY, "segment names another group or device than its ref");
+	if (seg.first_seq != *next_seq)
+		return mutual__fail(MUTUAL_EVERIFY, "segment starts at seq %" PRIu64 ", expected %" PRIu64,
+			seg.first_seq, *next_seq);
+	max_events = seg.events_len / 100; /* no wire event is shorter */
+	if (seg.count > max_events)
+		return mutual__fail(MUTUAL_EINVALID, "segment claims more events than it holds");
+	if (!(evs = calloc(seg.count, sizeof(*evs))))
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
+
+	for (uint32_t i = 0; i < seg.count; i++) {
+		mutual_event_rec *ev = &evs[i];
+		size_t used;
+		if ((rc = mutual__event_decode(ev, seg.events + pos, seg.events_len - pos, &used)) < 0)
+			goto done;
+		pos += used;
+		if (memcmp(ev->device, device, 32) != 0 || ev->seq != seg.first_seq + i) {
+			rc = mutual__fail(MUTUAL_EVERIFY, "event %u of the segment belongs elsewhere", i + 1);
+			goto done;
+		}
+		if (memcmp(ev->prev, i ? evs[i - 1].hash : prev, 32) != 0) {
+			rc = mutual__fail(MUTUAL_EVERIFY, "the chain breaks at seq %" PRIu64, ev->seq);
+			goto done;
+		}
+		if (ev->seq == 1 && !is_announcement(ev)) {
+			rc = mutual__fail(MUTUAL_EVERIFY, "the log does not start by joining the group");
+			goto done;
+		}
+		if (ev->hlc > INT64_MAX) {
+			rc = mutual__fail(MUTUAL_EVERIFY, "event clock out of range at seq %" PRIu64, ev->seq);
+			goto done;
+		}
+		if (ev->has_sig) {
+			uint8_t msg[MUTUAL_SIG_MSG_SIZE];
+			mutual__event_sig_message(msg, ev->hash);
+			if (mutual__sign_verify(ev->sig, msg, sizeof(msg), device) < 0) {
+				rc = mutual__fail(MUTUAL_EVERIFY, "bad signature at seq %" PRIu64 " (not this device's key)",
+					ev->seq);
+				goto done;
+			}
+			last_signed = ev->seq;
+		}
+	}
+	if (pos != seg.events_len || last_signed != seg.first_seq + seg.count - 1) {
+		rc = mutual__fail(MUTUAL_EVERIFY, pos != seg.events_len ? "segment has trailing bytes"
+									: "segment does not end in a signature");
+		goto done;
+	}
+
+	/* Verified: store it, all or nothing. */
+	if ((rc = mutual__db_begin_write(s->db)) < 0)
+		goto done;
+	for (uint32_t i = 0; i < seg.count && rc == 0; i++) {
+		rc = mutual__db_insert_event(s->db, &evs[i]);
+		if (rc == 0 && evs[i].seq == 1) {
+			mutual_buf name = { 0 };
+			if (mutual__json_get_string(&name, evs[i].payload, evs[i].payload_len, "name") == 0 &&
+			    mutual__check_name((const char *)name.data, "name") == 0)
+				rc = mutual__db_device_set_name(s->db, device, (const char *)name.data);
+			mutual__buf_free(&name);
+		}
+	}
+	if (rc == 0)
+		rc = mutual__db_segment_add(s->db, device, seg.first_seq, seg.first_seq + seg.count - 1, oid->id);
+	if (rc == 0)
+		rc = mutual__db_commit(s->db);
+	else
+		mutual__db_rollback(s->db);
+	if (rc < 0)
+		goto done;
+	memcpy(prev, evs[seg.count - 1].hash, 32);
+	*next_seq += seg.count;
+	c->stats->events_received += seg.count;
+	c->stats->segments_received++;
+done:
+	free(evs);
+	return rc;
+}
+
+/* Import what the peer's ref `r` holds beyond this store's copy of that
+ * device's log. */
+static int import_ref(sync_ctx *c, const peer_ref *r)
+{
+	mutual_store *s = c->s;
+	uint8_t device[32], found_device[32], prev[32];
+	mutual_oid ours, cur, parent, *chain = NULL;
+	uint64_t our_last = 0, first, last, next_seq;
+	size_t n = 0, cap = 0;
+	int have_ours, has_parent, rc;
+
+	if (device_from_ref(device, r->name) < 0) {
+		refuse(c, NULL, "unknown ref %s on the target (not a libmutual device log)", r->name);
+		return 0;
+	}
+	rc = mutual__db_segment_find(s->db, r->oid.id, found_device, &first, &last);
+	if (rc == 0) {
+		if (memcmp(found_device, device, 32) != 0)
+			refuse(c, device, "its ref points at another device's log");
+		return 0; /* behind or equal: the send step brings it up to date */
+	}
+	if (rc != MUTUAL_ENOTFOUND)
+		return rc;
+	rc = mutual__db_segment_tip(s->db, device, &our_last, ours.id);
+	if (rc < 0 && rc != MUTUAL_ENOTFOUND)
+		return rc;
+	have_ours = rc == 0;
+	if (memcmp(device, s->self, 32) == 0) {
+		refuse(c, device, "someone else is writing with this device's key (a copied store?): "
+			"its log on the target is not this device's; nothing imported");
+		return 0;
+	}
+
+	/* Walk back to what we hold; cost grows with what is new. */
+	cur = r->oid;
+	for (;;) {
+		if (n == cap) {
+			mutual_oid *grown = realloc(chain, (cap = cap ? cap * 2 : 64) * sizeof(*chain));
+			if (!grown) {
+				rc = mutual__fail(MUTUAL_ERROR, "out of memory");
+				goto done;
+			}
+			chain = grown;
+		}
+		chain[n++] = cur;
+		if ((rc = mutual__commit_parent(c->peer, &cur, &has_parent, &parent)) < 0) {
+			refuse(c, device, "its log on the target is damaged or incomplete: %s", mutual_error_last());
+			rc = 0;
+			goto done;
+		}
+		if (!has_parent) {
+			if (have_ours) {
+				refuse(c, device, "its log on the target diverges from the one held here "
+					"(rewritten, or the same key used on two machines): nothing imported");
+				goto done;
+			}
+			break;
+		}
+		if (have_ours && memcmp(&parent, &ours, sizeof(ours)) == 0)
+			break;
+		if (mutual__db_segment_find(s->db, parent.id, found_device, &first, &last) == 0) {
+			refuse(c, device, "its log forks after seq %" PRIu64 " (the same key used on two machines?): "
+				"nothing of the fork imported", last);
+			goto done;
+		}
+		cur = parent;
+	}
+
+	if (c->peer != c->local) {
+		c->progress.phase = MUTUAL_SYNC_RECEIVING;
+		if ((rc = mutual__repo_copy(c->local, c->peer, &r->oid, 1, have_ours ? &ours : NULL, have_ours,
+			transfer_cb, c)) < 0) {
+			if (rc == MUTUAL_ECANCELLED)
+				goto done;
+			refuse(c, device, "its log on the target cannot be read: %s", mutual_error_last());
+			rc = 0;
+			goto done;
+		}
+	}
+	if ((rc = mutual__db_head(s->db, device, &next_seq, prev)) < 0)
+		goto done;
+	next_seq++;
+	for (size_t i = n; i-- > 0;) {
+		rc = import_segment(c, device, &chain[i], &next_seq, prev);
+		if (rc == MUTUAL_ECANCELLED || rc == MUTUAL_EBUSY || rc == MUTUAL_ERROR)
+			goto done;
+		if (rc < 0) {
+			refuse(c, device, "%s; nothing from there on imported", mutual_error_last());
+			rc = 0;
+			break;
+		}
+		if (i == n - 1)
+			c->stats->devices_updated++;
+		if ((rc = report(c, MUTUAL_SYNC_IMPORTING, c->stats->events_received, 0)) < 0)
+			goto done;
+	}
+done:
+	free(chain);
+	return rc;
+}
+
+static int import_all(sync_ctx *c)
+{
+	size_t prefix = strlen(MUTUAL_REF_ROOT);
+	int rc;
+	for (size_t i = 0; i < c->n_refs; i++) {
+		const char *name = c->refs[i].name;
+		if (strncmp(name, MUTUAL_REF_DEVICES, strlen(MUTUAL_REF_DEVICES)) == 0) {
+			if ((rc = import_ref(c, &c->refs[i])) < 0)
+				return rc;
+		} else if (strncmp(name + prefix, "v1/", 3) != 0) {
+			c->stats->newer_format++; /* kept and forwarded, see forward_foreign */
+		} else {
+			refuse(c, NULL, "unknown ref %s on the target", name);
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------- send */
+
+typedef struct {
+	sync_ctx *c;
+	mutual_oid *tips, *stops;
+	char **names;
+	int *has_stop;
+	size_t n, cap;
+	uint64_t events;
+} send_plan;
+
+static int plan_device(const uint8_t *device, uint64_t last_seq, const uint8_t *commit, void *payload)
+{
+	send_plan *p = payload;
+	sync_ctx *c = p->c;
+	char name[128];
+	const peer_ref *theirs;
+	uint8_t found[32];
+	uint64_t first, their_last = 0;
+
+	device_ref(name, sizeof(name), device);
+	theirs = find_ref(c, name);
+	if (theirs) {
+		if (memcmp(theirs->oid.id, commit, 20) == 0)
+			return 0;
+		if (mutual__db_segment_find(c->s->db, theirs->oid.id, found, &first, &their_last) != 0 ||
+		    memcmp(found, device, 32) != 0)
+			return 0; /* diverged: refused on import, never overwritten */
+	}
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 16;
+		mutual_oid *tips = realloc(p->tips, cap * sizeof(*tips));
+		if (tips)
+			p->tips = tips;
+		mutual_oid *stops = realloc(p->stops, cap * sizeof(*stops));
+		if (stops)
+			p->stops = stops;
+		char **names = realloc(p->names, cap * sizeof(*names));
+		if (names)
+			p->names = names;
+		int *has_stop = realloc(p->has_stop, cap * sizeof(*has_stop));
+		if (has_stop)
+			p->has_stop = has_stop;
+		if (!tips || !stops || !names || !has_stop)
+			return mutual__fail(MUTUAL_ERROR, "out of memory");
+		p->cap = cap;
+	}
+	memcpy(p->tips[p->n].id, commit, 20);
+	p->has_stop[p->n] = theirs != NULL;
+	if (theirs)
+		p->stops[p->n] = theirs->oid;
+	if (!(p->names[p->n] = mutual__strdup(name)))
+		return MUTUAL_ERROR;
+	p->n++;
+	p->events += last_seq - their_last;
+	return 0;
+}
+
+static void free_plan(send_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->names[i]);
+	free(p->names);
+	free(p->tips);
+	free(p->stops);
+	free(p->has_stop);
+}
+
+/* Count the segments between a tip and a stop, walking back locally. */
+static uint64_t count_segments(sync_ctx *c, const mutual_oid *tip, const mutual_oid *stop)
+{
+	mutual_oid cur = *tip, parent;
+	uint64_t n = 0;
+	int has_parent;
+	while (!stop || memcmp(&cur, stop, sizeof(cur)) != 0) {
+		n++;
+		if (mutual__commit_parent(c->local, &cur, &has_parent, &parent) < 0 || !has_parent)
+			break;
+		cur = parent;
+	}
+	return n;
+}
+
+static int plan_send(send_plan *p, sync_ctx *c)
+{
+	int rc;
+	memset(p, 0, sizeof(*p));
+	p->c = c;
+	if ((rc = mutual__db_segment_tips(c->s->db, plan_device, p)) < 0)
+		return rc;
+	for (size_t i = 0; i < p->n; i++)
+		c->stats->segments_sent += count_segments(c, &p->tips[i], p->has_stop[i] ? &p->stops[i] : NULL);
+	c->stats->events_sent += p->events;
+	return 0;
+}
+
+/* Send to a folder: one pack into the stick's object store, then the refs. */
+static int send_folder(sync_ctx *c)
+{
+	send_plan p;
+	size_t n_stops = 0;
+	mutual_oid *stops = NULL;
+	int rc;
+
+	if ((rc = plan_send(&p, c)) < 0)
+		goto done;
+	if (p.n == 0)
+		goto done;
+	if (!(stops = calloc(p.n, sizeof(*stops)))) {
+		rc = mutual__fail(MUTUAL_ERROR, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < p.n; i++)
+		if (p.has_stop[i])
+			stops[n_stops++] = p.stops[i];
+	c->progress.phase = MUTUAL_SYNC_SENDING;
+	if ((rc = mutual__repo_copy(c->peer, c->local, p.tips, p.n, stops, n_stops, transfer_cb, c)) < 0)
+		goto done;
+	for (size_t i = 0; i < p.n && rc == 0; i++)
+		rc = mutual__ref_set(c->peer, p.names[i], &p.tips[i], p.has_stop[i] ? &p.stops[i] : NULL);
+done:
+	free(stops);
+	free_plan(&p);
+	return rc;
+}
+
+/* Refs of a newer format travel untouched between the store and a folder. */
+static int forward_foreign(sync_ctx *c)
+{
+	sync_ctx local = *c;
+	int rc;
+
+	local.refs = NULL;
+	local.n_refs = 0;
+	if ((rc = mutual__refs_foreach(c->local, MUTUAL_REF_ROOT, collect_ref, &local)) < 0)
+		goto done;
+	for (size_t i = 0; i < c->n_refs && rc == 0; i++) {
+		const peer_ref *r = &c->refs[i];
+		if (strncmp(r->name, MUTUAL_REF_ROOT "v1/", strlen(MUTUAL_REF_ROOT) + 3) == 0 || find_ref(&local, r->name))
+			continue;
+		if ((rc = mutual__repo_copy(c->local, c->peer, &r->oid, 1, NULL, 0, NULL, NULL)) == 0)
+			rc = mutual__ref_set(c->local, r->name, &r->oid, NULL);
+	}
+	for (size_t i = 0; i < local.n_refs && rc == 0; i++) {
+		const peer_ref *r = &local.refs[i];
+		if (strncmp(r->name, MUTUAL_REF_ROOT "v1/", strlen(MUTUAL_REF_ROOT) + 3) == 0 || find_ref(c, r->name))
+			continue;
+		if ((rc = mutual__repo_copy(c->peer, c->local, &r->oid, 1, NULL, 0, NULL, NULL)) == 0)
+			rc = mutual__ref_set(c->peer, r->name, &r->oid, NULL);
+	}
+done:
+	free_refs(&local);
+	return rc;
+}
+
+/* Bring the store repository's refs in line with the segments table. */
+static int set_local_ref(const uint8_t *device, uint64_t last_seq, const uint8_t *commit, void *payload)
+{
+	sync_ctx *c = payload;
+	char name[128];
+	mutual_oid now, want;
+	(void)last_seq;
+	device_ref(name, sizeof(name), device);
+	memcpy(want.id, commit, 20);
+	if (mutual__ref_get(&now, c->local, name) == 0) {
+		if (memcmp(&now, &want, sizeof(now)) == 0)
+			return 0;
+		return mutual__ref_set(c->local, name, &want, &now);
+	}
+	return mutual__ref_set(c->local, name, &want, NULL);
+}
+
+/* ---------------------------------------------------------------- targets */
+
+static int syncfs_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+	if (fd < 0)
+		return mutual__fail(MUTUAL_ERROR, "cannot open %s: %s", path, strerror(errno));
+	if (syncfs(fd) < 0)
+		rc = mutual__fail(MUTUAL_ERROR, "cannot flush %s to the medium: %s", path, strerror(errno));
+	close(fd);
+	return rc;
+}
+
+static int sync_folder(sync_ctx *c, const char *folder)
+{
+	mutual_buf path = { 0 }, lock = { 0 };
+	struct stat st;
+	int lock_fd = -1, rc;
+
+	if (stat(folder, &st) < 0 || !S_ISDIR(st.st_mode))
+		return mutual__fail(MUTUAL_ENOTFOUND, "%s is not a folder (is the stick plugged in and mounted?)", folder);
+	if (mutual__buf_printf(&path, "%s/mutual-%s.git", folder, c->s->group_id) < 0 ||
+	    mutual__buf_printf(&lock, "%s/" MEDIUM_LOCK, (const char *)path.data) < 0) {
+		rc = MUTUAL_ERROR;
+		goto done;
+	}
+	if ((rc = mutual__repo_open(&c->peer, (const char *)path.data, 1)) < 0)
+		goto done;
+	if ((rc = take_lock(&lock_fd, (const char *)lock.data, "the stick")) < 0)
+		goto done;
+	remove_stale_git_locks((const char *)path.data, 0);
+	if ((rc = mutual__refs_foreach(c->peer, MUTUAL_REF_ROOT, collect_ref, c)) < 0 ||
+	    (rc = import_all(c)) < 0 || (rc = send_folder(c)) < 0 || (rc = forward_foreign(c)) < 0)
+		goto done;
+	if ((rc = syncfs_path((const char *)path.data)) == 0)
+		c->stats->safe_to_remove = 1;
+done:
+	release_lock(lock_fd);
+	mutual__buf_free(&path);
+	mutual__buf_free(&lock);
+	return rc;
+}
+
+static int collect_local_mutual_ref(const char *name, const mutual_oid *oid, void *payload)
+{
+	mutual_bundle_ref **refs = ((void **)payload)[0];
+	size_t *n = ((void **)payload)[1];
+	mutual_bundle_ref *grown = realloc(*refs, (*n + 1) * sizeof(**refs));
+	if (!grown)
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
+	*refs = grown;
+	if (!(grown[*n].name = mutual__strdup(name)))
+		return MUTUAL_ERROR;
+	grown[*n].oid = *oid;
+	(*n)++;
+	return 0;
+}
+
+static int sync_bundle(sync_ctx *c, const char *file)
+{
+	mutual_bundle_ref *in = NULL, *out = NULL;
+	size_t n_in = 0, n_out = 0;
+	mutual_buf lock = { 0 };
+	void *collect[2] = { &out, &n_out };
+	send_plan p;
+	int lock_fd = -1, rc;
+
+	memset(&p, 0, sizeof(p));
+	if ((rc = mutual__buf_printf(&lock, "%s.lock", file)) < 0 || (rc = take_lock(&lock_fd, (const char *)lock.data, file)) < 0)
+		goto done;
+	c->peer = c->local;
+	if (access(file, F_OK) == 0) {
+		c->progress.phase = MUTUAL_SYNC_RECEIVING;
+		if ((rc = mutual__bundle_read(&in, &n_in, c->local, file, transfer_cb, c)) < 0) {
+			if (rc == MUTUAL_EINVALID || rc == MUTUAL_ENOTFOUND) {
+				refuse(c, NULL, "the bundle cannot be read (%s); it will be rewritten", mutual_error_last());
+				rc = 0;
+			} else {
+				goto done;
+			}
+		}
+		for (size_t i = 0; i < n_in && rc == 0; i++)
+			rc = add_ref(c, in[i].name, &in[i].oid);
+		if (rc < 0 || (rc = import_all(c)) < 0)
+			goto done;
+	}
+	/* The figures of what the new bundle adds, then the bundle itself:
+	 * everything held, full history, written atomically. */
+	if ((rc = plan_send(&p, c)) < 0 || (rc = mutual__db_segment_tips(c->s->db, set_local_ref, c)) < 0 ||
+	    (rc = mutual__refs_foreach(c->local, MUTUAL_REF_ROOT, collect_local_mutual_ref, collect)) < 0)
+		goto done;
+	c->progress.phase = MUTUAL_SYNC_SENDING;
+	if ((rc = report(c, MUTUAL_SYNC_SENDING, 0, 0)) < 0 || (rc = mutual__bundle_write(file, c->local, out, n_out)) < 0)
+		goto done;
+	c->stats->safe_to_remove = 1;
+done:
+	free_plan(&p);
+	release_lock(lock_fd);
+	if (lock_fd >= 0)
+		unlink((const char *)lock.data);
+	mutual__buf_free(&lock);
+	mutual__bundle_refs_free(in, n_in);
+	mutual__bundle_refs_free(out, n_out);
+	return rc;
+}
+
+typedef struct {
+	sync_ctx *c;
+	const char *prefix;
+} incoming_ctx;
+
+static int collect_incoming(const char *name, const mutual_oid *oid, void *payload)
+{
+	incoming_ctx *x = payload;
+	mutual_buf real = { 0 };
+	int rc = mutual__buf_printf(&real, MUTUAL_REF_ROOT "%s", name + strlen(x->prefix));
+	if (rc == 0)
+		rc = add_ref(x->c, (const char *)real.data, oid);
+	mutual__buf_free(&real);
+	return rc;
+}
+
+static int delete_incoming(const char *name, const mutual_oid *oid, void *payload)
+{
+	(void)oid;
+	return mutual__ref_delete(payload, name);
+}
+
+static int reject_push(const char *ref, const char *why, void *payload)
+{
+	sync_ctx *c = payload;
+	uint8_t device[32];
+	int known = device_from_ref(device, ref) == 0;
+	refuse(c, known ? device : NULL, "the remote refused %s: %s", known ? "its log" : ref, why);
+	return 0;
+}
+
+static int sync_remote(sync_ctx *c, const char *url)
+{
+	uint8_t h[32];
+	char hex[65], prefix[128];
+	incoming_ctx x = { c, prefix };
+	send_plan p;
+	char **specs = NULL;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	mutual__hash(h, url, strlen(url));
+	mutual__hex(hex, h, 8);
+	snprintf(prefix, sizeof(prefix), INCOMING "%s/", hex);
+	c->peer = c->local;
+	c->progress.phase = MUTUAL_SYNC_RECEIVING;
+	if ((rc = mutual__refs_foreach(c->local, prefix, delete_incoming, c->local)) < 0 ||
+	    (rc = mutual__remote_fetch(c->local, url, prefix, transfer_cb, c)) < 0 ||
+	    (rc = mutual__refs_foreach(c->local, prefix, collect_incoming, &x)) < 0 || (rc = import_all(c)) < 0)
+		goto done;
+	if ((rc = plan_send(&p, c)) < 0 || (rc = mutual__db_segment_tips(c->s->db, set_local_ref, c)) < 0)
+		goto done;
+	if (p.n) {
+		if (!(specs = calloc(p.n, sizeof(*specs)))) {
+			rc = mutual__fail(MUTUAL_ERROR, "out of memory");
+			goto done;
+		}
+		for (size_t i = 0; i < p.n; i++) {
+			mutual_buf spec = { 0 };
+			if (mutual__buf_printf(&spec, "%s:%s", p.names[i], p.names[i]) < 0) {
+				rc = MUTUAL_ERROR;
+				goto done;
+			}
+			specs[i] = (char *)spec.data;
+		}
+		c->progress.phase = MUTUAL_SYNC_SENDING;
+		if ((rc = mutual__remote_push(c->local, url, specs, p.n, reject_push, c, transfer_cb, c)) < 0)
+			goto done;
+	}
+	c->stats->safe_to_remove = 1;
+done:
+	mutual__refs_foreach(c->local, prefix, delete_incoming, c->local);
+	for (size_t i = 0; specs && i < p.n; i++)
+		free(specs[i]);
+	free(specs);
+	free_plan(&p);
+	return rc;
+}
+
+static int is_url(const char *target)
+{
+	return strstr(target, "://") != NULL;
+}
+
+static int is_bundle(const char *target)
+{
+	size_t n = strlen(target);
+	return n > 7 && strcmp(target + n - 7, ".bundle") == 0;
+}
+
+int mutual_sync(mutual_sync_stats *out, mutual_store *s, const char *target, const mutual_sync_options *opts)
+{
+	mutual_sync_stats local_stats;
+	sync_ctx c;
+	mutual_buf path = { 0 };
+	int lock_fd = -1, rc;
+
+	if (!s || !target || !*target)
+		return mutual__fail(MUTUAL_EINVALID, "no store or sync target given");
+	mutual__error_clear();
+	if (opts && opts->version != MUTUAL_SYNC_OPTIONS_VERSION)
+		return mutual__fail(MUTUAL_EINVALID, "unknown sync options version %u", opts->version);
+	if (!out)
+		out = &local_stats;
+	memset(out, 0, sizeof(*out));
+	out->version = MUTUAL_SYNC_STATS_VERSION;
+	memset(&c, 0, sizeof(c));
+	c.s = s;
+	c.opts = opts;
+	c.stats = out;
+	if (s->readonly)
+		return mutual__fail(MUTUAL_EREADONLY, "the store at %s is read-only: it cannot sync", s->dir);
+	if ((rc = mutual__store_load_group_key(s)) < 0)
+		return rc;
+	if ((rc = mutual__buf_printf(&path, "%s/sync.lock", s->dir)) < 0 ||
+	    (rc = take_lock(&lock_fd, (const char *)path.data, "this store")) < 0)
+		goto done;
+	path.len = 0;
+	if ((rc = mutual__buf_printf(&path, "%s/" SYNC_REPO, s->dir)) < 0 ||
+	    (rc = mutual__repo_open(&c.local, (const char *)path.data, 1)) < 0)
+		goto done;
+	if ((rc = report(&c, MUTUAL_SYNC_EXPORTING, 0, 0)) < 0 || (rc = export_own(&c)) < 0)
+		goto done;
+	if (is_url(target))
+		rc = sync_remote(&c, target);
+	else if (is_bundle(target))
+		rc = sync_bundle(&c, target);
+	else
+		rc = sync_folder(&c, target);
+	if (rc == 0)
+		rc = mutual__db_segment_tips(s->db, set_local_ref, &c);
+	if (rc == 0 && out->refused)
+		rc = mutual__fail(MUTUAL_EREFUSED, "the sync completed but refused %" PRIu64 " log(s): %s",
+			out->refused, out->first_refusal);
+done:
+	if (rc < 0 && rc != MUTUAL_EREFUSED)
+		out->safe_to_remove = 0;
+	if (c.peer != c.local)
+		mutual__repo_free(c.peer);
+	mutual__repo_free(c.local);
+	free_refs(&c);
+	mutual__buf_free(&c.blob);
+	mutual__buf_free(&c.plain);
+	release_lock(lock_fd);
+	mutual__buf_free(&path);
+	return rc;
+}
