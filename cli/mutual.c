@@ -564,10 +564,11 @@ static int cmd_sync(const cmd_ctx *c)
 	if (json) {
 		printf("{\"ok\":%s,\"events_sent\":%" PRIu64 ",\"events_received\":%" PRIu64
 		       ",\"segments_sent\":%" PRIu64 ",\"segments_received\":%" PRIu64 ",\"devices_updated\":%" PRIu64
-		       ",\"refused\":%" PRIu64 ",\"newer_format\":%" PRIu64 ",\"safe_to_remove\":%s,\"error\":",
+		       ",\"refused\":%" PRIu64 ",\"newer_format\":%" PRIu64 ",\"objects_sent\":%" PRIu64
+		       ",\"objects_received\":%" PRIu64 ",\"segments_opened\":%" PRIu64 ",\"safe_to_remove\":%s,\"error\":",
 			rc == 0 ? "true" : "false", st.events_sent, st.events_received, st.segments_sent,
-			st.segments_received, st.devices_updated, st.refused, st.newer_format,
-			st.safe_to_remove ? "true" : "false");
+			st.segments_received, st.devices_updated, st.refused, st.newer_format, st.objects_sent,
+			st.objects_received, st.segments_opened, st.safe_to_remove ? "true" : "false");
 		put_json_string(stdout, rc < 0 ? mutual_error_last() : "");
 		printf("}\n");
 	} else if (rc == 0 || rc == MUTUAL_EREFUSED) {

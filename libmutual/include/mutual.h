@@ -373,6 +373,9 @@ typedef struct mutual_sync_stats {
 	uint64_t devices_updated;  /* devices whose log grew in this store */
 	uint64_t refused;          /* device logs (or refs) refused */
 	uint64_t newer_format;     /* refs of a newer format, kept and forwarded */
+	uint64_t objects_received; /* git objects read from the target into the store */
+	uint64_t objects_sent;     /* git objects written to the target */
+	uint64_t segments_opened;  /* segments decrypted and verified (the cost of an import) */
 	int safe_to_remove;        /* 1 once everything written to the target is on it, fsynced */
 	char first_refusal[256];   /* the first refusal, one line ("" if none) */
 } mutual_sync_stats;

@@ -310,8 +310,8 @@ static int copy_progress(const git_indexer_progress *stats, void *payload)
 }
 
 /* Build a pack of what `walk` yields and stream it into `dst`'s odb. */
-static int pack_into(mutual_repo *dst, git_repository *src, git_revwalk *walk, mutual_transfer_cb cb,
-	void *payload)
+static int pack_into(mutual_repo *dst, git_repository *src, git_revwalk *walk, uint64_t *copied,
+	mutual_transfer_cb cb, void *payload)
 {
 	git_packbuilder *pb = NULL;
 	git_odb *odb = NULL;
@@ -323,6 +323,8 @@ static int pack_into(mutual_repo *dst, git_repository *src, git_revwalk *walk, m
 	ctx.payload = payload;
 	if ((rc = git_packbuilder_new(&pb, src)) < 0 || (rc = git_packbuilder_insert_walk(pb, walk)) < 0)
 		goto done;
+	if (copied)
+		*copied += git_packbuilder_object_count(pb);
 	if (git_packbuilder_object_count(pb) == 0)
 		goto done;
 	if ((rc = git_repository_odb(&odb, dst->repo)) < 0 ||
@@ -341,7 +343,7 @@ done:
 }
 
 int mutual__repo_copy(mutual_repo *dst, mutual_repo *src, const mutual_oid *tips, size_t n_tips,
-	const mutual_oid *stops, size_t n_stops, mutual_transfer_cb cb, void *payload)
+	const mutual_oid *stops, size_t n_stops, uint64_t *copied, mutual_transfer_cb cb, void *payload)
 {
 	git_revwalk *walk = NULL;
 	int rc;
@@ -356,7 +358,7 @@ int mutual__repo_copy(mutual_repo *dst, mutual_repo *src, const mutual_oid *tips
 		if (mutual__repo_has(src, &stops[i]))
 			rc = git_revwalk_hide(walk, (const git_oid *)&stops[i]);
 	if (rc == 0)
-		rc = pack_into(dst, src->repo, walk, cb, payload);
+		rc = pack_into(dst, src->repo, walk, copied, cb, payload);
 done:
 	git_revwalk_free(walk);
 	return rc < 0 ? translate(rc, "cannot copy objects") : 0;

@@ -51,9 +51,10 @@ int mutual__segment_commit_write(mutual_oid *out, mutual_repo *r, const mutual_o
 	const uint8_t *blob, size_t len, const char *message);
 
 /* Copy into `dst`, as one pack, every object reachable from `tips` and not
- * from `stops` (stops absent from `src` are ignored). */
+ * from `stops` (stops absent from `src` are ignored). `*copied` (may be
+ * NULL) gets the number of objects. */
 int mutual__repo_copy(mutual_repo *dst, mutual_repo *src, const mutual_oid *tips, size_t n_tips,
-	const mutual_oid *stops, size_t n_stops, mutual_transfer_cb cb, void *payload);
+	const mutual_oid *stops, size_t n_stops, uint64_t *copied, mutual_transfer_cb cb, void *payload);
 
 /* A bundle's refs, as read or to write. */
 typedef struct {

@@ -380,6 +380,7 @@ static int import_segment(sync_ctx *c, const uint8_t device[32], const mutual_oi
 	int has_parent, rc;
 	uint64_t last_signed = 0;
 
+	c->stats->segments_opened++;
 	if ((rc = mutual__segment_commit_read(c->local, oid, &has_parent, &parent, &c->blob)) < 0)
 		return rc;
 	if ((rc = mutual__segment_key_id(&key_id, c->blob.data, c->blob.len)) < 0)
@@ -540,7 +541,7 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 	if (c->peer != c->local) {
 		c->progress.phase = MUTUAL_SYNC_RECEIVING;
 		if ((rc = mutual__repo_copy(c->local, c->peer, &r->oid, 1, have_ours ? &ours : NULL, have_ours,
-			transfer_cb, c)) < 0) {
+			&c->stats->objects_received, transfer_cb, c)) < 0) {
 			if (rc == MUTUAL_ECANCELLED)
 				goto done;
 			refuse(c, device, "its log on the target cannot be read: %s", mutual_error_last());
@@ -704,7 +705,8 @@ static int send_folder(sync_ctx *c)
 		if (p.has_stop[i])
 			stops[n_stops++] = p.stops[i];
 	c->progress.phase = MUTUAL_SYNC_SENDING;
-	if ((rc = mutual__repo_copy(c->peer, c->local, p.tips, p.n, stops, n_stops, transfer_cb, c)) < 0)
+	if ((rc = mutual__repo_copy(c->peer, c->local, p.tips, p.n, stops, n_stops, &c->stats->objects_sent,
+		transfer_cb, c)) < 0)
 		goto done;
 	for (size_t i = 0; i < p.n && rc == 0; i++)
 		rc = mutual__ref_set(c->peer, p.names[i], &p.tips[i], p.has_stop[i] ? &p.stops[i] : NULL);
@@ -728,14 +730,16 @@ static int forward_foreign(sync_ctx *c)
 		const peer_ref *r = &c->refs[i];
 		if (strncmp(r->name, MUTUAL_REF_ROOT "v1/", strlen(MUTUAL_REF_ROOT) + 3) == 0 || find_ref(&local, r->name))
 			continue;
-		if ((rc = mutual__repo_copy(c->local, c->peer, &r->oid, 1, NULL, 0, NULL, NULL)) == 0)
+		if ((rc = mutual__repo_copy(c->local, c->peer, &r->oid, 1, NULL, 0, &c->stats->objects_received,
+			NULL, NULL)) == 0)
 			rc = mutual__ref_set(c->local, r->name, &r->oid, NULL);
 	}
 	for (size_t i = 0; i < local.n_refs && rc == 0; i++) {
 		const peer_ref *r = &local.refs[i];
 		if (strncmp(r->name, MUTUAL_REF_ROOT "v1/", strlen(MUTUAL_REF_ROOT) + 3) == 0 || find_ref(c, r->name))
 			continue;
-		if ((rc = mutual__repo_copy(c->peer, c->local, &r->oid, 1, NULL, 0, NULL, NULL)) == 0)
+		if ((rc = mutual__repo_copy(c->peer, c->local, &r->oid, 1, NULL, 0, &c->stats->objects_sent,
+			NULL, NULL)) == 0)
 			rc = mutual__ref_set(c->peer, r->name, &r->oid, NULL);
 	}
 done:
