@@ -7,6 +7,7 @@ packages=(
 	meson ninja-build pkg-config gcc g++        # build
 	libsqlite3-dev libgit2-dev zlib1g-dev libsodium-dev   # the library's dependencies
 	git sqlite3 python3 python3-nacl util-linux mount     # tests: stock git, vectors, bind mounts
+	openssh-server openssh-client               # tests: sync over ssh:// to a real sshd
 	clang libclang-rt-14-dev                    # libFuzzer harnesses and sanitizer runtimes
 )
 
