@@ -29,8 +29,23 @@ say "Each device records what happens there, offline"
 "$mutual" --store "$demo/office" append board.request '{"kind":"groceries","area":"north","urgency":"today"}'
 "$mutual" --store "$demo/volunteer" append rota.signup '{"shift":"thu-16","hours":3}'
 
-say "The laptop's log, in the shared order"
-"$mutual" --store "$demo/laptop" log
+say "A USB stick goes round: laptop -> office -> volunteer -> laptop"
+mkdir "$demo/stick"
+for d in laptop office volunteer laptop office; do
+	echo "-- $d"
+	"$mutual" --store "$demo/$d" sync "$demo/stick"
+done
+
+say "What the stick holds is encrypted: stock git sees only device keys and counts"
+git -C "$demo/stick"/mutual-*.git log --all --format='%h %an %ad %s' --date=iso | head -5
+if git -C "$demo/stick"/mutual-*.git cat-file --batch-all-objects --batch | grep -a -q 'food bank'; then
+	echo "plain text found on the stick!"; exit 1
+else
+	echo "no payload, type or name readable on the stick"
+fi
+
+say "Every device now shows the same log, in the same order"
+"$mutual" --store "$demo/volunteer" log
 
 say "As JSON, one event per line"
 "$mutual" --store "$demo/laptop" log --json --type pantry.handout
@@ -51,4 +66,4 @@ db.close()
 PY
 "$mutual" --store "$demo/laptop" verify || echo "(verify refused the altered store, exit $?)"
 
-say "Done. Sync between the devices through a USB stick comes with the sync module."
+say "Done."

@@ -1,0 +1,717 @@
+/*
+ * bench_sync.c - how fast logs travel through a stick, next to stock git.
+ *
+ * Store A makes a group and appends N events (~100-byte JSON payloads of
+ * type pantry.stock.in, batches of 1,000); store B joins it from A's invite
+ * text. Then, through a stick folder (a fresh folder in the work dir):
+ *
+ *  - full sync: mutual_sync(A -> stick) (export: seal A's events into
+ *    segments; send: one pack into the stick's repository), then
+ *    mutual_sync(B <- stick) (receive, decrypt and verify every segment,
+ *    import N events into B's fresh store);
+ *  - incremental sync: A appends 10 events and syncs; B's sync of those 10
+ *    events into a store that holds N is timed (5 rounds, median);
+ *  - no-op sync: B syncs with nothing new anywhere (5 rounds, median).
+ *
+ * Baselines in the same run: stock git, run as a child process with an
+ * argument vector (no shell), fetching the stick repository's refs into a
+ * bare repository of its own (`git init --bare`, then `git fetch STICK
+ * REFSPEC`, REFSPEC copying every ref under refs/mutual/; the same fetch
+ * again after each incremental round, and with nothing new), and raw SQLite inserting N rows of the same
+ * size into a copy of the store's events table and index, in batches of
+ * 1,000, with journal_mode=WAL and synchronous=FULL: the cost of merely
+ * storing the rows. The goals:
+ *
+ *  - an incremental sync of 10 events takes at most 3x a no-op `git fetch`,
+ *    and under 100 ms;
+ *  - a full import takes at most 3x (full `git fetch` + raw SQLite insert).
+ *
+ * It also prints the bytes per event on the stick (its repository's objects
+ * folder / N) next to the zlib (level 6, one stream) size of the same N
+ * payloads concatenated, and the process's peak memory (ru_maxrss) after a
+ * first full run of N/10 events in stores of its own and after the N-event
+ * run, plus the peak of each import alone (Linux VmHWM, reset through
+ * /proc/self/clear_refs just before it), so a reader sees whether memory
+ * grows with the log.
+ *
+ * Timings on a shared machine are noisy, so a missed goal is reported, never
+ * turned into a failure: the exit status is non-zero only when something
+ * actually went wrong (a sync or git failed, or moved the wrong number of
+ * events).
+ *
+ * Usage: bench_sync [--events N]   (default 100000). Everything is written
+ * under a mkdtemp folder in $TMPDIR (or /tmp), removed at the end.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <spawn.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "mutual.h"
+
+extern char **environ;
+
+#define DEFAULT_EVENTS 100000
+#define BATCH 1000
+#define NEW_EVENTS 10 /* events of each incremental round */
+#define ROUNDS 5      /* incremental and no-op rounds; their median is reported */
+#define TYPE "pantry.stock.in"
+#define PAYLOAD_SIZE 160 /* room for the longest payload make_payload() writes */
+#define REFSPEC "refs/mutual/*:refs/mutual/*"
+
+/*
+ * The events table and its index exactly as in libmutual/src/db.c (schema
+ * version 1), without the triggers that refuse UPDATE and DELETE: they cost
+ * nothing on INSERT.
+ */
+static const char schema[] =
+	"CREATE TABLE events("
+	"  id INTEGER PRIMARY KEY,"
+	"  device BLOB NOT NULL CHECK(length(device) = 32),"
+	"  seq INTEGER NOT NULL CHECK(seq >= 1),"
+	"  hlc INTEGER NOT NULL CHECK(hlc >= 0),"
+	"  type TEXT NOT NULL,"
+	"  payload BLOB NOT NULL,"
+	"  digest BLOB NOT NULL CHECK(length(digest) = 32),"
+	"  prev BLOB NOT NULL CHECK(length(prev) = 32),"
+	"  frontier BLOB NOT NULL,"
+	"  hash BLOB NOT NULL CHECK(length(hash) = 32),"
+	"  sig BLOB CHECK(sig IS NULL OR length(sig) = 64),"
+	"  UNIQUE(device, seq));"
+	"CREATE INDEX events_order ON events(hlc, device, seq);";
+
+/* One full run: two stores, a stick, N events from A to B. */
+typedef struct {
+	uint64_t events;     /* N appended on A */
+	double append;       /* seconds: A's batched appends */
+	double export_send;  /* seconds: mutual_sync(A -> stick) */
+	double import;       /* seconds: mutual_sync(B <- stick) */
+	mutual_sync_stats sent, received;
+	long maxrss_kib;     /* ru_maxrss after the import */
+	long import_hwm_kib; /* VmHWM during the import alone; -1 when unknown */
+} full_run;
+
+/* What a raw SQLite "device" needs to write its rows. */
+typedef struct {
+	sqlite3 *db;
+	sqlite3_stmt *insert, *begin, *commit;
+	uint8_t device[32];
+	uint64_t seq, hlc, rng;
+} raw_log;
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double rate(uint64_t n, double seconds)
+{
+	return seconds > 0 ? (double)n / seconds : 0;
+}
+
+/* Event i's payload: a small pantry record, different for every i (as bench_append's). */
+static int make_payload(char *buf, size_t size, uint64_t i)
+{
+	static const char *const items[] = { "rice", "lentils", "flour", "beans", "oil", "pasta", "sugar", "tea" };
+	static const char *const units[] = { "kg", "kg", "kg", "kg", "l", "kg", "kg", "pack" };
+	size_t k = i % 8;
+
+	return snprintf(buf, size,
+		"{\"item\":\"%s\",\"qty\":%" PRIu64 ",\"unit\":\"%s\",\"source\":\"donation drive %" PRIu64 "\","
+		"\"shelf\":\"%c%" PRIu64 "\",\"by\":\"volunteer %" PRIu64 "\"}",
+		items[k], 1 + i % 50, units[k], i, (char)('A' + i % 6), 1 + i % 12, 1 + i % 40);
+}
+
+/* splitmix64: cheap random bytes that stand in for digests, hashes and signatures. */
+static void fill_random(uint64_t *state, uint8_t *out, size_t len)
+{
+	while (len > 0) {
+		uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+		size_t n = len < 8 ? len : 8;
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+		z ^= z >> 31;
+		memcpy(out, &z, n);
+		out += n;
+		len -= n;
+	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* The median of `n` timings (sorts them, so spread() can be used after). */
+static double median(double *t, size_t n)
+{
+	qsort(t, n, sizeof(*t), cmp_double);
+	return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
+}
+
+/* ---------------------------------------------------------------- memory */
+
+static long maxrss_kib(void)
+{
+	struct rusage ru;
+	return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
+}
+
+/* Reset the kernel's peak-RSS mark of this process (Linux >= 4.0); 0 on success. */
+static int reset_peak(void)
+{
+	int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC), rc = -1;
+	if (fd >= 0) {
+		rc = write(fd, "5", 1) == 1 ? 0 : -1;
+		close(fd);
+	}
+	return rc;
+}
+
+/* VmHWM of this process in KiB, -1 when unknown. */
+static long peak_since_reset(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kib = -1;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* ------------------------------------------------------------- file sizes */
+
+static uint64_t walked_bytes;
+
+static int add_size(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)path, (void)ftw;
+	if (flag == FTW_F)
+		walked_bytes += (uint64_t)st->st_size;
+	return 0;
+}
+
+/* Total size of the regular files under `dir`. */
+static uint64_t tree_bytes(const char *dir)
+{
+	walked_bytes = 0;
+	if (nftw(dir, add_size, 16, FTW_PHYS) < 0)
+		perror(dir);
+	return walked_bytes;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	if (remove(path) < 0)
+		perror(path);
+	return 0;
+}
+
+static const char *fs_name(const char *path)
+{
+	struct statfs sf;
+	if (statfs(path, &sf) < 0)
+		return "unknown";
+	switch ((unsigned long)sf.f_type) {
+	case 0xEF53: return "ext2/3/4";
+	case 0x01021994: return "tmpfs (fsync costs nothing)";
+	case 0x58465342: return "xfs";
+	case 0x9123683EUL: return "btrfs";
+	case 0x794c7630: return "overlayfs";
+	default: return "other";
+	}
+}
+
+/* zlib (compress2, level 6, one stream) size of payloads 0 .. n - 1 concatenated; 0 on failure. */
+static uint64_t zlib_bytes(uint64_t n, uint64_t *raw_out)
+{
+	char *all = malloc((size_t)n * PAYLOAD_SIZE + 1);
+	unsigned char *packed = NULL;
+	size_t len = 0;
+	uLongf packed_len;
+	uint64_t result = 0;
+
+	*raw_out = 0;
+	if (!all)
+		return 0;
+	for (uint64_t i = 0; i < n; i++)
+		len += (size_t)make_payload(all + len, PAYLOAD_SIZE, i);
+	*raw_out = len;
+	packed_len = compressBound((uLong)len);
+	if ((packed = malloc(packed_len)) &&
+	    compress2(packed, &packed_len, (const Bytef *)all, (uLong)len, 6) == Z_OK)
+		result = packed_len;
+	free(packed);
+	free(all);
+	return result;
+}
+
+/* ------------------------------------------------------------------- git */
+
+/* Run `git argv...` with stdin from /dev/null and stdout + stderr into
+ * `log`; time it. 0 when git exits 0, else -1 (its output is shown). */
+static int run_git(double *seconds, const char *log, char *const argv[])
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int status, rc;
+	double t;
+
+	if (posix_spawn_file_actions_init(&fa) != 0)
+		return -1;
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	t = now();
+	rc = posix_spawnp(&pid, "git", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc != 0) {
+		fprintf(stderr, "bench_sync: cannot run git: %s\n", strerror(rc));
+		return -1;
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR) {
+			perror("bench_sync: waitpid");
+			return -1;
+		}
+	if (seconds)
+		*seconds = now() - t;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		FILE *f = fopen(log, "r");
+		char line[512];
+		fprintf(stderr, "bench_sync: git %s failed (status %d):\n", argv[1], status);
+		while (f && fgets(line, sizeof(line), f))
+			fprintf(stderr, "  %s", line);
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	return 0;
+}
+
+/* The first line git printed into `log`, into `out`. */
+static void first_line(char *out, size_t size, const char *log)
+{
+	FILE *f = fopen(log, "r");
+	out[0] = '\0';
+	if (f) {
+		if (fgets(out, (int)size, f))
+			out[strcspn(out, "\n")] = '\0';
+		fclose(f);
+	}
+}
+
+/* ---------------------------------------------------------------- libmutual */
+
+/* Append payloads first .. first + n - 1 to `store` in batches of BATCH. */
+static int append_events(mutual_store *store, uint64_t first, uint64_t n)
+{
+	static char payloads[BATCH][PAYLOAD_SIZE];
+	mutual_append_entry entries[BATCH];
+
+	for (uint64_t i = 0; i < n; i += BATCH) {
+		size_t k = n - i < BATCH ? (size_t)(n - i) : BATCH;
+		for (size_t j = 0; j < k; j++) {
+			make_payload(payloads[j], PAYLOAD_SIZE, first + i + j);
+			entries[j].type = TYPE;
+			entries[j].payload = payloads[j];
+		}
+		if (mutual_append_batch(NULL, store, entries, k) < 0) {
+			fprintf(stderr, "bench_sync: append failed: %s\n", mutual_error_last());
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* mutual_sync(store, stick), timed; -1 (with the reason shown) unless it returns 0. */
+static int timed_sync(double *seconds, mutual_sync_stats *stats, mutual_store *store, const char *stick,
+	const char *what)
+{
+	double t = now();
+	int rc = mutual_sync(stats, store, stick, NULL);
+	*seconds = now() - t;
+	if (rc != 0) {
+		fprintf(stderr, "bench_sync: %s: mutual_sync returned %d: %s\n", what, rc, mutual_error_last());
+		return -1;
+	}
+	return 0;
+}
+
+static int expect(const char *what, const char *field, uint64_t got, uint64_t want)
+{
+	if (got == want)
+		return 0;
+	fprintf(stderr, "bench_sync: %s: %s is %" PRIu64 ", expected %" PRIu64 "\n", what, field, got, want);
+	return -1;
+}
+
+/*
+ * Stores `dir`/a and `dir`/b, stick folder `dir`/stick: A makes the group
+ * and appends `n` events, B joins, then A -> stick and B <- stick, timed.
+ * The stores are left open in *a and *b (the caller frees them).
+ */
+static int full_sync(full_run *run, mutual_store **a, mutual_store **b, const char *dir, uint64_t n)
+{
+	char path[4200], stick[4200];
+	char *invite = NULL;
+	double t;
+	int rc = -1, have_hwm;
+
+	memset(run, 0, sizeof(*run));
+	run->events = n;
+	*a = *b = NULL;
+	snprintf(stick, sizeof(stick), "%s/stick", dir);
+	if (mkdir(dir, 0700) < 0 || mkdir(stick, 0700) < 0) {
+		perror(dir);
+		return -1;
+	}
+
+	snprintf(path, sizeof(path), "%s/a", dir);
+	if (mutual_store_create(a, path, "bench pantry", NULL) < 0) {
+		fprintf(stderr, "bench_sync: cannot create store A: %s\n", mutual_error_last());
+		return -1;
+	}
+	t = now();
+	if (append_events(*a, 0, n) < 0)
+		return -1;
+	run->append = now() - t;
+
+	if (mutual_invite_text(&invite, *a) < 0) {
+		fprintf(stderr, "bench_sync: cannot make an invite: %s\n", mutual_error_last());
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/b", dir);
+	if (mutual_store_join_text(b, path, invite, NULL) < 0) {
+		fprintf(stderr, "bench_sync: store B cannot join: %s\n", mutual_error_last());
+		goto done;
+	}
+
+	/* A's log: its mutual.group.create event, then the n appended. */
+	if (timed_sync(&run->export_send, &run->sent, *a, stick, "A -> stick (full)") < 0 ||
+	    expect("A -> stick (full)", "events_sent", run->sent.events_sent, n + 1) < 0)
+		goto done;
+	have_hwm = reset_peak() == 0;
+	if (timed_sync(&run->import, &run->received, *b, stick, "B <- stick (full)") < 0 ||
+	    expect("B <- stick (full)", "events_received", run->received.events_received, n + 1) < 0)
+		goto done;
+	run->import_hwm_kib = have_hwm ? peak_since_reset() : -1;
+	run->maxrss_kib = maxrss_kib();
+	rc = 0;
+done:
+	mutual_free(invite);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- raw SQLite */
+
+/* Insert rows first .. first + n - 1 in one transaction, as one imported segment would. */
+static int raw_append(raw_log *log, uint64_t first, size_t n)
+{
+	char payload[PAYLOAD_SIZE];
+	uint8_t digest[32], prev[32], hash[32], sig[64];
+	struct timespec ts;
+	uint64_t wall;
+	int rc;
+
+	if (sqlite3_step(log->begin) != SQLITE_DONE)
+		return -1;
+	sqlite3_reset(log->begin);
+	/* The store's hybrid clock: the wall clock in ms << 16, always moving forward. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	wall = ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) << 16;
+	for (size_t j = 0; j < n; j++) {
+		int len = make_payload(payload, sizeof(payload), first + j);
+		log->hlc = wall > log->hlc ? wall : log->hlc + 1;
+		fill_random(&log->rng, digest, sizeof(digest));
+		fill_random(&log->rng, prev, sizeof(prev));
+		fill_random(&log->rng, hash, sizeof(hash));
+		sqlite3_bind_blob(log->insert, 1, log->device, 32, SQLITE_STATIC);
+		sqlite3_bind_int64(log->insert, 2, (sqlite3_int64)++log->seq);
+		sqlite3_bind_int64(log->insert, 3, (sqlite3_int64)log->hlc);
+		sqlite3_bind_text(log->insert, 4, TYPE, (int)strlen(TYPE), SQLITE_STATIC);
+		sqlite3_bind_blob(log->insert, 5, payload, len, SQLITE_STATIC);
+		sqlite3_bind_blob(log->insert, 6, digest, 32, SQLITE_STATIC);
+		sqlite3_bind_blob(log->insert, 7, prev, 32, SQLITE_STATIC);
+		sqlite3_bind_blob(log->insert, 8, "", 0, SQLITE_STATIC);
+		sqlite3_bind_blob(log->insert, 9, hash, 32, SQLITE_STATIC);
+		if (j == n - 1) {
+			fill_random(&log->rng, sig, sizeof(sig));
+			sqlite3_bind_blob(log->insert, 10, sig, 64, SQLITE_STATIC);
+		} else {
+			sqlite3_bind_null(log->insert, 10);
+		}
+		rc = sqlite3_step(log->insert);
+		sqlite3_reset(log->insert);
+		if (rc != SQLITE_DONE)
+			goto fail;
+	}
+	rc = sqlite3_step(log->commit);
+	sqlite3_reset(log->commit);
+	if (rc == SQLITE_DONE)
+		return 0;
+fail:
+	sqlite3_exec(log->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/* N rows into a new database at `path` (WAL, synchronous=FULL), batches of BATCH; timed. */
+static int raw_insert(double *seconds, const char *path, uint64_t n)
+{
+	raw_log log = { 0 };
+	double t;
+	int rc = -1;
+
+	log.rng = 42;
+	fill_random(&log.rng, log.device, sizeof(log.device));
+	t = now();
+	if (sqlite3_open_v2(path, &log.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK ||
+	    sqlite3_exec(log.db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(log.db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(log.db, "BEGIN IMMEDIATE", -1, &log.begin, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(log.db, "COMMIT", -1, &log.commit, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(log.db,
+		"INSERT INTO events(device, seq, hlc, type, payload, digest, prev, frontier, hash, sig)"
+		" VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &log.insert, NULL) != SQLITE_OK)
+		goto done;
+	for (uint64_t i = 0; i < n; i += BATCH)
+		if (raw_append(&log, i, n - i < BATCH ? (size_t)(n - i) : BATCH) < 0)
+			goto done;
+	*seconds = now() - t;
+	rc = 0;
+done:
+	if (rc < 0)
+		fprintf(stderr, "bench_sync: raw SQLite failed: %s\n", log.db ? sqlite3_errmsg(log.db) : "out of memory");
+	sqlite3_finalize(log.insert);
+	sqlite3_finalize(log.begin);
+	sqlite3_finalize(log.commit);
+	sqlite3_close(log.db);
+	return rc;
+}
+
+/* ------------------------------------------------------------------- main */
+
+static void print_time(double seconds)
+{
+	if (seconds >= 1)
+		printf("%9.2f s ", seconds);
+	else
+		printf("%9.1f ms", seconds * 1e3);
+}
+
+/* One row: what, time, events moved (0: none shown), and a note. */
+static void row(const char *what, double seconds, uint64_t events, const char *note)
+{
+	printf("  %-44s ", what);
+	print_time(seconds);
+	if (events)
+		printf(" %9" PRIu64 " %11.0f", events, rate(events, seconds));
+	else
+		printf(" %9s %11s", "", "");
+	printf("  %s\n", note ? note : "");
+}
+
+/* The range of `n` sorted timings, as a note. */
+static void spread(char *out, size_t size, const double *t, size_t n)
+{
+	snprintf(out, size, "median of %zu (%.1f .. %.1f ms)", n, t[0] * 1e3, t[n - 1] * 1e3);
+}
+
+int main(int argc, char **argv)
+{
+	const char *base = getenv("TMPDIR");
+	char dir[4096] = "", path[4400], stick_repo[4200], git_repo[4200], git_log[4200], git_version[128];
+	char note[128];
+	uint64_t events = DEFAULT_EVENTS, small_events, payload_bytes = 0, stick_bytes, zipped, raw_bytes;
+	uint64_t store_b_bytes, git_bytes;
+	mutual_store *a = NULL, *b = NULL;
+	full_run small, full;
+	mutual_sync_stats st;
+	double t_git_full = 0, t_raw = 0, t_a_incr[ROUNDS], t_b_incr[ROUNDS], t_git_incr[ROUNDS];
+	double t_b_noop[ROUNDS], t_git_noop[ROUNDS], b_incr, git_noop, import_ratio, incr_ratio, m;
+	int rc = 1;
+
+	memset(&small, 0, sizeof(small));
+	memset(&full, 0, sizeof(full));
+	if (argc == 3 && strcmp(argv[1], "--events") == 0) {
+		char *end;
+		events = strtoull(argv[2], &end, 10);
+		if (argv[2][0] < '0' || argv[2][0] > '9' || *end || events == 0 || events > 100000000) {
+			fprintf(stderr, "bench_sync: --events takes a number from 1 to 100000000\n");
+			return 2;
+		}
+	} else if (argc != 1) {
+		fprintf(stderr, "usage: bench_sync [--events N]   (default %d)\n", DEFAULT_EVENTS);
+		return 2;
+	}
+	small_events = events / 10 ? events / 10 : 1;
+	for (uint64_t i = 0; i < BATCH; i++) {
+		char buf[PAYLOAD_SIZE];
+		payload_bytes += (uint64_t)make_payload(buf, sizeof(buf), i);
+	}
+
+	if (!base || !*base)
+		base = "/tmp";
+	snprintf(dir, sizeof(dir), "%s/bench_sync.XXXXXX", base);
+	if (!mkdtemp(dir)) {
+		perror(dir);
+		dir[0] = '\0';
+		goto done;
+	}
+	snprintf(git_log, sizeof(git_log), "%s/git.log", dir);
+	{
+		char *const version[] = { "git", "--version", NULL };
+		if (run_git(NULL, git_log, version) < 0)
+			goto done;
+		first_line(git_version, sizeof(git_version), git_log);
+	}
+
+	printf("bench_sync: libmutual %s, SQLite %s, zlib %s, %s\n", mutual_version(), sqlite3_libversion(),
+		zlibVersion(), git_version);
+	printf("work dir %s (%s)\n", dir, fs_name(dir));
+	printf("%" PRIu64 " events of type %s, JSON payloads of ~%" PRIu64 " bytes, appended in batches of %d;"
+		" a first run of %" PRIu64 " events in stores of its own\n\n",
+		events, TYPE, payload_bytes / BATCH, BATCH, small_events);
+	fflush(stdout);
+
+	/* 1. The small run first, in stores of its own: memory after N/10. */
+	snprintf(path, sizeof(path), "%s/small", dir);
+	if (full_sync(&small, &a, &b, path, small_events) < 0)
+		goto done;
+	mutual_store_free(a);
+	mutual_store_free(b);
+	a = b = NULL;
+	printf("run of %" PRIu64 " events: B's import %.2f s, ru_maxrss %ld KiB\n", small_events, small.import,
+		small.maxrss_kib);
+	fflush(stdout);
+
+	/* 2. The full run. */
+	snprintf(path, sizeof(path), "%s/full", dir);
+	if (full_sync(&full, &a, &b, path, events) < 0)
+		goto done;
+	printf("run of %" PRIu64 " events: B's import %.2f s, ru_maxrss %ld KiB\n", events, full.import,
+		full.maxrss_kib);
+	fflush(stdout);
+	snprintf(stick_repo, sizeof(stick_repo), "%s/full/stick/mutual-%s.git", dir, mutual_store_group_id(a));
+	snprintf(git_repo, sizeof(git_repo), "%s/full/git.git", dir);
+
+	/* 3. Baselines of the full import: git fetch of the whole stick, raw SQLite. */
+	{
+		char *const init[] = { "git", "init", "--quiet", "--bare", git_repo, NULL };
+		char *const fetch[] = { "git", "-C", git_repo, "fetch", "--quiet", stick_repo, REFSPEC, NULL };
+		double t_init, t_fetch;
+		if (run_git(&t_init, git_log, init) < 0 || run_git(&t_fetch, git_log, fetch) < 0)
+			goto done;
+		t_git_full = t_init + t_fetch;
+	}
+	snprintf(path, sizeof(path), "%s/full/raw.db", dir);
+	if (raw_insert(&t_raw, path, events) < 0)
+		goto done;
+
+	/* 4. Incremental rounds: A appends and syncs, then B and git fetch the new segment. */
+	snprintf(path, sizeof(path), "%s/full/stick", dir);
+	for (int r = 0; r < ROUNDS; r++) {
+		char *const fetch[] = { "git", "-C", git_repo, "fetch", "--quiet", stick_repo, REFSPEC, NULL };
+		if (append_events(a, events + (uint64_t)r * NEW_EVENTS, NEW_EVENTS) < 0 ||
+		    timed_sync(&t_a_incr[r], &st, a, path, "A -> stick (incremental)") < 0 ||
+		    expect("A -> stick (incremental)", "events_sent", st.events_sent, NEW_EVENTS) < 0 ||
+		    timed_sync(&t_b_incr[r], &st, b, path, "B <- stick (incremental)") < 0 ||
+		    expect("B <- stick (incremental)", "events_received", st.events_received, NEW_EVENTS) < 0 ||
+		    run_git(&t_git_incr[r], git_log, fetch) < 0)
+			goto done;
+	}
+	/* 5. No-op rounds: nothing new anywhere. */
+	for (int r = 0; r < ROUNDS; r++) {
+		char *const fetch[] = { "git", "-C", git_repo, "fetch", "--quiet", stick_repo, REFSPEC, NULL };
+		if (timed_sync(&t_b_noop[r], &st, b, path, "B <- stick (nothing new)") < 0 ||
+		    expect("B <- stick (nothing new)", "events_received", st.events_received, 0) < 0 ||
+		    expect("B <- stick (nothing new)", "events_sent", st.events_sent, 0) < 0 ||
+		    run_git(&t_git_noop[r], git_log, fetch) < 0)
+			goto done;
+	}
+
+	/* 6. Sizes. */
+	snprintf(path, sizeof(path), "%s/objects", stick_repo);
+	stick_bytes = tree_bytes(path);
+	snprintf(path, sizeof(path), "%s/objects", git_repo);
+	git_bytes = tree_bytes(path);
+	snprintf(path, sizeof(path), "%s/full/b", dir);
+	store_b_bytes = tree_bytes(path);
+	zipped = zlib_bytes(events, &raw_bytes);
+
+	/* ------------------------------------------------------------ report */
+	printf("\n  %-44s %12s %9s %11s\n", "step", "time", "events", "events/s");
+	row("A: append (batches of 1000)", full.append, events, NULL);
+	row("A -> stick, full (export + send)", full.export_send, full.sent.events_sent, NULL);
+	snprintf(note, sizeof(note), "%" PRIu64 " segments opened", full.received.segments_opened);
+	row("B <- stick, full (receive + verify + import)", full.import, full.received.events_received, note);
+	row("git init --bare + fetch, full", t_git_full, events, NULL);
+	row("raw SQLite insert (WAL, synchronous=FULL)", t_raw, events, NULL);
+	row("git fetch + raw SQLite insert", t_git_full + t_raw, events, NULL);
+	m = median(t_a_incr, ROUNDS);
+	spread(note, sizeof(note), t_a_incr, ROUNDS);
+	row("A -> stick, 10 new events", m, NEW_EVENTS, note);
+	b_incr = median(t_b_incr, ROUNDS);
+	spread(note, sizeof(note), t_b_incr, ROUNDS);
+	row("B <- stick, 10 new events (holds N)", b_incr, NEW_EVENTS, note);
+	m = median(t_git_incr, ROUNDS);
+	spread(note, sizeof(note), t_git_incr, ROUNDS);
+	row("git fetch, 10 new events", m, NEW_EVENTS, note);
+	m = median(t_b_noop, ROUNDS);
+	spread(note, sizeof(note), t_b_noop, ROUNDS);
+	row("B <- stick, nothing new", m, 0, note);
+	git_noop = median(t_git_noop, ROUNDS);
+	spread(note, sizeof(note), t_git_noop, ROUNDS);
+	row("git fetch, nothing new", git_noop, 0, note);
+
+	printf("\n  bytes per event\n");
+	printf("  %-44s %9.1f  (%" PRIu64 " bytes)\n", "on the stick (repository objects / N)", (double)stick_bytes / events,
+		stick_bytes);
+	printf("  %-44s %9.1f  (%" PRIu64 " bytes)\n", "payloads, zlib -6 in one stream", (double)zipped / events, zipped);
+	printf("  %-44s %9.1f  (%" PRIu64 " bytes)\n", "payloads, raw", (double)raw_bytes / events, raw_bytes);
+	printf("  %-44s %9.1f  (%" PRIu64 " bytes)\n", "git's copy of the stick (objects / N)", (double)git_bytes / events,
+		git_bytes);
+	printf("  %-44s %9.1f  (%" PRIu64 " bytes)\n", "store B (SQLite + its sync.git) / N", (double)store_b_bytes / events,
+		store_b_bytes);
+
+	printf("\n  peak memory (ru_maxrss: the whole process so far; VmHWM: peak RSS while B's import ran)\n");
+	printf("  after the run of %9" PRIu64 " events: ru_maxrss %7ld KiB, VmHWM during its import %7ld KiB\n",
+		small.events, small.maxrss_kib, small.import_hwm_kib);
+	printf("  after the run of %9" PRIu64 " events: ru_maxrss %7ld KiB, VmHWM during its import %7ld KiB\n",
+		full.events, full.maxrss_kib, full.import_hwm_kib);
+
+	incr_ratio = git_noop > 0 ? b_incr / git_noop : 0;
+	import_ratio = t_git_full + t_raw > 0 ? full.import / (t_git_full + t_raw) : 0;
+	printf("\ngoal: incremental sync (10 events into a store of N) within 3x a no-op git fetch: %s (%.2fx %s 3x)\n",
+		incr_ratio <= 3 ? "met" : "NOT met", incr_ratio, incr_ratio <= 3 ? "<=" : ">");
+	printf("goal: incremental sync under 100 ms: %s (%.1f ms)\n", b_incr < 0.1 ? "met" : "NOT met", b_incr * 1e3);
+	printf("goal: full import within 3x (git fetch + raw SQLite insert): %s (%.2fx %s 3x)\n",
+		import_ratio <= 3 ? "met" : "NOT met", import_ratio, import_ratio <= 3 ? "<=" : ">");
+	rc = 0;
+done:
+	mutual_store_free(a);
+	mutual_store_free(b);
+	if (dir[0])
+		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return rc;
+}
