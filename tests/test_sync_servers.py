@@ -458,9 +458,12 @@ class TestGitDaemon(ServerTestCase):
                            "segments were fetched from the server but objects_received is 0\n" + describe(r))
 
 
-class TestSshd(ServerTestCase):
+class SshdTestCase(ServerTestCase):
     """ssh:// through OpenSSH's sshd, logging in as root with a throw-away
-    key; mutual runs with HOME set to a temporary home."""
+    key; mutual runs with HOME set to a temporary home whose .ssh holds the
+    client key (id_ed25519) and known_hosts."""
+
+    EXTRA_HOST_KEYS = ()  # key types the server offers besides ed25519
 
     def setUp(self):
         super().setUp()
@@ -476,6 +479,10 @@ class TestSshd(ServerTestCase):
         self.client_key = os.path.join(self.ssh_dir, "id_ed25519")
         self.keygen(self.host_key)
         self.keygen(self.client_key)
+        self.extra_host_keys = []
+        for kind in self.EXTRA_HOST_KEYS:
+            self.extra_host_keys.append(self.path("ssh_host_%s_key" % kind))
+            self.keygen(self.extra_host_keys[-1], kind)
         self.authorized = self.path("authorized_keys")
         shutil.copyfile(self.client_key + ".pub", self.authorized)
         self.bare = self.path("hub.git")
@@ -487,26 +494,24 @@ class TestSshd(ServerTestCase):
         self.write_known_hosts(self.host_key + ".pub")
         self.env = dict(self.env, HOME=self.home)
 
-    def keygen(self, path):
-        r = self.run_cmd(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "mutual-test", "-f", path])
+    def keygen(self, path, kind="ed25519"):
+        r = self.run_cmd(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", "mutual-test", "-f", path])
         self.assertEqual(r.returncode, 0, describe(r))
 
     def sshd_argv(self, port):
         with open(self.config, "w") as f:
-            f.write("\n".join([
-                "Port %d" % port,
-                "ListenAddress 127.0.0.1",
-                "HostKey %s" % self.host_key,
-                "AuthorizedKeysFile %s" % self.authorized,
-                "PidFile %s" % self.path("sshd.pid"),
-                "UsePAM no",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "PubkeyAuthentication yes",
-                "StrictModes no",
-                "PermitRootLogin prohibit-password",
-                "",
-            ]))
+            f.write("\n".join(
+                ["Port %d" % port, "ListenAddress 127.0.0.1", "HostKey %s" % self.host_key]
+                + ["HostKey %s" % k for k in self.extra_host_keys]
+                + ["AuthorizedKeysFile %s" % self.authorized,
+                   "PidFile %s" % self.path("sshd.pid"),
+                   "UsePAM no",
+                   "PasswordAuthentication no",
+                   "KbdInteractiveAuthentication no",
+                   "PubkeyAuthentication yes",
+                   "StrictModes no",
+                   "PermitRootLogin prohibit-password",
+                   ""]))
         return [SSHD, "-D", "-e", "-f", self.config]
 
     def write_known_hosts(self, pub_path):
@@ -515,10 +520,18 @@ class TestSshd(ServerTestCase):
         with open(self.known_hosts, "w") as f:
             f.write("[127.0.0.1]:%d %s %s\n" % (self.port, kind, key))
 
-    def test_three_stores_converge_through_sshd(self):
-        self.scenario_three_stores_converge(self.url, self.bare, env=self.env)
+    def hash_known_hosts(self):
+        """Hash the host names as `ssh-keygen -H` does (Debian's ssh writes
+        hashed entries: HashKnownHosts yes in /etc/ssh/ssh_config)."""
+        r = self.run_cmd(["ssh-keygen", "-H", "-f", self.known_hosts])
+        self.assertEqual(r.returncode, 0, describe(r))
+        os.unlink(self.known_hosts + ".old")
+        with open(self.known_hosts) as f:
+            text = f.read()
+        self.assertTrue(text.startswith("|1|") and "127.0.0.1" not in text, text)
 
     def assertSshRefused(self, store, words):
+        """The sync fails (exit 1) before anything moves, saying why."""
         before = self.log_raw(store, env=self.env)
         st, r = self.sync(store, self.url, expect=EXIT_FAIL, env=self.env)
         self.assertIs(st["safe_to_remove"], False, describe(r))
@@ -531,6 +544,13 @@ class TestSshd(ServerTestCase):
         r = self.mutual(store, "sync", self.url, env=self.env)
         self.assertEqual(r.returncode, EXIT_FAIL, describe(r))
         self.assertTrue(r.stderr.startswith("mutual: ") and r.stderr.count("\n") == 1, describe(r))
+        return st
+
+
+class TestSshd(SshdTestCase):
+
+    def test_three_stores_converge_through_sshd(self):
+        self.scenario_three_stores_converge(self.url, self.bare, env=self.env)
 
     def test_a_wrong_host_key_in_known_hosts_fails_the_sync(self):
         a = self.init("a", "Food pantry", "pantry-laptop", env=self.env)
@@ -566,6 +586,55 @@ class TestSshd(ServerTestCase):
         # and with no key at all in HOME/.ssh
         os.unlink(self.client_key)
         self.assertSshRefused(a, ("auth", "credential", "key"))
+
+    def test_a_refused_client_key_is_reported_as_such(self):
+        # README: "one line on stderr says what and what to do". The keys
+        # mutual offers come from ssh-agent and ~/.ssh; when the server
+        # takes none of them, the message must say so, not blame a missing
+        # libgit2 callback.
+        a = self.init("a", "Food pantry", "pantry-laptop", env=self.env)
+        with open(self.authorized, "w") as f:
+            f.write("")
+        st = self.assertSshRefused(a, ("auth",))
+        self.assertNotIn("no callback set", st["error"], "a misleading message: %r" % st["error"])
+        self.assertTrue("key" in st["error"].lower() or ".ssh" in st["error"],
+                        "the message should name the key(s) refused: %r" % st["error"])
+
+    def test_a_wrong_hashed_known_hosts_entry_fails_the_sync(self):
+        a = self.init("a", "Food pantry", "pantry-laptop", env=self.env)
+        other = self.path("other_host_key")
+        self.keygen(other)
+        self.write_known_hosts(other + ".pub")
+        self.hash_known_hosts()
+        self.assertSshRefused(a, ("hostkey", "host key"))
+
+
+class TestSshdSeveralHostKeys(SshdTestCase):
+    """A server offering ed25519, ecdsa and rsa host keys (as stock sshd
+    does), the client knowing only one of them, by a hashed entry (what
+    Debian's ssh writes)."""
+
+    EXTRA_HOST_KEYS = ("ecdsa", "rsa")
+
+    def check_two_stores_sync(self):
+        a = self.init("a", "Food pantry", "pantry-laptop", env=self.env)
+        b = self.join(a, "b", "office-pc", env=self.env)
+        self.append(a, "pantry.stock.in", {"item": "rice", "qty": 40}, env=self.env)
+        self.append(b, "pantry.stock.in", {"item": "oil", "qty": 5}, env=self.env)
+        hub = set()
+        for s in (a, b, a):
+            self.sync_tracked(s, self.url, hub, env=self.env)
+        self.assertEqual(self.log_raw(a, env=self.env), self.log_raw(b, env=self.env))
+        self.check_hub(self.bare, [self.device_id(s, env=self.env) for s in (a, b)])
+
+    def test_a_hashed_ed25519_entry_is_enough(self):
+        self.hash_known_hosts()
+        self.check_two_stores_sync()
+
+    def test_a_hashed_ecdsa_entry_is_enough(self):
+        self.write_known_hosts(self.extra_host_keys[0] + ".pub")
+        self.hash_known_hosts()
+        self.check_two_stores_sync()
 
 
 if __name__ == "__main__":

@@ -8,20 +8,24 @@
  */
 #include "git.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <git2.h>
+#include <git2/sys/mempack.h>
 #include <git2/sys/odb_backend.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct mutual_repo {
 	git_repository *repo;
 	char *path;
+	git_odb_backend *memory; /* set for mutual__repo_open_memory handles */
 };
 
 static int git_fail(int code, const char *what)
@@ -96,6 +100,48 @@ int mutual__repo_open(mutual_repo **out, const char *path, int create)
 	}
 	*out = r;
 	return 0;
+}
+
+int mutual__repo_open_memory(mutual_repo **out, const char *path)
+{
+	git_odb *odb = NULL;
+	int rc;
+
+	if ((rc = mutual__repo_open(out, path, 0)) < 0)
+		return rc;
+	if (git_mempack_new(&(*out)->memory) < 0 || git_repository_odb(&odb, (*out)->repo) < 0 ||
+	    git_odb_add_backend(odb, (*out)->memory, 1000) < 0) {
+		/* Once added, the odb owns the backend. */
+		rc = git_fail(MUTUAL_ERROR, "cannot prepare an in-memory object store");
+		git_odb_free(odb);
+		mutual__repo_free(*out);
+		*out = NULL;
+		return rc;
+	}
+	git_odb_free(odb);
+	return 0;
+}
+
+int mutual__repo_flush_memory(mutual_repo *mem, mutual_repo *into)
+{
+	git_buf pack = { 0 };
+	git_odb *odb = NULL;
+	git_odb_writepack *wp = NULL;
+	git_indexer_progress stats;
+	int rc;
+
+	memset(&stats, 0, sizeof(stats));
+	if ((rc = git_mempack_dump(&pack, mem->repo, mem->memory)) < 0 || (rc = git_repository_odb(&odb, into->repo)) < 0 ||
+	    (rc = git_odb_write_pack(&wp, odb, NULL, NULL)) < 0 || (rc = wp->append(wp, pack.ptr, pack.size, &stats)) < 0 ||
+	    (rc = wp->commit(wp, &stats)) < 0)
+		rc = git_fail(MUTUAL_ERROR, "cannot store new segments");
+	if (rc == 0)
+		git_mempack_reset(mem->memory);
+	if (wp)
+		wp->free(wp);
+	git_odb_free(odb);
+	git_buf_dispose(&pack);
+	return rc;
 }
 
 void mutual__repo_free(mutual_repo *r)
@@ -362,6 +408,193 @@ int mutual__repo_copy(mutual_repo *dst, mutual_repo *src, const mutual_oid *tips
 done:
 	git_revwalk_free(walk);
 	return rc < 0 ? translate(rc, "cannot copy objects") : 0;
+}
+
+/* ------------------------------------------------------------ consolidate */
+
+typedef struct {
+	char *base; /* ".../objects/pack/pack-<hash>" */
+	uint64_t objects, bytes;
+} pack_info;
+
+static int by_objects(const void *a, const void *b)
+{
+	const pack_info *x = a, *y = b;
+	return x->objects < y->objects ? -1 : x->objects > y->objects;
+}
+
+/* The object count of a version 2 pack index: the last fanout entry. */
+static int idx_count(const char *idx_path, uint64_t *count)
+{
+	uint8_t head[8 + 256 * 4];
+	int fd = open(idx_path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+	if (fd < 0)
+		return -1;
+	n = read(fd, head, sizeof(head));
+	close(fd);
+	if (n != (ssize_t)sizeof(head) || memcmp(head, "\377tOc\0\0\0\2", 8) != 0)
+		return -1;
+	*count = mutual__get_u32(head + 8 + 255 * 4);
+	return 0;
+}
+
+/* Insert every object of a version 2 pack index into `pb`. */
+static int insert_idx_objects(git_packbuilder *pb, const char *idx_path, uint64_t count)
+{
+	uint8_t oid[20];
+	FILE *f = fopen(idx_path, "rb");
+	int rc = 0;
+	if (!f || fseek(f, 8 + 256 * 4, SEEK_SET) != 0) {
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	for (uint64_t i = 0; i < count && rc == 0; i++) {
+		if (fread(oid, 1, 20, f) != 20)
+			rc = -1;
+		else
+			rc = git_packbuilder_insert(pb, (const git_oid *)oid, NULL);
+	}
+	fclose(f);
+	return rc;
+}
+
+static void free_packs(pack_info *packs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(packs[i].base);
+	free(packs);
+}
+
+static int list_packs(pack_info **out, size_t *n_out, const char *repo_path)
+{
+	mutual_buf dir = { 0 };
+	pack_info *packs = NULL;
+	size_t n = 0;
+	DIR *d;
+	struct dirent *e;
+
+	*out = NULL;
+	*n_out = 0;
+	if (mutual__buf_printf(&dir, "%s/objects/pack", repo_path) < 0)
+		return MUTUAL_ERROR;
+	if (!(d = opendir((const char *)dir.data))) {
+		mutual__buf_free(&dir);
+		return 0;
+	}
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		char path[4096];
+		struct stat st;
+		pack_info *grown;
+		uint64_t count;
+		if (len < 10 || strncmp(e->d_name, "pack-", 5) != 0 || strcmp(e->d_name + len - 4, ".idx") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%.*s.pack", (const char *)dir.data, (int)(len - 4), e->d_name);
+		if (stat(path, &st) < 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", (const char *)dir.data, e->d_name);
+		if (idx_count(path, &count) < 0)
+			continue;
+		if (!(grown = realloc(packs, (n + 1) * sizeof(*packs)))) {
+			free_packs(packs, n);
+			closedir(d);
+			mutual__buf_free(&dir);
+			return mutual__fail(MUTUAL_ERROR, "out of memory");
+		}
+		packs = grown;
+		path[strlen(path) - 4] = '\0';
+		packs[n].base = mutual__strdup(path);
+		packs[n].objects = count;
+		packs[n].bytes = (uint64_t)st.st_size;
+		if (!packs[n].base) {
+			free_packs(packs, n);
+			closedir(d);
+			mutual__buf_free(&dir);
+			return MUTUAL_ERROR;
+		}
+		n++;
+	}
+	closedir(d);
+	mutual__buf_free(&dir);
+	qsort(packs, n, sizeof(*packs), by_objects);
+	*out = packs;
+	*n_out = n;
+	return 0;
+}
+
+#define CONSOLIDATE_MAX_BYTES (2ull << 30)
+
+int mutual__repo_consolidate(mutual_repo *r, unsigned *merged)
+{
+	pack_info *packs = NULL;
+	size_t n = 0, take = 0;
+	uint64_t acc = 0, bytes = 0;
+	git_packbuilder *pb = NULL;
+	git_odb *odb = NULL;
+	int rc;
+
+	if (merged)
+		*merged = 0;
+	if ((rc = list_packs(&packs, &n, r->path)) < 0)
+		return rc;
+	/* Roll up the smallest packs while each next one is at most twice
+	 * what has been gathered. */
+	for (; take < n; take++) {
+		if (take > 0 && packs[take].objects > 2 * acc)
+			break;
+		if (bytes + packs[take].bytes > CONSOLIDATE_MAX_BYTES)
+			break;
+		acc += packs[take].objects;
+		bytes += packs[take].bytes;
+	}
+	if (take < 2)
+		goto done;
+	if ((rc = git_packbuilder_new(&pb, r->repo)) < 0)
+		goto fail;
+	for (size_t i = 0; i < take; i++) {
+		char idx[4096];
+		snprintf(idx, sizeof(idx), "%s.idx", packs[i].base);
+		if ((rc = insert_idx_objects(pb, idx, packs[i].objects)) < 0)
+			goto fail;
+	}
+	{
+		copy_ctx ctx;
+		memset(&ctx, 0, sizeof(ctx));
+		if ((rc = git_repository_odb(&odb, r->repo)) < 0 || (rc = git_odb_write_pack(&ctx.wp, odb, NULL, NULL)) < 0)
+			goto fail;
+		rc = git_packbuilder_foreach(pb, copy_chunk, &ctx);
+		if (rc == 0) {
+			mutual__fault_point();
+			rc = ctx.wp->commit(ctx.wp, &ctx.stats);
+		}
+		ctx.wp->free(ctx.wp);
+		if (rc < 0)
+			goto fail;
+	}
+	/* The merged pack is durable (fsync is on): drop the old ones, index
+	 * first so no reader sees an index without its pack. */
+	for (size_t i = 0; i < take; i++) {
+		static const char *const exts[] = { ".idx", ".rev", ".keep", ".pack" };
+		for (size_t k = 0; k < MUTUAL_ARRAY_SIZE(exts); k++) {
+			char path[4096];
+			snprintf(path, sizeof(path), "%s%s", packs[i].base, exts[k]);
+			unlink(path);
+		}
+	}
+	if (merged)
+		*merged = (unsigned)take;
+	git_odb_refresh(odb);
+	rc = 0;
+	goto done;
+fail:
+	rc = git_fail(MUTUAL_ERROR, "cannot consolidate packs");
+done:
+	git_odb_free(odb);
+	git_packbuilder_free(pb);
+	free_packs(packs, n);
+	return rc;
 }
 
 /* ----------------------------------------------------------------- bundles */

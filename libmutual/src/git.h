@@ -30,6 +30,12 @@ int mutual__repo_open(mutual_repo **out, const char *path, int create);
 void mutual__repo_free(mutual_repo *r);
 const char *mutual__repo_path(const mutual_repo *r);
 
+/* A second handle on the repository at `path` whose writes stay in memory
+ * until mutual__repo_flush_memory() writes them into `into` as one pack:
+ * no loose object files, which are slow and fragile. */
+int mutual__repo_open_memory(mutual_repo **out, const char *path);
+int mutual__repo_flush_memory(mutual_repo *mem, mutual_repo *into);
+
 int mutual__repo_has(mutual_repo *r, const mutual_oid *oid);
 /* MUTUAL_ENOTFOUND if the ref does not exist. */
 int mutual__ref_get(mutual_oid *out, mutual_repo *r, const char *name);
@@ -55,6 +61,13 @@ int mutual__segment_commit_write(mutual_oid *out, mutual_repo *r, const mutual_o
  * NULL) gets the number of objects. */
 int mutual__repo_copy(mutual_repo *dst, mutual_repo *src, const mutual_oid *tips, size_t n_tips,
 	const mutual_oid *stops, size_t n_stops, uint64_t *copied, mutual_transfer_cb cb, void *payload);
+
+/* Keep the number of packs in `r` logarithmic in its size: merge the
+ * smallest packs while the next one is at most twice their sum (as a
+ * binary counter does), so each object is rewritten O(log n) times over
+ * the repository's life. Merged packs stay under 2 GiB (FAT's limit is 4).
+ * `*merged` (may be NULL) gets the number of packs rolled into one. */
+int mutual__repo_consolidate(mutual_repo *r, unsigned *merged);
 
 /* A bundle's refs, as read or to write. */
 typedef struct {

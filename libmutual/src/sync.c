@@ -225,6 +225,7 @@ static int collect_ref(const char *name, const mutual_oid *oid, void *payload)
 
 typedef struct {
 	sync_ctx *c;
+	mutual_repo *memory; /* new segment commits gather here, then go as one pack */
 	mutual_buf plain, wire, sealed;
 	uint64_t first, count, bytes_events;
 	mutual_event_rec last; /* the segment's last event, kept for signing */
@@ -269,7 +270,7 @@ static int flush_segment(export_ctx *x)
 	if ((rc = mutual__segment_seal(&x->sealed, &x->plain, s->group_id_raw, s->self, s->key_id, s->group_key)) < 0)
 		return rc;
 	snprintf(message, sizeof(message), "segment %" PRIu64 "..%" PRIu64 "\n", x->first, x->first + x->count - 1);
-	if ((rc = mutual__segment_commit_write(&oid, c->local, x->have_parent ? &x->parent : NULL, x->sealed.data,
+	if ((rc = mutual__segment_commit_write(&oid, x->memory, x->have_parent ? &x->parent : NULL, x->sealed.data,
 		x->sealed.len, message)) < 0)
 		return rc;
 	if (!(grown = realloc(x->done, (x->n_done + 1) * sizeof(*x->done))))
@@ -334,13 +335,16 @@ static int export_own(sync_ctx *c)
 		return rc;
 	if (head <= last)
 		return 0;
-	if ((rc = mutual__store_load_secret(s)) < 0)
+	if ((rc = mutual__store_load_secret(s)) < 0 ||
+	    (rc = mutual__repo_open_memory(&x.memory, mutual__repo_path(c->local))) < 0)
 		return rc;
 	rc = mutual__db_chain(s->db, s->self, last + 1, export_event, &x);
 	/* Only events up to the head read above: appends racing with us wait
 	 * for the next sync. */
 	if (rc == 0)
 		rc = flush_segment(&x);
+	if (rc == 0 && x.n_done)
+		rc = mutual__repo_flush_memory(x.memory, c->local);
 	if (rc == 0 && x.n_done) {
 		if ((rc = mutual__db_begin_write(s->db)) == 0) {
 			for (size_t i = 0; i < x.n_done && rc == 0; i++)
@@ -351,6 +355,7 @@ static int export_own(sync_ctx *c)
 				mutual__db_rollback(s->db);
 		}
 	}
+	mutual__repo_free(x.memory);
 	mutual__buf_free(&x.plain);
 	mutual__buf_free(&x.wire);
 	mutual__buf_free(&x.sealed);
@@ -796,7 +801,8 @@ static int sync_folder(sync_ctx *c, const char *folder)
 		goto done;
 	remove_stale_git_locks((const char *)path.data, 0);
 	if ((rc = mutual__refs_foreach(c->peer, MUTUAL_REF_ROOT, collect_ref, c)) < 0 ||
-	    (rc = import_all(c)) < 0 || (rc = send_folder(c)) < 0 || (rc = forward_foreign(c)) < 0)
+	    (rc = import_all(c)) < 0 || (rc = send_folder(c)) < 0 || (rc = forward_foreign(c)) < 0 ||
+	    (rc = mutual__repo_consolidate(c->peer, NULL)) < 0)
 		goto done;
 	if ((rc = syncfs_path((const char *)path.data)) == 0)
 		c->stats->safe_to_remove = 1;
@@ -1001,6 +1007,8 @@ int mutual_sync(mutual_sync_stats *out, mutual_store *s, const char *target, con
 		rc = sync_folder(&c, target);
 	if (rc == 0)
 		rc = mutual__db_segment_tips(s->db, set_local_ref, &c);
+	if (rc == 0)
+		rc = mutual__repo_consolidate(c.local, NULL);
 	if (rc == 0 && out->refused)
 		rc = mutual__fail(MUTUAL_EREFUSED, "the sync completed but refused %" PRIu64 " log(s): %s",
 			out->refused, out->first_refusal);
