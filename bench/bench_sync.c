@@ -2,22 +2,25 @@
  * bench_sync.c - how fast logs travel through a stick, next to stock git.
  *
  * Store A makes a group and appends N events (~100-byte JSON payloads of
- * type pantry.stock.in, batches of 1,000); store B joins it from A's invite
- * text. Then, through a stick folder (a fresh folder in the work dir):
+ * type pantry.stock.in, batches of 1,000). Then, through stick folders
+ * (fresh folders in the work dir):
  *
- *  - full sync: mutual_sync(A -> stick) (export: seal A's events into
- *    segments; send: one pack into the stick's repository), then
- *    mutual_sync(B <- stick) (receive, decrypt and verify every segment,
- *    import N events into B's fresh store);
+ *  - full sync, 3 times, each with a fresh stick and a fresh store B that
+ *    joined from A's invite text: mutual_sync(A -> stick) (the first time
+ *    export, sealing A's events into segments, then send, one pack into the
+ *    stick's repository; later only send), then mutual_sync(B <- stick)
+ *    (receive, decrypt and verify every segment, import N events into B's
+ *    fresh store). Medians are reported;
  *  - incremental sync: A appends 10 events and syncs; B's sync of those 10
  *    events into a store that holds N is timed (5 rounds, median);
  *  - no-op sync: B syncs with nothing new anywhere (5 rounds, median).
  *
- * Baselines in the same run: stock git, run as a child process with an
- * argument vector (no shell), fetching the stick repository's refs into a
- * bare repository of its own (`git init --bare`, then `git fetch STICK
- * REFSPEC`, REFSPEC copying every ref under refs/mutual/; the same fetch
- * again after each incremental round, and with nothing new), and raw SQLite inserting N rows of the same
+ * Baselines in the same run, interleaved with what they are compared to:
+ * stock git, run as a child process with an argument vector (no shell),
+ * fetching the stick repository's refs into a bare repository of its own
+ * (`git init --bare`, then `git fetch STICK REFSPEC`, REFSPEC copying every
+ * ref under refs/mutual/; the same fetch again after each incremental
+ * round, and with nothing new), and raw SQLite inserting N rows of the same
  * size into a copy of the store's events table and index, in batches of
  * 1,000, with journal_mode=WAL and synchronous=FULL: the cost of merely
  * storing the rows. The goals:
@@ -28,11 +31,13 @@
  *
  * It also prints the bytes per event on the stick (its repository's objects
  * folder / N) next to the zlib (level 6, one stream) size of the same N
- * payloads concatenated, and the process's peak memory (ru_maxrss) after a
- * first full run of N/10 events in stores of its own and after the N-event
- * run, plus the peak of each import alone (Linux VmHWM, reset through
- * /proc/self/clear_refs just before it), so a reader sees whether memory
- * grows with the log.
+ * payloads concatenated, and peak memory: the process's ru_maxrss after a
+ * first run of N/10 events (its own stores, one import) and after the
+ * N-event imports, the peak RSS of each import alone (Linux VmHWM, reset
+ * through /proc/self/clear_refs just before it), and that peak split into
+ * anonymous memory (the heap) and file-backed pages (mapped packs and
+ * databases), sampled from /proc/self/statm at each progress report of the
+ * import. So a reader sees whether memory grows with the log.
  *
  * Timings on a shared machine are noisy, so a missed goal is reported, never
  * turned into a failure: the exit status is non-zero only when something
@@ -92,16 +97,19 @@ static const char schema[] =
 	"  UNIQUE(device, seq));"
 	"CREATE INDEX events_order ON events(hlc, device, seq);";
 
-/* One full run: two stores, a stick, N events from A to B. */
+#define REPEATS 3 /* full imports, each from a fresh stick into a fresh store; medians reported */
+
+/* One full import and its baselines. */
 typedef struct {
-	uint64_t events;     /* N appended on A */
-	double append;       /* seconds: A's batched appends */
-	double export_send;  /* seconds: mutual_sync(A -> stick) */
-	double import;       /* seconds: mutual_sync(B <- stick) */
-	mutual_sync_stats sent, received;
-	long maxrss_kib;     /* ru_maxrss after the import */
-	long import_hwm_kib; /* VmHWM during the import alone; -1 when unknown */
-} full_run;
+	double send;      /* seconds: mutual_sync(A -> fresh stick) */
+	double import;    /* seconds: mutual_sync(B <- stick), B fresh */
+	double git;       /* seconds: git init --bare + git fetch of that stick */
+	double raw;       /* seconds: raw SQLite insert of N rows */
+	uint64_t opened;  /* segments B decrypted and verified */
+	long hwm_kib;     /* peak RSS (VmHWM) while B imported; -1 when unknown */
+	long anon_kib;    /* peak anonymous RSS sampled during the import */
+	long file_kib;    /* peak file-backed RSS sampled during the import */
+} repetition;
 
 /* What a raw SQLite "device" needs to write its rows. */
 typedef struct {
@@ -196,6 +204,45 @@ static long peak_since_reset(void)
 			break;
 	fclose(f);
 	return kib;
+}
+
+/* Peaks of anonymous and file-backed RSS, sampled from /proc/self/statm. */
+typedef struct {
+	long anon_kib, file_kib;
+} rss_peaks;
+
+static void sample_rss(rss_peaks *peaks)
+{
+	static long page_kib;
+	char buf[256];
+	long size, resident, shared;
+	ssize_t len;
+	int fd;
+
+	if (!page_kib)
+		page_kib = sysconf(_SC_PAGESIZE) / 1024;
+	if ((fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return;
+	buf[len] = '\0';
+	/* resident = anonymous + file-backed + shared memory; "shared" = the last two */
+	if (sscanf(buf, "%ld %ld %ld", &size, &resident, &shared) != 3)
+		return;
+	if ((resident - shared) * page_kib > peaks->anon_kib)
+		peaks->anon_kib = (resident - shared) * page_kib;
+	if (shared * page_kib > peaks->file_kib)
+		peaks->file_kib = shared * page_kib;
+}
+
+/* mutual_sync progress callback: sample memory, never cancel. */
+static int on_progress(const mutual_sync_progress *progress, void *payload)
+{
+	(void)progress;
+	sample_rss(payload);
+	return 0;
 }
 
 /* ------------------------------------------------------------- file sizes */
@@ -346,10 +393,10 @@ static int append_events(mutual_store *store, uint64_t first, uint64_t n)
 
 /* mutual_sync(store, stick), timed; -1 (with the reason shown) unless it returns 0. */
 static int timed_sync(double *seconds, mutual_sync_stats *stats, mutual_store *store, const char *stick,
-	const char *what)
+	const mutual_sync_options *opts, const char *what)
 {
 	double t = now();
-	int rc = mutual_sync(stats, store, stick, NULL);
+	int rc = mutual_sync(stats, store, stick, opts);
 	*seconds = now() - t;
 	if (rc != 0) {
 		fprintf(stderr, "bench_sync: %s: mutual_sync returned %d: %s\n", what, rc, mutual_error_last());
@@ -366,27 +413,17 @@ static int expect(const char *what, const char *field, uint64_t got, uint64_t wa
 	return -1;
 }
 
-/*
- * Stores `dir`/a and `dir`/b, stick folder `dir`/stick: A makes the group
- * and appends `n` events, B joins, then A -> stick and B <- stick, timed.
- * The stores are left open in *a and *b (the caller frees them).
- */
-static int full_sync(full_run *run, mutual_store **a, mutual_store **b, const char *dir, uint64_t n)
+/* `dir` and store `dir`/a making a new group, with `n` events appended (timed). */
+static int make_group(mutual_store **a, double *append_seconds, const char *dir, uint64_t n)
 {
-	char path[4200], stick[4200];
-	char *invite = NULL;
+	char path[4200];
 	double t;
-	int rc = -1, have_hwm;
 
-	memset(run, 0, sizeof(*run));
-	run->events = n;
-	*a = *b = NULL;
-	snprintf(stick, sizeof(stick), "%s/stick", dir);
-	if (mkdir(dir, 0700) < 0 || mkdir(stick, 0700) < 0) {
+	*a = NULL;
+	if (mkdir(dir, 0700) < 0) {
 		perror(dir);
 		return -1;
 	}
-
 	snprintf(path, sizeof(path), "%s/a", dir);
 	if (mutual_store_create(a, path, "bench pantry", NULL) < 0) {
 		fprintf(stderr, "bench_sync: cannot create store A: %s\n", mutual_error_last());
@@ -395,31 +432,88 @@ static int full_sync(full_run *run, mutual_store **a, mutual_store **b, const ch
 	t = now();
 	if (append_events(*a, 0, n) < 0)
 		return -1;
-	run->append = now() - t;
+	*append_seconds = now() - t;
+	return 0;
+}
 
-	if (mutual_invite_text(&invite, *a) < 0) {
+static int raw_insert(double *seconds, const char *path, uint64_t n);
+
+/*
+ * Full import number `r` of A's `n` events: a fresh stick `dir`/stick-R, a
+ * fresh store `dir`/b-R joined from A's invite, A -> stick then B <- stick,
+ * timed. With `baselines`, then git init --bare `dir`/git-R.git + git fetch
+ * of the stick, and raw SQLite into `dir`/raw-R.db, timed. B is left open
+ * in *b when b is not NULL, else closed.
+ */
+static int import_pass(repetition *rep, mutual_store *a, mutual_store **b, const char *dir, int r, uint64_t n,
+	int baselines)
+{
+	char stick[4200], path[4400], repo[4400];
+	char *invite = NULL;
+	mutual_store *store = NULL;
+	mutual_sync_options opts = MUTUAL_SYNC_OPTIONS_INIT;
+	mutual_sync_stats st;
+	rss_peaks peaks = { 0, 0 };
+	int rc = -1, have_hwm;
+
+	memset(rep, 0, sizeof(*rep));
+	if (b)
+		*b = NULL;
+	snprintf(stick, sizeof(stick), "%s/stick-%d", dir, r);
+	if (mkdir(stick, 0700) < 0) {
+		perror(stick);
+		return -1;
+	}
+	if (mutual_invite_text(&invite, a) < 0) {
 		fprintf(stderr, "bench_sync: cannot make an invite: %s\n", mutual_error_last());
 		return -1;
 	}
-	snprintf(path, sizeof(path), "%s/b", dir);
-	if (mutual_store_join_text(b, path, invite, NULL) < 0) {
+	snprintf(path, sizeof(path), "%s/b-%d", dir, r);
+	if (mutual_store_join_text(&store, path, invite, NULL) < 0) {
 		fprintf(stderr, "bench_sync: store B cannot join: %s\n", mutual_error_last());
 		goto done;
 	}
 
-	/* A's log: its mutual.group.create event, then the n appended. */
-	if (timed_sync(&run->export_send, &run->sent, *a, stick, "A -> stick (full)") < 0 ||
-	    expect("A -> stick (full)", "events_sent", run->sent.events_sent, n + 1) < 0)
+	/* A's log on a fresh stick: its mutual.group.create event, then the n appended. */
+	if (timed_sync(&rep->send, &st, a, stick, NULL, "A -> stick (full)") < 0 ||
+	    expect("A -> stick (full)", "events_sent", st.events_sent, n + 1) < 0)
 		goto done;
+	opts.progress = on_progress;
+	opts.progress_payload = &peaks;
 	have_hwm = reset_peak() == 0;
-	if (timed_sync(&run->import, &run->received, *b, stick, "B <- stick (full)") < 0 ||
-	    expect("B <- stick (full)", "events_received", run->received.events_received, n + 1) < 0)
+	sample_rss(&peaks);
+	if (timed_sync(&rep->import, &st, store, stick, &opts, "B <- stick (full)") < 0 ||
+	    expect("B <- stick (full)", "events_received", st.events_received, n + 1) < 0)
 		goto done;
-	run->import_hwm_kib = have_hwm ? peak_since_reset() : -1;
-	run->maxrss_kib = maxrss_kib();
+	rep->hwm_kib = have_hwm ? peak_since_reset() : -1;
+	rep->anon_kib = peaks.anon_kib;
+	rep->file_kib = peaks.file_kib;
+	rep->opened = st.segments_opened;
+
+	if (baselines) {
+		char stick_repo[4400], log[4400];
+		double t_init, t_fetch;
+		snprintf(stick_repo, sizeof(stick_repo), "%s/mutual-%s.git", stick, mutual_store_group_id(a));
+		snprintf(repo, sizeof(repo), "%s/git-%d.git", dir, r);
+		snprintf(log, sizeof(log), "%s/git.log", dir);
+		{
+			char *const init[] = { "git", "init", "--quiet", "--bare", repo, NULL };
+			char *const fetch[] = { "git", "-C", repo, "fetch", "--quiet", stick_repo, REFSPEC, NULL };
+			if (run_git(&t_init, log, init) < 0 || run_git(&t_fetch, log, fetch) < 0)
+				goto done;
+		}
+		rep->git = t_init + t_fetch;
+		snprintf(path, sizeof(path), "%s/raw-%d.db", dir, r);
+		if (raw_insert(&rep->raw, path, n) < 0)
+			goto done;
+	}
 	rc = 0;
 done:
 	mutual_free(invite);
+	if (b && rc == 0)
+		*b = store;
+	else
+		mutual_store_free(store);
 	return rc;
 }
 

@@ -19,8 +19,11 @@ What is checked:
    one ref per device under refs/mutual/v1/devices/, a stock `git clone`
    works) and holds no plaintext payload;
  - ssh: the server's host key is checked against HOME/.ssh/known_hosts
-   (a wrong or missing entry fails the sync, exit 1, nothing sent), and a
-   client key the server does not accept fails promptly and cleanly.
+   (a wrong or missing entry, plain or hashed, fails the sync: exit 1,
+   nothing sent); a hashed entry for one of a server's several host keys is
+   enough; a client key the server does not accept fails promptly, with a
+   message that says so;
+ - the sync figures count the git objects moved over a remote too.
 
 Only the Python standard library is used. The sshd tests need root (the
 server logs in as root) and /usr/sbin/sshd.
