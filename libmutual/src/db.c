@@ -117,7 +117,13 @@ static const char schema_v1[] =
 	"  last_seq INTEGER NOT NULL CHECK(last_seq >= first_seq),"
 	"  commit_id BLOB NOT NULL CHECK(length(commit_id) = 20),"
 	"  PRIMARY KEY(device, first_seq)) WITHOUT ROWID;"
-	"CREATE UNIQUE INDEX segments_commit ON segments(commit_id);";
+	"CREATE UNIQUE INDEX segments_commit ON segments(commit_id);"
+	/* Devices proven to have signed two different logs: their events from
+	 * `seq` on are quarantined (kept, shown, never applied). */
+	"CREATE TABLE forks("
+	"  device BLOB PRIMARY KEY CHECK(length(device) = 32),"
+	"  seq INTEGER NOT NULL CHECK(seq >= 1),"
+	"  proof BLOB NOT NULL) WITHOUT ROWID;";
 
 /* Migrations: entry i brings schema i to i + 1. None yet: version 1 is the
  * first. A future step is appended here and MUTUAL_SCHEMA_VERSION raised. */
@@ -504,6 +510,7 @@ int mutual__db_device_name(mutual_db *db, const uint8_t key[32], mutual_buf *out
 }
 
 #define EVENT_COLUMNS "device, seq, hlc, type, payload, digest, prev, frontier, hash, sig"
+#define QUARANTINED_COLUMN ", EXISTS(SELECT 1 FROM forks f WHERE f.device = events.device AND events.seq >= f.seq)"
 
 /* Fill `ev` from a row of EVENT_COLUMNS; pointers borrow the row's memory. */
 static int row_to_event(mutual_event_rec *ev, sqlite3_stmt *st)
@@ -539,6 +546,8 @@ static int row_to_event(mutual_event_rec *ev, sqlite3_stmt *st)
 	}
 	if (!ev->type)
 		return mutual__fail(MUTUAL_ECORRUPT, "the store holds an event without a type");
+	if (sqlite3_column_count(st) > 10)
+		ev->quarantined = sqlite3_column_int(st, 10);
 	return 0;
 }
 
@@ -549,7 +558,7 @@ int mutual__db_iter_new(mutual_db_iter **out, mutual_db *db, const mutual_db_fil
 	int rc, i = 1;
 
 	*out = NULL;
-	if (mutual__buf_printf(&sql, "SELECT " EVENT_COLUMNS " FROM events WHERE 1") < 0 ||
+	if (mutual__buf_printf(&sql, "SELECT " EVENT_COLUMNS QUARANTINED_COLUMN " FROM events WHERE 1") < 0 ||
 	    (f->type && mutual__buf_printf(&sql, " AND type = ?") < 0) ||
 	    (f->device && mutual__buf_printf(&sql, " AND device = ?") < 0) ||
 	    (f->has_after && mutual__buf_printf(&sql, " AND (hlc, device, seq) > (?, ?, ?)") < 0) ||
@@ -611,7 +620,7 @@ int mutual__db_event_get(mutual_event_rec *ev, mutual_buf *scratch, mutual_db *d
 {
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(db->db,
-		"SELECT " EVENT_COLUMNS " FROM events WHERE device = ? AND seq = ?", -1, &st, NULL);
+		"SELECT " EVENT_COLUMNS QUARANTINED_COLUMN " FROM events WHERE device = ? AND seq = ?", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return db_fail(db, rc, "cannot read the event");
 	sqlite3_bind_blob(st, 1, device, 32, SQLITE_STATIC);
@@ -807,4 +816,38 @@ int mutual__db_segment_tips(mutual_db *db, mutual_db_tip_cb cb, void *payload)
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : db_fail(db, rc, "cannot read what was synced");
+}
+
+int mutual__db_fork_get(mutual_db *db, const uint8_t device[32], uint64_t *seq, mutual_buf *proof)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->db, "SELECT seq, proof FROM forks WHERE device = ?", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc, "cannot read forks");
+	sqlite3_bind_blob(st, 1, device, 32, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*seq = (uint64_t)sqlite3_column_int64(st, 0);
+		rc = proof ? column_to_buf(proof, st, 1) : 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = MUTUAL_ENOTFOUND;
+	} else {
+		rc = db_fail(db, rc, "cannot read forks");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int mutual__db_fork_set(mutual_db *db, const uint8_t device[32], uint64_t seq, const uint8_t *proof, size_t len)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->db, "INSERT OR REPLACE INTO forks(device, seq, proof) VALUES(?, ?, ?)", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc, "cannot record a fork");
+	sqlite3_bind_blob(st, 1, device, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	sqlite3_bind_blob(st, 3, proof, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_fail(db, rc, "cannot record a fork");
 }

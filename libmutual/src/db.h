@@ -93,6 +93,10 @@ typedef int (*mutual_db_tip_cb)(const uint8_t *device, uint64_t last_seq, const 
 /* Each device's latest segment, ordered by device. */
 int mutual__db_segment_tips(mutual_db *db, mutual_db_tip_cb cb, void *payload);
 
+/* Forks: MUTUAL_ENOTFOUND when the device has none; `proof` may be NULL. */
+int mutual__db_fork_get(mutual_db *db, const uint8_t device[32], uint64_t *seq, mutual_buf *proof);
+int mutual__db_fork_set(mutual_db *db, const uint8_t device[32], uint64_t seq, const uint8_t *proof, size_t len);
+
 /* SQLite's own integrity check; MUTUAL_ECORRUPT with its first complaint. */
 int mutual__db_integrity(mutual_db *db);
 

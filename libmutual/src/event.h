@@ -35,6 +35,7 @@ typedef struct {
 	uint8_t hash[32];
 	int has_sig;
 	uint8_t sig[MUTUAL_SIG_SIZE];
+	int quarantined; /* local knowledge, never encoded: its device forked before it */
 } mutual_event_rec;
 
 /* 0 if `type` is a valid event type; reserved "mutual." types only if allowed. */

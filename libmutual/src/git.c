@@ -819,6 +819,8 @@ typedef struct {
 	mutual_transfer_cb cb;
 	void *payload;
 	int ssh_tries;
+	char ssh_tried[512]; /* what was offered, for the message when all fail */
+	uint64_t pushed;
 	mutual_push_reject_cb rejected;
 	void *reject_payload;
 	int reject_result;
@@ -834,33 +836,43 @@ static int push_progress(unsigned int current, unsigned int total, size_t bytes,
 {
 	remote_ctx *ctx = payload;
 	(void)bytes;
+	ctx->pushed = total;
 	return ctx->cb ? ctx->cb(current, total, ctx->payload) : 0;
 }
 
 /* SSH: the agent first, then the usual key files in ~/.ssh. */
+static const char *const ssh_keys[] = { "id_ed25519", "id_ecdsa", "id_rsa" };
+#define SSH_ATTEMPTS (1 + (int)MUTUAL_ARRAY_SIZE(ssh_keys)) /* the agent, then each file */
+
 static int credentials(git_credential **out, const char *url, const char *user, unsigned int allowed,
 	void *payload)
 {
 	remote_ctx *ctx = payload;
 	const char *home = getenv("HOME");
-	static const char *const keys[] = { "id_ed25519", "id_ecdsa", "id_rsa" };
 	(void)url;
 	if (!(allowed & GIT_CREDENTIAL_SSH_KEY))
 		return GIT_PASSTHROUGH;
 	if (!user)
 		user = "git";
-	while (ctx->ssh_tries < 1 + (int)MUTUAL_ARRAY_SIZE(keys)) {
+	while (ctx->ssh_tries < SSH_ATTEMPTS) {
 		int i = ctx->ssh_tries++;
 		char path[4096];
+		size_t used = strlen(ctx->ssh_tried);
 		if (i == 0) {
-			if (getenv("SSH_AUTH_SOCK") && git_credential_ssh_key_from_agent(out, user) == 0)
+			if (getenv("SSH_AUTH_SOCK") && git_credential_ssh_key_from_agent(out, user) == 0) {
+				snprintf(ctx->ssh_tried + used, sizeof(ctx->ssh_tried) - used, "%sssh-agent", used ? ", " : "");
 				return 0;
+			}
 			continue;
 		}
-		snprintf(path, sizeof(path), "%s/.ssh/%s", home ? home : "", keys[i - 1]);
-		if (access(path, R_OK) == 0)
+		snprintf(path, sizeof(path), "%s/.ssh/%s", home ? home : "", ssh_keys[i - 1]);
+		if (access(path, R_OK) == 0) {
+			snprintf(ctx->ssh_tried + used, sizeof(ctx->ssh_tried) - used, "%s~/.ssh/%s", used ? ", " : "",
+				ssh_keys[i - 1]);
 			return git_credential_ssh_key_new(out, user, NULL, path, NULL);
+		}
 	}
+	ctx->ssh_tries++; /* remember that every key was tried */
 	return GIT_PASSTHROUGH;
 }
 
@@ -872,6 +884,17 @@ static int push_update(const char *ref, const char *status, void *payload)
 	return 0;
 }
 
+/* Translate a failed fetch or push, naming the ssh keys refused. */
+static int remote_fail(int rc, const remote_ctx *ctx, const char *what)
+{
+	if (rc != GIT_EUSER && ctx->ssh_tries > SSH_ATTEMPTS)
+		return mutual__fail(MUTUAL_ERROR, "%s: ssh authentication failed: the server refused %s%s: put this device's public key on the "
+			"server, or a key in ~/.ssh (or an ssh-agent)", what,
+			ctx->ssh_tried[0] ? "the ssh keys tried: " : "to log in: no ssh key was found",
+			ctx->ssh_tried);
+	return translate(rc, what);
+}
+
 static void remote_callbacks(git_remote_callbacks *cbs, remote_ctx *ctx)
 {
 	cbs->transfer_progress = remote_progress;
@@ -881,12 +904,12 @@ static void remote_callbacks(git_remote_callbacks *cbs, remote_ctx *ctx)
 	cbs->payload = ctx;
 }
 
-int mutual__remote_fetch(mutual_repo *local, const char *url, const char *into_prefix,
+int mutual__remote_fetch(mutual_repo *local, const char *url, const char *into_prefix, uint64_t *objects,
 	mutual_transfer_cb cb, void *payload)
 {
 	git_fetch_options opts;
 	git_remote *remote = NULL;
-	remote_ctx ctx = { cb, payload, 0, NULL, NULL, 0 };
+	remote_ctx ctx = { cb, payload, 0, "", 0, NULL, NULL, 0 };
 	char spec[512], *specs[1] = { spec };
 	git_strarray refspecs = { specs, 1 };
 	int rc;
@@ -898,16 +921,18 @@ int mutual__remote_fetch(mutual_repo *local, const char *url, const char *into_p
 	opts.update_fetchhead = 0;
 	if ((rc = git_remote_create_anonymous(&remote, local->repo, url)) == 0)
 		rc = git_remote_fetch(remote, &refspecs, &opts, NULL);
+	if (rc == 0 && objects)
+		*objects += git_remote_stats(remote)->indexed_objects;
 	git_remote_free(remote);
-	return rc < 0 ? translate(rc, "cannot fetch") : 0;
+	return rc < 0 ? remote_fail(rc, &ctx, "cannot fetch") : 0;
 }
 
-int mutual__remote_push(mutual_repo *local, const char *url, char **refspecs, size_t n,
+int mutual__remote_push(mutual_repo *local, const char *url, char **refspecs, size_t n, uint64_t *objects,
 	mutual_push_reject_cb rejected, void *payload, mutual_transfer_cb cb, void *cb_payload)
 {
 	git_push_options opts;
 	git_remote *remote = NULL;
-	remote_ctx ctx = { cb, cb_payload, 0, rejected, payload, 0 };
+	remote_ctx ctx = { cb, cb_payload, 0, "", 0, rejected, payload, 0 };
 	git_strarray specs = { refspecs, n };
 	int rc;
 
@@ -919,6 +944,8 @@ int mutual__remote_push(mutual_repo *local, const char *url, char **refspecs, si
 		rc = git_remote_push(remote, &specs, &opts);
 	git_remote_free(remote);
 	if (rc < 0)
-		return translate(rc, "cannot push");
+		return remote_fail(rc, &ctx, "cannot push");
+	if (objects)
+		*objects += ctx.pushed;
 	return ctx.reject_result;
 }

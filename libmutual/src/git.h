@@ -84,12 +84,12 @@ int mutual__bundle_read(mutual_bundle_ref **refs, size_t *n, mutual_repo *into, 
 void mutual__bundle_refs_free(mutual_bundle_ref *refs, size_t n);
 
 /* Fetch the remote's refs/mutual/ namespace into `local` under `into_prefix`. */
-int mutual__remote_fetch(mutual_repo *local, const char *url, const char *into_prefix,
+int mutual__remote_fetch(mutual_repo *local, const char *url, const char *into_prefix, uint64_t *objects,
 	mutual_transfer_cb cb, void *payload);
 /* Push refspecs "src:dst" (no force). `rejected` is called for each ref the
  * remote refused. */
 typedef int (*mutual_push_reject_cb)(const char *ref, const char *why, void *payload);
-int mutual__remote_push(mutual_repo *local, const char *url, char **refspecs, size_t n,
+int mutual__remote_push(mutual_repo *local, const char *url, char **refspecs, size_t n, uint64_t *objects,
 	mutual_push_reject_cb rejected, void *payload, mutual_transfer_cb cb, void *cb_payload);
 
 /* Test-only fault injection: when $MUTUAL_FAULT_KILL_AT is N, the process

@@ -923,7 +923,7 @@ static int sync_remote(sync_ctx *c, const char *url)
 	c->peer = c->local;
 	c->progress.phase = MUTUAL_SYNC_RECEIVING;
 	if ((rc = mutual__refs_foreach(c->local, prefix, delete_incoming, c->local)) < 0 ||
-	    (rc = mutual__remote_fetch(c->local, url, prefix, transfer_cb, c)) < 0 ||
+	    (rc = mutual__remote_fetch(c->local, url, prefix, &c->stats->objects_received, transfer_cb, c)) < 0 ||
 	    (rc = mutual__refs_foreach(c->local, prefix, collect_incoming, &x)) < 0 || (rc = import_all(c)) < 0)
 		goto done;
 	if ((rc = plan_send(&p, c)) < 0 || (rc = mutual__db_segment_tips(c->s->db, set_local_ref, c)) < 0)
@@ -942,7 +942,8 @@ static int sync_remote(sync_ctx *c, const char *url)
 			specs[i] = (char *)spec.data;
 		}
 		c->progress.phase = MUTUAL_SYNC_SENDING;
-		if ((rc = mutual__remote_push(c->local, url, specs, p.n, reject_push, c, transfer_cb, c)) < 0)
+		if ((rc = mutual__remote_push(c->local, url, specs, p.n, &c->stats->objects_sent, reject_push, c,
+			transfer_cb, c)) < 0)
 			goto done;
 	}
 	c->stats->safe_to_remove = 1;
