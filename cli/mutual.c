@@ -39,6 +39,8 @@ static const char usage[] =
 	"  verify                              check every hash, chain and signature\n"
 	"  status [--json]                     the group, this device, events per device\n"
 	"  sync TARGET [--json]                sync with a stick folder, a FILE.bundle or a git URL\n"
+	"  recover                             after a fork (this store copied to another machine):\n"
+	"                                      go on under a new key, re-appending quarantined events\n"
 	"  help, --help                        this text\n"
 	"  version, --version                  the version\n"
 	"\n"
@@ -317,12 +319,14 @@ static void print_event(const mutual_event *ev, int json)
 		printf(",\"seq\":%" PRIu64 ",\"hlc\":%" PRIu64 ",\"time\":\"%s\",\"type\":", id->seq,
 			mutual_event_hlc(ev), when);
 		put_json_string(stdout, mutual_event_type(ev));
-		printf(",\"payload\":%s,\"hash\":\"%s\"}\n", mutual_event_payload(ev), h);
+		printf(",\"payload\":%s,\"hash\":\"%s\"%s}\n", mutual_event_payload(ev), h,
+			mutual_event_quarantined(ev) ? ",\"quarantined\":true" : "");
 	} else {
 		const char *name = mutual_event_device_name(ev);
 		format_time(when, sizeof(when), mutual_event_hlc(ev), 0);
-		printf("%s  %-16s %.8s #%-6" PRIu64 " %-24s %s\n", when, *name ? name : "?", dev, id->seq,
-			mutual_event_type(ev), mutual_event_payload(ev));
+		printf("%s  %-16s %.8s #%-6" PRIu64 " %-24s %s%s\n", when, *name ? name : "?", dev, id->seq,
+			mutual_event_type(ev), mutual_event_payload(ev),
+			mutual_event_quarantined(ev) ? "  [QUARANTINED: its device forked]" : "");
 	}
 }
 
@@ -449,10 +453,15 @@ static int status_device(const mutual_device_info *d, void *payload)
 	if (ctx->json) {
 		printf("%s{\"id\":\"%s\",\"name\":", ctx->count ? "," : "", d->id);
 		put_json_string(stdout, d->name);
-		printf(",\"events\":%" PRIu64 ",\"self\":%s}", d->events, d->is_self ? "true" : "false");
+		printf(",\"events\":%" PRIu64 ",\"self\":%s,\"fork_seq\":%" PRIu64 "}", d->events,
+			d->is_self ? "true" : "false", d->fork_seq);
 	} else {
 		printf("  %-20s %.16s  %8" PRIu64 " events%s\n", *d->name ? d->name : "?", d->id, d->events,
 			d->is_self ? "  (this device)" : "");
+		if (d->fork_seq)
+			printf("  %20s FORKED: its key signed two logs; events from seq %" PRIu64
+			       " on are quarantined%s\n", "", d->fork_seq,
+				d->is_self ? " (run 'mutual recover')" : " until its owner recovers");
 	}
 	ctx->count++;
 	return 0;
@@ -565,10 +574,12 @@ static int cmd_sync(const cmd_ctx *c)
 		printf("{\"ok\":%s,\"events_sent\":%" PRIu64 ",\"events_received\":%" PRIu64
 		       ",\"segments_sent\":%" PRIu64 ",\"segments_received\":%" PRIu64 ",\"devices_updated\":%" PRIu64
 		       ",\"refused\":%" PRIu64 ",\"newer_format\":%" PRIu64 ",\"objects_sent\":%" PRIu64
-		       ",\"objects_received\":%" PRIu64 ",\"segments_opened\":%" PRIu64 ",\"safe_to_remove\":%s,\"error\":",
+		       ",\"objects_received\":%" PRIu64 ",\"segments_opened\":%" PRIu64 ",\"forks_found\":%" PRIu64
+		       ",\"forked_devices\":%" PRIu64 ",\"safe_to_remove\":%s,\"error\":",
 			rc == 0 ? "true" : "false", st.events_sent, st.events_received, st.segments_sent,
 			st.segments_received, st.devices_updated, st.refused, st.newer_format, st.objects_sent,
-			st.objects_received, st.segments_opened, st.safe_to_remove ? "true" : "false");
+			st.objects_received, st.segments_opened, st.forks_found, st.forked_devices,
+			st.safe_to_remove ? "true" : "false");
 		put_json_string(stdout, rc < 0 ? mutual_error_last() : "");
 		printf("}\n");
 	} else if (rc == 0 || rc == MUTUAL_EREFUSED) {
@@ -579,6 +590,9 @@ static int cmd_sync(const cmd_ctx *c)
 			       "upgrade libmutual to read them\n", st.newer_format);
 		if (st.refused)
 			printf("refused %" PRIu64 " log(s): see the messages above\n", st.refused);
+		if (st.forked_devices)
+			printf("%" PRIu64 " forked device(s): their events after the fork are quarantined "
+			       "(see 'mutual status')\n", st.forked_devices);
 		printf("%s\n", st.safe_to_remove ? "Everything is written: the stick is safe to remove."
 						 : "NOT safe to remove the stick yet.");
 	}
@@ -591,6 +605,26 @@ static int cmd_sync(const cmd_ctx *c)
 	return EXIT_OK;
 }
 
+static int cmd_recover(const cmd_ctx *c)
+{
+	uint64_t n = 0;
+	mutual_store *s;
+	int rc, status;
+
+	if (c->argc != 1)
+		return usage_error("recover: unexpected '%s'", c->argv[1]);
+	if ((status = open_store(&s, c)) != EXIT_OK)
+		return status;
+	if ((rc = mutual_store_recover(&n, s)) < 0) {
+		status = report(rc);
+	} else {
+		printf("This device now writes under a new key: %s\n", mutual_store_device_id(s));
+		printf("re-appended %" PRIu64 " quarantined event(s); sync to pass them on.\n", n);
+	}
+	mutual_store_free(s);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -601,6 +635,7 @@ int main(int argc, char **argv)
 		{ "init", cmd_init, 1 }, { "invite", cmd_invite, 1 }, { "join", cmd_join, 1 },
 		{ "append", cmd_append, 1 }, { "log", cmd_log, 1 }, { "show", cmd_show, 1 },
 		{ "verify", cmd_verify, 1 }, { "status", cmd_status, 1 }, { "sync", cmd_sync, 1 },
+		{ "recover", cmd_recover, 1 },
 	};
 	cmd_ctx c = { getenv("MUTUAL_STORE"), 0, NULL };
 	int i = 1;

@@ -62,6 +62,7 @@ enum mutual_status {
 	MUTUAL_EVERSION = -10,  /* made by a newer libmutual: upgrade */
 	MUTUAL_EREFUSED = -11,  /* a sync completed but refused some device logs */
 	MUTUAL_ECANCELLED = -12, /* cancelled by a callback; nothing is half done */
+	MUTUAL_EFORK = -13,     /* this device's key wrote two logs: run mutual_store_recover() */
 	MUTUAL_ITEROVER = -31   /* an iterator has no more items (not an error) */
 };
 
@@ -177,6 +178,17 @@ MUTUAL_EXTERN int mutual_store_join(mutual_store **out, const char *dir,
 MUTUAL_EXTERN int mutual_store_join_text(mutual_store **out, const char *dir,
 	const char *invite_text, const mutual_create_options *opts);
 
+/**
+ * Go on after this device's key was found used on two machines (a store
+ * copied and used on both: a fork, MUTUAL_EFORK on append). Makes a new key
+ * pair for this device, announces it, and re-appends under it, in one
+ * transaction, every event of this device that the fork quarantined, so
+ * nothing it wrote is lost. The other machine does the same for its own.
+ * `reappended` (may be NULL) gets how many events were re-appended.
+ * MUTUAL_EINVALID if this device is not forked.
+ */
+MUTUAL_EXTERN int mutual_store_recover(uint64_t *reappended, mutual_store *store);
+
 /* ------------------------------------------------------------------ events */
 
 #define MUTUAL_KEY_SIZE 32
@@ -242,6 +254,13 @@ MUTUAL_EXTERN size_t mutual_event_payload_len(const mutual_event *ev);
 MUTUAL_EXTERN const uint8_t *mutual_event_hash(const mutual_event *ev);
 /** The name the writing device announced, or "" if not known. */
 MUTUAL_EXTERN const char *mutual_event_device_name(const mutual_event *ev);
+/**
+ * 1 if the event is quarantined: its device was proven to have signed two
+ * different logs (the same key on two machines) at or before this seq. A
+ * quarantined event is kept and shown but must not be applied to state
+ * until its owner re-appends it under a new key (mutual_store_recover()).
+ */
+MUTUAL_EXTERN int mutual_event_quarantined(const mutual_event *ev);
 
 /**
  * Fetch one event. MUTUAL_ENOTFOUND if the store does not hold it.
@@ -290,6 +309,7 @@ typedef struct mutual_device_info {
 	uint64_t events;      /* events held from it */
 	uint64_t head_seq;    /* its highest seq held (gapless: == events) */
 	int is_self;          /* 1 for this store's own device */
+	uint64_t fork_seq;    /* 0, or the seq from which its events are quarantined */
 } mutual_device_info;
 
 /** Called once per device; return non-zero to stop (that value is returned). */
@@ -376,6 +396,8 @@ typedef struct mutual_sync_stats {
 	uint64_t objects_received; /* git objects read from the target into the store */
 	uint64_t objects_sent;     /* git objects written to the target */
 	uint64_t segments_opened;  /* segments decrypted and verified (the cost of an import) */
+	uint64_t forks_found;      /* fork proofs learnt in this sync (made here or read from the target) */
+	uint64_t forked_devices;   /* forked devices whose diverging log the target holds (quarantined) */
 	int safe_to_remove;        /* 1 once everything written to the target is on it, fsynced */
 	char first_refusal[256];   /* the first refusal, one line ("" if none) */
 } mutual_sync_stats;

@@ -661,7 +661,8 @@ int mutual__db_devices(mutual_db *db, mutual_db_device_cb cb, void *payload)
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(db->db,
 		"SELECT key, name, (SELECT MAX(seq) FROM events WHERE device = key),"
-		" (SELECT COUNT(*) FROM events WHERE device = key) FROM devices ORDER BY key",
+		" (SELECT COUNT(*) FROM events WHERE device = key),"
+		" (SELECT seq FROM forks WHERE forks.device = key) FROM devices ORDER BY key",
 		-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return db_fail(db, rc, "cannot list the devices");
@@ -674,6 +675,7 @@ int mutual__db_devices(mutual_db *db, mutual_db_device_cb cb, void *payload)
 		d.name = (const char *)sqlite3_column_text(st, 1);
 		d.head_seq = (uint64_t)sqlite3_column_int64(st, 2);
 		d.events = (uint64_t)sqlite3_column_int64(st, 3);
+		d.fork_seq = (uint64_t)sqlite3_column_int64(st, 4);
 		if (!d.name)
 			d.name = "";
 		if ((stop = cb(&d, payload)) != 0) {

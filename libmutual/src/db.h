@@ -72,6 +72,7 @@ typedef struct {
 	const char *name;
 	uint64_t head_seq;
 	uint64_t events;
+	uint64_t fork_seq; /* 0 when not forked */
 } mutual_db_device;
 typedef int (*mutual_db_device_cb)(const mutual_db_device *d, void *payload);
 int mutual__db_devices(mutual_db *db, mutual_db_device_cb cb, void *payload);

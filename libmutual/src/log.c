@@ -23,6 +23,7 @@
 struct mutual_event {
 	mutual_event_id id;
 	uint64_t hlc;
+	int quarantined;
 	uint8_t hash[32];
 	mutual_buf text; /* type NUL payload NUL device-name NUL */
 	size_t payload_off, name_off, payload_len;
@@ -106,8 +107,7 @@ fail:
 	return rc;
 }
 
-int mutual__append(mutual_event_id *out_first, mutual_store *s,
-	const mutual_append_entry *entries, size_t n, int allow_reserved)
+int mutual__append_locked(mutual_event_id *out_first, mutual_store *s, const mutual_append_entry *entries, size_t n)
 {
 	mutual_buf frontier = { 0 };
 	mutual_event_rec ev;
@@ -116,26 +116,12 @@ int mutual__append(mutual_event_id *out_first, mutual_store *s,
 	uint8_t msg[MUTUAL_SIG_MSG_SIZE];
 	int rc;
 
-	if (!s || (!entries && n))
-		return mutual__fail(MUTUAL_EINVALID, "no store or events given");
-	if (n == 0 || n > MUTUAL_BATCH_MAX)
-		return mutual__fail(MUTUAL_EINVALID, "a batch holds 1 to %d events", MUTUAL_BATCH_MAX);
-	for (size_t i = 0; i < n; i++)
-		if ((rc = check_entry(&entries[i], i, n, allow_reserved)) < 0)
-			return rc;
-	if (s->readonly)
-		return mutual__fail(MUTUAL_EREADONLY, "the store at %s is read-only: it cannot be written", s->dir);
-	if ((rc = mutual__store_load_secret(s)) < 0)
-		return rc;
-
 	memset(&ev, 0, sizeof(ev));
 	memcpy(ev.device, s->self, 32);
-	if ((rc = mutual__db_begin_write(s->db)) < 0)
-		return rc;
 	if ((rc = mutual__db_head(s->db, s->self, &seq, ev.prev)) < 0 ||
 	    (rc = mutual__db_max_hlc(s->db, &last_hlc)) < 0 ||
 	    (rc = mutual__db_frontier(s->db, s->self, &frontier, &frontier_n)) < 0)
-		goto fail;
+		goto done;
 	ev.frontier = frontier.data;
 	ev.frontier_n = frontier_n;
 	now = wall_hlc();
@@ -150,26 +136,61 @@ int mutual__append(mutual_event_id *out_first, mutual_store *s,
 		ev.payload_len = strlen(ev.payload);
 		mutual__hash(ev.digest, ev.payload, ev.payload_len);
 		if ((rc = mutual__event_compute_hash(&ev)) < 0)
-			goto fail;
+			goto done;
 		ev.has_sig = (i == n - 1);
 		if (ev.has_sig) {
 			mutual__event_sig_message(msg, ev.hash);
 			mutual__sign(ev.sig, msg, sizeof(msg), s->secret);
 		}
 		if ((rc = mutual__db_insert_event(s->db, &ev)) < 0)
-			goto fail;
+			goto done;
 		if (i == 0 && out_first) {
 			memcpy(out_first->device, s->self, 32);
 			out_first->seq = ev.seq;
 		}
 		memcpy(ev.prev, ev.hash, 32);
 	}
-	rc = mutual__db_commit(s->db); /* rolls back by itself on failure */
-	goto done;
-fail:
-	mutual__db_rollback(s->db);
 done:
 	mutual__buf_free(&frontier);
+	return rc;
+}
+
+int mutual__append_check(const mutual_append_entry *entries, size_t n, int allow_reserved)
+{
+	int rc;
+	if (!entries && n)
+		return mutual__fail(MUTUAL_EINVALID, "no events given");
+	if (n == 0 || n > MUTUAL_BATCH_MAX)
+		return mutual__fail(MUTUAL_EINVALID, "a batch holds 1 to %d events", MUTUAL_BATCH_MAX);
+	for (size_t i = 0; i < n; i++)
+		if ((rc = check_entry(&entries[i], i, n, allow_reserved)) < 0)
+			return rc;
+	return 0;
+}
+
+int mutual__append(mutual_event_id *out_first, mutual_store *s,
+	const mutual_append_entry *entries, size_t n, int allow_reserved)
+{
+	uint64_t fork_seq;
+	int rc;
+
+	if (!s)
+		return mutual__fail(MUTUAL_EINVALID, "no store given");
+	if ((rc = mutual__append_check(entries, n, allow_reserved)) < 0)
+		return rc;
+	if (s->readonly)
+		return mutual__fail(MUTUAL_EREADONLY, "the store at %s is read-only: it cannot be written", s->dir);
+	if ((rc = mutual__store_load_secret(s)) < 0 || (rc = mutual__db_begin_write(s->db)) < 0)
+		return rc;
+	rc = mutual__db_fork_get(s->db, s->self, &fork_seq, NULL);
+	if (rc == 0)
+		rc = mutual__fail(MUTUAL_EFORK, "this device's key was used on two machines (its logs part at seq %"
+			PRIu64 "): run 'mutual recover' to go on under a new key", fork_seq);
+	else if (rc == MUTUAL_ENOTFOUND)
+		rc = mutual__append_locked(out_first, s, entries, n);
+	if (rc == 0)
+		return mutual__db_commit(s->db); /* rolls back by itself on failure */
+	mutual__db_rollback(s->db);
 	return rc;
 }
 
@@ -195,6 +216,7 @@ static int event_fill(mutual_event *e, const mutual_event_rec *ev, const char *d
 	memcpy(e->id.device, ev->device, 32);
 	e->id.seq = ev->seq;
 	e->hlc = ev->hlc;
+	e->quarantined = ev->quarantined;
 	memcpy(e->hash, ev->hash, 32);
 	e->payload_off = ev->type_len + 1;
 	e->payload_len = ev->payload_len;
@@ -239,6 +261,11 @@ const uint8_t *mutual_event_hash(const mutual_event *ev)
 const char *mutual_event_device_name(const mutual_event *ev)
 {
 	return (const char *)ev->text.data + ev->name_off;
+}
+
+int mutual_event_quarantined(const mutual_event *ev)
+{
+	return ev->quarantined;
 }
 
 void mutual_event_free(mutual_event *ev)
@@ -371,6 +398,7 @@ static int device_row(const mutual_db_device *d, void *payload)
 	info.events = d->events;
 	info.head_seq = d->head_seq;
 	info.is_self = memcmp(d->key, ctx->store->self, 32) == 0;
+	info.fork_seq = d->fork_seq;
 	return ctx->cb(&info, ctx->payload);
 }
 

@@ -90,6 +90,41 @@ static int read_key_file(mutual_buf *out, const char **rest, const char *path, c
 	return 0;
 }
 
+/* A recover committed but did not swap its key files (a crash): the new
+ * key is in device.key.new and the store already names it. Finish. */
+static int finish_recover(mutual_store *s, const char *key_path)
+{
+	mutual_buf b = { 0 }, retired = { 0 };
+	const char *rest;
+	uint8_t seed[32], pk[32], sk[MUTUAL_SECRET_SIZE];
+	char *new_path = mutual__path_join(s->dir, MUTUAL_DEVICE_KEY_FILE ".new");
+	int rc;
+
+	if (!new_path)
+		return MUTUAL_ERROR;
+	rc = read_key_file(&b, &rest, new_path, DEVICE_KEY_HEADER);
+	if (rc == 0 && (strlen(rest) < 64 || mutual__unhex(seed, 32, rest, 64) < 0))
+		rc = MUTUAL_ECORRUPT;
+	if (rc == 0)
+		rc = mutual__sign_keypair(pk, sk, seed);
+	if (rc == 0 && memcmp(pk, s->self, 32) == 0) {
+		rc = mutual__buf_printf(&retired, "%s.retired-interrupted", key_path);
+		if (rc == 0 && (rename(key_path, (const char *)retired.data) < 0 || rename(new_path, key_path) < 0 ||
+				mutual__fsync_dir(s->dir) < 0))
+			rc = mutual__fail(MUTUAL_ERROR, "cannot finish an interrupted recover: %s", strerror(errno));
+	} else {
+		rc = mutual__fail(MUTUAL_ECORRUPT, "%s does not belong to this store's device", key_path);
+	}
+	mutual__wipe(seed, sizeof(seed));
+	mutual__wipe(sk, sizeof(sk));
+	if (b.data)
+		mutual__wipe(b.data, b.cap);
+	mutual__buf_free(&b);
+	mutual__buf_free(&retired);
+	free(new_path);
+	return rc;
+}
+
 int mutual__store_load_secret(mutual_store *s)
 {
 	mutual_buf b = { 0 };
@@ -114,8 +149,17 @@ int mutual__store_load_secret(mutual_store *s)
 		rc = mutual__fail(MUTUAL_ECORRUPT, "%s is damaged", path);
 	if (rc == 0)
 		rc = mutual__sign_keypair(pk, s->secret, seed);
-	if (rc == 0 && memcmp(pk, s->self, 32) != 0)
-		rc = mutual__fail(MUTUAL_ECORRUPT, "%s does not belong to this store's device", path);
+	if (rc == 0 && memcmp(pk, s->self, 32) != 0) {
+		rc = finish_recover(s, path);
+		if (rc == 0) {
+			mutual__wipe(seed, sizeof(seed));
+			if (b.data)
+				mutual__wipe(b.data, b.cap);
+			mutual__buf_free(&b);
+			free(path);
+			return mutual__store_load_secret(s);
+		}
+	}
 	if (rc == 0)
 		s->have_secret = 1;
 	else

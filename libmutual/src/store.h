@@ -40,6 +40,11 @@ int mutual__store_load_group_key(mutual_store *s);
 int mutual__append(mutual_event_id *out_first, mutual_store *s,
 	const mutual_append_entry *entries, size_t n, int allow_reserved);
 
+/* The parts of an append, for callers that hold the write transaction:
+ * validate entries, then append them under s->self with s->secret. */
+int mutual__append_check(const mutual_append_entry *entries, size_t n, int allow_reserved);
+int mutual__append_locked(mutual_event_id *out_first, mutual_store *s, const mutual_append_entry *entries, size_t n);
+
 /* What an invite carries. */
 typedef struct {
 	uint8_t group_id[MUTUAL_GROUP_ID_SIZE];

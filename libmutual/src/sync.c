@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "event.h"
+#include "fork.h"
 #include "git.h"
 #include "json.h"
 #include "segment.h"
@@ -240,6 +241,7 @@ typedef struct {
 	} *done;
 	size_t n_done;
 	uint64_t exported;
+	uint64_t until; /* the last seq to export */
 } export_ctx;
 
 static int flush_segment(export_ctx *x)
@@ -293,6 +295,8 @@ static int export_event(const mutual_event_rec *ev, void *payload)
 	export_ctx *x = payload;
 	int rc;
 
+	if (ev->seq > x->until)
+		return 1; /* stops the walk */
 	if (x->count == 0 && (rc = mutual__segment_begin(&x->plain, x->c->s->group_id_raw, x->c->s->self, ev->seq)) < 0)
 		return rc;
 	if (x->count == 0)
@@ -333,14 +337,23 @@ static int export_own(sync_ctx *c)
 		return rc;
 	if ((rc = mutual__db_head(s->db, s->self, &head, head_hash)) < 0)
 		return rc;
+	{
+		/* A forked key exports nothing of its quarantined part. */
+		uint64_t fork_seq;
+		if (mutual__db_fork_get(s->db, s->self, &fork_seq, NULL) == 0 && head >= fork_seq)
+			head = fork_seq - 1;
+	}
 	if (head <= last)
 		return 0;
 	if ((rc = mutual__store_load_secret(s)) < 0 ||
 	    (rc = mutual__repo_open_memory(&x.memory, mutual__repo_path(c->local))) < 0)
 		return rc;
-	rc = mutual__db_chain(s->db, s->self, last + 1, export_event, &x);
 	/* Only events up to the head read above: appends racing with us wait
 	 * for the next sync. */
+	x.until = head;
+	rc = mutual__db_chain(s->db, s->self, last + 1, export_event, &x);
+	if (rc == 1)
+		rc = 0;
 	if (rc == 0)
 		rc = flush_segment(&x);
 	if (rc == 0 && x.n_done)
@@ -475,6 +488,241 @@ done:
 	return rc;
 }
 
+
+/* ------------------------------------------------------------------ forks */
+
+static void fork_ref(char *out, size_t size, const uint8_t device[32])
+{
+	char hex[65];
+	mutual__hex(hex, device, 32);
+	snprintf(out, size, MUTUAL_REF_FORKS "%s", hex);
+}
+
+typedef struct {
+	mutual_buf *wire;
+	uint32_t count;
+} our_branch;
+
+static int collect_our_branch(const mutual_event_rec *ev, void *payload)
+{
+	our_branch *b = payload;
+	int rc = mutual__event_encode(b->wire, ev);
+	if (rc < 0)
+		return rc;
+	b->count++;
+	return ev->has_sig ? 1 : 0; /* 1 stops the walk at the first signature */
+}
+
+/* Store `proof` for `device` when it is new or forks earlier than the one
+ * held, and keep it as a sealed commit under refs/mutual/v1/forks/ so it
+ * travels on every stick. `*adopted` says whether it was. */
+static int record_fork(sync_ctx *c, const uint8_t device[32], uint64_t seq, const mutual_buf *proof,
+	const mutual_oid *existing_commit, int *adopted)
+{
+	mutual_store *s = c->s;
+	mutual_repo *mem = NULL;
+	mutual_buf sealed = { 0 };
+	mutual_oid oid, now;
+	uint64_t held;
+	char name[128], message[96];
+	int rc;
+
+	*adopted = 0;
+	rc = mutual__db_fork_get(s->db, device, &held, NULL);
+	if (rc == 0 && held <= seq)
+		return 0;
+	if (rc < 0 && rc != MUTUAL_ENOTFOUND)
+		return rc;
+	fork_ref(name, sizeof(name), device);
+	if (existing_commit) {
+		oid = *existing_commit; /* forward the proof's commit byte for byte */
+	} else {
+		snprintf(message, sizeof(message), "fork at seq %" PRIu64 "\n", seq);
+		if ((rc = mutual__segment_seal(&sealed, proof, s->group_id_raw, device, s->key_id, s->group_key)) < 0 ||
+		    (rc = mutual__repo_open_memory(&mem, mutual__repo_path(c->local))) < 0 ||
+		    (rc = mutual__segment_commit_write(&oid, mem, NULL, sealed.data, sealed.len, message)) < 0 ||
+		    (rc = mutual__repo_flush_memory(mem, c->local)) < 0)
+			goto done;
+	}
+	if ((rc = mutual__db_begin_write(s->db)) < 0)
+		goto done;
+	if ((rc = mutual__db_fork_set(s->db, device, seq, proof->data, proof->len)) < 0) {
+		mutual__db_rollback(s->db);
+		goto done;
+	}
+	if ((rc = mutual__db_commit(s->db)) < 0)
+		goto done;
+	rc = mutual__ref_get(&now, c->local, name) == 0 ? mutual__ref_set(c->local, name, &oid, &now)
+							 : mutual__ref_set(c->local, name, &oid, NULL);
+	*adopted = rc == 0;
+	c->stats->forks_found += *adopted;
+done:
+	mutual__repo_free(mem);
+	mutual__buf_free(&sealed);
+	return rc;
+}
+
+/* The peer's commits chain[n-1] (oldest) .. chain[0] of `device` diverge
+ * from the log held here. Find the first seq where their events differ
+ * from ours; when the peer's events from there are chained and signed by
+ * the device, both are the device's own words: record a fork proof. */
+static int try_fork(sync_ctx *c, const uint8_t device[32], const mutual_oid *chain, size_t n, int *forked,
+	uint64_t *seq_out)
+{
+	mutual_store *s = c->s;
+	mutual_buf theirs = { 0 }, ours = { 0 }, proof = { 0 }, scratch = { 0 };
+	mutual_fork_branch a, b;
+	our_branch mine = { &ours, 0 };
+	uint64_t fork_seq = 0;
+	uint32_t n_theirs = 0, key_id;
+	uint8_t prev[32];
+	int found = 0, stop = 0, rc = 0;
+
+	*forked = 0;
+	for (size_t i = n; i-- > 0 && !stop;) {
+		mutual_segment seg;
+		mutual_oid parent;
+		size_t pos = 0;
+		int has_parent;
+
+		if (mutual__segment_commit_read(c->peer, &chain[i], &has_parent, &parent, &c->blob) < 0 ||
+		    mutual__segment_key_id(&key_id, c->blob.data, c->blob.len) < 0 || key_id != s->key_id ||
+		    mutual__segment_open(&c->plain, c->blob.data, c->blob.len, s->group_id_raw, device, s->group_key) < 0 ||
+		    mutual__segment_parse(&seg, c->plain.data, c->plain.len) < 0 || memcmp(seg.device, device, 32) != 0)
+			break;
+		c->stats->segments_opened++;
+		for (uint32_t k = 0; k < seg.count && !stop; k++) {
+			mutual_event_rec ev, held;
+			size_t used;
+			if (mutual__event_decode(&ev, seg.events + pos, seg.events_len - pos, &used) < 0 ||
+			    memcmp(ev.device, device, 32) != 0) {
+				stop = 1;
+				break;
+			}
+			pos += used;
+			if (!fork_seq) {
+				rc = mutual__db_event_get(&held, &scratch, s->db, device, ev.seq);
+				if (rc == MUTUAL_ENOTFOUND) {
+					rc = 0;
+					stop = 1; /* no event here to conflict with */
+					break;
+				}
+				if (rc < 0)
+					goto done;
+				if (memcmp(held.hash, ev.hash, 32) == 0)
+					continue;
+				if (memcmp(held.prev, ev.prev, 32) != 0) {
+					stop = 1; /* not from the same previous event: not the device's chain */
+					break;
+				}
+				fork_seq = ev.seq;
+			} else if (memcmp(ev.prev, prev, 32) != 0 || ev.seq != fork_seq + n_theirs) {
+				stop = 1;
+				break;
+			}
+			memcpy(prev, ev.hash, 32);
+			if ((rc = mutual__event_encode(&theirs, &ev)) < 0)
+				goto done;
+			n_theirs++;
+			if (ev.has_sig) {
+				uint8_t msg[MUTUAL_SIG_MSG_SIZE];
+				mutual__event_sig_message(msg, ev.hash);
+				found = mutual__sign_verify(ev.sig, msg, sizeof(msg), device) == 0;
+				stop = 1;
+			}
+		}
+	}
+	if (!found)
+		goto done;
+	rc = mutual__db_chain(s->db, device, fork_seq, collect_our_branch, &mine);
+	if (rc < 0)
+		goto done;
+	if (rc != 1) {
+		rc = 0; /* our branch is not signed yet: no proof from our side */
+		goto done;
+	}
+	a = (mutual_fork_branch){ theirs.data, theirs.len, n_theirs };
+	b = (mutual_fork_branch){ ours.data, ours.len, mine.count };
+	if ((rc = mutual__fork_proof_build(&proof, device, fork_seq, &a, &b)) < 0) {
+		rc = 0; /* not a provable fork after all */
+		goto done;
+	}
+	if ((rc = record_fork(c, device, fork_seq, &proof, NULL, forked)) < 0)
+		goto done;
+	*forked = 1;
+	*seq_out = fork_seq;
+done:
+	mutual__buf_free(&theirs);
+	mutual__buf_free(&ours);
+	mutual__buf_free(&proof);
+	mutual__buf_free(&scratch);
+	return rc;
+}
+
+/* A peer's fork proof: adopt it when it verifies and forks earlier than
+ * what is known here. */
+static int import_fork_ref(sync_ctx *c, const peer_ref *r)
+{
+	size_t plen = strlen(MUTUAL_REF_FORKS);
+	const char *hex = r->name + plen;
+	uint8_t device[32];
+	mutual_oid parent;
+	uint64_t seq, held;
+	int has_parent, adopted, rc;
+
+	if (strlen(hex) != 64 || strspn(hex, "0123456789abcdef") != 64 || mutual__unhex(device, 32, hex, 64) < 0) {
+		refuse(c, NULL, "unknown ref %s on the target", r->name);
+		return 0;
+	}
+	if (mutual__db_fork_get(c->s->db, device, &held, NULL) == 0) {
+		char name[128];
+		mutual_oid ours;
+		fork_ref(name, sizeof(name), device);
+		if (mutual__ref_get(&ours, c->local, name) == 0 && memcmp(&ours, &r->oid, sizeof(ours)) == 0)
+			return 0; /* the same proof */
+	}
+	if (mutual__segment_commit_read(c->peer, &r->oid, &has_parent, &parent, &c->blob) < 0 ||
+	    mutual__segment_open(&c->plain, c->blob.data, c->blob.len, c->s->group_id_raw, device, c->s->group_key) < 0 ||
+	    mutual__fork_proof_verify(&seq, c->plain.data, c->plain.len, device) < 0) {
+		refuse(c, device, "its fork proof on the target does not verify: %s", mutual_error_last());
+		return 0;
+	}
+	if (c->peer != c->local &&
+	    (rc = mutual__repo_copy(c->local, c->peer, &r->oid, 1, NULL, 0, &c->stats->objects_received, NULL, NULL)) < 0)
+		return rc;
+	return record_fork(c, device, seq, &c->plain, &r->oid, &adopted);
+}
+
+/* The log of a forked device diverging again is the known fork, not news. */
+static int known_fork(sync_ctx *c, const uint8_t device[32])
+{
+	uint64_t seq;
+	if (mutual__db_fork_get(c->s->db, device, &seq, NULL) != 0)
+		return 0;
+	c->stats->forked_devices++;
+	return 1;
+}
+
+/* Report a divergence: a fork when provable, else a plain refusal. */
+static int diverged(sync_ctx *c, const uint8_t device[32], const mutual_oid *chain, size_t n, const char *what)
+{
+	uint64_t seq = 0;
+	int forked, rc;
+	if (known_fork(c, device))
+		return 0;
+	if ((rc = try_fork(c, device, chain, n, &forked, &seq)) < 0)
+		return rc;
+	if (forked) {
+		c->stats->forked_devices++;
+		refuse(c, device, "the same device key signed two different logs (a store copied to a second "
+			"machine?): its events from seq %" PRIu64 " on are quarantined on every device until its "
+			"owner runs 'mutual recover'", seq);
+	} else {
+		refuse(c, device, "%s: nothing of it imported", what);
+	}
+	return 0;
+}
+
 /* Import what the peer's ref `r` holds beyond this store's copy of that
  * device's log. */
 static int import_ref(sync_ctx *c, const peer_ref *r)
@@ -502,11 +750,6 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 	if (rc < 0 && rc != MUTUAL_ENOTFOUND)
 		return rc;
 	have_ours = rc == 0;
-	if (memcmp(device, s->self, 32) == 0) {
-		refuse(c, device, "someone else is writing with this device's key (a copied store?): "
-			"its log on the target is not this device's; nothing imported");
-		return 0;
-	}
 
 	/* Walk back to what we hold; cost grows with what is new. */
 	cur = r->oid;
@@ -527,8 +770,7 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 		}
 		if (!has_parent) {
 			if (have_ours) {
-				refuse(c, device, "its log on the target diverges from the one held here "
-					"(rewritten, or the same key used on two machines): nothing imported");
+				rc = diverged(c, device, chain, n, "its log on the target diverges from the one held here");
 				goto done;
 			}
 			break;
@@ -536,11 +778,15 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 		if (have_ours && memcmp(&parent, &ours, sizeof(ours)) == 0)
 			break;
 		if (mutual__db_segment_find(s->db, parent.id, found_device, &first, &last) == 0) {
-			refuse(c, device, "its log forks after seq %" PRIu64 " (the same key used on two machines?): "
-				"nothing of the fork imported", last);
+			rc = diverged(c, device, chain, n, "its log on the target was rewritten after seq");
 			goto done;
 		}
 		cur = parent;
+	}
+	if (memcmp(device, s->self, 32) == 0) {
+		refuse(c, device, "someone else is writing with this device's key (a copied store?): "
+			"events this device never wrote; nothing imported");
+		goto done;
 	}
 
 	if (c->peer != c->local) {
@@ -580,11 +826,18 @@ static int import_all(sync_ctx *c)
 {
 	size_t prefix = strlen(MUTUAL_REF_ROOT);
 	int rc;
+	/* Fork proofs first, so a known fork is not taken for news. */
+	for (size_t i = 0; i < c->n_refs; i++)
+		if (strncmp(c->refs[i].name, MUTUAL_REF_FORKS, strlen(MUTUAL_REF_FORKS)) == 0 &&
+		    (rc = import_fork_ref(c, &c->refs[i])) < 0)
+			return rc;
 	for (size_t i = 0; i < c->n_refs; i++) {
 		const char *name = c->refs[i].name;
 		if (strncmp(name, MUTUAL_REF_DEVICES, strlen(MUTUAL_REF_DEVICES)) == 0) {
 			if ((rc = import_ref(c, &c->refs[i])) < 0)
 				return rc;
+		} else if (strncmp(name, MUTUAL_REF_FORKS, strlen(MUTUAL_REF_FORKS)) == 0) {
+			continue;
 		} else if (strncmp(name + prefix, "v1/", 3) != 0) {
 			c->stats->newer_format++; /* kept and forwarded, see forward_foreign */
 		} else {
@@ -721,6 +974,63 @@ done:
 	return rc;
 }
 
+typedef struct {
+	sync_ctx *c;
+	mutual_oid *tips, *theirs;
+	char **names;
+	int *has_theirs;
+	size_t n;
+} fork_plan;
+
+/* This store's fork proofs the target lacks, or holds a later one of. */
+static int plan_fork(const char *name, const mutual_oid *oid, void *payload)
+{
+	fork_plan *p = payload;
+	const peer_ref *theirs = find_ref(p->c, name);
+	size_t i = p->n;
+	if (theirs && memcmp(&theirs->oid, oid, sizeof(*oid)) == 0)
+		return 0;
+	if (!(p->tips = realloc(p->tips, (i + 1) * sizeof(*p->tips))) ||
+	    !(p->theirs = realloc(p->theirs, (i + 1) * sizeof(*p->theirs))) ||
+	    !(p->names = realloc(p->names, (i + 1) * sizeof(*p->names))) ||
+	    !(p->has_theirs = realloc(p->has_theirs, (i + 1) * sizeof(*p->has_theirs))))
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
+	p->tips[i] = *oid;
+	p->has_theirs[i] = theirs != NULL;
+	if (theirs)
+		p->theirs[i] = theirs->oid;
+	if (!(p->names[i] = mutual__strdup(name)))
+		return MUTUAL_ERROR;
+	p->n++;
+	return 0;
+}
+
+static void free_fork_plan(fork_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->names[i]);
+	free(p->names);
+	free(p->tips);
+	free(p->theirs);
+	free(p->has_theirs);
+}
+
+/* Import adopted any earlier fork proof the target had, so every proof
+ * that differs here is the earlier (or only) one: it replaces theirs. */
+static int send_forks_folder(sync_ctx *c)
+{
+	fork_plan p;
+	int rc;
+	memset(&p, 0, sizeof(p));
+	p.c = c;
+	if ((rc = mutual__refs_foreach(c->local, MUTUAL_REF_FORKS, plan_fork, &p)) == 0 && p.n)
+		rc = mutual__repo_copy(c->peer, c->local, p.tips, p.n, NULL, 0, &c->stats->objects_sent, NULL, NULL);
+	for (size_t i = 0; i < p.n && rc == 0; i++)
+		rc = mutual__ref_set(c->peer, p.names[i], &p.tips[i], p.has_theirs[i] ? &p.theirs[i] : NULL);
+	free_fork_plan(&p);
+	return rc;
+}
+
 /* Refs of a newer format travel untouched between the store and a folder. */
 static int forward_foreign(sync_ctx *c)
 {
@@ -801,7 +1111,8 @@ static int sync_folder(sync_ctx *c, const char *folder)
 		goto done;
 	remove_stale_git_locks((const char *)path.data, 0);
 	if ((rc = mutual__refs_foreach(c->peer, MUTUAL_REF_ROOT, collect_ref, c)) < 0 ||
-	    (rc = import_all(c)) < 0 || (rc = send_folder(c)) < 0 || (rc = forward_foreign(c)) < 0 ||
+	    (rc = import_all(c)) < 0 || (rc = send_folder(c)) < 0 || (rc = send_forks_folder(c)) < 0 ||
+	    (rc = forward_foreign(c)) < 0 ||
 	    (rc = mutual__repo_consolidate(c->peer, NULL)) < 0)
 		goto done;
 	if ((rc = syncfs_path((const char *)path.data)) == 0)
@@ -913,10 +1224,13 @@ static int sync_remote(sync_ctx *c, const char *url)
 	char hex[65], prefix[128];
 	incoming_ctx x = { c, prefix };
 	send_plan p;
+	fork_plan fp;
 	char **specs = NULL;
+	size_t n_specs = 0;
 	int rc;
 
 	memset(&p, 0, sizeof(p));
+	memset(&fp, 0, sizeof(fp));
 	mutual__hash(h, url, strlen(url));
 	mutual__hex(hex, h, 8);
 	snprintf(prefix, sizeof(prefix), INCOMING "%s/", hex);
@@ -928,31 +1242,38 @@ static int sync_remote(sync_ctx *c, const char *url)
 		goto done;
 	if ((rc = plan_send(&p, c)) < 0 || (rc = mutual__db_segment_tips(c->s->db, set_local_ref, c)) < 0)
 		goto done;
-	if (p.n) {
-		if (!(specs = calloc(p.n, sizeof(*specs)))) {
+	fp.c = c;
+	if ((rc = mutual__refs_foreach(c->local, MUTUAL_REF_FORKS, plan_fork, &fp)) < 0)
+		goto done;
+	n_specs = p.n + fp.n;
+	if (n_specs) {
+		if (!(specs = calloc(n_specs, sizeof(*specs)))) {
 			rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 			goto done;
 		}
-		for (size_t i = 0; i < p.n; i++) {
+		/* Device logs only ever fast-forward; a fork proof replaces a later one. */
+		for (size_t i = 0; i < n_specs; i++) {
 			mutual_buf spec = { 0 };
-			if (mutual__buf_printf(&spec, "%s:%s", p.names[i], p.names[i]) < 0) {
+			const char *name = i < p.n ? p.names[i] : fp.names[i - p.n];
+			if (mutual__buf_printf(&spec, "%s%s:%s", i < p.n ? "" : "+", name, name) < 0) {
 				rc = MUTUAL_ERROR;
 				goto done;
 			}
 			specs[i] = (char *)spec.data;
 		}
 		c->progress.phase = MUTUAL_SYNC_SENDING;
-		if ((rc = mutual__remote_push(c->local, url, specs, p.n, &c->stats->objects_sent, reject_push, c,
+		if ((rc = mutual__remote_push(c->local, url, specs, n_specs, &c->stats->objects_sent, reject_push, c,
 			transfer_cb, c)) < 0)
 			goto done;
 	}
 	c->stats->safe_to_remove = 1;
 done:
 	mutual__refs_foreach(c->local, prefix, delete_incoming, c->local);
-	for (size_t i = 0; specs && i < p.n; i++)
+	for (size_t i = 0; specs && i < n_specs; i++)
 		free(specs[i]);
 	free(specs);
 	free_plan(&p);
+	free_fork_plan(&fp);
 	return rc;
 }
 
