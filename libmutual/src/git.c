@@ -71,6 +71,22 @@ void mutual__fault_point(void)
 		kill(getpid(), SIGKILL);
 }
 
+/* Encrypted segments never share bytes, so searching them for deltas
+ * only burns time (half of a sync's CPU, measured). libgit2 takes its
+ * "big file" threshold, past which it does not search, from
+ * pack.deltaCacheSize: set it in the repository's own config, which also
+ * keeps a user's global git config from changing how sync performs. */
+static void no_deltas(git_repository *repo)
+{
+	git_config *cfg = NULL;
+	int64_t v = 0;
+	if (git_repository_config(&cfg, repo) == 0 &&
+	    (git_config_get_int64(&v, cfg, "pack.deltaCacheSize") < 0 || v != 1))
+		git_config_set_int64(cfg, "pack.deltaCacheSize", 1); /* a read-only medium keeps its own */
+	git_config_free(cfg);
+	git_error_clear();
+}
+
 int mutual__repo_open(mutual_repo **out, const char *path, int create)
 {
 	mutual_repo *r;
@@ -98,6 +114,7 @@ int mutual__repo_open(mutual_repo **out, const char *path, int create)
 		mutual__repo_free(r);
 		return rc;
 	}
+	no_deltas(r->repo);
 	*out = r;
 	return 0;
 }
