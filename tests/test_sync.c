@@ -1,0 +1,244 @@
+/*
+ * test_sync.c - mutual_sync through the API: figures, cancelling from the
+ * progress callback, refusals, and a fork settled the same way on every
+ * device, then recovered without losing an event. The black-box scenarios
+ * (stock git, servers, killed syncs) are in test_sync.py and
+ * test_sync_servers.py.
+ */
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+
+static mutual_store *make(const char *name, const char *device)
+{
+	mutual_create_options opts = MUTUAL_CREATE_OPTIONS_INIT;
+	mutual_store *s = NULL;
+	opts.device_name = device;
+	CHECK_OK(mutual_store_create(&s, tmp_path(name), "Rent fund", &opts));
+	return s;
+}
+
+static mutual_store *join(mutual_store *inviter, const char *name, const char *device)
+{
+	mutual_create_options opts = MUTUAL_CREATE_OPTIONS_INIT;
+	mutual_store *s = NULL;
+	char *text = NULL;
+	opts.device_name = device;
+	CHECK_OK(mutual_invite_text(&text, inviter));
+	CHECK_OK(mutual_store_join_text(&s, tmp_path(name), text, &opts));
+	mutual_free(text);
+	return s;
+}
+
+static const char *stick(void)
+{
+	const char *p = tmp_path("stick");
+	mkdir(p, 0700);
+	return p;
+}
+
+static void append_n(mutual_store *s, int n, const char *tag)
+{
+	for (int i = 0; i < n; i++) {
+		char p[64];
+		snprintf(p, sizeof(p), "{\"tag\":\"%s\",\"i\":%d}", tag, i);
+		CHECK_OK(mutual_append(NULL, s, "fund.pledge", p));
+	}
+}
+
+typedef struct {
+	uint64_t events, quarantined;
+} tally;
+
+static tally count(mutual_store *s)
+{
+	mutual_iter *it;
+	const mutual_event *ev;
+	tally t = { 0, 0 };
+	int rc;
+	CHECK_OK(mutual_iter_new(&it, s, NULL));
+	while ((rc = mutual_iter_next(&ev, it)) == 0) {
+		t.events++;
+		t.quarantined += (uint64_t)mutual_event_quarantined(ev);
+	}
+	CHECK_RC(rc, MUTUAL_ITEROVER);
+	mutual_iter_free(it);
+	return t;
+}
+
+static void test_round_trip_figures(void)
+{
+	mutual_store *a = make("a", "alpha"), *b = join(a, "b", "beta");
+	mutual_sync_stats st;
+
+	append_n(a, 25, "a");
+	CHECK_OK(mutual_sync(&st, a, stick(), NULL));
+	CHECK(st.events_sent == 26 && st.segments_sent == 1 && st.events_received == 0);
+	CHECK(st.objects_sent == 3 && st.safe_to_remove);
+	CHECK_OK(mutual_sync(&st, b, stick(), NULL));
+	CHECK(st.events_received == 26 && st.devices_updated == 1 && st.segments_opened == 1);
+	CHECK(st.events_sent == 1); /* b's own join event */
+	CHECK_OK(mutual_sync(&st, a, stick(), NULL));
+	CHECK(st.events_received == 1 && st.events_sent == 0);
+	CHECK(count(a).events == 27 && count(b).events == 27);
+	/* Nothing new: nothing moves, nothing is opened. */
+	CHECK_OK(mutual_sync(&st, b, stick(), NULL));
+	CHECK(st.events_received == 0 && st.events_sent == 0 && st.segments_opened == 0 && st.objects_sent == 0);
+	CHECK_OK(mutual_verify(NULL, b));
+	mutual_store_free(a);
+	mutual_store_free(b);
+}
+
+static int cancel_at_import(const mutual_sync_progress *p, void *payload)
+{
+	int *calls = payload;
+	(*calls)++;
+	return p->phase == MUTUAL_SYNC_IMPORTING;
+}
+
+static void test_cancel(void)
+{
+	mutual_store *a = make("a", "alpha"), *b = join(a, "b", "beta");
+	mutual_sync_options opts = MUTUAL_SYNC_OPTIONS_INIT;
+	mutual_sync_stats st;
+	int calls = 0;
+
+	append_n(a, 2500, "a"); /* three segments */
+	CHECK_OK(mutual_sync(NULL, a, stick(), NULL));
+	opts.progress = cancel_at_import;
+	opts.progress_payload = &calls;
+	CHECK_RC(mutual_sync(&st, b, stick(), &opts), MUTUAL_ECANCELLED);
+	CHECK(calls > 0 && !st.safe_to_remove);
+	/* What was imported before the cancel is whole; the rest comes next time. */
+	CHECK_OK(mutual_verify(NULL, b));
+	CHECK(count(b).events < 2502);
+	CHECK_OK(mutual_sync(&st, b, stick(), NULL));
+	CHECK(count(b).events == 2502);
+	CHECK_OK(mutual_verify(NULL, b));
+	mutual_store_free(a);
+	mutual_store_free(b);
+}
+
+static void test_refusals_and_targets(void)
+{
+	mutual_store *a = make("a", "alpha"), *other = make("o", "other");
+	mutual_sync_options opts = MUTUAL_SYNC_OPTIONS_INIT;
+	mutual_sync_stats st;
+
+	CHECK_RC(mutual_sync(&st, a, tmp_path("no-such-stick"), NULL), MUTUAL_ENOTFOUND);
+	CHECK(strstr(mutual_error_last(), "mounted"));
+	CHECK_RC(mutual_sync(&st, a, "", NULL), MUTUAL_EINVALID);
+	opts.version = 42;
+	CHECK_RC(mutual_sync(&st, a, stick(), &opts), MUTUAL_EINVALID);
+	/* Two groups on one stick: separate repositories, nothing crosses. */
+	CHECK_OK(mutual_sync(&st, a, stick(), NULL));
+	CHECK_OK(mutual_sync(&st, other, stick(), NULL));
+	CHECK(st.events_received == 0);
+	CHECK(count(other).events == 1);
+	mutual_store_free(a);
+	CHECK_OK(mutual_store_open(&a, tmp_path("a"), MUTUAL_OPEN_READONLY));
+	CHECK_RC(mutual_sync(&st, a, stick(), NULL), MUTUAL_EREADONLY);
+	mutual_store_free(a);
+	mutual_store_free(other);
+}
+
+typedef struct {
+	int refusals;
+	char last[512];
+} refusal_log;
+
+static void on_refusal(const char *device, const char *reason, void *payload)
+{
+	refusal_log *log = payload;
+	log->refusals++;
+	snprintf(log->last, sizeof(log->last), "%.16s %s", device, reason);
+}
+
+/* Copy a store folder, as restoring one backup onto a second machine would. */
+static void copy_store(const char *from, const char *to)
+{
+	char cmd[8192];
+	snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", tmp_path(from), tmp_path(to));
+	CHECK(system(cmd) == 0);
+}
+
+static void test_fork_and_recover(void)
+{
+	mutual_store *a = make("a", "alpha"), *c = join(a, "c", "carol"), *d = join(a, "d", "dana"), *a2;
+	mutual_sync_options opts = MUTUAL_SYNC_OPTIONS_INIT;
+	refusal_log log = { 0, "" };
+	mutual_sync_stats st;
+	uint64_t n = 0;
+	tally tc, td;
+
+	append_n(a, 3, "before");
+	CHECK_OK(mutual_sync(NULL, a, stick(), NULL));
+	mutual_store_free(a);
+	copy_store("a", "a2");
+	CHECK_OK(mutual_store_open(&a, tmp_path("a"), 0));
+	CHECK_OK(mutual_store_open(&a2, tmp_path("a2"), 0));
+	append_n(a, 2, "branch-a");
+	append_n(a2, 4, "branch-a2");
+
+	/* c meets branch a first, d meets branch a2 first ... */
+	CHECK_OK(mutual_sync(NULL, a, stick(), NULL));
+	CHECK_OK(mutual_sync(NULL, c, stick(), NULL));
+	CHECK_OK(mutual_sync(NULL, a2, tmp_path("a2-bundle.bundle"), NULL));
+	CHECK_OK(mutual_sync(NULL, d, tmp_path("a2-bundle.bundle"), NULL));
+	CHECK_OK(mutual_sync(NULL, d, tmp_path("d.bundle"), NULL)); /* d's own, for later */
+	/* ... then the branches meet on the stick: the fork is proven. */
+	opts.refusal = on_refusal;
+	opts.refusal_payload = &log;
+	CHECK_RC(mutual_sync(&st, a2, stick(), &opts), MUTUAL_EREFUSED);
+	CHECK(log.refusals == 1 && strstr(log.last, "two different logs") && st.forks_found == 1);
+	CHECK_RC(mutual_append(NULL, a2, "fund.pledge", "{}"), MUTUAL_EFORK);
+	/* The proof travels: c and d make the same cut, whatever they held. */
+	CHECK_OK(mutual_sync(&st, c, stick(), NULL));
+	CHECK(st.forks_found == 1);
+	CHECK_OK(mutual_sync(&st, d, stick(), NULL));
+	CHECK(st.forks_found == 1);
+	CHECK_OK(mutual_sync(&st, a, stick(), NULL));
+	CHECK_OK(mutual_sync(NULL, c, stick(), NULL)); /* c meets d's own events */
+	tc = count(c);
+	td = count(d);
+	/* Applied (not quarantined) events are the same on both. */
+	CHECK(tc.events - tc.quarantined == td.events - td.quarantined);
+	CHECK(tc.quarantined == 2 && td.quarantined == 4);
+	CHECK_RC(mutual_append(NULL, a, "fund.pledge", "{}"), MUTUAL_EFORK);
+
+	/* Both owners recover; every event of both branches survives. */
+	CHECK_RC(mutual_store_recover(&n, c), MUTUAL_EINVALID);
+	CHECK_OK(mutual_store_recover(&n, a));
+	CHECK(n == 2);
+	CHECK_OK(mutual_store_recover(&n, a2));
+	CHECK(n == 4);
+	CHECK_OK(mutual_append(NULL, a, "fund.pledge", "{\"after\":\"recover\"}"));
+	CHECK_OK(mutual_sync(NULL, a, stick(), NULL));
+	CHECK_OK(mutual_sync(NULL, a2, stick(), NULL));
+	CHECK_OK(mutual_sync(NULL, c, stick(), NULL));
+	CHECK_OK(mutual_sync(NULL, d, stick(), NULL));
+	CHECK_OK(mutual_sync(NULL, c, stick(), NULL));
+	tc = count(c);
+	td = count(d);
+	CHECK(tc.events - tc.quarantined == td.events - td.quarantined);
+	/* 2 + 4 re-appended, 2 new joins, 1 new event. */
+	CHECK(tc.events - tc.quarantined == 1 + 1 + 1 + 3 + 2 + 4 + 2 + 1);
+	CHECK_OK(mutual_verify(NULL, c));
+	CHECK_OK(mutual_verify(NULL, d));
+	mutual_store_free(a);
+	mutual_store_free(a2);
+	mutual_store_free(c);
+	mutual_store_free(d);
+}
+
+int main(int argc, char **argv)
+{
+	static const test_case cases[] = {
+		{ "round_trip_figures", test_round_trip_figures },
+		{ "cancel", test_cancel },
+		{ "refusals_and_targets", test_refusals_and_targets },
+		{ "fork_and_recover", test_fork_and_recover },
+	};
+	return run_cases(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
+}
