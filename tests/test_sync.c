@@ -232,6 +232,53 @@ static void test_fork_and_recover(void)
 	mutual_store_free(d);
 }
 
+static void run(const char *fmt, const char *arg1, const char *arg2)
+{
+	char cmd[16384];
+	snprintf(cmd, sizeof(cmd), fmt, arg1, arg2);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "command failed: %s\n", cmd);
+		exit(1);
+	}
+}
+
+static void test_foreign_owner_stick(void)
+{
+	mutual_store *a = make("a", "alpha"), *b = join(a, "b", "beta");
+	mutual_sync_stats st;
+
+	append_n(a, 3, "a");
+	CHECK_OK(mutual_sync(NULL, a, stick(), NULL));
+	/* As a FAT stick mounted for another user shows it. */
+	run("chown -R 65534:65534 '%s'%s", tmp_path("stick"), "");
+	CHECK_OK(mutual_sync(&st, b, stick(), NULL));
+	CHECK(st.events_received == 4 && st.safe_to_remove);
+	mutual_store_free(a);
+	mutual_store_free(b);
+}
+
+static void test_newer_format_forwarded(void)
+{
+	mutual_store *a = make("a", "alpha");
+	mutual_sync_stats st;
+	char repo[4096], repo2[4096];
+
+	CHECK_OK(mutual_sync(NULL, a, stick(), NULL));
+	snprintf(repo, sizeof(repo), "%s/mutual-%s.git", tmp_path("stick"), mutual_store_group_id(a));
+	/* A newer libmutual left a ref of its own format on the stick. */
+	run("set -e; cd '%s'; c=$(git commit-tree -m future $(git mktree </dev/null)); "
+	    "git update-ref refs/mutual/v2/devices/abc $c%s", repo, "");
+	CHECK_OK(mutual_sync(&st, a, stick(), NULL));
+	CHECK(st.newer_format == 1 && st.refused == 0);
+	/* Kept by this store and passed on to the next stick, untouched. */
+	mkdir(tmp_path("stick2"), 0700);
+	CHECK_OK(mutual_sync(&st, a, tmp_path("stick2"), NULL));
+	snprintf(repo2, sizeof(repo2), "%s/mutual-%s.git", tmp_path("stick2"), mutual_store_group_id(a));
+	run("test \"$(git -C '%s' rev-parse refs/mutual/v2/devices/abc)\" = "
+	    "\"$(git -C '%s' rev-parse refs/mutual/v2/devices/abc)\"", repo, repo2);
+	mutual_store_free(a);
+}
+
 int main(int argc, char **argv)
 {
 	static const test_case cases[] = {
@@ -239,6 +286,8 @@ int main(int argc, char **argv)
 		{ "cancel", test_cancel },
 		{ "refusals_and_targets", test_refusals_and_targets },
 		{ "fork_and_recover", test_fork_and_recover },
+		{ "foreign_owner_stick", test_foreign_owner_stick },
+		{ "newer_format_forwarded", test_newer_format_forwarded },
 	};
 	return run_cases(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
 }
