@@ -279,6 +279,35 @@ static void test_newer_format_forwarded(void)
 	mutual_store_free(a);
 }
 
+static void test_full_stick(void)
+{
+	mutual_store *a = make("a", "alpha"), *b = join(a, "b", "beta");
+	mutual_sync_stats st;
+	char pad[40000 + 32];
+
+	/* Random text does not compress: 5 events of 40 KB overflow 128 KB. */
+	for (int i = 0; i < 5; i++) {
+		size_t n = strlen(strcpy(pad, "{\"pad\":\""));
+		for (int k = 0; k < 40000; k++)
+			pad[n++] = "abcdefghijklmnopqrstuvwxyz234567"[rand() % 32];
+		strcpy(pad + n, "\"}");
+		CHECK_OK(mutual_append(NULL, a, "fund.scan", pad));
+	}
+	mkdir(tmp_path("small"), 0700);
+	run("mount -t tmpfs -o size=128k tmpfs '%s'%s", tmp_path("small"), "");
+	CHECK_RC(mutual_sync(&st, a, tmp_path("small"), NULL), MUTUAL_ERROR);
+	CHECK(strstr(mutual_error_last(), "full") && !st.safe_to_remove);
+	CHECK_OK(mutual_verify(NULL, a));
+	run("umount '%s'%s", tmp_path("small"), "");
+	/* A roomier stick then takes everything. */
+	CHECK_OK(mutual_sync(&st, a, tmp_path("small"), NULL));
+	CHECK(st.events_sent == 6);
+	CHECK_OK(mutual_sync(&st, b, tmp_path("small"), NULL));
+	CHECK(st.events_received == 6);
+	mutual_store_free(a);
+	mutual_store_free(b);
+}
+
 int main(int argc, char **argv)
 {
 	static const test_case cases[] = {
@@ -288,6 +317,7 @@ int main(int argc, char **argv)
 		{ "fork_and_recover", test_fork_and_recover },
 		{ "foreign_owner_stick", test_foreign_owner_stick },
 		{ "newer_format_forwarded", test_newer_format_forwarded },
+		{ "full_stick", test_full_stick },
 	};
 	return run_cases(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
 }

@@ -1004,6 +1004,7 @@ class TestKilledSync(SyncTestCase):
                 after(work, store, target, r.returncode != 0)
             shutil.rmtree(work)
             if r.returncode == 0:
+                import sys; print("\n%s completed at N=%d" % (name, n), file=sys.stderr)
                 self.assertGreater(kills, 0, "%s: the fault point never fired" % name)
                 return n
             kills += 1

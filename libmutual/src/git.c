@@ -31,7 +31,11 @@ struct mutual_repo {
 static int git_fail(int code, const char *what)
 {
 	const git_error *e = git_error_last();
-	return mutual__fail(code, "%s: %s", what, e && e->message ? e->message : "unknown libgit2 error");
+	const char *msg = e && e->message ? e->message : "unknown libgit2 error";
+	if (strstr(msg, "No space left on device"))
+		return mutual__fail(MUTUAL_ERROR, "%s: the disk or stick is full: free some space or use a larger stick "
+			"(nothing was lost; sync again after) (%s)", what, msg);
+	return mutual__fail(code, "%s: %s", what, msg);
 }
 
 /* A libgit2 failure: a callback's cancel, or an error in words. */
