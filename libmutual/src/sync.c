@@ -1316,8 +1316,10 @@ int mutual_sync(mutual_sync_stats *out, mutual_store *s, const char *target, con
 	    (rc = take_lock(&lock_fd, (const char *)path.data, "this store")) < 0)
 		goto done;
 	path.len = 0;
-	if ((rc = mutual__buf_printf(&path, "%s/" SYNC_REPO, s->dir)) < 0 ||
-	    (rc = mutual__repo_open(&c.local, (const char *)path.data, 1)) < 0)
+	if ((rc = mutual__buf_printf(&path, "%s/" SYNC_REPO, s->dir)) < 0)
+		goto done;
+	remove_stale_git_locks((const char *)path.data, 0); /* we hold the store's sync lock */
+	if ((rc = mutual__repo_open(&c.local, (const char *)path.data, 1)) < 0)
 		goto done;
 	if ((rc = report(&c, MUTUAL_SYNC_EXPORTING, 0, 0)) < 0 || (rc = export_own(&c)) < 0)
 		goto done;
