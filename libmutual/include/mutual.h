@@ -350,6 +350,105 @@ typedef struct mutual_verify_result {
  */
 MUTUAL_EXTERN int mutual_verify(mutual_verify_result *out, mutual_store *store);
 
+/* ------------------------------------------------------------- projections */
+
+/*
+ * State is a deterministic projection of the merged logs: any two stores
+ * holding the same events show the same state, byte for byte, whatever
+ * order the events arrived in. Quarantined events are never applied.
+ *
+ * Entities: records of a `kind` with an `id` (each 1..MUTUAL_NAME_MAX
+ * bytes). Each field is a register: its value is the latest write in the
+ * total order among the writes no other write of that field has seen;
+ * concurrent writes that lost (neither writer had seen the other) stay as
+ * the field's conflicts until a write that saw them settles them. A delete
+ * concurrent with an edit is such a conflict too (on the field "_deleted").
+ */
+
+/** Set the fields given in the JSON object `fields` ({"status":"open"}).
+ *  Field names: 1..MUTUAL_NAME_MAX bytes, not starting with '_'. */
+MUTUAL_EXTERN int mutual_entity_put(mutual_event_id *out, mutual_store *store, const char *kind,
+	const char *id, const char *fields);
+/** Delete the entity (a later put restores it). */
+MUTUAL_EXTERN int mutual_entity_delete(mutual_event_id *out, mutual_store *store, const char *kind,
+	const char *id);
+
+/**
+ * The canonical JSON of the entities of `kind` (all, or the one `id`):
+ * {"entities":[{"conflicts":{F:[{"device","hlc","seq","value"}...]},
+ * "deleted":B,"fields":{F:V},"id":I,"writers":{F:{"device","hlc","seq"}}}],
+ * "kind":K}; keys sorted, no white space: the same state prints the same
+ * bytes on every device. `*out` is the caller's (mutual_free()).
+ * MUTUAL_ENOTFOUND when `id` is given and unknown.
+ */
+MUTUAL_EXTERN int mutual_state_json(char **out, mutual_store *store, const char *kind, const char *id);
+
+/** Add `delta` (a number with at most 6 decimals, like "12" or "-0.25") to
+ *  counter `key`. Sums are exact under any order (fixed point, never floats). */
+MUTUAL_EXTERN int mutual_counter_add(mutual_event_id *out, mutual_store *store, const char *key,
+	const char *delta);
+/** Canonical JSON {"key":value,...} of all counters, or of one `key`. */
+MUTUAL_EXTERN int mutual_counters_json(char **out, mutual_store *store, const char *key);
+
+/** A digest (BLAKE2b-256) of every projection: entities and their
+ *  conflicts, counters, forks and every app projection's tables. */
+MUTUAL_EXTERN int mutual_state_digest(uint8_t out[MUTUAL_HASH_SIZE], mutual_store *store);
+/** Regenerate every projection from the log. */
+MUTUAL_EXTERN int mutual_rebuild(mutual_store *store);
+
+/** What this handle's projections have done, to see what an event costs. */
+typedef struct mutual_projection_stats {
+	unsigned int version;
+	uint64_t events_applied;      /* entity and counter events applied */
+	uint64_t fields_updated;      /* field registers and counters touched */
+	uint64_t app_events_applied;  /* events run through app projections' SQL */
+	uint64_t app_replays;         /* app projections emptied and replayed */
+} mutual_projection_stats;
+#define MUTUAL_PROJECTION_STATS_VERSION 1
+MUTUAL_EXTERN int mutual_projection_stats_get(mutual_projection_stats *out, const mutual_store *store);
+
+/**
+ * An app-defined projection, in SQL. `schema` creates its tables, which
+ * must be named `<name>_...`; `reset` empties them; `apply` (one or more
+ * statements) runs for each applicable event in the total order, with the
+ * parameters :device (blob), :seq, :hlc, :type and :payload (JSON text, use
+ * SQLite's json_extract). `type_prefix` (may be NULL) limits it to events
+ * whose type starts so. Bump `schema_version` when the schema changes: the
+ * tables are remade and replayed. The SQL runs with the store's authority:
+ * it must only touch its own tables.
+ */
+typedef struct mutual_projection_def {
+	unsigned int version;
+	const char *name;
+	unsigned int schema_version;
+	const char *schema;
+	const char *reset;
+	const char *type_prefix;
+	const char *apply;
+} mutual_projection_def;
+#define MUTUAL_PROJECTION_DEF_VERSION 1
+#define MUTUAL_PROJECTION_DEF_INIT { MUTUAL_PROJECTION_DEF_VERSION, NULL, 1, NULL, NULL, NULL, NULL }
+MUTUAL_EXTERN int mutual_projection_def_init(mutual_projection_def *def, unsigned int version);
+
+/**
+ * Register an app projection on this handle and bring it up to date. Each
+ * read (mutual_query, mutual_state_json, mutual_state_digest) first
+ * applies what arrived since, from any process; an event that sorts before
+ * what was applied replays the projection, so its tables are always the
+ * same function of the log. MUTUAL_EEXISTS if the name is registered here.
+ */
+MUTUAL_EXTERN int mutual_projection_register(mutual_store *store, const mutual_projection_def *def);
+
+/** One row of a query: `values[i]` is NULL for SQL NULL. Borrowed for the call. */
+typedef int (*mutual_row_cb)(int columns, const char *const *names, const char *const *values, void *payload);
+/**
+ * Run a read-only SQL query (on app projection tables, typically) with
+ * `params` bound as text to ?1..?n; `cb` gets each row (non-zero stops:
+ * that value is returned). Statements that would write are refused.
+ */
+MUTUAL_EXTERN int mutual_query(mutual_store *store, const char *sql, const char *const *params, size_t n_params,
+	mutual_row_cb cb, void *payload);
+
 /* -------------------------------------------------------------------- sync */
 
 /** What a sync is doing, for progress reports. */
@@ -398,6 +497,7 @@ typedef struct mutual_sync_stats {
 	uint64_t segments_opened;  /* segments decrypted and verified (the cost of an import) */
 	uint64_t forks_found;      /* fork proofs learnt in this sync (made here or read from the target) */
 	uint64_t forked_devices;   /* forked devices whose diverging log the target holds (quarantined) */
+	uint64_t future_events;    /* imported events stamped more than a day ahead of this clock */
 	int safe_to_remove;        /* 1 once everything written to the target is on it, fsynced */
 	char first_refusal[256];   /* the first refusal, one line ("" if none) */
 } mutual_sync_stats;

@@ -123,7 +123,20 @@ static const char schema_v1[] =
 	"CREATE TABLE forks("
 	"  device BLOB PRIMARY KEY CHECK(length(device) = 32),"
 	"  seq INTEGER NOT NULL CHECK(seq >= 1),"
-	"  proof BLOB NOT NULL) WITHOUT ROWID;";
+	"  proof BLOB NOT NULL) WITHOUT ROWID;"
+	/* Projections (project.c), all derived from the events. */
+	"CREATE TABLE entity_writes("
+	"  kind TEXT NOT NULL, id TEXT NOT NULL, field TEXT NOT NULL,"
+	"  device BLOB NOT NULL, seq INTEGER NOT NULL, hlc INTEGER NOT NULL, value TEXT NOT NULL,"
+	"  PRIMARY KEY(kind, id, field, device, seq)) WITHOUT ROWID;"
+	"CREATE TABLE entity_seen("
+	"  kind TEXT NOT NULL, id TEXT NOT NULL, field TEXT NOT NULL, vec BLOB NOT NULL,"
+	"  PRIMARY KEY(kind, id, field)) WITHOUT ROWID;"
+	"CREATE TABLE counters(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE app_projections("
+	"  name TEXT PRIMARY KEY, schema_version INTEGER NOT NULL, applied_id INTEGER NOT NULL,"
+	"  pos_hlc INTEGER NOT NULL, pos_device BLOB NOT NULL, pos_seq INTEGER NOT NULL,"
+	"  forks INTEGER NOT NULL) WITHOUT ROWID;";
 
 /* Migrations: entry i brings schema i to i + 1. None yet: version 1 is the
  * first. A future step is appended here and MUTUAL_SCHEMA_VERSION raised. */
@@ -852,4 +865,14 @@ int mutual__db_fork_set(mutual_db *db, const uint8_t device[32], uint64_t seq, c
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : db_fail(db, rc, "cannot record a fork");
+}
+
+struct sqlite3 *mutual__db_sqlite(mutual_db *db)
+{
+	return db->db;
+}
+
+int mutual__db_fail(mutual_db *db, int rc, const char *what)
+{
+	return db_fail(db, rc, what);
 }

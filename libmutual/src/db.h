@@ -98,6 +98,11 @@ int mutual__db_segment_tips(mutual_db *db, mutual_db_tip_cb cb, void *payload);
 int mutual__db_fork_get(mutual_db *db, const uint8_t device[32], uint64_t *seq, mutual_buf *proof);
 int mutual__db_fork_set(mutual_db *db, const uint8_t device[32], uint64_t seq, const uint8_t *proof, size_t len);
 
+/* For project.c, the other half of the SQLite store: the raw handle. */
+struct sqlite3 *mutual__db_sqlite(mutual_db *db);
+/* Translate an SQLite result code into ours, with `what` in the message. */
+int mutual__db_fail(mutual_db *db, int rc, const char *what);
+
 /* SQLite's own integrity check; MUTUAL_ECORRUPT with its first complaint. */
 int mutual__db_integrity(mutual_db *db);
 

@@ -595,13 +595,37 @@ int mutual__repo_consolidate(mutual_repo *r, unsigned *merged)
 			goto fail;
 	}
 	/* The merged pack is durable (fsync is on): drop the old ones, index
-	 * first so no reader sees an index without its pack. */
-	for (size_t i = 0; i < take; i++) {
-		static const char *const exts[] = { ".idx", ".rev", ".keep", ".pack" };
-		for (size_t k = 0; k < MUTUAL_ARRAY_SIZE(exts); k++) {
-			char path[4096];
-			snprintf(path, sizeof(path), "%s%s", packs[i].base, exts[k]);
-			unlink(path);
+	 * first so no reader sees an index without its pack. A merged pack
+	 * with the same objects as one of its inputs has that input's name:
+	 * then that input is the result, and stays. */
+	{
+		pack_info *after = NULL;
+		size_t n_after = 0, keep = take;
+		int grew = 0;
+		if ((rc = list_packs(&after, &n_after, r->path)) < 0)
+			goto done;
+		for (size_t i = 0; i < n_after && !grew; i++) {
+			int known = 0;
+			for (size_t k = 0; k < n && !known; k++)
+				known = strcmp(after[i].base, packs[k].base) == 0;
+			grew = !known;
+		}
+		free_packs(after, n_after);
+		if (!grew) {
+			keep = 0;
+			for (size_t i = 1; i < take; i++)
+				if (packs[i].objects > packs[keep].objects)
+					keep = i;
+		}
+		for (size_t i = 0; i < take; i++) {
+			static const char *const exts[] = { ".idx", ".rev", ".keep", ".pack" };
+			if (i == keep)
+				continue;
+			for (size_t k = 0; k < MUTUAL_ARRAY_SIZE(exts); k++) {
+				char path[4096];
+				snprintf(path, sizeof(path), "%s%s", packs[i].base, exts[k]);
+				unlink(path);
+			}
 		}
 	}
 	if (merged)

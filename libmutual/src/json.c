@@ -7,6 +7,7 @@
  */
 #include "json.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -303,18 +304,19 @@ static int unescape(cursor *c, mutual_buf *out)
 	return mutual__buf_cstr(out);
 }
 
-int mutual__json_get_string(mutual_buf *out, const char *text, size_t len, const char *key)
+int mutual__json_members(const char *text, size_t len, mutual_json_member_cb cb, void *payload)
 {
 	cursor c = { (const unsigned char *)text, (const unsigned char *)text,
 		     (const unsigned char *)text + len, NULL };
 	mutual_buf name = { 0 };
-	int rc = MUTUAL_ENOTFOUND;
+	int rc = 0;
 
 	skip_ws(&c);
 	if (c.p >= c.end || *c.p != '{')
 		return mutual__fail(MUTUAL_EINVALID, "not a JSON object");
 	c.p++;
 	for (;;) {
+		const unsigned char *v;
 		skip_ws(&c);
 		if (c.p >= c.end || *c.p != '"')
 			break;
@@ -327,23 +329,156 @@ int mutual__json_get_string(mutual_buf *out, const char *text, size_t len, const
 			break;
 		c.p++;
 		skip_ws(&c);
-		if (c.p < c.end && *c.p == '"' && strcmp((const char *)name.data, key) == 0) {
-			rc = unescape(&c, out) < 0 ? MUTUAL_ERROR : 0;
-			break;
-		}
+		v = c.p;
 		if (value(&c, 1) < 0) {
 			rc = mutual__fail(MUTUAL_EINVALID, "not a valid JSON object");
 			break;
 		}
+		if ((rc = cb((const char *)name.data, (const char *)v, (size_t)(c.p - v), payload)) != 0)
+			break;
 		skip_ws(&c);
 		if (c.p >= c.end || *c.p != ',')
 			break;
 		c.p++;
 	}
 	mutual__buf_free(&name);
-	if (rc == MUTUAL_ENOTFOUND)
-		mutual__fail(MUTUAL_ENOTFOUND, "no string member \"%s\"", key);
 	return rc;
+}
+
+typedef struct {
+	const char *key;
+	mutual_buf *out;
+	int found;
+} get_string_ctx;
+
+static int get_string_member(const char *key, const char *value, size_t len, void *payload)
+{
+	get_string_ctx *ctx = payload;
+	cursor c = { (const unsigned char *)value, (const unsigned char *)value,
+		     (const unsigned char *)value + len, NULL };
+	if (strcmp(key, ctx->key) != 0 || len == 0 || value[0] != '"')
+		return 0;
+	ctx->found = 1;
+	return unescape(&c, ctx->out) < 0 ? MUTUAL_ERROR : 1;
+}
+
+int mutual__json_get_string(mutual_buf *out, const char *text, size_t len, const char *key)
+{
+	get_string_ctx ctx = { key, out, 0 };
+	int rc = mutual__json_members(text, len, get_string_member, &ctx);
+	if (rc < 0)
+		return rc;
+	if (!ctx.found)
+		return mutual__fail(MUTUAL_ENOTFOUND, "no string member \"%s\"", key);
+	return 0;
+}
+
+typedef struct {
+	char *key;       /* unescaped, for sorting */
+	mutual_buf text; /* "key":canonical-value */
+} canon_member;
+
+static int by_key(const void *a, const void *b)
+{
+	return strcmp(((const canon_member *)a)->key, ((const canon_member *)b)->key);
+}
+
+static int canon(mutual_buf *out, cursor *c, int depth)
+{
+	const unsigned char *start;
+	skip_ws(c);
+	if (depth > MUTUAL_JSON_DEPTH_MAX || c->p >= c->end)
+		return mutual__fail(MUTUAL_EINVALID, "malformed JSON");
+	if (*c->p == '{') {
+		canon_member *m = NULL;
+		size_t n = 0;
+		mutual_buf key = { 0 };
+		int rc = 0;
+		c->p++;
+		for (;;) {
+			const unsigned char *kstart;
+			canon_member *grown;
+			skip_ws(c);
+			if (c->p < c->end && *c->p == '}') {
+				c->p++;
+				break;
+			}
+			if (c->p < c->end && *c->p == ',') {
+				c->p++;
+				continue;
+			}
+			kstart = c->p;
+			if ((rc = unescape(c, &key)) < 0 || !(grown = realloc(m, (n + 1) * sizeof(*m)))) {
+				rc = rc < 0 ? rc : mutual__fail(MUTUAL_ERROR, "out of memory");
+				break;
+			}
+			m = grown;
+			memset(&m[n], 0, sizeof(m[n]));
+			if (!(m[n].key = mutual__strdup((const char *)key.data))) {
+				rc = MUTUAL_ERROR;
+				break;
+			}
+			n++;
+			if ((rc = mutual__buf_put(&m[n - 1].text, kstart, (size_t)(c->p - kstart))) < 0 ||
+			    (rc = mutual__buf_put_u8(&m[n - 1].text, ':')) < 0)
+				break;
+			skip_ws(c);
+			c->p++; /* the ':' */
+			if ((rc = canon(&m[n - 1].text, c, depth + 1)) < 0)
+				break;
+		}
+		if (rc == 0) {
+			qsort(m, n, sizeof(*m), by_key);
+			rc = mutual__buf_put_u8(out, '{');
+			for (size_t i = 0; i < n && rc == 0; i++) {
+				if (i)
+					rc = mutual__buf_put_u8(out, ',');
+				if (rc == 0)
+					rc = mutual__buf_put(out, m[i].text.data, m[i].text.len);
+			}
+			if (rc == 0)
+				rc = mutual__buf_put_u8(out, '}');
+		}
+		for (size_t i = 0; i < n; i++) {
+			free(m[i].key);
+			mutual__buf_free(&m[i].text);
+		}
+		free(m);
+		mutual__buf_free(&key);
+		return rc;
+	}
+	if (*c->p == '[') {
+		int first = 1, rc = mutual__buf_put_u8(out, '[');
+		c->p++;
+		for (;;) {
+			skip_ws(c);
+			if (rc < 0 || c->p >= c->end)
+				return rc < 0 ? rc : mutual__fail(MUTUAL_EINVALID, "malformed JSON");
+			if (*c->p == ']') {
+				c->p++;
+				return mutual__buf_put_u8(out, ']');
+			}
+			if (*c->p == ',') {
+				c->p++;
+				continue;
+			}
+			if (!first && (rc = mutual__buf_put_u8(out, ',')) < 0)
+				return rc;
+			first = 0;
+			rc = canon(out, c, depth + 1);
+		}
+	}
+	start = c->p;
+	if (value(c, depth) < 0)
+		return mutual__fail(MUTUAL_EINVALID, "malformed JSON");
+	return mutual__buf_put(out, start, (size_t)(c->p - start));
+}
+
+int mutual__json_canonical(mutual_buf *out, const char *text, size_t len)
+{
+	cursor c = { (const unsigned char *)text, (const unsigned char *)text,
+		     (const unsigned char *)text + len, NULL };
+	return canon(out, &c, 0);
 }
 
 int mutual__json_put_string(mutual_buf *b, const char *s)

@@ -22,6 +22,17 @@ int mutual__json_check_object(const char *text, size_t len);
  * object has no such string member. */
 int mutual__json_get_string(mutual_buf *out, const char *text, size_t len, const char *key);
 
+/* Call `cb` for each top-level member of the JSON object `text` (already
+ * checked): its key unescaped (NUL-terminated) and its value's raw text.
+ * A non-zero return from `cb` stops and is returned. */
+typedef int (*mutual_json_member_cb)(const char *key, const char *value, size_t value_len, void *payload);
+int mutual__json_members(const char *text, size_t len, mutual_json_member_cb cb, void *payload);
+
+/* Append the canonical form of the (checked) JSON value `text`: no
+ * insignificant white space, object members sorted by key; strings and
+ * numbers as written. The same value gives the same bytes everywhere. */
+int mutual__json_canonical(mutual_buf *out, const char *text, size_t len);
+
 /* Append `s` as a quoted JSON string (escaping as RFC 8259 requires). */
 int mutual__json_put_string(mutual_buf *b, const char *s);
 

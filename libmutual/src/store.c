@@ -18,6 +18,7 @@
 
 #include "event.h"
 #include "json.h"
+#include "project.h"
 #include "store.h"
 
 #define DEVICE_KEY_HEADER "mutual-device-key 1\n"
@@ -207,6 +208,7 @@ void mutual_store_free(mutual_store *s)
 {
 	if (!s)
 		return;
+	mutual__apps_free(s);
 	mutual__db_close(s->db);
 	mutual__wipe(s->secret, sizeof(s->secret));
 	mutual__wipe(s->group_key, sizeof(s->group_key));

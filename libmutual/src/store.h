@@ -28,6 +28,8 @@ struct mutual_store {
 	int have_group_key;
 	uint32_t key_id;
 	uint8_t group_key[MUTUAL_GROUP_KEY_SIZE];
+	struct mutual_app *apps; /* app projections registered on this handle */
+	mutual_projection_stats projection_stats;
 };
 
 /* Load this device's secret key (checking its file's mode) if not yet. */

@@ -38,13 +38,16 @@
 #include "fork.h"
 #include "git.h"
 #include "json.h"
+#include "project.h"
 #include "segment.h"
 #include "store.h"
 
 #define LOCK_WAIT_MS 30000
 #define SYNC_REPO "sync.git"
 #define MEDIUM_LOCK "mutual-sync.lock"
+#define MEDIUM_LOCK_SUFFIX ".lock" /* mutual-<group id>.lock, beside the repository */
 #define INCOMING "refs/mutual-incoming/" /* where a remote's refs land before import */
+#define FUTURE_MS (24 * 3600 * 1000ull)    /* a clock this far ahead is worth a warning */
 
 typedef struct {
 	char *name; /* as on the peer: refs/mutual/... */
@@ -142,8 +145,9 @@ static void release_lock(int fd)
 		close(fd); /* closing drops the flock */
 }
 
-/* Under our medium lock, libgit2 lock files can only be left by a killed
- * sync: they are stale, and would block every ref update. */
+/* Under our medium lock, libgit2's lock and temporary files can only be
+ * left by a killed sync: they are stale (a lock would block every ref
+ * update, a temporary pack only wastes the stick). */
 static void remove_stale_git_locks(const char *dir, int depth)
 {
 	DIR *d = opendir(dir);
@@ -164,8 +168,9 @@ static void remove_stale_git_locks(const char *dir, int depth)
 			continue;
 		if (S_ISDIR(st.st_mode))
 			remove_stale_git_locks(path, depth + 1);
-		else if (len > 5 && strcmp(e->d_name + len - 5, ".lock") == 0 && strcmp(e->d_name, MEDIUM_LOCK) != 0)
-			unlink(path);
+		else if ((len > 5 && strcmp(e->d_name + len - 5, ".lock") == 0 && strcmp(e->d_name, MEDIUM_LOCK) != 0) ||
+			 strncmp(e->d_name, "pack_git2_", 10) == 0 || strncmp(e->d_name, "tmp_object_git2_", 16) == 0)
+			unlink(path); /* libgit2's lock and temporary files */
 	}
 	closedir(d);
 }
@@ -396,7 +401,7 @@ static int import_segment(sync_ctx *c, const uint8_t device[32], const mutual_oi
 	uint32_t key_id;
 	size_t pos = 0, max_events;
 	int has_parent, rc;
-	uint64_t last_signed = 0;
+	uint64_t last_signed = 0, now_ms = (uint64_t)time(NULL) * 1000;
 
 	c->stats->segments_opened++;
 	if ((rc = mutual__segment_commit_read(c->local, oid, &has_parent, &parent, &c->blob)) < 0)
@@ -441,6 +446,8 @@ static int import_segment(sync_ctx *c, const uint8_t device[32], const mutual_oi
 			rc = mutual__fail(MUTUAL_EVERIFY, "event clock out of range at seq %" PRIu64, ev->seq);
 			goto done;
 		}
+		if ((ev->hlc >> 16) > now_ms + FUTURE_MS)
+			c->stats->future_events++;
 		if (ev->has_sig) {
 			uint8_t msg[MUTUAL_SIG_MSG_SIZE];
 			mutual__event_sig_message(msg, ev->hash);
@@ -463,6 +470,8 @@ static int import_segment(sync_ctx *c, const uint8_t device[32], const mutual_oi
 		goto done;
 	for (uint32_t i = 0; i < seg.count && rc == 0; i++) {
 		rc = mutual__db_insert_event(s->db, &evs[i]);
+		if (rc == 0)
+			rc = mutual__project_apply(s, &evs[i]);
 		if (rc == 0 && evs[i].seq == 1) {
 			mutual_buf name = { 0 };
 			if (mutual__json_get_string(&name, evs[i].payload, evs[i].payload_len, "name") == 0 &&
@@ -546,7 +555,9 @@ static int record_fork(sync_ctx *c, const uint8_t device[32], uint64_t seq, cons
 	}
 	if ((rc = mutual__db_begin_write(s->db)) < 0)
 		goto done;
-	if ((rc = mutual__db_fork_set(s->db, device, seq, proof->data, proof->len)) < 0) {
+	/* What the fork quarantines must leave the state: rebuild it. */
+	if ((rc = mutual__db_fork_set(s->db, device, seq, proof->data, proof->len)) < 0 ||
+	    (rc = mutual__project_rebuild_locked(s)) < 0) {
 		mutual__db_rollback(s->db);
 		goto done;
 	}
@@ -704,7 +715,8 @@ static int known_fork(sync_ctx *c, const uint8_t device[32])
 }
 
 /* Report a divergence: a fork when provable, else a plain refusal. */
-static int diverged(sync_ctx *c, const uint8_t device[32], const mutual_oid *chain, size_t n, const char *what)
+static int diverged(sync_ctx *c, const uint8_t device[32], const mutual_oid *chain, size_t n, const char *what,
+	uint64_t after_seq)
 {
 	uint64_t seq = 0;
 	int forked, rc;
@@ -718,7 +730,10 @@ static int diverged(sync_ctx *c, const uint8_t device[32], const mutual_oid *cha
 			"machine?): its events from seq %" PRIu64 " on are quarantined on every device until its "
 			"owner runs 'mutual recover'", seq);
 	} else {
-		refuse(c, device, "%s: nothing of it imported", what);
+		if (after_seq)
+			refuse(c, device, "%s after seq %" PRIu64 ": nothing of it imported", what, after_seq);
+		else
+			refuse(c, device, "%s: nothing of it imported", what);
 	}
 	return 0;
 }
@@ -770,7 +785,7 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 		}
 		if (!has_parent) {
 			if (have_ours) {
-				rc = diverged(c, device, chain, n, "its log on the target diverges from the one held here");
+				rc = diverged(c, device, chain, n, "its log on the target diverges from the one held here", 0);
 				goto done;
 			}
 			break;
@@ -778,7 +793,7 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 		if (have_ours && memcmp(&parent, &ours, sizeof(ours)) == 0)
 			break;
 		if (mutual__db_segment_find(s->db, parent.id, found_device, &first, &last) == 0) {
-			rc = diverged(c, device, chain, n, "its log on the target was rewritten after seq");
+			rc = diverged(c, device, chain, n, "its log on the target was rewritten", last);
 			goto done;
 		}
 		cur = parent;
@@ -1101,15 +1116,16 @@ static int sync_folder(sync_ctx *c, const char *folder)
 	if (stat(folder, &st) < 0 || !S_ISDIR(st.st_mode))
 		return mutual__fail(MUTUAL_ENOTFOUND, "%s is not a folder (is the stick plugged in and mounted?)", folder);
 	if (mutual__buf_printf(&path, "%s/mutual-%s.git", folder, c->s->group_id) < 0 ||
-	    mutual__buf_printf(&lock, "%s/" MEDIUM_LOCK, (const char *)path.data) < 0) {
+	    mutual__buf_printf(&lock, "%s/mutual-%s" MEDIUM_LOCK_SUFFIX, folder, c->s->group_id) < 0) {
 		rc = MUTUAL_ERROR;
 		goto done;
 	}
-	if ((rc = mutual__repo_open(&c->peer, (const char *)path.data, 1)) < 0)
-		goto done;
+	/* The lock is beside the repository, so even its creation is serialised. */
 	if ((rc = take_lock(&lock_fd, (const char *)lock.data, "the stick")) < 0)
 		goto done;
 	remove_stale_git_locks((const char *)path.data, 0);
+	if ((rc = mutual__repo_open(&c->peer, (const char *)path.data, 1)) < 0)
+		goto done;
 	if ((rc = mutual__refs_foreach(c->peer, MUTUAL_REF_ROOT, collect_ref, c)) < 0 ||
 	    (rc = import_all(c)) < 0 || (rc = send_folder(c)) < 0 || (rc = send_forks_folder(c)) < 0 ||
 	    (rc = forward_foreign(c)) < 0 ||
@@ -1122,6 +1138,32 @@ done:
 	mutual__buf_free(&path);
 	mutual__buf_free(&lock);
 	return rc;
+}
+
+/* Under the bundle's lock, a "<file>.tmp-<pid>" is a killed sync's. */
+static void remove_stale_bundle_temps(const char *file)
+{
+	char *dir = mutual__strdup(file), *slash, *base;
+	DIR *d;
+	struct dirent *e;
+	if (!dir)
+		return;
+	slash = strrchr(dir, '/');
+	base = slash ? slash + 1 : dir;
+	if (slash)
+		*slash = '\0';
+	if ((d = opendir(slash ? (*dir ? dir : "/") : "."))) {
+		size_t n = strlen(base);
+		while ((e = readdir(d))) {
+			if (strncmp(e->d_name, base, n) == 0 && strncmp(e->d_name + n, ".tmp-", 5) == 0) {
+				char path[4096];
+				snprintf(path, sizeof(path), "%s/%s", slash ? (*dir ? dir : "") : ".", e->d_name);
+				unlink(path);
+			}
+		}
+		closedir(d);
+	}
+	free(dir);
 }
 
 static int collect_local_mutual_ref(const char *name, const mutual_oid *oid, void *payload)
@@ -1151,6 +1193,7 @@ static int sync_bundle(sync_ctx *c, const char *file)
 	memset(&p, 0, sizeof(p));
 	if ((rc = mutual__buf_printf(&lock, "%s.lock", file)) < 0 || (rc = take_lock(&lock_fd, (const char *)lock.data, file)) < 0)
 		goto done;
+	remove_stale_bundle_temps(file);
 	c->peer = c->local;
 	if (access(file, F_OK) == 0) {
 		c->progress.phase = MUTUAL_SYNC_RECEIVING;

@@ -1,0 +1,24 @@
+/*
+ * project.h - projections: deterministic state kept from the events
+ * (project.c: entities and counters; apps.c: app-defined SQL projections).
+ */
+#ifndef MUTUAL_PROJECT_H
+#define MUTUAL_PROJECT_H
+
+#include "event.h"
+#include "store.h"
+
+/* Apply one stored, non-quarantined event to the built-in projections,
+ * inside the caller's write transaction. */
+int mutual__project_apply(mutual_store *s, const mutual_event_rec *ev);
+/* Empty and re-derive every projection (inside a write transaction). */
+int mutual__project_rebuild_locked(mutual_store *s);
+/* Bring the registered app projections up to date with the log. */
+int mutual__apps_catch_up(mutual_store *s);
+void mutual__apps_free(mutual_store *s);
+
+int mutual__project_check_name(const char *s, size_t len, const char *what);
+/* A JSON number as fixed point with 6 decimals; -1 if not one. */
+int mutual__parse_fixed(int64_t *out, const char *text, size_t len);
+
+#endif
