@@ -114,6 +114,19 @@ int mutual__project_check_name(const char *s, size_t len, const char *what)
 	return 0;
 }
 
+/* Test-only: $MUTUAL_TEST_LAST_ARRIVAL_WINS makes the last write applied
+ * win, whatever it saw: a deliberately wrong order, which the property test
+ * must catch (it shows that test can fail). */
+static int last_arrival_wins(void)
+{
+	static int v = -1;
+	if (v < 0) {
+		const char *e = getenv("MUTUAL_TEST_LAST_ARRIVAL_WINS");
+		v = e && *e && *e != '0';
+	}
+	return v;
+}
+
 /* One write of one field: see NOTES 1 and 2. */
 static int apply_field(mutual_store *s, const char *kind, const char *id, const char *field, const char *value,
 	size_t value_len, const mutual_event_rec *ev, const uint8_t *saw, size_t saw_n)
@@ -215,7 +228,17 @@ static int apply_field(mutual_store *s, const char *kind, const char *id, const 
 		}
 		sqlite3_finalize(st);
 		st = NULL;
-		if (vec_get(vec.data, n_vec, ev->device) >= ev->seq) {
+		if (last_arrival_wins()) {
+			rc = sqlite3_prepare_v2(db, "DELETE FROM entity_writes WHERE kind = ? AND id = ? AND field = ?", -1, &st, NULL);
+			if (rc == SQLITE_OK) {
+				sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+				sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+				sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
+				rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+			}
+			sqlite3_finalize(st);
+			st = NULL;
+		} else if (vec_get(vec.data, n_vec, ev->device) >= ev->seq) {
 			rc = 0; /* another write of this field saw this one: it is history */
 			goto done;
 		}
