@@ -178,8 +178,10 @@ static void test_fork_and_recover(void)
 	copy_store("a", "a2");
 	CHECK_OK(mutual_store_open(&a, tmp_path("a"), 0));
 	CHECK_OK(mutual_store_open(&a2, tmp_path("a2"), 0));
-	append_n(a, 2, "branch-a");
-	append_n(a2, 4, "branch-a2");
+	append_n(a, 1, "branch-a");
+	CHECK_OK(mutual_counter_add(NULL, a, "pledged", "5"));
+	append_n(a2, 3, "branch-a2");
+	CHECK_OK(mutual_counter_add(NULL, a2, "pledged", "7.5"));
 
 	/* c meets branch a first, d meets branch a2 first ... */
 	CHECK_OK(mutual_sync(NULL, a, stick(), NULL));
@@ -202,9 +204,20 @@ static void test_fork_and_recover(void)
 	CHECK_OK(mutual_sync(NULL, c, stick(), NULL)); /* c meets d's own events */
 	tc = count(c);
 	td = count(d);
-	/* Applied (not quarantined) events are the same on both. */
+	/* Applied (not quarantined) events are the same on both, and so is
+	 * the state: neither branch's pledge counts. */
 	CHECK(tc.events - tc.quarantined == td.events - td.quarantined);
 	CHECK(tc.quarantined == 2 && td.quarantined == 4);
+	{
+		uint8_t dc[32], dd[32];
+		char *counters = NULL;
+		CHECK_OK(mutual_state_digest(dc, c));
+		CHECK_OK(mutual_state_digest(dd, d));
+		CHECK(memcmp(dc, dd, 32) == 0);
+		CHECK_OK(mutual_counters_json(&counters, c, NULL));
+		CHECK(strcmp(counters, "{}") == 0);
+		mutual_free(counters);
+	}
 	CHECK_RC(mutual_append(NULL, a, "fund.pledge", "{}"), MUTUAL_EFORK);
 
 	/* Both owners recover; every event of both branches survives. */
@@ -224,6 +237,12 @@ static void test_fork_and_recover(void)
 	CHECK(tc.events - tc.quarantined == td.events - td.quarantined);
 	/* 2 + 4 re-appended, 2 new joins, 1 new event. */
 	CHECK(tc.events - tc.quarantined == 1 + 1 + 1 + 3 + 2 + 4 + 2 + 1);
+	{
+		char *counters = NULL;
+		CHECK_OK(mutual_counters_json(&counters, d, NULL));
+		CHECK(strcmp(counters, "{\"pledged\":12.5}") == 0); /* both branches' pledges, once each */
+		mutual_free(counters);
+	}
 	CHECK_OK(mutual_verify(NULL, c));
 	CHECK_OK(mutual_verify(NULL, d));
 	mutual_store_free(a);
