@@ -32,8 +32,9 @@ typedef struct {
 static int collect(const mutual_event_rec *ev, void *payload)
 {
 	quarantined *q = payload;
-	if (ev->type_len >= 7 && memcmp(ev->type, "mutual.", 7) == 0)
-		return 0; /* the library's own announcements are not re-said */
+	if ((ev->type_len == 19 && memcmp(ev->type, "mutual.group.create", 19) == 0) ||
+	    (ev->type_len == 18 && memcmp(ev->type, "mutual.device.join", 18) == 0))
+		return 0; /* announcements of the old key are not re-said; puts, deletes and counts are */
 	if (q->n == q->cap) {
 		size_t cap = q->cap ? q->cap * 2 : 64;
 		size_t *grown = realloc(q->offsets, cap * sizeof(*grown));
