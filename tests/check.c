@@ -60,3 +60,24 @@ int run_cases(const test_case *cases, size_t n, int argc, char **argv)
 	}
 	return 0;
 }
+
+mutual_store *check_store_create(const char *name, const char *device)
+{
+	mutual_create_options opts = MUTUAL_CREATE_OPTIONS_INIT;
+	mutual_store *s = NULL;
+	opts.device_name = device;
+	CHECK_OK(mutual_store_create(&s, tmp_path(name), "Test group", &opts));
+	return s;
+}
+
+mutual_store *check_store_join(mutual_store *inviter, const char *name, const char *device)
+{
+	mutual_create_options opts = MUTUAL_CREATE_OPTIONS_INIT;
+	mutual_store *s = NULL;
+	char *text = NULL;
+	opts.device_name = device;
+	CHECK_OK(mutual_invite_text(&text, inviter));
+	CHECK_OK(mutual_store_join_text(&s, tmp_path(name), text, &opts));
+	mutual_free(text);
+	return s;
+}

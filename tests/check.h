@@ -46,6 +46,11 @@ const char *tmp_dir(void);
 /* "tmp_dir()/name" in a static rotating buffer. */
 const char *tmp_path(const char *name);
 void tmp_cleanup(void);
+
+/* A new group's store at tmp_path(name), device `device`. */
+mutual_store *check_store_create(const char *name, const char *device);
+/* A store at tmp_path(name) joined through an invite of `inviter`. */
+mutual_store *check_store_join(mutual_store *inviter, const char *name, const char *device);
 int run_cases(const test_case *cases, size_t n, int argc, char **argv);
 
 #endif

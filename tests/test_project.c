@@ -8,26 +8,6 @@
 
 #include "check.h"
 
-static mutual_store *make(const char *name, const char *device)
-{
-	mutual_create_options opts = MUTUAL_CREATE_OPTIONS_INIT;
-	mutual_store *s = NULL;
-	opts.device_name = device;
-	CHECK_OK(mutual_store_create(&s, tmp_path(name), "Pantry", &opts));
-	return s;
-}
-
-static mutual_store *join(mutual_store *inviter, const char *name, const char *device)
-{
-	mutual_create_options opts = MUTUAL_CREATE_OPTIONS_INIT;
-	mutual_store *s = NULL;
-	char *text = NULL;
-	opts.device_name = device;
-	CHECK_OK(mutual_invite_text(&text, inviter));
-	CHECK_OK(mutual_store_join_text(&s, tmp_path(name), text, &opts));
-	mutual_free(text);
-	return s;
-}
 
 static const char *stick(void)
 {
@@ -37,7 +17,7 @@ static const char *stick(void)
 
 static void test_late_event_cost(void)
 {
-	mutual_store *a = make("a", "alpha"), *c = join(a, "c", "carol"), *b;
+	mutual_store *a = check_store_create("a", "alpha"), *c = check_store_join(a, "c", "carol"), *b;
 	mutual_projection_stats before, after;
 	uint8_t d1[32], d2[32];
 	char *s1 = NULL, *s2 = NULL;
@@ -49,7 +29,7 @@ static void test_late_event_cost(void)
 		snprintf(id, sizeof(id), "i%d", i);
 		CHECK_OK(mutual_entity_put(NULL, a, "item", id, "{\"qty\":1,\"status\":\"ok\"}"));
 	}
-	b = join(a, "b", "bea");
+	b = check_store_join(a, "b", "bea");
 	CHECK_OK(mutual_sync(NULL, a, stick(), NULL));
 	CHECK_OK(mutual_sync(NULL, b, stick(), NULL));
 	CHECK_OK(mutual_projection_stats_get(&before, b));
@@ -103,7 +83,7 @@ static int read_row(int cols, const char *const *names, const char *const *value
 
 static void test_app_projection(void)
 {
-	mutual_store *a = make("a", "alpha"), *c = join(a, "c", "carol"), *b;
+	mutual_store *a = check_store_create("a", "alpha"), *c = check_store_join(a, "c", "carol"), *b;
 	mutual_projection_stats st;
 	const char *item[] = { "rice" };
 	shelf_row r = { "", 0 };
@@ -112,7 +92,7 @@ static void test_app_projection(void)
 	CHECK_OK(mutual_append(NULL, c, "pantry.count", "{\"item\":\"rice\",\"qty\":7}"));
 	CHECK_OK(mutual_append(NULL, a, "pantry.count", "{\"item\":\"rice\",\"qty\":40}"));
 	CHECK_OK(mutual_append(NULL, a, "other.thing", "{\"item\":\"rice\",\"qty\":999}"));
-	b = join(a, "b", "bea");
+	b = check_store_join(a, "b", "bea");
 	CHECK_OK(mutual_projection_register(b, last_wins()));
 	CHECK_RC(mutual_projection_register(b, last_wins()), MUTUAL_EEXISTS);
 	CHECK_OK(mutual_sync(NULL, a, stick(), NULL));
@@ -146,7 +126,7 @@ static void test_app_projection(void)
 
 static void test_clock_moves_past_imports(void)
 {
-	mutual_store *a = make("a", "alpha"), *b = join(a, "b", "bea");
+	mutual_store *a = check_store_create("a", "alpha"), *b = check_store_join(a, "b", "bea");
 	mutual_iter *it;
 	const mutual_event *ev;
 	uint64_t a_hlc = 0, b_hlc = 0;
@@ -171,7 +151,7 @@ static void test_clock_moves_past_imports(void)
 
 static void test_entity_refusals(void)
 {
-	mutual_store *a = make("a", "alpha");
+	mutual_store *a = check_store_create("a", "alpha");
 	char *out = NULL;
 	CHECK_RC(mutual_entity_put(NULL, a, "item", "x", "[1]"), MUTUAL_EINVALID);
 	CHECK_RC(mutual_entity_put(NULL, a, "item", "x", "{\"_deleted\":true}"), MUTUAL_EINVALID);

@@ -10,26 +10,6 @@
 
 #include "check.h"
 
-static mutual_store *make(const char *name, const char *device)
-{
-	mutual_create_options opts = MUTUAL_CREATE_OPTIONS_INIT;
-	mutual_store *s = NULL;
-	opts.device_name = device;
-	CHECK_OK(mutual_store_create(&s, tmp_path(name), "Rent fund", &opts));
-	return s;
-}
-
-static mutual_store *join(mutual_store *inviter, const char *name, const char *device)
-{
-	mutual_create_options opts = MUTUAL_CREATE_OPTIONS_INIT;
-	mutual_store *s = NULL;
-	char *text = NULL;
-	opts.device_name = device;
-	CHECK_OK(mutual_invite_text(&text, inviter));
-	CHECK_OK(mutual_store_join_text(&s, tmp_path(name), text, &opts));
-	mutual_free(text);
-	return s;
-}
 
 static const char *stick(void)
 {
@@ -69,7 +49,7 @@ static tally count(mutual_store *s)
 
 static void test_round_trip_figures(void)
 {
-	mutual_store *a = make("a", "alpha"), *b = join(a, "b", "beta");
+	mutual_store *a = check_store_create("a", "alpha"), *b = check_store_join(a, "b", "beta");
 	mutual_sync_stats st;
 
 	append_n(a, 25, "a");
@@ -99,7 +79,7 @@ static int cancel_at_import(const mutual_sync_progress *p, void *payload)
 
 static void test_cancel(void)
 {
-	mutual_store *a = make("a", "alpha"), *b = join(a, "b", "beta");
+	mutual_store *a = check_store_create("a", "alpha"), *b = check_store_join(a, "b", "beta");
 	mutual_sync_options opts = MUTUAL_SYNC_OPTIONS_INIT;
 	mutual_sync_stats st;
 	int calls = 0;
@@ -122,7 +102,7 @@ static void test_cancel(void)
 
 static void test_refusals_and_targets(void)
 {
-	mutual_store *a = make("a", "alpha"), *other = make("o", "other");
+	mutual_store *a = check_store_create("a", "alpha"), *other = check_store_create("o", "other");
 	mutual_sync_options opts = MUTUAL_SYNC_OPTIONS_INIT;
 	mutual_sync_stats st;
 
@@ -165,7 +145,7 @@ static void copy_store(const char *from, const char *to)
 
 static void test_fork_and_recover(void)
 {
-	mutual_store *a = make("a", "alpha"), *c = join(a, "c", "carol"), *d = join(a, "d", "dana"), *a2;
+	mutual_store *a = check_store_create("a", "alpha"), *c = check_store_join(a, "c", "carol"), *d = check_store_join(a, "d", "dana"), *a2;
 	mutual_sync_options opts = MUTUAL_SYNC_OPTIONS_INIT;
 	refusal_log log = { 0, "" };
 	mutual_sync_stats st;
@@ -263,7 +243,7 @@ static void run(const char *fmt, const char *arg1, const char *arg2)
 
 static void test_foreign_owner_stick(void)
 {
-	mutual_store *a = make("a", "alpha"), *b = join(a, "b", "beta");
+	mutual_store *a = check_store_create("a", "alpha"), *b = check_store_join(a, "b", "beta");
 	mutual_sync_stats st;
 
 	append_n(a, 3, "a");
@@ -278,7 +258,7 @@ static void test_foreign_owner_stick(void)
 
 static void test_newer_format_forwarded(void)
 {
-	mutual_store *a = make("a", "alpha");
+	mutual_store *a = check_store_create("a", "alpha");
 	mutual_sync_stats st;
 	char repo[4096], repo2[4096];
 
@@ -300,7 +280,7 @@ static void test_newer_format_forwarded(void)
 
 static void test_full_stick(void)
 {
-	mutual_store *a = make("a", "alpha"), *b = join(a, "b", "beta");
+	mutual_store *a = check_store_create("a", "alpha"), *b = check_store_join(a, "b", "beta");
 	mutual_sync_stats st;
 	char pad[40000 + 32];
 
