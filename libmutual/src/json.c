@@ -334,7 +334,7 @@ int mutual__json_members(const char *text, size_t len, mutual_json_member_cb cb,
 			rc = mutual__fail(MUTUAL_EINVALID, "not a valid JSON object");
 			break;
 		}
-		if ((rc = cb((const char *)name.data, (const char *)v, (size_t)(c.p - v), payload)) != 0)
+		if ((rc = cb((const char *)name.data, name.len, (const char *)v, (size_t)(c.p - v), payload)) != 0)
 			break;
 		skip_ws(&c);
 		if (c.p >= c.end || *c.p != ',')
@@ -351,9 +351,11 @@ typedef struct {
 	int found;
 } get_string_ctx;
 
-static int get_string_member(const char *key, const char *value, size_t len, void *payload)
+static int get_string_member(const char *key, size_t key_len, const char *value, size_t len, void *payload)
 {
 	get_string_ctx *ctx = payload;
+	if (key_len != strlen(key))
+		return 0;
 	cursor c = { (const unsigned char *)value, (const unsigned char *)value,
 		     (const unsigned char *)value + len, NULL };
 	if (strcmp(key, ctx->key) != 0 || len == 0 || value[0] != '"')

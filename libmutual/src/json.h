@@ -23,9 +23,11 @@ int mutual__json_check_object(const char *text, size_t len);
 int mutual__json_get_string(mutual_buf *out, const char *text, size_t len, const char *key);
 
 /* Call `cb` for each top-level member of the JSON object `text` (already
- * checked): its key unescaped (NUL-terminated) and its value's raw text.
+ * checked): its key unescaped (NUL-terminated; `key_len` differs from
+ * strlen(key) when the key holds a \u0000) and its value's raw text.
  * A non-zero return from `cb` stops and is returned. */
-typedef int (*mutual_json_member_cb)(const char *key, const char *value, size_t value_len, void *payload);
+typedef int (*mutual_json_member_cb)(const char *key, size_t key_len, const char *value, size_t value_len,
+	void *payload);
 int mutual__json_members(const char *text, size_t len, mutual_json_member_cb cb, void *payload);
 
 /* Append the canonical form of the (checked) JSON value `text`: no

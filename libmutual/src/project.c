@@ -272,11 +272,10 @@ typedef struct {
 	mutual_buf kind_buf, id_buf;
 } entity_ctx;
 
-static int apply_member(const char *key, const char *value, size_t len, void *payload)
+static int apply_member(const char *key, size_t klen, const char *value, size_t len, void *payload)
 {
 	entity_ctx *x = payload;
-	size_t klen = strlen(key);
-	if (klen == 0 || key[0] == '_' || mutual__project_check_name(key, klen, "field") < 0)
+	if (klen == 0 || key[0] == '_' || klen != strlen(key) || mutual__project_check_name(key, klen, "field") < 0)
 		return 0; /* not a field an app may set: ignored, the same way everywhere */
 	x->canon.len = 0;
 	if (mutual__json_canonical(&x->canon, value, len) < 0)
@@ -290,8 +289,9 @@ typedef struct {
 	size_t len;
 } fields_ref;
 
-static int find_fields(const char *key, const char *value, size_t len, void *payload)
+static int find_fields(const char *key, size_t key_len, const char *value, size_t len, void *payload)
 {
+	(void)key_len;
 	fields_ref *f = payload;
 	if (strcmp(key, "fields") == 0 && len && value[0] == '{') {
 		f->fields = value;
@@ -386,8 +386,9 @@ typedef struct {
 	size_t delta_len;
 } counter_ref;
 
-static int find_delta(const char *key, const char *value, size_t len, void *payload)
+static int find_delta(const char *key, size_t key_len, const char *value, size_t len, void *payload)
 {
+	(void)key_len;
 	counter_ref *c = payload;
 	if (strcmp(key, "delta") == 0) {
 		c->delta = value;
@@ -409,9 +410,20 @@ static int apply_counter(mutual_store *s, const mutual_event_rec *ev)
 	    mutual__json_members(ev->payload, ev->payload_len, find_delta, &c) < 0 || !c.delta ||
 	    mutual__parse_fixed(&delta, c.delta, c.delta_len) < 0)
 		goto done; /* skipped everywhere alike */
-	/* Wrapping addition commutes, so the sum is the same in any order. */
-	rc = sqlite3_prepare_v2(SQLITE(s), "INSERT INTO counters(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE"
-		" SET value = (value + ?2)", -1, &st, NULL);
+	/* Wrapping addition commutes, so the sum is the same in any order and
+	 * exact whenever the true total fits. (SQLite's own + would turn an
+	 * overflowing intermediate sum into a float.) */
+	rc = sqlite3_prepare_v2(SQLITE(s), "SELECT value FROM counters WHERE key = ?", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, (const char *)c.key.data, -1, SQLITE_STATIC);
+		if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			delta = (int64_t)((uint64_t)sqlite3_column_int64(st, 0) + (uint64_t)delta);
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(SQLITE(s), "INSERT OR REPLACE INTO counters(key, value) VALUES(?, ?)", -1, &st, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, (const char *)c.key.data, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, delta);
@@ -533,12 +545,12 @@ typedef struct {
 	char key[64];
 } fields_check;
 
-static int check_field_name(const char *key, const char *value, size_t len, void *payload)
+static int check_field_name(const char *key, size_t key_len, const char *value, size_t len, void *payload)
 {
 	fields_check *c = payload;
 	(void)value;
 	(void)len;
-	if (!key[0] || key[0] == '_' || mutual__project_check_name(key, strlen(key), "field") < 0) {
+	if (!key[0] || key[0] == '_' || key_len != strlen(key) || mutual__project_check_name(key, key_len, "field") < 0) {
 		c->bad = 1;
 		snprintf(c->key, sizeof(c->key), "%s", key);
 		return 1;
@@ -628,6 +640,7 @@ int mutual_state_json(char **out, mutual_store *s, const char *kind, const char 
 	sqlite3_stmt *st = NULL;
 	mutual_buf b = { 0 }, fields = { 0 }, writers = { 0 }, conflicts = { 0 };
 	char cur_id[MUTUAL_NAME_MAX + 1] = "", cur_field[MUTUAL_NAME_MAX + 1] = "";
+	mutual_buf winner = { 0 }; /* the current field's value */
 	int rc, have = 0, deleted = 0, n_entities = 0, field_conflicts = 0;
 
 	if (!out || !s || !kind)
@@ -689,6 +702,9 @@ int mutual_state_json(char **out, mutual_store *s, const char *kind, const char 
 				mutual__buf_put_u8(&conflicts, ']');
 			field_conflicts = 0;
 			snprintf(cur_field, sizeof(cur_field), "%s", field);
+			winner.len = 0;
+			mutual__buf_put(&winner, value, strlen(value));
+			mutual__buf_cstr(&winner);
 			if (strcmp(field, "_deleted") == 0) {
 				deleted = strcmp(value, "true") == 0;
 			} else {
@@ -704,7 +720,10 @@ int mutual_state_json(char **out, mutual_store *s, const char *kind, const char 
 				(long long)sqlite3_column_int64(st, 5), (long long)sqlite3_column_int64(st, 4));
 			continue;
 		}
-		/* Later rows of the same field: concurrent writes that lost. */
+		/* Later rows of the same field: concurrent writes that lost. One
+		 * that set the same value disagrees with nobody. */
+		if (strcmp(value, (const char *)winner.data) == 0)
+			continue;
 		if (!field_conflicts) {
 			if (conflicts.len)
 				mutual__buf_put_u8(&conflicts, ',');
@@ -730,6 +749,7 @@ int mutual_state_json(char **out, mutual_store *s, const char *kind, const char 
 	}
 #undef FLUSH_ENTITY
 	sqlite3_finalize(st);
+	mutual__buf_free(&winner);
 	mutual__buf_free(&fields);
 	mutual__buf_free(&writers);
 	mutual__buf_free(&conflicts);
