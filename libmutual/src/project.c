@@ -49,6 +49,45 @@ static int exec_sql(mutual_store *s, const char *sql, const char *what)
 	return rc == SQLITE_OK ? 0 : fail(s, rc, what);
 }
 
+/* ------------------------------------------------------ cached statements */
+
+/* Applying runs a few statements per field, for every event: prepare each
+ * once per handle (preparing was most of a rebuild's time, measured). */
+enum { STMT_SEEN_GET, STMT_SEEN_SET, STMT_WRITES, STMT_WRITE_DEL, STMT_FIELD_DEL, STMT_WRITE_SET,
+	STMT_COUNTER_GET, STMT_COUNTER_SET, STMT_COUNT };
+_Static_assert(STMT_COUNT == sizeof(((mutual_store *)0)->proj_stmts) / sizeof(void *),
+	"store.h must hold one cached statement per STMT_*");
+
+static int cached(sqlite3_stmt **out, mutual_store *s, int which, const char *sql)
+{
+	if (!s->proj_stmts[which]) {
+		int rc = sqlite3_prepare_v3(SQLITE(s), sql, -1, SQLITE_PREPARE_PERSISTENT, &s->proj_stmts[which], NULL);
+		if (rc != SQLITE_OK) {
+			*out = NULL;
+			return rc;
+		}
+	}
+	*out = s->proj_stmts[which];
+	return SQLITE_OK;
+}
+
+/* Done with a cached statement: ready it for the next use. */
+static void release(sqlite3_stmt *st)
+{
+	if (st) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+}
+
+void mutual__project_free(mutual_store *s)
+{
+	for (int i = 0; i < STMT_COUNT; i++) {
+		sqlite3_finalize(s->proj_stmts[i]);
+		s->proj_stmts[i] = NULL;
+	}
+}
+
 /* ------------------------------------------------------------ seen vector */
 
 /* A seen vector: entries device (32) | seq (u64), sorted by device. */
@@ -139,7 +178,7 @@ static int apply_field(mutual_store *s, const char *kind, const char *id, const 
 	int rc;
 
 	/* The field's seen vector grows by what this writer saw. */
-	rc = sqlite3_prepare_v2(db, "SELECT vec FROM entity_seen WHERE kind = ? AND id = ? AND field = ?", -1, &st, NULL);
+	rc = cached(&st, s, STMT_SEEN_GET, "SELECT vec FROM entity_seen WHERE kind = ? AND id = ? AND field = ?");
 	if (rc != SQLITE_OK)
 		return fail(s, rc, "cannot apply an entity write");
 	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
@@ -155,9 +194,9 @@ static int apply_field(mutual_store *s, const char *kind, const char *id, const 
 	}
 	if ((rc = vec_merge(&vec, old, old_n, saw, saw_n)) < 0)
 		goto done;
-	sqlite3_finalize(st);
+	release(st);
 	st = NULL;
-	rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO entity_seen(kind, id, field, vec) VALUES(?, ?, ?, ?)", -1, &st, NULL);
+	rc = cached(&st, s, STMT_SEEN_SET, "INSERT OR REPLACE INTO entity_seen(kind, id, field, vec) VALUES(?, ?, ?, ?)");
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
@@ -169,11 +208,11 @@ static int apply_field(mutual_store *s, const char *kind, const char *id, const 
 		rc = fail(s, rc, "cannot apply an entity write");
 		goto done;
 	}
-	sqlite3_finalize(st);
+	release(st);
 	st = NULL;
 
 	/* Drop the writes now seen; keep this one unless it was already seen. */
-	rc = sqlite3_prepare_v2(db, "SELECT device, seq FROM entity_writes WHERE kind = ? AND id = ? AND field = ?", -1, &st, NULL);
+	rc = cached(&st, s, STMT_WRITES, "SELECT device, seq FROM entity_writes WHERE kind = ? AND id = ? AND field = ?");
 	if (rc != SQLITE_OK) {
 		rc = fail(s, rc, "cannot apply an entity write");
 		goto done;
@@ -203,15 +242,14 @@ static int apply_field(mutual_store *s, const char *kind, const char *id, const 
 			memcpy(gone[n_gone].device, dev, 32);
 			gone[n_gone++].seq = (int64_t)seq;
 		}
-		sqlite3_finalize(st);
+		release(st);
 		st = NULL;
 		if (rc != SQLITE_DONE) {
 			free(gone);
 			rc = fail(s, rc, "cannot apply an entity write");
 			goto done;
 		}
-		rc = sqlite3_prepare_v2(db, "DELETE FROM entity_writes WHERE kind = ? AND id = ? AND field = ? AND device = ? AND seq = ?",
-			-1, &st, NULL);
+		rc = cached(&st, s, STMT_WRITE_DEL, "DELETE FROM entity_writes WHERE kind = ? AND id = ? AND field = ? AND device = ? AND seq = ?");
 		for (size_t i = 0; i < n_gone && rc == SQLITE_OK; i++) {
 			sqlite3_reset(st);
 			sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
@@ -226,25 +264,25 @@ static int apply_field(mutual_store *s, const char *kind, const char *id, const 
 			rc = fail(s, rc, "cannot apply an entity write");
 			goto done;
 		}
-		sqlite3_finalize(st);
+		release(st);
 		st = NULL;
 		if (last_arrival_wins()) {
-			rc = sqlite3_prepare_v2(db, "DELETE FROM entity_writes WHERE kind = ? AND id = ? AND field = ?", -1, &st, NULL);
+			rc = cached(&st, s, STMT_FIELD_DEL, "DELETE FROM entity_writes WHERE kind = ? AND id = ? AND field = ?");
 			if (rc == SQLITE_OK) {
 				sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
 				sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
 				sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
 				rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
 			}
-			sqlite3_finalize(st);
+			release(st);
 			st = NULL;
 		} else if (vec_get(vec.data, n_vec, ev->device) >= ev->seq) {
 			rc = 0; /* another write of this field saw this one: it is history */
 			goto done;
 		}
 	}
-	rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO entity_writes(kind, id, field, device, seq, hlc, value)"
-		" VALUES(?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL);
+	rc = cached(&st, s, STMT_WRITE_SET, "INSERT OR REPLACE INTO entity_writes(kind, id, field, device, seq, hlc, value)"
+		" VALUES(?, ?, ?, ?, ?, ?, ?)");
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
@@ -259,7 +297,7 @@ static int apply_field(mutual_store *s, const char *kind, const char *id, const 
 	if (rc == 0)
 		s->projection_stats.fields_updated++;
 done:
-	sqlite3_finalize(st);
+	release(st);
 	mutual__buf_free(&vec);
 	return rc;
 }
@@ -413,17 +451,17 @@ static int apply_counter(mutual_store *s, const mutual_event_rec *ev)
 	/* Wrapping addition commutes, so the sum is the same in any order and
 	 * exact whenever the true total fits. (SQLite's own + would turn an
 	 * overflowing intermediate sum into a float.) */
-	rc = sqlite3_prepare_v2(SQLITE(s), "SELECT value FROM counters WHERE key = ?", -1, &st, NULL);
+	rc = cached(&st, s, STMT_COUNTER_GET, "SELECT value FROM counters WHERE key = ?");
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, (const char *)c.key.data, -1, SQLITE_STATIC);
 		if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 			delta = (int64_t)((uint64_t)sqlite3_column_int64(st, 0) + (uint64_t)delta);
 		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 	}
-	sqlite3_finalize(st);
+	release(st);
 	st = NULL;
 	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(SQLITE(s), "INSERT OR REPLACE INTO counters(key, value) VALUES(?, ?)", -1, &st, NULL);
+		rc = cached(&st, s, STMT_COUNTER_SET, "INSERT OR REPLACE INTO counters(key, value) VALUES(?, ?)");
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, (const char *)c.key.data, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, delta);
@@ -433,7 +471,7 @@ static int apply_counter(mutual_store *s, const mutual_event_rec *ev)
 	if (rc == 0)
 		s->projection_stats.fields_updated++;
 done:
-	sqlite3_finalize(st);
+	release(st);
 	mutual__buf_free(&c.key);
 	return rc;
 }

@@ -16,6 +16,8 @@ int mutual__project_rebuild_locked(mutual_store *s);
 /* Bring the registered app projections up to date with the log. */
 int mutual__apps_catch_up(mutual_store *s);
 void mutual__apps_free(mutual_store *s);
+/* Finalize the projections' cached statements (before the database closes). */
+void mutual__project_free(mutual_store *s);
 
 int mutual__project_check_name(const char *s, size_t len, const char *what);
 /* A JSON number as fixed point with 6 decimals; -1 if not one. */

@@ -209,6 +209,7 @@ void mutual_store_free(mutual_store *s)
 	if (!s)
 		return;
 	mutual__apps_free(s);
+	mutual__project_free(s);
 	mutual__db_close(s->db);
 	mutual__wipe(s->secret, sizeof(s->secret));
 	mutual__wipe(s->group_key, sizeof(s->group_key));
