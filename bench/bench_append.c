@@ -29,33 +29,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "mutual.h"
 
 #define DEFAULT_EVENTS 200000
 #define BATCH 1000
-#define TYPE "pantry.stock.in"
-#define PAYLOAD_SIZE 160 /* room for the longest payload make_payload() writes */
+#define BENCH_PAYLOAD_SIZE 160 /* room for the longest payload bench_payload() writes */
 
-/*
- * The events table and its index exactly as in libmutual/src/db.c (schema
- * version 1), without the triggers that refuse UPDATE and DELETE: they cost
- * nothing on INSERT.
- */
-static const char schema[] =
-	"CREATE TABLE events("
-	"  id INTEGER PRIMARY KEY,"
-	"  device BLOB NOT NULL CHECK(length(device) = 32),"
-	"  seq INTEGER NOT NULL CHECK(seq >= 1),"
-	"  hlc INTEGER NOT NULL CHECK(hlc >= 0),"
-	"  type TEXT NOT NULL,"
-	"  payload BLOB NOT NULL,"
-	"  digest BLOB NOT NULL CHECK(length(digest) = 32),"
-	"  prev BLOB NOT NULL CHECK(length(prev) = 32),"
-	"  frontier BLOB NOT NULL,"
-	"  hash BLOB NOT NULL CHECK(length(hash) = 32),"
-	"  sig BLOB CHECK(sig IS NULL OR length(sig) = 64),"
-	"  UNIQUE(device, seq));"
-	"CREATE INDEX events_order ON events(hlc, device, seq);";
 
 /* Events (or rows) per second of one target, for each mode. */
 typedef struct {
@@ -63,60 +43,13 @@ typedef struct {
 	double batched;
 } rates;
 
-/* What a raw SQLite "device" needs to write its rows. */
-typedef struct {
-	sqlite3 *db;
-	sqlite3_stmt *insert, *begin, *commit;
-	uint8_t device[32];
-	uint64_t seq, hlc, rng;
-} raw_log;
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double rate(uint64_t n, double seconds)
-{
-	return seconds > 0 ? (double)n / seconds : 0;
-}
-
-/* Event i's payload: a small pantry record, different for every i. */
-static int make_payload(char *buf, size_t size, uint64_t i)
-{
-	static const char *const items[] = { "rice", "lentils", "flour", "beans", "oil", "pasta", "sugar", "tea" };
-	static const char *const units[] = { "kg", "kg", "kg", "kg", "l", "kg", "kg", "pack" };
-	size_t k = i % 8;
-
-	return snprintf(buf, size,
-		"{\"item\":\"%s\",\"qty\":%" PRIu64 ",\"unit\":\"%s\",\"source\":\"donation drive %" PRIu64 "\","
-		"\"shelf\":\"%c%" PRIu64 "\",\"by\":\"volunteer %" PRIu64 "\"}",
-		items[k], 1 + i % 50, units[k], i, (char)('A' + i % 6), 1 + i % 12, 1 + i % 40);
-}
-
-/* splitmix64: cheap random bytes that stand in for digests, hashes and signatures. */
-static void fill_random(uint64_t *state, uint8_t *out, size_t len)
-{
-	while (len > 0) {
-		uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-		size_t n = len < 8 ? len : 8;
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-		z ^= z >> 31;
-		memcpy(out, &z, n);
-		out += n;
-		len -= n;
-	}
-}
 
 /* ---------------------------------------------------------------- libmutual */
 
 /* Append `single` events one by one, then `batched` in batches, to a new store in `dir`. */
 static int run_mutual(rates *out, const char *dir, uint64_t single, uint64_t batched)
 {
-	static char payloads[BATCH][PAYLOAD_SIZE];
+	static char payloads[BATCH][BENCH_PAYLOAD_SIZE];
 	mutual_append_entry entries[BATCH];
 	mutual_store *store = NULL;
 	mutual_event_id id;
@@ -127,28 +60,28 @@ static int run_mutual(rates *out, const char *dir, uint64_t single, uint64_t bat
 	if ((rc = mutual_store_create(&store, dir, "bench", NULL)) < 0)
 		goto fail;
 
-	t = now();
+	t = bench_now();
 	for (i = 0; i < single; i++) {
-		make_payload(payloads[0], PAYLOAD_SIZE, i);
-		if ((rc = mutual_append(&id, store, TYPE, payloads[0])) < 0)
+		bench_payload(payloads[0], BENCH_PAYLOAD_SIZE, i);
+		if ((rc = mutual_append(&id, store, BENCH_TYPE, payloads[0])) < 0)
 			goto fail;
 		last = id.seq;
 	}
-	out->single = rate(single, now() - t);
+	out->single = bench_rate(single, bench_now() - t);
 
-	t = now();
+	t = bench_now();
 	for (i = 0; i < batched; i += BATCH) {
 		size_t n = batched - i < BATCH ? (size_t)(batched - i) : BATCH;
 		for (size_t j = 0; j < n; j++) {
-			make_payload(payloads[j], PAYLOAD_SIZE, single + i + j);
-			entries[j].type = TYPE;
+			bench_payload(payloads[j], BENCH_PAYLOAD_SIZE, single + i + j);
+			entries[j].type = BENCH_TYPE;
 			entries[j].payload = payloads[j];
 		}
 		if ((rc = mutual_append_batch(&id, store, entries, n)) < 0)
 			goto fail;
 		last = id.seq + n - 1;
 	}
-	out->batched = rate(batched, now() - t);
+	out->batched = bench_rate(batched, bench_now() - t);
 
 	/* Seq 1 is the store's own mutual.group.create event. */
 	if (last != 1 + single + batched) {
@@ -166,110 +99,38 @@ done:
 
 /* ---------------------------------------------------------------- raw SQLite */
 
-/* Insert rows first .. first + n - 1 in one transaction, as one batch append would. */
-static int raw_append(raw_log *log, uint64_t first, size_t n)
-{
-	char payload[PAYLOAD_SIZE];
-	uint8_t digest[32], prev[32], hash[32], sig[64];
-	struct timespec ts;
-	uint64_t wall;
-	int rc;
-
-	if (sqlite3_step(log->begin) != SQLITE_DONE)
-		return -1;
-	sqlite3_reset(log->begin);
-	/* The store's hybrid clock: the wall clock in ms << 16, always moving forward. */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	wall = ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) << 16;
-	for (size_t j = 0; j < n; j++) {
-		int len = make_payload(payload, sizeof(payload), first + j);
-		log->hlc = wall > log->hlc ? wall : log->hlc + 1;
-		fill_random(&log->rng, digest, sizeof(digest));
-		fill_random(&log->rng, prev, sizeof(prev));
-		fill_random(&log->rng, hash, sizeof(hash));
-		sqlite3_bind_blob(log->insert, 1, log->device, 32, SQLITE_STATIC);
-		sqlite3_bind_int64(log->insert, 2, (sqlite3_int64)++log->seq);
-		sqlite3_bind_int64(log->insert, 3, (sqlite3_int64)log->hlc);
-		sqlite3_bind_text(log->insert, 4, TYPE, (int)strlen(TYPE), SQLITE_STATIC);
-		sqlite3_bind_blob(log->insert, 5, payload, len, SQLITE_STATIC);
-		sqlite3_bind_blob(log->insert, 6, digest, 32, SQLITE_STATIC);
-		sqlite3_bind_blob(log->insert, 7, prev, 32, SQLITE_STATIC);
-		sqlite3_bind_blob(log->insert, 8, "", 0, SQLITE_STATIC);
-		sqlite3_bind_blob(log->insert, 9, hash, 32, SQLITE_STATIC);
-		if (j == n - 1) {
-			fill_random(&log->rng, sig, sizeof(sig));
-			sqlite3_bind_blob(log->insert, 10, sig, 64, SQLITE_STATIC);
-		} else {
-			sqlite3_bind_null(log->insert, 10);
-		}
-		rc = sqlite3_step(log->insert);
-		sqlite3_reset(log->insert);
-		if (rc != SQLITE_DONE)
-			goto fail;
-	}
-	rc = sqlite3_step(log->commit);
-	sqlite3_reset(log->commit);
-	if (rc == SQLITE_DONE)
-		return 0;
-fail:
-	sqlite3_exec(log->db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
-}
-
 /* As run_mutual(), with rows in a new SQLite database at `path` in the given synchronous mode. */
 static int run_raw(rates *out, const char *path, const char *synchronous, uint64_t single, uint64_t batched)
 {
-	raw_log log = { 0 };
-	char pragmas[96];
+	raw_log log;
 	uint64_t i;
 	double t;
 	int rc = -1;
 
-	log.rng = 42;
-	fill_random(&log.rng, log.device, sizeof(log.device));
-	snprintf(pragmas, sizeof(pragmas), "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;", synchronous);
-	if (sqlite3_open_v2(path, &log.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK ||
-	    sqlite3_exec(log.db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(log.db, schema, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(log.db, "BEGIN IMMEDIATE", -1, &log.begin, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(log.db, "COMMIT", -1, &log.commit, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(log.db,
-		"INSERT INTO events(device, seq, hlc, type, payload, digest, prev, frontier, hash, sig)"
-		" VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &log.insert, NULL) != SQLITE_OK)
+	if (raw_log_open(&log, path, synchronous) < 0)
 		goto done;
 
-	t = now();
+	t = bench_now();
 	for (i = 0; i < single; i++)
-		if (raw_append(&log, i, 1) < 0)
+		if (raw_log_append(&log, i, 1) < 0)
 			goto done;
-	out->single = rate(single, now() - t);
+	out->single = bench_rate(single, bench_now() - t);
 
-	t = now();
+	t = bench_now();
 	for (i = 0; i < batched; i += BATCH)
-		if (raw_append(&log, single + i, batched - i < BATCH ? (size_t)(batched - i) : BATCH) < 0)
+		if (raw_log_append(&log, single + i, batched - i < BATCH ? (size_t)(batched - i) : BATCH) < 0)
 			goto done;
-	out->batched = rate(batched, now() - t);
+	out->batched = bench_rate(batched, bench_now() - t);
 	rc = 0;
 done:
 	if (rc < 0)
 		fprintf(stderr, "bench_append: raw SQLite (synchronous=%s) failed: %s\n", synchronous,
 			log.db ? sqlite3_errmsg(log.db) : "out of memory");
-	sqlite3_finalize(log.insert);
-	sqlite3_finalize(log.begin);
-	sqlite3_finalize(log.commit);
-	sqlite3_close(log.db);
+	raw_log_close(&log);
 	return rc;
 }
 
 /* ------------------------------------------------------------------- main */
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	if (remove(path) < 0)
-		perror(path);
-	return 0;
-}
 
 static void print_row(const char *mode, double lib, double full, double normal)
 {
@@ -298,8 +159,8 @@ int main(int argc, char **argv)
 	}
 	single = events / 100 ? events / 100 : 1;
 	for (uint64_t i = 0; i < BATCH; i++) {
-		char buf[PAYLOAD_SIZE];
-		payload_bytes += (uint64_t)make_payload(buf, sizeof(buf), i);
+		char buf[BENCH_PAYLOAD_SIZE];
+		payload_bytes += (uint64_t)bench_payload(buf, sizeof(buf), i);
 	}
 
 	if (!base || !*base)
@@ -314,7 +175,7 @@ int main(int argc, char **argv)
 	printf("bench_append: libmutual %s, SQLite %s, in %s\n", mutual_version(), sqlite3_libversion(), dir);
 	printf("%" PRIu64 " events one per transaction, then %" PRIu64 " in batches of %d;"
 		" type %s, JSON payloads of ~%" PRIu64 " bytes\n\n",
-		single, events, BATCH, TYPE, payload_bytes / BATCH);
+		single, events, BATCH, BENCH_TYPE, payload_bytes / BATCH);
 	fflush(stdout);
 
 	snprintf(path, sizeof(path), "%s/store", dir);
@@ -339,6 +200,6 @@ int main(int argc, char **argv)
 	rc = 0;
 done:
 	if (dir[0])
-		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+		bench_remove_tree(dir);
 	return rc;
 }

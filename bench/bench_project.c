@@ -60,6 +60,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "mutual.h"
 
 #define DEFAULT_EVENTS 100000
@@ -89,13 +90,6 @@ typedef struct {
 	mutual_projection_stats before, after;
 } measured;
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static double cpu_now(void)
 {
 	struct rusage ru;
@@ -107,7 +101,7 @@ static double cpu_now(void)
 
 static span mark(void)
 {
-	span s = { now(), cpu_now() };
+	span s = { bench_now(), cpu_now() };
 	return s;
 }
 
@@ -117,11 +111,6 @@ static span since(span start)
 	s.wall -= start.wall;
 	s.cpu -= start.cpu;
 	return s;
-}
-
-static double rate(uint64_t n, double seconds)
-{
-	return seconds > 0 ? (double)n / seconds : 0;
 }
 
 /* splitmix64: the writers' choices, the same on every run. */
@@ -205,7 +194,7 @@ static int write_log(written *w, span *took, mutual_store *s, uint64_t n)
 			return -1;
 		}
 		if (i % 10000 == 9999) {
-			printf("  A: %" PRIu64 " of %" PRIu64 " events written (%.1f s)\n", i + 1, n, now() - t.wall);
+			printf("  A: %" PRIu64 " of %" PRIu64 " events written (%.1f s)\n", i + 1, n, bench_now() - t.wall);
 			fflush(stdout);
 		}
 	}
@@ -288,29 +277,6 @@ static void hex(char *out, const uint8_t *bytes, size_t n)
 		sprintf(out + 2 * i, "%02x", bytes[i]);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	if (remove(path) < 0)
-		perror(path);
-	return 0;
-}
-
-static const char *fs_name(const char *path)
-{
-	struct statfs sf;
-	if (statfs(path, &sf) < 0)
-		return "unknown";
-	switch ((unsigned long)sf.f_type) {
-	case 0xEF53: return "ext2/3/4";
-	case 0x01021994: return "tmpfs (fsync costs nothing)";
-	case 0x58465342: return "xfs";
-	case 0x9123683EUL: return "btrfs";
-	case 0x794c7630: return "overlayfs";
-	default: return "other";
-	}
-}
-
 static void print_time(double seconds)
 {
 	if (seconds >= 1)
@@ -324,7 +290,7 @@ static void row(const char *what, span took, uint64_t events, const char *note)
 {
 	printf("  %-46s ", what);
 	print_time(took.wall);
-	printf(" %9" PRIu64 " %10.0f %9.1f %6.0f%%  %s\n", events, rate(events, took.wall),
+	printf(" %9" PRIu64 " %10.0f %9.1f %6.0f%%  %s\n", events, bench_rate(events, took.wall),
 		events ? took.wall * 1e6 / (double)events : 0, took.wall > 0 ? 100 * took.cpu / took.wall : 0,
 		note ? note : "");
 }
@@ -400,7 +366,7 @@ int main(int argc, char **argv)
 	}
 
 	printf("bench_project: libmutual %s\n", mutual_version());
-	printf("work dir %s (%s)\n", dir, fs_name(dir));
+	printf("work dir %s (%s)\n", dir, bench_fs_name(dir));
 	printf("A writes %" PRIu64 " events, one transaction (fsync) each: puts on %d entities of kind \"%s\"\n"
 		"(1-3 of the fields qty, status, by) and, 1 in %d, counter adds; B and D write %" PRIu64 " puts each,\n"
 		"B's sorting after A's log, D's (written offline, before A's) in it; C holds A's log and imports them\n\n",
@@ -408,7 +374,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	/* Setup. D joins and writes before A writes anything: its events have older clocks. */
-	t_setup = now();
+	t_setup = bench_now();
 	snprintf(path, sizeof(path), "%s/alpha", dir);
 	{
 		mutual_create_options opts = MUTUAL_CREATE_OPTIONS_INIT;
@@ -433,7 +399,7 @@ int main(int argc, char **argv)
 	    write_puts(&w_b, &t_b_write, b, 2, "bea", fresh) < 0 ||
 	    timed_sync(&t_b_send, &st, b, stick, 0, "B -> stick") < 0)
 		goto done;
-	t_setup = now() - t_setup;
+	t_setup = bench_now() - t_setup;
 	printf("  setup done (%.1f s)\n\n", t_setup);
 	fflush(stdout);
 
@@ -535,6 +501,6 @@ done:
 	mutual_store_free(c);
 	mutual_store_free(d);
 	if (dir[0])
-		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+		bench_remove_tree(dir);
 	return rc;
 }

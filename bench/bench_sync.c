@@ -67,6 +67,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "bench_util.h"
 #include "mutual.h"
 
 extern char **environ;
@@ -77,30 +78,9 @@ extern char **environ;
 #define NEW_EVENTS 10  /* events of each incremental round */
 #define INCR_ROUNDS 60 /* incremental rounds: a month of syncs twice a day; median, mean and max reported */
 #define NOOP_ROUNDS 5  /* no-op rounds; median reported */
-#define TYPE "pantry.stock.in"
-#define PAYLOAD_SIZE 160 /* room for the longest payload make_payload() writes */
+#define BENCH_PAYLOAD_SIZE 160 /* room for the longest payload bench_payload() writes */
 #define REFSPEC "refs/mutual/*:refs/mutual/*"
 
-/*
- * The events table and its index exactly as in libmutual/src/db.c (schema
- * version 1), without the triggers that refuse UPDATE and DELETE: they cost
- * nothing on INSERT.
- */
-static const char schema[] =
-	"CREATE TABLE events("
-	"  id INTEGER PRIMARY KEY,"
-	"  device BLOB NOT NULL CHECK(length(device) = 32),"
-	"  seq INTEGER NOT NULL CHECK(seq >= 1),"
-	"  hlc INTEGER NOT NULL CHECK(hlc >= 0),"
-	"  type TEXT NOT NULL,"
-	"  payload BLOB NOT NULL,"
-	"  digest BLOB NOT NULL CHECK(length(digest) = 32),"
-	"  prev BLOB NOT NULL CHECK(length(prev) = 32),"
-	"  frontier BLOB NOT NULL,"
-	"  hash BLOB NOT NULL CHECK(length(hash) = 32),"
-	"  sig BLOB CHECK(sig IS NULL OR length(sig) = 64),"
-	"  UNIQUE(device, seq));"
-	"CREATE INDEX events_order ON events(hlc, device, seq);";
 
 /* One full import and its baselines. */
 typedef struct {
@@ -115,53 +95,6 @@ typedef struct {
 	long file_kib;    /* growth of file-backed RSS during the import: sampled peak - before */
 } repetition;
 
-/* What a raw SQLite "device" needs to write its rows. */
-typedef struct {
-	sqlite3 *db;
-	sqlite3_stmt *insert, *begin, *commit;
-	uint8_t device[32];
-	uint64_t seq, hlc, rng;
-} raw_log;
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double rate(uint64_t n, double seconds)
-{
-	return seconds > 0 ? (double)n / seconds : 0;
-}
-
-/* Event i's payload: a small pantry record, different for every i (as bench_append's). */
-static int make_payload(char *buf, size_t size, uint64_t i)
-{
-	static const char *const items[] = { "rice", "lentils", "flour", "beans", "oil", "pasta", "sugar", "tea" };
-	static const char *const units[] = { "kg", "kg", "kg", "kg", "l", "kg", "kg", "pack" };
-	size_t k = i % 8;
-
-	return snprintf(buf, size,
-		"{\"item\":\"%s\",\"qty\":%" PRIu64 ",\"unit\":\"%s\",\"source\":\"donation drive %" PRIu64 "\","
-		"\"shelf\":\"%c%" PRIu64 "\",\"by\":\"volunteer %" PRIu64 "\"}",
-		items[k], 1 + i % 50, units[k], i, (char)('A' + i % 6), 1 + i % 12, 1 + i % 40);
-}
-
-/* splitmix64: cheap random bytes that stand in for digests, hashes and signatures. */
-static void fill_random(uint64_t *state, uint8_t *out, size_t len)
-{
-	while (len > 0) {
-		uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-		size_t n = len < 8 ? len : 8;
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-		z ^= z >> 31;
-		memcpy(out, &z, n);
-		out += n;
-		len -= n;
-	}
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -278,33 +211,10 @@ static uint64_t tree_bytes(const char *dir)
 	return walked_bytes;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	if (remove(path) < 0)
-		perror(path);
-	return 0;
-}
-
-static const char *fs_name(const char *path)
-{
-	struct statfs sf;
-	if (statfs(path, &sf) < 0)
-		return "unknown";
-	switch ((unsigned long)sf.f_type) {
-	case 0xEF53: return "ext2/3/4";
-	case 0x01021994: return "tmpfs (fsync costs nothing)";
-	case 0x58465342: return "xfs";
-	case 0x9123683EUL: return "btrfs";
-	case 0x794c7630: return "overlayfs";
-	default: return "other";
-	}
-}
-
 /* zlib (compress2, level 6, one stream) size of payloads 0 .. n - 1 concatenated; 0 on failure. */
 static uint64_t zlib_bytes(uint64_t n, uint64_t *raw_out)
 {
-	char *all = malloc((size_t)n * PAYLOAD_SIZE + 1);
+	char *all = malloc((size_t)n * BENCH_PAYLOAD_SIZE + 1);
 	unsigned char *packed = NULL;
 	size_t len = 0;
 	uLongf packed_len;
@@ -314,7 +224,7 @@ static uint64_t zlib_bytes(uint64_t n, uint64_t *raw_out)
 	if (!all)
 		return 0;
 	for (uint64_t i = 0; i < n; i++)
-		len += (size_t)make_payload(all + len, PAYLOAD_SIZE, i);
+		len += (size_t)bench_payload(all + len, BENCH_PAYLOAD_SIZE, i);
 	*raw_out = len;
 	packed_len = compressBound((uLong)len);
 	if ((packed = malloc(packed_len)) &&
@@ -341,7 +251,7 @@ static int run_git(double *seconds, const char *log, char *const argv[])
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	t = now();
+	t = bench_now();
 	rc = posix_spawnp(&pid, "git", &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (rc != 0) {
@@ -354,7 +264,7 @@ static int run_git(double *seconds, const char *log, char *const argv[])
 			return -1;
 		}
 	if (seconds)
-		*seconds = now() - t;
+		*seconds = bench_now() - t;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		FILE *f = fopen(log, "r");
 		char line[512];
@@ -385,14 +295,14 @@ static void first_line(char *out, size_t size, const char *log)
 /* Append payloads first .. first + n - 1 to `store` in batches of BATCH. */
 static int append_events(mutual_store *store, uint64_t first, uint64_t n)
 {
-	static char payloads[BATCH][PAYLOAD_SIZE];
+	static char payloads[BATCH][BENCH_PAYLOAD_SIZE];
 	mutual_append_entry entries[BATCH];
 
 	for (uint64_t i = 0; i < n; i += BATCH) {
 		size_t k = n - i < BATCH ? (size_t)(n - i) : BATCH;
 		for (size_t j = 0; j < k; j++) {
-			make_payload(payloads[j], PAYLOAD_SIZE, first + i + j);
-			entries[j].type = TYPE;
+			bench_payload(payloads[j], BENCH_PAYLOAD_SIZE, first + i + j);
+			entries[j].type = BENCH_TYPE;
 			entries[j].payload = payloads[j];
 		}
 		if (mutual_append_batch(NULL, store, entries, k) < 0) {
@@ -407,9 +317,9 @@ static int append_events(mutual_store *store, uint64_t first, uint64_t n)
 static int timed_sync(double *seconds, mutual_sync_stats *stats, mutual_store *store, const char *stick,
 	const mutual_sync_options *opts, const char *what)
 {
-	double t = now();
+	double t = bench_now();
 	int rc = mutual_sync(stats, store, stick, opts);
-	*seconds = now() - t;
+	*seconds = bench_now() - t;
 	if (rc != 0) {
 		fprintf(stderr, "bench_sync: %s: mutual_sync returned %d: %s\n", what, rc, mutual_error_last());
 		return -1;
@@ -441,10 +351,10 @@ static int make_group(mutual_store **a, double *append_seconds, const char *dir,
 		fprintf(stderr, "bench_sync: cannot create store A: %s\n", mutual_error_last());
 		return -1;
 	}
-	t = now();
+	t = bench_now();
 	if (append_events(*a, 0, n) < 0)
 		return -1;
-	*append_seconds = now() - t;
+	*append_seconds = bench_now() - t;
 	return 0;
 }
 
@@ -533,87 +443,25 @@ done:
 
 /* ---------------------------------------------------------------- raw SQLite */
 
-/* Insert rows first .. first + n - 1 in one transaction, as one imported segment would. */
-static int raw_append(raw_log *log, uint64_t first, size_t n)
-{
-	char payload[PAYLOAD_SIZE];
-	uint8_t digest[32], prev[32], hash[32], sig[64];
-	struct timespec ts;
-	uint64_t wall;
-	int rc;
-
-	if (sqlite3_step(log->begin) != SQLITE_DONE)
-		return -1;
-	sqlite3_reset(log->begin);
-	/* The store's hybrid clock: the wall clock in ms << 16, always moving forward. */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	wall = ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) << 16;
-	for (size_t j = 0; j < n; j++) {
-		int len = make_payload(payload, sizeof(payload), first + j);
-		log->hlc = wall > log->hlc ? wall : log->hlc + 1;
-		fill_random(&log->rng, digest, sizeof(digest));
-		fill_random(&log->rng, prev, sizeof(prev));
-		fill_random(&log->rng, hash, sizeof(hash));
-		sqlite3_bind_blob(log->insert, 1, log->device, 32, SQLITE_STATIC);
-		sqlite3_bind_int64(log->insert, 2, (sqlite3_int64)++log->seq);
-		sqlite3_bind_int64(log->insert, 3, (sqlite3_int64)log->hlc);
-		sqlite3_bind_text(log->insert, 4, TYPE, (int)strlen(TYPE), SQLITE_STATIC);
-		sqlite3_bind_blob(log->insert, 5, payload, len, SQLITE_STATIC);
-		sqlite3_bind_blob(log->insert, 6, digest, 32, SQLITE_STATIC);
-		sqlite3_bind_blob(log->insert, 7, prev, 32, SQLITE_STATIC);
-		sqlite3_bind_blob(log->insert, 8, "", 0, SQLITE_STATIC);
-		sqlite3_bind_blob(log->insert, 9, hash, 32, SQLITE_STATIC);
-		if (j == n - 1) {
-			fill_random(&log->rng, sig, sizeof(sig));
-			sqlite3_bind_blob(log->insert, 10, sig, 64, SQLITE_STATIC);
-		} else {
-			sqlite3_bind_null(log->insert, 10);
-		}
-		rc = sqlite3_step(log->insert);
-		sqlite3_reset(log->insert);
-		if (rc != SQLITE_DONE)
-			goto fail;
-	}
-	rc = sqlite3_step(log->commit);
-	sqlite3_reset(log->commit);
-	if (rc == SQLITE_DONE)
-		return 0;
-fail:
-	sqlite3_exec(log->db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
-}
-
 /* N rows into a new database at `path` (WAL, synchronous=FULL), batches of BATCH; timed. */
 static int raw_insert(double *seconds, const char *path, uint64_t n)
 {
-	raw_log log = { 0 };
+	raw_log log;
 	double t;
 	int rc = -1;
 
-	log.rng = 42;
-	fill_random(&log.rng, log.device, sizeof(log.device));
-	t = now();
-	if (sqlite3_open_v2(path, &log.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK ||
-	    sqlite3_exec(log.db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(log.db, schema, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(log.db, "BEGIN IMMEDIATE", -1, &log.begin, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(log.db, "COMMIT", -1, &log.commit, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(log.db,
-		"INSERT INTO events(device, seq, hlc, type, payload, digest, prev, frontier, hash, sig)"
-		" VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &log.insert, NULL) != SQLITE_OK)
+	t = bench_now();
+	if (raw_log_open(&log, path, "FULL") < 0)
 		goto done;
 	for (uint64_t i = 0; i < n; i += BATCH)
-		if (raw_append(&log, i, n - i < BATCH ? (size_t)(n - i) : BATCH) < 0)
+		if (raw_log_append(&log, i, n - i < BATCH ? (size_t)(n - i) : BATCH) < 0)
 			goto done;
-	*seconds = now() - t;
+	*seconds = bench_now() - t;
 	rc = 0;
 done:
 	if (rc < 0)
 		fprintf(stderr, "bench_sync: raw SQLite failed: %s\n", log.db ? sqlite3_errmsg(log.db) : "out of memory");
-	sqlite3_finalize(log.insert);
-	sqlite3_finalize(log.begin);
-	sqlite3_finalize(log.commit);
-	sqlite3_close(log.db);
+	raw_log_close(&log);
 	return rc;
 }
 
@@ -633,7 +481,7 @@ static void row(const char *what, double seconds, uint64_t events, const char *n
 	printf("  %-44s ", what);
 	print_time(seconds);
 	if (events)
-		printf(" %9" PRIu64 " %11.0f", events, rate(events, seconds));
+		printf(" %9" PRIu64 " %11.0f", events, bench_rate(events, seconds));
 	else
 		printf(" %9s %11s", "", "");
 	printf("  %s\n", note ? note : "");
@@ -692,8 +540,8 @@ int main(int argc, char **argv)
 	}
 	small_events = events / 10 ? events / 10 : 1;
 	for (uint64_t i = 0; i < BATCH; i++) {
-		char buf[PAYLOAD_SIZE];
-		payload_bytes += (uint64_t)make_payload(buf, sizeof(buf), i);
+		char buf[BENCH_PAYLOAD_SIZE];
+		payload_bytes += (uint64_t)bench_payload(buf, sizeof(buf), i);
 	}
 
 	if (!base || !*base)
@@ -714,11 +562,11 @@ int main(int argc, char **argv)
 
 	printf("bench_sync: libmutual %s, SQLite %s, zlib %s, %s\n", mutual_version(), sqlite3_libversion(),
 		zlibVersion(), git_version);
-	printf("work dir %s (%s)\n", dir, fs_name(dir));
+	printf("work dir %s (%s)\n", dir, bench_fs_name(dir));
 	printf("%" PRIu64 " events of type %s, JSON payloads of ~%" PRIu64 " bytes, appended in batches of %d;\n"
 		"first a run of %" PRIu64 " events in stores of its own (memory), then %d full imports of %" PRIu64
 		" events,\neach from a fresh stick into a fresh store, interleaved with the baselines\n\n",
-		events, TYPE, payload_bytes / BATCH, BATCH, small_events, REPEATS, events);
+		events, BENCH_TYPE, payload_bytes / BATCH, BATCH, small_events, REPEATS, events);
 	fflush(stdout);
 
 	/* 1. The small run first, in stores of its own: memory after N/10. */
@@ -857,6 +705,6 @@ done:
 	mutual_store_free(a);
 	mutual_store_free(b);
 	if (dir[0])
-		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+		bench_remove_tree(dir);
 	return rc;
 }
