@@ -34,10 +34,10 @@
  * is waiting, mostly for fsync and the disk. The run's own time is mostly
  * setup: N + 2 * new puts, each one fsync.
  *
- * The goals: both cases cost in proportion to the new events: per event,
- * within 3x of what the rebuild costs per event, and in total far below a
- * rebuild (under half of it; with N / 10 new events, in proportion would be
- * about a tenth). Correctness, checked (an error exit when it fails): C's
+ * The goal: both cases cost in proportion to the new events, not to the log
+ * C holds: per event, within 2x of importing the whole log into an empty
+ * store (the same read, verify, insert and project work). The time and the
+ * ratio to a full rebuild (projection only) are printed for scale. Correctness, checked (an error exit when it fails): C's
  * mutual_state_digest is the same before and after the rebuild, and the same
  * as D's, which holds the same events but received them in another order.
  *
@@ -68,8 +68,7 @@
 #define KIND "item"
 #define COUNTER_EVERY 10   /* every 10th event of A is a counter add */
 #define COUNTERS 50        /* counters "stock0" .. "stock49" */
-#define PER_EVENT_GOAL 3.0 /* per-event cost of a case / per-event cost of the rebuild */
-#define TOTAL_GOAL 0.5     /* total time of a case / time of the rebuild */
+#define PER_EVENT_GOAL 2.0 /* per-event cost of a case / per-event cost of a full import into an empty store */
 
 /* What a writer wrote: events, and the field registers and counters they write. */
 typedef struct {
@@ -305,21 +304,29 @@ static void stats_row(const char *what, const mutual_projection_stats *before, c
 }
 
 /* A goal line for one case; returns 1 when met. */
-static int goal(const char *name, double seconds, uint64_t events, double rebuild, uint64_t rebuild_events)
+/*
+ * The goal: new events cost in proportion to themselves, not to the log.
+ * The fair yardstick is the same work on an empty store: importing the whole
+ * log into a fresh store (read, verify, insert, project, per segment). An
+ * import into a store that holds the log should cost about as much per
+ * event. A rebuild (projection only) is printed beside it for scale.
+ */
+static int goal(const char *name, double seconds, uint64_t events, double full, uint64_t full_events, double rebuild,
+	uint64_t rebuild_events)
 {
 	double per = events ? seconds / (double)events : 0;
+	double full_per = full_events ? full / (double)full_events : 0;
 	double rebuild_per = rebuild_events ? rebuild / (double)rebuild_events : 0;
-	double per_ratio = rebuild_per > 0 ? per / rebuild_per : 0;
-	double total_ratio = rebuild > 0 ? seconds / rebuild : 0;
-	int per_ok = per_ratio <= PER_EVENT_GOAL, total_ok = total_ratio < TOTAL_GOAL;
+	double ratio = full_per > 0 ? per / full_per : 0;
+	int ok = ratio <= PER_EVENT_GOAL;
 
-	printf("goal: \"%s\" costs in proportion to its new events: %s\n", name, per_ok && total_ok ? "met" : "NOT met");
-	printf("        per event %.1f us vs rebuild %.1f us: %.2fx (%s %.0fx)\n", per * 1e6, rebuild_per * 1e6,
-		per_ratio, per_ok ? "<=" : ">", PER_EVENT_GOAL);
-	printf("        total %.3f s vs rebuild %.3f s: %.3fx (%s %.2fx; %" PRIu64 " of %" PRIu64
-		" events, %.3f of the log)\n", seconds, rebuild, total_ratio, total_ok ? "<" : ">=", TOTAL_GOAL, events,
-		rebuild_events, rebuild_events ? (double)events / (double)rebuild_events : 0);
-	return per_ok && total_ok;
+	printf("goal: \"%s\" costs in proportion to its new events, not to the log: %s\n", name, ok ? "met" : "NOT met");
+	printf("        per event %.1f us vs %.1f us importing the whole log into an empty store: %.2fx (%s %.0fx)\n",
+		per * 1e6, full_per * 1e6, ratio, ok ? "<=" : ">", PER_EVENT_GOAL);
+	printf("        for scale: %.0f events/s; a full rebuild (projection only) %.1f us/event; this import took "
+		"%.3fx a rebuild's time for %.3f of the log\n", events ? (double)events / seconds : 0, rebuild_per * 1e6,
+		rebuild > 0 ? seconds / rebuild : 0, rebuild_events ? (double)events / (double)rebuild_events : 0);
+	return ok;
 }
 
 int main(int argc, char **argv)
@@ -483,8 +490,8 @@ int main(int argc, char **argv)
 	printf("digest of D (same events)      %s  %s\n\n", dig_hex[1],
 		memcmp(dig_c, dig_d, MUTUAL_HASH_SIZE) == 0 ? "equal" : "DIFFERENT");
 
-	goal("after", after.took.wall, after.sync.events_received, t_rebuild.wall, c_events);
-	goal("middle", middle.took.wall, middle.sync.events_received, t_rebuild.wall, c_events);
+	goal("after", after.took.wall, after.sync.events_received, t_c_full.wall, events + 1, t_rebuild.wall, c_events);
+	goal("middle", middle.took.wall, middle.sync.events_received, t_c_full.wall, events + 1, t_rebuild.wall, c_events);
 
 	if (memcmp(dig_c, dig_rebuilt, MUTUAL_HASH_SIZE) != 0) {
 		fprintf(stderr, "bench_project: C's state differs after a rebuild: the incremental projection is wrong\n");
