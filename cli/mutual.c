@@ -666,30 +666,139 @@ static int cmd_add(const cmd_ctx *c)
 	return status;
 }
 
-/* Human output of the state: a JSON document we made, read back simply. */
-static void print_state_human(const char *json)
+/* Human output of the state. The canonical JSON is ours, so a small
+ * span-based reader is enough: find a member, skip a value. */
+typedef struct {
+	const char *p, *end;
+} span;
+
+static const char *skip_value(const char *p, const char *end)
 {
-	/* Keep the CLI free of a JSON parser: the canonical JSON is readable
-	 * one entity per line. */
-	const char *p = strstr(json, "\"entities\":[");
 	int depth = 0;
-	if (!p)
-		return;
-	p += 12;
-	for (const char *start = p; *p; p++) {
-		if (*p == '"') {
-			for (p++; *p && *p != '"'; p++)
-				if (*p == '\\' && p[1])
+	do {
+		if (p >= end)
+			return end;
+		switch (*p) {
+		case '"':
+			for (p++; p < end && *p != '"'; p++)
+				if (*p == '\\')
 					p++;
-			continue;
-		}
-		if (*p == '{')
+			p++;
+			break;
+		case '{':
+		case '[':
 			depth++;
-		else if (*p == '}' && --depth == 0) {
-			printf("%.*s\n", (int)(p - start + 1), start);
-			start = p + 2;
+			p++;
+			break;
+		case '}':
+		case ']':
+			depth--;
+			p++;
+			break;
+		case ',':
+		case ':':
+			p++;
+			break;
+		default:
+			while (p < end && !strchr(",:}]", *p))
+				p++;
 		}
+	} while (depth > 0);
+	return p;
+}
+
+/* The value of member `key` of the object at `obj`. */
+static span member(span obj, const char *key)
+{
+	span none = { NULL, NULL };
+	size_t klen = strlen(key);
+	const char *p = obj.p + 1;
+	while (p < obj.end && *p == '"') {
+		const char *k = p + 1, *kend = skip_value(p, obj.end) - 1, *v = kend + 2;
+		span val = { v, skip_value(v, obj.end) };
+		if ((size_t)(kend - k) == klen && memcmp(k, key, klen) == 0)
+			return val;
+		p = val.end + (val.end < obj.end && *val.end == ',');
 	}
+	return none;
+}
+
+typedef struct {
+	char id[65];
+	char name[MUTUAL_NAME_MAX + 1];
+} known_device;
+
+typedef struct {
+	known_device *d;
+	size_t n;
+} device_names;
+
+static int collect_name(const mutual_device_info *d, void *payload)
+{
+	device_names *names = payload;
+	known_device *grown = realloc(names->d, (names->n + 1) * sizeof(*grown));
+	if (!grown)
+		return -1;
+	names->d = grown;
+	snprintf(grown[names->n].id, sizeof(grown[0].id), "%s", d->id);
+	snprintf(grown[names->n].name, sizeof(grown[0].name), "%s", d->name);
+	names->n++;
+	return 0;
+}
+
+static const char *name_of(const device_names *names, const char *id, size_t len)
+{
+	for (size_t i = 0; i < names->n; i++)
+		if (len == 64 && strncmp(names->d[i].id, id, 64) == 0)
+			return names->d[i].name;
+	return "?";
+}
+
+static void print_entity(span e, const device_names *names)
+{
+	span id = member(e, "id"), fields = member(e, "fields"), conflicts = member(e, "conflicts");
+	span deleted = member(e, "deleted");
+	const char *p;
+
+	printf("%.*s%s\n", (int)(id.end - id.p), id.p,
+		deleted.p && strncmp(deleted.p, "true", 4) == 0 ? "  (deleted)" : "");
+	for (p = fields.p + 1; p && p < fields.end && *p == '"';) {
+		const char *kend = skip_value(p, fields.end), *v = kend + 1, *vend = skip_value(v, fields.end);
+		char key[MUTUAL_NAME_MAX + 3];
+		span c;
+		snprintf(key, sizeof(key), "%.*s", (int)(kend - p - 2), p + 1);
+		printf("  %-14s %.*s\n", key, (int)(vend - v), v);
+		c = member(conflicts, key);
+		for (const char *q = c.p ? c.p + 1 : NULL; q && q < c.end && *q == '{';) {
+			span one = { q, skip_value(q, c.end) }, dev = member(one, "device"), val = member(one, "value");
+			span hlc = member(one, "hlc"), seq = member(one, "seq");
+			char when[32];
+			time_t secs = (time_t)((strtoull(hlc.p, NULL, 10) >> 16) / 1000);
+			struct tm tm;
+			localtime_r(&secs, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+			printf("  %-14s   CONFLICT: also %.*s (by %s, event %.*s, %s)\n", "", (int)(val.end - val.p),
+				val.p, name_of(names, dev.p + 1, (size_t)(dev.end - dev.p - 2)), (int)(seq.end - seq.p),
+				seq.p, when);
+			q = one.end + (one.end < c.end && *one.end == ',');
+		}
+		p = vend + (vend < fields.end && *vend == ',');
+	}
+	if (member(conflicts, "_deleted").p)
+		printf("  %-14s   CONFLICT: deleted and edited at once; the next change settles it\n", "");
+}
+
+static void print_state_human(mutual_store *s, const char *json)
+{
+	span doc = { json, json + strlen(json) }, list = member(doc, "entities");
+	device_names names = { NULL, 0 };
+	mutual_device_foreach(s, collect_name, &names);
+	for (const char *p = list.p ? list.p + 1 : NULL; p && p < list.end && *p == '{';) {
+		span e = { p, skip_value(p, list.end) };
+		print_entity(e, &names);
+		p = e.end + (e.end < list.end && *e.end == ',');
+	}
+	free(names.d);
 }
 
 static int cmd_state(const cmd_ctx *c)
@@ -717,7 +826,7 @@ static int cmd_state(const cmd_ctx *c)
 	else if (json)
 		printf("%s\n", out);
 	else
-		print_state_human(out);
+		print_state_human(s, out);
 	mutual_free(out);
 	mutual_store_free(s);
 	return status;

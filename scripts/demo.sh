@@ -56,6 +56,19 @@ for d in laptop office volunteer; do "$mutual" --store "$demo/$d" verify; done
 say "Status of the office PC"
 "$mutual" --store "$demo/office" status
 
+say "Shared state: the office posts a request; two volunteers claim it while offline"
+"$mutual" --store "$demo/office" put request r1 '{"kind":"groceries","area":"north","status":"open"}' >/dev/null
+for d in office laptop volunteer; do "$mutual" --store "$demo/$d" sync "$demo/stick" >/dev/null; done
+"$mutual" --store "$demo/laptop" put request r1 '{"status":"claimed","by":"Ana"}' >/dev/null
+"$mutual" --store "$demo/volunteer" put request r1 '{"status":"claimed","by":"Ben"}' >/dev/null
+"$mutual" --store "$demo/laptop" add rice-kg 40 >/dev/null
+"$mutual" --store "$demo/laptop" add rice-kg -12.5 >/dev/null
+for d in laptop volunteer office laptop volunteer; do "$mutual" --store "$demo/$d" sync "$demo/stick" >/dev/null; done
+echo "-- every device shows the same holder, and the other claim as a conflict:"
+"$mutual" --store "$demo/office" state request r1
+echo "-- and the same counters:"
+"$mutual" --store "$demo/volunteer" counters
+
 say "Tampering is caught: someone edits a record behind the library's back"
 python3 - "$demo/laptop/mutual.db" <<'PY'
 import sqlite3, sys

@@ -349,11 +349,17 @@ class TestCanonicalJson(StateTestCase):
                                         "B": False, "\u00e9t\u00e9": "caf\u00e9", "alpha": -3})
         one = self.state_raw(a, "request", "r2")
         self.assertEqual(one, canonical(one) + "\n")
-        # the human form: one entity per line, the same entities
+        # the human form: each entity's id on its own line, then one indented
+        # line per field with its value as JSON
         r = self.assertOk(run("state", "request", store=a))
-        lines = r.stdout.splitlines()
-        self.assertEqual(len(lines), 3, describe(r))
-        self.assertEqual([json.loads(line) for line in lines], doc["entities"])
+        heads = [line for line in r.stdout.splitlines() if not line.startswith(" ")]
+        self.assertEqual([json.loads(h.split("  (deleted)")[0]) for h in heads], ["A-1", "r10", "r2"], describe(r))
+        self.assertIn("  (deleted)", heads[0])
+        fields = {}
+        for line in r.stdout.split('"r2"\n', 1)[1].splitlines():
+            name, value = line.split(None, 1)
+            fields[name] = json.loads(value)
+        self.assertEqual(fields, r2["fields"], describe(r))
 
     def test_two_devices_with_the_same_events_print_the_same_bytes(self):
         a, b = self.group("a", "b")
