@@ -22,6 +22,9 @@ import sys
 import tempfile
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clitest  # noqa: E402  (the shared helpers beside this file)
+
 CLI = None  # absolute path of the binary, set by setUpModule()
 
 TIMEOUT = 120  # seconds: a hang guard for each child process, not a timing assertion
@@ -35,15 +38,7 @@ PAYLOAD_MAX = 1048576  # MUTUAL_PAYLOAD_MAX
 
 def setUpModule():
     global CLI
-    path = os.environ.get("MUTUAL_CLI")
-    if not path:
-        raise RuntimeError(
-            "MUTUAL_CLI is not set: set it to the path of the built `mutual` binary, e.g. "
-            "MUTUAL_CLI=build/cli/mutual python3 -m unittest -v tests/test_cli.py")
-    path = os.path.abspath(path)
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        raise RuntimeError("MUTUAL_CLI=%r is not an executable file (build it with ninja -C build)" % path)
-    CLI = path
+    CLI = clitest.cli_path()
 
 
 def child_env(**extra):

@@ -14,6 +14,7 @@ test needs root, for a bind mount.
 
 import json
 import os
+import sys
 import pty
 import re
 import secrets
@@ -25,6 +26,9 @@ import tempfile
 import threading
 import tty
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clitest  # noqa: E402  (the shared helpers beside this file)
 
 CLI = None  # absolute path of the binary, set by setUpModule()
 GIT = None
@@ -51,15 +55,7 @@ JSON_KEYS = {"ok", "events_sent", "events_received", "segments_sent", "segments_
 
 def setUpModule():
     global CLI, GIT
-    path = os.environ.get("MUTUAL_CLI")
-    if not path:
-        raise RuntimeError(
-            "MUTUAL_CLI is not set: set it to the path of the built `mutual` binary, e.g. "
-            "MUTUAL_CLI=build/cli/mutual python3 -m unittest -v tests/test_sync.py")
-    path = os.path.abspath(path)
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        raise RuntimeError("MUTUAL_CLI=%r is not an executable file (build it with ninja -C build)" % path)
-    CLI = path
+    CLI = clitest.cli_path()
     GIT = shutil.which("git")
     if not GIT:
         raise RuntimeError("these tests need stock `git` on PATH")

@@ -31,6 +31,7 @@ server logs in as root) and /usr/sbin/sshd.
 
 import json
 import os
+import sys
 import re
 import shutil
 import socket
@@ -38,6 +39,9 @@ import subprocess
 import tempfile
 import time
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clitest  # noqa: E402  (the shared helpers beside this file)
 
 CLI = None  # absolute path of the binary, set by setUpModule()
 
@@ -54,15 +58,7 @@ EXIT_OK, EXIT_FAIL, EXIT_REFUSED = 0, 1, 5
 
 def setUpModule():
     global CLI
-    path = os.environ.get("MUTUAL_CLI")
-    if not path:
-        raise RuntimeError(
-            "MUTUAL_CLI is not set: set it to the path of the built `mutual` binary, e.g. "
-            "MUTUAL_CLI=build/cli/mutual python3 -m unittest -v tests/test_sync_servers.py")
-    path = os.path.abspath(path)
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        raise RuntimeError("MUTUAL_CLI=%r is not an executable file (build it with ninja -C build)" % path)
-    CLI = path
+    CLI = clitest.cli_path()
 
 
 def describe(r):
