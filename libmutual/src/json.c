@@ -430,7 +430,8 @@ static int canon(mutual_buf *out, cursor *c, int depth)
 				break;
 		}
 		if (rc == 0) {
-			qsort(m, n, sizeof(*m), by_key);
+			if (n > 1)
+				qsort(m, n, sizeof(*m), by_key);
 			rc = mutual__buf_put_u8(out, '{');
 			for (size_t i = 0; i < n && rc == 0; i++) {
 				if (i)
