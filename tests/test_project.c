@@ -5,6 +5,7 @@
  * property over many random seeds is test_property.c.
  */
 #include <sys/stat.h>
+#include <time.h>
 
 #include "check.h"
 
@@ -81,6 +82,17 @@ static int read_row(int cols, const char *const *names, const char *const *value
 	return 0;
 }
 
+/* Wait until the wall clock has moved on by two milliseconds, so the next
+ * event's clock is later than the last one's on any device. */
+static void next_millisecond(void)
+{
+	struct timespec start, now;
+	clock_gettime(CLOCK_REALTIME, &start);
+	do
+		clock_gettime(CLOCK_REALTIME, &now);
+	while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < 2);
+}
+
 static void test_app_projection(void)
 {
 	mutual_store *a = check_store_create("a", "alpha"), *c = check_store_join(a, "c", "carol"), *b;
@@ -88,8 +100,11 @@ static void test_app_projection(void)
 	const char *item[] = { "rice" };
 	shelf_row r = { "", 0 };
 
-	/* c's count sorts first (written first); a's later one must win. */
+	/* c's count sorts first (written first, in an earlier millisecond:
+	 * within one, two unaware devices tie and their keys decide); a's
+	 * later one must win. */
 	CHECK_OK(mutual_append(NULL, c, "pantry.count", "{\"item\":\"rice\",\"qty\":7}"));
+	next_millisecond();
 	CHECK_OK(mutual_append(NULL, a, "pantry.count", "{\"item\":\"rice\",\"qty\":40}"));
 	CHECK_OK(mutual_append(NULL, a, "other.thing", "{\"item\":\"rice\",\"qty\":999}"));
 	b = check_store_join(a, "b", "bea");
