@@ -5,6 +5,7 @@
  * (stock git, servers, killed syncs) are in test_sync.py and
  * test_sync_servers.py.
  */
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -307,6 +308,38 @@ static void test_full_stick(void)
 	mutual_store_free(b);
 }
 
+static int count_packs(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+	CHECK(d != NULL);
+	while ((e = readdir(d)))
+		n += strlen(e->d_name) > 5 && strcmp(e->d_name + strlen(e->d_name) - 5, ".pack") == 0;
+	closedir(d);
+	return n;
+}
+
+static void test_packs_stay_few(void)
+{
+	mutual_store *a = check_store_create("a", "alpha");
+	char packs[4096];
+	int most = 0;
+
+	snprintf(packs, sizeof(packs), "%s/mutual-%s.git/objects/pack", stick(), mutual_store_group_id(a));
+	/* Each sync writes a pack; consolidation keeps them logarithmic. */
+	for (int i = 0; i < 64; i++) {
+		int n;
+		append_n(a, 1, "a");
+		CHECK_OK(mutual_sync(NULL, a, stick(), NULL));
+		n = count_packs(packs);
+		most = n > most ? n : most;
+	}
+	CHECK(most <= 8);
+	CHECK_OK(mutual_verify(NULL, a));
+	mutual_store_free(a);
+}
+
 int main(int argc, char **argv)
 {
 	static const test_case cases[] = {
@@ -317,6 +350,7 @@ int main(int argc, char **argv)
 		{ "foreign_owner_stick", test_foreign_owner_stick },
 		{ "newer_format_forwarded", test_newer_format_forwarded },
 		{ "full_stick", test_full_stick },
+		{ "packs_stay_few", test_packs_stay_few },
 	};
 	return run_cases(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
 }
