@@ -1,0 +1,399 @@
+"""libmutual for Python: an offline-first, signed, hash-chained event log per
+device, synced through USB sticks, bundle files or git remotes.
+
+    import mutual
+    with mutual.Store.create("/tmp/pantry", group="Food pantry", device="laptop") as store:
+        store.append("pantry.stock.in", {"item": "rice", "qty": 40})
+        for event in store.events(type="pantry.stock.in"):
+            print(event.seq, event.payload)
+        store.sync("/media/stick")
+
+Every C error is raised as a subclass of `mutual.Error` carrying the
+library's one-line message.
+"""
+import ctypes
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+
+from . import _lib as C
+from ._lib import lib
+
+__all__ = ["Store", "Event", "SyncStats", "Progress", "Error", "NotFound", "Exists", "Invalid", "ReadOnly",
+           "Busy", "Corrupt", "VerifyFailed", "NewerVersion", "Refused", "Cancelled", "Forked", "version"]
+
+
+class Error(Exception):
+    """A libmutual failure: `code` is the C status, `message` its words."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class NotFound(Error): pass          # noqa: E701  MUTUAL_ENOTFOUND
+class Exists(Error): pass            # noqa: E701  MUTUAL_EEXISTS
+class Invalid(Error): pass           # noqa: E701  MUTUAL_EINVALID
+class ReadOnly(Error): pass          # noqa: E701  MUTUAL_EREADONLY
+class Busy(Error): pass              # noqa: E701  MUTUAL_EBUSY
+class Corrupt(Error): pass           # noqa: E701  MUTUAL_ECORRUPT
+class VerifyFailed(Error): pass      # noqa: E701  MUTUAL_EVERIFY
+class NewerVersion(Error): pass      # noqa: E701  MUTUAL_EVERSION
+class Cancelled(Error): pass         # noqa: E701  MUTUAL_ECANCELLED
+class Forked(Error): pass            # noqa: E701  MUTUAL_EFORK
+
+
+class Refused(Error):
+    """A sync completed but refused some device logs; `stats` has the figures."""
+
+    def __init__(self, code: int, message: str, stats: "SyncStats"):
+        super().__init__(code, message)
+        self.stats = stats
+
+
+_ERRORS = {-3: NotFound, -4: Exists, -5: Invalid, -6: ReadOnly, -7: Busy, -8: Corrupt, -9: VerifyFailed,
+           -10: NewerVersion, -12: Cancelled, -13: Forked}
+
+
+def _message() -> str:
+    return (lib.mutual_error_last() or b"").decode("utf-8", "replace")
+
+
+def _check(rc: int) -> int:
+    if rc < 0:
+        raise _ERRORS.get(rc, Error)(rc, _message())
+    return rc
+
+
+def _b(s: Optional[str]) -> Optional[bytes]:
+    return None if s is None else s.encode("utf-8")
+
+
+def _s(b: Optional[bytes]) -> str:
+    return (b or b"").decode("utf-8", "replace")
+
+
+def _take_string(out: ctypes.c_void_p) -> str:
+    """A `char **out` the library allocated: copy it, then free it."""
+    try:
+        return ctypes.string_at(out.value).decode("utf-8")
+    finally:
+        lib.mutual_free(out)
+
+
+def _format_id(eid: C.EventId) -> str:
+    buf = ctypes.create_string_buffer(C.EVENT_ID_STRLEN)
+    _check(lib.mutual_event_id_format(buf, len(buf), ctypes.byref(eid)))
+    return buf.value.decode()
+
+
+def _parse_id(text: str) -> C.EventId:
+    eid = C.EventId()
+    _check(lib.mutual_event_id_parse(ctypes.byref(eid), _b(text)))
+    return eid
+
+
+def version() -> str:
+    """The C library's version."""
+    return _s(lib.mutual_version())
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event, copied out of the store."""
+    id: str
+    device: str
+    seq: int
+    hlc: int
+    type: str
+    payload: Dict[str, Any]
+    device_name: str
+    quarantined: bool
+
+    @classmethod
+    def _from(cls, ev: int) -> "Event":
+        eid = lib.mutual_event_get_id(ev).contents
+        return cls(id=_format_id(eid), device=bytes(eid.device).hex(), seq=eid.seq, hlc=lib.mutual_event_hlc(ev),
+                   type=_s(lib.mutual_event_type(ev)), payload=json.loads(_s(lib.mutual_event_payload(ev))),
+                   device_name=_s(lib.mutual_event_device_name(ev)),
+                   quarantined=bool(lib.mutual_event_quarantined(ev)))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A sync's progress: `phase` is exporting, receiving, importing or sending."""
+    phase: str
+    done: int
+    total: int
+    events_imported: int
+
+
+@dataclass(frozen=True)
+class SyncStats:
+    events_sent: int
+    events_received: int
+    segments_sent: int
+    segments_received: int
+    devices_updated: int
+    refused: int
+    newer_format: int
+    objects_received: int
+    objects_sent: int
+    segments_opened: int
+    forks_found: int
+    forked_devices: int
+    future_events: int
+    safe_to_remove: bool
+    refusals: Tuple[Tuple[str, str], ...]
+
+    @classmethod
+    def _from(cls, st: C.SyncStats, refusals: List[Tuple[str, str]]) -> "SyncStats":
+        fields = {name: getattr(st, name) for name, _ in C.SyncStats._fields_
+                  if name not in ("version", "safe_to_remove", "first_refusal")}
+        return cls(safe_to_remove=bool(st.safe_to_remove), refusals=tuple(refusals), **fields)
+
+
+_PHASES = {1: "exporting", 2: "receiving", 3: "importing", 4: "sending"}
+
+
+class Store:
+    """A device's handle on its local store. Use it as a context manager, or
+    call close(); closing twice is safe. One thread at a time per Store."""
+
+    def __init__(self, handle: int):
+        self._h: Optional[int] = handle
+
+    # -- opening and closing -------------------------------------------------
+
+    @staticmethod
+    def _options(device: Optional[str]) -> C.CreateOptions:
+        return C.CreateOptions(1, _b(device))
+
+    @classmethod
+    def create(cls, path: str, group: str, device: Optional[str] = None) -> "Store":
+        """Make a new group and this device's store in `path`."""
+        h = ctypes.c_void_p()
+        opts = cls._options(device)
+        _check(lib.mutual_store_create(ctypes.byref(h), _b(path), _b(group), ctypes.byref(opts)))
+        return cls(h.value)
+
+    @classmethod
+    def open(cls, path: str, readonly: bool = False) -> "Store":
+        h = ctypes.c_void_p()
+        _check(lib.mutual_store_open(ctypes.byref(h), _b(path), 1 if readonly else 0))
+        return cls(h.value)
+
+    @classmethod
+    def join(cls, path: str, invite: str, device: Optional[str] = None) -> "Store":
+        """Make this device's store in `path` from an invite's text (see invite())."""
+        h = ctypes.c_void_p()
+        opts = cls._options(device)
+        _check(lib.mutual_store_join_text(ctypes.byref(h), _b(path), _b(invite), ctypes.byref(opts)))
+        return cls(h.value)
+
+    @classmethod
+    def join_file(cls, path: str, invite_path: str, device: Optional[str] = None) -> "Store":
+        h = ctypes.c_void_p()
+        opts = cls._options(device)
+        _check(lib.mutual_store_join(ctypes.byref(h), _b(path), _b(invite_path), ctypes.byref(opts)))
+        return cls(h.value)
+
+    def close(self) -> None:
+        if self._h is not None:
+            lib.mutual_store_free(self._h)
+            self._h = None
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._h is None
+
+    @property
+    def _handle(self) -> int:
+        if self._h is None:
+            raise ValueError("the store is closed")
+        return self._h
+
+    # -- who and what --------------------------------------------------------
+
+    group_id = property(lambda self: _s(lib.mutual_store_group_id(self._handle)))
+    group_name = property(lambda self: _s(lib.mutual_store_group_name(self._handle)))
+    device_id = property(lambda self: _s(lib.mutual_store_device_id(self._handle)))
+    device_name = property(lambda self: _s(lib.mutual_store_device_name(self._handle)))
+    readonly = property(lambda self: bool(lib.mutual_store_is_readonly(self._handle)))
+
+    def invite(self) -> str:
+        """An invite as one line of text. It is a SECRET: it holds the group key."""
+        out = ctypes.c_void_p()
+        _check(lib.mutual_invite_text(ctypes.byref(out), self._handle))
+        return _take_string(out)
+
+    def write_invite(self, path: str) -> None:
+        """Write an invite file (mode 0600). Keep it off the data stick."""
+        _check(lib.mutual_invite_write(self._handle, _b(path)))
+
+    def devices(self) -> List[Dict[str, Any]]:
+        found: List[Dict[str, Any]] = []
+
+        def each(info, payload):
+            d = info.contents
+            found.append({"id": _s(d.id), "name": _s(d.name), "events": d.events, "self": bool(d.is_self),
+                          "fork_seq": d.fork_seq})
+            return 0
+
+        _check(lib.mutual_device_foreach(self._handle, C.DEVICE_CB(each), None))
+        return found
+
+    # -- the log -------------------------------------------------------------
+
+    def append(self, type: str, payload: Dict[str, Any]) -> str:
+        """Append one event (durable when this returns); its id."""
+        eid = C.EventId()
+        _check(lib.mutual_append(ctypes.byref(eid), self._handle, _b(type), _b(json.dumps(payload))))
+        return _format_id(eid)
+
+    def append_many(self, events: Iterable[Tuple[str, Dict[str, Any]]]) -> List[str]:
+        """Append (type, payload) pairs in one transaction; their ids."""
+        items = [(_b(t), _b(json.dumps(p))) for t, p in events]
+        if not items:
+            return []
+        entries = (C.AppendEntry * len(items))(*[C.AppendEntry(t, p) for t, p in items])
+        first = C.EventId()
+        _check(lib.mutual_append_batch(ctypes.byref(first), self._handle, entries, len(items)))
+        device = bytes(first.device).hex()
+        return ["%s:%d" % (device, first.seq + i) for i in range(len(items))]
+
+    def events(self, type: Optional[str] = None, device: Optional[str] = None, after: Optional[str] = None,
+               limit: int = 0) -> Iterator[Event]:
+        """Events in the total order, shared by every device. `device` is a
+        name or an id prefix; `after` an event id."""
+        opts = C.IterOptions(1, _b(type), None, None, limit)
+        key = None
+        if device is not None:
+            key = (ctypes.c_uint8 * C.KEY_SIZE)()
+            _check(lib.mutual_device_resolve(key, self._handle, _b(device)))
+            opts.device = ctypes.cast(key, ctypes.POINTER(ctypes.c_uint8))
+        after_id = _parse_id(after) if after is not None else None
+        if after_id is not None:
+            opts.after = ctypes.pointer(after_id)
+        it = ctypes.c_void_p()
+        _check(lib.mutual_iter_new(ctypes.byref(it), self._handle, ctypes.byref(opts)))
+        try:
+            ev = ctypes.c_void_p()
+            while True:
+                rc = lib.mutual_iter_next(ctypes.byref(ev), it)
+                if rc == -31:  # MUTUAL_ITEROVER
+                    return
+                _check(rc)
+                yield Event._from(ev.value)
+        finally:
+            lib.mutual_iter_free(it)
+            del key
+
+    __iter__ = events
+
+    def get(self, event_id: str) -> Event:
+        eid = _parse_id(event_id)
+        ev = ctypes.c_void_p()
+        _check(lib.mutual_event_lookup(ctypes.byref(ev), self._handle, ctypes.byref(eid)))
+        try:
+            return Event._from(ev.value)
+        finally:
+            lib.mutual_event_free(ev)
+
+    def verify(self) -> Dict[str, Any]:
+        """Check every hash, chain and signature; raises VerifyFailed or Corrupt."""
+        res = C.VerifyResult()
+        res.version = 1
+        _check(lib.mutual_verify(ctypes.byref(res), self._handle))
+        return {"events": res.events, "devices": res.devices, "signatures": res.signatures}
+
+    def recover(self) -> int:
+        """After a fork: go on under a new key; how many events were re-appended."""
+        n = ctypes.c_uint64()
+        _check(lib.mutual_store_recover(ctypes.byref(n), self._handle))
+        return n.value
+
+    # -- shared state --------------------------------------------------------
+
+    def put(self, kind: str, id: str, fields: Dict[str, Any]) -> str:
+        eid = C.EventId()
+        _check(lib.mutual_entity_put(ctypes.byref(eid), self._handle, _b(kind), _b(id), _b(json.dumps(fields))))
+        return _format_id(eid)
+
+    def delete(self, kind: str, id: str) -> str:
+        eid = C.EventId()
+        _check(lib.mutual_entity_delete(ctypes.byref(eid), self._handle, _b(kind), _b(id)))
+        return _format_id(eid)
+
+    def state(self, kind: str, id: Optional[str] = None) -> Dict[str, Any]:
+        """The entities of `kind` (or the one `id`) with fields and conflicts."""
+        out = ctypes.c_void_p()
+        _check(lib.mutual_state_json(ctypes.byref(out), self._handle, _b(kind), _b(id)))
+        doc = json.loads(_take_string(out))
+        return doc["entities"][0] if id is not None else doc
+
+    def add(self, key: str, delta: str) -> str:
+        """Add `delta` (a number as text, at most 6 decimals) to counter `key`."""
+        eid = C.EventId()
+        _check(lib.mutual_counter_add(ctypes.byref(eid), self._handle, _b(key), _b(str(delta))))
+        return _format_id(eid)
+
+    def counters(self) -> Dict[str, Any]:
+        out = ctypes.c_void_p()
+        _check(lib.mutual_counters_json(ctypes.byref(out), self._handle, None))
+        return json.loads(_take_string(out))
+
+    def digest(self) -> bytes:
+        out = (ctypes.c_uint8 * C.HASH_SIZE)()
+        _check(lib.mutual_state_digest(out, self._handle))
+        return bytes(out)
+
+    def rebuild(self) -> None:
+        _check(lib.mutual_rebuild(self._handle))
+
+    # -- sync ----------------------------------------------------------------
+
+    def sync(self, target: str, progress: Optional[Callable[[Progress], Any]] = None) -> SyncStats:
+        """Sync with a folder (a stick), a .bundle file, or a git URL, both ways.
+
+        `progress` is called with a Progress now and then; if it raises, the
+        sync stops cleanly and the exception is re-raised here. Raises Refused
+        (with .stats) when the sync completed but refused some device logs."""
+        raised: List[BaseException] = []
+        refusals: List[Tuple[str, str]] = []
+
+        def on_progress(p, payload):
+            if progress is None:
+                return 0
+            try:
+                v = p.contents
+                progress(Progress(_PHASES.get(v.phase, "?"), v.done, v.total, v.events_imported))
+                return 0
+            except BaseException as e:  # noqa: B902  re-raised after the C call returns
+                raised.append(e)
+                return 1
+
+        def on_refusal(device, reason, payload):
+            refusals.append((_s(device), _s(reason)))
+
+        progress_cb, refusal_cb = C.PROGRESS_CB(on_progress), C.REFUSAL_CB(on_refusal)
+        opts = C.SyncOptions(1, progress_cb, None, refusal_cb, None)
+        st = C.SyncStats()
+        rc = lib.mutual_sync(ctypes.byref(st), self._handle, _b(target), ctypes.byref(opts))
+        stats = SyncStats._from(st, refusals)
+        if raised:
+            raise raised[0]
+        if rc == -11:  # MUTUAL_EREFUSED
+            raise Refused(rc, _message(), stats)
+        _check(rc)
+        return stats

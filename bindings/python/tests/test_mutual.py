@@ -1,0 +1,148 @@
+"""The Python binding, through its public API only: every wrapped call, its
+errors, a two-store sync round trip, and a progress callback that raises."""
+import os
+import stat
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import mutual  # noqa: E402
+
+
+class Base(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="mutual-py-")
+        self.addCleanup(self.tmp.cleanup)
+
+    def path(self, *parts):
+        return os.path.join(self.tmp.name, *parts)
+
+    def pair(self):
+        a = mutual.Store.create(self.path("a"), group="Food pantry", device="laptop")
+        b = mutual.Store.join(self.path("b"), a.invite(), device="phone")
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        return a, b
+
+
+class TestStore(Base):
+    def test_create_append_read(self):
+        with mutual.Store.create(self.path("s"), group="Food pantry", device="laptop") as s:
+            self.assertEqual(s.group_name, "Food pantry")
+            self.assertEqual(s.device_name, "laptop")
+            self.assertEqual(len(s.device_id), 64)
+            first = s.append("pantry.stock.in", {"item": "rice", "qty": 40})
+            ids = s.append_many([("pantry.stock.out", {"bags": 5}), ("pantry.stock.out", {"bags": 7})])
+            self.assertEqual(len(ids), 2)
+            events = list(s)
+            self.assertEqual([e.seq for e in events], [1, 2, 3, 4])
+            self.assertEqual(events[1].id, first)
+            self.assertEqual(events[1].payload, {"item": "rice", "qty": 40})
+            self.assertEqual([e.payload["bags"] for e in s.events(type="pantry.stock.out")], [5, 7])
+            self.assertEqual(len(list(s.events(limit=2))), 2)
+            self.assertEqual(len(list(s.events(after=first))), 2)
+            self.assertEqual(len(list(s.events(device="laptop"))), 4)
+            self.assertEqual(s.get(ids[1]).payload, {"bags": 7})
+            self.assertEqual(s.verify()["events"], 4)
+            self.assertEqual(s.devices()[0]["events"], 4)
+            self.assertTrue(all(e.hlc > 0 and not e.quarantined for e in events))
+        self.assertTrue(s.closed)
+        s.close()  # twice is safe
+        self.assertRaises(ValueError, s.append, "t.x", {})
+
+    def test_errors(self):
+        self.assertRaises(mutual.NotFound, mutual.Store.open, self.path("missing"))
+        with mutual.Store.create(self.path("s"), group="G") as s:
+            with self.assertRaises(mutual.Invalid) as cm:
+                s.append("Bad Type", {})
+            self.assertIn("type", cm.exception.message)
+            self.assertRaises(mutual.Invalid, s.append, "mutual.reserved", {})
+            self.assertRaises(TypeError, s.append, "t.x", {"not json": object()})
+            self.assertRaises(mutual.Invalid, s.append, "t.x", {"big": "x" * (1024 * 1024)})
+            self.assertRaises(mutual.Invalid, s.get, "not-an-id")
+            self.assertRaises(mutual.NotFound, s.state, "item", "nope")
+            self.assertRaises(mutual.Invalid, s.add, "k", "1e5")
+            self.assertEqual(len(list(s)), 1)
+        self.assertRaises(mutual.Exists, mutual.Store.create, self.path("s"), group="G")
+        self.assertRaises(mutual.Invalid, mutual.Store.join, self.path("j"), "MUTUAL-INVITE-1:garbage")
+        self.assertTrue(issubclass(mutual.Refused, mutual.Error))
+
+    def test_readonly_and_invite_file(self):
+        with mutual.Store.create(self.path("s"), group="G") as s:
+            s.write_invite(self.path("invite"))
+        self.assertEqual(stat.S_IMODE(os.stat(self.path("invite")).st_mode), 0o600)
+        with mutual.Store.open(self.path("s"), readonly=True) as r:
+            self.assertTrue(r.readonly)
+            self.assertRaises(mutual.ReadOnly, r.append, "t.x", {})
+        with mutual.Store.join_file(self.path("j"), self.path("invite"), device="office") as j:
+            self.assertEqual(j.group_name, "G")
+
+
+class TestStateAndSync(Base):
+    def test_two_stores_through_a_folder(self):
+        a, b = self.pair()
+        stick = self.path("stick")
+        os.mkdir(stick)
+        a.put("request", "r1", {"status": "open"})
+        a.add("rice-kg", "12.5")
+        stats = a.sync(stick)
+        self.assertTrue(stats.safe_to_remove)
+        self.assertEqual(stats.events_sent, 3)
+        b.sync(stick)
+        a.sync(stick)
+        self.assertEqual(b.state("request", "r1")["fields"], {"status": "open"})
+        self.assertEqual(b.counters(), {"rice-kg": 12.5})
+        # Concurrent claims: the same winner and the same conflict on both.
+        a.put("request", "r1", {"by": "Ana"})
+        b.put("request", "r1", {"by": "Ben"})
+        for s in (a, b, a):
+            s.sync(stick)
+        self.assertEqual(a.state("request"), b.state("request"))
+        self.assertEqual(len(a.state("request", "r1")["conflicts"]["by"]), 1)
+        self.assertEqual(a.digest(), b.digest())
+        b.rebuild()
+        self.assertEqual(a.digest(), b.digest())
+        self.assertEqual([e.id for e in a], [e.id for e in b])
+
+    def test_progress_callback_raising_cancels_cleanly(self):
+        a, b = self.pair()
+        stick = self.path("stick")
+        os.mkdir(stick)
+        a.append_many([("t.x", {"i": i}) for i in range(2500)])
+        a.sync(stick)
+        seen = []
+
+        def stop(p):
+            seen.append(p)
+            if p.phase == "importing":
+                raise KeyboardInterrupt("stop here")
+
+        with self.assertRaises(KeyboardInterrupt):
+            b.sync(stick, progress=stop)
+        self.assertTrue(seen)
+        b.verify()  # consistent after the cancel
+        stats = b.sync(stick)  # and the next sync completes
+        self.assertEqual(len(list(b)), 2502)
+        self.assertGreater(stats.events_received, 0)
+
+    def test_refused_sync_raises_with_stats(self):
+        a, _ = self.pair()
+        stick = self.path("stick")
+        os.mkdir(stick)
+        a.sync(stick)
+        # Another group's repository copied over this group's name: refused.
+        with mutual.Store.create(self.path("o"), group="Other") as other:
+            other.sync(stick)
+            os.rename(os.path.join(stick, "mutual-%s.git" % a.group_id), self.path("mine.git"))
+            os.rename(os.path.join(stick, "mutual-%s.git" % other.group_id),
+                      os.path.join(stick, "mutual-%s.git" % a.group_id))
+        with self.assertRaises(mutual.Refused) as cm:
+            a.sync(stick)
+        self.assertGreaterEqual(cm.exception.stats.refused, 1)
+        self.assertTrue(cm.exception.stats.refusals)
+        self.assertEqual(len(list(a)), 1)  # nothing of theirs imported
+
+
+if __name__ == "__main__":
+    unittest.main()
