@@ -104,6 +104,15 @@ class TestStateAndSync(Base):
         b.rebuild()
         self.assertEqual(a.digest(), b.digest())
         self.assertEqual([e.id for e in a], [e.id for e in b])
+        # A delete shows on both; a later put restores.
+        b.delete("request", "r1")
+        for s in (b, a):
+            s.sync(stick)
+        self.assertTrue(a.state("request", "r1")["deleted"])
+        a.put("request", "r1", {"status": "done"})
+        self.assertFalse(a.state("request", "r1")["deleted"])
+        # Nothing forked here: nothing to recover.
+        self.assertRaises(mutual.Invalid, a.recover)
 
     def test_progress_callback_raising_cancels_cleanly(self):
         a, b = self.pair()
