@@ -361,6 +361,28 @@ class Store:
     def rebuild(self) -> None:
         _check(lib.mutual_rebuild(self._handle))
 
+    def register_projection(self, name: str, schema: str, reset: str, apply: str,
+                            type_prefix: Optional[str] = None, schema_version: int = 1) -> None:
+        """An app projection in SQL (see mutual.h): `schema` makes tables named
+        `<name>_...`, `reset` empties them, `apply` runs per event in the
+        shared order with :device :seq :hlc :type :payload. Kept up to date
+        before every read, on this Store."""
+        d = C.ProjectionDef(1, _b(name), schema_version, _b(schema), _b(reset), _b(type_prefix), _b(apply))
+        _check(lib.mutual_projection_register(self._handle, ctypes.byref(d)))
+
+    def query(self, sql: str, *params: Any) -> List[Dict[str, Optional[str]]]:
+        """Rows of a read-only query, as dicts of text (None for NULL);
+        `params` bind to ?1, ?2, ..."""
+        rows: List[Dict[str, Optional[str]]] = []
+
+        def each(n, names, values, payload):
+            rows.append({_s(names[i]): (None if values[i] is None else _s(values[i])) for i in range(n)})
+            return 0
+
+        args = (ctypes.c_char_p * max(len(params), 1))(*[_b(str(p)) for p in params])
+        _check(lib.mutual_query(self._handle, _b(sql), args, len(params), C.ROW_CB(each), None))
+        return rows
+
     # -- sync ----------------------------------------------------------------
 
     def sync(self, target: str, progress: Optional[Callable[[Progress], Any]] = None) -> SyncStats:

@@ -60,6 +60,15 @@ class SyncStats(ctypes.Structure):
         "future_events")] + [("safe_to_remove", ctypes.c_int), ("first_refusal", ctypes.c_char * 256)]
 
 
+class ProjectionDef(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint), ("name", ctypes.c_char_p), ("schema_version", ctypes.c_uint),
+                ("schema", ctypes.c_char_p), ("reset", ctypes.c_char_p), ("type_prefix", ctypes.c_char_p),
+                ("apply", ctypes.c_char_p)]
+
+
+ROW_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_char_p),
+                          ctypes.POINTER(ctypes.c_char_p), ctypes.c_void_p)
+
 P = ctypes.c_void_p
 S = ctypes.c_char_p
 I = ctypes.c_int
@@ -108,6 +117,8 @@ PROTOTYPES = {
     "mutual_counters_json": (I, [OUT_STR, P, S]),
     "mutual_state_digest": (I, [ctypes.c_uint8 * HASH_SIZE, P]),
     "mutual_rebuild": (I, [P]),
+    "mutual_projection_register": (I, [P, ctypes.POINTER(ProjectionDef)]),
+    "mutual_query": (I, [P, S, ctypes.POINTER(ctypes.c_char_p), ctypes.c_size_t, ROW_CB, P]),
     "mutual_sync": (I, [ctypes.POINTER(SyncStats), P, S, ctypes.POINTER(SyncOptions)]),
 }
 

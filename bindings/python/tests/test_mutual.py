@@ -114,6 +114,24 @@ class TestStateAndSync(Base):
         # Nothing forked here: nothing to recover.
         self.assertRaises(mutual.Invalid, a.recover)
 
+    def test_app_projection_and_query(self):
+        a, b = self.pair()
+        stick = self.path("stick")
+        os.mkdir(stick)
+        b.register_projection(
+            "shelf", schema="CREATE TABLE shelf_qty(item TEXT PRIMARY KEY, qty INTEGER)",
+            reset="DELETE FROM shelf_qty", type_prefix="pantry.",
+            apply="INSERT INTO shelf_qty(item, qty) VALUES(json_extract(:payload, '$.item'),"
+                  " json_extract(:payload, '$.qty')) ON CONFLICT(item) DO UPDATE SET qty = qty + excluded.qty")
+        a.append_many([("pantry.in", {"item": "rice", "qty": 5}), ("pantry.in", {"item": "rice", "qty": 7})])
+        a.sync(stick)
+        b.sync(stick)
+        self.assertEqual(b.query("SELECT item, qty FROM shelf_qty WHERE item = ?1", "rice"),
+                         [{"item": "rice", "qty": "12"}])
+        self.assertEqual(b.query("SELECT qty FROM shelf_qty WHERE item = ?1", "none"), [])
+        self.assertRaises(mutual.Invalid, b.query, "DELETE FROM shelf_qty")
+        self.assertRaises(mutual.Exists, b.register_projection, "shelf", "", "", "")
+
     def test_progress_callback_raising_cancels_cleanly(self):
         a, b = self.pair()
         stick = self.path("stick")
