@@ -166,17 +166,18 @@ class Store:
 
     # -- opening and closing -------------------------------------------------
 
-    @staticmethod
-    def _options(device: Optional[str]) -> C.CreateOptions:
-        return C.CreateOptions(1, _b(device))
+    @classmethod
+    def _make(cls, fn, path: str, text: Optional[str], device: Optional[str]) -> "Store":
+        """Call a C constructor taking (out, dir, text, options); wrap its handle."""
+        h = ctypes.c_void_p()
+        opts = C.CreateOptions(1, _b(device))
+        _check(fn(ctypes.byref(h), _b(path), _b(text), ctypes.byref(opts)))
+        return cls(h.value)
 
     @classmethod
     def create(cls, path: str, group: str, device: Optional[str] = None) -> "Store":
         """Make a new group and this device's store in `path`."""
-        h = ctypes.c_void_p()
-        opts = cls._options(device)
-        _check(lib.mutual_store_create(ctypes.byref(h), _b(path), _b(group), ctypes.byref(opts)))
-        return cls(h.value)
+        return cls._make(lib.mutual_store_create, path, group, device)
 
     @classmethod
     def open(cls, path: str, readonly: bool = False) -> "Store":
@@ -187,17 +188,12 @@ class Store:
     @classmethod
     def join(cls, path: str, invite: str, device: Optional[str] = None) -> "Store":
         """Make this device's store in `path` from an invite's text (see invite())."""
-        h = ctypes.c_void_p()
-        opts = cls._options(device)
-        _check(lib.mutual_store_join_text(ctypes.byref(h), _b(path), _b(invite), ctypes.byref(opts)))
-        return cls(h.value)
+        return cls._make(lib.mutual_store_join_text, path, invite, device)
 
     @classmethod
     def join_file(cls, path: str, invite_path: str, device: Optional[str] = None) -> "Store":
-        h = ctypes.c_void_p()
-        opts = cls._options(device)
-        _check(lib.mutual_store_join(ctypes.byref(h), _b(path), _b(invite_path), ctypes.byref(opts)))
-        return cls(h.value)
+        """Make this device's store in `path` from an invite file."""
+        return cls._make(lib.mutual_store_join, path, invite_path, device)
 
     def close(self) -> None:
         if self._h is not None:
