@@ -57,8 +57,32 @@ static int sql_fail(mutual_store *s, int rc, const char *what)
 	return mutual__db_fail(s->db, rc, what);
 }
 
-/* Run `sql` (one or more statements) binding :device :seq :hlc :type
- * :payload from `ev` where they appear. */
+/* Bind :device :seq :hlc :type :payload from `ev` where they appear. */
+static void bind_event(sqlite3_stmt *st, const mutual_event_rec *ev)
+{
+	int i;
+	if ((i = sqlite3_bind_parameter_index(st, ":device")))
+		sqlite3_bind_blob(st, i, ev->device, 32, SQLITE_STATIC);
+	if ((i = sqlite3_bind_parameter_index(st, ":seq")))
+		sqlite3_bind_int64(st, i, (sqlite3_int64)ev->seq);
+	if ((i = sqlite3_bind_parameter_index(st, ":hlc")))
+		sqlite3_bind_int64(st, i, (sqlite3_int64)ev->hlc);
+	if ((i = sqlite3_bind_parameter_index(st, ":type")))
+		sqlite3_bind_text(st, i, ev->type, (int)ev->type_len, SQLITE_STATIC);
+	if ((i = sqlite3_bind_parameter_index(st, ":payload")))
+		sqlite3_bind_text(st, i, ev->payload, (int)ev->payload_len, SQLITE_STATIC);
+}
+
+static int step_all(sqlite3_stmt *st)
+{
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	return rc;
+}
+
+/* Run `sql` (one or more statements), binding the event's fields when `ev`
+ * is given. */
 static int run_sql(mutual_store *s, const char *sql, const mutual_event_rec *ev, const char *what)
 {
 	const char *tail = sql;
@@ -69,21 +93,9 @@ static int run_sql(mutual_store *s, const char *sql, const mutual_event_rec *ev,
 			return sql_fail(s, rc, what);
 		if (!st)
 			break; /* white space or a comment */
-		if (ev) {
-			int i;
-			if ((i = sqlite3_bind_parameter_index(st, ":device")))
-				sqlite3_bind_blob(st, i, ev->device, 32, SQLITE_STATIC);
-			if ((i = sqlite3_bind_parameter_index(st, ":seq")))
-				sqlite3_bind_int64(st, i, (sqlite3_int64)ev->seq);
-			if ((i = sqlite3_bind_parameter_index(st, ":hlc")))
-				sqlite3_bind_int64(st, i, (sqlite3_int64)ev->hlc);
-			if ((i = sqlite3_bind_parameter_index(st, ":type")))
-				sqlite3_bind_text(st, i, ev->type, (int)ev->type_len, SQLITE_STATIC);
-			if ((i = sqlite3_bind_parameter_index(st, ":payload")))
-				sqlite3_bind_text(st, i, ev->payload, (int)ev->payload_len, SQLITE_STATIC);
-		}
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-			;
+		if (ev)
+			bind_event(st, ev);
+		rc = step_all(st);
 		sqlite3_finalize(st);
 		if (rc != SQLITE_DONE)
 			return sql_fail(s, rc, what);
@@ -91,13 +103,49 @@ static int run_sql(mutual_store *s, const char *sql, const mutual_event_rec *ev,
 	return 0;
 }
 
+#define APPLY_STATEMENTS_MAX 64
+
 typedef struct {
 	mutual_store *s;
 	struct mutual_app *app;
 	uint64_t hlc, seq;
 	uint8_t device[32];
 	int have_pos;
+	/* The apply SQL, prepared once per catch-up: preparing its statements
+	 * for every event cost several times more than running them. */
+	sqlite3_stmt *apply[APPLY_STATEMENTS_MAX];
+	size_t n_apply;
+	int prepared;
 } replay_ctx;
+
+static int prepare_apply(replay_ctx *x)
+{
+	const char *tail = x->app->apply;
+	x->prepared = 1;
+	while (tail && *tail) {
+		sqlite3_stmt *st = NULL;
+		int rc = sqlite3_prepare_v2(SQLITE(x->s), tail, -1, &st, &tail);
+		if (rc != SQLITE_OK)
+			return sql_fail(x->s, rc, "an app projection's SQL failed");
+		if (!st)
+			break; /* white space or a comment */
+		if (x->n_apply == APPLY_STATEMENTS_MAX) {
+			sqlite3_finalize(st);
+			return mutual__fail(MUTUAL_EINVALID, "an app projection's apply SQL has more than %d statements",
+				APPLY_STATEMENTS_MAX);
+		}
+		x->apply[x->n_apply++] = st;
+	}
+	return 0;
+}
+
+static void finalize_apply(replay_ctx *x)
+{
+	for (size_t i = 0; i < x->n_apply; i++)
+		sqlite3_finalize(x->apply[i]);
+	x->n_apply = 0;
+	x->prepared = 0;
+}
 
 static int matches(const struct mutual_app *a, const mutual_event_rec *ev)
 {
@@ -110,8 +158,17 @@ static int apply_one(replay_ctx *x, const mutual_event_rec *ev)
 	int rc;
 	if (!matches(x->app, ev))
 		return 0;
-	if ((rc = run_sql(x->s, x->app->apply, ev, "an app projection's SQL failed")) < 0)
+	if (!x->prepared && (rc = prepare_apply(x)) < 0)
 		return rc;
+	for (size_t i = 0; i < x->n_apply; i++) {
+		sqlite3_stmt *st = x->apply[i];
+		bind_event(st, ev);
+		rc = step_all(st);
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		if (rc != SQLITE_DONE)
+			return sql_fail(x->s, rc, "an app projection's SQL failed");
+	}
 	x->s->projection_stats.app_events_applied++;
 	x->hlc = ev->hlc;
 	memcpy(x->device, ev->device, 32);
@@ -249,6 +306,7 @@ static int catch_up_one(mutual_store *s, struct mutual_app *a)
 			if ((rc = apply_one(&x, &ev)) < 0)
 				break;
 		mutual__db_iter_free(it);
+		finalize_apply(&x);
 		if (rc != MUTUAL_ITEROVER)
 			return rc;
 	}
