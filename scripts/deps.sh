@@ -11,6 +11,8 @@ packages=(
 	python3-venv python3-setuptools python3-wheel python3-pip   # the Python binding's install test
 	valgrind                                    # the Python binding's leak test
 	clang libclang-rt-14-dev                    # libFuzzer harnesses and sanitizer runtimes
+	libmicrohttpd-dev tzdata                    # the apps' web front end; time zones for the rota
+	chromium python3-websocket                  # the web front end's test in a real browser (DevTools protocol)
 )
 
 missing=()

@@ -1,0 +1,274 @@
+/*
+ * board.c - requests and offers of help, and who has taken each on.
+ *
+ * A post is an entity of kind "board.post" whose fields are registers
+ * (mutual_entity_put). Claiming writes the fields "status" and "holder";
+ * when two volunteers claim the same request offline, both writes survive
+ * the merge: the one later in the total order holds it on every device and
+ * the other is kept as a conflict on "holder", shown until someone writes
+ * again having seen both. The state comes back as canonical JSON
+ * (mutual_state_json), which SQLite's JSON functions read through
+ * mutual_query: the app needs no JSON parser of its own.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apps_private.h"
+
+#define KIND "board.post"
+#define TITLE_MAX 120
+#define AREA_MAX 80
+#define CONTACT_MAX 200
+#define NAME_MAX_LEN 60
+#define SEP "\x1f" /* joins conflicting holders in one column */
+
+static int one_of(const char *value, const char *const *allowed)
+{
+	for (; *allowed; allowed++)
+		if (value && strcmp(value, *allowed) == 0)
+			return 1;
+	return 0;
+}
+
+static int put(mutual_store *store, const char *id, apps_buf *fields)
+{
+	if (fields->failed)
+		return apps__fail(MUTUAL_ERROR, "out of memory");
+	int rc = mutual_entity_put(NULL, store, KIND, id, fields->data);
+	return rc == 0 ? 0 : apps__lib(rc);
+}
+
+int board_post(char id_out[17], mutual_store *store, const board_new_post *post)
+{
+	static const char *const kinds[] = { "request", "offer", NULL };
+	static const char *const categories[] = { "groceries", "medicine", "rides", "rent-support",
+		"other", NULL };
+	static const char *const urgencies[] = { "low", "normal", "urgent", NULL };
+	const char *urgency = post->urgency && *post->urgency ? post->urgency : "normal";
+	if (!one_of(post->kind, kinds))
+		return apps__fail(MUTUAL_EINVALID, "a post is a request or an offer");
+	if (!one_of(post->category, categories))
+		return apps__fail(MUTUAL_EINVALID, "the category must be one of " BOARD_CATEGORIES);
+	if (!one_of(urgency, urgencies))
+		return apps__fail(MUTUAL_EINVALID, "the urgency must be one of " BOARD_URGENCIES);
+
+	char *title = NULL, *area = NULL, *contact = NULL;
+	apps_buf fields = {0};
+	int rc = MUTUAL_EINVALID;
+	if (!(title = apps_clean_text(post->title, TITLE_MAX, "the title")) ||
+		!(area = apps_clean_text(post->area, AREA_MAX, "the area")))
+		goto done;
+	if (post->contact && strspn(post->contact, " \t\r\n") != strlen(post->contact) &&
+		!(contact = apps_clean_text(post->contact, CONTACT_MAX, "the contact")))
+		goto done;
+
+	char id[17];
+	apps__new_id(id);
+	apps_buf_puts(&fields, "{\"area\":");
+	apps_buf_json(&fields, area);
+	apps_buf_printf(&fields, ",\"category\":\"%s\",\"contact\":", post->category);
+	apps_buf_json(&fields, contact ? contact : "");
+	apps_buf_printf(&fields, ",\"holder\":\"\",\"kind\":\"%s\",\"posted\":%lld,"
+		"\"status\":\"open\",\"title\":", post->kind, (long long)apps_now_ms());
+	apps_buf_json(&fields, title);
+	apps_buf_printf(&fields, ",\"urgency\":\"%s\"}", urgency);
+	rc = put(store, id, &fields);
+	if (rc == 0 && id_out)
+		memcpy(id_out, id, sizeof(id));
+done:
+	free(title);
+	free(area);
+	free(contact);
+	apps_buf_free(&fields);
+	return rc;
+}
+
+/* ------------------------------------------------------------ reading */
+
+struct walk {
+	board_item_cb cb;
+	void *payload;
+};
+
+static int item_row(int columns, const char *const *names, const char *const *v, void *payload)
+{
+	(void)columns;
+	(void)names;
+	struct walk *walk = payload;
+	const char *holders[64];
+	size_t n = 0;
+	char *joined = v[10] ? strdup(v[10]) : NULL;
+	for (char *save = NULL, *h = joined ? strtok_r(joined, SEP, &save) : NULL;
+		h && n < sizeof(holders) / sizeof(*holders); h = strtok_r(NULL, SEP, &save))
+		holders[n++] = h;
+	board_item item = {
+		.id = v[0], .kind = v[1], .category = v[2], .title = v[3], .area = v[4],
+		.urgency = v[5], .contact = v[6] ? v[6] : "", .status = v[7],
+		.holder = v[8] ? v[8] : "", .posted = v[9] ? strtoll(v[9], NULL, 10) : 0,
+		.conflicting_holders = holders, .n_conflicting_holders = n,
+		.status_conflict = v[11] && strcmp(v[11], "1") == 0,
+	};
+	int rc = walk->cb(&item, walk->payload);
+	free(joined);
+	return rc;
+}
+
+int board_foreach(mutual_store *store, const char *id, int include_closed, board_item_cb cb,
+	void *payload)
+{
+	/* Losing claims that name someone other than the holder are the
+	 * conflict a volunteer must see; a concurrent release ("") is not. */
+	static const char sql[] =
+		"SELECT id, kind, category, title, area, urgency, contact, status, holder, posted,"
+		" (SELECT group_concat(v, char(31)) FROM (SELECT DISTINCT json_extract(c.value, '$.value') AS v"
+		"   FROM json_each(p.conflicts, '$.holder') AS c) WHERE v <> '' AND v <> p.holder),"
+		" EXISTS (SELECT 1 FROM json_each(p.conflicts, '$.status') AS c"
+		"   WHERE json_extract(c.value, '$.value') <> p.status)"
+		" FROM (SELECT json_extract(e.value, '$.id') AS id,"
+		"   json_extract(e.value, '$.fields.kind') AS kind,"
+		"   json_extract(e.value, '$.fields.category') AS category,"
+		"   json_extract(e.value, '$.fields.title') AS title,"
+		"   json_extract(e.value, '$.fields.area') AS area,"
+		"   json_extract(e.value, '$.fields.urgency') AS urgency,"
+		"   json_extract(e.value, '$.fields.contact') AS contact,"
+		"   json_extract(e.value, '$.fields.status') AS status,"
+		"   coalesce(json_extract(e.value, '$.fields.holder'), '') AS holder,"
+		"   json_extract(e.value, '$.fields.posted') AS posted,"
+		"   json_extract(e.value, '$.conflicts') AS conflicts"
+		"  FROM json_each(?1, '$.entities') AS e"
+		"  WHERE NOT json_extract(e.value, '$.deleted')) AS p"
+		" WHERE ?2 = '1' OR status IN ('open', 'claimed')"
+		" ORDER BY status IN ('open', 'claimed') DESC,"
+		"  CASE urgency WHEN 'urgent' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END, posted, id";
+	char *state = NULL;
+	int rc = mutual_state_json(&state, store, KIND, id);
+	if (rc != 0)
+		return rc == MUTUAL_ENOTFOUND ? apps__fail(rc, "no post %s on this device", id)
+					      : apps__lib(rc);
+	const char *params[] = { state, include_closed || id ? "1" : "0" };
+	struct walk walk = { cb, payload };
+	rc = mutual_query(store, sql, params, 2, item_row, &walk);
+	mutual_free(state);
+	return rc < 0 ? apps__lib(rc) : rc;
+}
+
+/* What a change needs to know of the post as this device sees it. */
+struct current {
+	char status[16];
+	char holder[NAME_MAX_LEN + 1];
+	int has_contact;
+	int conflicted;
+};
+
+static int keep_current(const board_item *item, void *payload)
+{
+	struct current *cur = payload;
+	snprintf(cur->status, sizeof(cur->status), "%s", item->status ? item->status : "");
+	snprintf(cur->holder, sizeof(cur->holder), "%s", item->holder);
+	cur->has_contact = item->contact[0] != '\0';
+	cur->conflicted = item->n_conflicting_holders > 0 || item->status_conflict;
+	return 0;
+}
+
+static int current(struct current *out, mutual_store *store, const char *id)
+{
+	memset(out, 0, sizeof(*out));
+	if (!id || strlen(id) != 16 || strspn(id, "0123456789abcdef") != 16)
+		return apps__fail(MUTUAL_EINVALID, "\"%s\" is not a post id (16 hex digits)",
+			id ? id : "");
+	return board_foreach(store, id, 1, keep_current, out);
+}
+
+static int is_closed(const struct current *cur)
+{
+	return strcmp(cur->status, "fulfilled") == 0 || strcmp(cur->status, "cancelled") == 0;
+}
+
+int board_claim(mutual_store *store, const char *id, const char *who_text)
+{
+	struct current cur;
+	int rc = current(&cur, store, id);
+	if (rc != 0)
+		return rc;
+	if (is_closed(&cur))
+		return apps__fail(MUTUAL_EINVALID, "this post is %s already", cur.status);
+	char *who = apps_clean_text(who_text, NAME_MAX_LEN, "your name");
+	if (!who)
+		return MUTUAL_EINVALID;
+	/* Taking over someone's claim silently would hide it from them; after
+	 * a conflict, claiming again is how the group settles it. */
+	if (strcmp(cur.status, "claimed") == 0 && strcmp(cur.holder, who) != 0 && !cur.conflicted) {
+		rc = apps__fail(MUTUAL_EINVALID, "%s has claimed this already; ask them to release it",
+			cur.holder);
+		goto done;
+	}
+	apps_buf fields = {0};
+	apps_buf_puts(&fields, "{\"holder\":");
+	apps_buf_json(&fields, who);
+	apps_buf_puts(&fields, ",\"status\":\"claimed\"}");
+	rc = put(store, id, &fields);
+	apps_buf_free(&fields);
+done:
+	free(who);
+	return rc;
+}
+
+int board_release(mutual_store *store, const char *id)
+{
+	struct current cur;
+	int rc = current(&cur, store, id);
+	if (rc != 0)
+		return rc;
+	if (strcmp(cur.status, "claimed") != 0)
+		return apps__fail(MUTUAL_EINVALID, "nobody holds this post (it is %s)", cur.status);
+	apps_buf fields = {0};
+	apps_buf_puts(&fields, "{\"holder\":\"\",\"status\":\"open\"}");
+	rc = put(store, id, &fields);
+	apps_buf_free(&fields);
+	return rc;
+}
+
+static int close_post(mutual_store *store, const char *id, const char *status)
+{
+	struct current cur;
+	int rc = current(&cur, store, id);
+	if (rc != 0)
+		return rc;
+	if (is_closed(&cur))
+		return apps__fail(MUTUAL_EINVALID, "this post is %s already", cur.status);
+	apps_buf fields = {0};
+	apps_buf_printf(&fields, "{\"status\":\"%s\"}", status);
+	rc = put(store, id, &fields);
+	apps_buf_free(&fields);
+	return rc;
+}
+
+int board_fulfil(mutual_store *store, const char *id)
+{
+	return close_post(store, id, "fulfilled");
+}
+
+int board_cancel(mutual_store *store, const char *id)
+{
+	return close_post(store, id, "cancelled");
+}
+
+int board_clear_contact(mutual_store *store, const char *id)
+{
+	struct current cur;
+	int rc = current(&cur, store, id);
+	if (rc != 0)
+		return rc;
+	if (!is_closed(&cur))
+		return apps__fail(MUTUAL_EINVALID,
+			"only a fulfilled or cancelled post's contact can be cleared (this one is %s)",
+			cur.status);
+	if (!cur.has_contact)
+		return apps__fail(MUTUAL_EINVALID, "this post has no contact to clear");
+	apps_buf fields = {0};
+	apps_buf_puts(&fields, "{\"contact\":\"\"}");
+	rc = put(store, id, &fields);
+	apps_buf_free(&fields);
+	return rc;
+}
