@@ -13,6 +13,7 @@ packages=(
 	clang libclang-rt-14-dev                    # libFuzzer harnesses and sanitizer runtimes
 	libmicrohttpd-dev tzdata                    # the apps' web front end; time zones for the rota
 	chromium python3-websocket                  # the web front end's test in a real browser (DevTools protocol)
+	fonts-dejavu-core                           # so its screenshots show readable text
 )
 
 missing=()
