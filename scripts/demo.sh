@@ -69,6 +69,31 @@ echo "-- every device shows the same holder, and the other claim as a conflict:"
 echo "-- and the same counters:"
 "$mutual" --store "$demo/volunteer" counters
 
+apps=$PWD/build/examples/cli/mutual-apps
+export TZ=${TZ:-Europe/London}
+say "The reference apps: the pantry, counted exactly on two laptops offline"
+"$apps" --store "$demo/laptop" pantry donate "Rice" 10.5 kg --from "harvest drive"
+"$apps" --store "$demo/office" pantry donate "Rice" 2.25 kg --from "corner shop"
+"$apps" --store "$demo/laptop" pantry give --households 3 --bags 3 --item rice 3 kg
+"$apps" --store "$demo/office" pantry threshold rice 10 kg
+for d in laptop office laptop; do "$mutual" --store "$demo/$d" sync "$demo/stick" >/dev/null; done
+"$apps" --store "$demo/office" pantry stock
+
+say "The board: a request, claimed by two volunteers who had not synced"
+post=$("$apps" --store "$demo/office" board post request --category medicine \
+	--title "Prescription pick-up" --area "Old town" --urgency urgent --contact "ring the desk")
+for d in office volunteer; do "$mutual" --store "$demo/$d" sync "$demo/stick" >/dev/null; done
+"$apps" --store "$demo/office" board claim "$post" --as Ana
+"$apps" --store "$demo/volunteer" board claim "$post" --as Ben
+for d in office volunteer office; do "$mutual" --store "$demo/$d" sync "$demo/stick" >/dev/null; done
+"$apps" --store "$demo/volunteer" board show "$post"
+
+say "The rota: a weekly shift keeps 17:00 across the end of summer time"
+"$apps" --store "$demo/laptop" rota shift add --title "Thursday hand-out" --date 2026-10-22 \
+	--start 17:00 --end 19:00 --weeks 3 --slots 2 >/dev/null
+"$apps" --store "$demo/laptop" rota shifts --from 2026-10-20 --days 21
+echo "-- the same in a browser: $PWD/build/examples/web/mutual-web --store DIR --stick FOLDER"
+
 say "Tampering is caught: someone edits a record behind the library's back"
 python3 - "$demo/laptop/mutual.db" <<'PY'
 import sqlite3, sys
