@@ -1,0 +1,203 @@
+/*
+ * web.h - what the files of mutual-web share: the server's state, one
+ * request and its reply as the pages see them, and each file's entry points.
+ *
+ * Threading: libmicrohttpd runs every request on its one internal polling
+ * thread, and the main thread only waits for a stop signal, so the store
+ * handle and everything in `struct web` are only ever touched by one thread
+ * at a time (the store handle's rule) and need no locks.
+ */
+#ifndef MUTUAL_WEB_H
+#define MUTUAL_WEB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "apps.h"
+#include "form.h"
+
+#define WEB_BODY_MAX (64 * 1024)   /* bytes in a request body; more is a 413 */
+#define WEB_STICKS_MAX 32          /* sync targets offered at once */
+#define WEB_SESSIONS_MAX 32        /* logged-in browsers remembered beyond loopback */
+#define WEB_FLASH_MAX 32           /* status messages waiting for their redirect */
+#define WEB_LOGIN_TRIES 5          /* wrong passphrases before logins lock ... */
+#define WEB_LOGIN_LOCK_S 60        /* ... for this many seconds */
+#define WEB_PASSPHRASE_MAX 256
+#define WEB_LABEL_MAX 128
+
+/* A place to sync with: a --stick folder or a mounted removable medium. */
+typedef struct web_stick {
+	char path[4096];
+	char label[WEB_LABEL_MAX]; /* its folder's name, as the person knows the stick */
+} web_stick;
+
+/* The last sync, kept in <store>/web-last-sync so a restart still shows it. */
+typedef struct web_last_sync {
+	int known;
+	int64_t at; /* UTC ms */
+	uint64_t received, sent;
+	char label[WEB_LABEL_MAX];
+} web_last_sync;
+
+typedef struct web_session {
+	char token[65]; /* "" when the slot is free */
+	int64_t last_used; /* monotonic seconds */
+} web_session;
+
+typedef struct web_flash {
+	char id[17];
+	char text[512];
+} web_flash;
+
+typedef struct web {
+	mutual_store *store;
+	const char *store_dir;
+	char listen_host[64]; /* as bound, without brackets: "127.0.0.1", "::1", "0.0.0.0" */
+	int ipv6;
+	unsigned int port;    /* the bound port (the chosen one when 0 was asked for) */
+	int loopback;         /* bound to 127.0.0.0/8 or ::1 only */
+	int need_login;       /* beyond loopback, or a passphrase file was given */
+	char passphrase[WEB_PASSPHRASE_MAX + 1];
+	char csrf[65];        /* every form's token; random per process */
+	char *const *stick_dirs; /* --stick folders, in the order given */
+	size_t n_stick_dirs;
+	web_last_sync last_sync;
+	web_session sessions[WEB_SESSIONS_MAX];
+	web_flash flash[WEB_FLASH_MAX];
+	size_t flash_next;
+	unsigned int login_failures;
+	int64_t login_locked_until; /* monotonic seconds */
+} web;
+
+/* One request, as a page handler sees it. */
+typedef struct web_request {
+	int post;
+	int signed_in;         /* may see the group's data (always, on loopback) */
+	const form *form;      /* the POST's fields (empty for GET) */
+	const char *message;   /* the status message named by ?m=, or NULL */
+} web_request;
+
+/* What a handler answers. A `location` makes it a 303 redirect. */
+typedef struct web_reply {
+	unsigned int status;
+	apps_buf body;
+	const char *content_type; /* static; NULL: an HTML page */
+	char location[160];
+	char filename[64];        /* when set, sent as an attachment */
+	char set_cookie[160];
+} web_reply;
+
+typedef void (*web_handler)(web *w, const web_request *rq, web_reply *r);
+
+/* ------------------------------------------------------------ main.c */
+
+/* Random bytes from the kernel, as lowercase hex (2 * n digits + NUL). */
+void web_random_hex(char *out, size_t n);
+/* Monotonic seconds, for sessions and the login lock. */
+int64_t web_monotonic_s(void);
+
+/* ------------------------------------------------------------ http.c */
+
+/* Start serving on w->listen_host:w->port (sets w->port when 0). 0 or -1
+ * with a message on stderr. */
+int http_start(web *w);
+void http_stop(void);
+/* Answer with a 303 to `path`, showing `message` (may be NULL) there. */
+void web_redirect(web *w, web_reply *r, const char *path, const char *message);
+/* Constant-time comparison of two strings (their lengths are not secret). */
+int web_equal(const char *a, const char *b);
+
+/* ------------------------------------------------------------ html.c */
+
+/* One HTML page being written into a reply. `kept`/`kept_form`: after a
+ * refused form, the values sent, put back into the form named kept_form. */
+typedef struct page {
+	web *w;
+	const web_request *rq;
+	apps_buf *b;
+	const form *kept;
+	const char *kept_form;
+} page;
+
+/* Start a page: head, nav (`current` is the nav entry to mark), the status
+ * message of the redirect and `alert` (may be NULL; one starting in lower
+ * case, as apps_error() does, gets "Not saved: " before it), then <main>. */
+void page_begin(page *p, web *w, const web_request *rq, web_reply *r, const char *title,
+	const char *current, const char *alert);
+/* Close <main>, write the footer with the last sync, close the page. */
+void page_end(page *p);
+/* A page with a heading and one sentence: the 4xx/5xx answers. */
+void page_error(web *w, const web_request *rq, web_reply *r, unsigned int status,
+	const char *heading, const char *text);
+
+/* <form method="post" action=...> with the CSRF token; html_form_end closes it. */
+void html_form_begin(page *p, const char *action, const char *cls);
+void html_form_end(page *p);
+void html_hidden(page *p, const char *name, const char *value);
+/* A labelled text field; its id is "<form_id>-<name>". `attrs` (may be
+ * NULL) is copied into the tag as is: a literal, never user text. */
+void html_field(page *p, const char *form_id, const char *name, const char *label,
+	const char *attrs);
+/* A labelled select: `options` is value, text, value, text, ..., NULL. */
+void html_select(page *p, const char *form_id, const char *name, const char *label,
+	const char *const *options, const char *selected);
+void html_button(page *p, const char *text);
+/* Text escaped for HTML, with its first letter a capital (library messages
+ * start in lower case, mid-sentence style). */
+void html_sentence(apps_buf *b, const char *text);
+/* "Thu 2026-11-26 17:00–20:00 GMT" in local time. */
+void html_time_range(apps_buf *b, int64_t start, int64_t end);
+/* "3 h" or "3 h 30 min". */
+void html_hours(apps_buf *b, int64_t minutes);
+/* The HTTP status for a failed apps_* call's code. */
+unsigned int web_status_for(int rc);
+/* A whole number 0..max from a form: 0, or -1 when missing (NULL, empty
+ * or blank), -2 when not a whole number or above max. */
+int web_parse_count(const char *text, unsigned int max, unsigned int *out);
+
+/* ------------------------------------------------------------ auth.c */
+
+/* The passphrase: from `file` (must be this user's, mode 0600, >= 8
+ * characters) or, when NULL, a fresh 8-digit PIN printed on stdout. */
+int auth_setup(web *w, const char *file);
+/* 1 when the cookie value names a live session (and refreshes it). */
+int auth_session_ok(web *w, const char *cookie);
+void page_login(web *w, const web_request *rq, web_reply *r);
+void act_login(web *w, const web_request *rq, web_reply *r);
+
+/* ---------------------------------------------------------- sticks.c */
+
+/* The sync targets now: the --stick folders, then removable media mounted
+ * under /media or /run/media. Returns how many were written to `out`. */
+size_t sticks_list(web *w, web_stick *out, size_t max);
+/* Read / write <store>/web-last-sync (written 0600, atomically). */
+void last_sync_load(web *w);
+int last_sync_save(web *w);
+
+/* ---------------------------------------------------------- the pages */
+
+void page_home(web *w, const web_request *rq, web_reply *r);
+void page_sync(web *w, const web_request *rq, web_reply *r);
+void act_sync(web *w, const web_request *rq, web_reply *r);
+
+void page_pantry(web *w, const web_request *rq, web_reply *r);
+void act_pantry_donate(web *w, const web_request *rq, web_reply *r);
+void act_pantry_hand_out(web *w, const web_request *rq, web_reply *r);
+void act_pantry_threshold(web *w, const web_request *rq, web_reply *r);
+void csv_pantry_stock(web *w, const web_request *rq, web_reply *r);
+void csv_pantry_distributions(web *w, const web_request *rq, web_reply *r);
+
+void page_board(web *w, const web_request *rq, web_reply *r);
+void act_board_post(web *w, const web_request *rq, web_reply *r);
+void act_board_claim(web *w, const web_request *rq, web_reply *r);
+void act_board_release(web *w, const web_request *rq, web_reply *r);
+void act_board_fulfil(web *w, const web_request *rq, web_reply *r);
+void act_board_cancel(web *w, const web_request *rq, web_reply *r);
+void act_board_clear_contact(web *w, const web_request *rq, web_reply *r);
+
+void page_rota(web *w, const web_request *rq, web_reply *r);
+void act_rota_shift(web *w, const web_request *rq, web_reply *r);
+void act_rota_signup(web *w, const web_request *rq, web_reply *r);
+void act_rota_drop(web *w, const web_request *rq, web_reply *r);
+
+#endif
