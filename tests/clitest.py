@@ -1,17 +1,59 @@
-"""What the black-box Python tests share: finding the `mutual` binary under
-test (the MUTUAL_CLI environment variable, set by meson)."""
+"""What the black-box Python tests share: finding the binaries under test
+(named by environment variables that meson sets, like MUTUAL_CLI) and
+making a group's stores with the `mutual` CLI."""
 import os
+import subprocess
+
+TIMEOUT = 120  # seconds: a hang guard for each child process, not a timing assertion
+
+
+def binary_path(variable, example):
+    """The absolute path of the binary named by $`variable`, or a
+    RuntimeError that says how to set it (`example`: where meson builds it,
+    like "build/cli/mutual")."""
+    path = os.environ.get(variable)
+    if not path:
+        raise RuntimeError(
+            "%s is not set: set it to the path of the built binary, e.g. %s=%s" % (variable, variable, example))
+    path = os.path.abspath(path)
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise RuntimeError("%s=%r is not an executable file (build it with ninja -C build)" % (variable, path))
+    return path
 
 
 def cli_path():
     """The absolute path of the `mutual` binary named by $MUTUAL_CLI, or a
     RuntimeError that says how to set it."""
-    path = os.environ.get("MUTUAL_CLI")
-    if not path:
-        raise RuntimeError(
-            "MUTUAL_CLI is not set: set it to the path of the built `mutual` binary, e.g. "
-            "MUTUAL_CLI=build/cli/mutual python3 -m unittest -v tests/test_cli.py")
-    path = os.path.abspath(path)
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        raise RuntimeError("MUTUAL_CLI=%r is not an executable file (build it with ninja -C build)" % path)
-    return path
+    return binary_path("MUTUAL_CLI", "build/cli/mutual")
+
+
+def mutual(store, *args):
+    """Run `mutual --store STORE ARGS...` without any MUTUAL_* setting of
+    ours; its stdout, or a RuntimeError with its message if it fails."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MUTUAL_")}
+    r = subprocess.run([cli_path(), "--store", store] + list(args), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=TIMEOUT)
+    if r.returncode != 0:
+        raise RuntimeError("mutual %s exited %d: %s" % (" ".join(args), r.returncode,
+                                                       r.stderr.decode("utf-8", "replace")))
+    return r.stdout.decode("utf-8", "replace")
+
+
+def new_group(store, group, device):
+    """Make the folder `store` the first device, named `device`, of a new
+    group called `group`; returns `store`."""
+    mutual(store, "init", "--group", group, "--device", device)
+    return store
+
+
+def join_group(store, inviter, device):
+    """Make the folder `store` a new device, named `device`, of the group of
+    the store `inviter`: an invite written beside `store` (it is a secret, so
+    it is deleted once used), then `mutual join`. Returns `store`."""
+    invite = store + ".invite"
+    mutual(inviter, "invite", "--out", invite)
+    try:
+        mutual(store, "join", invite, "--device", device)
+    finally:
+        os.unlink(invite)
+    return store

@@ -52,13 +52,7 @@ def utc_ms(text):
 def setUpModule():
     global APPS, CLI
     CLI = clitest.cli_path()
-    path = os.environ.get("MUTUAL_APPS_CLI")
-    if not path:
-        raise RuntimeError("MUTUAL_APPS_CLI is not set: set it to the built mutual-apps, e.g. "
-                           "MUTUAL_APPS_CLI=build/examples/cli/mutual-apps")
-    APPS = os.path.abspath(path)
-    if not (os.path.isfile(APPS) and os.access(APPS, os.X_OK)):
-        raise RuntimeError("MUTUAL_APPS_CLI=%r is not an executable file (build it with ninja -C build)" % APPS)
+    APPS = clitest.binary_path("MUTUAL_APPS_CLI", "build/examples/cli/mutual-apps")
 
 
 def child_env(**extra):
@@ -145,24 +139,11 @@ class AppsTestCase(unittest.TestCase):
     # -- stores
 
     def store(self, name="pantry-laptop"):
-        s = self.path(name)
-        r = mutual("init", "--group", "School food pantry", "--device", name, store=s)
-        self.assertEqual(r.returncode, 0, describe(r))
-        return s
-
-    def join(self, inviter, name):
-        invite = self.path(name + ".invite")
-        r = mutual("invite", "--out", invite, store=inviter)
-        self.assertEqual(r.returncode, 0, describe(r))
-        s = self.path(name)
-        r = mutual("join", invite, "--device", name, store=s)
-        self.assertEqual(r.returncode, 0, describe(r))
-        os.unlink(invite)
-        return s
+        return clitest.new_group(self.path(name), "School food pantry", name)
 
     def two_devices(self):
         a = self.store("pantry-laptop")
-        return a, self.join(a, "office-pc")
+        return a, clitest.join_group(self.path("office-pc"), a, "office-pc")
 
     def sync(self, *stores):
         """Pass the stick round until every store holds every event."""

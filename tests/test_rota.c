@@ -9,56 +9,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
-#include "apps.h"
-#include "check.h"
-
-#define CHECK_APP(call)                                                                        \
-	do {                                                                                   \
-		int rc_ = (call);                                                              \
-		if (rc_ != 0) {                                                                \
-			fprintf(stderr, "%s:%d: %s returned %d: %s\n", __FILE__, __LINE__, #call,  \
-				rc_, apps_error());                                             \
-			exit(1);                                                               \
-		}                                                                              \
-	} while (0)
-
-/* A refusal: the code expected and a message that says why. */
-#define CHECK_REFUSED(call, code, words)                                                       \
-	do {                                                                                   \
-		int rc_ = (call);                                                              \
-		if (rc_ != (code) || !strstr(apps_error(), (words))) {                         \
-			fprintf(stderr, "%s:%d: %s returned %d (%s), expected %d and \"%s\"\n",    \
-				__FILE__, __LINE__, #call, rc_, apps_error(), (int)(code),       \
-				(words));                                                       \
-			exit(1);                                                               \
-		}                                                                              \
-	} while (0)
+#include "apps_check.h"
 
 #define HOUR_MS INT64_C(3600000)
-
-static mutual_store *open_rota(const char *name, const char *device, mutual_store *inviter)
-{
-	mutual_store *s = inviter ? check_store_join(inviter, name, device)
-				  : check_store_create(name, device);
-	CHECK_APP(apps_open(s));
-	return s;
-}
-
-static const char *stick(void)
-{
-	mkdir(tmp_path("stick"), 0700);
-	return tmp_path("stick");
-}
-
-static void sync_both(mutual_store *a, mutual_store *b)
-{
-	CHECK_OK(mutual_sync(NULL, a, stick(), NULL));
-	CHECK_OK(mutual_sync(NULL, b, stick(), NULL));
-	CHECK_OK(mutual_sync(NULL, a, stick(), NULL));
-}
 
 /* Wait until the wall clock has moved on by two milliseconds, so the next
  * event sorts after the last one whichever device writes it. */
@@ -76,20 +31,6 @@ static int64_t at(const char *date, const char *hhmm)
 	int64_t ms = 0;
 	CHECK_APP(apps_local_to_utc(&ms, date, hhmm));
 	return ms;
-}
-
-static uint64_t count_events(mutual_store *s, const char *type)
-{
-	mutual_iter_options opts = MUTUAL_ITER_OPTIONS_INIT;
-	const mutual_event *ev;
-	mutual_iter *it;
-	uint64_t n = 0;
-	opts.type = type;
-	CHECK_OK(mutual_iter_new(&it, s, &opts));
-	while (mutual_iter_next(&ev, it) == 0)
-		n++;
-	mutual_iter_free(it);
-	return n;
 }
 
 static void add_shift(char id[17], mutual_store *s, const char *title, const char *task,
@@ -269,7 +210,7 @@ static int stop_at_first(const rota_shift *sh, void *payload)
 
 static void weekly_across_dst(void)
 {
-	mutual_store *s = open_rota("a", "alpha", NULL);
+	mutual_store *s = apps_store("a", "alpha", NULL);
 	/* British Summer Time ends on Sunday 2026-10-25. */
 	rota_new_shift sh = { "Thursday hand-out", NULL, "2026-10-22", "17:00", "19:00", 2, 3 };
 	static const char *const utc[] = { "2026-10-22T16:00:00Z", "2026-10-29T17:00:00Z",
@@ -326,7 +267,7 @@ static void weekly_across_dst(void)
 
 static void shift_refusals(void)
 {
-	mutual_store *s = open_rota("a", "alpha", NULL);
+	mutual_store *s = apps_store("a", "alpha", NULL);
 	char long_title[122];
 	static const struct {
 		rota_new_shift sh;
@@ -374,7 +315,7 @@ static void shift_refusals(void)
 
 static void overnight(void)
 {
-	mutual_store *s = open_rota("a", "alpha", NULL);
+	mutual_store *s = apps_store("a", "alpha", NULL);
 	char id[17], buf[32];
 	shift_list l;
 
@@ -399,7 +340,7 @@ static void overnight(void)
 
 static void signup_drop_swap(void)
 {
-	mutual_store *s = open_rota("a", "alpha", NULL);
+	mutual_store *s = apps_store("a", "alpha", NULL);
 	char id[17], *load;
 	shift_list l;
 
@@ -448,7 +389,7 @@ static void signup_drop_swap(void)
 
 static void workload_flags(void)
 {
-	mutual_store *s = open_rota("a", "alpha", NULL);
+	mutual_store *s = apps_store("a", "alpha", NULL);
 	int64_t now = at("2026-11-30", "12:00"), median = -1;
 	char id[17], now_text[32], *load;
 	static const struct {
@@ -504,7 +445,7 @@ static void workload_flags(void)
 
 static void suggest_order(void)
 {
-	mutual_store *s = open_rota("a", "alpha", NULL);
+	mutual_store *s = apps_store("a", "alpha", NULL);
 	int64_t now = at("2026-11-30", "12:00");
 	char target[17], id[17], *sg;
 	static const struct {
@@ -539,7 +480,7 @@ static void suggest_order(void)
 
 static void malformed_events(void)
 {
-	mutual_store *s = open_rota("a", "alpha", NULL);
+	mutual_store *s = apps_store("a", "alpha", NULL);
 	static const char *const events[][2] = {
 		{ "rota.shift", "{\"id\":5,\"title\":\"x\",\"start\":1,\"end\":2,\"slots\":1}" },
 		{ "rota.shift", "{\"id\":\"s1\",\"title\":\"x\",\"start\":\"1\",\"end\":2,\"slots\":1}" },
@@ -576,7 +517,7 @@ static void malformed_events(void)
 
 static void offline_last_place(void)
 {
-	mutual_store *a = open_rota("a", "alpha", NULL), *b = open_rota("b", "bea", a);
+	mutual_store *a = apps_store("a", "alpha", NULL), *b = apps_store("b", "bea", a);
 	int64_t now = at("2026-11-27", "12:00");
 	char id[17];
 	shift_list l;
@@ -609,7 +550,7 @@ static void offline_last_place(void)
 
 static void concurrent_signup_drop(void)
 {
-	mutual_store *a = open_rota("a", "alpha", NULL), *b = open_rota("b", "bea", a);
+	mutual_store *a = apps_store("a", "alpha", NULL), *b = apps_store("b", "bea", a);
 	int64_t now = at("2026-12-01", "12:00");
 	char x[17], y[17];
 	shift_list l;

@@ -32,8 +32,7 @@ import zoneinfo
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clitest  # noqa: E402  (the shared helpers beside this file)
 
-CLI = None  # absolute paths, set by setUpModule()
-WEB = None
+WEB = None  # the absolute path, set by setUpModule()
 
 TIMEOUT = 120  # seconds: a hang guard for children and sockets, not a timing assertion
 ZONE = "Europe/London"
@@ -42,15 +41,9 @@ CSP = ("default-src 'self'; style-src 'self'; script-src 'self'; form-action 'se
 
 
 def setUpModule():
-    global CLI, WEB
-    CLI = clitest.cli_path()
-    path = os.environ.get("MUTUAL_WEB")
-    if not path:
-        raise RuntimeError("MUTUAL_WEB is not set: set it to the built mutual-web, e.g. "
-                           "MUTUAL_WEB=build/examples/web/mutual-web")
-    WEB = os.path.abspath(path)
-    if not os.access(WEB, os.X_OK):
-        raise RuntimeError("MUTUAL_WEB=%r is not an executable file" % WEB)
+    global WEB
+    clitest.cli_path()  # fail early when MUTUAL_CLI is not set
+    WEB = clitest.binary_path("MUTUAL_WEB", "build/examples/web/mutual-web")
 
 
 def child_env():
@@ -59,15 +52,6 @@ def child_env():
     env.pop("MUTUAL_APPS_NOW_MS", None)
     env["TZ"] = ZONE
     return env
-
-
-def cli(*args, store=None):
-    argv = [CLI] + (["--store", store] if store else []) + list(args)
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       env=child_env(), timeout=TIMEOUT)
-    if r.returncode != 0:
-        raise AssertionError("%r failed (%d): %s" % (args, r.returncode, r.stderr))
-    return r.stdout
 
 
 def non_loopback_ipv4():
@@ -245,8 +229,7 @@ class WebCase(unittest.TestCase):
         self.store = os.path.join(self.tmp, "store")
         self.stick = os.path.join(self.tmp, "stick")
         os.mkdir(self.stick)
-        cli("init", "--group", "School food pantry", "--device", "pantry-laptop",
-            store=self.store)
+        clitest.new_group(self.store, "School food pantry", "pantry-laptop")
         self.server = self.start_server(self.store, sticks=[self.stick], listen=self.listen)
 
     def start_server(self, store, **kw):
@@ -724,10 +707,8 @@ class SyncTest(unittest.TestCase):
         os.mkdir(self.stick)
         self.a = os.path.join(self.tmp, "laptop")
         self.b = os.path.join(self.tmp, "office")
-        cli("init", "--group", "School food pantry", "--device", "pantry-laptop", store=self.a)
-        invite = os.path.join(self.tmp, "invite.txt")
-        cli("invite", "--out", invite, store=self.a)
-        cli("join", invite, "--device", "office-pc", store=self.b)
+        clitest.new_group(self.a, "School food pantry", "pantry-laptop")
+        clitest.join_group(self.b, self.a, "office-pc")
 
     def start(self, store, **kw):
         server = Server(store, **kw).start()
@@ -833,8 +814,7 @@ class BeyondLoopbackTest(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="mutual-web-net-")
         self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.store = os.path.join(self.tmp, "store")
-        cli("init", "--group", "School food pantry", "--device", "pantry-laptop",
-            store=self.store)
+        clitest.new_group(self.store, "School food pantry", "pantry-laptop")
         ip = non_loopback_ipv4()
         self.listen = "%s:0" % (ip or "0.0.0.0")
 

@@ -69,6 +69,12 @@ static int report(int rc)
 	return fail_status(rc);
 }
 
+static int out_of_memory(void)
+{
+	fprintf(stderr, "mutual-apps: out of memory\n");
+	return EXIT_FAIL;
+}
+
 static int usage_error(const ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int usage_error(const ctx *c, const char *fmt, ...)
 {
@@ -202,9 +208,14 @@ static int one_of(const char *word, const char *list)
 	return 0;
 }
 
-/* ------------------------------------------------------------ output */
+/* ------------------------------------------------------------- store */
 
-/* Open the store and register the apps on it. */
+/*
+ * Every command that reads or writes opens the store, makes one apps call
+ * and closes the store again before it prints: what it prints was copied
+ * out during the call (the apps' strings are only borrowed for a callback),
+ * and a failure's message is the apps' own, kept per thread.
+ */
 static int open_apps(ctx *c, mutual_store **s)
 {
 	int rc;
@@ -223,15 +234,63 @@ static int open_apps(ctx *c, mutual_store **s)
 	return EXIT_OK;
 }
 
-/* Print the JSON document (with --json): the one thing on stdout. */
-static int emit_json(ctx *c)
+/* Close the store after the apps call that returned `rc`, saying why it
+ * failed if it did. */
+static int close_apps(mutual_store *s, int rc)
 {
-	if (c->out.failed) {
-		fprintf(stderr, "mutual-apps: out of memory\n");
-		return EXIT_FAIL;
+	mutual_store_free(s);
+	return rc < 0 ? report(rc) : EXIT_OK;
+}
+
+/* ------------------------------------------------------------ output */
+
+/*
+ * The JSON document (with --json) is built in c->out, field by field. A
+ * field or an array's element goes after a comma unless it comes first,
+ * which the buffer itself tells: its last byte is then '{' or '['.
+ */
+static void json_next(apps_buf *b)
+{
+	if (b->len && b->data[b->len - 1] != '{' && b->data[b->len - 1] != '[')
+		apps_buf_puts(b, ",");
+}
+
+static void json_key(apps_buf *b, const char *key)
+{
+	json_next(b);
+	apps_buf_json(b, key);
+	apps_buf_puts(b, ":");
+}
+
+static void json_str(apps_buf *b, const char *key, const char *value)
+{
+	json_key(b, key);
+	apps_buf_json(b, value);
+}
+
+/* Several string fields: the arguments are key, value, key, value... up
+ * to a NULL key; a NULL value is null. */
+static void json_strs(apps_buf *b, ...) __attribute__((sentinel));
+static void json_strs(apps_buf *b, ...)
+{
+	const char *key;
+	va_list ap;
+	va_start(ap, b);
+	while ((key = va_arg(ap, const char *)) != NULL)
+		json_str(b, key, va_arg(ap, const char *));
+	va_end(ap);
+}
+
+/* "key":["a","b"] */
+static void json_list(apps_buf *b, const char *key, const char *const *v, size_t n)
+{
+	json_key(b, key);
+	apps_buf_puts(b, "[");
+	for (size_t i = 0; i < n; i++) {
+		json_next(b);
+		apps_buf_json(b, v[i]);
 	}
-	printf("%s\n", c->out.data ? c->out.data : "{}");
-	return EXIT_OK;
+	apps_buf_puts(b, "]");
 }
 
 /* "key":"2026-11-26T17:00:00Z","key_ms":N,"key_local":"2026-11-26 17:00 GMT" */
@@ -240,7 +299,8 @@ static void json_time(apps_buf *b, const char *key, int64_t ms)
 	char utc[32], local[48];
 	apps_time_utc(utc, ms);
 	apps_time_local_zone(local, ms);
-	apps_buf_printf(b, "\"%s\":\"%s\",\"%s_ms\":%" PRId64 ",\"%s_local\":", key, utc, key, ms, key);
+	json_key(b, key);
+	apps_buf_printf(b, "\"%s\",\"%s_ms\":%" PRId64 ",\"%s_local\":", utc, key, ms, key);
 	apps_buf_json(b, local);
 }
 
@@ -248,21 +308,42 @@ static void json_qty(apps_buf *b, const char *key, int64_t milli)
 {
 	char q[32];
 	apps_qty_format(q, milli);
-	apps_buf_printf(b, "\"%s\":\"%s\"", key, q);
+	json_key(b, key);
+	apps_buf_printf(b, "\"%s\"", q);
 }
 
-static void json_str(apps_buf *b, const char *key, const char *value)
-{
-	apps_buf_json(b, key);
-	apps_buf_puts(b, ":");
-	apps_buf_json(b, value);
-}
-
-/* The result of a write, with --json: {"ok":true,...} built by the caller. */
+/* The result of a write, with --json: {"ok":true,"done":what,...}; the
+ * caller adds its fields. */
 static void json_ok(ctx *c, const char *what)
 {
-	apps_buf_puts(&c->out, "{\"ok\":true,");
+	apps_buf_puts(&c->out, "{\"ok\":true");
 	json_str(&c->out, "done", what);
+}
+
+/* Close the JSON document with `tail` and print it: the one thing on
+ * stdout. */
+static int emit_json(ctx *c, const char *tail)
+{
+	apps_buf_puts(&c->out, tail);
+	if (c->out.failed)
+		return out_of_memory();
+	printf("%s\n", c->out.data ? c->out.data : "{}");
+	return EXIT_OK;
+}
+
+/* An optional text the user may have left empty: NULL then. */
+static const char *nonempty(const char *text)
+{
+	return text && *text ? text : NULL;
+}
+
+/* A quantity check_qty accepted, in thousandths, and in `q` as shown. */
+static int64_t qty_of(char q[32], const char *text)
+{
+	int64_t milli = 0;
+	apps_qty_parse(&milli, text, 1);
+	apps_qty_format(q, milli);
+	return milli;
 }
 
 /*
@@ -299,6 +380,16 @@ static void cell(table *t, const char *text)
 	t->cells[t->n++] = copy;
 }
 
+/* Columns aligned as `align` says, one per letter, under `header` (one
+ * title per column; NULL: no header). */
+static void table_start(table *t, const char *align, const char *const *header)
+{
+	t->align = align;
+	t->cols = strlen(align);
+	for (size_t i = 0; header && i < t->cols; i++)
+		cell(t, header[i]);
+}
+
 static size_t width(const char *s)
 {
 	size_t w = 0;
@@ -333,11 +424,7 @@ static int table_print(table *t)
 		line.len = 0;
 	}
 	apps_buf_free(&line);
-	if (t->failed) {
-		fprintf(stderr, "mutual-apps: out of memory\n");
-		return EXIT_FAIL;
-	}
-	return EXIT_OK;
+	return t->failed ? out_of_memory() : EXIT_OK;
 }
 
 static void table_free(table *t)
@@ -346,6 +433,14 @@ static void table_free(table *t)
 		free(t->cells[i]);
 	free(t->cells);
 }
+
+/* What a listing's callback fills: the JSON array (with --json) or the
+ * table, and how many rows it has given. */
+typedef struct listing {
+	ctx *c;
+	table t;
+	size_t n;
+} listing;
 
 /* "12:30" from minutes. */
 static void hours(char out[32], int64_t minutes)
@@ -362,38 +457,23 @@ static int cmd_pantry_donate(ctx *c)
 	mutual_store *s;
 	int64_t milli;
 	char q[32];
-	int rc, status;
+	int status;
 
 	if ((status = parse(c, opts, pos, 3, 3, "ITEM QTY UNIT, like: pantry donate rice 12.5 kg")) ||
-		(status = check_qty(c, pos[1], 0, "QTY")))
+		(status = check_qty(c, pos[1], 0, "QTY")) || (status = open_apps(c, &s)) ||
+		(status = close_apps(s, pantry_donate(s, pos[0], pos[1], pos[2], from))))
 		return status;
-	if ((status = open_apps(c, &s)) != EXIT_OK)
-		return status;
-	if ((rc = pantry_donate(s, pos[0], pos[1], pos[2], from)) < 0) {
-		status = report(rc);
-		goto done;
-	}
-	apps_qty_parse(&milli, pos[1], 0);
-	apps_qty_format(q, milli);
+	milli = qty_of(q, pos[1]);
 	if (c->json) {
 		json_ok(c, "donation");
-		apps_buf_puts(&c->out, ",");
 		json_str(&c->out, "item", pos[0]);
-		apps_buf_puts(&c->out, ",");
 		json_qty(&c->out, "qty", milli);
-		apps_buf_puts(&c->out, ",");
-		json_str(&c->out, "unit", pos[2]);
-		apps_buf_puts(&c->out, ",");
-		json_str(&c->out, "from", from && *from ? from : NULL);
-		apps_buf_puts(&c->out, "}");
-		status = emit_json(c);
-	} else {
-		printf("Recorded a donation: %s %s of %s%s%s.\n", q, pos[2], pos[0], from && *from ? " from " : "",
-			from && *from ? from : "");
+		json_strs(&c->out, "unit", pos[2], "from", nonempty(from), NULL);
+		return emit_json(c, "}");
 	}
-done:
-	mutual_store_free(s);
-	return status;
+	printf("Recorded a donation: %s %s of %s%s%s.\n", q, pos[2], pos[0], nonempty(from) ? " from " : "",
+		nonempty(from) ? from : "");
+	return EXIT_OK;
 }
 
 typedef struct give_lines {
@@ -409,10 +489,8 @@ static int take_item(ctx *c, char **args, void *payload)
 
 	if ((status = check_qty(c, args[1], 0, "--item QTY")) != EXIT_OK)
 		return status;
-	if (!(grown = realloc(lines->v, (lines->n + 1) * sizeof(*grown)))) {
-		fprintf(stderr, "mutual-apps: out of memory\n");
-		return EXIT_FAIL;
-	}
+	if (!(grown = realloc(lines->v, (lines->n + 1) * sizeof(*grown))))
+		return out_of_memory();
 	lines->v = grown;
 	grown[lines->n].item = args[0];
 	grown[lines->n].qty = args[1];
@@ -433,8 +511,8 @@ static int cmd_pantry_give(ctx *c)
 		{ 0 },
 	};
 	unsigned int households = 0, bags = 0;
-	mutual_store *s = NULL;
-	int rc, status;
+	mutual_store *s;
+	int status;
 
 	if ((status = parse(c, opts, NULL, 0, 0, "")) != EXIT_OK)
 		goto done;
@@ -450,12 +528,9 @@ static int cmd_pantry_give(ctx *c)
 		status = usage_error(c, "%s needs --bags N or at least one --item ITEM QTY UNIT", c->cmd->words);
 		goto done;
 	}
-	if ((status = open_apps(c, &s)) != EXIT_OK)
+	if ((status = open_apps(c, &s)) ||
+		(status = close_apps(s, pantry_distribute(s, households, bags, lines.v, lines.n, note))))
 		goto done;
-	if ((rc = pantry_distribute(s, households, bags, lines.v, lines.n, note)) < 0) {
-		status = report(rc);
-		goto done;
-	}
 	if (c->json) {
 		json_ok(c, "distribution");
 		apps_buf_printf(&c->out, ",\"households\":%u,\"bags\":%u,\"items\":[", households, bags);
@@ -465,16 +540,12 @@ static int cmd_pantry_give(ctx *c)
 			printf(" %u bag%s%s", bags, bags == 1 ? "" : "s", lines.n ? "," : "");
 	}
 	for (size_t i = 0; i < lines.n; i++) {
-		int64_t milli;
 		char q[32];
-		apps_qty_parse(&milli, lines.v[i].qty, 0);
-		apps_qty_format(q, milli);
+		int64_t milli = qty_of(q, lines.v[i].qty);
 		if (c->json) {
 			apps_buf_puts(&c->out, i ? ",{" : "{");
 			json_str(&c->out, "item", lines.v[i].item);
-			apps_buf_puts(&c->out, ",");
 			json_qty(&c->out, "qty", milli);
-			apps_buf_puts(&c->out, ",");
 			json_str(&c->out, "unit", lines.v[i].unit);
 			apps_buf_puts(&c->out, "}");
 		} else {
@@ -482,16 +553,14 @@ static int cmd_pantry_give(ctx *c)
 		}
 	}
 	if (c->json) {
-		apps_buf_puts(&c->out, "],");
-		json_str(&c->out, "note", note && *note ? note : NULL);
-		apps_buf_puts(&c->out, "}");
-		status = emit_json(c);
+		apps_buf_puts(&c->out, "]");
+		json_str(&c->out, "note", nonempty(note));
+		status = emit_json(c, "}");
 	} else {
 		printf(".\n");
 	}
 done:
 	free(lines.v);
-	mutual_store_free(s);
 	return status;
 }
 
@@ -502,35 +571,22 @@ static int cmd_pantry_adjust(ctx *c)
 	mutual_store *s;
 	int64_t milli;
 	char q[32];
-	int rc, status;
+	int status;
 
 	if ((status = parse(c, opts, pos, 3, 3, "ITEM DELTA UNIT, like: pantry adjust rice -2.5 kg")) ||
-		(status = check_qty(c, pos[1], 1, "DELTA")))
+		(status = check_qty(c, pos[1], 1, "DELTA")) || (status = open_apps(c, &s)) ||
+		(status = close_apps(s, pantry_adjust(s, pos[0], pos[2], pos[1], reason))))
 		return status;
-	if ((status = open_apps(c, &s)) != EXIT_OK)
-		return status;
-	if ((rc = pantry_adjust(s, pos[0], pos[2], pos[1], reason)) < 0) {
-		status = report(rc);
-		goto done;
-	}
-	apps_qty_parse(&milli, pos[1], 1);
-	apps_qty_format(q, milli);
+	milli = qty_of(q, pos[1]);
 	if (c->json) {
 		json_ok(c, "adjustment");
-		apps_buf_puts(&c->out, ",");
 		json_str(&c->out, "item", pos[0]);
-		apps_buf_puts(&c->out, ",");
 		json_qty(&c->out, "delta", milli);
-		apps_buf_puts(&c->out, ",");
 		json_str(&c->out, "unit", pos[2]);
-		apps_buf_puts(&c->out, "}");
-		status = emit_json(c);
-	} else {
-		printf("Recorded an adjustment: %s%s %s of %s.\n", milli > 0 ? "+" : "", q, pos[2], pos[0]);
+		return emit_json(c, "}");
 	}
-done:
-	mutual_store_free(s);
-	return status;
+	printf("Recorded an adjustment: %s%s %s of %s.\n", milli > 0 ? "+" : "", q, pos[2], pos[0]);
+	return EXIT_OK;
 }
 
 /* "0", "0.0", "0.000": the threshold that clears one. */
@@ -549,47 +605,31 @@ static int cmd_pantry_threshold(ctx *c)
 {
 	const char *pos[3];
 	mutual_store *s;
-	int rc, status, clear;
+	char q[32];
+	int status, clear;
 
 	if ((status = parse(c, NULL, pos, 3, 3, "ITEM MIN UNIT, like: pantry threshold rice 5 kg")) != EXIT_OK)
 		return status;
 	clear = is_zero(pos[1]);
-	if (!clear && (status = check_qty(c, pos[1], 0, "MIN")) != EXIT_OK)
+	if ((!clear && (status = check_qty(c, pos[1], 0, "MIN"))) || (status = open_apps(c, &s)) ||
+		(status = close_apps(s, pantry_set_threshold(s, pos[0], pos[2], pos[1]))))
 		return status;
-	if ((status = open_apps(c, &s)) != EXIT_OK)
-		return status;
-	if ((rc = pantry_set_threshold(s, pos[0], pos[2], pos[1])) < 0) {
-		status = report(rc);
-		goto done;
-	}
 	if (c->json) {
-		int64_t milli = 0;
 		json_ok(c, "threshold");
-		apps_buf_puts(&c->out, ",");
-		json_str(&c->out, "item", pos[0]);
-		apps_buf_puts(&c->out, ",");
-		json_str(&c->out, "unit", pos[2]);
-		apps_buf_puts(&c->out, ",");
-		if (clear) {
-			apps_buf_puts(&c->out, "\"threshold\":null}");
-		} else {
-			apps_qty_parse(&milli, pos[1], 0);
-			json_qty(&c->out, "threshold", milli);
-			apps_buf_puts(&c->out, "}");
-		}
-		status = emit_json(c);
-	} else if (clear) {
+		json_strs(&c->out, "item", pos[0], "unit", pos[2], NULL);
+		if (clear)
+			json_str(&c->out, "threshold", NULL);
+		else
+			json_qty(&c->out, "threshold", qty_of(q, pos[1]));
+		return emit_json(c, "}");
+	}
+	if (clear) {
 		printf("No low-stock warning for %s (%s) any more.\n", pos[0], pos[2]);
 	} else {
-		int64_t milli;
-		char q[32];
-		apps_qty_parse(&milli, pos[1], 0);
-		apps_qty_format(q, milli);
+		qty_of(q, pos[1]);
 		printf("%s (%s) shows as LOW at %s %s or less.\n", pos[0], pos[2], q, pos[2]);
 	}
-done:
-	mutual_store_free(s);
-	return status;
+	return EXIT_OK;
 }
 
 typedef struct stock_ctx {
@@ -612,13 +652,9 @@ static int stock_row(const pantry_stock_row *row, void *payload)
 		apps_qty_format(min, row->threshold);
 	if (st->c->json) {
 		apps_buf_puts(b, st->rows ? ",{" : "{");
-		json_str(b, "item", row->item);
-		apps_buf_puts(b, ",");
-		json_str(b, "unit", row->unit);
-		apps_buf_puts(b, ",");
+		json_strs(b, "item", row->item, "unit", row->unit, NULL);
 		json_qty(b, "on_hand", row->on_hand);
-		apps_buf_puts(b, ",\"threshold\":");
-		apps_buf_json(b, row->has_threshold ? min : NULL);
+		json_str(b, "threshold", row->has_threshold ? min : NULL);
 		apps_buf_printf(b, ",\"low\":%s,\"negative\":%s}", row->low ? "true" : "false",
 			row->on_hand < 0 ? "true" : "false");
 	} else {
@@ -636,31 +672,24 @@ static int stock_row(const pantry_stock_row *row, void *payload)
 	return 0;
 }
 
-static const char *const stock_header[] = { "ITEM", "UNIT", "ON HAND", "LOW AT", "" };
-
 static int cmd_pantry_stock(ctx *c)
 {
-	int low = 0, rc, status;
+	static const char *const header[] = { "ITEM", "UNIT", "ON HAND", "LOW AT", "" };
+	int low = 0, status;
 	const opt opts[] = { { .name = "--low", .flag = &low }, { 0 } };
-	stock_ctx st = { c, { NULL, 0, 0, 5, "llrrl", 0 }, 0, 0 };
+	stock_ctx st = { .c = c };
 	mutual_store *s;
 
-	if ((status = parse(c, opts, NULL, 0, 0, "")) != EXIT_OK)
-		return status;
-	if ((status = open_apps(c, &s)) != EXIT_OK)
+	if ((status = parse(c, opts, NULL, 0, 0, "")) || (status = open_apps(c, &s)))
 		return status;
 	if (c->json)
 		apps_buf_printf(&c->out, "{\"low_only\":%s,\"items\":[", low ? "true" : "false");
 	else
-		for (size_t i = 0; i < 5; i++)
-			cell(&st.t, stock_header[i]);
-	if ((rc = pantry_stock_foreach(s, low, stock_row, &st)) < 0) {
-		status = report(rc);
+		table_start(&st.t, "llrrl", header);
+	if ((status = close_apps(s, pantry_stock_foreach(s, low, stock_row, &st))) != EXIT_OK)
 		goto done;
-	}
 	if (c->json) {
-		apps_buf_puts(&c->out, "]}");
-		status = emit_json(c);
+		status = emit_json(c, "]}");
 	} else if (st.rows == 0) {
 		printf("%s\n", low ? "Nothing is low." : "No stock recorded yet.");
 	} else {
@@ -671,7 +700,6 @@ static int cmd_pantry_stock(ctx *c)
 	}
 done:
 	table_free(&st.t);
-	mutual_store_free(s);
 	return status;
 }
 
@@ -694,23 +722,13 @@ static int history_row(const pantry_history_row *row, void *payload)
 	if (h->c->json) {
 		apps_buf_puts(b, h->rows ? ",{" : "{");
 		json_time(b, "at", row->at);
-		apps_buf_puts(b, ",");
-		json_str(b, "kind", row->kind);
-		apps_buf_puts(b, ",");
-		json_str(b, "item", row->item);
-		apps_buf_puts(b, ",");
-		json_str(b, "unit", row->unit);
-		apps_buf_puts(b, ",");
+		json_strs(b, "kind", row->kind, "item", row->item, "unit", row->unit, NULL);
 		if (row->item)
 			json_qty(b, "qty", row->qty);
 		else
-			apps_buf_puts(b, "\"qty\":null");
-		apps_buf_printf(b, ",\"households\":%u,\"bags\":%u,", row->households, row->bags);
-		json_str(b, "text", row->text && *row->text ? row->text : NULL);
-		apps_buf_puts(b, ",");
-		json_str(b, "device", row->device);
-		apps_buf_puts(b, ",");
-		json_str(b, "ref", row->ref);
+			json_str(b, "qty", NULL);
+		apps_buf_printf(b, ",\"households\":%u,\"bags\":%u", row->households, row->bags);
+		json_strs(b, "text", nonempty(row->text), "device", row->device, "ref", row->ref, NULL);
 		apps_buf_puts(b, "}");
 		h->rows++;
 		return 0;
@@ -729,12 +747,12 @@ static int history_row(const pantry_history_row *row, void *payload)
 			row->households == 1 ? "" : "s");
 		if (row->bags)
 			apps_buf_printf(&details, ", %u bag%s", row->bags, row->bags == 1 ? "" : "s");
-		if (row->text && *row->text)
+		if (nonempty(row->text))
 			apps_buf_printf(&details, " (%s)", row->text);
 	} else if (strcmp(row->kind, "threshold") == 0) {
 		apps_buf_puts(&details, row->qty ? "low-stock warning at this level"
 						 : "low-stock warning cleared");
-	} else if (row->text && *row->text) {
+	} else if (nonempty(row->text)) {
 		apps_buf_printf(&details, "%s%s", strcmp(row->kind, "donation") == 0 ? "from " : "", row->text);
 	}
 	cell(&h->t, when);
@@ -758,43 +776,35 @@ static int cmd_pantry_history(ctx *c)
 	static const char *const header[] = { "WHEN", "WHAT", "QTY", "UNIT", "ITEM", "DEVICE", "DETAILS" };
 	const char *limit_text = NULL;
 	const opt opts[] = { { .name = "--limit", .value = &limit_text }, { 0 } };
-	history_ctx h = { c, { NULL, 0, 0, 7, "llrllll", 0 }, 0, NULL, 0 };
+	history_ctx h = { .c = c };
 	unsigned int limit = 0;
 	mutual_store *s;
-	int rc, status;
+	int status;
 
 	if ((status = parse(c, opts, NULL, 0, 0, "")) ||
-		(limit_text && (status = parse_count(c, &limit, limit_text, 1, 1000000, "--limit"))))
-		return status;
-	if ((status = open_apps(c, &s)) != EXIT_OK)
+		(limit_text && (status = parse_count(c, &limit, limit_text, 1, 1000000, "--limit"))) ||
+		(status = open_apps(c, &s)))
 		return status;
 	if (c->json) {
 		apps_buf_puts(&c->out, "{");
 		json_str(&c->out, "zone", apps_zone_name());
 		apps_buf_puts(&c->out, ",\"rows\":[");
 	} else {
-		for (size_t i = 0; i < 7; i++)
-			cell(&h.t, header[i]);
+		table_start(&h.t, "llrllll", header);
 	}
-	if ((rc = pantry_history_foreach(s, limit, history_row, &h)) < 0) {
-		status = report(rc);
+	if ((status = close_apps(s, pantry_history_foreach(s, limit, history_row, &h))) != EXIT_OK)
 		goto done;
-	}
-	if (h.failed) {
-		fprintf(stderr, "mutual-apps: out of memory\n");
-		status = EXIT_FAIL;
-	} else if (c->json) {
-		apps_buf_puts(&c->out, "]}");
-		status = emit_json(c);
-	} else if (h.rows == 0) {
+	if (h.failed)
+		status = out_of_memory();
+	else if (c->json)
+		status = emit_json(c, "]}");
+	else if (h.rows == 0)
 		printf("Nothing recorded yet.\n");
-	} else {
+	else
 		status = table_print(&h.t);
-	}
 done:
 	free(h.last_ref);
 	table_free(&h.t);
-	mutual_store_free(s);
 	return status;
 }
 
@@ -809,7 +819,7 @@ static int write_atomic(const char *path, const char *data, size_t len)
 	int fd = -1, dirfd = -1, status = EXIT_FAIL;
 
 	if (!tmp || !dir) {
-		fprintf(stderr, "mutual-apps: out of memory\n");
+		out_of_memory();
 		goto done;
 	}
 	snprintf(tmp, n + 16, "%s.tmp-XXXXXX", path);
@@ -858,13 +868,14 @@ done:
 	return status;
 }
 
+
 static int cmd_pantry_export(ctx *c)
 {
 	const char *pos[1], *output = NULL;
 	const opt opts[] = { { .name = "--output", .value = &output }, { 0 } };
 	apps_buf csv = { 0 };
 	mutual_store *s;
-	int rc, status, stock;
+	int status, stock;
 
 	if ((status = parse(c, opts, pos, 1, 1, "what to export: stock or distributions")) != EXIT_OK)
 		return status;
@@ -875,12 +886,10 @@ static int cmd_pantry_export(ctx *c)
 		return usage_error(c, "writes CSV; --json only goes with --output FILE");
 	if ((status = open_apps(c, &s)) != EXIT_OK)
 		return status;
-	rc = stock ? pantry_stock_csv(&csv, s) : pantry_distributions_csv(&csv, s);
-	if (rc < 0) {
-		status = report(rc);
-	} else if (csv.failed) {
-		fprintf(stderr, "mutual-apps: out of memory\n");
-		status = EXIT_FAIL;
+	if ((status = close_apps(s, stock ? pantry_stock_csv(&csv, s) : pantry_distributions_csv(&csv, s))))
+		goto done;
+	if (csv.failed) {
+		status = out_of_memory();
 	} else if (!output) {
 		if ((csv.len && fwrite(csv.data, 1, csv.len, stdout) != csv.len) || fflush(stdout) != 0) {
 			fprintf(stderr, "mutual-apps: cannot write the CSV to standard output: %s\n", strerror(errno));
@@ -889,19 +898,16 @@ static int cmd_pantry_export(ctx *c)
 	} else if ((status = write_atomic(output, csv.data ? csv.data : "", csv.len)) == EXIT_OK) {
 		if (c->json) {
 			json_ok(c, "export");
-			apps_buf_puts(&c->out, ",");
-			json_str(&c->out, "what", pos[0]);
-			apps_buf_puts(&c->out, ",");
-			json_str(&c->out, "output", output);
-			apps_buf_printf(&c->out, ",\"bytes\":%zu}", csv.len);
-			status = emit_json(c);
+			json_strs(&c->out, "what", pos[0], "output", output, NULL);
+			apps_buf_printf(&c->out, ",\"bytes\":%zu", csv.len);
+			status = emit_json(c, "}");
 		} else {
 			printf("Wrote the %s to %s (CSV, %zu bytes%s%s).\n", pos[0], output, csv.len,
 				stock ? "" : "; times in UTC and in ", stock ? "" : apps_zone_name());
 		}
 	}
+done:
 	apps_buf_free(&csv);
-	mutual_store_free(s);
 	return status;
 }
 
@@ -910,31 +916,12 @@ static int cmd_pantry_export(ctx *c)
 static void json_post(apps_buf *b, const board_item *it)
 {
 	apps_buf_puts(b, "{");
-	json_str(b, "id", it->id);
-	apps_buf_puts(b, ",");
-	json_str(b, "kind", it->kind);
-	apps_buf_puts(b, ",");
-	json_str(b, "category", it->category);
-	apps_buf_puts(b, ",");
-	json_str(b, "title", it->title);
-	apps_buf_puts(b, ",");
-	json_str(b, "area", it->area);
-	apps_buf_puts(b, ",");
-	json_str(b, "urgency", it->urgency);
-	apps_buf_puts(b, ",");
-	json_str(b, "contact", it->contact);
-	apps_buf_puts(b, ",");
-	json_str(b, "status", it->status);
-	apps_buf_puts(b, ",");
-	json_str(b, "holder", it->holder);
-	apps_buf_puts(b, ",");
+	json_strs(b, "id", it->id, "kind", it->kind, "category", it->category, "title", it->title, "area",
+		it->area, "urgency", it->urgency, "contact", it->contact, "status", it->status, "holder",
+		it->holder, NULL);
 	json_time(b, "posted", it->posted);
-	apps_buf_puts(b, ",\"conflicting_holders\":[");
-	for (size_t i = 0; i < it->n_conflicting_holders; i++) {
-		apps_buf_puts(b, i ? "," : "");
-		apps_buf_json(b, it->conflicting_holders[i]);
-	}
-	apps_buf_printf(b, "],\"status_conflict\":%s}", it->status_conflict ? "true" : "false");
+	json_list(b, "conflicting_holders", it->conflicting_holders, it->n_conflicting_holders);
+	apps_buf_printf(b, ",\"status_conflict\":%s}", it->status_conflict ? "true" : "false");
 }
 
 /* The status line, with a conflict said plainly: who else claimed it and
@@ -976,7 +963,7 @@ static int print_post(const board_item *it, void *payload)
 	char posted[48];
 
 	if (bc->c->json) {
-		apps_buf_puts(&bc->c->out, bc->n ? "," : "");
+		json_next(&bc->c->out);
 		json_post(&bc->c->out, it);
 		bc->n++;
 		return 0;
@@ -1009,7 +996,7 @@ static int cmd_board_post(ctx *c)
 	board_new_post post;
 	mutual_store *s;
 	char id[17];
-	int rc, status;
+	int status;
 
 	if ((status = parse(c, opts, pos, 1, 1, "request or offer")) != EXIT_OK)
 		return status;
@@ -1021,50 +1008,37 @@ static int cmd_board_post(ctx *c)
 		return usage_error(c, "--category is one of: %s (not '%s')", BOARD_CATEGORIES, category);
 	if (urgency && !one_of(urgency, BOARD_URGENCIES))
 		return usage_error(c, "--urgency is one of: %s (not '%s')", BOARD_URGENCIES, urgency);
-	if ((status = open_apps(c, &s)) != EXIT_OK)
-		return status;
 	post = (board_new_post){ pos[0], category, title, area, urgency, contact };
-	if ((rc = board_post(id, s, &post)) < 0) {
-		status = report(rc);
-	} else if (c->json) {
+	if ((status = open_apps(c, &s)) || (status = close_apps(s, board_post(id, s, &post))))
+		return status;
+	if (c->json) {
 		json_ok(c, "post");
-		apps_buf_puts(&c->out, ",");
 		json_str(&c->out, "id", id);
-		apps_buf_puts(&c->out, "}");
-		status = emit_json(c);
-	} else {
-		printf("%s\n", id);
+		return emit_json(c, "}");
 	}
-	mutual_store_free(s);
-	return status;
+	printf("%s\n", id);
+	return EXIT_OK;
 }
 
 static int show_posts(ctx *c, const char *id, int all)
 {
 	board_ctx bc = { c, id != NULL, 0, 0 };
 	mutual_store *s;
-	int rc, status;
+	int status;
 
 	if ((status = open_apps(c, &s)) != EXIT_OK)
 		return status;
 	if (c->json && !id)
 		apps_buf_puts(&c->out, "{\"posts\":[");
-	if ((rc = board_foreach(s, id, all || id, print_post, &bc)) < 0) {
-		status = report(rc);
-		goto done;
-	}
-	if (bc.failed) {
-		fprintf(stderr, "mutual-apps: out of memory\n");
-		status = EXIT_FAIL;
-	} else if (c->json) {
-		apps_buf_puts(&c->out, id ? "" : "]}");
-		status = emit_json(c);
-	} else if (bc.n == 0) {
+	if ((status = close_apps(s, board_foreach(s, id, all || id, print_post, &bc))) != EXIT_OK)
+		return status;
+	if (bc.failed)
+		return out_of_memory();
+	if (c->json)
+		return emit_json(c, id ? "" : "]}");
+	if (bc.n == 0)
 		printf("%s\n", all ? "No posts yet." : "No open posts.");
-	}
-done:
-	mutual_store_free(s);
-	return status;
+	return EXIT_OK;
 }
 
 static int cmd_board_list(ctx *c)
@@ -1114,32 +1088,25 @@ static int change_post(ctx *c)
 		rc = board_cancel(s, pos[0]);
 	else
 		rc = board_clear_contact(s, pos[0]);
-	if (rc < 0) {
-		status = report(rc);
-	} else if (c->json) {
+	if ((status = close_apps(s, rc)) != EXIT_OK)
+		return status;
+	if (c->json) {
 		json_ok(c, verb);
-		apps_buf_puts(&c->out, ",");
 		json_str(&c->out, "id", pos[0]);
-		if (claim) {
-			apps_buf_puts(&c->out, ",");
+		if (claim)
 			json_str(&c->out, "holder", as);
-		}
-		if (clear) {
-			apps_buf_puts(&c->out, ",");
+		if (clear)
 			json_str(&c->out, "note", clear_contact_note);
-		}
-		apps_buf_puts(&c->out, "}");
-		status = emit_json(c);
-	} else if (claim) {
+		return emit_json(c, "}");
+	}
+	if (claim)
 		printf("%s is now claimed by %s.\n", pos[0], as);
-	} else if (clear) {
+	else if (clear)
 		printf("Cleared the contact of %s.\n%s\n", pos[0], clear_contact_note);
-	} else {
+	else
 		printf("%s: %s.\n", pos[0], strcmp(verb, "release") == 0 ? "released, open again"
 			: strcmp(verb, "fulfil") == 0 ? "fulfilled" : "cancelled");
-	}
-	mutual_store_free(s);
-	return status;
+	return EXIT_OK;
 }
 
 /* -------------------------------------------------------------- rota */
@@ -1170,7 +1137,7 @@ static int cmd_rota_shift_add(ctx *c)
 	mutual_store *s;
 	int64_t first;
 	char id[17];
-	int rc, status;
+	int status;
 
 	if ((status = parse(c, opts, NULL, 0, 0, "")) != EXIT_OK)
 		return status;
@@ -1184,24 +1151,18 @@ static int cmd_rota_shift_add(ctx *c)
 		return usage_error(c, "%s", apps_error());
 	if (!valid_hhmm(end))
 		return usage_error(c, "--end must look like 19:30, not '%s'", end);
-	if ((status = open_apps(c, &s)) != EXIT_OK)
-		return status;
 	shift = (rota_new_shift){ title, task, date, start, end, slots, weeks };
-	if ((rc = rota_shift_add(id, s, &shift)) < 0) {
-		status = report(rc);
-	} else if (c->json) {
+	if ((status = open_apps(c, &s)) || (status = close_apps(s, rota_shift_add(id, s, &shift))))
+		return status;
+	if (c->json) {
 		json_ok(c, "shift");
-		apps_buf_puts(&c->out, ",");
 		json_str(&c->out, "id", id);
-		apps_buf_printf(&c->out, ",\"weeks\":%u,", weeks);
+		apps_buf_printf(&c->out, ",\"weeks\":%u", weeks);
 		json_time(&c->out, "start", first);
-		apps_buf_puts(&c->out, "}");
-		status = emit_json(c);
-	} else {
-		printf("%s\n", id);
+		return emit_json(c, "}");
 	}
-	mutual_store_free(s);
-	return status;
+	printf("%s\n", id);
+	return EXIT_OK;
 }
 
 /* volunteer add, signup, drop, swap: a name or two on the rota. */
@@ -1213,9 +1174,7 @@ static int change_rota(ctx *c)
 	mutual_store *s;
 	int rc, status;
 
-	if ((status = parse(c, NULL, pos, n, n, c->cmd->args)) != EXIT_OK)
-		return status;
-	if ((status = open_apps(c, &s)) != EXIT_OK)
+	if ((status = parse(c, NULL, pos, n, n, c->cmd->args)) || (status = open_apps(c, &s)))
 		return status;
 	if (add)
 		rc = rota_volunteer_add(s, pos[0]);
@@ -1225,34 +1184,27 @@ static int change_rota(ctx *c)
 		rc = rota_signup(s, pos[0], pos[1]);
 	else
 		rc = rota_drop(s, pos[0], pos[1]);
-	if (rc < 0) {
-		status = report(rc);
-	} else if (c->json) {
+	if ((status = close_apps(s, rc)) != EXIT_OK)
+		return status;
+	if (c->json) {
 		json_ok(c, add ? "volunteer" : verb);
-		apps_buf_puts(&c->out, ",");
 		if (add) {
 			json_str(&c->out, "volunteer", pos[0]);
 		} else {
-			json_str(&c->out, "shift", pos[0]);
-			apps_buf_puts(&c->out, ",");
-			json_str(&c->out, swap ? "from" : "volunteer", pos[1]);
-			if (swap) {
-				apps_buf_puts(&c->out, ",");
+			json_strs(&c->out, "shift", pos[0], swap ? "from" : "volunteer", pos[1], NULL);
+			if (swap)
 				json_str(&c->out, "to", pos[2]);
-			}
 		}
-		apps_buf_puts(&c->out, "}");
-		status = emit_json(c);
-	} else if (add) {
+		return emit_json(c, "}");
+	}
+	if (add)
 		printf("%s is on the list of volunteers.\n", pos[0]);
-	} else if (swap) {
+	else if (swap)
 		printf("%s hands shift %s to %s.\n", pos[1], pos[0], pos[2]);
-	} else {
+	else
 		printf("%s is %s shift %s.\n", pos[1], strcmp(verb, "signup") == 0 ? "signed up for" : "off",
 			pos[0]);
-	}
-	mutual_store_free(s);
-	return status;
+	return EXIT_OK;
 }
 
 /* "Thu 2026-10-15 17:00-19:00 BST", and "(ends 2026-10-16)" past midnight. */
@@ -1284,38 +1236,23 @@ static int64_t local_midnight(int y, int m, int d, int days)
 	return (int64_t)mktime(&tm) * 1000;
 }
 
-typedef struct shifts_ctx {
-	ctx *c;
-	table t;
-	size_t n;
-} shifts_ctx;
-
 static int shift_row(const rota_shift *sh, void *payload)
 {
-	shifts_ctx *sc = payload;
-	apps_buf *b = &sc->c->out, who = { 0 };
+	listing *l = payload;
+	apps_buf *b = &l->c->out, who = { 0 };
 	char when[128], people[32];
 	int over = sh->n_volunteers > sh->slots;
 
-	if (sc->c->json) {
-		apps_buf_puts(b, sc->n ? ",{" : "{");
-		json_str(b, "id", sh->id);
-		apps_buf_puts(b, ",");
-		json_str(b, "title", sh->title);
-		apps_buf_puts(b, ",");
-		json_str(b, "task", sh->task);
-		apps_buf_puts(b, ",");
+	if (l->c->json) {
+		apps_buf_puts(b, l->n ? ",{" : "{");
+		json_strs(b, "id", sh->id, "title", sh->title, "task", sh->task, NULL);
 		json_time(b, "start", sh->start);
-		apps_buf_puts(b, ",");
 		json_time(b, "end", sh->end);
-		apps_buf_printf(b, ",\"slots\":%u,\"volunteers\":[", sh->slots);
-		for (size_t i = 0; i < sh->n_volunteers; i++) {
-			apps_buf_puts(b, i ? "," : "");
-			apps_buf_json(b, sh->volunteers[i]);
-		}
-		apps_buf_printf(b, "],\"open\":%zu,\"over\":%s}", over ? 0 : sh->slots - sh->n_volunteers,
+		apps_buf_printf(b, ",\"slots\":%u", sh->slots);
+		json_list(b, "volunteers", sh->volunteers, sh->n_volunteers);
+		apps_buf_printf(b, ",\"open\":%zu,\"over\":%s}", over ? 0 : sh->slots - sh->n_volunteers,
 			over ? "true" : "false");
-		sc->n++;
+		l->n++;
 		return 0;
 	}
 	shift_when(when, sh->start, sh->end);
@@ -1328,22 +1265,22 @@ static int shift_row(const rota_shift *sh, void *payload)
 	else if (sh->n_volunteers < sh->slots)
 		apps_buf_printf(&who, "%s(%zu place%s open)", sh->n_volunteers ? " " : "",
 			sh->slots - sh->n_volunteers, sh->slots - sh->n_volunteers == 1 ? "" : "s");
-	cell(&sc->t, when);
+	cell(&l->t, when);
 	if (strcmp(sh->title, sh->task) != 0) {
 		apps_buf title = { 0 };
 		apps_buf_printf(&title, "%s [%s]", sh->title, sh->task);
-		cell(&sc->t, title.data);
-		sc->t.failed |= title.failed;
+		cell(&l->t, title.data);
+		l->t.failed |= title.failed;
 		apps_buf_free(&title);
 	} else {
-		cell(&sc->t, sh->title);
+		cell(&l->t, sh->title);
 	}
-	cell(&sc->t, people);
-	cell(&sc->t, sh->id);
-	cell(&sc->t, who.data);
-	sc->t.failed |= who.failed;
+	cell(&l->t, people);
+	cell(&l->t, sh->id);
+	cell(&l->t, who.data);
+	l->t.failed |= who.failed;
 	apps_buf_free(&who);
-	sc->n++;
+	l->n++;
 	return 0;
 }
 
@@ -1353,9 +1290,9 @@ static int cmd_rota_shifts(ctx *c)
 	const char *from_text = NULL, *days_text = NULL;
 	const opt opts[] = { { .name = "--from", .value = &from_text }, { .name = "--days", .value = &days_text },
 		{ 0 } };
-	shifts_ctx sc = { c, { NULL, 0, 0, 5, "llrll", 0 }, 0 };
+	listing l = { .c = c };
 	unsigned int days = 14;
-	int y, m, d, rc, status;
+	int y, m, d, status;
 	int64_t from, to;
 	mutual_store *s;
 
@@ -1381,167 +1318,147 @@ static int cmd_rota_shifts(ctx *c)
 	if (c->json) {
 		apps_buf_puts(&c->out, "{");
 		json_str(&c->out, "zone", apps_zone_name());
-		apps_buf_puts(&c->out, ",");
 		json_time(&c->out, "from", from);
-		apps_buf_puts(&c->out, ",");
 		json_time(&c->out, "to", to);
 		apps_buf_puts(&c->out, ",\"shifts\":[");
 	} else {
-		for (size_t i = 0; i < 5; i++)
-			cell(&sc.t, header[i]);
+		table_start(&l.t, "llrll", header);
 	}
-	if ((rc = rota_shifts_foreach(s, from, to, shift_row, &sc)) < 0) {
-		status = report(rc);
-	} else if (c->json) {
-		apps_buf_puts(&c->out, "]}");
-		status = emit_json(c);
+	if ((status = close_apps(s, rota_shifts_foreach(s, from, to, shift_row, &l))) != EXIT_OK)
+		goto done;
+	if (c->json) {
+		status = emit_json(c, "]}");
 	} else {
 		printf("Shifts from %04d-%02d-%02d for %u day%s (times in %s):\n", y, m, d, days,
 			days == 1 ? "" : "s", apps_zone_name());
-		if (sc.n == 0)
+		if (l.n == 0)
 			printf("none.\n");
 		else
-			status = table_print(&sc.t);
+			status = table_print(&l.t);
 	}
-	table_free(&sc.t);
-	mutual_store_free(s);
+done:
+	table_free(&l.t);
 	return status;
 }
 
-typedef struct load_ctx {
-	ctx *c;
-	table t;
-	size_t n;
-} load_ctx;
-
-static int load_row(const rota_load *l, void *payload)
+static int load_row(const rota_load *load, void *payload)
 {
-	load_ctx *lc = payload;
+	listing *l = payload;
 	char h[32], n[32];
 
-	if (lc->c->json) {
-		apps_buf_puts(&lc->c->out, lc->n++ ? ",{" : "{");
-		json_str(&lc->c->out, "volunteer", l->volunteer);
-		apps_buf_printf(&lc->c->out, ",\"minutes\":%" PRId64 ",\"shifts\":%u,\"flagged\":%s}", l->minutes,
-			l->shifts, l->flagged ? "true" : "false");
+	if (l->c->json) {
+		apps_buf_puts(&l->c->out, l->n++ ? ",{" : "{");
+		json_str(&l->c->out, "volunteer", load->volunteer);
+		apps_buf_printf(&l->c->out, ",\"minutes\":%" PRId64 ",\"shifts\":%u,\"flagged\":%s}", load->minutes,
+			load->shifts, load->flagged ? "true" : "false");
 		return 0;
 	}
-	hours(h, l->minutes);
-	snprintf(n, sizeof(n), "%u", l->shifts);
-	cell(&lc->t, l->volunteer);
-	cell(&lc->t, h);
-	cell(&lc->t, n);
-	cell(&lc->t, l->flagged ? "FLAGGED: far more than the median; hand some shifts on" : "");
-	lc->n++;
+	hours(h, load->minutes);
+	snprintf(n, sizeof(n), "%u", load->shifts);
+	cell(&l->t, load->volunteer);
+	cell(&l->t, h);
+	cell(&l->t, n);
+	cell(&l->t, load->flagged ? "FLAGGED: far more than the median; hand some shifts on" : "");
+	l->n++;
 	return 0;
 }
 
 static int cmd_rota_workload(ctx *c)
 {
 	static const char *const header[] = { "VOLUNTEER", "HOURS", "SHIFTS", "" };
-	load_ctx lc = { c, { NULL, 0, 0, 4, "lrrl", 0 }, 0 };
+	listing l = { .c = c };
 	int64_t now = apps_now_ms(), median = 0;
 	char when[48], m[32];
 	mutual_store *s;
-	int rc, status;
+	int status;
 
-	if ((status = parse(c, NULL, NULL, 0, 0, "")) != EXIT_OK)
-		return status;
-	if ((status = open_apps(c, &s)) != EXIT_OK)
+	if ((status = parse(c, NULL, NULL, 0, 0, "")) || (status = open_apps(c, &s)))
 		return status;
 	if (c->json) {
 		apps_buf_puts(&c->out, "{");
 		json_time(&c->out, "now", now);
 		apps_buf_puts(&c->out, ",\"volunteers\":[");
 	} else {
-		for (size_t i = 0; i < 4; i++)
-			cell(&lc.t, header[i]);
+		table_start(&l.t, "lrrl", header);
 	}
-	if ((rc = rota_workload(s, now, &median, load_row, &lc)) < 0) {
-		status = report(rc);
-	} else if (c->json) {
-		apps_buf_printf(&c->out, "],\"median_minutes\":%" PRId64 "}", median);
-		status = emit_json(c);
-	} else if (lc.n == 0) {
+	if ((status = close_apps(s, rota_workload(s, now, &median, load_row, &l))) != EXIT_OK)
+		goto done;
+	if (c->json) {
+		apps_buf_printf(&c->out, "],\"median_minutes\":%" PRId64, median);
+		status = emit_json(c, "}");
+	} else if (l.n == 0) {
 		printf("No volunteers yet (add them with 'mutual-apps rota volunteer add NAME').\n");
 	} else {
 		apps_time_local_zone(when, now);
 		hours(m, median);
 		printf("Hours on shifts in the four weeks to %s; the group's median is %s.\n", when, m);
-		status = table_print(&lc.t);
+		status = table_print(&l.t);
 	}
-	table_free(&lc.t);
-	mutual_store_free(s);
+done:
+	table_free(&l.t);
 	return status;
 }
 
-typedef struct suggest_ctx {
-	ctx *c;
-	table t;
-	size_t n;
-} suggest_ctx;
-
 static int suggestion_row(const rota_suggestion *sg, void *payload)
 {
-	suggest_ctx *sc = payload;
+	listing *l = payload;
 	char rank[16], h[32], last[64] = "never did this task";
 
-	if (sc->c->json) {
-		apps_buf_puts(&sc->c->out, sc->n++ ? ",{" : "{");
-		json_str(&sc->c->out, "volunteer", sg->volunteer);
-		apps_buf_printf(&sc->c->out, ",\"minutes\":%" PRId64 ",", sg->minutes);
+	if (l->c->json) {
+		apps_buf_puts(&l->c->out, l->n++ ? ",{" : "{");
+		json_str(&l->c->out, "volunteer", sg->volunteer);
+		apps_buf_printf(&l->c->out, ",\"minutes\":%" PRId64, sg->minutes);
 		if (sg->last_task)
-			json_time(&sc->c->out, "last_task", sg->last_task);
+			json_time(&l->c->out, "last_task", sg->last_task);
 		else
-			apps_buf_puts(&sc->c->out,
-				"\"last_task\":null,\"last_task_ms\":null,\"last_task_local\":null");
-		apps_buf_puts(&sc->c->out, "}");
+			apps_buf_puts(&l->c->out, ",\"last_task\":null,\"last_task_ms\":null,\"last_task_local\":null");
+		apps_buf_puts(&l->c->out, "}");
 		return 0;
 	}
-	snprintf(rank, sizeof(rank), "%zu.", ++sc->n);
+	snprintf(rank, sizeof(rank), "%zu.", ++l->n);
 	hours(h, sg->minutes);
 	if (sg->last_task) {
 		char when[48];
 		apps_time_local_zone(when, sg->last_task);
 		snprintf(last, sizeof(last), "last did it %s", when);
 	}
-	cell(&sc->t, rank);
-	cell(&sc->t, sg->volunteer);
-	cell(&sc->t, h);
-	cell(&sc->t, last);
+	cell(&l->t, rank);
+	cell(&l->t, sg->volunteer);
+	cell(&l->t, h);
+	cell(&l->t, last);
 	return 0;
 }
 
 static int cmd_rota_suggest(ctx *c)
 {
 	const char *pos[1];
-	suggest_ctx sc = { c, { NULL, 0, 0, 4, "rlrl", 0 }, 0 };
+	listing l = { .c = c };
 	mutual_store *s;
-	int rc, status;
+	int status;
 
-	if ((status = parse(c, NULL, pos, 1, 1, "the SHIFT id (as 'rota shifts' shows it)")) != EXIT_OK)
-		return status;
-	if ((status = open_apps(c, &s)) != EXIT_OK)
+	if ((status = parse(c, NULL, pos, 1, 1, "the SHIFT id (as 'rota shifts' shows it)")) ||
+		(status = open_apps(c, &s)))
 		return status;
 	if (c->json) {
 		apps_buf_puts(&c->out, "{");
 		json_str(&c->out, "shift", pos[0]);
 		apps_buf_puts(&c->out, ",\"suggestions\":[");
+	} else {
+		table_start(&l.t, "rlrl", NULL);
 	}
-	if ((rc = rota_suggest(s, pos[0], apps_now_ms(), suggestion_row, &sc)) < 0) {
-		status = report(rc);
-	} else if (c->json) {
-		apps_buf_puts(&c->out, "]}");
-		status = emit_json(c);
-	} else if (sc.n == 0) {
+	if ((status = close_apps(s, rota_suggest(s, pos[0], apps_now_ms(), suggestion_row, &l))) != EXIT_OK)
+		goto done;
+	if (c->json) {
+		status = emit_json(c, "]}");
+	} else if (l.n == 0) {
 		printf("Nobody is free for shift %s: everyone known is on it or on an overlapping shift.\n", pos[0]);
 	} else {
 		printf("Who could take shift %s, best first (hours in the last four weeks, then longest since "
 		       "they did this task):\n", pos[0]);
-		status = table_print(&sc.t);
+		status = table_print(&l.t);
 	}
-	table_free(&sc.t);
-	mutual_store_free(s);
+done:
+	table_free(&l.t);
 	return status;
 }
 

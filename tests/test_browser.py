@@ -1,0 +1,273 @@
+"""The web front end (mutual-web) in a real browser, used as a person would
+use it on a phone: headless Chromium at 390x844, driven through the
+DevTools protocol by tests/cdp.py, finding fields by their labels and
+buttons by their text, clicking and typing with real input events.
+
+Two devices of one group (a laptop and an office PC, each its own store
+and its own mutual-web) share a USB stick (a folder). Two volunteers claim
+the same request while the devices are apart; after the stick has gone
+round, both boards show the same holder and the conflict. Every page must
+load without a console error or an uncaught exception and fit the
+phone's width. Screenshots of each step go to $MUTUAL_SCREENSHOTS.
+
+Run from the source tree (Debian's python3, which has python3-websocket):
+
+    MUTUAL_WEB=build/examples/web/mutual-web MUTUAL_CLI=build/cli/mutual \\
+    MUTUAL_SCREENSHOTS=/tmp/shots /usr/bin/python3 -m unittest -v tests/test_browser.py
+
+The test does not skip without chromium: it fails and says what to install.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cdp  # noqa: E402  (the DevTools driver beside this file)
+import clitest  # noqa: E402
+
+TIMEOUT = 60  # seconds: a hang guard for each child process, not a timing assertion
+
+GROUP = "Riverside food pantry"
+TITLE = "Groceries for a family of four"
+
+LISTENING_RE = re.compile(r"^mutual-web: listening on http://([0-9.]+):([0-9]+)/$", re.M)
+SYNCED_RE = re.compile(r"Synced with .+: received ([0-9]+) events?, sent ([0-9]+) events?\. "
+                       r"Safe to remove the stick\.")
+SANITIZER_RE = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
+
+
+class Web:
+    """One mutual-web process on a loopback port of the system's choice,
+    its output in files beside the store."""
+
+    def __init__(self, tmp, name, store, stick):
+        self.name = name
+        self.out = os.path.join(tmp, name + ".out")
+        self.err = os.path.join(tmp, name + ".err")
+        web = clitest.binary_path("MUTUAL_WEB", "build/examples/web/mutual-web")
+        env = dict(os.environ, TZ="Europe/London")
+        env.pop("MUTUAL_STORE", None)
+        with open(self.out, "wb") as out, open(self.err, "wb") as err:
+            self.proc = subprocess.Popen(
+                [web, "--store", store, "--stick", stick, "--listen", "127.0.0.1:0"],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
+                preexec_fn=cdp.die_with_parent)
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            m = LISTENING_RE.search(self.read(self.out))
+            if m:
+                break
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("mutual-web (%s) did not say where it listens:\n%s%s"
+                                   % (name, self.read(self.out), self.read(self.err)))
+            time.sleep(0.05)
+        self.port = int(m.group(2))
+        self.base = "http://%s:%s" % (m.group(1), m.group(2))
+
+    @staticmethod
+    def read(path):
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def url(self, path):
+        return self.base + path
+
+    def stop(self):
+        """End the server (SIGTERM, as a service manager would) and return
+        the problems it showed: a crash, a bad exit, a sanitizer report."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                return ["mutual-web (%s) did not stop on SIGTERM" % self.name]
+        err = self.read(self.err)
+        problems = []
+        if self.proc.returncode != 0:
+            problems.append("mutual-web (%s) exited %d:\n%s" % (self.name, self.proc.returncode, err))
+        elif SANITIZER_RE.search(err):
+            problems.append("mutual-web (%s) reported:\n%s" % (self.name, err))
+        return problems
+
+
+class BrowserTest(unittest.TestCase):
+    """One browser with a tab on each device's mutual-web, shared by the
+    tests (starting chromium is the slow part)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.shots = os.environ.get("MUTUAL_SCREENSHOTS") or os.path.join(
+            tempfile.gettempdir(), "mutual-web-screenshots")
+        os.makedirs(cls.shots, exist_ok=True)
+        cls.tmp = tempfile.mkdtemp(prefix="mutual-browser-test-")
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, ignore_errors=True)
+
+        laptop = clitest.new_group(os.path.join(cls.tmp, "laptop"), GROUP, "laptop")
+        office = clitest.join_group(os.path.join(cls.tmp, "office"), laptop, "office-pc")
+        stick = os.path.join(cls.tmp, "stick")
+        os.mkdir(stick)
+
+        cls.webs = []
+        cls.addClassCleanup(cls.stop_webs)
+        for name, store in (("laptop", laptop), ("office", office)):
+            cls.webs.append(Web(cls.tmp, name, store, stick))
+        cls.browser = cdp.Browser()
+        cls.addClassCleanup(cls.browser.close)
+        cls.tabs = [cls.browser.new_page() for _ in cls.webs]
+
+    @classmethod
+    def stop_webs(cls):
+        problems = [p for web in cls.webs for p in web.stop()]
+        if problems:
+            raise AssertionError("\n".join(problems))
+
+    # -- a person's steps, each checked like every page is
+
+    def open(self, i, path, status=200):
+        """Tab `i` opens `path` on its device's mutual-web."""
+        self.tabs[i].goto(self.webs[i].url(path), status)
+        self.check(i)
+
+    def type_into(self, i, label, text, within=None):
+        self.tabs[i].type_into(label, text, within)
+
+    def press(self, i, button, within=None, status=200):
+        self.tabs[i].press(button, within, status)
+        self.check(i)
+
+    def check(self, i):
+        """What every page must be: free of errors, as wide as the phone at
+        most, with the contract's navigation and last-sync line."""
+        tab = self.tabs[i]
+        errors, tab.errors = tab.errors, []  # each reported once, by the step that caused it
+        self.assertEqual(errors, [], "the page %s reported errors" % tab.url())
+        width = tab.evaluate("document.documentElement.scrollWidth")
+        self.assertLessEqual(width, 390, "%s is %d px wide: it scrolls sideways on a phone"
+                             % (tab.url(), width))
+        self.assertEqual(tab.texts("nav a"), ["Home", "Pantry", "Board", "Rota", "Sync"])
+        self.assertIn("Last sync: ", tab.text())
+
+    def screenshot(self, i, name):
+        self.tabs[i].screenshot(os.path.join(self.shots, name + ".png"))
+
+    def sync(self, i):
+        """Sync device `i` with the stick; returns (received, sent)."""
+        self.open(i, "/sync")
+        self.press(i, "Sync with stick")
+        status = self.tabs[i].text("[role=status]")
+        m = SYNCED_RE.search(status or "")
+        self.assertTrue(m, "the sync said: %r" % status)
+        footer = self.tabs[i].text("footer")
+        self.assertRegex(footer, r"Last sync: \d{4}-\d\d-\d\d \d\d:\d\d (GMT|BST) with stick")
+        return int(m.group(1)), int(m.group(2))
+
+    def post(self, i, title):
+        """The text of the post titled `title` on the board of tab `i`, and
+        of its conflict paragraph (None without one)."""
+        found = self.tabs[i].evaluate("""(() => {
+            const a = [...document.querySelectorAll("article.post")]
+                .find(a => a.dataset.id && a.querySelector("h3").innerText.trim() === %s);
+            const c = a && a.querySelector(".conflict");
+            return a ? [a.innerText, c && c.innerText] : null;
+        })()""" % json.dumps(title))
+        self.assertIsNotNone(found, "no <article class=post data-id> titled %r on %s:\n%s"
+                             % (title, self.tabs[i].url(), self.tabs[i].text()))
+        return found
+
+    # -- the tests
+
+    def test_home_says_who_can_reach_it(self):
+        for i, web in enumerate(self.webs):
+            self.open(i, "/")
+            self.assertEqual(self.tabs[i].text("h1"), GROUP)
+            self.assertIn("Only this laptop can open this page (listening on 127.0.0.1:%d)" % web.port,
+                          self.tabs[i].text())
+
+    def test_pantry_donation_and_a_bad_quantity(self):
+        self.open(0, "/pantry")
+        self.type_into(0, "Item", "rice", within="Donation in")
+        self.type_into(0, "Quantity", "12", within="Donation in")
+        self.type_into(0, "Unit", "kg", within="Donation in")
+        self.press(0, "Record donation", within="Donation in")
+        rows = self.tabs[0].evaluate("""[...document.querySelectorAll("section")]
+            .filter(s => s.querySelector("h2") && s.querySelector("h2").innerText.trim() === "Stock")
+            .flatMap(s => [...s.querySelectorAll("tbody tr")].map(r => r.innerText))""")
+        self.assertTrue(any({"rice", "12", "kg"} <= set(r.split("\t")) for r in rows),
+                        "no row for 12 kg of rice in the Stock table: %r" % rows)
+        self.screenshot(0, "pantry-after-donation")
+
+        self.type_into(0, "Item", "lentils", within="Donation in")
+        self.type_into(0, "Quantity", "abc", within="Donation in")
+        self.press(0, "Record donation", within="Donation in", status=400)
+        alert = self.tabs[0].text("[role=alert]")
+        self.assertTrue(alert and alert.strip(), "the 400 page has no role=alert message")
+        self.assertEqual(self.tabs[0].value("Item", within="Donation in"), "lentils")
+        self.assertEqual(self.tabs[0].value("Quantity", within="Donation in"), "abc")
+        self.screenshot(0, "pantry-bad-quantity")
+
+    def test_offline_claims_show_the_same_conflict_on_both_devices(self):
+        laptop, office = 0, 1
+        self.open(laptop, "/board")
+        self.type_into(laptop, "Title", TITLE, within="New request or offer")
+        self.type_into(laptop, "Area", "North estate", within="New request or offer")
+        self.type_into(laptop, "Contact (how to reach them)", "Call the pantry desk",
+                  within="New request or offer")
+        # The selects, left as a person in a hurry leaves them.
+        for label, default in (("Category", "groceries"), ("Kind", "request"), ("Urgency", "normal")):
+            self.assertEqual(self.tabs[laptop].value(label, within="New request or offer"), default)
+        self.press(laptop, "Post", within="New request or offer")
+        text, conflict = self.post(laptop, TITLE)
+        self.assertIn("Open", text)
+        self.assertIsNone(conflict)
+        self.screenshot(laptop, "board-after-post")
+
+        received, sent = self.sync(laptop)
+        self.assertGreater(sent, 0)
+        self.screenshot(laptop, "sync-laptop")
+        received, sent = self.sync(office)
+        self.assertGreater(received, 0)
+        self.screenshot(office, "sync-office")
+        self.open(office, "/board")
+        self.post(office, TITLE)  # it reached the office PC
+
+        # Apart, both devices' volunteers take the request on.
+        for tab, name in ((laptop, "Ana"), (office, "Ben")):
+            self.open(tab, "/board")
+            self.type_into(tab, "Your name", name, within=TITLE)
+            self.press(tab, "Claim", within=TITLE)
+            self.assertIn("Claimed by " + name, self.post(tab, TITLE)[0])
+
+        self.sync(laptop)
+        self.sync(office)
+        self.sync(laptop)
+        holders = []
+        for tab, device in ((laptop, "laptop"), (office, "office")):
+            self.open(tab, "/board")
+            text, conflict = self.post(tab, TITLE)
+            m = re.search(r"Claimed by (\w+)", text)
+            self.assertTrue(m, "no holder shown on the %s: %r" % (device, text))
+            holder = m.group(1)
+            self.assertIn(holder, ("Ana", "Ben"))
+            other = "Ben" if holder == "Ana" else "Ana"
+            # The contract's form: "Conflict: Ben also claimed this while
+            # offline. ..." next to "Claimed by Ana".
+            self.assertIsNotNone(conflict, "no conflict shown on the %s: %r" % (device, text))
+            self.assertIn("Conflict", conflict)
+            self.assertIn(other, conflict)
+            holders.append(holder)
+            self.screenshot(tab, "conflict-" + device)
+        self.assertEqual(holders[0], holders[1], "the devices disagree on who holds the request")
+
+if __name__ == "__main__":
+    unittest.main()
