@@ -18,6 +18,7 @@ Run from the source tree (Debian's python3, which has python3-websocket):
 The test does not skip without chromium: it fails and says what to install.
 """
 
+import datetime
 import json
 import os
 import re
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import time
 import unittest
+import zoneinfo
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cdp  # noqa: E402  (the DevTools driver beside this file)
@@ -268,6 +270,42 @@ class BrowserTest(unittest.TestCase):
             holders.append(holder)
             self.screenshot(tab, "conflict-" + device)
         self.assertEqual(holders[0], holders[1], "the devices disagree on who holds the request")
+
+    def test_rota_shift_sign_up_and_workload(self):
+        tomorrow = (datetime.datetime.now(zoneinfo.ZoneInfo("Europe/London"))
+                    + datetime.timedelta(days=1)).strftime("%Y-%m-%d")
+        self.open(0, "/rota")
+        for label, value in (("Title", "Sort donations"), ("Date", tomorrow), ("Start", "17:00"),
+                             ("End", "19:30"), ("People needed", "2")):
+            self.type_into(0, label, value, within="New shift")
+        self.press(0, "Add shift", within="New shift")
+        self.type_into(0, "Your name", "Ana", within="Sort donations")
+        self.press(0, "Sign up", within="Sort donations")
+        shift = self.tabs[0].evaluate("""[...document.querySelectorAll("article.shift")]
+            .filter(a => a.querySelector("h3").innerText.trim() === "Sort donations")
+            .map(a => a.innerText)""")
+        self.assertEqual(len(shift), 1, "one shift titled 'Sort donations': %r" % shift)
+        self.assertIn("17:00", shift[0])
+        self.assertIn("19:30", shift[0])
+        self.assertIn("1 of 2 places filled", shift[0])
+        self.assertIn("Ana", shift[0])
+        # A shift still to come is no workload yet, but its volunteer is known.
+        rows = self.tabs[0].evaluate("""[...document.querySelectorAll("section")]
+            .filter(s => s.querySelector("h2").innerText.startsWith("Workload"))
+            .flatMap(s => [...s.querySelectorAll("tbody tr")].map(r => r.innerText))""")
+        self.assertTrue(any(r.startswith("Ana\t") for r in rows), "Ana not in the workload: %r" % rows)
+        self.screenshot(0, "rota-after-sign-up")
+
+        # A time the clocks skip is refused on the page, with the form kept.
+        self.type_into(0, "Title", "Night sort", within="New shift")
+        self.type_into(0, "Date", "2027-03-28", within="New shift")
+        self.type_into(0, "Start", "01:30", within="New shift")
+        self.type_into(0, "End", "02:30", within="New shift")
+        self.type_into(0, "People needed", "1", within="New shift")
+        self.press(0, "Add shift", within="New shift", status=400)
+        self.assertIn("does not exist", self.tabs[0].text("[role=alert]"))
+        self.assertEqual(self.tabs[0].value("Title", within="New shift"), "Night sort")
+
 
 if __name__ == "__main__":
     unittest.main()
