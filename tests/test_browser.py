@@ -296,6 +296,14 @@ class BrowserTest(unittest.TestCase):
         self.assertTrue(any(r.startswith("Ana\t") for r in rows), "Ana not in the workload: %r" % rows)
         self.screenshot(0, "rota-after-sign-up")
 
+        # Ana cannot make it after all: she hands her place to Ben.
+        self.type_into(0, "Hand it to", "Ben", within="Sort donations")
+        self.press(0, "Hand over", within="Sort donations")
+        names = self.tabs[0].evaluate("""[...document.querySelectorAll("article.shift")]
+            .filter(a => a.querySelector("h3").innerText.trim() === "Sort donations")
+            .flatMap(a => [...a.querySelectorAll(".name")].map(n => n.innerText))""")
+        self.assertEqual(names, ["Ben"])
+
         # A time the clocks skip is refused on the page, with the form kept.
         self.type_into(0, "Title", "Night sort", within="New shift")
         self.type_into(0, "Date", "2027-03-28", within="New shift")

@@ -526,11 +526,23 @@ class RotaTest(WebCase):
         self.assertIn("Who could take it:", art)
         self.assertIn("<td>Ana</td>", self.server.get("/rota").text)  # the workload table
 
-        r = self.server.post("/rota/drop", {"shift": sid, "volunteer": "Ana"})
+        # Ana cannot make it and hands her place to Ben, in one step.
+        self.assertIn(">Hand over</button>", art)
+        r = self.server.post("/rota/swap", {"shift": sid, "from": "Ana", "to": "Ben"})
+        self.assertEqual(role_text(self.server.follow(r).text, "status"), ["Place handed over."])
+        art = articles(self.server.get("/rota").text, "shift")[sid]
+        self.assertIn('<span class="name">Ben</span>', art)
+        self.assertNotIn('<span class="name">Ana</span>', art)
+        r = self.server.post("/rota/swap", {"shift": sid, "from": "Ana", "to": "Cy"})
+        self.assertEqual(r.status, 400)  # Ana is no longer on it: refused, form kept
+        self.assertIn('value="Cy"', r.text)
+
+        r = self.server.post("/rota/drop", {"shift": sid, "volunteer": "Ben"})
         self.server.follow(r)
         art = articles(self.server.get("/rota").text, "shift")[sid]
         self.assertIn("0 of 2 places filled", art)
         self.assertNotIn(">Drop</button>", art)
+        self.assertNotIn(">Hand over</button>", art)
 
     def test_refused_shifts_write_nothing(self):
         day = self.tomorrow()

@@ -55,6 +55,7 @@ static const struct route routes[] = {
 	{ "/rota/shift", 1, act_rota_shift, 0 },
 	{ "/rota/signup", 1, act_rota_signup, 0 },
 	{ "/rota/drop", 1, act_rota_drop, 0 },
+	{ "/rota/swap", 1, act_rota_swap, 0 },
 	{ "/sync", 0, page_sync, 0 },
 	{ "/sync", 1, act_sync, 0 },
 	{ "/login", 0, page_login, 1 },

@@ -8,6 +8,7 @@
  * and shown in local time with the zone; the apps store UTC.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -43,6 +44,27 @@ struct shift_walk {
 	int rc;
 };
 
+/* "Can't make it? Hand your place to someone": a swap in one step. */
+static void hand_over_form(page *p, const rota_shift *shift)
+{
+	const char **options = calloc(2 * shift->n_volunteers + 1, sizeof(*options));
+	char form_id[32];
+	if (!options) {
+		p->b->failed = 1; /* answered as a 500 */
+		return;
+	}
+	for (size_t i = 0; i < shift->n_volunteers; i++)
+		options[2 * i] = options[2 * i + 1] = shift->volunteers[i];
+	snprintf(form_id, sizeof(form_id), "swap-%.16s", shift->id);
+	html_form_begin(p, "/rota/swap", "swap");
+	html_hidden(p, "shift", shift->id);
+	html_select(p, form_id, "from", "Whose place", options, shift->volunteers[0]);
+	html_field(p, form_id, "to", "Hand it to", "autocomplete=\"off\"");
+	html_button(p, "Hand over");
+	html_form_end(p);
+	free(options);
+}
+
 static int shift_row(const rota_shift *shift, void *payload)
 {
 	struct shift_walk *walk = payload;
@@ -74,6 +96,8 @@ static int shift_row(const rota_shift *shift, void *payload)
 		apps_buf_puts(b, "</li>");
 	}
 	apps_buf_puts(b, "</ul>");
+	if (shift->n_volunteers > 0)
+		hand_over_form(p, shift);
 	snprintf(form_id, sizeof(form_id), "signup-%.16s", shift->id);
 	html_form_begin(p, "/rota/signup", "signup");
 	html_hidden(p, "shift", shift->id);
@@ -215,6 +239,15 @@ void act_rota_signup(web *w, const web_request *rq, web_reply *r)
 	snprintf(form_id, sizeof(form_id), "signup-%.16s", id ? id : "");
 	finish(w, rq, r, rota_signup(w->store, id, form_get(rq->form, "who")), form_id,
 		"Signed up.");
+}
+
+void act_rota_swap(web *w, const web_request *rq, web_reply *r)
+{
+	const char *id = form_get(rq->form, "shift");
+	char form_id[32];
+	snprintf(form_id, sizeof(form_id), "swap-%.16s", id ? id : "");
+	finish(w, rq, r, rota_swap(w->store, id, form_get(rq->form, "from"),
+		form_get(rq->form, "to")), form_id, "Place handed over.");
 }
 
 void act_rota_drop(web *w, const web_request *rq, web_reply *r)

@@ -199,5 +199,6 @@ void page_rota(web *w, const web_request *rq, web_reply *r);
 void act_rota_shift(web *w, const web_request *rq, web_reply *r);
 void act_rota_signup(web *w, const web_request *rq, web_reply *r);
 void act_rota_drop(web *w, const web_request *rq, web_reply *r);
+void act_rota_swap(web *w, const web_request *rq, web_reply *r);
 
 #endif
