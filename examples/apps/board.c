@@ -119,26 +119,26 @@ int board_foreach(mutual_store *store, const char *id, int include_closed, board
 {
 	/* Losing claims that name someone other than the holder are the
 	 * conflict a volunteer must see; a concurrent release ("") is not. */
+	/* Each entity's JSON is parsed once into its small parts (the CTE is
+	 * materialized, so they are not re-extracted per use): json_extract
+	 * re-reads the whole text every time, writers and all. */
 	static const char sql[] =
+		"WITH e AS MATERIALIZED (SELECT json_extract(value, '$.id') AS id,"
+		"   json_extract(value, '$.fields') AS f, json_extract(value, '$.conflicts') AS conflicts"
+		"  FROM json_each(?1, '$.entities') WHERE NOT json_extract(value, '$.deleted')),"
+		" p AS MATERIALIZED (SELECT id, conflicts,"
+		"   json_extract(f, '$.kind') AS kind, json_extract(f, '$.category') AS category,"
+		"   json_extract(f, '$.title') AS title, json_extract(f, '$.area') AS area,"
+		"   json_extract(f, '$.urgency') AS urgency, json_extract(f, '$.contact') AS contact,"
+		"   json_extract(f, '$.status') AS status,"
+		"   coalesce(json_extract(f, '$.holder'), '') AS holder,"
+		"   json_extract(f, '$.posted') AS posted FROM e)"
 		"SELECT id, kind, category, title, area, urgency, contact, status, holder, posted,"
 		" (SELECT group_concat(v, char(31)) FROM (SELECT DISTINCT json_extract(c.value, '$.value') AS v"
 		"   FROM json_each(p.conflicts, '$.holder') AS c) WHERE v <> '' AND v <> p.holder),"
 		" EXISTS (SELECT 1 FROM json_each(p.conflicts, '$.status') AS c"
 		"   WHERE json_extract(c.value, '$.value') <> p.status)"
-		" FROM (SELECT json_extract(e.value, '$.id') AS id,"
-		"   json_extract(e.value, '$.fields.kind') AS kind,"
-		"   json_extract(e.value, '$.fields.category') AS category,"
-		"   json_extract(e.value, '$.fields.title') AS title,"
-		"   json_extract(e.value, '$.fields.area') AS area,"
-		"   json_extract(e.value, '$.fields.urgency') AS urgency,"
-		"   json_extract(e.value, '$.fields.contact') AS contact,"
-		"   json_extract(e.value, '$.fields.status') AS status,"
-		"   coalesce(json_extract(e.value, '$.fields.holder'), '') AS holder,"
-		"   json_extract(e.value, '$.fields.posted') AS posted,"
-		"   json_extract(e.value, '$.conflicts') AS conflicts"
-		"  FROM json_each(?1, '$.entities') AS e"
-		"  WHERE NOT json_extract(e.value, '$.deleted')) AS p"
-		" WHERE ?2 = '1' OR status IN ('open', 'claimed')"
+		" FROM p WHERE ?2 = '1' OR status IN ('open', 'claimed')"
 		" ORDER BY status IN ('open', 'claimed') DESC,"
 		"  CASE urgency WHEN 'urgent' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END, posted, id";
 	char *state = NULL;
