@@ -366,6 +366,34 @@ static void board_lifecycle_and_refusals(void)
 	mutual_store_free(a);
 }
 
+static int check_strings(const board_item *item, void *payload)
+{
+	const char *fields[] = { item->id, item->kind, item->category, item->title, item->area,
+		item->urgency, item->contact, item->status, item->holder };
+	for (size_t i = 0; i < sizeof(fields) / sizeof(*fields); i++)
+		CHECK(fields[i] != NULL);
+	(*(int *)payload)++;
+	return 0;
+}
+
+/* Another program of the group may write any field (mutual put): the board
+ * still lists such posts, with no NULL for a front end to print, and can
+ * still act on them. */
+static void board_odd_fields_from_another_program(void)
+{
+	mutual_store *a = apps_store("a", "phone a", NULL);
+	CHECK_OK(mutual_entity_put(NULL, a, "board.post", "0123456789abcdef",
+		"{\"title\":5,\"status\":{\"x\":[1]},\"holder\":[\"Ana\"],\"posted\":\"soon\"}"));
+	CHECK_OK(mutual_entity_put(NULL, a, "board.post", "not-an-id", "{\"kind\":\"request\"}"));
+	int n = 0;
+	CHECK_APP(board_foreach(a, NULL, 1, check_strings, &n));
+	CHECK(n == 2);
+	CHECK_APP(board_claim(a, "0123456789abcdef", "Ben"));
+	struct post_seen seen = post(a, "0123456789abcdef");
+	CHECK(strcmp(seen.status, "claimed") == 0 && strcmp(seen.holder, "Ben") == 0);
+	mutual_store_free(a);
+}
+
 int main(int argc, char **argv)
 {
 	static const test_case cases[] = {
@@ -376,6 +404,7 @@ int main(int argc, char **argv)
 		{ "pantry_refusals_write_nothing", pantry_refusals_write_nothing },
 		{ "board_concurrent_claims", board_concurrent_claims },
 		{ "board_lifecycle_and_refusals", board_lifecycle_and_refusals },
+		{ "board_odd_fields_from_another_program", board_odd_fields_from_another_program },
 	};
 	return run_cases(cases, sizeof(cases) / sizeof(*cases), argc, argv);
 }

@@ -186,7 +186,8 @@ int board_clear_contact(mutual_store *store, const char *id);
 
 typedef struct board_item {
 	const char *id, *kind, *category, *title, *area, *urgency, *contact;
-	const char *status;  /* "open", "claimed", "fulfilled", "cancelled" */
+	const char *status;  /* "open", "claimed", "fulfilled", "cancelled" (never NULL:
+	                      * a field another program left out reads as "") */
 	const char *holder;  /* "" when nobody */
 	int64_t posted;      /* UTC ms */
 	/* Claims that conflicted with `holder` (made without seeing each other). */

@@ -102,9 +102,12 @@ static int item_row(int columns, const char *const *names, const char *const *v,
 	for (char *save = NULL, *h = joined ? strtok_r(joined, SEP, &save) : NULL;
 		h && n < sizeof(holders) / sizeof(*holders); h = strtok_r(NULL, SEP, &save))
 		holders[n++] = h;
+	/* Any member can write any field (mutual put): a missing one reads as
+	 * "", so front ends never meet a NULL. */
 	board_item item = {
-		.id = v[0], .kind = v[1], .category = v[2], .title = v[3], .area = v[4],
-		.urgency = v[5], .contact = v[6] ? v[6] : "", .status = v[7],
+		.id = v[0] ? v[0] : "", .kind = v[1] ? v[1] : "", .category = v[2] ? v[2] : "",
+		.title = v[3] ? v[3] : "", .area = v[4] ? v[4] : "", .urgency = v[5] ? v[5] : "",
+		.contact = v[6] ? v[6] : "", .status = v[7] ? v[7] : "",
 		.holder = v[8] ? v[8] : "", .posted = v[9] ? strtoll(v[9], NULL, 10) : 0,
 		.conflicting_holders = holders, .n_conflicting_holders = n,
 		.status_conflict = v[11] && strcmp(v[11], "1") == 0,
