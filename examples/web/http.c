@@ -167,6 +167,15 @@ void web_redirect(web *w, web_reply *r, const char *path, const char *message)
 	snprintf(r->location, sizeof(r->location), "%s?m=%s", path, f->id);
 }
 
+void web_finish(web *w, const web_request *rq, web_reply *r, web_render_fn render,
+	const char *path, int rc, const char *form_id, const char *message)
+{
+	if (rc != 0)
+		render(w, rq, r, web_status_for(rc), apps_error(), form_id);
+	else
+		web_redirect(w, r, path, message);
+}
+
 static const char *flash_find(web *w, const char *id)
 {
 	if (!id || strlen(id) != 16)

@@ -167,15 +167,6 @@ void page_board(web *w, const web_request *rq, web_reply *r)
 	render(w, rq, r, 200, NULL, NULL);
 }
 
-static void finish(web *w, const web_request *rq, web_reply *r, int rc, const char *form_id,
-	const char *message)
-{
-	if (rc != 0)
-		render(w, rq, r, web_status_for(rc), apps_error(), form_id);
-	else
-		web_redirect(w, r, "/board", message);
-}
-
 void act_board_post(web *w, const web_request *rq, web_reply *r)
 {
 	const form *f = rq->form;
@@ -185,7 +176,7 @@ void act_board_post(web *w, const web_request *rq, web_reply *r)
 		.urgency = form_get(f, "urgency"), .contact = form_get(f, "contact"),
 	};
 	char id[17];
-	finish(w, rq, r, board_post(id, w->store, &post), "post", "Posted.");
+	web_finish(w, rq, r, render, "/board", board_post(id, w->store, &post), "post", "Posted.");
 }
 
 void act_board_claim(web *w, const web_request *rq, web_reply *r)
@@ -196,28 +187,28 @@ void act_board_claim(web *w, const web_request *rq, web_reply *r)
 	snprintf(form_id, sizeof(form_id), "claim-%.16s", id ? id : "");
 	int rc = board_claim(w->store, id, who);
 	snprintf(message, sizeof(message), "Claimed by %.60s.", who ? who : "");
-	finish(w, rq, r, rc, form_id, message);
+	web_finish(w, rq, r, render, "/board", rc, form_id, message);
 }
 
 void act_board_release(web *w, const web_request *rq, web_reply *r)
 {
-	finish(w, rq, r, board_release(w->store, form_get(rq->form, "id")), NULL,
+	web_finish(w, rq, r, render, "/board", board_release(w->store, form_get(rq->form, "id")), NULL,
 		"Released: the post is open again.");
 }
 
 void act_board_fulfil(web *w, const web_request *rq, web_reply *r)
 {
-	finish(w, rq, r, board_fulfil(w->store, form_get(rq->form, "id")), NULL,
+	web_finish(w, rq, r, render, "/board", board_fulfil(w->store, form_get(rq->form, "id")), NULL,
 		"Marked fulfilled.");
 }
 
 void act_board_cancel(web *w, const web_request *rq, web_reply *r)
 {
-	finish(w, rq, r, board_cancel(w->store, form_get(rq->form, "id")), NULL, "Cancelled.");
+	web_finish(w, rq, r, render, "/board", board_cancel(w->store, form_get(rq->form, "id")), NULL, "Cancelled.");
 }
 
 void act_board_clear_contact(web *w, const web_request *rq, web_reply *r)
 {
-	finish(w, rq, r, board_clear_contact(w->store, form_get(rq->form, "id")), NULL,
+	web_finish(w, rq, r, render, "/board", board_clear_contact(w->store, form_get(rq->form, "id")), NULL,
 		"Contact cleared here. The log still holds it until redaction exists.");
 }

@@ -147,23 +147,12 @@ void page_pantry(web *w, const web_request *rq, web_reply *r)
 	render(w, rq, r, 200, NULL, NULL);
 }
 
-/* After an action: a refusal puts the form back with the reason; success
- * goes back to the page (a reload does not record it twice). */
-static void finish(web *w, const web_request *rq, web_reply *r, int rc, const char *form_id,
-	const char *message)
-{
-	if (rc != 0)
-		render(w, rq, r, web_status_for(rc), apps_error(), form_id);
-	else
-		web_redirect(w, r, "/pantry", message);
-}
-
 void act_pantry_donate(web *w, const web_request *rq, web_reply *r)
 {
 	const form *f = rq->form;
 	int rc = pantry_donate(w->store, form_get(f, "item"), form_get(f, "qty"),
 		form_get(f, "unit"), form_get(f, "source"));
-	finish(w, rq, r, rc, "donate", "Donation recorded.");
+	web_finish(w, rq, r, render, "/pantry", rc, "donate", "Donation recorded.");
 }
 
 void act_pantry_hand_out(web *w, const web_request *rq, web_reply *r)
@@ -193,7 +182,7 @@ void act_pantry_hand_out(web *w, const web_request *rq, web_reply *r)
 		has_line ? 1 : 0, form_get(f, "note"));
 	snprintf(message, sizeof(message), "Hand-out to %u household%s recorded.", households,
 		households == 1 ? "" : "s");
-	finish(w, rq, r, rc, "handout", message);
+	web_finish(w, rq, r, render, "/pantry", rc, "handout", message);
 }
 
 void act_pantry_threshold(web *w, const web_request *rq, web_reply *r)
@@ -201,7 +190,7 @@ void act_pantry_threshold(web *w, const web_request *rq, web_reply *r)
 	const form *f = rq->form;
 	int rc = pantry_set_threshold(w->store, form_get(f, "item"), form_get(f, "unit"),
 		form_get(f, "min"));
-	finish(w, rq, r, rc, "threshold", "Threshold set.");
+	web_finish(w, rq, r, render, "/pantry", rc, "threshold", "Threshold set.");
 }
 
 static void csv(web *w, const web_request *rq, web_reply *r,

@@ -197,15 +197,6 @@ void page_rota(web *w, const web_request *rq, web_reply *r)
 	render(w, rq, r, 200, NULL, NULL);
 }
 
-static void finish(web *w, const web_request *rq, web_reply *r, int rc, const char *form_id,
-	const char *message)
-{
-	if (rc != 0)
-		render(w, rq, r, web_status_for(rc), apps_error(), form_id);
-	else
-		web_redirect(w, r, "/rota", message);
-}
-
 void act_rota_shift(web *w, const web_request *rq, web_reply *r)
 {
 	const form *f = rq->form;
@@ -229,7 +220,7 @@ void act_rota_shift(web *w, const web_request *rq, web_reply *r)
 		snprintf(message, sizeof(message), "Shift added.");
 	else
 		snprintf(message, sizeof(message), "%u weekly shifts added.", weeks);
-	finish(w, rq, r, rota_shift_add(id, w->store, &shift), "shift", message);
+	web_finish(w, rq, r, render, "/rota", rota_shift_add(id, w->store, &shift), "shift", message);
 }
 
 void act_rota_signup(web *w, const web_request *rq, web_reply *r)
@@ -237,7 +228,7 @@ void act_rota_signup(web *w, const web_request *rq, web_reply *r)
 	const char *id = form_get(rq->form, "shift");
 	char form_id[32];
 	snprintf(form_id, sizeof(form_id), "signup-%.16s", id ? id : "");
-	finish(w, rq, r, rota_signup(w->store, id, form_get(rq->form, "who")), form_id,
+	web_finish(w, rq, r, render, "/rota", rota_signup(w->store, id, form_get(rq->form, "who")), form_id,
 		"Signed up.");
 }
 
@@ -246,12 +237,12 @@ void act_rota_swap(web *w, const web_request *rq, web_reply *r)
 	const char *id = form_get(rq->form, "shift");
 	char form_id[32];
 	snprintf(form_id, sizeof(form_id), "swap-%.16s", id ? id : "");
-	finish(w, rq, r, rota_swap(w->store, id, form_get(rq->form, "from"),
+	web_finish(w, rq, r, render, "/rota", rota_swap(w->store, id, form_get(rq->form, "from"),
 		form_get(rq->form, "to")), form_id, "Place handed over.");
 }
 
 void act_rota_drop(web *w, const web_request *rq, web_reply *r)
 {
-	finish(w, rq, r, rota_drop(w->store, form_get(rq->form, "shift"),
+	web_finish(w, rq, r, render, "/rota", rota_drop(w->store, form_get(rq->form, "shift"),
 		form_get(rq->form, "volunteer")), NULL, "Dropped from the shift.");
 }

@@ -98,6 +98,16 @@ int64_t web_monotonic_s(void);
 
 /* ------------------------------------------------------------ http.c */
 
+/* How a page draws itself: `alert` (may be NULL) is a refusal shown above
+ * the form `form_id`, whose typed values are kept. */
+typedef void (*web_render_fn)(web *w, const web_request *rq, web_reply *r, unsigned int status,
+	const char *alert, const char *form_id);
+/* After an action: a refusal (`rc` != 0) redraws the page with the reason
+ * and the form as typed; success goes back to `path` with `message`, so a
+ * reload does not repeat the action. */
+void web_finish(web *w, const web_request *rq, web_reply *r, web_render_fn render,
+	const char *path, int rc, const char *form_id, const char *message);
+
 /* Start serving on w->listen_host:w->port (sets w->port when 0). 0 or -1
  * with a message on stderr. */
 int http_start(web *w);
