@@ -222,7 +222,7 @@ static void run_seed(uint64_t seed)
 	w.rng = seed * 0x2545f4914f6cdd1du + 1;
 	w.n_devices = 3 + pick(&w, DEVICES_MAX - 2);
 	for (size_t d = 0; d < w.n_devices; d++) {
-		char name[16];
+		char name[32];
 		snprintf(name, sizeof(name), "device-%zu", d);
 		w.dev[d] = apps_store(name, name, d ? w.dev[0] : NULL);
 	}
