@@ -385,72 +385,69 @@ static int shift_view_get(shift_view *out, mutual_store *store, const char *id, 
 	return 0;
 }
 
-int rota_signup(mutual_store *store, const char *shift_id, const char *volunteer)
+/* Append `type` with the payload {"shift":id,"<k1>":v1[,"<k2>":v2]}. */
+static int append_place(mutual_store *store, const char *type, const char *shift_id,
+	const char *k1, const char *v1, const char *k2, const char *v2)
 {
 	apps_buf payload = { 0 };
-	char *name = NULL;
-	shift_view v;
-	int rc;
-
-	if (!store || !shift_id)
-		return apps__fail(MUTUAL_EINVALID, "no store or shift given");
-	if (!(name = apps_clean_text(volunteer, NAME_MAX_BYTES, "the volunteer's name")))
-		return MUTUAL_EINVALID;
-	if ((rc = shift_view_get(&v, store, shift_id, name, name)) < 0)
-		goto done;
-	if (v.has_a) {
-		rc = apps__fail(MUTUAL_EINVALID, "%s is already signed up for %s", name, v.label);
-		goto done;
-	}
-	if (v.taken >= v.slots) {
-		rc = apps__fail(MUTUAL_EINVALID, "%s is full (%u of %u places taken): pick another shift",
-			v.label, v.taken, v.slots);
-		goto done;
-	}
 	apps_buf_puts(&payload, "{\"shift\":");
 	apps_buf_json(&payload, shift_id);
-	apps_buf_puts(&payload, ",\"volunteer\":");
-	apps_buf_json(&payload, name);
+	apps_buf_printf(&payload, ",\"%s\":", k1);
+	apps_buf_json(&payload, v1);
+	if (k2) {
+		apps_buf_printf(&payload, ",\"%s\":", k2);
+		apps_buf_json(&payload, v2);
+	}
 	apps_buf_puts(&payload, "}");
-	rc = append(store, "rota.signup", &payload);
-done:
+	int rc = append(store, type, &payload);
 	apps_buf_free(&payload);
+	return rc;
+}
+
+/* What signup and drop start with: the cleaned name (`*name`, the
+ * caller's to free) and the shift as this device sees it. */
+static int one_person(char **name, shift_view *v, mutual_store *store, const char *shift_id,
+	const char *volunteer)
+{
+	*name = NULL;
+	if (!store || !shift_id)
+		return apps__fail(MUTUAL_EINVALID, "no store or shift given");
+	if (!(*name = apps_clean_text(volunteer, NAME_MAX_BYTES, "the volunteer's name")))
+		return MUTUAL_EINVALID;
+	return shift_view_get(v, store, shift_id, *name, *name);
+}
+
+int rota_signup(mutual_store *store, const char *shift_id, const char *volunteer)
+{
+	char *name;
+	shift_view v;
+	int rc = one_person(&name, &v, store, shift_id, volunteer);
+	if (rc == 0 && v.has_a)
+		rc = apps__fail(MUTUAL_EINVALID, "%s is already signed up for %s", name, v.label);
+	else if (rc == 0 && v.taken >= v.slots)
+		rc = apps__fail(MUTUAL_EINVALID, "%s is full (%u of %u places taken): pick another shift",
+			v.label, v.taken, v.slots);
+	else if (rc == 0)
+		rc = append_place(store, "rota.signup", shift_id, "volunteer", name, NULL, NULL);
 	free(name);
 	return rc;
 }
 
 int rota_drop(mutual_store *store, const char *shift_id, const char *volunteer)
 {
-	apps_buf payload = { 0 };
-	char *name = NULL;
+	char *name;
 	shift_view v;
-	int rc;
-
-	if (!store || !shift_id)
-		return apps__fail(MUTUAL_EINVALID, "no store or shift given");
-	if (!(name = apps_clean_text(volunteer, NAME_MAX_BYTES, "the volunteer's name")))
-		return MUTUAL_EINVALID;
-	if ((rc = shift_view_get(&v, store, shift_id, name, name)) < 0)
-		goto done;
-	if (!v.has_a) {
+	int rc = one_person(&name, &v, store, shift_id, volunteer);
+	if (rc == 0 && !v.has_a)
 		rc = apps__fail(MUTUAL_EINVALID, "%s is not signed up for %s", name, v.label);
-		goto done;
-	}
-	apps_buf_puts(&payload, "{\"shift\":");
-	apps_buf_json(&payload, shift_id);
-	apps_buf_puts(&payload, ",\"volunteer\":");
-	apps_buf_json(&payload, name);
-	apps_buf_puts(&payload, "}");
-	rc = append(store, "rota.drop", &payload);
-done:
-	apps_buf_free(&payload);
+	else if (rc == 0)
+		rc = append_place(store, "rota.drop", shift_id, "volunteer", name, NULL, NULL);
 	free(name);
 	return rc;
 }
 
 int rota_swap(mutual_store *store, const char *shift_id, const char *from, const char *to)
 {
-	apps_buf payload = { 0 };
 	char *from_name = NULL, *to_name = NULL;
 	shift_view v;
 	int rc;
@@ -458,34 +455,18 @@ int rota_swap(mutual_store *store, const char *shift_id, const char *from, const
 	if (!store || !shift_id)
 		return apps__fail(MUTUAL_EINVALID, "no store or shift given");
 	if (!(from_name = apps_clean_text(from, NAME_MAX_BYTES, "the name of who hands over")) ||
-	    !(to_name = apps_clean_text(to, NAME_MAX_BYTES, "the name of who takes over"))) {
+	    !(to_name = apps_clean_text(to, NAME_MAX_BYTES, "the name of who takes over")))
 		rc = MUTUAL_EINVALID;
-		goto done;
-	}
-	if (strcmp(from_name, to_name) == 0) {
+	else if (strcmp(from_name, to_name) == 0)
 		rc = apps__fail(MUTUAL_EINVALID, "a swap needs two different people");
-		goto done;
+	else if ((rc = shift_view_get(&v, store, shift_id, from_name, to_name)) == 0) {
+		if (!v.has_a)
+			rc = apps__fail(MUTUAL_EINVALID, "%s is not signed up for %s", from_name, v.label);
+		else if (v.has_b)
+			rc = apps__fail(MUTUAL_EINVALID, "%s is already signed up for %s", to_name, v.label);
+		else
+			rc = append_place(store, "rota.swap", shift_id, "from", from_name, "to", to_name);
 	}
-	if ((rc = shift_view_get(&v, store, shift_id, from_name, to_name)) < 0)
-		goto done;
-	if (!v.has_a) {
-		rc = apps__fail(MUTUAL_EINVALID, "%s is not signed up for %s", from_name, v.label);
-		goto done;
-	}
-	if (v.has_b) {
-		rc = apps__fail(MUTUAL_EINVALID, "%s is already signed up for %s", to_name, v.label);
-		goto done;
-	}
-	apps_buf_puts(&payload, "{\"shift\":");
-	apps_buf_json(&payload, shift_id);
-	apps_buf_puts(&payload, ",\"from\":");
-	apps_buf_json(&payload, from_name);
-	apps_buf_puts(&payload, ",\"to\":");
-	apps_buf_json(&payload, to_name);
-	apps_buf_puts(&payload, "}");
-	rc = append(store, "rota.swap", &payload);
-done:
-	apps_buf_free(&payload);
 	free(from_name);
 	free(to_name);
 	return rc;
