@@ -249,15 +249,24 @@ static void test_foreign_owner_stick(void)
 
 	append_n(a, 3, "a");
 	CHECK_OK(mutual_sync(NULL, a, stick(), NULL));
-	/* As a FAT stick mounted for another user shows it. */
+	/* Another user's files on a stick could be links planted for us: the
+	 * sync refuses the stick and writes nothing (as git's safe.directory). */
 	run("chown -R 65534:65534 '%s'%s", tmp_path("stick"), "");
+	CHECK_RC(mutual_sync(&st, b, stick(), NULL), MUTUAL_EINVALID);
+	CHECK(strstr(mutual_error_last(), "another user") && !st.safe_to_remove && st.events_received == 0);
+	run("test -z \"$(find '%s' ! -user 65534)\"%s", tmp_path("stick"), "");
+	/* Mounted as this user, it syncs. */
+	run("chown -R 0:0 '%s'%s", tmp_path("stick"), "");
 	CHECK_OK(mutual_sync(&st, b, stick(), NULL));
 	CHECK(st.events_received == 4 && st.safe_to_remove);
 	mutual_store_free(a);
 	mutual_store_free(b);
 }
 
-static void test_newer_format_forwarded(void)
+/* Stock git with an identity of its own: a fresh machine has none. */
+#define GIT_ID "GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@invalid GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@invalid "
+
+static void test_newer_format_unauthenticated(void)
 {
 	mutual_store *a = check_store_create("a", "alpha");
 	mutual_sync_stats st;
@@ -265,17 +274,18 @@ static void test_newer_format_forwarded(void)
 
 	CHECK_OK(mutual_sync(NULL, a, stick(), NULL));
 	snprintf(repo, sizeof(repo), "%s/mutual-%s.git", tmp_path("stick"), mutual_store_group_id(a));
-	/* A newer libmutual left a ref of its own format on the stick. */
-	run("set -e; cd '%s'; c=$(git commit-tree -m future $(git mktree </dev/null)); "
+	/* A ref of a newer format whose object does not authenticate with the
+	 * group key (any stranger can write one): neither kept nor passed on. */
+	run("set -e; cd '%s'; b=$(head -c 1000000 /dev/urandom | git hash-object -w --stdin); "
+	    "t=$(printf '100644 blob %%s\\tsegment\\n' $b | git mktree); c=$(" GIT_ID "git commit-tree -m junk $t); "
 	    "git update-ref refs/mutual/v2/devices/abc $c%s", repo, "");
-	CHECK_OK(mutual_sync(&st, a, stick(), NULL));
-	CHECK(st.newer_format == 1 && st.refused == 0);
-	/* Kept by this store and passed on to the next stick, untouched. */
+	CHECK_RC(mutual_sync(&st, a, stick(), NULL), MUTUAL_EREFUSED);
+	CHECK(st.newer_format == 0 && st.refused == 1 && strstr(st.first_refusal, "refs/mutual/v2/devices/abc"));
 	mkdir(tmp_path("stick2"), 0700);
 	CHECK_OK(mutual_sync(&st, a, tmp_path("stick2"), NULL));
 	snprintf(repo2, sizeof(repo2), "%s/mutual-%s.git", tmp_path("stick2"), mutual_store_group_id(a));
-	run("test \"$(git -C '%s' rev-parse refs/mutual/v2/devices/abc)\" = "
-	    "\"$(git -C '%s' rev-parse refs/mutual/v2/devices/abc)\"", repo, repo2);
+	run("! git -C '%s' rev-parse -q --verify refs/mutual/v2/devices/abc%s", repo2, "");
+	run("test \"$(git -C '%s' count-objects -v | grep -c '^size-pack: [0-9]\\{3,\\}')\" = 0%s", repo2, "");
 	mutual_store_free(a);
 }
 
@@ -348,7 +358,7 @@ int main(int argc, char **argv)
 		{ "refusals_and_targets", test_refusals_and_targets },
 		{ "fork_and_recover", test_fork_and_recover },
 		{ "foreign_owner_stick", test_foreign_owner_stick },
-		{ "newer_format_forwarded", test_newer_format_forwarded },
+		{ "newer_format_unauthenticated", test_newer_format_unauthenticated },
 		{ "full_stick", test_full_stick },
 		{ "packs_stay_few", test_packs_stay_few },
 	};

@@ -7,6 +7,7 @@
  * repository ownership checks are off: what we read is verified anyway.
  */
 #include "git.h"
+#include "medium.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -51,10 +52,16 @@ static int translate(int rc, const char *what)
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_result;
 
+/* Ownership is checked by medium.c (every entry ours), before libgit2
+ * opens anything. Objects are hash-checked as they are read, and the
+ * object cache is kept small: memory stays bounded whatever a medium holds
+ * (blobs are never cached, libgit2's default). */
 static void init_git(void)
 {
 	if (git_libgit2_init() < 0 || git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1) < 0 ||
-	    git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0) < 0)
+	    git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0) < 0 ||
+	    git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1) < 0 ||
+	    git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(16 * 1024 * 1024)) < 0)
 		init_result = -1;
 }
 
@@ -64,6 +71,7 @@ int mutual__git_init(void)
 	return init_result < 0 ? git_fail(MUTUAL_ERROR, "cannot initialise libgit2") : 0;
 }
 
+#ifdef MUTUAL_TEST_HOOKS
 void mutual__fault_point(void)
 {
 	static long countdown = -1;
@@ -74,24 +82,9 @@ void mutual__fault_point(void)
 	if (countdown > 0 && --countdown == 0)
 		kill(getpid(), SIGKILL);
 }
+#endif
 
-/* Encrypted segments never share bytes, so searching them for deltas
- * only burns time (half of a sync's CPU, measured). libgit2 takes its
- * "big file" threshold, past which it does not search, from
- * pack.deltaCacheSize: set it in the repository's own config, which also
- * keeps a user's global git config from changing how sync performs. */
-static void no_deltas(git_repository *repo)
-{
-	git_config *cfg = NULL;
-	int64_t v = 0;
-	if (git_repository_config(&cfg, repo) == 0 &&
-	    (git_config_get_int64(&v, cfg, "pack.deltaCacheSize") < 0 || v != 1))
-		git_config_set_int64(cfg, "pack.deltaCacheSize", 1); /* a read-only medium keeps its own */
-	git_config_free(cfg);
-	git_error_clear();
-}
-
-int mutual__repo_open(mutual_repo **out, const char *path, int create)
+int mutual__repo_open(mutual_repo **out, const char *path)
 {
 	mutual_repo *r;
 	int rc;
@@ -103,22 +96,15 @@ int mutual__repo_open(mutual_repo **out, const char *path, int create)
 		free(r);
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	}
-	rc = git_repository_open_bare(&r->repo, path);
-	if (rc == GIT_ENOTFOUND && create) {
-		git_repository_init_options opts;
-		git_repository_init_options_init(&opts, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
-		opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
-		opts.mode = GIT_REPOSITORY_INIT_SHARED_UMASK;
-		mutual__fault_point();
-		rc = git_repository_init_ext(&r->repo, path, &opts);
-	}
+	/* Exactly this folder: no search upwards, no .git, no $GIT_DIR. */
+	rc = git_repository_open_ext(&r->repo, path,
+		GIT_REPOSITORY_OPEN_NO_SEARCH | GIT_REPOSITORY_OPEN_BARE | GIT_REPOSITORY_OPEN_NO_DOTGIT, NULL);
 	if (rc < 0) {
 		rc = rc == GIT_ENOTFOUND ? mutual__fail(MUTUAL_ENOTFOUND, "no repository at %s", path)
 					 : git_fail(MUTUAL_ERROR, "cannot open the repository");
 		mutual__repo_free(r);
 		return rc;
 	}
-	no_deltas(r->repo);
 	*out = r;
 	return 0;
 }
@@ -128,7 +114,7 @@ int mutual__repo_open_memory(mutual_repo **out, const char *path)
 	git_odb *odb = NULL;
 	int rc;
 
-	if ((rc = mutual__repo_open(out, path, 0)) < 0)
+	if ((rc = mutual__repo_open(out, path)) < 0)
 		return rc;
 	if (git_mempack_new(&(*out)->memory) < 0 || git_repository_odb(&odb, (*out)->repo) < 0 ||
 	    git_odb_add_backend(odb, (*out)->memory, 1000) < 0) {
@@ -188,6 +174,13 @@ int mutual__repo_has(mutual_repo *r, const mutual_oid *oid)
 	has = git_odb_exists(odb, (const git_oid *)oid);
 	git_odb_free(odb);
 	return has;
+}
+
+int mutual__repo_descends(mutual_repo *r, const mutual_oid *commit, const mutual_oid *ancestor)
+{
+	int rc = git_graph_descendant_of(r->repo, (const git_oid *)commit, (const git_oid *)ancestor);
+	git_error_clear();
+	return rc == 1;
 }
 
 int mutual__ref_get(mutual_oid *out, mutual_repo *r, const char *name)
@@ -263,6 +256,29 @@ int mutual__refs_foreach(mutual_repo *r, const char *prefix, mutual_ref_cb cb, v
 	return rc < 0 ? git_fail(MUTUAL_ERROR, "cannot list refs") : 0;
 }
 
+/* Check an untrusted object's type and size before reading it, so a
+ * medium's huge object is never inflated into memory. */
+static int object_fits(git_repository *repo, const git_oid *id, git_object_t want, size_t max, const char *what)
+{
+	git_odb *odb = NULL;
+	git_object_t type;
+	size_t size;
+	int rc;
+
+	if (git_repository_odb(&odb, repo) < 0)
+		return git_fail(MUTUAL_ERROR, "cannot read objects");
+	rc = git_odb_read_header(&size, &type, odb, id);
+	git_odb_free(odb);
+	if (rc < 0)
+		return git_fail(MUTUAL_EINVALID, what);
+	if (type != want)
+		return mutual__fail(MUTUAL_EINVALID, "%s: it is a %s", what, git_object_type2string(type));
+	if (size > max)
+		return mutual__fail(MUTUAL_EINVALID, "%s: it is %zu bytes, more than the %zu this format allows", what,
+			size, max);
+	return 0;
+}
+
 int mutual__segment_commit_read(mutual_repo *r, const mutual_oid *commit_id, int *has_parent,
 	mutual_oid *parent, mutual_buf *blob_out)
 {
@@ -272,6 +288,10 @@ int mutual__segment_commit_read(mutual_repo *r, const mutual_oid *commit_id, int
 	const git_tree_entry *entry;
 	int rc = MUTUAL_EINVALID;
 
+	if ((rc = object_fits(r->repo, (const git_oid *)commit_id, GIT_OBJECT_COMMIT, MUTUAL_COMMIT_MAX,
+		"a segment commit is missing or damaged")) < 0)
+		return rc;
+	rc = MUTUAL_EINVALID;
 	if (git_commit_lookup(&commit, r->repo, (const git_oid *)commit_id) < 0) {
 		rc = git_fail(MUTUAL_EINVALID, "a segment commit is missing or damaged");
 		goto done;
@@ -283,6 +303,10 @@ int mutual__segment_commit_read(mutual_repo *r, const mutual_oid *commit_id, int
 	*has_parent = git_commit_parentcount(commit) == 1;
 	if (*has_parent)
 		memcpy(parent, git_commit_parent_id(commit, 0), sizeof(*parent));
+	if ((rc = object_fits(r->repo, git_commit_tree_id(commit), GIT_OBJECT_TREE, MUTUAL_TREE_MAX,
+		"a segment's tree is missing or damaged")) < 0)
+		goto done;
+	rc = MUTUAL_EINVALID;
 	if (git_commit_tree(&tree, commit) < 0) {
 		rc = git_fail(MUTUAL_EINVALID, "a segment's tree is missing or damaged");
 		goto done;
@@ -292,6 +316,10 @@ int mutual__segment_commit_read(mutual_repo *r, const mutual_oid *commit_id, int
 		mutual__fail(MUTUAL_EINVALID, "a segment commit does not hold exactly one segment");
 		goto done;
 	}
+	if ((rc = object_fits(r->repo, git_tree_entry_id(entry), GIT_OBJECT_BLOB, MUTUAL_ENVELOPE_MAX,
+		"a segment is missing or damaged")) < 0)
+		goto done;
+	rc = MUTUAL_EINVALID;
 	if (git_blob_lookup(&blob, r->repo, git_tree_entry_id(entry)) < 0) {
 		rc = git_fail(MUTUAL_EINVALID, "a segment is missing or damaged");
 		goto done;
@@ -308,7 +336,10 @@ done:
 int mutual__commit_parent(mutual_repo *r, const mutual_oid *commit_id, int *has_parent, mutual_oid *parent)
 {
 	git_commit *commit = NULL;
-	int rc = 0;
+	int rc;
+	if ((rc = object_fits(r->repo, (const git_oid *)commit_id, GIT_OBJECT_COMMIT, MUTUAL_COMMIT_MAX,
+		"a segment commit is missing or damaged")) < 0)
+		return rc;
 	if (git_commit_lookup(&commit, r->repo, (const git_oid *)commit_id) < 0)
 		return git_fail(MUTUAL_EINVALID, "a segment commit is missing or damaged");
 	if (git_commit_parentcount(commit) > 1)
@@ -665,7 +696,7 @@ static int bundle_chunk(void *buf, size_t size, void *payload)
 	return write_all(*(int *)payload, buf, size) < 0 ? -1 : 0;
 }
 
-int mutual__bundle_write(const char *path, mutual_repo *r, const mutual_bundle_ref *refs, size_t n)
+int mutual__bundle_write(mutual_medium *m, const char *name, mutual_repo *r, const mutual_bundle_ref *refs, size_t n)
 {
 	git_packbuilder *pb = NULL;
 	git_revwalk *walk = NULL;
@@ -673,8 +704,7 @@ int mutual__bundle_write(const char *path, mutual_repo *r, const mutual_bundle_r
 	char hex[GIT_OID_HEXSZ + 1];
 	int fd = -1, rc = MUTUAL_ERROR;
 
-	if (mutual__buf_printf(&tmp, "%s.tmp-%ld", path, (long)getpid()) < 0 ||
-	    mutual__buf_printf(&header, "# v2 git bundle\n") < 0)
+	if (mutual__buf_printf(&header, "# v2 git bundle\n") < 0)
 		goto done;
 	for (size_t i = 0; i < n; i++) {
 		git_oid_tostr(hex, sizeof(hex), (const git_oid *)&refs[i].oid);
@@ -698,42 +728,26 @@ int mutual__bundle_write(const char *path, mutual_repo *r, const mutual_bundle_r
 		goto done;
 	}
 	mutual__fault_point();
-	fd = open((const char *)tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		mutual__fail(MUTUAL_ERROR, "cannot create %s: %s", (const char *)tmp.data, strerror(errno));
+	if ((rc = mutual__medium_create_temp(&fd, &tmp, m, name)) < 0)
 		goto done;
-	}
+	rc = MUTUAL_ERROR;
 	if (write_all(fd, header.data, header.len) < 0 || git_packbuilder_foreach(pb, bundle_chunk, &fd) < 0) {
-		mutual__fail(MUTUAL_ERROR, "cannot write the bundle %s: %s", path, strerror(errno));
+		mutual__fail(MUTUAL_ERROR, "cannot write the bundle %s: %s", name, strerror(errno));
 		goto done;
 	}
 	if (fsync(fd) < 0) {
-		mutual__fail(MUTUAL_ERROR, "cannot sync the bundle %s: %s", path, strerror(errno));
+		mutual__fail(MUTUAL_ERROR, "cannot sync the bundle %s: %s", name, strerror(errno));
 		goto done;
 	}
 	close(fd);
 	fd = -1;
 	mutual__fault_point();
-	if (rename((const char *)tmp.data, path) < 0) {
-		mutual__fail(MUTUAL_ERROR, "cannot replace %s: %s", path, strerror(errno));
-		goto done;
-	}
-	{
-		/* The rename is durable once the folder is synced. */
-		char *dir = mutual__strdup(path), *slash;
-		if (!dir)
-			goto done;
-		slash = strrchr(dir, '/');
-		if (slash)
-			*slash = '\0';
-		rc = mutual__fsync_dir(slash ? (*dir ? dir : "/") : ".");
-		free(dir);
-	}
+	rc = mutual__medium_replace(m, (const char *)tmp.data, name);
 done:
 	if (fd >= 0)
 		close(fd);
-	if (rc < 0 && tmp.data)
-		unlink((const char *)tmp.data);
+	if (rc < 0 && tmp.len)
+		unlinkat(m->dirfd, (const char *)tmp.data, 0);
 	git_packbuilder_free(pb);
 	git_revwalk_free(walk);
 	mutual__buf_free(&header);
@@ -764,12 +778,25 @@ static int read_line(FILE *f, char *line, size_t max)
 
 #define BUNDLE_REFS_MAX 100000
 
-int mutual__bundle_read(mutual_bundle_ref **refs_out, size_t *n_out, mutual_repo *into, const char *path,
+/* A pack's header: "PACK", version 2 or 3, object count. */
+static int pack_header_fits(const uint8_t head[12], const char *what)
+{
+	uint32_t count = mutual__get_u32(head + 8), version = mutual__get_u32(head + 4);
+	if (memcmp(head, "PACK", 4) != 0 || (version != 2 && version != 3))
+		return mutual__fail(MUTUAL_EINVALID, "%s does not hold a git pack", what);
+	if (count > MUTUAL_PACK_OBJECTS_MAX)
+		return mutual__fail(MUTUAL_EINVALID, "%s claims %u objects, more than the %u one sync takes", what, count,
+			MUTUAL_PACK_OBJECTS_MAX);
+	return 0;
+}
+
+int mutual__bundle_read(mutual_bundle_ref **refs_out, size_t *n_out, mutual_repo *into, int fd, const char *what,
 	mutual_transfer_cb cb, void *payload)
 {
-	FILE *f = fopen(path, "rb");
+	FILE *f = fdopen(fd, "rb");
 	mutual_bundle_ref *refs = NULL;
 	size_t n = 0, cap = 0;
+	uint64_t bytes = 0;
 	char line[1024];
 	git_odb *odb = NULL;
 	copy_ctx ctx;
@@ -781,31 +808,33 @@ int mutual__bundle_read(mutual_bundle_ref **refs_out, size_t *n_out, mutual_repo
 	ctx.cb = cb;
 	ctx.payload = payload;
 	if (!f) {
-		if (errno == ENOENT)
-			return mutual__fail(MUTUAL_ENOTFOUND, "there is no bundle at %s", path);
-		return mutual__fail(MUTUAL_ERROR, "cannot open %s: %s", path, strerror(errno));
+		close(fd);
+		return mutual__fail(MUTUAL_ERROR, "cannot read %s: %s", what, strerror(errno));
 	}
 	if (read_line(f, line, sizeof(line)) < 0 || strcmp(line, "# v2 git bundle") != 0) {
-		mutual__fail(MUTUAL_EINVALID, "%s is not a git bundle (version 2)", path);
+		mutual__fail(MUTUAL_EINVALID, "%s is not a git bundle (version 2)", what);
 		goto done;
 	}
-	for (;;) {
+	for (size_t lines = 0;; lines++) {
 		git_oid oid;
 		if (read_line(f, line, sizeof(line)) < 0) {
-			mutual__fail(MUTUAL_EINVALID, "the bundle %s is truncated or damaged", path);
+			mutual__fail(MUTUAL_EINVALID, "the bundle %s is truncated or damaged", what);
 			goto done;
 		}
 		if (!line[0])
 			break;
 		if (line[0] == '-') {
-			mutual__fail(MUTUAL_EINVALID, "the bundle %s is incomplete (it needs history it does not hold)", path);
+			mutual__fail(MUTUAL_EINVALID, "the bundle %s is incomplete (it needs history it does not hold)", what);
 			goto done;
 		}
 		if (strlen(line) < GIT_OID_HEXSZ + 2 || line[GIT_OID_HEXSZ] != ' ' ||
-		    git_oid_fromstrn(&oid, line, GIT_OID_HEXSZ) < 0 || n >= BUNDLE_REFS_MAX) {
-			mutual__fail(MUTUAL_EINVALID, "the bundle %s has a damaged header", path);
+		    git_oid_fromstrn(&oid, line, GIT_OID_HEXSZ) < 0 || lines >= BUNDLE_REFS_MAX) {
+			mutual__fail(MUTUAL_EINVALID, "the bundle %s has a damaged header", what);
 			goto done;
 		}
+		/* Only libmutual's refs are read, kept or passed on. */
+		if (strncmp(line + GIT_OID_HEXSZ + 1, MUTUAL_REF_ROOT, strlen(MUTUAL_REF_ROOT)) != 0)
+			continue;
 		if (n == cap) {
 			mutual_bundle_ref *grown = realloc(refs, (cap = cap ? cap * 2 : 16) * sizeof(*refs));
 			if (!grown) {
@@ -831,6 +860,17 @@ int mutual__bundle_read(mutual_bundle_ref **refs_out, size_t *n_out, mutual_repo
 		int arc;
 		if (got == 0)
 			break;
+		if (bytes == 0 && (got < 12 || (rc = pack_header_fits(buf, what)) < 0)) {
+			if (got < 12)
+				mutual__fail(MUTUAL_EINVALID, "the bundle %s is truncated", what);
+			rc = MUTUAL_EINVALID;
+			goto done;
+		}
+		if ((bytes += got) > MUTUAL_PACK_BYTES_MAX) {
+			rc = mutual__fail(MUTUAL_EINVALID, "the bundle %s is larger than the %llu bytes one sync takes", what,
+				(unsigned long long)MUTUAL_PACK_BYTES_MAX);
+			goto done;
+		}
 		if ((arc = ctx.wp->append(ctx.wp, buf, got, &ctx.stats)) < 0) {
 			rc = arc == GIT_EUSER ? translate(arc, "reading the bundle")
 					      : git_fail(MUTUAL_EINVALID, "the bundle's pack is damaged");
@@ -838,7 +878,7 @@ int mutual__bundle_read(mutual_bundle_ref **refs_out, size_t *n_out, mutual_repo
 		}
 	}
 	if (ferror(f)) {
-		rc = mutual__fail(MUTUAL_ERROR, "cannot read %s: %s", path, strerror(errno));
+		rc = mutual__fail(MUTUAL_ERROR, "cannot read %s: %s", what, strerror(errno));
 		goto done;
 	}
 	if (n && ctx.wp->commit(ctx.wp, &ctx.stats) < 0) {
@@ -869,11 +909,16 @@ typedef struct {
 	mutual_push_reject_cb rejected;
 	void *reject_payload;
 	int reject_result;
+	int too_big; /* the remote sent more than one sync takes */
 } remote_ctx;
 
 static int remote_progress(const git_indexer_progress *stats, void *payload)
 {
 	remote_ctx *ctx = payload;
+	if (stats->received_bytes > MUTUAL_PACK_BYTES_MAX || stats->total_objects > MUTUAL_PACK_OBJECTS_MAX) {
+		ctx->too_big = 1;
+		return -1;
+	}
 	return ctx->cb ? ctx->cb(stats->received_objects, stats->total_objects, ctx->payload) : 0;
 }
 
@@ -932,6 +977,10 @@ static int push_update(const char *ref, const char *status, void *payload)
 /* Translate a failed fetch or push, naming the ssh keys refused. */
 static int remote_fail(int rc, const remote_ctx *ctx, const char *what)
 {
+	if (ctx->too_big)
+		return mutual__fail(MUTUAL_EINVALID, "%s: the remote sent more than one sync takes (%u objects or %llu "
+			"bytes); nothing of it was kept", what, MUTUAL_PACK_OBJECTS_MAX,
+			(unsigned long long)MUTUAL_PACK_BYTES_MAX);
 	if (rc != GIT_EUSER && ctx->ssh_tries > SSH_ATTEMPTS)
 		return mutual__fail(MUTUAL_ERROR, "%s: ssh authentication failed: the server refused %s%s: put this device's public key on the "
 			"server, or a key in ~/.ssh (or an ssh-agent)", what,
@@ -954,7 +1003,7 @@ int mutual__remote_fetch(mutual_repo *local, const char *url, const char *into_p
 {
 	git_fetch_options opts;
 	git_remote *remote = NULL;
-	remote_ctx ctx = { cb, payload, 0, "", 0, NULL, NULL, 0 };
+	remote_ctx ctx = { cb, payload, 0, "", 0, NULL, NULL, 0, 0 };
 	char spec[512], *specs[1] = { spec };
 	git_strarray refspecs = { specs, 1 };
 	int rc;
@@ -977,7 +1026,7 @@ int mutual__remote_push(mutual_repo *local, const char *url, char **refspecs, si
 {
 	git_push_options opts;
 	git_remote *remote = NULL;
-	remote_ctx ctx = { cb, cb_payload, 0, "", 0, rejected, payload, 0 };
+	remote_ctx ctx = { cb, cb_payload, 0, "", 0, rejected, payload, 0, 0 };
 	git_strarray specs = { refspecs, n };
 	int rc;
 

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "medium.h"
 
 #define MUTUAL_REF_DEVICES "refs/mutual/v1/devices/" /* + 64 lowercase hex */
 #define MUTUAL_REF_ROOT "refs/mutual/"                /* every format's namespace */
@@ -23,10 +24,20 @@ typedef struct mutual_repo mutual_repo;
 /* Progress of object transfer; return non-zero to cancel. */
 typedef int (*mutual_transfer_cb)(uint64_t done, uint64_t total, void *payload);
 
+/* What one sync reads from a medium is bounded by these numbers
+ * (docs/format.md, "Limits", promises them): */
+#define MUTUAL_COMMIT_MAX (16 * 1024)                /* bytes of one segment commit object */
+#define MUTUAL_TREE_MAX 1024                         /* bytes of its tree (one entry) */
+#define MUTUAL_ENVELOPE_MAX (16u * 1024 * 1024)      /* bytes of one envelope blob */
+#define MUTUAL_WALK_MAX (2u * 1024 * 1024)           /* commits walked back from one ref */
+#define MUTUAL_IMPORT_SEGMENTS_MAX 100000            /* segments imported per device per sync */
+#define MUTUAL_PACK_BYTES_MAX (4ull * 1024 * 1024 * 1024) /* bytes of one received pack */
+#define MUTUAL_PACK_OBJECTS_MAX (4u * 1024 * 1024)  /* objects one received pack may claim */
+
 int mutual__git_init(void);
-/* Open the bare repository at `path`, creating it when `create` is set.
- * MUTUAL_ENOTFOUND when absent and not created. */
-int mutual__repo_open(mutual_repo **out, const char *path, int create);
+/* Open the bare repository at `path`, which medium.c has walked and
+ * prepared (mutual__medium_repo). MUTUAL_ENOTFOUND when it is not one. */
+int mutual__repo_open(mutual_repo **out, const char *path);
 void mutual__repo_free(mutual_repo *r);
 const char *mutual__repo_path(const mutual_repo *r);
 
@@ -37,6 +48,8 @@ int mutual__repo_open_memory(mutual_repo **out, const char *path);
 int mutual__repo_flush_memory(mutual_repo *mem, mutual_repo *into);
 
 int mutual__repo_has(mutual_repo *r, const mutual_oid *oid);
+/* 1 when `commit` has `ancestor` in its history (both held in `r`). */
+int mutual__repo_descends(mutual_repo *r, const mutual_oid *commit, const mutual_oid *ancestor);
 /* MUTUAL_ENOTFOUND if the ref does not exist. */
 int mutual__ref_get(mutual_oid *out, mutual_repo *r, const char *name);
 /* Compare-and-swap: `expected` NULL means the ref must not exist yet. */
@@ -75,11 +88,15 @@ typedef struct {
 	mutual_oid oid;
 } mutual_bundle_ref;
 
-/* Write a v2 bundle of `refs` with their full history, atomically. */
-int mutual__bundle_write(const char *path, mutual_repo *r, const mutual_bundle_ref *refs, size_t n);
-/* Read a bundle's objects into `into`; `*refs` (freed with
- * mutual__bundle_refs_free) lists its refs. */
-int mutual__bundle_read(mutual_bundle_ref **refs, size_t *n, mutual_repo *into, const char *path,
+/* Write a v2 bundle of `refs` with their full history as `name` in the
+ * medium's folder, atomically (a temporary file, fsync, rename). */
+int mutual__bundle_write(mutual_medium *m, const char *name, mutual_repo *r, const mutual_bundle_ref *refs,
+	size_t n);
+/* Read the bundle open on `fd` (taken over and closed) into `into`, a
+ * quarantine: its pack is bounded (MUTUAL_PACK_*), and `*refs` (freed with
+ * mutual__bundle_refs_free) lists its refs under refs/mutual/ only.
+ * `what` names it in messages. */
+int mutual__bundle_read(mutual_bundle_ref **refs, size_t *n, mutual_repo *into, int fd, const char *what,
 	mutual_transfer_cb cb, void *payload);
 void mutual__bundle_refs_free(mutual_bundle_ref *refs, size_t n);
 
@@ -92,8 +109,13 @@ typedef int (*mutual_push_reject_cb)(const char *ref, const char *why, void *pay
 int mutual__remote_push(mutual_repo *local, const char *url, char **refspecs, size_t n, uint64_t *objects,
 	mutual_push_reject_cb rejected, void *payload, mutual_transfer_cb cb, void *cb_payload);
 
-/* Test-only fault injection: when $MUTUAL_FAULT_KILL_AT is N, the process
- * kills itself at its Nth write to a sync medium, as a pulled stick would. */
+/* Test-only fault injection, compiled in only with -Dtest_hooks=true: when
+ * $MUTUAL_FAULT_KILL_AT is N, the process kills itself at its Nth write to
+ * a sync medium, as a pulled stick would. */
+#ifdef MUTUAL_TEST_HOOKS
 void mutual__fault_point(void);
+#else
+#define mutual__fault_point() ((void)0)
+#endif
 
 #endif

@@ -164,3 +164,35 @@ int mutual__segment_parse(mutual_segment *out, const uint8_t *plain, size_t len)
 	out->events_len = len - header;
 	return 0;
 }
+
+int mutual__envelope_version(const uint8_t *env, size_t len)
+{
+	if (len < MUTUAL_ENVELOPE_HEADER + MUTUAL_AEAD_TAG || memcmp(env, MUTUAL_ENVELOPE_MAGIC, 4) != 0)
+		return mutual__fail(MUTUAL_EINVALID, "not a libmutual envelope (damaged or foreign object)");
+	return env[4];
+}
+
+int mutual__envelope_check_newer(const uint8_t *env, size_t len, const uint8_t group_id[MUTUAL_GROUP_ID_SIZE],
+	const char *ref, const uint8_t key[32])
+{
+	mutual_buf ad = { 0 }, out = { 0 };
+	int version = mutual__envelope_version(env, len), rc;
+
+	if (version < 0)
+		return version;
+	if (version <= MUTUAL_ENVELOPE_VERSION)
+		return mutual__fail(MUTUAL_EINVALID, "an envelope of version %d under a newer-format ref", version);
+	if (mutual__buf_put(&ad, env, MUTUAL_ENVELOPE_HEADER) < 0 || mutual__buf_put(&ad, group_id, MUTUAL_GROUP_ID_SIZE) < 0 ||
+	    mutual__buf_put(&ad, ref, strlen(ref)) < 0 || mutual__buf_grow(&out, len - MUTUAL_ENVELOPE_HEADER) < 0) {
+		rc = MUTUAL_ERROR;
+		goto done;
+	}
+	rc = mutual__aead_decrypt(out.data, env + MUTUAL_ENVELOPE_HEADER, len - MUTUAL_ENVELOPE_HEADER, ad.data, ad.len,
+		env + 9, key) < 0
+		     ? mutual__fail(MUTUAL_EVERIFY, "a newer-format object does not open with the group key")
+		     : 0;
+done:
+	mutual__buf_free(&ad);
+	mutual__buf_free(&out);
+	return rc;
+}

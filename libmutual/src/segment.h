@@ -19,7 +19,7 @@
 #define MUTUAL_ENVELOPE_HEADER (4 + 1 + 4 + MUTUAL_AEAD_NONCE)
 #define MUTUAL_SEGMENT_EVENTS 1000            /* export cuts after this many events */
 #define MUTUAL_SEGMENT_BYTES (4 * 1024 * 1024) /* ... or this many bytes */
-#define MUTUAL_SEGMENT_PLAIN_MAX (256u * 1024 * 1024) /* hard cap when opening */
+#define MUTUAL_SEGMENT_PLAIN_MAX (16u * 1024 * 1024) /* hard cap when opening (honest: < 8 MiB) */
 
 /* A parsed segment; `events` points into the plaintext buffer. */
 typedef struct {
@@ -50,6 +50,18 @@ int mutual__segment_key_id(uint32_t *out, const uint8_t *env, size_t len);
  * wrong key, or tampering); MUTUAL_EINVALID when malformed. */
 int mutual__segment_open(mutual_buf *plain, const uint8_t *env, size_t len,
 	const uint8_t group_id[MUTUAL_GROUP_ID_SIZE], const uint8_t device[32], const uint8_t key[32]);
+
+/* The outer envelope is the same for every medium version, so this one
+ * can check a newer version's objects before it keeps or forwards them:
+ * "mseg" | version | key id | nonce | ciphertext, and for versions 2 and
+ * later the associated data is the 33 header bytes | group id | the full
+ * name of the ref the object is found under. 0 when `env` authenticates
+ * with `key` (it is not decrypted further); MUTUAL_EVERIFY when it does
+ * not; MUTUAL_EINVALID when it is not an envelope of version 2 or later. */
+int mutual__envelope_check_newer(const uint8_t *env, size_t len, const uint8_t group_id[MUTUAL_GROUP_ID_SIZE],
+	const char *ref, const uint8_t key[32]);
+/* The envelope's version (byte 4); MUTUAL_EINVALID when not an envelope. */
+int mutual__envelope_version(const uint8_t *env, size_t len);
 
 /* Parse the plaintext's header. Events are decoded one by one by the caller
  * with mutual__event_decode. */

@@ -16,11 +16,28 @@
  *     device, every signature, and the envelope's associated data must all
  *     agree with the ref, whatever keys the data itself mentions.
  *  4. One sync at a time per store (a lock file in the store) and per medium
- *     (a lock file in the stick's repository). Both are flock()s, released by
- *     the kernel when a process dies, so a killed sync never blocks the next.
+ *     (a lock file beside the stick's repository). Both are flock()s,
+ *     released by the kernel when a process dies, so a killed sync never
+ *     blocks the next. Every file of a medium, and of the store's folder, is
+ *     reached through medium.c, which refuses links and files not ours.
  *  5. Own events are cut into segments once; each segment ends in a signed
  *     event (the exporter signs the last one if its append did not), so a
  *     segment is covered by its device's signature on its own.
+ *  6. Verify before keeping. Objects are read from the peer: the stick's
+ *     repository, or a quarantine in the store's folder where a bundle's or
+ *     a remote's pack lands. Only segments that verified are copied into
+ *     sync.git, before their rows are stored; the quarantine is dropped
+ *     whatever happens. Every object read is bounded (git.h's MUTUAL_*_MAX),
+ *     and so is every walk: memory does not grow with what a peer claims.
+ *  7. Repair. A device ref that is not a log of this format at all (not a
+ *     commit, or a segment that does not open as that device's) is replaced
+ *     on the target by the log this store holds, and reported; a ref that
+ *     opens (a fork, a rewritten log) or that cannot be judged here (a newer
+ *     envelope, another key) is never replaced.
+ *  8. Newer formats. A ref under refs/mutual/v<N>/, N >= 2, is kept and
+ *     passed on only when every object it adds authenticates with the group
+ *     key under its name (the outer envelope is the same for every version);
+ *     otherwise it is neither kept nor forwarded, and reported.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -38,14 +55,14 @@
 #include "fork.h"
 #include "git.h"
 #include "json.h"
+#include "medium.h"
 #include "project.h"
 #include "segment.h"
 #include "store.h"
 
-#define LOCK_WAIT_MS 30000
 #define SYNC_REPO "sync.git"
-#define MEDIUM_LOCK "mutual-sync.lock"
-#define MEDIUM_LOCK_SUFFIX ".lock" /* mutual-<group id>.lock, beside the repository */
+#define SYNC_LOCK "sync.lock"
+#define QUARANTINE "incoming.git" /* in the store's folder: a bundle's or remote's objects until verified */
 #define INCOMING "refs/mutual-incoming/" /* where a remote's refs land before import */
 #define FUTURE_MS (24 * 3600 * 1000ull)    /* a clock this far ahead is worth a warning */
 
@@ -54,8 +71,15 @@ typedef struct {
 	mutual_oid oid;
 } peer_ref;
 
+/* A peer's device ref that is not a log at all (NOTES 7). */
+typedef struct {
+	uint8_t device[32];
+	mutual_oid oid;
+} garbage_ref;
+
 typedef struct {
 	mutual_store *s;
+	mutual_medium store_dir; /* the store's folder: its lock, repository, quarantine */
 	mutual_repo *local;
 	mutual_repo *peer; /* where the peer's objects are: the stick, or `local` */
 	peer_ref *refs;
@@ -64,6 +88,10 @@ typedef struct {
 	mutual_sync_stats *stats;
 	mutual_sync_progress progress;
 	mutual_buf blob, plain;
+	garbage_ref *garbage;
+	size_t n_garbage;
+	uint64_t segments_left; /* beyond what one sync takes (MUTUAL_IMPORT_SEGMENTS_MAX) */
+	int quarantined;        /* the peer is our quarantine, dropped at the end */
 } sync_ctx;
 
 int mutual_sync_options_init(mutual_sync_options *opts, unsigned int version)
@@ -113,66 +141,18 @@ static void refuse(sync_ctx *c, const uint8_t *device, const char *fmt, ...)
 		c->opts->refusal(hex, reason, c->opts->refusal_payload);
 }
 
-/* flock `path`, waiting up to LOCK_WAIT_MS; the fd is the lock. */
-static int take_lock(int *fd_out, const char *path, const char *what)
+/* "refs/mutual/v<N>/<name>" with N >= 2: a newer medium format's ref. */
+static int is_newer_format_ref(const char *name)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	char note[64];
-
-	*fd_out = -1;
-	if (fd < 0)
-		return mutual__fail(errno == EROFS ? MUTUAL_EREADONLY : MUTUAL_ERROR,
-			"cannot lock %s: %s", path, strerror(errno));
-	for (int waited = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; waited += 100) {
-		if (errno != EWOULDBLOCK || waited >= LOCK_WAIT_MS) {
-			close(fd);
-			return mutual__fail(MUTUAL_EBUSY, "%s is busy: another sync is using it; try again", what);
-		}
-		usleep(100 * 1000);
-	}
-	/* Say who holds it, for a person looking at the stick. */
-	snprintf(note, sizeof(note), "pid %ld\n", (long)getpid());
-	if (ftruncate(fd, 0) == 0 && pwrite(fd, note, strlen(note), 0) < 0) {
-		/* only informative */
-	}
-	*fd_out = fd;
-	return 0;
-}
-
-static void release_lock(int fd)
-{
-	if (fd >= 0)
-		close(fd); /* closing drops the flock */
-}
-
-/* Under our medium lock, libgit2's lock and temporary files can only be
- * left by a killed sync: they are stale (a lock would block every ref
- * update, a temporary pack only wastes the stick). */
-static void remove_stale_git_locks(const char *dir, int depth)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	if (!d || depth > 8) {
-		if (d)
-			closedir(d);
-		return;
-	}
-	while ((e = readdir(d))) {
-		char path[4096];
-		size_t len = strlen(e->d_name);
-		struct stat st;
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (lstat(path, &st) < 0)
-			continue;
-		if (S_ISDIR(st.st_mode))
-			remove_stale_git_locks(path, depth + 1);
-		else if ((len > 5 && strcmp(e->d_name + len - 5, ".lock") == 0 && strcmp(e->d_name, MEDIUM_LOCK) != 0) ||
-			 strncmp(e->d_name, "pack_git2_", 10) == 0 || strncmp(e->d_name, "tmp_object_git2_", 16) == 0)
-			unlink(path); /* libgit2's lock and temporary files */
-	}
-	closedir(d);
+	const char *v = name + strlen(MUTUAL_REF_ROOT), *end;
+	size_t digits;
+	if (strncmp(name, MUTUAL_REF_ROOT, strlen(MUTUAL_REF_ROOT)) != 0 || *v != 'v')
+		return 0;
+	digits = strspn(v + 1, "0123456789");
+	end = v + 1 + digits;
+	if (digits == 0 || digits > 4 || *end != '/' || !end[1] || (digits == 1 && v[1] < '2') || v[1] == '0')
+		return 0;
+	return strlen(name) < 200 && strspn(end + 1, "abcdefghijklmnopqrstuvwxyz0123456789/_.-") == strlen(end + 1);
 }
 
 static int device_from_ref(uint8_t device[32], const char *name)
@@ -389,114 +369,130 @@ static int is_announcement(const mutual_event_rec *ev)
 	       (ev->type_len == 18 && memcmp(ev->type, "mutual.device.join", 18) == 0);
 }
 
-/* Verify one segment commit of `device` (already in the local repository)
- * and store its events. `next_seq` and `prev` carry the chain along. */
-static int import_segment(sync_ctx *c, const uint8_t device[32], const mutual_oid *oid, uint64_t *next_seq,
-	uint8_t prev[32])
+/* A segment verified and waiting to be stored; its events point into
+ * `plain`, which it owns. */
+typedef struct {
+	mutual_oid oid;
+	mutual_buf plain;
+	mutual_event_rec *evs;
+	mutual_segment seg;
+} verified_segment;
+
+static void verified_free(verified_segment *v)
+{
+	mutual__buf_free(&v->plain);
+	free(v->evs);
+	memset(v, 0, sizeof(*v));
+}
+
+/* Verify one segment commit of `device`, read from the peer (nothing of
+ * it is kept yet): it must continue the chain at `next_seq` after `prev`.
+ * NOTES 3 and 6. */
+static int verify_segment(sync_ctx *c, const uint8_t device[32], const mutual_oid *oid, uint64_t next_seq,
+	const uint8_t prev[32], verified_segment *v)
 {
 	mutual_store *s = c->s;
-	mutual_event_rec *evs = NULL;
-	mutual_segment seg;
+	mutual_segment *seg = &v->seg;
 	mutual_oid parent;
 	uint32_t key_id;
 	size_t pos = 0, max_events;
 	int has_parent, rc;
 	uint64_t last_signed = 0, now_ms = (uint64_t)time(NULL) * 1000;
 
+	memset(v, 0, sizeof(*v));
+	v->oid = *oid;
 	c->stats->segments_opened++;
-	if ((rc = mutual__segment_commit_read(c->local, oid, &has_parent, &parent, &c->blob)) < 0)
+	if ((rc = mutual__segment_commit_read(c->peer, oid, &has_parent, &parent, &c->blob)) < 0)
 		return rc;
 	if ((rc = mutual__segment_key_id(&key_id, c->blob.data, c->blob.len)) < 0)
 		return rc;
 	if (key_id != s->key_id)
 		return mutual__fail(MUTUAL_EVERIFY, "sealed with group key %u, this store holds key %u", key_id, s->key_id);
-	if ((rc = mutual__segment_open(&c->plain, c->blob.data, c->blob.len, s->group_id_raw, device, s->group_key)) < 0 ||
-	    (rc = mutual__segment_parse(&seg, c->plain.data, c->plain.len)) < 0)
+	if ((rc = mutual__segment_open(&v->plain, c->blob.data, c->blob.len, s->group_id_raw, device, s->group_key)) < 0 ||
+	    (rc = mutual__segment_parse(seg, v->plain.data, v->plain.len)) < 0)
 		return rc;
-	if (memcmp(seg.group_id, s->group_id_raw, MUTUAL_GROUP_ID_SIZE) != 0 || memcmp(seg.device, device, 32) != 0)
+	if (memcmp(seg->group_id, s->group_id_raw, MUTUAL_GROUP_ID_SIZE) != 0 || memcmp(seg->device, device, 32) != 0)
 		return mutual__fail(MUTUAL_EVERIFY, "segment names another group or device than its ref");
-	if (seg.first_seq != *next_seq)
+	if (seg->first_seq != next_seq)
 		return mutual__fail(MUTUAL_EVERIFY, "segment starts at seq %" PRIu64 ", expected %" PRIu64,
-			seg.first_seq, *next_seq);
-	max_events = seg.events_len / 100; /* no wire event is shorter */
-	if (seg.count > max_events)
+			seg->first_seq, next_seq);
+	max_events = seg->events_len / 100; /* no wire event is shorter */
+	if (seg->count > max_events)
 		return mutual__fail(MUTUAL_EINVALID, "segment claims more events than it holds");
-	if (!(evs = calloc(seg.count, sizeof(*evs))))
+	if (!(v->evs = calloc(seg->count, sizeof(*v->evs))))
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 
-	for (uint32_t i = 0; i < seg.count; i++) {
-		mutual_event_rec *ev = &evs[i];
+	for (uint32_t i = 0; i < seg->count; i++) {
+		mutual_event_rec *ev = &v->evs[i];
 		size_t used;
-		if ((rc = mutual__event_decode(ev, seg.events + pos, seg.events_len - pos, &used)) < 0)
-			goto done;
+		if ((rc = mutual__event_decode(ev, seg->events + pos, seg->events_len - pos, &used)) < 0)
+			return rc;
 		pos += used;
-		if (memcmp(ev->device, device, 32) != 0 || ev->seq != seg.first_seq + i) {
-			rc = mutual__fail(MUTUAL_EVERIFY, "event %u of the segment belongs elsewhere", i + 1);
-			goto done;
-		}
-		if (memcmp(ev->prev, i ? evs[i - 1].hash : prev, 32) != 0) {
-			rc = mutual__fail(MUTUAL_EVERIFY, "the chain breaks at seq %" PRIu64, ev->seq);
-			goto done;
-		}
-		if (ev->seq == 1 && !is_announcement(ev)) {
-			rc = mutual__fail(MUTUAL_EVERIFY, "the log does not start by joining the group");
-			goto done;
-		}
-		if (ev->hlc > INT64_MAX) {
-			rc = mutual__fail(MUTUAL_EVERIFY, "event clock out of range at seq %" PRIu64, ev->seq);
-			goto done;
-		}
+		if (memcmp(ev->device, device, 32) != 0 || ev->seq != seg->first_seq + i)
+			return mutual__fail(MUTUAL_EVERIFY, "event %u of the segment belongs elsewhere", i + 1);
+		if (memcmp(ev->prev, i ? v->evs[i - 1].hash : prev, 32) != 0)
+			return mutual__fail(MUTUAL_EVERIFY, "the chain breaks at seq %" PRIu64, ev->seq);
+		if (ev->seq == 1 && !is_announcement(ev))
+			return mutual__fail(MUTUAL_EVERIFY, "the log does not start by joining the group");
+		if (ev->hlc > INT64_MAX)
+			return mutual__fail(MUTUAL_EVERIFY, "event clock out of range at seq %" PRIu64, ev->seq);
 		if ((ev->hlc >> 16) > now_ms + FUTURE_MS)
 			c->stats->future_events++;
 		if (ev->has_sig) {
 			uint8_t msg[MUTUAL_SIG_MSG_SIZE];
 			mutual__event_sig_message(msg, ev->hash);
-			if (mutual__sign_verify(ev->sig, msg, sizeof(msg), device) < 0) {
-				rc = mutual__fail(MUTUAL_EVERIFY, "bad signature at seq %" PRIu64 " (not this device's key)",
+			if (mutual__sign_verify(ev->sig, msg, sizeof(msg), device) < 0)
+				return mutual__fail(MUTUAL_EVERIFY, "bad signature at seq %" PRIu64 " (not this device's key)",
 					ev->seq);
-				goto done;
-			}
 			last_signed = ev->seq;
 		}
 	}
-	if (pos != seg.events_len || last_signed != seg.first_seq + seg.count - 1) {
-		rc = mutual__fail(MUTUAL_EVERIFY, pos != seg.events_len ? "segment has trailing bytes"
-									: "segment does not end in a signature");
-		goto done;
-	}
+	if (pos != seg->events_len)
+		return mutual__fail(MUTUAL_EVERIFY, "segment has trailing bytes");
+	if (last_signed != seg->first_seq + seg->count - 1)
+		return mutual__fail(MUTUAL_EVERIFY, "segment does not end in a signature");
+	return 0;
+}
 
-	/* Verified: store it, all or nothing. */
+/* Store verified segments, whose objects are already in the store's
+ * repository (NOTES 1), in one transaction: all or nothing. */
+static int store_segments(sync_ctx *c, const uint8_t device[32], verified_segment *batch, size_t n)
+{
+	mutual_store *s = c->s;
+	int rc;
+
 	if ((rc = mutual__db_begin_write(s->db)) < 0)
-		goto done;
-	for (uint32_t i = 0; i < seg.count && rc == 0; i++) {
-		rc = mutual__db_insert_event(s->db, &evs[i]);
-		if (rc == 0)
-			rc = mutual__project_apply(s, &evs[i]);
-		if (rc == 0 && evs[i].seq == 1) {
-			mutual_buf name = { 0 };
-			if (mutual__json_get_string(&name, evs[i].payload, evs[i].payload_len, "name") == 0 &&
-			    mutual__check_name((const char *)name.data, "name") == 0)
-				rc = mutual__db_device_set_name(s->db, device, (const char *)name.data);
-			mutual__buf_free(&name);
+		return rc;
+	for (size_t k = 0; k < n && rc == 0; k++) {
+		verified_segment *v = &batch[k];
+		for (uint32_t i = 0; i < v->seg.count && rc == 0; i++) {
+			rc = mutual__db_insert_event(s->db, &v->evs[i]);
+			if (rc == 0)
+				rc = mutual__project_apply(s, &v->evs[i]);
+			if (rc == 0 && v->evs[i].seq == 1) {
+				mutual_buf name = { 0 };
+				if (mutual__json_get_string(&name, v->evs[i].payload, v->evs[i].payload_len, "name") == 0 &&
+				    mutual__check_name((const char *)name.data, "name") == 0)
+					rc = mutual__db_device_set_name(s->db, device, (const char *)name.data);
+				mutual__buf_free(&name);
+			}
 		}
+		if (rc == 0)
+			rc = mutual__db_segment_add(s->db, device, v->seg.first_seq, v->seg.first_seq + v->seg.count - 1,
+				v->oid.id);
 	}
-	if (rc == 0)
-		rc = mutual__db_segment_add(s->db, device, seg.first_seq, seg.first_seq + seg.count - 1, oid->id);
 	if (rc == 0)
 		rc = mutual__db_commit(s->db);
 	else
 		mutual__db_rollback(s->db);
 	if (rc < 0)
-		goto done;
-	memcpy(prev, evs[seg.count - 1].hash, 32);
-	*next_seq += seg.count;
-	c->stats->events_received += seg.count;
-	c->stats->segments_received++;
-done:
-	free(evs);
-	return rc;
+		return rc;
+	for (size_t k = 0; k < n; k++) {
+		c->stats->events_received += batch[k].seg.count;
+		c->stats->segments_received++;
+	}
+	return 0;
 }
-
 
 /* ------------------------------------------------------------------ forks */
 
@@ -698,8 +694,7 @@ static int import_fork_ref(sync_ctx *c, const peer_ref *r)
 		refuse(c, device, "its fork proof on the target does not verify: %s", mutual_error_last());
 		return 0;
 	}
-	if (c->peer != c->local &&
-	    (rc = mutual__repo_copy(c->local, c->peer, &r->oid, 1, NULL, 0, &c->stats->objects_received, NULL, NULL)) < 0)
+	if ((rc = mutual__repo_copy(c->local, c->peer, &r->oid, 1, NULL, 0, &c->stats->objects_received, NULL, NULL)) < 0)
 		return rc;
 	return record_fork(c, device, seq, &c->plain, &r->oid, &adopted);
 }
@@ -738,16 +733,142 @@ static int diverged(sync_ctx *c, const uint8_t device[32], const mutual_oid *cha
 	return 0;
 }
 
+/* Whether the peer's ref for `device` is not a log of this format at all:
+ * it names no commit, a commit not shaped as a segment, or one whose
+ * segment does not open as this device's. Such a ref is replaced by the
+ * log held here (docs/format.md, "Repair"); a ref that opens (a fork, a
+ * rewritten log) or that this store cannot judge (another envelope
+ * version, another key id) is never replaced. */
+static int ref_is_garbage(sync_ctx *c, const uint8_t device[32], const mutual_oid *oid)
+{
+	mutual_segment seg;
+	mutual_oid parent;
+	uint32_t key_id;
+	int has_parent, version, rc;
+
+	rc = mutual__segment_commit_read(c->peer, oid, &has_parent, &parent, &c->blob);
+	if (rc < 0)
+		return rc == MUTUAL_EINVALID || rc == MUTUAL_ENOTFOUND;
+	if ((version = mutual__envelope_version(c->blob.data, c->blob.len)) < 0)
+		return 1;
+	if (version != MUTUAL_ENVELOPE_VERSION || mutual__segment_key_id(&key_id, c->blob.data, c->blob.len) < 0 ||
+	    key_id != c->s->key_id)
+		return 0;
+	if (mutual__segment_open(&c->plain, c->blob.data, c->blob.len, c->s->group_id_raw, device, c->s->group_key) < 0 ||
+	    mutual__segment_parse(&seg, c->plain.data, c->plain.len) < 0)
+		return 1;
+	return memcmp(seg.device, device, 32) != 0 || memcmp(seg.group_id, c->s->group_id_raw, MUTUAL_GROUP_ID_SIZE) != 0;
+}
+
+static int note_garbage(sync_ctx *c, const uint8_t device[32], const mutual_oid *oid)
+{
+	garbage_ref *grown = realloc(c->garbage, (c->n_garbage + 1) * sizeof(*c->garbage));
+	if (!grown)
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
+	c->garbage = grown;
+	memcpy(grown[c->n_garbage].device, device, 32);
+	grown[c->n_garbage].oid = *oid;
+	c->n_garbage++;
+	return 0;
+}
+
+static const garbage_ref *find_garbage(const sync_ctx *c, const uint8_t device[32])
+{
+	for (size_t i = 0; i < c->n_garbage; i++)
+		if (memcmp(c->garbage[i].device, device, 32) == 0)
+			return &c->garbage[i];
+	return NULL;
+}
+
+/* Walk back from `tip` in the peer to the commit `ours` this store holds
+ * (or to the root), at most MUTUAL_WALK_MAX commits, keeping the oldest
+ * MUTUAL_IMPORT_SEGMENTS_MAX of them: `chain[0]` (newest kept) ..
+ * `chain[*n - 1]` (oldest). Cost grows with what is new; memory is
+ * bounded whatever the peer holds. `*how`: 0 reached `ours`, 1 reached
+ * the root, 2 reached another commit of this device held here (rewritten;
+ * `*rewritten_after` its last seq), 3 the peer's log is damaged. */
+static int walk_back(sync_ctx *c, const uint8_t device[32], const mutual_oid *tip, const mutual_oid *ours,
+	mutual_oid **chain_out, size_t *n_out, uint64_t *more, int *how, uint64_t *rewritten_after)
+{
+	mutual_oid *ring = NULL, *chain = NULL, cur = *tip, parent;
+	size_t cap = 0, n = 0, m;
+	uint8_t found[32];
+	uint64_t first, last;
+	int has_parent, rc = 0;
+
+	*chain_out = NULL;
+	*n_out = 0;
+	*more = 0;
+	*how = 0;
+	for (;;) {
+		if (n >= MUTUAL_WALK_MAX) {
+			rc = mutual__fail(MUTUAL_EINVALID, "its log on the target is longer than the %u segments one sync "
+				"walks", MUTUAL_WALK_MAX);
+			*how = 3;
+			goto done;
+		}
+		if (n == cap && cap < MUTUAL_IMPORT_SEGMENTS_MAX) {
+			size_t grow = cap ? cap * 2 : 64;
+			mutual_oid *grown = realloc(ring, (grow > MUTUAL_IMPORT_SEGMENTS_MAX ? MUTUAL_IMPORT_SEGMENTS_MAX : grow) *
+				sizeof(*ring));
+			if (!grown) {
+				rc = mutual__fail(MUTUAL_ERROR, "out of memory");
+				goto done;
+			}
+			ring = grown;
+			cap = grow > MUTUAL_IMPORT_SEGMENTS_MAX ? MUTUAL_IMPORT_SEGMENTS_MAX : grow;
+		}
+		ring[n % MUTUAL_IMPORT_SEGMENTS_MAX] = cur;
+		n++;
+		if (mutual__commit_parent(c->peer, &cur, &has_parent, &parent) < 0) {
+			*how = 3;
+			goto done;
+		}
+		if (!has_parent) {
+			*how = ours ? 1 : 0;
+			break;
+		}
+		if (ours && memcmp(&parent, ours, sizeof(*ours)) == 0)
+			break;
+		if (mutual__db_segment_find(c->s->db, parent.id, found, &first, &last) == 0) {
+			*how = 2;
+			*rewritten_after = last;
+			break;
+		}
+		cur = parent;
+	}
+	if ((rc = report(c, MUTUAL_SYNC_IMPORTING, c->stats->events_received, 0)) < 0)
+		goto done;
+	m = n < MUTUAL_IMPORT_SEGMENTS_MAX ? n : MUTUAL_IMPORT_SEGMENTS_MAX;
+	if (!(chain = malloc(m * sizeof(*chain)))) {
+		rc = mutual__fail(MUTUAL_ERROR, "out of memory");
+		goto done;
+	}
+	for (size_t j = 0; j < m; j++)
+		chain[m - 1 - j] = ring[(n - 1 - j) % MUTUAL_IMPORT_SEGMENTS_MAX];
+	*chain_out = chain;
+	*n_out = m;
+	*more = n - m;
+done:
+	(void)device;
+	free(ring);
+	return rc;
+}
+
+#define VERIFY_BATCH_BYTES (32u * 1024 * 1024) /* plaintext held verified before it is stored */
+
 /* Import what the peer's ref `r` holds beyond this store's copy of that
- * device's log. */
+ * device's log: verify segments from the peer, copy the verified ones
+ * into the store's repository, then store them (NOTES 1 and 6). */
 static int import_ref(sync_ctx *c, const peer_ref *r)
 {
 	mutual_store *s = c->s;
 	uint8_t device[32], found_device[32], prev[32];
-	mutual_oid ours, cur, parent, *chain = NULL;
-	uint64_t our_last = 0, first, last, next_seq;
-	size_t n = 0, cap = 0;
-	int have_ours, has_parent, rc;
+	mutual_oid ours, kept, *chain = NULL;
+	verified_segment *batch = NULL;
+	uint64_t our_last = 0, first, last, next_seq, more = 0, rewritten_after = 0;
+	size_t n = 0, n_batch = 0, done_count = 0;
+	int have_ours, have_kept, how, rc;
 
 	if (device_from_ref(device, r->name) < 0) {
 		refuse(c, NULL, "unknown ref %s on the target (not a libmutual device log)", r->name);
@@ -755,48 +876,43 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 	}
 	rc = mutual__db_segment_find(s->db, r->oid.id, found_device, &first, &last);
 	if (rc == 0) {
-		if (memcmp(found_device, device, 32) != 0)
-			refuse(c, device, "its ref points at another device's log");
+		if (memcmp(found_device, device, 32) != 0) {
+			refuse(c, device, "its ref on the target points at another device's log: replaced with its own "
+				"where this store holds it");
+			return note_garbage(c, device, &r->oid);
+		}
 		return 0; /* behind or equal: the send step brings it up to date */
 	}
 	if (rc != MUTUAL_ENOTFOUND)
 		return rc;
+	if (ref_is_garbage(c, device, &r->oid)) {
+		refuse(c, device, "its ref on the target is not a libmutual log (%s): replaced with its log where this "
+			"store holds it", mutual_error_last());
+		return note_garbage(c, device, &r->oid);
+	}
 	rc = mutual__db_segment_tip(s->db, device, &our_last, ours.id);
 	if (rc < 0 && rc != MUTUAL_ENOTFOUND)
 		return rc;
 	have_ours = rc == 0;
 
-	/* Walk back to what we hold; cost grows with what is new. */
-	cur = r->oid;
-	for (;;) {
-		if (n == cap) {
-			mutual_oid *grown = realloc(chain, (cap = cap ? cap * 2 : 64) * sizeof(*chain));
-			if (!grown) {
-				rc = mutual__fail(MUTUAL_ERROR, "out of memory");
-				goto done;
-			}
-			chain = grown;
-		}
-		chain[n++] = cur;
-		if ((rc = mutual__commit_parent(c->peer, &cur, &has_parent, &parent)) < 0) {
-			refuse(c, device, "its log on the target is damaged or incomplete: %s", mutual_error_last());
+	if ((rc = walk_back(c, device, &r->oid, have_ours ? &ours : NULL, &chain, &n, &more, &how, &rewritten_after)) < 0) {
+		if (how == 3) {
+			refuse(c, device, "%s: nothing of it imported", mutual_error_last());
 			rc = 0;
-			goto done;
 		}
-		if (!has_parent) {
-			if (have_ours) {
-				rc = diverged(c, device, chain, n, "its log on the target diverges from the one held here", 0);
-				goto done;
-			}
-			break;
-		}
-		if (have_ours && memcmp(&parent, &ours, sizeof(ours)) == 0)
-			break;
-		if (mutual__db_segment_find(s->db, parent.id, found_device, &first, &last) == 0) {
-			rc = diverged(c, device, chain, n, "its log on the target was rewritten", last);
-			goto done;
-		}
-		cur = parent;
+		goto done;
+	}
+	if (how == 3) {
+		refuse(c, device, "its log on the target is damaged or incomplete: %s", mutual_error_last());
+		goto done;
+	}
+	if (how == 1) {
+		rc = diverged(c, device, chain, n, "its log on the target diverges from the one held here", 0);
+		goto done;
+	}
+	if (how == 2) {
+		rc = diverged(c, device, chain, n, "its log on the target was rewritten", rewritten_after);
+		goto done;
 	}
 	if (memcmp(device, s->self, 32) == 0) {
 		refuse(c, device, "someone else is writing with this device's key (a copied store?): "
@@ -804,42 +920,129 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 		goto done;
 	}
 
-	if (c->peer != c->local) {
-		c->progress.phase = MUTUAL_SYNC_RECEIVING;
-		if ((rc = mutual__repo_copy(c->local, c->peer, &r->oid, 1, have_ours ? &ours : NULL, have_ours,
-			&c->stats->objects_received, transfer_cb, c)) < 0) {
-			if (rc == MUTUAL_ECANCELLED)
-				goto done;
-			refuse(c, device, "its log on the target cannot be read: %s", mutual_error_last());
-			rc = 0;
-			goto done;
-		}
-	}
 	if ((rc = mutual__db_head(s->db, device, &next_seq, prev)) < 0)
 		goto done;
 	next_seq++;
-	for (size_t i = n; i-- > 0;) {
-		rc = import_segment(c, device, &chain[i], &next_seq, prev);
-		if (rc == MUTUAL_ECANCELLED || rc == MUTUAL_EBUSY || rc == MUTUAL_ERROR)
-			goto done;
-		if (rc < 0) {
-			refuse(c, device, "%s; nothing from there on imported", mutual_error_last());
-			rc = 0;
-			break;
-		}
-		if (i == n - 1)
-			c->stats->devices_updated++;
-		if ((rc = report(c, MUTUAL_SYNC_IMPORTING, c->stats->events_received, 0)) < 0)
-			goto done;
+	if (!(batch = calloc(n, sizeof(*batch)))) {
+		rc = mutual__fail(MUTUAL_ERROR, "out of memory");
+		goto done;
 	}
+	kept = ours;
+	have_kept = have_ours;
+	for (size_t i = n; i > 0;) { /* chain[i - 1] is the next to verify */
+		size_t bytes = 0;
+		int failed = 0;
+		n_batch = 0;
+		while (i > 0 && bytes < VERIFY_BATCH_BYTES) {
+			verified_segment *v = &batch[n_batch];
+			if ((rc = verify_segment(c, device, &chain[i - 1], next_seq, prev, v)) < 0) {
+				verified_free(v);
+				if (rc == MUTUAL_ECANCELLED || rc == MUTUAL_EBUSY || rc == MUTUAL_ERROR)
+					goto done;
+				refuse(c, device, "%s; nothing from there on imported", mutual_error_last());
+				rc = 0;
+				failed = 1;
+				break;
+			}
+			i--;
+			next_seq += v->seg.count;
+			memcpy(prev, v->evs[v->seg.count - 1].hash, 32);
+			bytes += v->plain.len;
+			n_batch++;
+		}
+		if (n_batch) {
+			/* Only verified objects reach the store's repository. */
+			c->progress.phase = MUTUAL_SYNC_RECEIVING;
+			if ((rc = mutual__repo_copy(c->local, c->peer, &batch[n_batch - 1].oid, 1, have_kept ? &kept : NULL,
+				have_kept, &c->stats->objects_received, transfer_cb, c)) < 0) {
+				if (rc == MUTUAL_ECANCELLED)
+					goto done;
+				refuse(c, device, "its log on the target cannot be read: %s", mutual_error_last());
+				rc = 0;
+				goto done;
+			}
+			if ((rc = store_segments(c, device, batch, n_batch)) < 0)
+				goto done;
+			if (done_count == 0)
+				c->stats->devices_updated++;
+			done_count += n_batch;
+			kept = batch[n_batch - 1].oid;
+			have_kept = 1;
+			for (size_t k = 0; k < n_batch; k++)
+				verified_free(&batch[k]);
+			n_batch = 0;
+			if ((rc = report(c, MUTUAL_SYNC_IMPORTING, c->stats->events_received, 0)) < 0)
+				goto done;
+		}
+		if (failed)
+			break;
+	}
+	c->segments_left += more; /* the next sync goes on from here */
 done:
+	for (size_t k = 0; batch && k < n_batch; k++)
+		verified_free(&batch[k]);
+	free(batch);
 	free(chain);
 	return rc;
 }
 
+/* A ref of a newer medium format is kept, and passed on, only when every
+ * object it adds authenticates with the group key under its own name: the
+ * outer envelope every version shares (NOTES 8). A newer ref that moved
+ * elsewhere than ahead of the one held here is left as it is. */
+static int adopt_newer(sync_ctx *c, const peer_ref *r)
+{
+	mutual_store *s = c->s;
+	mutual_oid ours, cur = r->oid, parent;
+	size_t n = 0;
+	int have_ours = mutual__ref_get(&ours, c->local, r->name) == 0, has_parent, rc;
+
+	if ((have_ours && memcmp(&ours, &r->oid, sizeof(ours)) == 0) || mutual__repo_has(c->local, &r->oid)) {
+		c->stats->newer_format++; /* held already */
+		return 0;
+	}
+	for (;;) {
+		int version;
+		if (++n > MUTUAL_WALK_MAX) {
+			refuse(c, NULL, "%s on the target is longer than one sync walks: not kept or passed on", r->name);
+			return 0;
+		}
+		if (mutual__segment_commit_read(c->peer, &cur, &has_parent, &parent, &c->blob) < 0 ||
+		    (version = mutual__envelope_version(c->blob.data, c->blob.len)) < 0) {
+			refuse(c, NULL, "%s on the target is not a libmutual log (%s): not kept or passed on", r->name,
+				mutual_error_last());
+			return 0;
+		}
+		if (mutual__get_u32(c->blob.data + 5) != s->key_id) {
+			refuse(c, NULL, "%s on the target is sealed with group key %u, which this store does not hold: not "
+				"kept or passed on", r->name, mutual__get_u32(c->blob.data + 5));
+			return 0;
+		}
+		if ((rc = mutual__envelope_check_newer(c->blob.data, c->blob.len, s->group_id_raw, r->name, s->group_key)) < 0) {
+			if (rc == MUTUAL_ERROR)
+				return rc;
+			refuse(c, NULL, "%s on the target does not authenticate (%s): not kept or passed on", r->name,
+				mutual_error_last());
+			return 0;
+		}
+		if (!has_parent || mutual__repo_has(c->local, &parent))
+			break;
+		cur = parent;
+	}
+	if (have_ours && (!has_parent || memcmp(&parent, &ours, sizeof(ours)) != 0)) {
+		refuse(c, NULL, "%s on the target diverges from the one held here: kept as held here", r->name);
+		return 0;
+	}
+	if ((rc = mutual__repo_copy(c->local, c->peer, &r->oid, 1, have_ours ? &ours : NULL, have_ours,
+		&c->stats->objects_received, NULL, NULL)) < 0 ||
+	    (rc = mutual__ref_set(c->local, r->name, &r->oid, have_ours ? &ours : NULL)) < 0)
+		return rc;
+	c->stats->newer_format++;
+	return 0;
+}
+
 static int import_all(sync_ctx *c)
 {
-	size_t prefix = strlen(MUTUAL_REF_ROOT);
 	int rc;
 	/* Fork proofs first, so a known fork is not taken for news. */
 	for (size_t i = 0; i < c->n_refs; i++)
@@ -853,10 +1056,11 @@ static int import_all(sync_ctx *c)
 				return rc;
 		} else if (strncmp(name, MUTUAL_REF_FORKS, strlen(MUTUAL_REF_FORKS)) == 0) {
 			continue;
-		} else if (strncmp(name + prefix, "v1/", 3) != 0) {
-			c->stats->newer_format++; /* kept and forwarded, see forward_foreign */
+		} else if (is_newer_format_ref(name)) {
+			if ((rc = adopt_newer(c, &c->refs[i])) < 0)
+				return rc;
 		} else {
-			refuse(c, NULL, "unknown ref %s on the target", name);
+			refuse(c, NULL, "unknown ref %.200s on the target: not kept or passed on", name);
 		}
 	}
 	return 0;
@@ -864,11 +1068,15 @@ static int import_all(sync_ctx *c)
 
 /* ------------------------------------------------------------------- send */
 
+/* Per device to send: the tip, the target's ref it replaces (`expected`,
+ * compare-and-swap), and whether that is also where the objects the target
+ * holds stop (`has_stop`; not for a garbage ref, NOTES 7). */
 typedef struct {
 	sync_ctx *c;
 	mutual_oid *tips, *stops;
 	char **names;
-	int *has_stop;
+	int *has_stop, *has_expected, *force;
+	mutual_oid *expected;
 	size_t n, cap;
 	uint64_t events;
 } send_plan;
@@ -879,12 +1087,14 @@ static int plan_device(const uint8_t *device, uint64_t last_seq, const uint8_t *
 	sync_ctx *c = p->c;
 	char name[128];
 	const peer_ref *theirs;
+	const garbage_ref *garbage;
 	uint8_t found[32];
 	uint64_t first, their_last = 0;
 
 	device_ref(name, sizeof(name), device);
 	theirs = find_ref(c, name);
-	if (theirs) {
+	garbage = find_garbage(c, device);
+	if (theirs && !garbage) {
 		if (memcmp(theirs->oid.id, commit, 20) == 0)
 			return 0;
 		if (mutual__db_segment_find(c->s->db, theirs->oid.id, found, &first, &their_last) != 0 ||
@@ -905,14 +1115,27 @@ static int plan_device(const uint8_t *device, uint64_t last_seq, const uint8_t *
 		int *has_stop = realloc(p->has_stop, cap * sizeof(*has_stop));
 		if (has_stop)
 			p->has_stop = has_stop;
-		if (!tips || !stops || !names || !has_stop)
+		int *has_expected = realloc(p->has_expected, cap * sizeof(*has_expected));
+		if (has_expected)
+			p->has_expected = has_expected;
+		int *force = realloc(p->force, cap * sizeof(*force));
+		if (force)
+			p->force = force;
+		mutual_oid *expected = realloc(p->expected, cap * sizeof(*expected));
+		if (expected)
+			p->expected = expected;
+		if (!tips || !stops || !names || !has_stop || !has_expected || !force || !expected)
 			return mutual__fail(MUTUAL_ERROR, "out of memory");
 		p->cap = cap;
 	}
 	memcpy(p->tips[p->n].id, commit, 20);
-	p->has_stop[p->n] = theirs != NULL;
-	if (theirs)
+	p->has_stop[p->n] = theirs != NULL && !garbage;
+	p->has_expected[p->n] = theirs != NULL;
+	p->force[p->n] = garbage != NULL;
+	if (theirs) {
 		p->stops[p->n] = theirs->oid;
+		p->expected[p->n] = theirs->oid;
+	}
 	if (!(p->names[p->n] = mutual__strdup(name)))
 		return MUTUAL_ERROR;
 	p->n++;
@@ -928,6 +1151,9 @@ static void free_plan(send_plan *p)
 	free(p->tips);
 	free(p->stops);
 	free(p->has_stop);
+	free(p->has_expected);
+	free(p->force);
+	free(p->expected);
 }
 
 /* Count the segments between a tip and a stop, walking back locally. */
@@ -982,7 +1208,7 @@ static int send_folder(sync_ctx *c)
 		transfer_cb, c)) < 0)
 		goto done;
 	for (size_t i = 0; i < p.n && rc == 0; i++)
-		rc = mutual__ref_set(c->peer, p.names[i], &p.tips[i], p.has_stop[i] ? &p.stops[i] : NULL);
+		rc = mutual__ref_set(c->peer, p.names[i], &p.tips[i], p.has_expected[i] ? &p.expected[i] : NULL);
 done:
 	free(stops);
 	free_plan(&p);
@@ -1020,6 +1246,17 @@ static int plan_fork(const char *name, const mutual_oid *oid, void *payload)
 	return 0;
 }
 
+/* This store's newer-format refs the remote lacks or holds behind. */
+static int plan_newer(const char *name, const mutual_oid *oid, void *payload)
+{
+	fork_plan *p = payload;
+	const peer_ref *theirs = find_ref(p->c, name);
+	if (!is_newer_format_ref(name) ||
+	    (theirs && (memcmp(&theirs->oid, oid, sizeof(*oid)) == 0 || !mutual__repo_descends(p->c->local, oid, &theirs->oid))))
+		return 0;
+	return plan_fork(name, oid, payload);
+}
+
 static void free_fork_plan(fork_plan *p)
 {
 	for (size_t i = 0; i < p->n; i++)
@@ -1046,8 +1283,9 @@ static int send_forks_folder(sync_ctx *c)
 	return rc;
 }
 
-/* Refs of a newer format travel untouched between the store and a folder. */
-static int forward_foreign(sync_ctx *c)
+/* Pass this store's newer-format refs on to a folder: where the stick has
+ * none, or one that the store's extends. */
+static int send_newer_folder(sync_ctx *c)
 {
 	sync_ctx local = *c;
 	int rc;
@@ -1056,21 +1294,17 @@ static int forward_foreign(sync_ctx *c)
 	local.n_refs = 0;
 	if ((rc = mutual__refs_foreach(c->local, MUTUAL_REF_ROOT, collect_ref, &local)) < 0)
 		goto done;
-	for (size_t i = 0; i < c->n_refs && rc == 0; i++) {
-		const peer_ref *r = &c->refs[i];
-		if (strncmp(r->name, MUTUAL_REF_ROOT "v1/", strlen(MUTUAL_REF_ROOT) + 3) == 0 || find_ref(&local, r->name))
-			continue;
-		if ((rc = mutual__repo_copy(c->local, c->peer, &r->oid, 1, NULL, 0, &c->stats->objects_received,
-			NULL, NULL)) == 0)
-			rc = mutual__ref_set(c->local, r->name, &r->oid, NULL);
-	}
 	for (size_t i = 0; i < local.n_refs && rc == 0; i++) {
-		const peer_ref *r = &local.refs[i];
-		if (strncmp(r->name, MUTUAL_REF_ROOT "v1/", strlen(MUTUAL_REF_ROOT) + 3) == 0 || find_ref(c, r->name))
+		const peer_ref *r = &local.refs[i], *theirs;
+		if (!is_newer_format_ref(r->name))
 			continue;
-		if ((rc = mutual__repo_copy(c->peer, c->local, &r->oid, 1, NULL, 0, &c->stats->objects_sent,
-			NULL, NULL)) == 0)
-			rc = mutual__ref_set(c->peer, r->name, &r->oid, NULL);
+		theirs = find_ref(c, r->name);
+		if (theirs && (memcmp(&theirs->oid, &r->oid, sizeof(r->oid)) == 0 ||
+				      !mutual__repo_descends(c->local, &r->oid, &theirs->oid)))
+			continue;
+		if ((rc = mutual__repo_copy(c->peer, c->local, &r->oid, 1, theirs ? &theirs->oid : NULL, theirs != NULL,
+			&c->stats->objects_sent, NULL, NULL)) == 0)
+			rc = mutual__ref_set(c->peer, r->name, &r->oid, theirs ? &theirs->oid : NULL);
 	}
 done:
 	free_refs(&local);
@@ -1096,74 +1330,54 @@ static int set_local_ref(const uint8_t *device, uint64_t last_seq, const uint8_t
 
 /* ---------------------------------------------------------------- targets */
 
-static int syncfs_path(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-	if (fd < 0)
-		return mutual__fail(MUTUAL_ERROR, "cannot open %s: %s", path, strerror(errno));
-	if (syncfs(fd) < 0)
-		rc = mutual__fail(MUTUAL_ERROR, "cannot flush %s to the medium: %s", path, strerror(errno));
-	close(fd);
-	return rc;
-}
-
 static int sync_folder(sync_ctx *c, const char *folder)
 {
-	mutual_buf path = { 0 }, lock = { 0 };
-	struct stat st;
+	mutual_medium stick = { -1, NULL };
+	mutual_buf repo = { 0 }, lock = { 0 };
+	char *path = NULL;
 	int lock_fd = -1, rc;
 
-	if (stat(folder, &st) < 0 || !S_ISDIR(st.st_mode))
-		return mutual__fail(MUTUAL_ENOTFOUND, "%s is not a folder (is the stick plugged in and mounted?)", folder);
-	if (mutual__buf_printf(&path, "%s/mutual-%s.git", folder, c->s->group_id) < 0 ||
-	    mutual__buf_printf(&lock, "%s/mutual-%s" MEDIUM_LOCK_SUFFIX, folder, c->s->group_id) < 0) {
+	if ((rc = mutual__medium_open(&stick, folder)) < 0)
+		return rc;
+	if (mutual__buf_printf(&repo, "mutual-%s.git", c->s->group_id) < 0 ||
+	    mutual__buf_printf(&lock, "mutual-%s.lock", c->s->group_id) < 0) {
 		rc = MUTUAL_ERROR;
 		goto done;
 	}
 	/* The lock is beside the repository, so even its creation is serialised. */
-	if ((rc = take_lock(&lock_fd, (const char *)lock.data, "the stick")) < 0)
-		goto done;
-	remove_stale_git_locks((const char *)path.data, 0);
-	if ((rc = mutual__repo_open(&c->peer, (const char *)path.data, 1)) < 0)
+	if ((rc = mutual__medium_lock(&lock_fd, &stick, (const char *)lock.data, "the stick")) < 0 ||
+	    (rc = mutual__medium_repo(&path, &stick, (const char *)repo.data, 1)) < 0 ||
+	    (rc = mutual__repo_open(&c->peer, path)) < 0)
 		goto done;
 	if ((rc = mutual__refs_foreach(c->peer, MUTUAL_REF_ROOT, collect_ref, c)) < 0 ||
 	    (rc = import_all(c)) < 0 || (rc = send_folder(c)) < 0 || (rc = send_forks_folder(c)) < 0 ||
-	    (rc = forward_foreign(c)) < 0 ||
-	    (rc = mutual__repo_consolidate(c->peer, NULL)) < 0)
+	    (rc = send_newer_folder(c)) < 0 || (rc = mutual__repo_consolidate(c->peer, NULL)) < 0)
 		goto done;
-	if ((rc = syncfs_path((const char *)path.data)) == 0)
-		c->stats->safe_to_remove = 1;
+	if (syncfs(stick.dirfd) < 0) {
+		rc = mutual__fail(MUTUAL_ERROR, "cannot flush %s to the medium: %s", folder, strerror(errno));
+		goto done;
+	}
+	c->stats->safe_to_remove = 1;
 done:
-	release_lock(lock_fd);
-	mutual__buf_free(&path);
+	mutual__medium_unlock(lock_fd, &stick, NULL);
+	mutual__medium_close(&stick);
+	mutual__buf_free(&repo);
 	mutual__buf_free(&lock);
+	free(path);
 	return rc;
 }
 
-/* Under the bundle's lock, a "<file>.tmp-<pid>" is a killed sync's. */
-static void remove_stale_bundle_temps(const char *file)
+/* The quarantine (NOTES 6) as the peer: what a bundle or a remote brings
+ * waits there until it is verified, and is dropped with it. */
+static int open_quarantine(sync_ctx *c)
 {
-	char *dir = mutual__strdup(file), *slash, *base;
-	DIR *d;
-	struct dirent *e;
-	if (!dir)
-		return;
-	slash = strrchr(dir, '/');
-	base = slash ? slash + 1 : dir;
-	if (slash)
-		*slash = '\0';
-	if ((d = opendir(slash ? (*dir ? dir : "/") : "."))) {
-		size_t n = strlen(base);
-		while ((e = readdir(d))) {
-			if (strncmp(e->d_name, base, n) == 0 && strncmp(e->d_name + n, ".tmp-", 5) == 0) {
-				char path[4096];
-				snprintf(path, sizeof(path), "%s/%s", slash ? (*dir ? dir : "") : ".", e->d_name);
-				unlink(path);
-			}
-		}
-		closedir(d);
-	}
-	free(dir);
+	char *path = NULL;
+	int rc;
+	c->quarantined = 1;
+	if ((rc = mutual__medium_quarantine(&path, &c->store_dir, QUARANTINE, SYNC_REPO)) == 0)
+		rc = mutual__repo_open(&c->peer, path);
+	free(path);
+	return rc;
 }
 
 static int collect_local_mutual_ref(const char *name, const mutual_oid *oid, void *payload)
@@ -1185,19 +1399,31 @@ static int sync_bundle(sync_ctx *c, const char *file)
 {
 	mutual_bundle_ref *in = NULL, *out = NULL;
 	size_t n_in = 0, n_out = 0;
+	mutual_medium folder = { -1, NULL };
 	mutual_buf lock = { 0 };
 	void *collect[2] = { &out, &n_out };
+	const char *base;
 	send_plan p;
-	int lock_fd = -1, rc;
+	uint64_t size;
+	int lock_fd = -1, fd = -1, rc;
 
 	memset(&p, 0, sizeof(p));
-	if ((rc = mutual__buf_printf(&lock, "%s.lock", file)) < 0 || (rc = take_lock(&lock_fd, (const char *)lock.data, file)) < 0)
+	if ((rc = mutual__medium_open_parent(&folder, &base, file)) < 0)
+		return rc;
+	if ((rc = mutual__buf_printf(&lock, "%s.lock", base)) < 0 ||
+	    (rc = mutual__medium_lock(&lock_fd, &folder, (const char *)lock.data, file)) < 0)
 		goto done;
-	remove_stale_bundle_temps(file);
-	c->peer = c->local;
-	if (access(file, F_OK) == 0) {
+	mutual__medium_remove_stale_temps(&folder, base);
+	rc = mutual__medium_open_read(&fd, &size, &folder, base);
+	if (rc < 0 && rc != MUTUAL_ENOTFOUND)
+		goto done;
+	if (rc == 0) {
 		c->progress.phase = MUTUAL_SYNC_RECEIVING;
-		if ((rc = mutual__bundle_read(&in, &n_in, c->local, file, transfer_cb, c)) < 0) {
+		if ((rc = open_quarantine(c)) < 0) {
+			close(fd);
+			goto done;
+		}
+		if ((rc = mutual__bundle_read(&in, &n_in, c->peer, fd, file, transfer_cb, c)) < 0) {
 			if (rc == MUTUAL_EINVALID || rc == MUTUAL_ENOTFOUND) {
 				refuse(c, NULL, "the bundle cannot be read (%s); it will be rewritten", mutual_error_last());
 				rc = 0;
@@ -1216,14 +1442,14 @@ static int sync_bundle(sync_ctx *c, const char *file)
 	    (rc = mutual__refs_foreach(c->local, MUTUAL_REF_ROOT, collect_local_mutual_ref, collect)) < 0)
 		goto done;
 	c->progress.phase = MUTUAL_SYNC_SENDING;
-	if ((rc = report(c, MUTUAL_SYNC_SENDING, 0, 0)) < 0 || (rc = mutual__bundle_write(file, c->local, out, n_out)) < 0)
+	if ((rc = report(c, MUTUAL_SYNC_SENDING, 0, 0)) < 0 ||
+	    (rc = mutual__bundle_write(&folder, base, c->local, out, n_out)) < 0)
 		goto done;
 	c->stats->safe_to_remove = 1;
 done:
 	free_plan(&p);
-	release_lock(lock_fd);
-	if (lock_fd >= 0)
-		unlink((const char *)lock.data);
+	mutual__medium_unlock(lock_fd, &folder, (const char *)lock.data);
+	mutual__medium_close(&folder);
 	mutual__buf_free(&lock);
 	mutual__bundle_refs_free(in, n_in);
 	mutual__bundle_refs_free(out, n_out);
@@ -1246,10 +1472,12 @@ static int collect_incoming(const char *name, const mutual_oid *oid, void *paylo
 	return rc;
 }
 
-static int delete_incoming(const char *name, const mutual_oid *oid, void *payload)
+/* The store's refs, copied into the quarantine: the fetch tells the remote
+ * what is held (the objects are there through the quarantine's read-through)
+ * so it sends only what is new. */
+static int seed_quarantine(const char *name, const mutual_oid *oid, void *payload)
 {
-	(void)oid;
-	return mutual__ref_delete(payload, name);
+	return mutual__ref_set(payload, name, oid, NULL);
 }
 
 static int reject_push(const char *ref, const char *why, void *payload)
@@ -1277,16 +1505,17 @@ static int sync_remote(sync_ctx *c, const char *url)
 	mutual__hash(h, url, strlen(url));
 	mutual__hex(hex, h, 8);
 	snprintf(prefix, sizeof(prefix), INCOMING "%s/", hex);
-	c->peer = c->local;
 	c->progress.phase = MUTUAL_SYNC_RECEIVING;
-	if ((rc = mutual__refs_foreach(c->local, prefix, delete_incoming, c->local)) < 0 ||
-	    (rc = mutual__remote_fetch(c->local, url, prefix, &c->stats->objects_received, transfer_cb, c)) < 0 ||
-	    (rc = mutual__refs_foreach(c->local, prefix, collect_incoming, &x)) < 0 || (rc = import_all(c)) < 0)
+	if ((rc = open_quarantine(c)) < 0 ||
+	    (rc = mutual__refs_foreach(c->local, MUTUAL_REF_ROOT, seed_quarantine, c->peer)) < 0 ||
+	    (rc = mutual__remote_fetch(c->peer, url, prefix, &c->stats->objects_received, transfer_cb, c)) < 0 ||
+	    (rc = mutual__refs_foreach(c->peer, prefix, collect_incoming, &x)) < 0 || (rc = import_all(c)) < 0)
 		goto done;
 	if ((rc = plan_send(&p, c)) < 0 || (rc = mutual__db_segment_tips(c->s->db, set_local_ref, c)) < 0)
 		goto done;
 	fp.c = c;
-	if ((rc = mutual__refs_foreach(c->local, MUTUAL_REF_FORKS, plan_fork, &fp)) < 0)
+	if ((rc = mutual__refs_foreach(c->local, MUTUAL_REF_FORKS, plan_fork, &fp)) < 0 ||
+	    (rc = mutual__refs_foreach(c->local, MUTUAL_REF_ROOT, plan_newer, &fp)) < 0)
 		goto done;
 	n_specs = p.n + fp.n;
 	if (n_specs) {
@@ -1294,11 +1523,14 @@ static int sync_remote(sync_ctx *c, const char *url)
 			rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 			goto done;
 		}
-		/* Device logs only ever fast-forward; a fork proof replaces a later one. */
+		/* Device logs only ever fast-forward, but replace a garbage ref
+		 * (NOTES 7); a fork proof replaces a later one; newer-format
+		 * refs fast-forward. */
 		for (size_t i = 0; i < n_specs; i++) {
 			mutual_buf spec = { 0 };
 			const char *name = i < p.n ? p.names[i] : fp.names[i - p.n];
-			if (mutual__buf_printf(&spec, "%s%s:%s", i < p.n ? "" : "+", name, name) < 0) {
+			int force = i < p.n ? p.force[i] : strncmp(name, MUTUAL_REF_FORKS, strlen(MUTUAL_REF_FORKS)) == 0;
+			if (mutual__buf_printf(&spec, "%s%s:%s", force ? "+" : "", name, name) < 0) {
 				rc = MUTUAL_ERROR;
 				goto done;
 			}
@@ -1311,7 +1543,6 @@ static int sync_remote(sync_ctx *c, const char *url)
 	}
 	c->stats->safe_to_remove = 1;
 done:
-	mutual__refs_foreach(c->local, prefix, delete_incoming, c->local);
 	for (size_t i = 0; specs && i < n_specs; i++)
 		free(specs[i]);
 	free(specs);
@@ -1335,7 +1566,7 @@ int mutual_sync(mutual_sync_stats *out, mutual_store *s, const char *target, con
 {
 	mutual_sync_stats local_stats;
 	sync_ctx c;
-	mutual_buf path = { 0 };
+	char *path = NULL;
 	int lock_fd = -1, rc;
 
 	if (!s || !target || !*target)
@@ -1351,18 +1582,17 @@ int mutual_sync(mutual_sync_stats *out, mutual_store *s, const char *target, con
 	c.s = s;
 	c.opts = opts;
 	c.stats = out;
+	c.store_dir.dirfd = -1;
 	if (s->readonly)
 		return mutual__fail(MUTUAL_EREADONLY, "the store at %s is read-only: it cannot sync", s->dir);
 	if ((rc = mutual__store_load_group_key(s)) < 0)
 		return rc;
-	if ((rc = mutual__buf_printf(&path, "%s/sync.lock", s->dir)) < 0 ||
-	    (rc = take_lock(&lock_fd, (const char *)path.data, "this store")) < 0)
+	if ((rc = mutual__medium_open(&c.store_dir, s->dir)) < 0 ||
+	    (rc = mutual__medium_lock(&lock_fd, &c.store_dir, SYNC_LOCK, "this store")) < 0)
 		goto done;
-	path.len = 0;
-	if ((rc = mutual__buf_printf(&path, "%s/" SYNC_REPO, s->dir)) < 0)
-		goto done;
-	remove_stale_git_locks((const char *)path.data, 0); /* we hold the store's sync lock */
-	if ((rc = mutual__repo_open(&c.local, (const char *)path.data, 1)) < 0)
+	/* Under the store's lock, a quarantine can only be a killed sync's. */
+	mutual__medium_quarantine_drop(&c.store_dir, QUARANTINE);
+	if ((rc = mutual__medium_repo(&path, &c.store_dir, SYNC_REPO, 1)) < 0 || (rc = mutual__repo_open(&c.local, path)) < 0)
 		goto done;
 	if ((rc = report(&c, MUTUAL_SYNC_EXPORTING, 0, 0)) < 0 || (rc = export_own(&c)) < 0)
 		goto done;
@@ -1382,13 +1612,16 @@ int mutual_sync(mutual_sync_stats *out, mutual_store *s, const char *target, con
 done:
 	if (rc < 0 && rc != MUTUAL_EREFUSED)
 		out->safe_to_remove = 0;
-	if (c.peer != c.local)
-		mutual__repo_free(c.peer);
+	mutual__repo_free(c.peer);
+	if (c.quarantined)
+		mutual__medium_quarantine_drop(&c.store_dir, QUARANTINE);
 	mutual__repo_free(c.local);
 	free_refs(&c);
+	free(c.garbage);
 	mutual__buf_free(&c.blob);
 	mutual__buf_free(&c.plain);
-	release_lock(lock_fd);
-	mutual__buf_free(&path);
+	mutual__medium_unlock(lock_fd, &c.store_dir, NULL);
+	mutual__medium_close(&c.store_dir);
+	free(path);
 	return rc;
 }
