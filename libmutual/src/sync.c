@@ -1594,7 +1594,10 @@ int mutual_sync(mutual_sync_stats *out, mutual_store *s, const char *target, con
 	mutual__medium_quarantine_drop(&c.store_dir, QUARANTINE);
 	if ((rc = mutual__medium_repo(&path, &c.store_dir, SYNC_REPO, 1)) < 0 || (rc = mutual__repo_open(&c.local, path)) < 0)
 		goto done;
-	if ((rc = report(&c, MUTUAL_SYNC_EXPORTING, 0, 0)) < 0 || (rc = export_own(&c)) < 0)
+	/* The refs follow the export at once, so sync.git holds nothing
+	 * unreferenced whatever happens to the target. */
+	if ((rc = report(&c, MUTUAL_SYNC_EXPORTING, 0, 0)) < 0 || (rc = export_own(&c)) < 0 ||
+	    (rc = mutual__db_segment_tips(s->db, set_local_ref, &c)) < 0)
 		goto done;
 	if (is_url(target))
 		rc = sync_remote(&c, target);
