@@ -6,7 +6,8 @@
  *
  * Inputs whose first byte is 0 are taken as a plaintext segment instead and
  * sealed first, so the fuzzer also reaches the parser and event decoder
- * behind the authentication it cannot forge.
+ * behind the authentication it cannot forge. Every input is also checked
+ * as a newer-format envelope (the outer envelope all versions share).
  */
 #include <string.h>
 
@@ -37,6 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		data = sealed.data;
 		size = sealed.len;
 	}
+	if (mutual__envelope_version(data, size) > 1)
+		(void)mutual__envelope_check_newer(data, size, group, "refs/mutual/v2/devices/x", key);
 	if (mutual__segment_open(&plain, data, size, group, device, key) != 0)
 		goto done;
 	if (mutual__segment_parse(&seg, plain.data, plain.len) != 0)

@@ -340,10 +340,13 @@ class HostileMedia(unittest.TestCase):
                 git(v.repo, "index-pack", "--stdin", data=f.read())
 
         def junk_chain(v, n, ref):
-            parent = None
+            # Segment-shaped commits of junk, in one stock git process.
+            stream = []
             for i in range(n):
-                parent = v.segment_commit(v.blob(b"junk %d" % i), parent)
-            v.set_ref(ref, parent)
+                blob = b"junk %d" % i
+                stream.append(b"commit %s\ncommitter m <m@invalid> 0 +0000\ndata 0\n"
+                              b"M 100644 inline segment\ndata %d\n%s\n" % (ref.encode(), len(blob), blob))
+            git(v.repo, "fast-import", "--quiet", data=b"".join(stream))
 
         def missing_parent(v):
             tree = git(v.repo, "mktree", data=("100644 blob %s\tsegment\n" % v.blob(b"junk")).encode())
@@ -453,6 +456,68 @@ class HostileMedia(unittest.TestCase):
             git(scratch, "update-ref", name, oid)
         os.unlink(v.target)
         git(scratch, "bundle", "create", v.target, "--all")
+
+    # ------------------------------------------- the holes, one test each
+
+    def test_hole1_lock_linked_to_the_stores_own_database(self):
+        # `ln -s ~/pantry/mutual.db s/mutual-<gid>.lock; mutual sync s` truncated it.
+        def mutate(v):
+            os.unlink(v.path("mutual-%s.lock" % self.gid))
+            os.symlink(os.path.join(v.work, "store", "mutual.db"), v.path("mutual-%s.lock" % self.gid))
+
+        def expect(case, v, r, err):
+            case.assertEqual(r.returncode, 1)
+            with open(os.path.join(v.work, "store", "mutual.db"), "rb") as f:
+                case.assertEqual(f.read(16), b"SQLite format 3\0")
+        self.check_variant("hole1", "folder", mutate, expect)
+
+    def test_hole1_bundle_lock_linked(self):
+        self.check_variant("hole1-bundle", "bundle", lambda v: v.replace("pantry.bundle.lock", "symlink"))
+        self.check_variant("hole1-bundle-hard", "bundle", lambda v: v.replace("pantry.bundle.lock", "hardlink"))
+
+    def test_hole2_linked_repository_keeps_other_lock_files(self):
+        def expect(case, v, r, err):
+            for name in ("Cargo.lock", "yarn.lock"):
+                case.assertTrue(os.path.exists(os.path.join(v.canary, "project", name)))
+            case.assertFalse(os.path.exists(os.path.join(v.canary, "project", "objects")))
+        self.check_variant("hole2", "folder", lambda v: v.replace("mutual-%s.git" % self.gid, "symlink", "dir"),
+                           expect)
+
+    def test_hole3_links_inside_the_repository(self):
+        repo = "mutual-%s.git" % self.gid
+        self.check_variant("hole3-dangling-ref", "folder", lambda v: v.replace(
+            repo + "/refs/mutual/v1/devices/" + self.dev_b, "dangling"))
+        self.check_variant("hole3-devices-folder", "folder", lambda v: v.replace(
+            repo + "/refs/mutual/v1/devices", "symlink", "dir"))
+
+        def expect_config(case, v, r, err):
+            with open(os.path.join(v.canary, "project", "config")) as f:
+                case.assertNotIn("deltaCacheSize", f.read())
+        self.check_variant("hole3-config", "folder", lambda v: (os.unlink(v.path(repo + "/config")), os.symlink(
+            os.path.join(v.canary, "project", "config"), v.path(repo + "/config"))), expect_config)
+        self.check_variant("hole3-alternates", "folder", lambda v: v.write(
+            repo + "/objects/info/alternates", (os.path.join(v.canary, "repo.git", "objects") + "\n").encode()))
+
+    def test_hole4_nothing_unverified_is_kept(self):
+        def expect_small(case, v, r, err):
+            size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(os.path.join(v.work, "store"))
+                       for f in fs)
+            case.assertLess(size, 4 << 20, "the store kept what the medium brought")
+        forged = self.forged_refs()
+        self.check_variant("hole4-big-blob", "folder", forged["c-ref-oversized-blob"], expect_small)
+        self.check_variant("hole4-long-chain", "folder", forged["c-ref-junk-chain"], expect_small)
+        junk = ("# v2 git bundle\n%s refs/mutual/v1/devices/%s\n\n" % (self.a_tip, self.dev_a)).encode()
+        self.check_variant("hole4-junk-bundle", "bundle", lambda v: v.write(
+            "pantry.bundle", junk + b"PACK\0\0\0\2\0\0\0\5" + os.urandom(20 << 20)), expect_small)
+
+        def expect_not_forwarded(case, v, r, err):
+            expect_small(case, v, r, err)
+            again = os.path.join(v.work, "second")
+            os.mkdir(again)
+            mutual(os.path.join(v.work, "store"), "sync", again)
+            refs = git(os.path.join(again, "mutual-%s.git" % case.gid), "for-each-ref", "--format=%(refname)")
+            case.assertNotIn("refs/heads/junk", refs)
+        self.check_variant("hole4-outside-refs", "folder", forged["outside-namespace"], expect_not_forwarded)
 
     def test_zz_count(self):
         """The generator's size, as the issue asks: at least 100 variants."""

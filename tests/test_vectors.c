@@ -11,9 +11,20 @@
  * no single-byte change of a wire form goes unnoticed and no truncated wire
  * form decodes.
  *
- * Usage: test_vectors VECTOR_FILE. Exits 0 when everything matches, 1 on any
- * mismatch (each one printed, naming the event and the field), 2 when the
- * vector file cannot be read or parsed.
+ * With --envelope, it checks instead the vectors of the outer envelope of
+ * medium versions 2 and later (tests/resources/vectors/envelope-newer.txt,
+ * made by tools/make_envelope_vectors.py with PyNaCl): that
+ * mutual__envelope_check_newer accepts every "expect: accept" vector and
+ * refuses every "expect: reject" one with the code it names, that
+ * mutual__envelope_version reads each one's version, and that libmutual's
+ * AEAD seals each accepted plaintext to the committed bytes. Negative checks
+ * on each accepted vector: every single-byte change, every truncation and
+ * every small change of the ref name is refused, with the right code.
+ *
+ * Usage: test_vectors VECTOR_FILE, or test_vectors --envelope VECTOR_FILE.
+ * Exits 0 when everything matches, 1 on any mismatch (each one printed,
+ * naming the event or vector and the field), 2 when the vector file cannot
+ * be read or parsed.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -24,6 +35,7 @@
 #include "common.h"
 #include "crypto.h"
 #include "event.h"
+#include "segment.h"
 
 #define MAX_KEYS 32
 #define MAX_EVENTS 16
@@ -99,8 +111,9 @@ static char *read_all(const char *path, size_t *len)
 	return data;
 }
 
-/* Split the file into the header block and one block per "event: N". */
-static size_t parse(char *text, size_t len, block *top, block *events)
+/* Split the file into the header block and one block per "<block_key>: N"
+ * ("event" or "vector"). */
+static size_t parse(char *text, size_t len, block *top, block *events, const char *block_key)
 {
 	size_t nev = 0;
 	block *cur = top;
@@ -126,9 +139,9 @@ static size_t parse(char *text, size_t len, block *top, block *events)
 		if (!colon || colon == p || (colon[1] != '\0' && colon[1] != ' '))
 			die(lineno, "not a 'key: value' line: %s", p);
 		*colon = '\0';
-		if (strcmp(p, "event") == 0) {
+		if (strcmp(p, block_key) == 0) {
 			if (nev == MAX_EVENTS)
-				die(lineno, "too many events");
+				die(lineno, "too many %ss", block_key);
 			cur = &events[nev++];
 		}
 		for (size_t i = 0; i < cur->n; i++)
@@ -412,6 +425,233 @@ static void check_decoded(const char *where, const mutual_event_rec *want, const
 		check_bytes(where, "decoded signature", want->sig, MUTUAL_SIG_SIZE, got->sig, MUTUAL_SIG_SIZE);
 }
 
+/* ------------------------------------------------- envelopes of versions >= 2 */
+
+static const char *code_name(int rc)
+{
+	switch (rc) {
+	case 0:
+		return "0";
+	case MUTUAL_ERROR:
+		return "MUTUAL_ERROR";
+	case MUTUAL_EINVALID:
+		return "MUTUAL_EINVALID";
+	case MUTUAL_EVERIFY:
+		return "MUTUAL_EVERIFY";
+	default:
+		return "another code";
+	}
+}
+
+/* mutual__envelope_check_newer on a copy of exactly `len` bytes (so a
+ * sanitizer or valgrind sees any read past the end); a refusal must say why. */
+static int check_newer_copy(const char *where, const uint8_t *env, size_t len, const uint8_t group_id[16],
+	const char *ref, const uint8_t key[32], int *version)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	int rc;
+
+	if (!copy)
+		die(0, "out of memory");
+	if (len)
+		memcpy(copy, env, len);
+	*version = mutual__envelope_version(copy, len);
+	rc = mutual__envelope_check_newer(copy, len, group_id, ref, key);
+	if (rc < 0 && !*mutual_error_last())
+		fail(where, "envelope", "mutual__envelope_check_newer refuses without a message");
+	free(copy);
+	return rc;
+}
+
+static void expect_code(const char *where, const char *field, const char *change, int want, int got)
+{
+	char what[256];
+
+	if (got == want)
+		return;
+	snprintf(what, sizeof(what), "%s: mutual__envelope_check_newer returns %s (%d), expected %s (%d)", change,
+		code_name(got), got, code_name(want), want);
+	fail(where, field, what);
+}
+
+/* Every single-byte change (XOR 0x01 and XOR 0xff) of an accepted envelope
+ * is refused: as not an envelope of version >= 2 when it hits the magic or
+ * makes the version 0 or 1, as not authentic otherwise. Every truncation is
+ * refused: as not an envelope below 33 + 16 bytes, as not authentic above. */
+static void check_envelope_changes(const char *where, const uint8_t *env, size_t len, const uint8_t group_id[16],
+	const char *ref, const uint8_t key[32])
+{
+	static const uint8_t masks[] = { 0x01, 0xff };
+	uint8_t *copy = malloc(len);
+	char change[96], *r;
+	size_t rlen = strlen(ref), refs = 0;
+	int version;
+
+	if (!copy)
+		die(0, "out of memory");
+	for (size_t i = 0; i < len; i++) {
+		for (size_t m = 0; m < MUTUAL_ARRAY_SIZE(masks); m++) {
+			int want = MUTUAL_EVERIFY;
+			memcpy(copy, env, len);
+			copy[i] ^= masks[m];
+			if (i < 4 || (i == 4 && copy[4] <= 1))
+				want = MUTUAL_EINVALID;
+			snprintf(change, sizeof(change), "byte %zu XOR 0x%02x", i, masks[m]);
+			expect_code(where, "envelope", change, want,
+				check_newer_copy(where, copy, len, group_id, ref, key, &version));
+			if (version != (i < 4 ? MUTUAL_EINVALID : copy[4]))
+				fail(where, "version", "mutual__envelope_version misreads a changed envelope");
+		}
+	}
+	for (size_t l = 0; l < len; l++) {
+		int want = l < MUTUAL_ENVELOPE_HEADER + MUTUAL_AEAD_TAG ? MUTUAL_EINVALID : MUTUAL_EVERIFY;
+		snprintf(change, sizeof(change), "truncated to %zu of %zu bytes", l, len);
+		expect_code(where, "envelope", change, want, check_newer_copy(where, env, l, group_id, ref, key, &version));
+		if (l < MUTUAL_ENVELOPE_HEADER + MUTUAL_AEAD_TAG && version != MUTUAL_EINVALID)
+			fail(where, "version", "mutual__envelope_version reads a version from a truncated envelope");
+	}
+	free(copy);
+
+	/* The whole ref name is authenticated: not a prefix of it, not more. */
+	r = malloc(rlen + 2);
+	if (!r)
+		die(0, "out of memory");
+	for (size_t l = 0; l < rlen; l++) {
+		memcpy(r, ref, l);
+		r[l] = '\0';
+		snprintf(change, sizeof(change), "ref cut to its first %zu characters", l);
+		expect_code(where, "ref", change, MUTUAL_EVERIFY, check_newer_copy(where, env, len, group_id, r, key, &version));
+		refs++;
+	}
+	for (size_t i = 0; i < rlen; i++) {
+		memcpy(r, ref, rlen + 1);
+		r[i] = r[i] == 'a' ? 'b' : 'a';
+		snprintf(change, sizeof(change), "ref character %zu changed", i);
+		expect_code(where, "ref", change, MUTUAL_EVERIFY, check_newer_copy(where, env, len, group_id, r, key, &version));
+		refs++;
+	}
+	memcpy(r, ref, rlen);
+	memcpy(r + rlen, "0", 2);
+	expect_code(where, "ref", "ref with a character added", MUTUAL_EVERIFY,
+		check_newer_copy(where, env, len, group_id, r, key, &version));
+	refs++;
+	free(r);
+	printf("  %s: refused %zu single-byte changes, %zu truncations and %zu other ref names\n", where, 2 * len, len,
+		refs);
+}
+
+static int check_envelopes(void)
+{
+	static block top, vecs[MAX_EVENTS];
+	size_t n, text_len, accepted = 0, rejected = 0;
+	char *text = read_all(vector_path, &text_len);
+
+	n = parse(text, text_len, &top, vecs, "vector");
+	if (strcmp(get(&top, "format"), "envelope-newer") != 0)
+		die(line_of(&top, "format"), "not the vectors of the envelope of versions >= 2 (format: envelope-newer)");
+	for (size_t v = 0; v < n; v++) {
+		const block *b = &vecs[v];
+		const char *expect = get(b, "expect"), *error = get(b, "error"), *ref = get(b, "ref");
+		uint8_t key[32], group_id[MUTUAL_GROUP_ID_SIZE], nonce[MUTUAL_AEAD_NONCE], hdr[MUTUAL_ENVELOPE_HEADER];
+		uint8_t *want_hdr, *ad, *env, *plain;
+		size_t want_hdr_len, ad_len, env_len, plain_len, rlen = strlen(ref);
+		uint64_t version, key_id;
+		int want, rc, got_version;
+		char where[64];
+		mutual_buf my_ad = { 0 };
+
+		snprintf(where, sizeof(where), "vector %s", get(b, "vector"));
+		if (get_u64(b, "vector") != v + 1)
+			die(b->line[0], "vector blocks must be numbered 1, 2, ... (%s)", where);
+		if (strcmp(expect, "accept") == 0 && !*error) {
+			want = 0;
+			accepted++;
+		} else if (strcmp(expect, "reject") == 0 && strcmp(error, "MUTUAL_EVERIFY") == 0) {
+			want = MUTUAL_EVERIFY;
+			rejected++;
+		} else if (strcmp(expect, "reject") == 0 && strcmp(error, "MUTUAL_EINVALID") == 0) {
+			want = MUTUAL_EINVALID;
+			rejected++;
+		} else {
+			die(line_of(b, "expect"), "%s: expect must be accept (empty error) or reject (error "
+				"MUTUAL_EVERIFY or MUTUAL_EINVALID)", where);
+		}
+		version = get_u64(b, "version");
+		key_id = get_u64(b, "key_id");
+		if (version > 255 || key_id > UINT32_MAX)
+			die(b->line[0], "%s: version or key_id out of range", where);
+		for (size_t i = 0; i < rlen; i++)
+			if ((unsigned char)ref[i] < 0x21 || (unsigned char)ref[i] > 0x7e)
+				die(line_of(b, "ref"), "%s: the ref is not printable ASCII", where);
+		get_hex_fixed(b, "group_key", key, sizeof(key));
+		get_hex_fixed(b, "group_id", group_id, sizeof(group_id));
+		get_hex_fixed(b, "nonce", nonce, sizeof(nonce));
+		want_hdr = get_hex(b, "header", &want_hdr_len);
+		ad = get_hex(b, "associated_data", &ad_len);
+		env = get_hex(b, "envelope", &env_len);
+		plain = get_hex(b, "plaintext", &plain_len);
+
+		/* The header and the associated data, built here from the inputs. */
+		memcpy(hdr, MUTUAL_ENVELOPE_MAGIC, 4);
+		hdr[4] = (uint8_t)version;
+		hdr[5] = (uint8_t)(key_id >> 24);
+		hdr[6] = (uint8_t)(key_id >> 16);
+		hdr[7] = (uint8_t)(key_id >> 8);
+		hdr[8] = (uint8_t)key_id;
+		memcpy(hdr + 9, nonce, sizeof(nonce));
+		check_bytes(where, "header", want_hdr, want_hdr_len, hdr, sizeof(hdr));
+		check_bytes(where, "header (the envelope's first 33 bytes)", want_hdr, want_hdr_len, env,
+			env_len < sizeof(hdr) ? env_len : sizeof(hdr));
+		if (mutual__buf_put(&my_ad, hdr, sizeof(hdr)) < 0 || mutual__buf_put(&my_ad, group_id, sizeof(group_id)) < 0 ||
+		    mutual__buf_put(&my_ad, ref, rlen) < 0)
+			die(0, "out of memory");
+		check_bytes(where, "associated_data", ad, ad_len, my_ad.data, my_ad.len);
+
+		/* libmutual's AEAD seals the plaintext to the committed envelope. */
+		if (want == 0) {
+			mutual_buf sealed = { 0 };
+			if (mutual__buf_put(&sealed, hdr, sizeof(hdr)) < 0 ||
+			    mutual__buf_grow(&sealed, plain_len + MUTUAL_AEAD_TAG) < 0)
+				die(0, "out of memory");
+			mutual__aead_encrypt(sealed.data + sealed.len, plain, plain_len, my_ad.data, my_ad.len, nonce, key);
+			sealed.len += plain_len + MUTUAL_AEAD_TAG;
+			check_bytes(where, "envelope (sealed by libmutual's AEAD)", env, env_len, sealed.data, sealed.len);
+			mutual__buf_free(&sealed);
+		}
+
+		/* The checks under test. */
+		rc = check_newer_copy(where, env, env_len, group_id, ref, key, &got_version);
+		expect_code(where, "envelope", "the committed envelope", want, rc);
+		if (got_version < 0 || (uint64_t)got_version != version) {
+			char what[128];
+			snprintf(what, sizeof(what), "mutual__envelope_version returns %d, the vector says %llu", got_version,
+				(unsigned long long)version);
+			fail(where, "version", what);
+		}
+		printf("%s: expect %s%s%s: mutual__envelope_check_newer returns %s, mutual__envelope_version %d\n", where,
+			expect, *error ? " " : "", error, code_name(rc), got_version);
+		if (want == 0)
+			check_envelope_changes(where, env, env_len, group_id, ref, key);
+
+		mutual__buf_free(&my_ad);
+		mutual__wipe(key, sizeof(key));
+		free(want_hdr);
+		free(ad);
+		free(env);
+		free(plain);
+	}
+	free(text);
+	if (accepted == 0 || rejected == 0)
+		die(0, "the file must have vectors to accept and vectors to reject");
+	if (failures) {
+		fprintf(stderr, "test_vectors: %d check(s) FAILED against %s\n", failures, vector_path);
+		return 1;
+	}
+	printf("test_vectors: libmutual agrees with all %zu envelope vectors of %s (%zu accepted, %zu rejected)\n", n,
+		vector_path, accepted, rejected);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static block top, events[MAX_EVENTS];
@@ -421,17 +661,20 @@ int main(int argc, char **argv)
 	mutual_buf all = { 0 };
 	char *text;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s tests/resources/vectors/event-v1.txt\n", argv[0]);
+	if (!(argc == 2 && argv[1][0] != '-') && !(argc == 3 && strcmp(argv[1], "--envelope") == 0)) {
+		fprintf(stderr, "usage: %s tests/resources/vectors/event-v1.txt\n"
+			"       %s --envelope tests/resources/vectors/envelope-newer.txt\n", argv[0], argv[0]);
 		return 2;
 	}
-	vector_path = argv[1];
+	vector_path = argv[argc - 1];
 	if (mutual__crypto_init() < 0) {
 		fprintf(stderr, "test_vectors: %s\n", mutual_error_last());
 		return 2;
 	}
+	if (argc == 3)
+		return check_envelopes();
 	text = read_all(vector_path, &text_len);
-	nev = parse(text, text_len, &top, events);
+	nev = parse(text, text_len, &top, events, "event");
 	if (nev == 0)
 		die(0, "no events in the file");
 	if (get_u64(&top, "format") != MUTUAL_EVENT_FORMAT)

@@ -10,9 +10,24 @@ format version 1 of a libmutual event, with Python alone (hashlib + PyNaCl):
   - docs/format.md quotes the file verbatim, once the docs carry the
     marker line "<!-- vectors:event-v1 -->" (skipped until then).
 
-tests/test_vectors.c checks libmutual itself against the same file.
+and tests/resources/vectors/envelope-newer.txt, the envelope of medium
+versions 2 and later (the one check this version makes on a newer medium's
+objects):
 
-Usage: /usr/bin/python3 tests/test_vectors.py [VECTOR_FILE] [unittest options]
+  - the file is exactly what tools/make_envelope_vectors.py generates;
+  - every header, associated data and envelope re-derives from the inputs in
+    the file, with PyNaCl and with a small pure-Python XChaCha20-Poly1305
+    written here (so not only libsodium vouches for the bytes); accepted
+    vectors open, rejected ones fail for the reason they give;
+  - the rejected vectors are the promised changes of vector 1 (another ref,
+    another group id, one ciphertext byte, a version-1 header);
+  - docs/format.md quotes the file verbatim in the fenced block right after
+    the marker line "<!-- vectors:envelope-newer -->" (required).
+
+tests/test_vectors.c checks libmutual itself against the same files.
+
+Usage: /usr/bin/python3 tests/test_vectors.py [VECTOR_FILE] [--envelope FILE]
+           [--docs FORMAT_MD] [unittest options]
 (Debian's python3 with python3-nacl.)
 """
 
@@ -24,7 +39,9 @@ import sys
 import unittest
 
 try:
-    from nacl.exceptions import BadSignatureError
+    from nacl.bindings import (crypto_aead_xchacha20poly1305_ietf_decrypt,
+                               crypto_aead_xchacha20poly1305_ietf_encrypt)
+    from nacl.exceptions import BadSignatureError, CryptoError
     from nacl.signing import SigningKey, VerifyKey
 except ImportError:  # pragma: no cover
     sys.stderr.write("test_vectors.py needs PyNaCl: run it with /usr/bin/python3 "
@@ -36,6 +53,9 @@ VECTOR_FILE = os.path.join(ROOT, "tests", "resources", "vectors", "event-v1.txt"
 GENERATOR = os.path.join(ROOT, "tools", "make_vectors.py")
 DOCS = os.path.join(ROOT, "docs", "format.md")
 DOCS_MARKER = "<!-- vectors:event-v1 -->"
+ENVELOPE_FILE = os.path.join(ROOT, "tests", "resources", "vectors", "envelope-newer.txt")
+ENVELOPE_GENERATOR = os.path.join(ROOT, "tools", "make_envelope_vectors.py")
+ENVELOPE_MARKER = "<!-- vectors:envelope-newer -->"
 
 TOP_KEYS = ["format", "seed", "public_key", "peer_a_seed", "peer_a_public_key",
             "peer_b_seed", "peer_b_public_key"]
@@ -47,8 +67,9 @@ HEX_KEYS = {"seed", "public_key", "peer_a_seed", "peer_a_public_key", "peer_b_se
             "hash", "sig_message", "signature", "wire"}
 
 
-def parse(raw):
-    """The line format, strictly: returns (top dict, [event dict])."""
+def parse(raw, block_key="event", hex_keys=HEX_KEYS):
+    """The line format, strictly: returns (top dict, [block dict]), a block
+    starting at each `block_key` line (an event's, by default)."""
     text = raw.decode("utf-8")  # strict: raises on bad UTF-8
     if "\r" in text:
         raise ValueError("carriage return in the file: line ends must be \\n")
@@ -62,15 +83,15 @@ def parse(raw):
         if not sep or not key or (value and not value.startswith(" ")):
             raise ValueError("line %d is not 'key: value': %r" % (no, line))
         value = value[1:]
-        if key == "event":
+        if key == block_key:
             cur = {}
             events.append(cur)
         block = top if cur is None else cur
         if key in block:
             raise ValueError("line %d repeats key %r" % (no, key))
-        if key in HEX_KEYS and value != value.lower():
+        if key in hex_keys and value != value.lower():
             raise ValueError("line %d: hex must be lowercase" % no)
-        block[key] = bytes.fromhex(value) if key in HEX_KEYS else value
+        block[key] = bytes.fromhex(value) if key in hex_keys else value
     return top, events
 
 
@@ -82,8 +103,8 @@ def u64(v):
     return v.to_bytes(8, "big")
 
 
-def load_generator():
-    spec = importlib.util.spec_from_file_location("make_vectors", GENERATOR)
+def load_generator(path=GENERATOR, name="make_vectors"):
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -245,7 +266,219 @@ class EventVectorsV1(unittest.TestCase):
                         % (os.path.relpath(VECTOR_FILE, ROOT), DOCS_MARKER))
 
 
+# ------------------------------------------------- envelope of versions >= 2
+
+ENV_TOP_KEYS = ["format"]
+ENV_KEYS = ["vector", "expect", "error", "version", "key_id", "group_key", "group_id",
+            "ref", "nonce", "plaintext", "header", "associated_data", "envelope"]
+ENV_HEX_KEYS = {"group_key", "group_id", "nonce", "plaintext", "header",
+                "associated_data", "envelope"}
+ENV_HEADER = 33  # "mseg" (4) | version u8 | key id u32 | nonce (24)
+AEAD_TAG = 16
+
+
+def _rotl32(v, c):
+    return ((v << c) & 0xFFFFFFFF) | (v >> (32 - c))
+
+
+def _chacha_rounds(state):
+    """ChaCha20's 20 rounds (RFC 8439, 2.3) of 16 words, without the final add."""
+    x = list(state)
+    for _ in range(10):
+        for a, b, c, d in ((0, 4, 8, 12), (1, 5, 9, 13), (2, 6, 10, 14), (3, 7, 11, 15),
+                           (0, 5, 10, 15), (1, 6, 11, 12), (2, 7, 8, 13), (3, 4, 9, 14)):
+            x[a] = (x[a] + x[b]) & 0xFFFFFFFF
+            x[d] = _rotl32(x[d] ^ x[a], 16)
+            x[c] = (x[c] + x[d]) & 0xFFFFFFFF
+            x[b] = _rotl32(x[b] ^ x[c], 12)
+            x[a] = (x[a] + x[b]) & 0xFFFFFFFF
+            x[d] = _rotl32(x[d] ^ x[a], 8)
+            x[c] = (x[c] + x[d]) & 0xFFFFFFFF
+            x[b] = _rotl32(x[b] ^ x[c], 7)
+    return x
+
+
+_SIGMA = list(struct.unpack("<4I", b"expand 32-byte k"))
+
+
+def _chacha20_block(key, counter, nonce12):
+    state = _SIGMA + list(struct.unpack("<8I", key)) + [counter] + list(struct.unpack("<3I", nonce12))
+    x = _chacha_rounds(state)
+    return struct.pack("<16I", *[(a + b) & 0xFFFFFFFF for a, b in zip(x, state)])
+
+
+def _poly1305(key, msg):
+    """RFC 8439, 2.5."""
+    r = int.from_bytes(key[:16], "little") & 0x0FFFFFFC0FFFFFFC0FFFFFFC0FFFFFFF
+    s = int.from_bytes(key[16:32], "little")
+    p, acc = (1 << 130) - 5, 0
+    for i in range(0, len(msg), 16):
+        acc = (acc + int.from_bytes(msg[i:i + 16] + b"\x01", "little")) * r % p
+    return ((acc + s) & ((1 << 128) - 1)).to_bytes(16, "little")
+
+
+def xchacha20poly1305_encrypt(key, nonce, plaintext, ad):
+    """XChaCha20-Poly1305-IETF (draft-irtf-cfrg-xchacha: HChaCha20 subkey,
+    then RFC 8439's AEAD): ciphertext | 16-byte tag. Pure Python, slow, for
+    a few small vectors only."""
+    assert len(key) == 32 and len(nonce) == 24
+    h = _chacha_rounds(_SIGMA + list(struct.unpack("<8I", key)) + list(struct.unpack("<4I", nonce[:16])))
+    subkey = struct.pack("<8I", *(h[0:4] + h[12:16]))
+    nonce12 = bytes(4) + nonce[16:]
+    otk = _chacha20_block(subkey, 0, nonce12)[:32]
+    stream = b"".join(_chacha20_block(subkey, 1 + i, nonce12)
+                      for i in range((len(plaintext) + 63) // 64))
+    ct = bytes(a ^ b for a, b in zip(plaintext, stream))
+
+    def pad16(b):
+        return b + bytes(-len(b) % 16)
+    mac = pad16(ad) + pad16(ct) + struct.pack("<QQ", len(ad), len(ct))
+    return ct + _poly1305(otk, mac)
+
+
+class EnvelopeVectorsNewer(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        with open(ENVELOPE_FILE, "rb") as f:
+            cls.raw = f.read()
+        cls.top, cls.vectors = parse(cls.raw, "vector", ENV_HEX_KEYS)
+
+    def test_layout(self):
+        self.assertEqual(list(self.top), ENV_TOP_KEYS)
+        self.assertEqual(self.top["format"], "envelope-newer")
+        self.assertGreaterEqual(len(self.vectors), 6)
+        for i, v in enumerate(self.vectors, 1):
+            with self.subTest(vector=i):
+                self.assertEqual(list(v), ENV_KEYS)
+                self.assertEqual(v["vector"], str(i))
+                self.assertIn((v["expect"], v["error"]),
+                              [("accept", ""), ("reject", "MUTUAL_EVERIFY"),
+                               ("reject", "MUTUAL_EINVALID")])
+                self.assertEqual(str(int(v["version"])), v["version"])
+                self.assertEqual(str(int(v["key_id"])), v["key_id"])
+                self.assertEqual((len(v["group_key"]), len(v["group_id"]), len(v["nonce"])),
+                                 (32, 16, 24))
+                self.assertTrue(v["ref"].startswith("refs/") and v["ref"].isascii())
+
+    def test_file_is_what_the_generator_makes(self):
+        gen = load_generator(ENVELOPE_GENERATOR, "make_envelope_vectors").render().encode("utf-8")
+        self.assertTrue(gen == self.raw,
+                        "%s differs from the output of tools/make_envelope_vectors.py; "
+                        "regenerate it with /usr/bin/python3 tools/make_envelope_vectors.py "
+                        "(and explain why the vectors changed)" % ENVELOPE_FILE)
+
+    def test_pure_python_aead_known_answer(self):
+        # draft-irtf-cfrg-xchacha-03, A.3.1: its published tag, and PyNaCl's bytes.
+        pt = (b"Ladies and Gentlemen of the class of '99: If I could offer you only one "
+              b"tip for the future, sunscreen would be it.")
+        ad, key, nonce = bytes.fromhex("50515253c0c1c2c3c4c5c6c7"), bytes(range(0x80, 0xA0)), \
+            bytes(range(0x40, 0x58))
+        got = xchacha20poly1305_encrypt(key, nonce, pt, ad)
+        self.assertEqual(got[-16:].hex(), "c0875924c1c7987947deafd8780acf49")
+        self.assertEqual(got, crypto_aead_xchacha20poly1305_ietf_encrypt(pt, ad, nonce, key))
+
+    def test_fixed_inputs(self):
+        accepted = [v for v in self.vectors if v["expect"] == "accept"]
+        self.assertEqual([v["version"] for v in accepted], ["2", "9"])
+        device = bytes(SigningKey(bytes(range(0x00, 0x20))).verify_key).hex()
+        for v, nonce, key_id in zip(accepted, (range(0xC0, 0xD8), range(0xD8, 0xF0)),
+                                    (1, 0x0A0B0C0D)):
+            with self.subTest(vector=v["vector"]):
+                self.assertEqual(v["group_key"], bytes(range(0x60, 0x80)))
+                self.assertEqual(v["group_id"], bytes(range(0xA0, 0xB0)))
+                self.assertEqual(v["nonce"], bytes(nonce))
+                self.assertEqual(int(v["key_id"]), key_id)
+                self.assertEqual(v["ref"], "refs/mutual/v%s/devices/%s" % (v["version"], device))
+        self.assertEqual(accepted[1]["plaintext"], b"")
+        self.assertEqual(len(accepted[1]["envelope"]), ENV_HEADER + AEAD_TAG)
+
+    def test_rederive_every_value(self):
+        for v in self.vectors:
+            with self.subTest(vector=v["vector"]):
+                env, key, nonce = v["envelope"], v["group_key"], v["nonce"]
+                version, key_id = int(v["version"]), int(v["key_id"])
+                header = b"mseg" + bytes([version]) + key_id.to_bytes(4, "big") + nonce
+                self.assertEqual(v["header"].hex(), header.hex())
+                self.assertEqual(env[:ENV_HEADER].hex(), header.hex())
+                ref = v["ref"].encode("ascii")
+                self.assertNotIn(b"\0", ref)
+                ad = header + v["group_id"] + ref
+                self.assertEqual(v["associated_data"].hex(), ad.hex())
+                sealed = header + xchacha20poly1305_encrypt(key, nonce, v["plaintext"], ad)
+                self.assertEqual(sealed, header + crypto_aead_xchacha20poly1305_ietf_encrypt(
+                    v["plaintext"], ad, nonce, key))
+                if v["expect"] == "accept":
+                    self.assertGreaterEqual(version, 2)
+                    self.assertEqual(env.hex(), sealed.hex())
+                    self.assertEqual(crypto_aead_xchacha20poly1305_ietf_decrypt(
+                        env[ENV_HEADER:], ad, nonce, key), v["plaintext"])
+                elif v["error"] == "MUTUAL_EVERIFY":
+                    # A well-formed newer envelope that does not authenticate.
+                    self.assertGreaterEqual(version, 2)
+                    self.assertGreaterEqual(len(env), ENV_HEADER + AEAD_TAG)
+                    self.assertNotEqual(env, sealed)
+                    with self.assertRaises(CryptoError):
+                        crypto_aead_xchacha20poly1305_ietf_decrypt(env[ENV_HEADER:], ad, nonce, key)
+                else:
+                    # Not a newer envelope. Here it is authentic by the rule,
+                    # so only its version can be the reason it is refused.
+                    self.assertLess(version, 2)
+                    self.assertEqual(env.hex(), sealed.hex())
+
+    def test_the_promised_negatives(self):
+        first = self.vectors[0]
+        self.assertEqual((first["expect"], first["version"]), ("accept", "2"))
+        rejected = [v for v in self.vectors if v["expect"] == "reject"]
+        same = ("group_key", "group_id", "ref", "envelope")
+
+        def changed(v):
+            return {k for k in same if v[k] != first[k]}
+
+        kinds = set()
+        for v in rejected:
+            if changed(v) == {"ref"}:
+                kinds.add("another ref")
+            elif changed(v) == {"group_id"}:
+                kinds.add("another group id")
+            elif changed(v) == {"envelope"} and len(v["envelope"]) == len(first["envelope"]):
+                diff = [i for i, (a, b) in enumerate(zip(v["envelope"], first["envelope"])) if a != b]
+                if len(diff) == 1 and diff[0] >= ENV_HEADER:
+                    kinds.add("a ciphertext byte")
+            if v["version"] == "1" and v["error"] == "MUTUAL_EINVALID":
+                kinds.add("a version-1 header")
+        self.assertEqual(kinds, {"another ref", "another group id", "a ciphertext byte",
+                                 "a version-1 header"})
+
+    def test_docs_quote_the_vectors(self):
+        self.assertTrue(os.path.exists(DOCS), "%s does not exist" % DOCS)
+        with open(DOCS, "rb") as f:
+            lines = f.read().split(b"\n")
+        marker = ENVELOPE_MARKER.encode()
+        self.assertEqual(lines.count(marker), 1,
+                         "docs/format.md must carry the line %r exactly once, followed by "
+                         "a fenced block quoting %s" % (ENVELOPE_MARKER,
+                                                        os.path.relpath(ENVELOPE_FILE, ROOT)))
+        after = b"\n".join(lines[lines.index(marker) + 1:])
+        want = b"```\n" + self.raw + b"```\n"
+        self.assertTrue(after.startswith(want),
+                        "docs/format.md does not quote %s verbatim in the fenced block right "
+                        "after the marker %r: copy the file's content into it again"
+                        % (os.path.relpath(ENVELOPE_FILE, ROOT), ENVELOPE_MARKER))
+
+
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
-        VECTOR_FILE = os.path.abspath(sys.argv.pop(1))
-    unittest.main(verbosity=2)
+    args = sys.argv[1:]
+    if args and not args[0].startswith("-"):
+        VECTOR_FILE = os.path.abspath(args.pop(0))
+    for flag in ("--envelope", "--docs"):
+        if flag in args:
+            i = args.index(flag)
+            if i + 1 >= len(args):
+                sys.exit("%s needs a file" % flag)
+            path = os.path.abspath(args[i + 1])
+            del args[i:i + 2]
+            if flag == "--envelope":
+                ENVELOPE_FILE = path
+            else:
+                DOCS = path
+    unittest.main(argv=sys.argv[:1] + args, verbosity=2)

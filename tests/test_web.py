@@ -14,6 +14,7 @@ end it cleanly. Only the Python standard library is used.
 
 import datetime
 import html
+import json
 import http.client
 import os
 import re
@@ -764,6 +765,25 @@ class SyncTest(unittest.TestCase):
         self.assertEqual(a.stop(), 0)
         again = self.start(self.a, sticks=[self.stick])
         self.assertIn(footer, again.get("/").text)
+
+    def test_a_hostile_stick_cannot_reach_the_store(self):
+        # A stranger's stick whose lock is a link to this store's database:
+        # the sync button refuses it and the database is untouched (it was
+        # truncated to "pid N" before).
+        a = self.start(self.a, sticks=[self.stick])
+        gid = json.loads(clitest.mutual(self.a, "status", "--json"))["group_id"]
+        db = os.path.join(self.a, "mutual.db")
+        size = os.stat(db).st_size
+        os.symlink(db, os.path.join(self.stick, "mutual-%s.lock" % gid))
+        r = a.post("/sync", {"target": "0", "label": "pantry-stick"}, page="/sync")
+        page = a.follow(r) if r.status == 303 else r
+        self.assertIn("refusing", html.unescape(page.text))
+        self.assertNotIn("Safe to remove", page.text)
+        self.assertGreaterEqual(os.stat(db).st_size, size)
+        with open(db, "rb") as f:
+            self.assertEqual(f.read(16), b"SQLite format 3\0")
+        clitest.mutual(self.a, "verify")
+        self.assertEqual(os.listdir(self.stick), ["mutual-%s.lock" % gid])
 
     def test_target_must_be_offered(self):
         a = self.start(self.a, sticks=[self.stick])

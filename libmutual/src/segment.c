@@ -76,7 +76,7 @@ done:
 
 int mutual__segment_key_id(uint32_t *out, const uint8_t *env, size_t len)
 {
-	if (len < MUTUAL_ENVELOPE_HEADER + MUTUAL_AEAD_TAG || memcmp(env, MUTUAL_ENVELOPE_MAGIC, 4) != 0)
+	if (len < MUTUAL_ENVELOPE_HEADER + MUTUAL_AEAD_TAG || memcmp(env, MUTUAL_ENVELOPE_MAGIC, 4) != 0 || env[4] == 0)
 		return mutual__fail(MUTUAL_EINVALID, "not a libmutual segment (damaged or foreign object)");
 	if (env[4] != MUTUAL_ENVELOPE_VERSION)
 		return mutual__fail(MUTUAL_EVERSION, "segment of a newer format (%u): upgrade libmutual", env[4]);
@@ -167,7 +167,7 @@ int mutual__segment_parse(mutual_segment *out, const uint8_t *plain, size_t len)
 
 int mutual__envelope_version(const uint8_t *env, size_t len)
 {
-	if (len < MUTUAL_ENVELOPE_HEADER + MUTUAL_AEAD_TAG || memcmp(env, MUTUAL_ENVELOPE_MAGIC, 4) != 0)
+	if (len < MUTUAL_ENVELOPE_HEADER + MUTUAL_AEAD_TAG || memcmp(env, MUTUAL_ENVELOPE_MAGIC, 4) != 0 || env[4] == 0)
 		return mutual__fail(MUTUAL_EINVALID, "not a libmutual envelope (damaged or foreign object)");
 	return env[4];
 }
@@ -180,17 +180,20 @@ int mutual__envelope_check_newer(const uint8_t *env, size_t len, const uint8_t g
 
 	if (version < 0)
 		return version;
-	if (version <= MUTUAL_ENVELOPE_VERSION)
+	if (version < 2) /* the rule below is fixed for versions 2 and up, whatever this one is */
 		return mutual__fail(MUTUAL_EINVALID, "an envelope of version %d under a newer-format ref", version);
 	if (mutual__buf_put(&ad, env, MUTUAL_ENVELOPE_HEADER) < 0 || mutual__buf_put(&ad, group_id, MUTUAL_GROUP_ID_SIZE) < 0 ||
 	    mutual__buf_put(&ad, ref, strlen(ref)) < 0 || mutual__buf_grow(&out, len - MUTUAL_ENVELOPE_HEADER) < 0) {
 		rc = MUTUAL_ERROR;
 		goto done;
 	}
+	/* libsodium checks the tag by decrypting; the plaintext is another
+	 * version's, never read here, and wiped. */
 	rc = mutual__aead_decrypt(out.data, env + MUTUAL_ENVELOPE_HEADER, len - MUTUAL_ENVELOPE_HEADER, ad.data, ad.len,
 		env + 9, key) < 0
 		     ? mutual__fail(MUTUAL_EVERIFY, "a newer-format object does not open with the group key")
 		     : 0;
+	mutual__wipe(out.data, out.cap);
 done:
 	mutual__buf_free(&ad);
 	mutual__buf_free(&out);

@@ -56,11 +56,13 @@ int mutual__segment_open(mutual_buf *plain, const uint8_t *env, size_t len,
  * "mseg" | version | key id | nonce | ciphertext, and for versions 2 and
  * later the associated data is the 33 header bytes | group id | the full
  * name of the ref the object is found under. 0 when `env` authenticates
- * with `key` (it is not decrypted further); MUTUAL_EVERIFY when it does
- * not; MUTUAL_EINVALID when it is not an envelope of version 2 or later. */
+ * with `key` (its plaintext is not read, and wiped); MUTUAL_EVERIFY when
+ * it does not; MUTUAL_EINVALID when it is not an envelope of version 2 or
+ * later. The caller checks the key id (bytes 5..8) names `key`. */
 int mutual__envelope_check_newer(const uint8_t *env, size_t len, const uint8_t group_id[MUTUAL_GROUP_ID_SIZE],
 	const char *ref, const uint8_t key[32]);
-/* The envelope's version (byte 4); MUTUAL_EINVALID when not an envelope. */
+/* The envelope's version (byte 4, never 0); MUTUAL_EINVALID when not an
+ * envelope. */
 int mutual__envelope_version(const uint8_t *env, size_t len);
 
 /* Parse the plaintext's header. Events are decoded one by one by the caller
