@@ -526,5 +526,51 @@ class HostileMedia(unittest.TestCase):
         self.assertGreaterEqual(total, 100)
 
 
+class NewerFormat(unittest.TestCase):
+    """A ref of a later medium version, sealed as docs/format.md fixes for
+    every later version (here by PyNaCl, not libmutual): this version keeps
+    and forwards it byte for byte, and only it."""
+
+    def test_authenticated_newer_ref_is_kept_and_forwarded(self):
+        from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_encrypt as seal
+        with tempfile.TemporaryDirectory(prefix="mutual-newer-") as t:
+            a = clitest.new_group(os.path.join(t, "a"), "Pantry", "laptop")
+            b = clitest.join_group(os.path.join(t, "b"), a, "office")
+            gid = json.loads(clitest.mutual(a, "status", "--json"))["group_id"]
+            with open(os.path.join(a, "group.key")) as f:
+                key_id, key_hex = f.read().splitlines()[1].split()
+            stick = os.path.join(t, "stick")
+            os.mkdir(stick)
+            clitest.mutual(a, "sync", stick)
+            repo = os.path.join(stick, "mutual-%s.git" % gid)
+            ref = "refs/mutual/v2/devices/" + "e" * 64
+            parent = None
+            for i in range(3):
+                header = b"mseg" + bytes([2]) + int(key_id).to_bytes(4, "big") + os.urandom(24)
+                sealed = header + seal(b"a later version's segment %d" % i,
+                                       header + bytes.fromhex(gid) + ref.encode(), header[9:], bytes.fromhex(key_hex))
+                blob = git(repo, "hash-object", "-w", "--stdin", data=sealed)
+                tree = git(repo, "mktree", data=("100644 blob %s\tsegment\n" % blob).encode())
+                parent = git(repo, *(["commit-tree", tree, "-m", "segment\n"] + (["-p", parent] if parent else [])))
+            git(repo, "update-ref", ref, parent)
+            # The same, but under another ref name than it was sealed for.
+            git(repo, "update-ref", "refs/mutual/v2/devices/" + "f" * 64, parent)
+            r = mutual(b, "sync", stick, "--json")
+            out = json.loads(r.stdout)
+            self.assertEqual(r.returncode, 5, r.stderr)
+            self.assertEqual((out["newer_format"], out["refused"]), (1, 1), out)
+            store_repo = os.path.join(b, "sync.git")
+            self.assertEqual(git(store_repo, "rev-parse", ref), parent)
+            self.assertNotIn("f" * 64, git(store_repo, "for-each-ref"))
+            # Passed on byte for byte, to a folder and in a bundle.
+            second = os.path.join(t, "second")
+            os.mkdir(second)
+            clitest.mutual(b, "sync", second)
+            self.assertEqual(git(os.path.join(second, "mutual-%s.git" % gid), "rev-parse", ref), parent)
+            bundle = os.path.join(t, "out.bundle")
+            clitest.mutual(b, "sync", bundle)
+            self.assertIn("%s %s" % (parent, ref), git(store_repo, "bundle", "list-heads", bundle))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -997,7 +997,7 @@ static int adopt_newer(sync_ctx *c, const peer_ref *r)
 	size_t n = 0;
 	int have_ours = mutual__ref_get(&ours, c->local, r->name) == 0, has_parent, rc;
 
-	if ((have_ours && memcmp(&ours, &r->oid, sizeof(ours)) == 0) || mutual__repo_has(c->local, &r->oid)) {
+	if (have_ours && memcmp(&ours, &r->oid, sizeof(ours)) == 0) {
 		c->stats->newer_format++; /* held already */
 		return 0;
 	}
@@ -1025,7 +1025,9 @@ static int adopt_newer(sync_ctx *c, const peer_ref *r)
 				mutual_error_last());
 			return 0;
 		}
-		if (!has_parent || mutual__repo_has(c->local, &parent))
+		/* Down to what is held under this very name: objects held under
+		 * another name were authenticated for that one only. */
+		if (!has_parent || (have_ours && memcmp(&parent, &ours, sizeof(ours)) == 0))
 			break;
 		cur = parent;
 	}
