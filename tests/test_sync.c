@@ -289,6 +289,34 @@ static void test_newer_format_unauthenticated(void)
 	mutual_store_free(a);
 }
 
+/* One sync takes at most MUTUAL_IMPORT_SEGMENTS_MAX segments of a device,
+ * the oldest first; the next goes on (here the cap is 10, through the
+ * test-build hook). */
+static void test_import_cap_goes_on(void)
+{
+	mutual_store *a = check_store_create("a", "alpha"), *b = check_store_join(a, "b", "beta");
+	mutual_sync_stats st;
+	uint64_t got = 0;
+	int syncs = 0;
+
+	for (int i = 0; i < 25; i++) { /* 25 one-event segments, and the first one */
+		append_n(a, 1, "a");
+		CHECK_OK(mutual_sync(NULL, a, stick(), NULL));
+	}
+	CHECK(setenv("MUTUAL_TEST_IMPORT_SEGMENTS_MAX", "10", 1) == 0);
+	do {
+		CHECK_OK(mutual_sync(&st, b, stick(), NULL));
+		CHECK(st.segments_received <= 10 && (st.segments_received > 0 || got == 26));
+		got += st.events_received;
+		syncs++;
+	} while (st.segments_received > 0);
+	unsetenv("MUTUAL_TEST_IMPORT_SEGMENTS_MAX");
+	CHECK(got == 26 && syncs == 4); /* 10, 10, 6, then nothing new */
+	CHECK_OK(mutual_verify(NULL, b));
+	mutual_store_free(a);
+	mutual_store_free(b);
+}
+
 static void test_full_stick(void)
 {
 	mutual_store *a = check_store_create("a", "alpha"), *b = check_store_join(a, "b", "beta");
@@ -359,6 +387,7 @@ int main(int argc, char **argv)
 		{ "fork_and_recover", test_fork_and_recover },
 		{ "foreign_owner_stick", test_foreign_owner_stick },
 		{ "newer_format_unauthenticated", test_newer_format_unauthenticated },
+		{ "import_cap_goes_on", test_import_cap_goes_on },
 		{ "full_stick", test_full_stick },
 		{ "packs_stay_few", test_packs_stay_few },
 	};

@@ -780,6 +780,19 @@ static const garbage_ref *find_garbage(const sync_ctx *c, const uint8_t device[3
 	return NULL;
 }
 
+/* How many segments of one device one sync imports (docs/format.md,
+ * "Limits"); a test build can lower it, to show that the next sync goes on
+ * where this one stopped. */
+static size_t import_segments_max(void)
+{
+#ifdef MUTUAL_TEST_HOOKS
+	const char *v = getenv("MUTUAL_TEST_IMPORT_SEGMENTS_MAX");
+	if (v && atol(v) > 0 && atol(v) < MUTUAL_IMPORT_SEGMENTS_MAX)
+		return (size_t)atol(v);
+#endif
+	return MUTUAL_IMPORT_SEGMENTS_MAX;
+}
+
 /* Walk back from `tip` in the peer to the commit `ours` this store holds
  * (or to the root), at most MUTUAL_WALK_MAX commits, keeping the oldest
  * MUTUAL_IMPORT_SEGMENTS_MAX of them: `chain[0]` (newest kept) ..
@@ -794,6 +807,7 @@ static int walk_back(sync_ctx *c, const uint8_t device[32], const mutual_oid *ti
 	size_t cap = 0, n = 0, m;
 	uint8_t found[32];
 	uint64_t first, last;
+	size_t keep = import_segments_max();
 	int has_parent, rc = 0;
 
 	*chain_out = NULL;
@@ -807,18 +821,18 @@ static int walk_back(sync_ctx *c, const uint8_t device[32], const mutual_oid *ti
 			*how = 3;
 			goto done;
 		}
-		if (n == cap && cap < MUTUAL_IMPORT_SEGMENTS_MAX) {
+		if (n == cap && cap < keep) {
 			size_t grow = cap ? cap * 2 : 64;
-			mutual_oid *grown = realloc(ring, (grow > MUTUAL_IMPORT_SEGMENTS_MAX ? MUTUAL_IMPORT_SEGMENTS_MAX : grow) *
+			mutual_oid *grown = realloc(ring, (grow > keep ? keep : grow) *
 				sizeof(*ring));
 			if (!grown) {
 				rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 				goto done;
 			}
 			ring = grown;
-			cap = grow > MUTUAL_IMPORT_SEGMENTS_MAX ? MUTUAL_IMPORT_SEGMENTS_MAX : grow;
+			cap = grow > keep ? keep : grow;
 		}
-		ring[n % MUTUAL_IMPORT_SEGMENTS_MAX] = cur;
+		ring[n % keep] = cur;
 		n++;
 		if (mutual__commit_parent(c->peer, &cur, &has_parent, &parent) < 0) {
 			*how = 3;
@@ -839,13 +853,13 @@ static int walk_back(sync_ctx *c, const uint8_t device[32], const mutual_oid *ti
 	}
 	if ((rc = report(c, MUTUAL_SYNC_IMPORTING, c->stats->events_received, 0)) < 0)
 		goto done;
-	m = n < MUTUAL_IMPORT_SEGMENTS_MAX ? n : MUTUAL_IMPORT_SEGMENTS_MAX;
+	m = n < keep ? n : keep;
 	if (!(chain = malloc(m * sizeof(*chain)))) {
 		rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 		goto done;
 	}
 	for (size_t j = 0; j < m; j++)
-		chain[m - 1 - j] = ring[(n - 1 - j) % MUTUAL_IMPORT_SEGMENTS_MAX];
+		chain[m - 1 - j] = ring[(n - 1 - j) % keep];
 	*chain_out = chain;
 	*n_out = m;
 	*more = n - m;
