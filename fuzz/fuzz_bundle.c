@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		char *store = NULL, *path = NULL;
 		snprintf(file, sizeof(file), "%s/in.bundle", dir);
-		if (mutual__medium_open(&medium, dir) != 0 || mutual__medium_repo(&store, &medium, "sync.git", 1) != 0 ||
+		if (mutual__medium_open(&medium, dir) != 0 || mutual__medium_repo(&store, &medium, "sync.git", MUTUAL_MEDIUM_CREATE) != 0 ||
 		    mutual__medium_quarantine(&path, &medium, "incoming.git", "sync.git") != 0 ||
 		    mutual__repo_open(&repo, path) != 0)
 			abort();

@@ -92,7 +92,7 @@ class Variant:
         self.case, self.work, self.kind = case, work, kind
         self.canary = os.path.join(work, "canary")
         self.dangling = []  # link targets that must still not exist afterwards
-        if kind == "folder":
+        if kind in ("folder", "url"):
             self.target = os.path.join(work, "stick")
             shutil.copytree(case.honest_stick, self.target, symlinks=True)
             self.repo = os.path.join(self.target, "mutual-%s.git" % case.gid)
@@ -115,7 +115,11 @@ class Variant:
         shutil.copytree(self.case.honest_repo, os.path.join(c, "repo.git"))
 
     def path(self, rel):
-        return os.path.join(self.target if self.kind == "folder" else os.path.dirname(self.target), rel)
+        return os.path.join(self.target if self.kind != "bundle" else os.path.dirname(self.target), rel)
+
+    def sync_target(self):
+        """What `mutual sync` is given: a file:// remote is the stick's repository."""
+        return "file://" + self.repo if self.kind == "url" else self.target
 
     def replace(self, rel, how, what="file"):
         """Put at `rel` (relative to the stick, or the bundle's folder) a link
@@ -221,7 +225,7 @@ class HostileMedia(unittest.TestCase):
             mutate(v)
             before = snapshot(v.canary)
             try:
-                r = mutual(store, "sync", v.target, "--json")
+                r = mutual(store, "sync", v.sync_target(), "--json")
             except subprocess.TimeoutExpired:
                 self.fail("%s: the sync hung (more than %d s)" % (name, SYNC_TIMEOUT))
             err = r.stderr.decode("utf-8", "replace")
@@ -398,6 +402,22 @@ class HostileMedia(unittest.TestCase):
                 self.check_variant("forged:" + name, "folder", mutate)
         type(self).results.append(("forged objects and refs on a stick", len(cases)))
 
+    def test_file_url_remote(self):
+        # A file:// remote is a folder on this machine too: the same walk.
+        files, dirs = self.folder_paths()
+        cases = {}
+        for rel in files[1:7]:
+            for how in ("symlink", "hardlink", "fifo"):
+                cases["%s:%s" % (how, rel)] = lambda v, rel=rel, how=how: v.replace(rel, how)
+        for rel in dirs[1:]:
+            cases["symlink-dir:" + rel] = lambda v, rel=rel: v.replace(rel, "symlink", "dir")
+        for name, mutate in self.forged_refs().items():
+            cases["forged:" + name] = mutate
+        for name, mutate in cases.items():
+            with self.subTest(name=name):
+                self.check_variant("url:" + name, "url", mutate)
+        type(self).results.append(("file:// remotes", len(cases)))
+
     def test_vandalised_ref_is_repaired(self):
         ref_a = "refs/mutual/v1/devices/" + self.dev_a
 
@@ -432,7 +452,9 @@ class HostileMedia(unittest.TestCase):
         head = ("# v2 git bundle\n%s %s\n\n" % (self.a_tip, ref_a)).encode()
         cases["junk-pack"] = lambda v: v.write("pantry.bundle", head + b"PACK\0\0\0\2\0\0\0\5" + os.urandom(20 << 20))
         cases["claims-2^31-objects"] = lambda v: v.write("pantry.bundle", head + b"PACK\0\0\0\2\x80\0\0\0" + os.urandom(4096))
-        cases["truncated"] = lambda v: v.write("pantry.bundle", open(self.honest_bundle, "rb").read()[:300])
+        with open(self.honest_bundle, "rb") as f:
+            honest = f.read()
+        cases["truncated"] = lambda v: v.write("pantry.bundle", honest[:300])
         cases["not-a-bundle"] = lambda v: v.write("pantry.bundle", b"SQLite format 3\0" + os.urandom(1000))
         cases["header-only"] = lambda v: v.write("pantry.bundle", head)
         cases["refs-outside"] = lambda v: self.stock_bundle(v, {"refs/heads/junk": os.urandom(1 << 20)})

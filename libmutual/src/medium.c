@@ -271,6 +271,7 @@ typedef struct {
 	const mutual_medium *m;
 	const char *repo;
 	size_t entries;
+	int clean;      /* remove a killed sync's files (we hold the medium's lock) */
 	char rel[1024]; /* the entry's path inside the repository */
 } walk_ctx;
 
@@ -344,7 +345,7 @@ static int walk_dir(walk_ctx *w, int dirfd, int depth)
 			const char *why = not_ours(&st);
 			if (why)
 				rc = refuse_entry(w, why);
-			else if (is_stale_name(e->d_name))
+			else if (w->clean && is_stale_name(e->d_name))
 				unlinkat(dirfd, e->d_name, 0);
 		}
 		w->rel[rel_len] = '\0';
@@ -411,7 +412,7 @@ static int write_config(const mutual_medium *m, int repofd, const char *name)
 	return 0;
 }
 
-int mutual__medium_repo(char **path, mutual_medium *m, const char *name, int create)
+int mutual__medium_repo(char **path, mutual_medium *m, const char *name, unsigned flags)
 {
 	struct stat st, now;
 	walk_ctx w;
@@ -421,7 +422,7 @@ int mutual__medium_repo(char **path, mutual_medium *m, const char *name, int cre
 	if (fstatat(m->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno != ENOENT)
 			return mutual__fail(MUTUAL_ERROR, "cannot read %s/%s: %s", m->path, name, strerror(errno));
-		if (!create)
+		if (!(flags & MUTUAL_MEDIUM_CREATE))
 			return mutual__fail(MUTUAL_ENOTFOUND, "no repository at %s/%s", m->path, name);
 		if (mkdirat(m->dirfd, name, 0777) < 0 && errno != EEXIST)
 			return mutual__fail(errno == EROFS ? MUTUAL_EREADONLY : MUTUAL_ERROR, "cannot create %s/%s: %s",
@@ -441,8 +442,9 @@ int mutual__medium_repo(char **path, mutual_medium *m, const char *name, int cre
 		rc = refuse_entry(&w, "itself cannot be entered as a folder");
 		goto done;
 	}
-	if ((rc = walk_dir(&w, repofd, 0)) < 0 || (rc = ensure_layout(m, repofd, name)) < 0 ||
-	    (rc = write_config(m, repofd, name)) < 0)
+	w.clean = !(flags & MUTUAL_MEDIUM_CHECK_ONLY);
+	if ((rc = walk_dir(&w, repofd, 0)) < 0 ||
+	    (w.clean && ((rc = ensure_layout(m, repofd, name)) < 0 || (rc = write_config(m, repofd, name)) < 0)))
 		goto done;
 	if (!(*path = mutual__path_join(m->path, name)))
 		rc = MUTUAL_ERROR;

@@ -50,15 +50,20 @@ int mutual__medium_replace(mutual_medium *m, const char *tmp, const char *name);
  * files of ours with one link, in this folder only. Call under the lock. */
 void mutual__medium_remove_stale_temps(mutual_medium *m, const char *base);
 
+#define MUTUAL_MEDIUM_CREATE 1      /* make an empty repository when absent */
+#define MUTUAL_MEDIUM_CHECK_ONLY 2  /* a hub not locked by us (file://): walk, write nothing */
+
 /* Get `name` in `m` ready for libgit2, under the lock: create it as an
- * empty bare repository when absent and `create` is set, refuse it unless
+ * empty bare repository when absent and `flags` has MUTUAL_MEDIUM_CREATE, refuse it unless
  * every entry is a plain folder or file with one link owned by this user
  * (no symlinks, alternates, commondir, gitdir files, worktrees, grafts),
  * remove the lock and temporary files a killed sync left, and write its
- * `config` with fixed content. `*path` (malloc'd) is what to open.
+ * `config` with fixed content (with MUTUAL_MEDIUM_CHECK_ONLY, only the walk's
+ * refusals). `*path`
+ * (malloc'd) is what to open.
  * MUTUAL_ENOTFOUND when absent and not created; MUTUAL_EINVALID, with a
  * message naming the entry, when refused (nothing was written then). */
-int mutual__medium_repo(char **path, mutual_medium *m, const char *name, int create);
+int mutual__medium_repo(char **path, mutual_medium *m, const char *name, unsigned flags);
 
 /* A quarantine: an empty repository `name` in our own folder whose object
  * store reads through to that of `objects_of`, the repository beside it

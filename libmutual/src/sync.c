@@ -1362,7 +1362,7 @@ static int sync_folder(sync_ctx *c, const char *folder)
 	}
 	/* The lock is beside the repository, so even its creation is serialised. */
 	if ((rc = mutual__medium_lock(&lock_fd, &stick, (const char *)lock.data, "the stick")) < 0 ||
-	    (rc = mutual__medium_repo(&path, &stick, (const char *)repo.data, 1)) < 0 ||
+	    (rc = mutual__medium_repo(&path, &stick, (const char *)repo.data, MUTUAL_MEDIUM_CREATE)) < 0 ||
 	    (rc = mutual__repo_open(&c->peer, path)) < 0)
 		goto done;
 	if ((rc = mutual__refs_foreach(c->peer, MUTUAL_REF_ROOT, collect_ref, c)) < 0 ||
@@ -1505,6 +1505,33 @@ static int reject_push(const char *ref, const char *why, void *payload)
 	return 0;
 }
 
+/* A file:// remote is a folder on this machine that libgit2 reads and
+ * pushes into directly: it passes the same walk as a stick (NOTES 4). */
+static int check_file_url(const char *url)
+{
+	mutual_medium folder = { -1, NULL };
+	mutual_buf path = { 0 };
+	const char *base;
+	char *repo = NULL;
+	int rc;
+
+	if (strncmp(url, "file://", 7) != 0)
+		return 0;
+	if (strchr(url + 7, '%'))
+		return mutual__fail(MUTUAL_EINVALID, "%s: write the folder's path without %%-escapes", url);
+	if ((rc = mutual__buf_put(&path, url + 7, strlen(url + 7))) < 0 || (rc = mutual__buf_cstr(&path)) < 0)
+		goto done;
+	while (path.len > 1 && path.data[path.len - 1] == '/')
+		path.data[--path.len] = '\0';
+	if ((rc = mutual__medium_open_parent(&folder, &base, (const char *)path.data)) == 0)
+		rc = mutual__medium_repo(&repo, &folder, base, MUTUAL_MEDIUM_CHECK_ONLY);
+done:
+	free(repo);
+	mutual__medium_close(&folder);
+	mutual__buf_free(&path);
+	return rc;
+}
+
 static int sync_remote(sync_ctx *c, const char *url)
 {
 	uint8_t h[32];
@@ -1522,7 +1549,7 @@ static int sync_remote(sync_ctx *c, const char *url)
 	mutual__hex(hex, h, 8);
 	snprintf(prefix, sizeof(prefix), INCOMING "%s/", hex);
 	c->progress.phase = MUTUAL_SYNC_RECEIVING;
-	if ((rc = open_quarantine(c)) < 0 ||
+	if ((rc = check_file_url(url)) < 0 || (rc = open_quarantine(c)) < 0 ||
 	    (rc = mutual__refs_foreach(c->local, MUTUAL_REF_ROOT, seed_quarantine, c->peer)) < 0 ||
 	    (rc = mutual__remote_fetch(c->peer, url, prefix, &c->stats->objects_received, transfer_cb, c)) < 0 ||
 	    (rc = mutual__refs_foreach(c->peer, prefix, collect_incoming, &x)) < 0 || (rc = import_all(c)) < 0)
@@ -1608,7 +1635,7 @@ int mutual_sync(mutual_sync_stats *out, mutual_store *s, const char *target, con
 		goto done;
 	/* Under the store's lock, a quarantine can only be a killed sync's. */
 	mutual__medium_quarantine_drop(&c.store_dir, QUARANTINE);
-	if ((rc = mutual__medium_repo(&path, &c.store_dir, SYNC_REPO, 1)) < 0 || (rc = mutual__repo_open(&c.local, path)) < 0)
+	if ((rc = mutual__medium_repo(&path, &c.store_dir, SYNC_REPO, MUTUAL_MEDIUM_CREATE)) < 0 || (rc = mutual__repo_open(&c.local, path)) < 0)
 		goto done;
 	/* The refs follow the export at once, so sync.git holds nothing
 	 * unreferenced whatever happens to the target. */
