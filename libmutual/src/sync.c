@@ -869,7 +869,7 @@ done:
 	return rc;
 }
 
-#define VERIFY_BATCH_BYTES (32u * 1024 * 1024) /* plaintext held verified before it is stored */
+#define VERIFY_BATCH_BYTES (4u * 1024 * 1024) /* plaintext held verified before it is stored */
 
 /* Import what the peer's ref `r` holds beyond this store's copy of that
  * device's log: verify segments from the peer, copy the verified ones
