@@ -3,6 +3,7 @@
 making a group's stores with the `mutual` CLI."""
 import os
 import subprocess
+import unittest
 
 TIMEOUT = 120  # seconds: a hang guard for each child process, not a timing assertion
 
@@ -19,6 +20,22 @@ def binary_path(variable, example):
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         raise RuntimeError("%s=%r is not an executable file (build it with ninja -C build)" % (variable, path))
     return path
+
+
+def built_with_test_hooks():
+    """Whether the binaries under test were built with -Dtest_hooks=true:
+    meson says so in $MUTUAL_TEST_HOOKS ("1" or "0"). Unset (a test run by
+    hand) counts as a shipped build, whose binaries ignore the hooks."""
+    return os.environ.get("MUTUAL_TEST_HOOKS") == "1"
+
+
+def needs_test_hooks(variable):
+    """Skip a test (or a class) that switches a test-only hook on through
+    $`variable`, unless the binaries were built with -Dtest_hooks=true: the
+    shipped build never reads it."""
+    return unittest.skipUnless(
+        built_with_test_hooks(), "needs a -Dtest_hooks=true build: $%s is compiled out of this one "
+        "(set MUTUAL_TEST_HOOKS=1 to run it against such a build by hand)" % variable)
 
 
 def cli_path():

@@ -12,8 +12,9 @@ between them (sync through a folder standing in for the USB stick);
 so local times and daylight saving are the same on any machine. Nothing
 depends on timing: when two devices claim one post offline, which claim
 holds is read from the output (both devices must agree on it), never
-guessed. Where "now" matters (workload, suggestions) it is fixed with
-MUTUAL_APPS_NOW_MS.
+guessed. Where "now" matters (workload, suggestions, the default window)
+it is fixed with MUTUAL_APPS_NOW_MS, a test hook that only a
+-Dtest_hooks=true build reads: on a shipped build those tests are skipped.
 """
 
 import calendar
@@ -461,7 +462,12 @@ class TestRota(AppsTestCase):
         # the window: 7 days from the 22nd holds only the second
         doc = self.json(a, "rota", "shifts", "--from", "2026-10-22", "--days", "7")
         self.assertEqual([s["start"] for s in doc["shifts"]], ["2026-10-22T16:00:00Z"])
-        # the default window is 14 days from today (MUTUAL_APPS_NOW_MS: the 20th)
+
+    @clitest.needs_test_hooks("MUTUAL_APPS_NOW_MS")
+    def test_the_default_window_is_fourteen_days_from_today(self):
+        a = self.store()
+        self.shift(a, "2026-10-15", "17:00", "19:00", "Thursday hand-out", "--weeks", "3", "--slots", "2")
+        # today is the 20th (MUTUAL_APPS_NOW_MS)
         doc = self.json(a, "rota", "shifts")
         self.assertEqual(doc["from_local"], "2026-10-20 00:00 BST")
         self.assertEqual([s["start"] for s in doc["shifts"]], ["2026-10-22T16:00:00Z", "2026-10-29T17:00:00Z"])
@@ -492,6 +498,7 @@ class TestRota(AppsTestCase):
         shift = self.json(b, "rota", "shifts", "--from", "2026-10-22")["shifts"][0]
         self.assertEqual((sorted(shift["volunteers"]), shift["over"]), (["Ana", "Ben"], True))
 
+    @clitest.needs_test_hooks("MUTUAL_APPS_NOW_MS")
     def test_workload_flags_who_carries_far_more_than_the_median(self):
         a = self.store()
         for day in ("2026-10-01", "2026-10-06", "2026-10-10", "2026-10-15"):
@@ -511,6 +518,7 @@ class TestRota(AppsTestCase):
         self.assertRegex(human, r"(?m)^Ana\s+16:00\s+4\s+FLAGGED")
         self.assertRegex(human, r"(?m)^Ben\s+2:00\s+1$")
 
+    @clitest.needs_test_hooks("MUTUAL_APPS_NOW_MS")
     def test_suggest_order(self):
         a = self.store()
         target = self.shift(a, "2026-10-22", "17:00", "19:00", "Hand-out")

@@ -981,9 +981,11 @@ class TestRefusals(SyncTestCase):
 # 7. Durability under a killed sync
 
 
+@clitest.needs_test_hooks("MUTUAL_FAULT_KILL_AT")
 class TestKilledSync(SyncTestCase):
     """MUTUAL_FAULT_KILL_AT=N: the process SIGKILLs itself at its Nth write
-    to a medium, as a pulled stick or a power cut would stop it."""
+    to a medium, as a pulled stick or a power cut would stop it (a test
+    hook: only a -Dtest_hooks=true build has it)."""
 
     MAX_N = 60
 

@@ -91,6 +91,9 @@ class ServerTestCase(unittest.TestCase):
         self.env = dict(os.environ)
         for k in ("MUTUAL_STORE", "SSH_AUTH_SOCK", "GIT_DIR", "GIT_SSH", "GIT_SSH_COMMAND"):
             self.env.pop(k, None)
+        # Stock git (the servers, fsck, clone) with no configuration of
+        # this machine's or its user's: the same on a fresh machine.
+        self.env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, LC_ALL="C.UTF-8")
 
     def path(self, *parts):
         return os.path.join(self.tmp, *parts)

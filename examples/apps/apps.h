@@ -50,7 +50,8 @@ void apps_buf_html(apps_buf *b, const char *s);
  *  so a spreadsheet never runs it as a formula). */
 void apps_buf_csv(apps_buf *b, const char *s);
 
-/** Now, milliseconds since 1970 UTC (MUTUAL_APPS_NOW_MS overrides it, for tests). */
+/** Now, milliseconds since 1970 UTC (in a -Dtest_hooks=true build only,
+ *  $MUTUAL_APPS_NOW_MS overrides it, for tests). */
 int64_t apps_now_ms(void);
 /** The wall-clock milliseconds inside an event's hybrid logical clock. */
 int64_t apps_hlc_ms(uint64_t hlc);

@@ -153,17 +153,23 @@ int mutual__project_check_name(const char *s, size_t len, const char *what)
 	return 0;
 }
 
-/* Test-only: $MUTUAL_TEST_LAST_ARRIVAL_WINS makes the last write applied
- * win, whatever it saw: a deliberately wrong order, which the property test
- * must catch (it shows that test can fail). */
+/* Test-only: in a build with -Dtest_hooks=true,
+ * $MUTUAL_TEST_LAST_ARRIVAL_WINS makes the last write applied win, whatever
+ * it saw: a deliberately wrong order, which the property test must catch
+ * (it shows that test can fail). A shipped build has no such switch: it
+ * never reads the variable, so no environment can change its order. */
 static int last_arrival_wins(void)
 {
+#ifdef MUTUAL_TEST_HOOKS
 	static int v = -1;
 	if (v < 0) {
 		const char *e = getenv("MUTUAL_TEST_LAST_ARRIVAL_WINS");
 		v = e && *e && *e != '0';
 	}
 	return v;
+#else
+	return 0;
+#endif
 }
 
 /* One write of one field: see NOTES 1 and 2. */

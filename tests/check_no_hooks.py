@@ -1,0 +1,22 @@
+#!/usr/bin/env python3
+"""The shipped build holds no test hook: none of the binaries given names
+a hook's environment variable, so none can read it (-Dtest_hooks=true is
+what compiles them in). The behaviour is checked too: the
+*/hooks-compiled-out tests run with every variable set.
+
+Usage: check_no_hooks.py BINARY..."""
+import sys
+
+HOOKS = (b"MUTUAL_TEST_LAST_ARRIVAL_WINS", b"MUTUAL_FAULT_KILL_AT", b"MUTUAL_TEST_IMPORT_SEGMENTS_MAX",
+         b"MUTUAL_APPS_NOW_MS")
+
+problems = 0
+for path in sys.argv[1:]:
+    with open(path, "rb") as f:
+        data = f.read()
+    for name in HOOKS:
+        if name in data:
+            print(f"{path} names {name.decode()}: a test hook in a shipped build", file=sys.stderr)
+            problems += 1
+print(f"{len(sys.argv) - 1} binaries, {problems} test hooks found")
+sys.exit(1 if problems or len(sys.argv) < 2 else 0)
