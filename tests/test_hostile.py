@@ -324,6 +324,10 @@ class HostileMedia(unittest.TestCase):
             "worktrees": lambda v: os.makedirs(v.path(repo + "/worktrees/w")),
             "grafts": lambda v: v.write(repo + "/info/grafts", (self.a_tip + "\n").encode()),
             "shallow": lambda v: v.write(repo + "/shallow", (self.a_tip + "\n").encode()),
+            "huge-packed-refs": lambda v: v.write(repo + "/packed-refs", b"# pack-refs with: peeled\n" * (3 << 20)),
+            "unreadable-head": lambda v: os.chmod(v.path(repo + "/HEAD"), 0),
+            "unreadable-pack": lambda v: os.chmod(v.path(repo + "/objects/pack/%s.pack" % self.pack), 0),
+            "unreadable-ref-folder": lambda v: os.chmod(v.path(repo + "/refs/mutual/v1/devices"), 0),
             "config-pager": lambda v: v.write(repo + "/config", b"[core]\n\tbare = true\n\tfsmonitor = touch "
                                               + os.path.join(v.canary, "ran").encode() + b"\n"),
         }

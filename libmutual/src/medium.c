@@ -34,7 +34,7 @@
 #define LOCK_WAIT_MS 30000
 #define WALK_DEPTH_MAX 16        /* refs/mutual/v1/devices/<hex> is 5 deep */
 #define WALK_ENTRIES_MAX 1000000 /* files and folders in one repository */
-#define CONFIG_MAX 65536
+#define FILE_MAX (64u << 20) /* any file of a repository but its packs (packed-refs, loose objects) */
 
 /* What libgit2 reads from a repository besides its objects and refs, and
  * which could point it elsewhere or rewrite history. */
@@ -345,6 +345,8 @@ static int walk_dir(walk_ctx *w, int dirfd, int depth)
 			const char *why = not_ours(&st);
 			if (why)
 				rc = refuse_entry(w, why);
+			else if ((uint64_t)st.st_size > FILE_MAX && strncmp(w->rel, "objects/pack/", 13) != 0)
+				rc = refuse_entry(w, "is larger than 64 MiB");
 			else if (w->clean && is_stale_name(e->d_name))
 				unlinkat(dirfd, e->d_name, 0);
 		}
@@ -442,10 +444,17 @@ int mutual__medium_repo(char **path, mutual_medium *m, const char *name, unsigne
 		rc = refuse_entry(&w, "itself cannot be entered as a folder");
 		goto done;
 	}
-	w.clean = !(flags & MUTUAL_MEDIUM_CHECK_ONLY);
-	if ((rc = walk_dir(&w, repofd, 0)) < 0 ||
-	    (w.clean && ((rc = ensure_layout(m, repofd, name)) < 0 || (rc = write_config(m, repofd, name)) < 0)))
+	/* Check everything first, so a refused repository is left as it was;
+	 * then, ours to write, clean it and complete it. */
+	if ((rc = walk_dir(&w, repofd, 0)) < 0)
 		goto done;
+	if (!(flags & MUTUAL_MEDIUM_CHECK_ONLY)) {
+		w.clean = 1;
+		w.entries = 0;
+		if ((rc = walk_dir(&w, repofd, 0)) < 0 || (rc = ensure_layout(m, repofd, name)) < 0 ||
+		    (rc = write_config(m, repofd, name)) < 0)
+			goto done;
+	}
 	if (!(*path = mutual__path_join(m->path, name)))
 		rc = MUTUAL_ERROR;
 done:
