@@ -1084,15 +1084,19 @@ static int import_all(sync_ctx *c)
 
 /* ------------------------------------------------------------------- send */
 
-/* Per device to send: the tip, the target's ref it replaces (`expected`,
- * compare-and-swap), and whether that is also where the objects the target
- * holds stop (`has_stop`; not for a garbage ref, NOTES 7). */
+/* One device log to send: its tip, the target's ref it replaces
+ * (`expected`, compare-and-swap), and whether that is also where the
+ * objects the target holds stop (`has_stop`; not for a garbage ref, which
+ * a push replaces by force: NOTES 7). */
+typedef struct {
+	char *name;
+	mutual_oid tip, stop, expected;
+	int has_stop, has_expected, force;
+} send_entry;
+
 typedef struct {
 	sync_ctx *c;
-	mutual_oid *tips, *stops;
-	char **names;
-	int *has_stop, *has_expected, *force;
-	mutual_oid *expected;
+	send_entry *e;
 	size_t n, cap;
 	uint64_t events;
 } send_plan;
@@ -1104,6 +1108,7 @@ static int plan_device(const uint8_t *device, uint64_t last_seq, const uint8_t *
 	char name[128];
 	const peer_ref *theirs;
 	const garbage_ref *garbage;
+	send_entry *e;
 	uint8_t found[32];
 	uint64_t first, their_last = 0;
 
@@ -1119,40 +1124,21 @@ static int plan_device(const uint8_t *device, uint64_t last_seq, const uint8_t *
 	}
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 16;
-		mutual_oid *tips = realloc(p->tips, cap * sizeof(*tips));
-		if (tips)
-			p->tips = tips;
-		mutual_oid *stops = realloc(p->stops, cap * sizeof(*stops));
-		if (stops)
-			p->stops = stops;
-		char **names = realloc(p->names, cap * sizeof(*names));
-		if (names)
-			p->names = names;
-		int *has_stop = realloc(p->has_stop, cap * sizeof(*has_stop));
-		if (has_stop)
-			p->has_stop = has_stop;
-		int *has_expected = realloc(p->has_expected, cap * sizeof(*has_expected));
-		if (has_expected)
-			p->has_expected = has_expected;
-		int *force = realloc(p->force, cap * sizeof(*force));
-		if (force)
-			p->force = force;
-		mutual_oid *expected = realloc(p->expected, cap * sizeof(*expected));
-		if (expected)
-			p->expected = expected;
-		if (!tips || !stops || !names || !has_stop || !has_expected || !force || !expected)
+		send_entry *grown = realloc(p->e, cap * sizeof(*grown));
+		if (!grown)
 			return mutual__fail(MUTUAL_ERROR, "out of memory");
+		p->e = grown;
 		p->cap = cap;
 	}
-	memcpy(p->tips[p->n].id, commit, 20);
-	p->has_stop[p->n] = theirs != NULL && !garbage;
-	p->has_expected[p->n] = theirs != NULL;
-	p->force[p->n] = garbage != NULL;
-	if (theirs) {
-		p->stops[p->n] = theirs->oid;
-		p->expected[p->n] = theirs->oid;
-	}
-	if (!(p->names[p->n] = mutual__strdup(name)))
+	e = &p->e[p->n];
+	memset(e, 0, sizeof(*e));
+	memcpy(e->tip.id, commit, 20);
+	e->has_stop = theirs != NULL && !garbage;
+	e->has_expected = theirs != NULL;
+	e->force = garbage != NULL;
+	if (theirs)
+		e->stop = e->expected = theirs->oid;
+	if (!(e->name = mutual__strdup(name)))
 		return MUTUAL_ERROR;
 	p->n++;
 	p->events += last_seq - their_last;
@@ -1162,14 +1148,8 @@ static int plan_device(const uint8_t *device, uint64_t last_seq, const uint8_t *
 static void free_plan(send_plan *p)
 {
 	for (size_t i = 0; i < p->n; i++)
-		free(p->names[i]);
-	free(p->names);
-	free(p->tips);
-	free(p->stops);
-	free(p->has_stop);
-	free(p->has_expected);
-	free(p->force);
-	free(p->expected);
+		free(p->e[i].name);
+	free(p->e);
 }
 
 /* Count the segments between a tip and a stop, walking back locally. */
@@ -1195,7 +1175,7 @@ static int plan_send(send_plan *p, sync_ctx *c)
 	if ((rc = mutual__db_segment_tips(c->s->db, plan_device, p)) < 0)
 		return rc;
 	for (size_t i = 0; i < p->n; i++)
-		c->stats->segments_sent += count_segments(c, &p->tips[i], p->has_stop[i] ? &p->stops[i] : NULL);
+		c->stats->segments_sent += count_segments(c, &p->e[i].tip, p->e[i].has_stop ? &p->e[i].stop : NULL);
 	c->stats->events_sent += p->events;
 	return 0;
 }
@@ -1205,27 +1185,30 @@ static int send_folder(sync_ctx *c)
 {
 	send_plan p;
 	size_t n_stops = 0;
-	mutual_oid *stops = NULL;
+	mutual_oid *tips = NULL, *stops = NULL;
 	int rc;
 
 	if ((rc = plan_send(&p, c)) < 0)
 		goto done;
 	if (p.n == 0)
 		goto done;
-	if (!(stops = calloc(p.n, sizeof(*stops)))) {
+	if (!(tips = calloc(p.n, sizeof(*tips))) || !(stops = calloc(p.n, sizeof(*stops)))) {
 		rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 		goto done;
 	}
-	for (size_t i = 0; i < p.n; i++)
-		if (p.has_stop[i])
-			stops[n_stops++] = p.stops[i];
+	for (size_t i = 0; i < p.n; i++) {
+		tips[i] = p.e[i].tip;
+		if (p.e[i].has_stop)
+			stops[n_stops++] = p.e[i].stop;
+	}
 	c->progress.phase = MUTUAL_SYNC_SENDING;
-	if ((rc = mutual__repo_copy(c->peer, c->local, p.tips, p.n, stops, n_stops, &c->stats->objects_sent,
+	if ((rc = mutual__repo_copy(c->peer, c->local, tips, p.n, stops, n_stops, &c->stats->objects_sent,
 		transfer_cb, c)) < 0)
 		goto done;
 	for (size_t i = 0; i < p.n && rc == 0; i++)
-		rc = mutual__ref_set(c->peer, p.names[i], &p.tips[i], p.has_expected[i] ? &p.expected[i] : NULL);
+		rc = mutual__ref_set(c->peer, p.e[i].name, &p.e[i].tip, p.e[i].has_expected ? &p.e[i].expected : NULL);
 done:
+	free(tips);
 	free(stops);
 	free_plan(&p);
 	return rc;
@@ -1571,8 +1554,8 @@ static int sync_remote(sync_ctx *c, const char *url)
 		 * refs fast-forward. */
 		for (size_t i = 0; i < n_specs; i++) {
 			mutual_buf spec = { 0 };
-			const char *name = i < p.n ? p.names[i] : fp.names[i - p.n];
-			int force = i < p.n ? p.force[i] : strncmp(name, MUTUAL_REF_FORKS, strlen(MUTUAL_REF_FORKS)) == 0;
+			const char *name = i < p.n ? p.e[i].name : fp.names[i - p.n];
+			int force = i < p.n ? p.e[i].force : strncmp(name, MUTUAL_REF_FORKS, strlen(MUTUAL_REF_FORKS)) == 0;
 			if (mutual__buf_printf(&spec, "%s%s:%s", force ? "+" : "", name, name) < 0) {
 				rc = MUTUAL_ERROR;
 				goto done;
