@@ -25,6 +25,9 @@ import sys
 from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_encrypt
 from nacl.signing import SigningKey
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vectorfile  # noqa: E402  (the command line both generators share)
+
 MAGIC = b"mseg"
 HEADER_SIZE = 4 + 1 + 4 + 24  # magic | version | key id | nonce
 TAG_SIZE = 16
@@ -198,25 +201,7 @@ def render():
 
 
 def main(argv):
-    text = render().encode("utf-8")
-    if argv[1:] == ["--stdout"]:
-        sys.stdout.buffer.write(text)
-        return 0
-    if argv[1:] == ["--check"]:
-        with open(VECTOR_FILE, "rb") as f:
-            if f.read() != text:
-                sys.stderr.write("%s differs from what tools/make_envelope_vectors.py generates\n"
-                                 % VECTOR_FILE)
-                return 1
-        return 0
-    if argv[1:]:
-        sys.stderr.write("usage: %s [--stdout | --check]\n" % argv[0])
-        return 2
-    os.makedirs(os.path.dirname(VECTOR_FILE), exist_ok=True)
-    with open(VECTOR_FILE, "wb") as f:
-        f.write(text)
-    print("wrote " + os.path.relpath(VECTOR_FILE))
-    return 0
+    return vectorfile.main(argv, render, VECTOR_FILE, "tools/make_envelope_vectors.py")
 
 
 if __name__ == "__main__":
