@@ -39,15 +39,12 @@
  *     key under its name (the outer envelope is the same for every version);
  *     otherwise it is neither kept nor forwarded, and reported.
  */
-#include <dirent.h>
+#include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -465,6 +462,7 @@ static int store_segments(sync_ctx *c, const uint8_t device[32], verified_segmen
 		return rc;
 	for (size_t k = 0; k < n && rc == 0; k++) {
 		verified_segment *v = &batch[k];
+		assert(mutual__repo_has(c->local, &v->oid)); /* NOTES 1: the row follows its objects */
 		for (uint32_t i = 0; i < v->seg.count && rc == 0; i++) {
 			rc = mutual__db_insert_event(s->db, &v->evs[i]);
 			if (rc == 0)
@@ -800,7 +798,7 @@ static size_t import_segments_max(void)
  * bounded whatever the peer holds. `*how`: 0 reached `ours`, 1 reached
  * the root, 2 reached another commit of this device held here (rewritten;
  * `*rewritten_after` its last seq), 3 the peer's log is damaged. */
-static int walk_back(sync_ctx *c, const uint8_t device[32], const mutual_oid *tip, const mutual_oid *ours,
+static int walk_back(sync_ctx *c, const mutual_oid *tip, const mutual_oid *ours,
 	mutual_oid **chain_out, size_t *n_out, uint64_t *more, int *how, uint64_t *rewritten_after)
 {
 	mutual_oid *ring = NULL, *chain = NULL, cur = *tip, parent;
@@ -864,7 +862,6 @@ static int walk_back(sync_ctx *c, const uint8_t device[32], const mutual_oid *ti
 	*n_out = m;
 	*more = n - m;
 done:
-	(void)device;
 	free(ring);
 	return rc;
 }
@@ -909,7 +906,7 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 		return rc;
 	have_ours = rc == 0;
 
-	if ((rc = walk_back(c, device, &r->oid, have_ours ? &ours : NULL, &chain, &n, &more, &how, &rewritten_after)) < 0) {
+	if ((rc = walk_back(c, &r->oid, have_ours ? &ours : NULL, &chain, &n, &more, &how, &rewritten_after)) < 0) {
 		if (how == 3) {
 			refuse(c, device, "%s: nothing of it imported", mutual_error_last());
 			rc = 0;
