@@ -369,6 +369,21 @@ class TestBoard(AppsTestCase):
         self.assertIn("status: claimed by Ben\n", human)
         self.assertNotIn("CONFLICT", human)
 
+    def test_a_holder_name_holding_a_control_character_is_one_name(self):
+        # Another member's modified software can write any character into
+        # a name; the list of conflicting holders must not split it.
+        a, b = self.two_devices()
+        pid = self.post(a)
+        self.sync(a, b)
+        r = mutual("put", "board.post", pid, json.dumps({"status": "claimed", "holder": "Mal\u001fory\u001fEve"}),
+                   store=b)
+        self.assertEqual(r.returncode, 0, describe(r))
+        self.ok(a, "board", "claim", pid, "--as", "Ana")  # later, concurrent: it wins
+        self.sync(a, b)
+        post = self.json(a, "board", "show", pid)
+        self.assertEqual(self.json(b, "board", "show", pid), post)
+        self.assertEqual((post["holder"], post["conflicting_holders"]), ("Ana", ["Mal\x1fory\x1fEve"]))
+
     def test_clear_contact_only_once_closed_and_the_log_keeps_it(self):
         a = self.store()
         pid = self.post(a)
@@ -484,6 +499,21 @@ class TestRota(AppsTestCase):
         self.ok(a, "rota", "drop", sid, "Ben")
         shift = self.json(a, "rota", "shifts", "--from", "2026-10-22")["shifts"][0]
         self.assertEqual((shift["volunteers"], shift["open"], shift["over"]), ([], 2, False))
+
+    def test_a_name_holding_a_control_character_is_one_volunteer(self):
+        # A member's modified software signs up "Ana\x1fBen\x1fCarl": one
+        # volunteer, not three sign-ups (the apps once joined names with it).
+        a, b = self.two_devices()
+        sid = self.shift(a, "2026-10-22", "17:00", "19:00", "Hand-out", "--slots", "3")
+        self.sync(a, b)
+        r = mutual("append", "rota.signup", json.dumps({"shift": sid, "volunteer": "Ana\u001fBen\u001fCarl"}),
+                   store=b)
+        self.assertEqual(r.returncode, 0, describe(r))
+        self.ok(a, "rota", "signup", sid, "Dee")
+        self.sync(a, b)
+        for s in (a, b):
+            shift = self.json(s, "rota", "shifts", "--from", "2026-10-22")["shifts"][0]
+            self.assertEqual((shift["volunteers"], shift["open"]), (["Ana\x1fBen\x1fCarl", "Dee"], 1))
 
     def test_offline_signups_beyond_the_places_show_over_on_both(self):
         a, b = self.two_devices()

@@ -21,7 +21,7 @@
 #define AREA_MAX 80
 #define CONTACT_MAX 200
 #define NAME_MAX_LEN 60
-#define SEP "\x1f" /* joins conflicting holders in one column */
+#define HOLDERS_MAX 64 /* conflicting holders shown per post */
 
 static int one_of(const char *value, const char *const *allowed)
 {
@@ -86,35 +86,70 @@ done:
 
 /* ------------------------------------------------------------ reading */
 
+/* Rows come one per post and conflicting holder (typed rows, never names
+ * joined by a separator: another member's software can write any
+ * character into a name); a post is handed on once its rows are in. */
 struct walk {
 	board_item_cb cb;
 	void *payload;
+	int have;          /* a post is being gathered */
+	char *col[12];     /* its columns, copied ("" for NULL); col[10] unused */
+	char *holders[HOLDERS_MAX];
+	size_t n;
 };
+
+static void walk_clear(struct walk *w)
+{
+	for (size_t i = 0; i < sizeof(w->col) / sizeof(*w->col); i++)
+		free(w->col[i]);
+	for (size_t i = 0; i < w->n; i++)
+		free(w->holders[i]);
+	memset(w->col, 0, sizeof(w->col));
+	w->n = 0;
+	w->have = 0;
+}
+
+static int walk_flush(struct walk *w)
+{
+	char **v = w->col;
+	int rc;
+	if (!w->have)
+		return 0;
+	/* Any member can write any field (mutual put): a missing one reads as
+	 * "", so front ends never meet a NULL. */
+	board_item item = {
+		.id = v[0], .kind = v[1], .category = v[2], .title = v[3], .area = v[4], .urgency = v[5],
+		.contact = v[6], .status = v[7], .holder = v[8], .posted = strtoll(v[9], NULL, 10),
+		.conflicting_holders = (const char *const *)w->holders, .n_conflicting_holders = w->n,
+		.status_conflict = strcmp(v[11], "1") == 0,
+	};
+	rc = w->cb(&item, w->payload);
+	walk_clear(w);
+	return rc;
+}
 
 static int item_row(int columns, const char *const *names, const char *const *v, void *payload)
 {
 	(void)columns;
 	(void)names;
-	struct walk *walk = payload;
-	const char *holders[64];
-	size_t n = 0;
-	char *joined = v[10] ? strdup(v[10]) : NULL;
-	for (char *save = NULL, *h = joined ? strtok_r(joined, SEP, &save) : NULL;
-		h && n < sizeof(holders) / sizeof(*holders); h = strtok_r(NULL, SEP, &save))
-		holders[n++] = h;
-	/* Any member can write any field (mutual put): a missing one reads as
-	 * "", so front ends never meet a NULL. */
-	board_item item = {
-		.id = v[0] ? v[0] : "", .kind = v[1] ? v[1] : "", .category = v[2] ? v[2] : "",
-		.title = v[3] ? v[3] : "", .area = v[4] ? v[4] : "", .urgency = v[5] ? v[5] : "",
-		.contact = v[6] ? v[6] : "", .status = v[7] ? v[7] : "",
-		.holder = v[8] ? v[8] : "", .posted = v[9] ? strtoll(v[9], NULL, 10) : 0,
-		.conflicting_holders = holders, .n_conflicting_holders = n,
-		.status_conflict = v[11] && strcmp(v[11], "1") == 0,
-	};
-	int rc = walk->cb(&item, walk->payload);
-	free(joined);
-	return rc;
+	struct walk *w = payload;
+	int rc;
+
+	if (w->have && strcmp(w->col[0], v[0] ? v[0] : "") != 0 && (rc = walk_flush(w)) != 0)
+		return rc;
+	if (!w->have) {
+		for (size_t i = 0; i < sizeof(w->col) / sizeof(*w->col); i++)
+			if (i != 10 && !(w->col[i] = strdup(v[i] ? v[i] : "")))
+				return apps__fail(MUTUAL_ERROR, "out of memory reading the board");
+		w->have = 1;
+	}
+	/* Sorted, so a holder named by several losing writes comes once. */
+	if (v[10] && w->n < HOLDERS_MAX && (w->n == 0 || strcmp(w->holders[w->n - 1], v[10]) != 0)) {
+		if (!(w->holders[w->n] = strdup(v[10])))
+			return apps__fail(MUTUAL_ERROR, "out of memory reading the board");
+		w->n++;
+	}
+	return 0;
 }
 
 int board_foreach(mutual_store *store, const char *id, int include_closed, board_item_cb cb,
@@ -136,22 +171,29 @@ int board_foreach(mutual_store *store, const char *id, int include_closed, board
 		"   json_extract(f, '$.status') AS status,"
 		"   coalesce(json_extract(f, '$.holder'), '') AS holder,"
 		"   json_extract(f, '$.posted') AS posted FROM e)"
-		"SELECT id, kind, category, title, area, urgency, contact, status, holder, posted,"
-		" (SELECT group_concat(v, char(31)) FROM (SELECT DISTINCT json_extract(c.value, '$.value') AS v"
-		"   FROM json_each(p.conflicts, '$.holder') AS c) WHERE v <> '' AND v <> p.holder),"
+		"SELECT p.id, kind, category, title, area, urgency, contact, status, holder, posted,"
+		" json_extract(h.value, '$.value'),"
 		" EXISTS (SELECT 1 FROM json_each(p.conflicts, '$.status') AS c"
 		"   WHERE json_extract(c.value, '$.value') <> p.status)"
-		" FROM p WHERE ?2 = '1' OR status IN ('open', 'claimed')"
+		" FROM p LEFT JOIN json_each(p.conflicts, '$.holder') AS h"
+		"  ON json_extract(h.value, '$.value') <> '' AND json_extract(h.value, '$.value') <> p.holder"
+		" WHERE ?2 = '1' OR status IN ('open', 'claimed')"
 		" ORDER BY status IN ('open', 'claimed') DESC,"
-		"  CASE urgency WHEN 'urgent' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END, posted, id";
+		"  CASE urgency WHEN 'urgent' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END, posted, p.id, 11";
 	char *state = NULL;
 	int rc = mutual_state_json(&state, store, KIND, id);
 	if (rc != 0)
 		return rc == MUTUAL_ENOTFOUND ? apps__fail(rc, "no post %s on this device", id)
 					      : apps__lib(rc);
 	const char *params[] = { state, include_closed || id ? "1" : "0" };
-	struct walk walk = { cb, payload };
+	struct walk walk;
+	memset(&walk, 0, sizeof(walk));
+	walk.cb = cb;
+	walk.payload = payload;
 	rc = mutual_query(store, sql, params, 2, item_row, &walk);
+	if (rc == 0)
+		rc = walk_flush(&walk);
+	walk_clear(&walk);
 	mutual_free(state);
 	return rc < 0 ? apps__lib(rc) : rc;
 }

@@ -38,9 +38,6 @@
 #define WINDOW_MS (28 * DAY_MS)
 /* Flagging: at least 1.5 times the median and 4 hours above it. */
 #define FLAG_MARGIN_MINUTES 240
-/* Separates names in group_concat; apps_clean_text never lets a control
- * character into a name. */
-#define NAME_SEP '\x1f'
 
 static const char schema_sql[] =
 	"CREATE TABLE rota_shifts(id TEXT PRIMARY KEY, title TEXT NOT NULL, task TEXT NOT NULL,"
@@ -474,11 +471,6 @@ int rota_swap(mutual_store *store, const char *shift_id, const char *from, const
 
 /* ------------------------------------------------------------- reading */
 
-static int by_name(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 int rota_shifts_foreach(mutual_store *store, int64_t from, int64_t to, rota_shift_cb cb,
 	void *payload)
 {
@@ -492,48 +484,35 @@ int rota_shifts_foreach(mutual_store *store, int64_t from, int64_t to, rota_shif
 		return apps__fail(MUTUAL_EINVALID, "no store or callback given");
 	snprintf(from_s, sizeof(from_s), "%" PRId64, from);
 	snprintf(to_s, sizeof(to_s), "%" PRId64, to);
+	/* One row per shift and volunteer, never names joined by a separator:
+	 * a name another member's software wrote can hold any character. */
 	if ((rc = query(&t, store,
-		     "SELECT s.id, s.title, s.task, s.start_ms, s.end_ms, s.slots,"
-		     " (SELECT group_concat(volunteer, char(31)) FROM rota_signups WHERE shift = s.id)"
-		     " FROM rota_shifts s"
+		     "SELECT s.id, s.title, s.task, s.start_ms, s.end_ms, s.slots, g.volunteer"
+		     " FROM rota_shifts s LEFT JOIN rota_signups g ON g.shift = s.id"
 		     " WHERE s.start_ms >= CAST(?1 AS INTEGER) AND s.start_ms < CAST(?2 AS INTEGER)"
-		     " ORDER BY s.start_ms, s.id",
+		     " ORDER BY s.start_ms, s.id, g.volunteer",
 		     params, 2)) < 0)
 		return rc;
-	for (size_t r = 0; r < t.rows && rc == 0; r++) {
+	if (t.rows && !(names = malloc(t.rows * sizeof(*names))))
+		rc = apps__fail(MUTUAL_ERROR, "out of memory reading the rota");
+	for (size_t r = 0; r < t.rows && rc == 0;) {
 		rota_shift sh;
-		char *list = t.cells[r * t.cols + 6];
-		size_t n = 0;
+		size_t n = 0, first = r;
 
-		/* The list's own separators bound how many names it holds. */
-		if (list) {
-			size_t max = 1;
-			for (const char *p = list; *p; p++)
-				max += *p == NAME_SEP;
-			if (!(names = malloc(max * sizeof(*names)))) {
-				rc = apps__fail(MUTUAL_ERROR, "out of memory reading the rota");
-				break;
-			}
-			for (char *p = list, *sep; p; p = sep ? sep + 1 : NULL) {
-				if ((sep = strchr(p, NAME_SEP)))
-					*sep = '\0';
-				names[n++] = p;
-			}
-			/* group_concat promises no order; the rota shows names sorted. */
-			qsort(names, n, sizeof(*names), by_name);
-		}
-		sh.id = cell(&t, r, 0);
-		sh.title = cell(&t, r, 1);
-		sh.task = cell(&t, r, 2);
-		sh.start = cell_int(&t, r, 3);
-		sh.end = cell_int(&t, r, 4);
-		sh.slots = (unsigned int)cell_int(&t, r, 5);
+		for (; r < t.rows && strcmp(cell(&t, r, 0), cell(&t, first, 0)) == 0; r++)
+			if (t.cells[r * t.cols + 6])
+				names[n++] = t.cells[r * t.cols + 6];
+		sh.id = cell(&t, first, 0);
+		sh.title = cell(&t, first, 1);
+		sh.task = cell(&t, first, 2);
+		sh.start = cell_int(&t, first, 3);
+		sh.end = cell_int(&t, first, 4);
+		sh.slots = (unsigned int)cell_int(&t, first, 5);
 		sh.volunteers = names;
 		sh.n_volunteers = n;
 		rc = cb(&sh, payload);
-		free(names);
-		names = NULL;
 	}
+	free(names);
 	table_free(&t);
 	return rc;
 }
