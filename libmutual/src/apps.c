@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "project.h"
 
 #define SQLITE(s) mutual__db_sqlite((s)->db)
@@ -147,10 +148,19 @@ static void finalize_apply(replay_ctx *x)
 	x->prepared = 0;
 }
 
+/* An app sees the events of its types, but neither a quarantined one nor
+ * one whose payload breaks the rules for new appends (docs/format.md,
+ * "Payload"): every device skips the same ones. */
 static int matches(const struct mutual_app *a, const mutual_event_rec *ev)
 {
 	size_t n = a->type_prefix ? strlen(a->type_prefix) : 0;
-	return !ev->quarantined && (n == 0 || (ev->type_len >= n && memcmp(ev->type, a->type_prefix, n) == 0));
+	if (ev->quarantined || (n && (ev->type_len < n || memcmp(ev->type, a->type_prefix, n) != 0)))
+		return 0;
+	if (mutual__json_check_strict(ev->payload, ev->payload_len) < 0) {
+		mutual__error_clear();
+		return 0;
+	}
+	return 1;
 }
 
 static int apply_one(replay_ctx *x, const mutual_event_rec *ev)

@@ -13,6 +13,7 @@
 typedef struct {
 	const unsigned char *p, *start, *end;
 	const char *why;
+	int strict; /* the rules for new appends: no lone surrogate escape, no duplicate key */
 } cursor;
 
 static int fail(cursor *c, const char *why)
@@ -106,6 +107,30 @@ static int utf8_char(cursor *c)
 	return 0;
 }
 
+static unsigned int hex4(const unsigned char *p);
+
+/* Strict: a \\uD800-\\uDBFF escape (at `hex`, already checked) must be
+ * followed by a \\uDC00-\\uDFFF one, which this consumes; a low one alone
+ * is refused. A lone surrogate names no character: readers disagree on it. */
+static int surrogate_escape(cursor *c, const unsigned char *hex)
+{
+	unsigned int cp = hex4(hex), lo;
+	if (cp >= 0xdc00 && cp <= 0xdfff)
+		return fail(c, "lone surrogate escape");
+	if (cp < 0xd800 || cp > 0xdbff)
+		return 0;
+	if (c->end - c->p < 6 || c->p[0] != '\\' || c->p[1] != 'u')
+		return fail(c, "lone surrogate escape");
+	for (int i = 2; i < 6; i++)
+		if (!strchr("0123456789abcdefABCDEF", c->p[i]) || !c->p[i])
+			return fail(c, "bad \\u escape");
+	lo = hex4(c->p + 2);
+	if (lo < 0xdc00 || lo > 0xdfff)
+		return fail(c, "lone surrogate escape");
+	c->p += 6;
+	return 0;
+}
+
 static int string(cursor *c)
 {
 	c->p++; /* the opening quote */
@@ -123,11 +148,14 @@ static int string(cursor *c)
 				break;
 			ch = *c->p;
 			if (ch == 'u') {
+				const unsigned char *hex = c->p + 1;
 				c->p++;
 				for (int i = 0; i < 4; i++, c->p++) {
 					if (c->p >= c->end || !strchr("0123456789abcdefABCDEF", *c->p) || !*c->p)
 						return fail(c, "bad \\u escape");
 				}
+				if (c->strict && surrogate_escape(c, hex) < 0)
+					return -1;
 				continue;
 			}
 			if (!strchr("\"\\/bfnrt", ch) || !ch)
@@ -142,8 +170,23 @@ static int string(cursor *c)
 }
 
 static int value(cursor *c, int depth);
+static int container_walk(cursor *c, int depth, unsigned char close, int is_object, const unsigned char ***keys,
+	size_t *n_keys, size_t *cap);
+static int no_duplicate_keys(cursor *c, const unsigned char *const *keys, size_t n);
 
 static int container(cursor *c, int depth, unsigned char close, int is_object)
+{
+	const unsigned char **keys = NULL; /* strict: where each key starts */
+	size_t n_keys = 0, cap = 0;
+	int rc = container_walk(c, depth, close, is_object, &keys, &n_keys, &cap);
+	if (rc == 0 && n_keys > 1)
+		rc = no_duplicate_keys(c, keys, n_keys);
+	free(keys);
+	return rc;
+}
+
+static int container_walk(cursor *c, int depth, unsigned char close, int is_object, const unsigned char ***keys,
+	size_t *n_keys, size_t *cap)
 {
 	if (depth >= MUTUAL_JSON_DEPTH_MAX)
 		return fail(c, "nested too deeply");
@@ -158,6 +201,15 @@ static int container(cursor *c, int depth, unsigned char close, int is_object)
 			skip_ws(c);
 			if (c->p >= c->end || *c->p != '"')
 				return fail(c, "expected a string key");
+			if (c->strict) {
+				if (*n_keys == *cap) {
+					const unsigned char **grown = realloc(*keys, (*cap = *cap ? *cap * 2 : 16) * sizeof(**keys));
+					if (!grown)
+						return fail(c, "out of memory");
+					*keys = grown;
+				}
+				(*keys)[(*n_keys)++] = c->p;
+			}
 			if (string(c) < 0)
 				return -1;
 			skip_ws(c);
@@ -207,10 +259,10 @@ static int value(cursor *c, int depth)
 	}
 }
 
-int mutual__json_check_object(const char *text, size_t len)
+static int check_object(const char *text, size_t len, int strict)
 {
 	cursor c = { (const unsigned char *)text, (const unsigned char *)text,
-		     (const unsigned char *)text + len, NULL };
+		     (const unsigned char *)text + len, NULL, strict };
 
 	skip_ws(&c);
 	if (c.p >= c.end || *c.p != '{')
@@ -223,6 +275,16 @@ int mutual__json_check_object(const char *text, size_t len)
 	}
 	return mutual__fail(MUTUAL_EINVALID, "payload is not valid JSON: %s at byte %zu",
 		c.why, (size_t)(c.p - c.start));
+}
+
+int mutual__json_check_object(const char *text, size_t len)
+{
+	return check_object(text, len, 0);
+}
+
+int mutual__json_check_strict(const char *text, size_t len)
+{
+	return check_object(text, len, 1);
 }
 
 static int put_utf8(mutual_buf *b, unsigned int cp)
@@ -304,10 +366,55 @@ static int unescape(cursor *c, mutual_buf *out)
 	return mutual__buf_cstr(out);
 }
 
+typedef struct {
+	size_t off, len;
+	const uint8_t *base;
+} key_span;
+
+static int by_span(const void *a, const void *b)
+{
+	const key_span *x = a, *y = b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int d = memcmp(x->base + x->off, y->base + y->off, n);
+	return d ? d : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Strict: the object's keys, unescaped ("a" and "\\u0061" are one key),
+ * are all different. Sorting makes it n log n whatever the object holds. */
+static int no_duplicate_keys(cursor *c, const unsigned char *const *keys, size_t n)
+{
+	mutual_buf all = { 0 }, one = { 0 };
+	key_span *spans = calloc(n, sizeof(*spans));
+	int rc = 0;
+
+	if (!spans)
+		return fail(c, "out of memory");
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		cursor k = *c;
+		k.p = keys[i];
+		spans[i].off = all.len;
+		if (unescape(&k, &one) < 0 || mutual__buf_put(&all, one.data, one.len) < 0)
+			rc = fail(c, "out of memory");
+		spans[i].len = one.len;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++)
+		spans[i].base = all.data;
+	if (rc == 0) {
+		qsort(spans, n, sizeof(*spans), by_span);
+		for (size_t i = 1; i < n && rc == 0; i++)
+			if (by_span(&spans[i - 1], &spans[i]) == 0)
+				rc = fail(c, "duplicate key");
+	}
+	free(spans);
+	mutual__buf_free(&all);
+	mutual__buf_free(&one);
+	return rc;
+}
+
 int mutual__json_members(const char *text, size_t len, mutual_json_member_cb cb, void *payload)
 {
 	cursor c = { (const unsigned char *)text, (const unsigned char *)text,
-		     (const unsigned char *)text + len, NULL };
+		     (const unsigned char *)text + len, NULL, 0 };
 	mutual_buf name = { 0 };
 	int rc = 0;
 
@@ -357,7 +464,7 @@ static int get_string_member(const char *key, size_t key_len, const char *value,
 	if (key_len != strlen(key))
 		return 0;
 	cursor c = { (const unsigned char *)value, (const unsigned char *)value,
-		     (const unsigned char *)value + len, NULL };
+		     (const unsigned char *)value + len, NULL, 0 };
 	if (strcmp(key, ctx->key) != 0 || len == 0 || value[0] != '"')
 		return 0;
 	ctx->found = 1;
@@ -480,7 +587,7 @@ static int canon(mutual_buf *out, cursor *c, int depth)
 int mutual__json_canonical(mutual_buf *out, const char *text, size_t len)
 {
 	cursor c = { (const unsigned char *)text, (const unsigned char *)text,
-		     (const unsigned char *)text + len, NULL };
+		     (const unsigned char *)text + len, NULL, 0 };
 	return canon(out, &c, 0);
 }
 

@@ -16,6 +16,11 @@
 /* 0 if `text[0..len)` is one JSON object; MUTUAL_EINVALID with a message
  * naming the byte offset otherwise. */
 int mutual__json_check_object(const char *text, size_t len);
+/* The same, with the rules every new append follows (docs/format.md,
+ * "Payload"): no lone surrogate escape (\\ud800 alone), and no key twice
+ * in one object, at any depth. An imported event that breaks them is
+ * stored and forwarded as signed, and ignored by every projection. */
+int mutual__json_check_strict(const char *text, size_t len);
 
 /* The top-level string member `key` of the JSON object `text` (already
  * checked), unescaped into `out` (NUL-terminated). MUTUAL_ENOTFOUND if the

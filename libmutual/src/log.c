@@ -99,7 +99,7 @@ static int check_entry(const mutual_append_entry *e, size_t index, size_t n, int
 		rc = mutual__fail(MUTUAL_EINVALID, "payload larger than the limit of %d bytes", MUTUAL_PAYLOAD_MAX);
 		goto fail;
 	}
-	if ((rc = mutual__json_check_object(e->payload, len)) < 0)
+	if ((rc = mutual__json_check_strict(e->payload, len)) < 0)
 		goto fail;
 	return 0;
 fail:

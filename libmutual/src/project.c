@@ -497,6 +497,13 @@ int mutual__project_apply(mutual_store *s, const mutual_event_rec *ev)
 		return 0;
 	if (quarantined(s, ev))
 		return 0;
+	/* An event another device's software signed with a payload that new
+	 * appends may not have (a duplicate key, a lone surrogate) is kept
+	 * and forwarded, and ignored here, alike on every device. */
+	if (mutual__json_check_strict(ev->payload, ev->payload_len) < 0) {
+		mutual__error_clear();
+		return 0;
+	}
 	if (ev->type_len == 17 && memcmp(ev->type, "mutual.entity.put", 17) == 0)
 		rc = apply_entity(s, ev, 0);
 	else if (ev->type_len == 17 && memcmp(ev->type, "mutual.entity.del", 17) == 0)
@@ -557,7 +564,7 @@ int mutual_projection_stats_get(mutual_projection_stats *out, const mutual_store
 
 static int check_json_object(const char *json, const char *what)
 {
-	if (!json || mutual__json_check_object(json, strlen(json)) < 0)
+	if (!json || mutual__json_check_strict(json, strlen(json)) < 0)
 		return mutual__fail(MUTUAL_EINVALID, "%s must be a JSON object, like {\"status\":\"open\"}", what);
 	return 0;
 }
