@@ -3,7 +3,8 @@
  * reads, no unbounded recursion, and any prefix of an accepted object that
  * cuts it short is refused. What it accepts, the canonical form turns into
  * a valid object that is its own canonical form, and the member walk reads
- * without fault.
+ * without fault. The strict rules (new appends) accept only what the
+ * lenient ones do, and their canonical form too.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +24,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *text = (const char *)data;
 	size_t end = size;
 
-	if (mutual__json_check_object(text, size) != 0)
+	int strict = mutual__json_check_strict(text, size) == 0;
+
+	if (mutual__json_check_object(text, size) != 0) {
+		if (strict)
+			abort();
 		return 0;
+	}
 	/* The object closes at its last '}'; every shorter prefix must fail. */
 	while (end > 0 && text[end - 1] != '}')
 		end--;
@@ -37,7 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (mutual__json_canonical(&once, text, size) != 0 ||
 		    mutual__json_check_object((const char *)once.data, once.len) != 0 ||
 		    mutual__json_canonical(&twice, (const char *)once.data, once.len) != 0 || twice.len != once.len ||
-		    memcmp(once.data, twice.data, once.len) != 0)
+		    memcmp(once.data, twice.data, once.len) != 0 ||
+		    (strict && mutual__json_check_strict((const char *)once.data, once.len) != 0))
 			abort();
 		mutual__buf_free(&once);
 		mutual__buf_free(&twice);
