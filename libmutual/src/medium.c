@@ -249,6 +249,35 @@ static DIR *open_listing(int dirfd)
 	return d;
 }
 
+/* Enter the folder `name` of `dirfd` that fstatat() reported as `st`:
+ * never through a link, and only if it is still that folder. -1 if not. */
+static int enter_dir(int dirfd, const char *name, const struct stat *st)
+{
+	struct stat now;
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && (fstat(fd, &now) < 0 || now.st_ino != st->st_ino || now.st_dev != st->st_dev)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Create `name` in `dirfd` (it must not exist) holding `data`, fsynced.
+ * -1 with errno set on failure; nothing half written is left. */
+static int create_file(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode), e;
+	if (fd < 0)
+		return -1;
+	if (write(fd, data, len) == (ssize_t)len && fsync(fd) == 0)
+		return close(fd);
+	e = errno ? errno : EIO;
+	close(fd);
+	unlinkat(dirfd, name, 0);
+	errno = e;
+	return -1;
+}
+
 void mutual__medium_remove_stale_temps(mutual_medium *m, const char *base)
 {
 	DIR *d = open_listing(m->dirfd);
@@ -327,15 +356,11 @@ static int walk_dir(walk_ctx *w, int dirfd, int depth)
 		}
 		if (S_ISDIR(st.st_mode)) {
 			int sub;
-			struct stat now;
 			if (st.st_uid != geteuid()) {
 				rc = refuse_entry(w, "belongs to another user");
 				break;
 			}
-			sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (sub < 0 || fstat(sub, &now) < 0 || now.st_ino != st.st_ino || now.st_dev != st.st_dev) {
-				if (sub >= 0)
-					close(sub);
+			if ((sub = enter_dir(dirfd, e->d_name, &st)) < 0) {
 				rc = refuse_entry(w, "cannot be entered as a folder");
 				break;
 			}
@@ -369,15 +394,9 @@ static int ensure_layout(const mutual_medium *m, int repofd, const char *name)
 				m->path, name, dirs[i], strerror(errno));
 	if (fstatat(repofd, "HEAD", &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		static const char head[] = "ref: refs/heads/master\n";
-		int fd = openat(repofd, "HEAD", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-		if (fd < 0 || write(fd, head, sizeof(head) - 1) != (ssize_t)sizeof(head) - 1 || fsync(fd) < 0) {
-			int e = errno;
-			if (fd >= 0)
-				close(fd);
-			return mutual__fail(e == EROFS ? MUTUAL_EREADONLY : MUTUAL_ERROR, "cannot create %s/%s/HEAD: %s",
-				m->path, name, strerror(e));
-		}
-		close(fd);
+		if (create_file(repofd, "HEAD", head, sizeof(head) - 1, 0666) < 0)
+			return mutual__fail(errno == EROFS ? MUTUAL_EREADONLY : MUTUAL_ERROR, "cannot create %s/%s/HEAD: %s",
+				m->path, name, strerror(errno));
 	}
 	return 0;
 }
@@ -397,18 +416,11 @@ static int write_config(const mutual_medium *m, int repofd, const char *name)
 	if (n == (ssize_t)sizeof(repo_config) - 1 && memcmp(held, repo_config, (size_t)n) == 0)
 		return 0;
 	unlinkat(repofd, tmp, 0);
-	fd = openat(repofd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-	if (fd < 0 || write(fd, repo_config, sizeof(repo_config) - 1) != (ssize_t)sizeof(repo_config) - 1 ||
-	    fsync(fd) < 0) {
-		int e = errno;
-		if (fd >= 0)
-			close(fd);
-		unlinkat(repofd, tmp, 0);
-		if (e == EROFS)
+	if (create_file(repofd, tmp, repo_config, sizeof(repo_config) - 1, 0666) < 0) {
+		if (errno == EROFS)
 			return 0; /* a read-only medium: nothing will be written through its config */
-		return mutual__fail(MUTUAL_ERROR, "cannot write %s/%s/config: %s", m->path, name, strerror(e));
+		return mutual__fail(MUTUAL_ERROR, "cannot write %s/%s/config: %s", m->path, name, strerror(errno));
 	}
-	close(fd);
 	if (renameat(repofd, tmp, repofd, "config") < 0)
 		return mutual__fail(MUTUAL_ERROR, "cannot write %s/%s/config: %s", m->path, name, strerror(errno));
 	return 0;
@@ -416,7 +428,7 @@ static int write_config(const mutual_medium *m, int repofd, const char *name)
 
 int mutual__medium_repo(char **path, mutual_medium *m, const char *name, unsigned flags)
 {
-	struct stat st, now;
+	struct stat st;
 	walk_ctx w;
 	int repofd = -1, rc;
 
@@ -439,8 +451,7 @@ int mutual__medium_repo(char **path, mutual_medium *m, const char *name, unsigne
 		return refuse_entry(&w, S_ISLNK(st.st_mode) ? "itself is a symbolic link" : "itself is not a folder");
 	if (st.st_uid != geteuid())
 		return refuse_entry(&w, "itself belongs to another user (is the stick mounted for another user?)");
-	repofd = openat(m->dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (repofd < 0 || fstat(repofd, &now) < 0 || now.st_ino != st.st_ino || now.st_dev != st.st_dev) {
+	if ((repofd = enter_dir(m->dirfd, name, &st)) < 0) {
 		rc = refuse_entry(&w, "itself cannot be entered as a folder");
 		goto done;
 	}
@@ -508,7 +519,7 @@ void mutual__medium_quarantine_drop(mutual_medium *m, const char *name)
 int mutual__medium_quarantine(char **path, mutual_medium *m, const char *name, const char *objects_of)
 {
 	mutual_buf alt = { 0 };
-	int repofd = -1, fd = -1, rc;
+	int repofd = -1, rc;
 
 	*path = NULL;
 	mutual__medium_quarantine_drop(m, name);
@@ -526,16 +537,13 @@ int mutual__medium_quarantine(char **path, mutual_medium *m, const char *name, c
 	 * our objects folder, so a relative store path works too. */
 	if ((rc = mutual__buf_printf(&alt, "../../%s/objects\n", objects_of)) < 0)
 		goto done;
-	fd = openat(repofd, "objects/info/alternates", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, alt.data, alt.len) != (ssize_t)alt.len) {
+	if (create_file(repofd, "objects/info/alternates", alt.data, alt.len, 0600) < 0) {
 		rc = mutual__fail(MUTUAL_ERROR, "cannot prepare the quarantine %s/%s: %s", m->path, name, strerror(errno));
 		goto done;
 	}
 	if (!(*path = mutual__path_join(m->path, name)))
 		rc = MUTUAL_ERROR;
 done:
-	if (fd >= 0)
-		close(fd);
 	if (repofd >= 0)
 		close(repofd);
 	mutual__buf_free(&alt);
