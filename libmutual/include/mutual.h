@@ -262,6 +262,22 @@ MUTUAL_EXTERN const char *mutual_event_device_name(const mutual_event *ev);
  */
 MUTUAL_EXTERN int mutual_event_quarantined(const mutual_event *ev);
 
+/** mutual_event_pending(): why a held event is not applied yet. */
+enum {
+	MUTUAL_EVENT_APPLIED = 0,   /* applied (or quarantined, see above) */
+	MUTUAL_EVENT_WAITING = 1,   /* its frontier names an event this store does not hold yet */
+	MUTUAL_EVENT_HELD_BACK = 2  /* its clock runs too far past the clocks it follows */
+};
+/**
+ * Whether the event is applied. A waiting or held-back event is kept,
+ * shown and forwarded like any other, and applied, the same way on every
+ * device, once what it waits for is held (docs/format.md, "When an event
+ * is applied").
+ */
+MUTUAL_EXTERN int mutual_event_pending(const mutual_event *ev);
+/** How many held events wait for a cause, and how many are held back. */
+MUTUAL_EXTERN int mutual_pending_count(mutual_store *store, uint64_t *waiting, uint64_t *held_back);
+
 /**
  * Fetch one event. MUTUAL_ENOTFOUND if the store does not hold it.
  * `*out` is the caller's, freed with mutual_event_free().

@@ -223,13 +223,13 @@ static int catch_up_one(mutual_store *s, struct mutual_app *a)
 	sqlite3_stmt *st = NULL;
 	replay_ctx x;
 	int64_t applied_id = 0, forks_then = -2, forks_now, max_id;
-	int schema_version = -1, rc, replay = 0;
+	int schema_version = -1, rc, replay = 0, late = 0;
 
 	memset(&x, 0, sizeof(x));
 	x.s = s;
 	x.app = a;
-	rc = sqlite3_prepare_v2(SQLITE(s), "SELECT schema_version, applied_id, pos_hlc, pos_device, pos_seq, forks"
-		" FROM app_projections WHERE name = ?", -1, &st, NULL);
+	rc = sqlite3_prepare_v2(SQLITE(s), "SELECT schema_version, applied_id, pos_hlc, pos_device, pos_seq, forks,"
+		" pending FROM app_projections WHERE name = ?", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sql_fail(s, rc, "cannot read a projection's cursor");
 	sqlite3_bind_text(st, 1, a->name, -1, SQLITE_STATIC);
@@ -243,6 +243,7 @@ static int catch_up_one(mutual_store *s, struct mutual_app *a)
 		}
 		x.seq = (uint64_t)sqlite3_column_int64(st, 4);
 		forks_then = sqlite3_column_int64(st, 5);
+		late = sqlite3_column_int(st, 6);
 	}
 	sqlite3_finalize(st);
 	forks_now = scalar(s, "SELECT COUNT(*) FROM forks");
@@ -280,7 +281,10 @@ static int catch_up_one(mutual_store *s, struct mutual_app *a)
 		replay = 1;
 	} else if (applied_id < max_id && x.have_pos) {
 		/* Did anything arrive that sorts before what was applied? */
-		rc = sqlite3_prepare_v2(SQLITE(s), "SELECT 1 FROM events WHERE id > ? AND (hlc, device, seq) < (?, ?, ?) LIMIT 1",
+		rc = sqlite3_prepare_v2(SQLITE(s), "SELECT 1 FROM events WHERE id > ? AND (hlc, device, seq) < (?, ?, ?)"
+			" AND NOT EXISTS(SELECT 1 FROM event_waiting w WHERE w.device = events.device AND w.seq = events.seq)"
+			" AND NOT EXISTS(SELECT 1 FROM event_held_back h WHERE h.device = events.device AND h.seq = events.seq)"
+			" LIMIT 1",
 			-1, &st, NULL);
 		if (rc != SQLITE_OK)
 			return sql_fail(s, rc, "cannot catch a projection up");
@@ -291,7 +295,7 @@ static int catch_up_one(mutual_store *s, struct mutual_app *a)
 		replay = sqlite3_step(st) == SQLITE_ROW;
 		sqlite3_finalize(st);
 	}
-	if (!replay && applied_id >= max_id)
+	if (!replay && applied_id >= max_id && !late)
 		return 0;
 	if (replay) {
 		if (schema_version >= 0 && (rc = run_sql(s, a->reset, NULL, "an app projection's reset SQL failed")) < 0)
@@ -304,6 +308,7 @@ static int catch_up_one(mutual_store *s, struct mutual_app *a)
 		mutual_db_filter f;
 		mutual_event_rec ev;
 		memset(&f, 0, sizeof(f));
+		f.applied_only = 1;
 		if (x.have_pos) {
 			f.has_after = 1;
 			f.after_hlc = x.hlc;
@@ -321,6 +326,23 @@ static int catch_up_one(mutual_store *s, struct mutual_app *a)
 			return rc;
 	}
 	return save_cursor(s, a, &x, max_id, forks_now);
+}
+
+int mutual__apps_note_late(mutual_store *s, const mutual_event_rec *ev)
+{
+	sqlite3_stmt *st = NULL;
+	/* forks = -1 never matches a count of forks: it forces a replay. */
+	int rc = sqlite3_prepare_v2(SQLITE(s), "UPDATE app_projections SET pending = 1,"
+		" forks = CASE WHEN length(pos_device) = 32 AND (pos_hlc, pos_device, pos_seq) > (?, ?, ?) THEN -1 ELSE forks END",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sql_fail(s, rc, "cannot note a late event");
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ev->hlc);
+	sqlite3_bind_blob(st, 2, ev->device, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)ev->seq);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : sql_fail(s, rc, "cannot note a late event");
 }
 
 int mutual__apps_catch_up(mutual_store *s)

@@ -27,6 +27,11 @@
 
 #define APPLICATION_ID 0x4d75744c /* "MutL": marks a libmutual store */
 
+/* The pending-event queries (deliver.c's), prepared once per handle. */
+enum { PENDING_STATE, PENDING_WAIT, PENDING_UNWAIT, PENDING_WAITERS, PENDING_HOLD, PENDING_HOLD_CAUSE,
+	PENDING_HELD_BY, PENDING_RELEASE, PENDING_RELEASE_CAUSES, PENDING_MAX_HLC, PENDING_ROWID,
+	PENDING_HISTORY_ADD, PENDING_HISTORY, PENDING_STMTS };
+
 struct mutual_db {
 	sqlite3 *db;
 	char *path;
@@ -34,6 +39,7 @@ struct mutual_db {
 	int in_tx;
 	sqlite3_stmt *insert, *head, *max_hlc, *frontier, *device_add, *device_name,
 		*device_set_name, *meta_get, *meta_set, *seg_tip, *seg_by_commit, *seg_add, *head_of;
+	sqlite3_stmt *pending[PENDING_STMTS]; /* the pending-event queries, by PENDING_* */
 };
 
 struct mutual_db_iter {
@@ -138,9 +144,34 @@ static const char schema_v1[] =
 	"  pos_hlc INTEGER NOT NULL, pos_device BLOB NOT NULL, pos_seq INTEGER NOT NULL,"
 	"  forks INTEGER NOT NULL) WITHOUT ROWID;";
 
-/* Migrations: entry i brings schema i to i + 1. None yet: version 1 is the
- * first. A future step is appended here and MUTUAL_SCHEMA_VERSION raised. */
-static const char *const migrations[] = { NULL };
+/* Migrations: entry i brings schema i to i + 1; a new store runs them all
+ * after schema_v1, so the two cannot drift. A step that changes derived
+ * tables sets meta 'rebuild', and the store rebuilds them when it opens. */
+static const char schema_v2[] =
+	/* Causal delivery and clock admission (deliver.c): an event that is
+	 * held but not applied is in one of these two tables. */
+	"CREATE TABLE event_waiting("
+	"  device BLOB NOT NULL, seq INTEGER NOT NULL,"
+	"  need_index INTEGER NOT NULL, need_device BLOB NOT NULL, need_seq INTEGER NOT NULL,"
+	"  PRIMARY KEY(device, seq)) WITHOUT ROWID;"
+	"CREATE INDEX event_waiting_need ON event_waiting(need_device, need_seq);"
+	"CREATE TABLE event_held_back(device BLOB NOT NULL, seq INTEGER NOT NULL,"
+	"  PRIMARY KEY(device, seq)) WITHOUT ROWID;"
+	/* Which not-yet-applied cause could still admit a held-back event. */
+	"CREATE TABLE held_back_causes("
+	"  cause_device BLOB NOT NULL, cause_seq INTEGER NOT NULL, device BLOB NOT NULL, seq INTEGER NOT NULL,"
+	"  PRIMARY KEY(cause_device, cause_seq, device, seq)) WITHOUT ROWID;"
+	"CREATE INDEX held_back_causes_event ON held_back_causes(device, seq);"
+	/* Every applied write of an entity field (project.c NOTES 2). */
+	"CREATE TABLE entity_history(kind TEXT NOT NULL, id TEXT NOT NULL, field TEXT NOT NULL,"
+	"  event INTEGER NOT NULL, PRIMARY KEY(kind, id, field, event)) WITHOUT ROWID;"
+	"ALTER TABLE app_projections ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;"
+	"DELETE FROM entity_seen;"
+	"INSERT OR REPLACE INTO meta(key, value) VALUES('rebuild', x'01');";
+
+static const char *const migrations[] = { schema_v2 };
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == MUTUAL_SCHEMA_VERSION - 1,
+	"one migration per schema version after the first");
 
 static int create_schema(mutual_db *db)
 {
@@ -153,13 +184,19 @@ static int create_schema(mutual_db *db)
 		return rc;
 	snprintf(sql, sizeof(sql), "PRAGMA application_id=%d; PRAGMA user_version=%d;",
 		APPLICATION_ID, MUTUAL_SCHEMA_VERSION);
-	if ((rc = exec(db, schema_v1, "cannot create the store's tables")) < 0 ||
+	if ((rc = exec(db, schema_v1, "cannot create the store's tables")) < 0)
+		goto fail;
+	for (size_t i = 0; i < MUTUAL_ARRAY_SIZE(migrations); i++)
+		if ((rc = exec(db, migrations[i], "cannot create the store's tables")) < 0)
+			goto fail;
+	if ((rc = exec(db, "DELETE FROM meta WHERE key = 'rebuild'", "cannot create the store's tables")) < 0 ||
 	    (rc = exec(db, sql, "cannot mark the store")) < 0 ||
-	    (rc = exec(db, "COMMIT", "cannot create the store")) < 0) {
-		sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
-		return rc;
-	}
+	    (rc = exec(db, "COMMIT", "cannot create the store")) < 0)
+		goto fail;
 	return 0;
+fail:
+	sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
 }
 
 static int pragma_int(mutual_db *db, const char *sql, int *out)
@@ -229,6 +266,10 @@ static void close_handle(mutual_db *db)
 	for (size_t i = 0; i < MUTUAL_ARRAY_SIZE(stmts); i++) {
 		sqlite3_finalize(*stmts[i]);
 		*stmts[i] = NULL;
+	}
+	for (size_t i = 0; i < PENDING_STMTS; i++) {
+		sqlite3_finalize(db->pending[i]);
+		db->pending[i] = NULL;
 	}
 	sqlite3_close(db->db);
 	db->db = NULL;
@@ -363,6 +404,18 @@ int mutual__db_meta_set(mutual_db *db, const char *key, const void *value, size_
 	return step_done(db, db->meta_set, "cannot write the store's settings");
 }
 
+int mutual__db_meta_delete(mutual_db *db, const char *key)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->db, "DELETE FROM meta WHERE key = ?", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db->db);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_OK ? 0 : db_fail(db, rc, "cannot write the store's settings");
+}
+
 static int column_to_buf(mutual_buf *out, sqlite3_stmt *st, int col)
 {
 	const void *p = sqlite3_column_blob(st, col);
@@ -411,23 +464,6 @@ int mutual__db_head(mutual_db *db, const uint8_t device[32], uint64_t *seq, uint
 		rc = db_fail(db, rc, "cannot read the log's head");
 	}
 	sqlite3_reset(db->head);
-	return rc;
-}
-
-int mutual__db_max_hlc(mutual_db *db, uint64_t *out)
-{
-	int rc = prepare(db, &db->max_hlc, "SELECT MAX(hlc) FROM events");
-	if (rc < 0)
-		return rc;
-	rc = sqlite3_step(db->max_hlc);
-	*out = 0;
-	if (rc == SQLITE_ROW) {
-		*out = (uint64_t)sqlite3_column_int64(db->max_hlc, 0);
-		rc = 0;
-	} else {
-		rc = db_fail(db, rc, "cannot read the clock");
-	}
-	sqlite3_reset(db->max_hlc);
 	return rc;
 }
 
@@ -524,6 +560,9 @@ int mutual__db_device_name(mutual_db *db, const uint8_t key[32], mutual_buf *out
 
 #define EVENT_COLUMNS "device, seq, hlc, type, payload, digest, prev, frontier, hash, sig"
 #define QUARANTINED_COLUMN ", EXISTS(SELECT 1 FROM forks f WHERE f.device = events.device AND events.seq >= f.seq)"
+#define IS_WAITING "EXISTS(SELECT 1 FROM event_waiting w WHERE w.device = events.device AND w.seq = events.seq)"
+#define IS_HELD_BACK "EXISTS(SELECT 1 FROM event_held_back h WHERE h.device = events.device AND h.seq = events.seq)"
+#define PENDING_COLUMN ", " IS_WAITING " + 2 * " IS_HELD_BACK
 
 /* Fill `ev` from a row of EVENT_COLUMNS; pointers borrow the row's memory. */
 static int row_to_event(mutual_event_rec *ev, sqlite3_stmt *st)
@@ -561,6 +600,8 @@ static int row_to_event(mutual_event_rec *ev, sqlite3_stmt *st)
 		return mutual__fail(MUTUAL_ECORRUPT, "the store holds an event without a type");
 	if (sqlite3_column_count(st) > 10)
 		ev->quarantined = sqlite3_column_int(st, 10);
+	if (sqlite3_column_count(st) > 11)
+		ev->pending = sqlite3_column_int(st, 11);
 	return 0;
 }
 
@@ -571,7 +612,8 @@ int mutual__db_iter_new(mutual_db_iter **out, mutual_db *db, const mutual_db_fil
 	int rc, i = 1;
 
 	*out = NULL;
-	if (mutual__buf_printf(&sql, "SELECT " EVENT_COLUMNS QUARANTINED_COLUMN " FROM events WHERE 1") < 0 ||
+	if (mutual__buf_printf(&sql, "SELECT " EVENT_COLUMNS QUARANTINED_COLUMN PENDING_COLUMN " FROM events WHERE 1") < 0 ||
+	    (f->applied_only && mutual__buf_printf(&sql, " AND NOT " IS_WAITING " AND NOT " IS_HELD_BACK) < 0) ||
 	    (f->type && mutual__buf_printf(&sql, " AND type = ?") < 0) ||
 	    (f->device && mutual__buf_printf(&sql, " AND device = ?") < 0) ||
 	    (f->has_after && mutual__buf_printf(&sql, " AND (hlc, device, seq) > (?, ?, ?)") < 0) ||
@@ -633,7 +675,7 @@ int mutual__db_event_get(mutual_event_rec *ev, mutual_buf *scratch, mutual_db *d
 {
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(db->db,
-		"SELECT " EVENT_COLUMNS QUARANTINED_COLUMN " FROM events WHERE device = ? AND seq = ?", -1, &st, NULL);
+		"SELECT " EVENT_COLUMNS QUARANTINED_COLUMN PENDING_COLUMN " FROM events WHERE device = ? AND seq = ?", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return db_fail(db, rc, "cannot read the event");
 	sqlite3_bind_blob(st, 1, device, 32, SQLITE_STATIC);
@@ -875,4 +917,291 @@ struct sqlite3 *mutual__db_sqlite(mutual_db *db)
 int mutual__db_fail(mutual_db *db, int rc, const char *what)
 {
 	return db_fail(db, rc, what);
+}
+
+/* ------------------------------------------------------- pending events */
+
+static int pending_stmt(mutual_db *db, int which, const char *sql, sqlite3_stmt **out)
+{
+	int rc = prepare(db, &db->pending[which], sql);
+	*out = db->pending[which];
+	return rc;
+}
+
+static void bind_id(sqlite3_stmt *st, int col, const uint8_t device[32], uint64_t seq)
+{
+	sqlite3_bind_blob(st, col, device, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, col + 1, seq > INT64_MAX ? INT64_MAX : (sqlite3_int64)seq);
+}
+
+int mutual__db_event_state(mutual_db *db, const uint8_t device[32], uint64_t seq, int *state, uint64_t *hlc)
+{
+	sqlite3_stmt *st;
+	int rc = pending_stmt(db, PENDING_STATE,
+		"SELECT hlc" PENDING_COLUMN " FROM events WHERE device = ? AND seq = ?", &st);
+	if (rc < 0)
+		return rc;
+	bind_id(st, 1, device, seq);
+	rc = sqlite3_step(st);
+	*state = MUTUAL_DB_NOT_HELD;
+	*hlc = 0;
+	if (rc == SQLITE_ROW) {
+		int pending = sqlite3_column_int(st, 1);
+		*hlc = (uint64_t)sqlite3_column_int64(st, 0);
+		*state = pending & 1 ? MUTUAL_DB_WAITING : pending ? MUTUAL_DB_HELD_BACK : MUTUAL_DB_APPLIED;
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : db_fail(db, rc, "cannot read an event's state");
+}
+
+int mutual__db_wait(mutual_db *db, const uint8_t device[32], uint64_t seq, uint32_t need_index,
+	const uint8_t need_device[32], uint64_t need_seq)
+{
+	sqlite3_stmt *st;
+	int rc = pending_stmt(db, PENDING_WAIT, "INSERT OR REPLACE INTO event_waiting(device, seq, need_index,"
+		" need_device, need_seq) VALUES(?, ?, ?, ?, ?)", &st);
+	if (rc < 0)
+		return rc;
+	bind_id(st, 1, device, seq);
+	sqlite3_bind_int64(st, 3, need_index);
+	bind_id(st, 4, need_device, need_seq);
+	return step_done(db, st, "cannot record a waiting event");
+}
+
+int mutual__db_unwait(mutual_db *db, const uint8_t device[32], uint64_t seq)
+{
+	sqlite3_stmt *st;
+	int rc = pending_stmt(db, PENDING_UNWAIT, "DELETE FROM event_waiting WHERE device = ? AND seq = ?", &st);
+	if (rc < 0)
+		return rc;
+	bind_id(st, 1, device, seq);
+	return step_done(db, st, "cannot record a waiting event");
+}
+
+/* Append each row's device (32) | seq (u64) [| need_index (u32)] to `out`. */
+static int collect_ids(mutual_db *db, sqlite3_stmt *st, int with_index, mutual_buf *out, const char *what)
+{
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_bytes(st, 0) != 32)
+			continue;
+		if (mutual__buf_put(out, sqlite3_column_blob(st, 0), 32) < 0 ||
+		    mutual__buf_put_u64(out, (uint64_t)sqlite3_column_int64(st, 1)) < 0 ||
+		    (with_index && mutual__buf_put_u32(out, (uint32_t)sqlite3_column_int64(st, 2)) < 0)) {
+			sqlite3_reset(st);
+			return MUTUAL_ERROR;
+		}
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : db_fail(db, rc, what);
+}
+
+int mutual__db_waiters(mutual_db *db, const uint8_t device[32], uint64_t seq, mutual_buf *out)
+{
+	sqlite3_stmt *st;
+	int rc = pending_stmt(db, PENDING_WAITERS, "SELECT device, seq, need_index FROM event_waiting"
+		" WHERE need_device = ? AND need_seq = ?", &st);
+	if (rc < 0)
+		return rc;
+	bind_id(st, 1, device, seq);
+	return collect_ids(db, st, 1, out, "cannot read the waiting events");
+}
+
+int mutual__db_hold_back(mutual_db *db, const uint8_t device[32], uint64_t seq)
+{
+	sqlite3_stmt *st;
+	int rc = pending_stmt(db, PENDING_HOLD, "INSERT OR IGNORE INTO event_held_back(device, seq) VALUES(?, ?)", &st);
+	if (rc < 0)
+		return rc;
+	bind_id(st, 1, device, seq);
+	return step_done(db, st, "cannot hold an event back");
+}
+
+int mutual__db_hold_back_cause(mutual_db *db, const uint8_t device[32], uint64_t seq,
+	const uint8_t cause_device[32], uint64_t cause_seq)
+{
+	sqlite3_stmt *st;
+	int rc = pending_stmt(db, PENDING_HOLD_CAUSE, "INSERT OR IGNORE INTO held_back_causes(cause_device, cause_seq,"
+		" device, seq) VALUES(?, ?, ?, ?)", &st);
+	if (rc < 0)
+		return rc;
+	bind_id(st, 1, cause_device, cause_seq);
+	bind_id(st, 3, device, seq);
+	return step_done(db, st, "cannot hold an event back");
+}
+
+int mutual__db_held_by(mutual_db *db, const uint8_t cause_device[32], uint64_t cause_seq, mutual_buf *out)
+{
+	sqlite3_stmt *st;
+	int rc = pending_stmt(db, PENDING_HELD_BY, "SELECT device, seq FROM held_back_causes"
+		" WHERE cause_device = ? AND cause_seq = ?", &st);
+	if (rc < 0)
+		return rc;
+	bind_id(st, 1, cause_device, cause_seq);
+	return collect_ids(db, st, 0, out, "cannot read the held-back events");
+}
+
+int mutual__db_release(mutual_db *db, const uint8_t device[32], uint64_t seq)
+{
+	sqlite3_stmt *st;
+	int rc = pending_stmt(db, PENDING_RELEASE, "DELETE FROM event_held_back WHERE device = ? AND seq = ?", &st);
+	if (rc < 0)
+		return rc;
+	bind_id(st, 1, device, seq);
+	if ((rc = step_done(db, st, "cannot release a held-back event")) < 0 ||
+	    (rc = pending_stmt(db, PENDING_RELEASE_CAUSES, "DELETE FROM held_back_causes WHERE device = ? AND seq = ?",
+		     &st)) < 0)
+		return rc;
+	bind_id(st, 1, device, seq);
+	return step_done(db, st, "cannot release a held-back event");
+}
+
+int mutual__db_pending_clear(mutual_db *db)
+{
+	return exec(db, "DELETE FROM event_waiting; DELETE FROM event_held_back; DELETE FROM held_back_causes;",
+		"cannot reset the pending events");
+}
+
+int mutual__db_pending_counts(mutual_db *db, uint64_t *waiting, uint64_t *held_back)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->db, "SELECT (SELECT COUNT(*) FROM event_waiting),"
+		" (SELECT COUNT(*) FROM event_held_back)", -1, &st, NULL);
+	*waiting = *held_back = 0;
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*waiting = (uint64_t)sqlite3_column_int64(st, 0);
+		*held_back = (uint64_t)sqlite3_column_int64(st, 1);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_OK ? 0 : db_fail(db, rc, "cannot count the pending events");
+}
+
+int mutual__db_max_hlc(mutual_db *db, uint64_t limit, uint64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc = pending_stmt(db, PENDING_MAX_HLC, "SELECT hlc FROM events WHERE hlc <= ? AND NOT " IS_WAITING
+		" AND NOT " IS_HELD_BACK " ORDER BY hlc DESC LIMIT 1", &st);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit);
+	rc = sqlite3_step(st);
+	*out = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(db, rc, "cannot read the clock");
+}
+
+static int event_rowid(mutual_db *db, const uint8_t device[32], uint64_t seq, sqlite3_int64 *out)
+{
+	sqlite3_stmt *st;
+	int rc = pending_stmt(db, PENDING_ROWID, "SELECT id FROM events WHERE device = ? AND seq = ?", &st);
+	if (rc < 0)
+		return rc;
+	bind_id(st, 1, device, seq);
+	rc = sqlite3_step(st);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return mutual__fail(MUTUAL_ENOTFOUND, "the store holds no such event");
+	return rc == SQLITE_ROW ? 0 : db_fail(db, rc, "cannot read the event");
+}
+
+int mutual__db_history_add(mutual_db *db, const char *kind, const char *id, const char *field,
+	const uint8_t device[32], uint64_t seq)
+{
+	sqlite3_stmt *st;
+	sqlite3_int64 rowid;
+	int rc;
+	if ((rc = event_rowid(db, device, seq, &rowid)) < 0 ||
+	    (rc = pending_stmt(db, PENDING_HISTORY_ADD, "INSERT OR IGNORE INTO entity_history(kind, id, field, event)"
+		     " VALUES(?, ?, ?, ?)", &st)) < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, rowid);
+	return step_done(db, st, "cannot record an entity write");
+}
+
+/* Binary search of a stored frontier for `want`, reading only the entries
+ * it visits: a frontier may be 65,536 entries long. */
+static int frontier_lookup(mutual_db *db, sqlite3_int64 rowid, const uint8_t want[32], uint64_t *seq)
+{
+	sqlite3_blob *blob = NULL;
+	size_t lo = 0, hi;
+	int rc = sqlite3_blob_open(db->db, "main", "events", "frontier", rowid, 0, &blob);
+	*seq = 0;
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc, "cannot read a frontier");
+	hi = (size_t)sqlite3_blob_bytes(blob) / MUTUAL_FRONTIER_ENTRY;
+	while (lo < hi && rc == SQLITE_OK) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint8_t entry[MUTUAL_FRONTIER_ENTRY];
+		int c;
+		if ((rc = sqlite3_blob_read(blob, entry, sizeof(entry), (int)(mid * MUTUAL_FRONTIER_ENTRY))) != SQLITE_OK)
+			break;
+		c = memcmp(entry, want, 32);
+		if (c == 0) {
+			*seq = mutual__get_u64(entry + 32);
+			break;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	sqlite3_blob_close(blob);
+	return rc == SQLITE_OK ? 0 : db_fail(db, rc, "cannot read a frontier");
+}
+
+int mutual__db_history_seen(mutual_db *db, const char *kind, const char *id, const char *field,
+	const uint8_t device[32], uint64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc = pending_stmt(db, PENDING_HISTORY, "SELECT e.id, e.device, e.seq FROM entity_history h"
+		" JOIN events e ON e.id = h.event WHERE h.kind = ? AND h.id = ? AND h.field = ?", &st);
+	mutual_buf rows = { 0 };
+	if (rc < 0)
+		return rc;
+	*out = 0;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
+	/* Collect the rows first, then read their frontiers one by one. */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t row[2] = { (uint64_t)sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 2) };
+		if (sqlite3_column_bytes(st, 1) != 32)
+			continue;
+		if (memcmp(sqlite3_column_blob(st, 1), device, 32) == 0) {
+			if (row[1] - 1 > *out)
+				*out = row[1] - 1; /* its own earlier events: a writer sees those */
+			continue;
+		}
+		if (mutual__buf_put(&rows, row, sizeof(row)) < 0) {
+			sqlite3_reset(st);
+			mutual__buf_free(&rows);
+			return MUTUAL_ERROR;
+		}
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		mutual__buf_free(&rows);
+		return db_fail(db, rc, "cannot read an entity's history");
+	}
+	rc = 0;
+	for (size_t i = 0; i + sizeof(uint64_t[2]) <= rows.len && rc == 0; i += sizeof(uint64_t[2])) {
+		uint64_t row[2], seq;
+		memcpy(row, rows.data + i, sizeof(row));
+		if ((rc = frontier_lookup(db, (sqlite3_int64)row[0], device, &seq)) == 0 && seq > *out)
+			*out = seq;
+	}
+	mutual__buf_free(&rows);
+	return rc;
+}
+
+int mutual__db_data_version(mutual_db *db, uint32_t *out)
+{
+	int rc = sqlite3_file_control(db->db, "main", SQLITE_FCNTL_DATA_VERSION, out);
+	return rc == SQLITE_OK ? 0 : db_fail(db, rc, "cannot tell whether the store changed");
 }

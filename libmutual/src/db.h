@@ -11,7 +11,7 @@
 #include "common.h"
 #include "event.h"
 
-#define MUTUAL_SCHEMA_VERSION 1
+#define MUTUAL_SCHEMA_VERSION 2
 #define MUTUAL_DB_FILE "mutual.db"
 
 typedef struct mutual_db mutual_db;
@@ -31,13 +31,14 @@ int mutual__db_commit(mutual_db *db);
 void mutual__db_rollback(mutual_db *db);
 
 int mutual__db_meta_set(mutual_db *db, const char *key, const void *value, size_t len);
+int mutual__db_meta_delete(mutual_db *db, const char *key);
 /* MUTUAL_ENOTFOUND if unset. The value is NUL-terminated in `out`. */
 int mutual__db_meta_get(mutual_db *db, const char *key, mutual_buf *out);
 
 /* The device's highest seq and that event's hash (0 and zeros if none). */
 int mutual__db_head(mutual_db *db, const uint8_t device[32], uint64_t *seq, uint8_t hash[32]);
-/* The highest HLC held (0 if none). */
-int mutual__db_max_hlc(mutual_db *db, uint64_t *out);
+/* The highest HLC of an applied event at most `limit` (0 if none). */
+int mutual__db_max_hlc(mutual_db *db, uint64_t limit, uint64_t *out);
 /* Every device except `self` with its highest seq, as frontier entries. */
 int mutual__db_frontier(mutual_db *db, const uint8_t self[32], mutual_buf *out, size_t *n);
 
@@ -57,6 +58,7 @@ typedef struct {
 	uint8_t after_device[32];
 	uint64_t after_seq;
 	uint64_t limit;
+	int applied_only; /* leave out waiting and held-back events */
 } mutual_db_filter;
 int mutual__db_iter_new(mutual_db_iter **out, mutual_db *db, const mutual_db_filter *f);
 /* 0 with `ev` filled (borrowed until the next call), or MUTUAL_ITEROVER. */
@@ -98,6 +100,35 @@ int mutual__db_segment_tips(mutual_db *db, mutual_db_tip_cb cb, void *payload);
 int mutual__db_fork_get(mutual_db *db, const uint8_t device[32], uint64_t *seq, mutual_buf *proof);
 int mutual__db_fork_set(mutual_db *db, const uint8_t device[32], uint64_t seq, const uint8_t *proof, size_t len);
 
+/* Pending events: what deliver.c decides, stored. An event held but not
+ * applied either waits for a cause it names (need_index: which frontier
+ * entry) or is held back for its clock. */
+enum { MUTUAL_DB_NOT_HELD, MUTUAL_DB_APPLIED, MUTUAL_DB_WAITING, MUTUAL_DB_HELD_BACK };
+int mutual__db_event_state(mutual_db *db, const uint8_t device[32], uint64_t seq, int *state, uint64_t *hlc);
+int mutual__db_wait(mutual_db *db, const uint8_t device[32], uint64_t seq, uint32_t need_index,
+	const uint8_t need_device[32], uint64_t need_seq);
+int mutual__db_unwait(mutual_db *db, const uint8_t device[32], uint64_t seq);
+/* The events waiting for (device, seq), appended to `out` as
+ * device (32) | seq (u64) | need_index (u32). */
+int mutual__db_waiters(mutual_db *db, const uint8_t device[32], uint64_t seq, mutual_buf *out);
+int mutual__db_hold_back(mutual_db *db, const uint8_t device[32], uint64_t seq);
+/* A cause, held but not applied, whose admission may admit (device, seq). */
+int mutual__db_hold_back_cause(mutual_db *db, const uint8_t device[32], uint64_t seq,
+	const uint8_t cause_device[32], uint64_t cause_seq);
+/* The held-back events that wait on this cause, as device (32) | seq (u64). */
+int mutual__db_held_by(mutual_db *db, const uint8_t cause_device[32], uint64_t cause_seq, mutual_buf *out);
+/* No longer held back (it is applied, or about to be judged again). */
+int mutual__db_release(mutual_db *db, const uint8_t device[32], uint64_t seq);
+int mutual__db_pending_clear(mutual_db *db);
+int mutual__db_pending_counts(mutual_db *db, uint64_t *waiting, uint64_t *held_back);
+
+/* Entity field history (project.c NOTES 2): record an applied write, and
+ * the highest seq of `device` that any recorded write of the field saw. */
+int mutual__db_history_add(mutual_db *db, const char *kind, const char *id, const char *field,
+	const uint8_t device[32], uint64_t seq);
+int mutual__db_history_seen(mutual_db *db, const char *kind, const char *id, const char *field,
+	const uint8_t device[32], uint64_t *out);
+
 /* For project.c, the other half of the SQLite store: the raw handle. */
 struct sqlite3 *mutual__db_sqlite(mutual_db *db);
 /* Translate an SQLite result code into ours, with `what` in the message. */
@@ -105,5 +136,10 @@ int mutual__db_fail(mutual_db *db, int rc, const char *what);
 
 /* SQLite's own integrity check; MUTUAL_ECORRUPT with its first complaint. */
 int mutual__db_integrity(mutual_db *db);
+
+/* A number that changes whenever the database changed, through this handle
+ * or any other process (the pager's data version, as of this handle's last
+ * read): caches of derived data compare it to see whether they are stale. */
+int mutual__db_data_version(mutual_db *db, uint32_t *out);
 
 #endif

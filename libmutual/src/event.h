@@ -36,6 +36,7 @@ typedef struct {
 	int has_sig;
 	uint8_t sig[MUTUAL_SIG_SIZE];
 	int quarantined; /* local knowledge, never encoded: its device forked before it */
+	int pending;     /* local knowledge: 1 waiting for a cause, 2 held back for its clock */
 } mutual_event_rec;
 
 /* 0 if `type` is a valid event type; reserved "mutual." types only if allowed. */

@@ -16,6 +16,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "deliver.h"
 #include "event.h"
 #include "json.h"
 #include "project.h"
@@ -24,7 +25,7 @@
 struct mutual_event {
 	mutual_event_id id;
 	uint64_t hlc;
-	int quarantined;
+	int quarantined, pending;
 	uint8_t hash[32];
 	mutual_buf text; /* type NUL payload NUL device-name NUL */
 	size_t payload_off, name_off, payload_len;
@@ -78,13 +79,6 @@ int mutual_event_id_parse(mutual_event_id *out, const char *str)
 
 /* ------------------------------------------------------------------ append */
 
-static uint64_t wall_hlc(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000) << 16;
-}
-
 static int check_entry(const mutual_append_entry *e, size_t index, size_t n, int allow_reserved)
 {
 	size_t len;
@@ -112,25 +106,25 @@ int mutual__append_locked(mutual_event_id *out_first, mutual_store *s, const mut
 {
 	mutual_buf frontier = { 0 };
 	mutual_event_rec ev;
-	uint64_t seq, last_hlc, now;
+	mutual_deliver d;
+	uint64_t seq, hlc;
 	size_t frontier_n;
 	uint8_t msg[MUTUAL_SIG_MSG_SIZE];
 	int rc;
 
 	memset(&ev, 0, sizeof(ev));
 	memcpy(ev.device, s->self, 32);
+	mutual__deliver_init(&d, s);
 	if ((rc = mutual__db_head(s->db, s->self, &seq, ev.prev)) < 0 ||
-	    (rc = mutual__db_max_hlc(s->db, &last_hlc)) < 0 ||
-	    (rc = mutual__db_frontier(s->db, s->self, &frontier, &frontier_n)) < 0)
+	    (rc = mutual__db_frontier(s->db, s->self, &frontier, &frontier_n)) < 0 ||
+	    (rc = mutual__deliver_clock(s, seq + 1, frontier.data, frontier_n, &hlc)) < 0)
 		goto done;
 	ev.frontier = frontier.data;
 	ev.frontier_n = frontier_n;
-	now = wall_hlc();
 	for (size_t i = 0; i < n; i++) {
 		ev.seq = ++seq;
-		/* Never behind the wall clock, always past everything held. */
-		ev.hlc = now > last_hlc ? now : last_hlc + 1;
-		last_hlc = ev.hlc;
+		/* Past the clocks it follows, each event past the one before (deliver.c NOTES 5). */
+		ev.hlc = i == 0 || hlc >= MUTUAL_CLOCK_CAP ? hlc : ++hlc;
 		ev.type = entries[i].type;
 		ev.type_len = strlen(ev.type);
 		ev.payload = entries[i].payload;
@@ -143,7 +137,7 @@ int mutual__append_locked(mutual_event_id *out_first, mutual_store *s, const mut
 			mutual__event_sig_message(msg, ev.hash);
 			mutual__sign(ev.sig, msg, sizeof(msg), s->secret);
 		}
-		if ((rc = mutual__db_insert_event(s->db, &ev)) < 0 || (rc = mutual__project_apply(s, &ev)) < 0)
+		if ((rc = mutual__db_insert_event(s->db, &ev)) < 0 || (rc = mutual__deliver_event(&d, &ev)) < 0)
 			goto done;
 		if (i == 0 && out_first) {
 			memcpy(out_first->device, s->self, 32);
@@ -152,6 +146,7 @@ int mutual__append_locked(mutual_event_id *out_first, mutual_store *s, const mut
 		memcpy(ev.prev, ev.hash, 32);
 	}
 done:
+	mutual__deliver_free(&d);
 	mutual__buf_free(&frontier);
 	return rc;
 }
@@ -218,6 +213,7 @@ static int event_fill(mutual_event *e, const mutual_event_rec *ev, const char *d
 	e->id.seq = ev->seq;
 	e->hlc = ev->hlc;
 	e->quarantined = ev->quarantined;
+	e->pending = ev->pending;
 	memcpy(e->hash, ev->hash, 32);
 	e->payload_off = ev->type_len + 1;
 	e->payload_len = ev->payload_len;
@@ -267,6 +263,19 @@ const char *mutual_event_device_name(const mutual_event *ev)
 int mutual_event_quarantined(const mutual_event *ev)
 {
 	return ev->quarantined;
+}
+
+int mutual_event_pending(const mutual_event *ev)
+{
+	return ev->pending;
+}
+
+int mutual_pending_count(mutual_store *s, uint64_t *waiting, uint64_t *held_back)
+{
+	if (!s || !waiting || !held_back)
+		return mutual__fail(MUTUAL_EINVALID, "no store or output given");
+	mutual__error_clear();
+	return mutual__db_pending_counts(s->db, waiting, held_back);
 }
 
 void mutual_event_free(mutual_event *ev)

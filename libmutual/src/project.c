@@ -13,8 +13,12 @@
  *     "seen" vector (for each device, the highest seq any write of the
  *     field has seen) only grows, so a write dominated once stays
  *     dominated, and the set after any arrival order is exactly
- *     { writes w : seen[w.device] < w.seq }. One event costs the fields it
- *     writes, never the log: late events land cheaply.
+ *     { writes w : seen[w.device] < w.seq }. The vector keeps only the
+ *     devices that wrote the field: when a new one does, its entry is
+ *     found once from the field's history (entity_history: every applied
+ *     write) and the frontiers of those writes. So an event costs rows in
+ *     proportion to its fields plus its frontier, never their product,
+ *     and never the log: late events land cheaply.
  *  3. Deletion is the field "_deleted"; a put writes "_deleted": false
  *     too, so a delete concurrent with an edit is an ordinary conflict.
  *  4. Counters are sums of fixed-point deltas (6 decimal places, int64),
@@ -31,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deliver.h"
 #include "event.h"
 #include "json.h"
 #include "project.h"
@@ -91,20 +96,27 @@ void mutual__project_free(mutual_store *s)
 /* ------------------------------------------------------------ seen vector */
 
 /* A seen vector: entries device (32) | seq (u64), sorted by device. */
-static uint64_t vec_get(const uint8_t *vec, size_t n, const uint8_t device[32])
+/* The entry for `device`, or NULL. */
+static const uint8_t *vec_find(const uint8_t *vec, size_t n, const uint8_t device[32])
 {
 	size_t lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 		int c = memcmp(vec + mid * MUTUAL_FRONTIER_ENTRY, device, 32);
 		if (c == 0)
-			return mutual__get_u64(vec + mid * MUTUAL_FRONTIER_ENTRY + 32);
+			return vec + mid * MUTUAL_FRONTIER_ENTRY;
 		if (c < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return 0;
+	return NULL;
+}
+
+static uint64_t vec_get(const uint8_t *vec, size_t n, const uint8_t device[32])
+{
+	const uint8_t *e = vec_find(vec, n, device);
+	return e ? mutual__get_u64(e + 32) : 0;
 }
 
 /* out = max(a, b) entry by entry; both sorted. */
@@ -128,6 +140,20 @@ static int vec_merge(mutual_buf *out, const uint8_t *a, size_t na, const uint8_t
 			i++;
 		if (c >= 0)
 			j++;
+	}
+	return 0;
+}
+
+/* out = a, each entry raised to what `saw` holds for its device: the
+ * vector keeps a's devices only, whatever `saw` names. */
+static int vec_raise(mutual_buf *out, const uint8_t *a, size_t na, const uint8_t *saw, size_t nsaw)
+{
+	out->len = 0;
+	for (size_t i = 0; i < na; i++) {
+		const uint8_t *e = a + i * MUTUAL_FRONTIER_ENTRY;
+		uint64_t seq = mutual__get_u64(e + 32), other = vec_get(saw, nsaw, e);
+		if (mutual__buf_put(out, e, 32) < 0 || mutual__buf_put_u64(out, seq > other ? seq : other) < 0)
+			return MUTUAL_ERROR;
 	}
 	return 0;
 }
@@ -178,7 +204,7 @@ static int apply_field(mutual_store *s, const char *kind, const char *id, const 
 {
 	sqlite3 *db = SQLITE(s);
 	sqlite3_stmt *st = NULL;
-	mutual_buf vec = { 0 };
+	mutual_buf vec = { 0 }, grown = { 0 };
 	const uint8_t *old = NULL;
 	size_t old_n = 0;
 	int rc;
@@ -198,7 +224,21 @@ static int apply_field(mutual_store *s, const char *kind, const char *id, const 
 		rc = fail(s, rc, "cannot apply an entity write");
 		goto done;
 	}
-	if ((rc = vec_merge(&vec, old, old_n, saw, saw_n)) < 0)
+	/* A device new to the field: what the field's writes saw of it. */
+	if (!vec_find(old, old_n, ev->device)) {
+		uint8_t entry[MUTUAL_FRONTIER_ENTRY];
+		uint64_t seen;
+		if ((rc = mutual__db_history_seen(s->db, kind, id, field, ev->device, &seen)) < 0)
+			goto done;
+		memcpy(entry, ev->device, 32);
+		mutual__set_u64(entry + 32, seen);
+		if ((rc = vec_merge(&grown, old, old_n, entry, 1)) < 0)
+			goto done;
+		old = grown.data;
+		old_n++;
+	}
+	if ((rc = vec_raise(&vec, old, old_n, saw, saw_n)) < 0 ||
+	    (rc = mutual__db_history_add(s->db, kind, id, field, ev->device, ev->seq)) < 0)
 		goto done;
 	release(st);
 	st = NULL;
@@ -305,6 +345,7 @@ static int apply_field(mutual_store *s, const char *kind, const char *id, const 
 done:
 	release(st);
 	mutual__buf_free(&vec);
+	mutual__buf_free(&grown);
 	return rc;
 }
 
@@ -517,19 +558,15 @@ int mutual__project_apply(mutual_store *s, const mutual_event_rec *ev)
 	return rc;
 }
 
-static int reapply(const mutual_event_rec *ev, void *payload)
-{
-	return mutual__project_apply(payload, ev);
-}
-
 int mutual__project_rebuild_locked(mutual_store *s)
 {
 	int rc;
-	if ((rc = exec_sql(s, "DELETE FROM entity_writes; DELETE FROM entity_seen; DELETE FROM counters;"
+	if ((rc = exec_sql(s, "DELETE FROM entity_writes; DELETE FROM entity_seen; DELETE FROM entity_history;"
+			      "DELETE FROM counters;"
 			      "UPDATE app_projections SET applied_id = 0, pos_hlc = 0, pos_device = x'', pos_seq = 0, forks = -1",
 		"cannot rebuild the projections")) < 0)
 		return rc;
-	return mutual__db_chains(s->db, reapply, s);
+	return mutual__deliver_rebuild(s);
 }
 
 int mutual_rebuild(mutual_store *s)

@@ -15,6 +15,9 @@ int mutual__project_apply(mutual_store *s, const mutual_event_rec *ev);
 int mutual__project_rebuild_locked(mutual_store *s);
 /* Bring the registered app projections up to date with the log. */
 int mutual__apps_catch_up(mutual_store *s);
+/* `ev` was applied after events that arrived later: the app projections
+ * catch up again, from their start if it sorts before their cursor. */
+int mutual__apps_note_late(mutual_store *s, const mutual_event_rec *ev);
 void mutual__apps_free(mutual_store *s);
 /* Finalize the projections' cached statements (before the database closes). */
 void mutual__project_free(mutual_store *s);

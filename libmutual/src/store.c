@@ -244,6 +244,27 @@ const char *mutual_store_device_name(const mutual_store *s)
 	return s->device_name;
 }
 
+/* A schema upgrade that changed how projections are derived leaves
+ * meta 'rebuild' in the same transaction; the rebuild clears it in its
+ * own, so a crash in between only means rebuilding again. */
+static int finish_upgrade(mutual_store *s)
+{
+	mutual_buf b = { 0 };
+	int rc = mutual__db_meta_get(s->db, "rebuild", &b);
+	mutual__buf_free(&b);
+	if (rc == MUTUAL_ENOTFOUND) {
+		mutual__error_clear();
+		return 0;
+	}
+	if (rc < 0 || (rc = mutual__db_begin_write(s->db)) < 0)
+		return rc;
+	if ((rc = mutual__project_rebuild_locked(s)) < 0 || (rc = mutual__db_meta_delete(s->db, "rebuild")) < 0) {
+		mutual__db_rollback(s->db);
+		return rc;
+	}
+	return mutual__db_commit(s->db);
+}
+
 static int load_meta(mutual_store *s)
 {
 	mutual_buf b = { 0 };
@@ -308,6 +329,8 @@ static int open_at(mutual_store **out, const char *dir, unsigned int flags)
 	if (rc < 0 || (rc = load_meta(s)) < 0)
 		goto fail;
 	s->readonly = mutual__db_is_readonly(s->db);
+	if (!s->readonly && (rc = finish_upgrade(s)) < 0)
+		goto fail;
 	free(db_path);
 	*out = s;
 	return 0;

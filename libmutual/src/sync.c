@@ -48,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deliver.h"
 #include "event.h"
 #include "fork.h"
 #include "git.h"
@@ -456,17 +457,19 @@ static int verify_segment(sync_ctx *c, const uint8_t device[32], const mutual_oi
 static int store_segments(sync_ctx *c, const uint8_t device[32], verified_segment *batch, size_t n)
 {
 	mutual_store *s = c->s;
+	mutual_deliver d;
 	int rc;
 
 	if ((rc = mutual__db_begin_write(s->db)) < 0)
 		return rc;
+	mutual__deliver_init(&d, s);
 	for (size_t k = 0; k < n && rc == 0; k++) {
 		verified_segment *v = &batch[k];
 		assert(mutual__repo_has(c->local, &v->oid)); /* NOTES 1: the row follows its objects */
 		for (uint32_t i = 0; i < v->seg.count && rc == 0; i++) {
 			rc = mutual__db_insert_event(s->db, &v->evs[i]);
 			if (rc == 0)
-				rc = mutual__project_apply(s, &v->evs[i]);
+				rc = mutual__deliver_event(&d, &v->evs[i]);
 			if (rc == 0 && v->evs[i].seq == 1) {
 				mutual_buf name = { 0 };
 				if (mutual__json_get_string(&name, v->evs[i].payload, v->evs[i].payload_len, "name") == 0 &&
@@ -479,6 +482,7 @@ static int store_segments(sync_ctx *c, const uint8_t device[32], verified_segmen
 			rc = mutual__db_segment_add(s->db, device, v->seg.first_seq, v->seg.first_seq + v->seg.count - 1,
 				v->oid.id);
 	}
+	mutual__deliver_free(&d);
 	if (rc == 0)
 		rc = mutual__db_commit(s->db);
 	else
