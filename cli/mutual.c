@@ -310,7 +310,15 @@ static int cmd_append(const cmd_ctx *c)
 	return status;
 }
 
-static void print_event(const mutual_event *ev, int json)
+/* The name a person reads for a device: its display form, which tells
+ * colliding names apart (mutual_device_display_name); "?" when unknown. */
+static const char *shown_name(mutual_store *s, const char *id)
+{
+	const char *name;
+	return mutual_device_display_name(&name, s, id) == 0 && *name ? name : "?";
+}
+
+static void print_event(mutual_store *s, const mutual_event *ev, int json)
 {
 	const mutual_event_id *id = mutual_event_get_id(ev);
 	char idstr[MUTUAL_EVENT_ID_STRLEN], dev[65], h[65], when[64];
@@ -322,17 +330,26 @@ static void print_event(const mutual_event *ev, int json)
 		format_time(when, sizeof(when), mutual_event_hlc(ev), 1);
 		printf("{\"id\":\"%s\",\"device\":\"%s\",\"device_name\":", idstr, dev);
 		put_json_string(stdout, mutual_event_device_name(ev));
+		printf(",\"device_shown\":");
+		put_json_string(stdout, shown_name(s, dev));
 		printf(",\"seq\":%" PRIu64 ",\"hlc\":%" PRIu64 ",\"time\":\"%s\",\"type\":", id->seq,
 			mutual_event_hlc(ev), when);
 		put_json_string(stdout, mutual_event_type(ev));
-		printf(",\"payload\":%s,\"hash\":\"%s\"%s}\n", mutual_event_payload(ev), h,
-			mutual_event_quarantined(ev) ? ",\"quarantined\":true" : "");
+		printf(",\"payload\":%s,\"hash\":\"%s\"%s%s}\n", mutual_event_payload(ev), h,
+			mutual_event_quarantined(ev) ? ",\"quarantined\":true" : "",
+			mutual_event_pending(ev) == MUTUAL_EVENT_WAITING     ? ",\"pending\":\"waiting\""
+			: mutual_event_pending(ev) == MUTUAL_EVENT_HELD_BACK ? ",\"pending\":\"held_back\""
+									     : "");
 	} else {
-		const char *name = mutual_event_device_name(ev);
 		format_time(when, sizeof(when), mutual_event_hlc(ev), 0);
-		printf("%s  %-16s %.8s #%-6" PRIu64 " %-24s %s%s\n", when, *name ? name : "?", dev, id->seq,
+		printf("%s  %-16s %.8s #%-6" PRIu64 " %-24s %s%s%s\n", when, shown_name(s, dev), dev, id->seq,
 			mutual_event_type(ev), mutual_event_payload(ev),
-			mutual_event_quarantined(ev) ? "  [QUARANTINED: its device forked]" : "");
+			mutual_event_quarantined(ev) ? "  [QUARANTINED: its device forked]" : "",
+			mutual_event_pending(ev) == MUTUAL_EVENT_WAITING
+				? "  [WAITING: it names an event this device does not hold yet]"
+			: mutual_event_pending(ev) == MUTUAL_EVENT_HELD_BACK
+				? "  [HELD BACK: its clock runs too far ahead of the events it follows]"
+				: "");
 	}
 }
 
@@ -387,7 +404,7 @@ static int cmd_log(const cmd_ctx *c)
 		goto done;
 	}
 	while ((rc = mutual_iter_next(&ev, it)) == 0)
-		print_event(ev, json);
+		print_event(s, ev, json);
 	if (rc != MUTUAL_ITEROVER)
 		status = report(rc);
 done:
@@ -421,7 +438,7 @@ static int cmd_show(const cmd_ctx *c)
 	if ((rc = mutual_event_lookup(&ev, s, &id)) < 0)
 		status = report(rc);
 	else
-		print_event(ev, json);
+		print_event(s, ev, json);
 	mutual_event_free(ev);
 	mutual_store_free(s);
 	return status;
@@ -449,6 +466,7 @@ static int cmd_verify(const cmd_ctx *c)
 }
 
 typedef struct {
+	mutual_store *store;
 	int json;
 	int count;
 } status_ctx;
@@ -459,10 +477,12 @@ static int status_device(const mutual_device_info *d, void *payload)
 	if (ctx->json) {
 		printf("%s{\"id\":\"%s\",\"name\":", ctx->count ? "," : "", d->id);
 		put_json_string(stdout, d->name);
+		printf(",\"shown\":");
+		put_json_string(stdout, shown_name(ctx->store, d->id));
 		printf(",\"events\":%" PRIu64 ",\"self\":%s,\"fork_seq\":%" PRIu64 "}", d->events,
 			d->is_self ? "true" : "false", d->fork_seq);
 	} else {
-		printf("  %-20s %.16s  %8" PRIu64 " events%s\n", *d->name ? d->name : "?", d->id, d->events,
+		printf("  %-20s %.16s  %8" PRIu64 " events%s\n", shown_name(ctx->store, d->id), d->id, d->events,
 			d->is_self ? "  (this device)" : "");
 		if (d->fork_seq)
 			printf("  %20s FORKED: its key signed two logs; events from seq %" PRIu64
@@ -475,8 +495,9 @@ static int status_device(const mutual_device_info *d, void *payload)
 
 static int cmd_status(const cmd_ctx *c)
 {
-	status_ctx ctx = { 0, 0 };
+	status_ctx ctx = { NULL, 0, 0 };
 	mutual_store *s;
+	uint64_t waiting = 0, held_back = 0;
 	int rc, status;
 
 	for (int i = 1; i < c->argc; i++) {
@@ -487,6 +508,7 @@ static int cmd_status(const cmd_ctx *c)
 	}
 	if ((status = open_store(&s, c)) != EXIT_OK)
 		return status;
+	ctx.store = s;
 	if (ctx.json) {
 		printf("{\"group\":");
 		put_json_string(stdout, mutual_store_group_name(s));
@@ -496,13 +518,19 @@ static int cmd_status(const cmd_ctx *c)
 		printf(",\"readonly\":%s,\"devices\":[", mutual_store_is_readonly(s) ? "true" : "false");
 	} else {
 		printf("group   %s (%s)\n", mutual_store_group_name(s), mutual_store_group_id(s));
-		printf("device  %s (%s)\n", mutual_store_device_name(s), mutual_store_device_id(s));
+		printf("device  %s (%s)\n", shown_name(s, mutual_store_device_id(s)), mutual_store_device_id(s));
 		printf("store   %s%s\n", c->store, mutual_store_is_readonly(s) ? " (read-only)" : "");
 		printf("devices\n");
 	}
 	rc = mutual_device_foreach(s, status_device, &ctx);
+	if (rc == 0)
+		rc = mutual_pending_count(s, &waiting, &held_back);
 	if (ctx.json)
-		printf("]}\n");
+		printf("],\"waiting\":%" PRIu64 ",\"held_back\":%" PRIu64 "}\n", waiting, held_back);
+	else if (waiting || held_back)
+		printf("not applied yet\n  %" PRIu64 " event(s) waiting for an event they name that this device does not"
+		       " hold\n  %" PRIu64 " event(s) held back: their clock runs too far ahead (see 'mutual log')\n",
+			waiting, held_back);
 	if (rc < 0)
 		status = report(rc);
 	mutual_store_free(s);
@@ -555,6 +583,7 @@ static int cmd_sync(const cmd_ctx *c)
 	progress_ctx progress = { 0, 0, { 0, 0 } };
 	const char *target = NULL;
 	mutual_store *s;
+	uint64_t waiting = 0, held_back = 0;
 	int json = 0, rc, status;
 
 	for (int i = 1; i < c->argc; i++) {
@@ -602,6 +631,9 @@ static int cmd_sync(const cmd_ctx *c)
 		if (st.forked_devices)
 			printf("%" PRIu64 " forked device(s): their events after the fork are quarantined "
 			       "(see 'mutual status')\n", st.forked_devices);
+		if (mutual_pending_count(s, &waiting, &held_back) == 0 && (waiting || held_back))
+			printf("%" PRIu64 " event(s) wait for events they name, %" PRIu64 " are held back for their clock: "
+			       "kept and passed on, not applied (see 'mutual status')\n", waiting, held_back);
 		printf("%s\n", st.safe_to_remove ? "Everything is written: the stick is safe to remove."
 						 : "NOT safe to remove the stick yet.");
 	}
@@ -723,38 +755,7 @@ static span member(span obj, const char *key)
 	return none;
 }
 
-typedef struct {
-	char id[65];
-	char name[MUTUAL_NAME_MAX + 1];
-} known_device;
-
-typedef struct {
-	known_device *d;
-	size_t n;
-} device_names;
-
-static int collect_name(const mutual_device_info *d, void *payload)
-{
-	device_names *names = payload;
-	known_device *grown = realloc(names->d, (names->n + 1) * sizeof(*grown));
-	if (!grown)
-		return -1;
-	names->d = grown;
-	snprintf(grown[names->n].id, sizeof(grown[0].id), "%s", d->id);
-	snprintf(grown[names->n].name, sizeof(grown[0].name), "%s", d->name);
-	names->n++;
-	return 0;
-}
-
-static const char *name_of(const device_names *names, const char *id, size_t len)
-{
-	for (size_t i = 0; i < names->n; i++)
-		if (len == 64 && strncmp(names->d[i].id, id, 64) == 0)
-			return names->d[i].name;
-	return "?";
-}
-
-static void print_entity(span e, const device_names *names)
+static void print_entity(span e, mutual_store *s)
 {
 	span id = member(e, "id"), fields = member(e, "fields"), conflicts = member(e, "conflicts");
 	span deleted = member(e, "deleted");
@@ -772,13 +773,14 @@ static void print_entity(span e, const device_names *names)
 		for (const char *q = c.p ? c.p + 1 : NULL; q && q < c.end && *q == '{';) {
 			span one = { q, skip_value(q, c.end) }, dev = member(one, "device"), val = member(one, "value");
 			span hlc = member(one, "hlc"), seq = member(one, "seq");
-			char when[32];
+			char when[32], dev_id[65];
 			time_t secs = (time_t)((strtoull(hlc.p, NULL, 10) >> 16) / 1000);
 			struct tm tm;
 			localtime_r(&secs, &tm);
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+			snprintf(dev_id, sizeof(dev_id), "%.*s", dev.p ? (int)(dev.end - dev.p - 2) : 0, dev.p ? dev.p + 1 : "");
 			printf("  %-14s   CONFLICT: also %.*s (by %s, event %.*s, %s)\n", "", (int)(val.end - val.p),
-				val.p, name_of(names, dev.p + 1, (size_t)(dev.end - dev.p - 2)), (int)(seq.end - seq.p),
+				val.p, shown_name(s, dev_id), (int)(seq.end - seq.p),
 				seq.p, when);
 			q = one.end + (one.end < c.end && *one.end == ',');
 		}
@@ -791,14 +793,11 @@ static void print_entity(span e, const device_names *names)
 static void print_state_human(mutual_store *s, const char *json)
 {
 	span doc = { json, json + strlen(json) }, list = member(doc, "entities");
-	device_names names = { NULL, 0 };
-	mutual_device_foreach(s, collect_name, &names);
 	for (const char *p = list.p ? list.p + 1 : NULL; p && p < list.end && *p == '{';) {
 		span e = { p, skip_value(p, list.end) };
-		print_entity(e, &names);
+		print_entity(e, s);
 		p = e.end + (e.end < list.end && *e.end == ',');
 	}
-	free(names.d);
 }
 
 static int cmd_state(const cmd_ctx *c)

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
 	meson ninja-build pkg-config gcc g++        # build
 	libsqlite3-dev libgit2-dev zlib1g-dev libsodium-dev   # the library's dependencies
+	libicu-dev                                  # the library's too: device names compared as Unicode (NFKC, case folding, confusables)
 	git sqlite3 python3 python3-nacl util-linux mount     # tests: stock git, vectors, bind mounts
 	openssh-server openssh-client               # tests: sync over ssh:// to a real sshd
 	python3-venv python3-setuptools python3-wheel python3-pip   # the Python binding's install test

@@ -302,6 +302,49 @@ class TestPantry(AppsTestCase):
         self.assertFailure(self.apps(a, "pantry", "export", "stock", "--output", self.path("no", "such", "x.csv")),
                            "cannot write")
 
+    def test_a_second_laptop_is_told_apart_everywhere(self):
+        """A device that joins as "l\u0430ptop" (a Cyrillic a) is not the laptop:
+        its adjustment and hand-out, in the history and the CSV, and `mutual`'s
+        status, log and conflicts show each name with a suffix of its own
+        key, alike on both devices (docs/format.md, "Device names")."""
+        a = clitest.new_group(self.path("a"), "School food pantry", "laptop")
+        b = clitest.join_group(self.path("b"), a, "l\u0430ptop")
+        ids = [json.loads(clitest.mutual(s, "status", "--json"))["device"] for s in (a, b)]
+        self.ok(a, "pantry", "adjust", "rice", "5", "kg")
+        self.ok(b, "pantry", "adjust", "rice", "-2", "kg", "--reason", "shelf count")
+        self.ok(b, "pantry", "give", "--households", "1", "--item", "rice", "1", "kg")
+        clitest.mutual(a, "put", "request", "r1", '{"status":"claimed"}')
+        clitest.mutual(b, "put", "request", "r1", '{"status":"done"}')
+        before = self.json(a, "pantry", "history")["rows"]
+        self.assertEqual({r["device"] for r in before}, {"laptop"}, "alone, the laptop's name is bare")
+        self.sync(a, b)
+
+        laptop, impostor = "laptop~" + ids[0][:12], "l\u0430ptop~" + ids[1][:12]
+        self.assertNotEqual(laptop[7:], impostor[7:])
+        human = self.assertSame((a, b), "pantry", "history")
+        self.assertIn(laptop, human)
+        self.assertIn(impostor, human)
+        for s in (a, b):
+            rows = self.json(s, "pantry", "history")["rows"]
+            by = {(r["kind"], r["qty"]): r["device"] for r in rows}
+            self.assertEqual(by, {("adjustment", "5"): laptop, ("adjustment", "-2"): impostor,
+                                  ("distribution", "-1"): impostor})
+            r = self.apps(s, "pantry", "export", "distributions")
+            self.assertEqual(r.returncode, 0, describe(r))
+            rows = list(csv.DictReader(io.StringIO(r.stdout, newline="")))
+            self.assertEqual([ln["device"] for ln in rows], [impostor])
+
+            status = clitest.mutual(s, "status")
+            self.assertRegex(status, r"(?m)^  %s +%s " % (re.escape(laptop), ids[0][:16]))
+            self.assertRegex(status, r"(?m)^  %s +%s " % (re.escape(impostor), ids[1][:16]))
+            devices = json.loads(clitest.mutual(s, "status", "--json"))["devices"]
+            self.assertEqual({d["id"]: (d["name"], d["shown"]) for d in devices},
+                             {ids[0]: ("laptop", laptop), ids[1]: ("l\u0430ptop", impostor)})
+            log = clitest.mutual(s, "log", "--type", "pantry.adjustment")
+            self.assertEqual([ln.split()[2] for ln in log.splitlines()], [laptop, impostor])
+            conflict = re.search(r"CONFLICT: also .* \(by (\S+), event", clitest.mutual(s, "state", "request", "r1"))
+            self.assertIn(conflict.group(1), (laptop, impostor))
+
     def test_refusals_say_what_is_wrong_and_record_nothing(self):
         a = self.store()
         self.assertUsage(self.apps(a, "pantry", "donate", "rice", "lots", "kg"), "QTY", "not a quantity")

@@ -369,6 +369,11 @@ class CausalDelivery(HostileMemberCase):
         self.assertEqual(got, want)
         self.assertEqual(self.fields(third, "post", "p1"), {"title": "rice", "status": "claimed"},
                          "the event naming seq 10^9 of the laptop was applied")
+        # Shown as waiting, in the log and in the counts.
+        self.assertEqual(self.event(third, ev.id).get("pending"), "waiting")
+        status = json.loads(self.ok(third, "status", "--json"))
+        self.assertEqual((status["waiting"], status["held_back"]), (1, 0))
+        self.assertIn("1 event(s) waiting", self.ok(third, "status"))
 
 
 if __name__ == "__main__":

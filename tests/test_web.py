@@ -736,6 +736,23 @@ class SyncTest(unittest.TestCase):
         self.assertEqual(len(status), 1)
         return status[0], page
 
+    def test_a_second_laptop_is_told_apart_on_the_pages(self):
+        """A device that joins as "pantry-l\u0430ptop" (a Cyrillic a): once its
+        hand-out arrives, the running server shows both names with a suffix of
+        each one's key, on the home page, the pantry page and in the CSV."""
+        c = clitest.join_group(os.path.join(self.tmp, "other"), self.a, "pantry-l\u0430ptop")
+        clitest.mutual(c, "append", "pantry.distribution",
+                       '{"households":1,"bags":1,"lines":[{"item":"rice","qty":1000,"unit":"kg"}]}')
+        clitest.mutual(c, "sync", self.stick)
+        ids = [json.loads(clitest.mutual(s, "status", "--json"))["device"] for s in (self.a, c)]
+        a = self.start(self.a, sticks=[self.stick])
+        self.assertIn("This device: pantry-laptop</p>", a.get("/").text)
+        self.sync(a)
+        laptop, other = "pantry-laptop~" + ids[0][:12], "pantry-l\u0430ptop~" + ids[1][:12]
+        self.assertIn("This device: %s</p>" % laptop, a.get("/").text)
+        self.assertIn(other, a.get("/pantry").text)
+        self.assertIn(",1,1,rice,1,kg,,%s" % other, a.get("/pantry/distributions.csv").text)
+
     def test_a_request_travels_on_the_stick(self):
         a = self.start(self.a, sticks=[self.stick])
         b = self.start(self.b, sticks=[self.stick])

@@ -138,7 +138,7 @@ typedef struct pantry_history_row {
 	unsigned int households; /* distributions */
 	unsigned int bags;      /* distributions */
 	const char *text;       /* donation source, adjustment reason or distribution note */
-	const char *device;     /* the device's name */
+	const char *device;     /* the device's name as shown: colliding names carry a key suffix */
 	const char *ref;        /* the event, "<device hex>:<seq>": one distribution's lines share it */
 } pantry_history_row;
 typedef int (*pantry_history_cb)(const pantry_history_row *row, void *payload);

@@ -14,8 +14,9 @@ int apps__fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 
 int apps__lib(int code);
 /* 16 random hex digits (a new post or shift id). */
 void apps__new_id(char out[17]);
-/* Map a device id (64 hex) to its name, through mutual_device_foreach. The
- * result lives until the next call on this thread. */
+/* The name to show for a device id (64 hex): its display form, or the
+ * id's first 8 hex when the store cannot say. The result lives until the
+ * next call on this thread or on the store. */
 const char *apps__device_name(mutual_store *store, const char *hex);
 
 int pantry__register(mutual_store *store);

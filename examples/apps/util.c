@@ -61,46 +61,17 @@ void apps__new_id(char out[17])
 		snprintf(out + 2 * i, 3, "%02x", raw[i]);
 }
 
-struct device_lookup {
-	const char *hex;
-	char name[MUTUAL_NAME_MAX + 1];
-};
-
-static int match_device(const mutual_device_info *info, void *payload)
-{
-	struct device_lookup *look = payload;
-	if (strcmp(info->id, look->hex) != 0)
-		return 0;
-	if (info->name[0])
-		snprintf(look->name, sizeof(look->name), "%s", info->name);
-	return 1;
-}
-
-/* A device's name is what its key announced, the same in every store, so
- * names found once are kept: a history or CSV of thousands of rows asks
- * the store once per device, not once per row. */
-#define NAME_CACHE 16
-
+/* The library gives the form to show, which tells colliding names apart
+ * (a second "laptop" is not the laptop), and keeps it per store handle: a
+ * history or CSV of thousands of rows computes no name twice. */
 const char *apps__device_name(mutual_store *store, const char *hex)
 {
-	static _Thread_local struct {
-		char hex[2 * MUTUAL_KEY_SIZE + 1];
-		char name[MUTUAL_NAME_MAX + 1];
-	} cache[NAME_CACHE];
-	static _Thread_local size_t next;
-	static _Thread_local struct device_lookup look;
-	for (size_t i = 0; i < NAME_CACHE; i++)
-		if (cache[i].hex[0] && strcmp(cache[i].hex, hex) == 0)
-			return cache[i].name;
-	look.hex = hex;
-	snprintf(look.name, sizeof(look.name), "%.8s", hex);
-	if (mutual_device_foreach(store, match_device, &look) == 1 &&
-		strlen(hex) == 2 * MUTUAL_KEY_SIZE) {
-		snprintf(cache[next].hex, sizeof(cache[next].hex), "%s", hex);
-		snprintf(cache[next].name, sizeof(cache[next].name), "%s", look.name);
-		next = (next + 1) % NAME_CACHE;
-	}
-	return look.name;
+	static _Thread_local char unknown[9];
+	const char *name;
+	if (mutual_device_display_name(&name, store, hex) == 0 && *name)
+		return name;
+	snprintf(unknown, sizeof(unknown), "%.8s", hex);
+	return unknown;
 }
 
 /* ------------------------------------------------------------ buffers */

@@ -44,6 +44,7 @@ static int count_short(const rota_shift *shift, void *payload)
 void page_home(web *w, const web_request *rq, web_reply *r)
 {
 	struct home_counts c = { 0 };
+	const char *shown;
 	int64_t now = apps_now_ms();
 	int rc = board_foreach(w->store, NULL, 0, count_post, &c);
 	if (rc == 0)
@@ -66,7 +67,9 @@ void page_home(web *w, const web_request *rq, web_reply *r)
 		w->ipv6 ? "[" : "");
 	apps_buf_html(b, w->listen_host);
 	apps_buf_printf(b, "%s:%u)</p><p>This device: ", w->ipv6 ? "]" : "", w->port);
-	apps_buf_html(b, mutual_store_device_name(w->store));
+	if (mutual_device_display_name(&shown, w->store, mutual_store_device_id(w->store)) < 0)
+		shown = mutual_store_device_name(w->store);
+	apps_buf_html(b, shown);
 	apps_buf_puts(b, "</p><ul class=\"summary\">");
 	apps_buf_printf(b, "<li><a href=\"/board\">Board</a>: %u open, %u claimed</li>", c.open,
 		c.claimed);

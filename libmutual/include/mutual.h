@@ -342,6 +342,28 @@ MUTUAL_EXTERN int mutual_device_foreach(mutual_store *store, mutual_device_cb cb
 MUTUAL_EXTERN int mutual_device_resolve(uint8_t out[MUTUAL_KEY_SIZE], mutual_store *store,
 	const char *name_or_id);
 
+/**
+ * The name to show for the device `device_id` (64 hex characters, as in
+ * mutual_device_info.id or mutual_store_device_id()). A name is free text
+ * any member chooses, so names never identify a device on their own: the
+ * display form is the announced name when no other device the store holds
+ * has a name that collides with it (equal after NFKC, case folding and
+ * Unicode's confusable skeletons: "laptop", "LAPTOP", "ｌａｐｔｏｐ" and
+ * "lаptop" with a Cyrillic а all collide), and otherwise, for every member
+ * of the colliding set, "name~" and the first 12 or more hex characters of
+ * the device's id (48 bits; more when that is needed to tell the set
+ * apart). It depends only on the devices held, so every store holding the
+ * same devices shows the same forms, and no two held devices show the
+ * same. Show it wherever a person reads a device's name; the raw names
+ * stay in mutual_event_device_name() and mutual_device_info.name.
+ *
+ * Cheap to call per event: the forms are kept per handle and remade when
+ * the store changes. `*out` is borrowed: valid until the next call on this
+ * store handle. Errors: MUTUAL_EINVALID (not a device id), MUTUAL_ENOTFOUND
+ * (the store holds no such device), MUTUAL_ERROR.
+ */
+MUTUAL_EXTERN int mutual_device_display_name(const char **out, mutual_store *store, const char *device_id);
+
 /* ------------------------------------------------------------------ verify */
 
 typedef struct mutual_verify_result {

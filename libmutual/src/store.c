@@ -18,6 +18,7 @@
 
 #include "event.h"
 #include "json.h"
+#include "names.h"
 #include "project.h"
 #include "store.h"
 
@@ -210,6 +211,7 @@ void mutual_store_free(mutual_store *s)
 		return;
 	mutual__apps_free(s);
 	mutual__project_free(s);
+	mutual__names_free(s->names);
 	mutual__db_close(s->db);
 	mutual__wipe(s->secret, sizeof(s->secret));
 	mutual__wipe(s->group_key, sizeof(s->group_key));

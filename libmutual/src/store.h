@@ -31,6 +31,7 @@ struct mutual_store {
 	struct mutual_app *apps; /* app projections registered on this handle */
 	struct sqlite3_stmt *proj_stmts[8]; /* project.c's cached statements */
 	mutual_projection_stats projection_stats;
+	struct mutual_names *names; /* names.c's display names, remade when the devices change */
 };
 
 /* Load this device's secret key (checking its file's mode) if not yet. */

@@ -110,14 +110,16 @@ class Event:
     payload: Dict[str, Any]
     device_name: str
     quarantined: bool
+    device_shown: str  # the name to show: colliding names carry a key suffix (Store.device_shown)
 
     @classmethod
-    def _from(cls, ev: int) -> "Event":
+    def _from(cls, ev: int, store: "Store") -> "Event":
         eid = lib.mutual_event_get_id(ev).contents
-        return cls(id=_format_id(eid), device=bytes(eid.device).hex(), seq=eid.seq, hlc=lib.mutual_event_hlc(ev),
+        device = bytes(eid.device).hex()
+        return cls(id=_format_id(eid), device=device, seq=eid.seq, hlc=lib.mutual_event_hlc(ev),
                    type=_s(lib.mutual_event_type(ev)), payload=json.loads(_s(lib.mutual_event_payload(ev))),
                    device_name=_s(lib.mutual_event_device_name(ev)),
-                   quarantined=bool(lib.mutual_event_quarantined(ev)))
+                   quarantined=bool(lib.mutual_event_quarantined(ev)), device_shown=store.device_shown(device))
 
 
 @dataclass(frozen=True)
@@ -247,7 +249,17 @@ class Store:
             return 0
 
         _check(lib.mutual_device_foreach(self._handle, C.DEVICE_CB(each), None))
+        for d in found:
+            d["shown"] = self.device_shown(d["id"])
         return found
+
+    def device_shown(self, device_id: str) -> str:
+        """The name to show for a device (its 64-hex id): the announced name,
+        or, when another device's name collides with it (case, width,
+        lookalike letters), the name with a suffix of its key."""
+        out = ctypes.c_char_p()
+        _check(lib.mutual_device_display_name(ctypes.byref(out), self._handle, _b(device_id)))
+        return _s(out.value)
 
     # -- the log -------------------------------------------------------------
 
@@ -290,7 +302,7 @@ class Store:
                 if rc == -31:  # MUTUAL_ITEROVER
                     return
                 _check(rc)
-                yield Event._from(ev.value)
+                yield Event._from(ev.value, self)
         finally:
             lib.mutual_iter_free(it)
             del key
@@ -302,7 +314,7 @@ class Store:
         ev = ctypes.c_void_p()
         _check(lib.mutual_event_lookup(ctypes.byref(ev), self._handle, ctypes.byref(eid)))
         try:
-            return Event._from(ev.value)
+            return Event._from(ev.value, self)
         finally:
             lib.mutual_event_free(ev)
 

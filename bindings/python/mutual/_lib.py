@@ -109,6 +109,7 @@ PROTOTYPES = {
     "mutual_iter_free": (None, [P]),
     "mutual_device_foreach": (I, [P, DEVICE_CB, P]),
     "mutual_device_resolve": (I, [ctypes.c_uint8 * KEY_SIZE, P, S]),
+    "mutual_device_display_name": (I, [ctypes.POINTER(S), P, S]),
     "mutual_verify": (I, [ctypes.POINTER(VerifyResult), P]),
     "mutual_entity_put": (I, [ctypes.POINTER(EventId), P, S, S, S]),
     "mutual_entity_delete": (I, [ctypes.POINTER(EventId), P, S, S]),

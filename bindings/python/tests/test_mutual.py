@@ -114,6 +114,27 @@ class TestStateAndSync(Base):
         # Nothing forked here: nothing to recover.
         self.assertRaises(mutual.Invalid, a.recover)
 
+    def test_colliding_names_are_shown_apart(self):
+        a = mutual.Store.create(self.path("a"), group="Food pantry", device="laptop")
+        b = mutual.Store.join(self.path("b"), a.invite(), device="LAPTOP")
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        self.assertEqual(a.device_shown(a.device_id), "laptop")
+        stick = self.path("stick")
+        os.mkdir(stick)
+        b.append("pantry.stock.out", {"item": "rice", "qty": 2})
+        for s in (a, b, a):
+            s.sync(stick)
+        want = {a.device_id: "laptop~" + a.device_id[:12], b.device_id: "LAPTOP~" + b.device_id[:12]}
+        for s in (a, b):
+            self.assertEqual({d["id"]: d["shown"] for d in s.devices()}, want)
+            self.assertEqual({d["id"]: d["name"] for d in s.devices()},
+                             {a.device_id: "laptop", b.device_id: "LAPTOP"})
+            out = list(s.events(type="pantry.stock.out"))[0]
+            self.assertEqual((out.device_name, out.device_shown), ("LAPTOP", want[b.device_id]))
+        self.assertRaises(mutual.NotFound, a.device_shown, "ab" * 32)
+        self.assertRaises(mutual.Invalid, a.device_shown, "laptop")
+
     def test_app_projection_and_query(self):
         a, b = self.pair()
         stick = self.path("stick")
