@@ -99,6 +99,9 @@ def version() -> str:
     return _s(lib.mutual_version())
 
 
+_PENDING = {1: "waiting", 2: "held_back"}  # mutual_event_pending()
+
+
 @dataclass(frozen=True)
 class Event:
     """One event, copied out of the store."""
@@ -111,6 +114,7 @@ class Event:
     device_name: str
     quarantined: bool
     device_shown: str  # the name to show: colliding names carry a key suffix (Store.device_shown)
+    pending: str = ""  # "" applied, "waiting" for an event it names, "held_back" for its clock
 
     @classmethod
     def _from(cls, ev: int, store: "Store") -> "Event":
@@ -119,7 +123,8 @@ class Event:
         return cls(id=_format_id(eid), device=device, seq=eid.seq, hlc=lib.mutual_event_hlc(ev),
                    type=_s(lib.mutual_event_type(ev)), payload=json.loads(_s(lib.mutual_event_payload(ev))),
                    device_name=_s(lib.mutual_event_device_name(ev)),
-                   quarantined=bool(lib.mutual_event_quarantined(ev)), device_shown=store.device_shown(device))
+                   quarantined=bool(lib.mutual_event_quarantined(ev)), device_shown=store.device_shown(device),
+                   pending=_PENDING.get(lib.mutual_event_pending(ev), ""))
 
 
 @dataclass(frozen=True)
@@ -368,6 +373,13 @@ class Store:
 
     def rebuild(self) -> None:
         _check(lib.mutual_rebuild(self._handle))
+
+    def pending(self) -> Dict[str, int]:
+        """How many held events are not applied yet: waiting for an event
+        they name, or held back because their clock runs too far ahead."""
+        waiting, held_back = ctypes.c_uint64(), ctypes.c_uint64()
+        _check(lib.mutual_pending_count(self._handle, ctypes.byref(waiting), ctypes.byref(held_back)))
+        return {"waiting": waiting.value, "held_back": held_back.value}
 
     def register_projection(self, name: str, schema: str, reset: str, apply: str,
                             type_prefix: Optional[str] = None, schema_version: int = 1) -> None:

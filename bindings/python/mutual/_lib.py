@@ -102,6 +102,8 @@ PROTOTYPES = {
     "mutual_event_hash": (ctypes.POINTER(ctypes.c_uint8), [P]),
     "mutual_event_device_name": (S, [P]),
     "mutual_event_quarantined": (I, [P]),
+    "mutual_event_pending": (I, [P]),
+    "mutual_pending_count": (I, [P, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64)]),
     "mutual_event_lookup": (I, [ctypes.POINTER(P), P, ctypes.POINTER(EventId)]),
     "mutual_event_free": (None, [P]),
     "mutual_iter_new": (I, [ctypes.POINTER(P), P, ctypes.POINTER(IterOptions)]),

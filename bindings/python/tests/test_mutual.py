@@ -114,6 +114,34 @@ class TestStateAndSync(Base):
         # Nothing forked here: nothing to recover.
         self.assertRaises(mutual.Invalid, a.recover)
 
+    def test_waiting_events_are_marked_and_counted(self):
+        # A member's modified software (tests/hostile_member.py, written from
+        # docs/format.md) signs an event naming a seq nobody will hold.
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "tests"))
+        import hostile_member
+        a = mutual.Store.create(self.path("a"), group="Food pantry", device="laptop")
+        self.addCleanup(a.close)
+        b_dir = self.path("b")
+        mutual.Store.join(b_dir, a.invite(), device="volunteer").close()
+        stick = self.path("stick")
+        os.mkdir(stick)
+        a.sync(stick)
+        b = mutual.Store.open(b_dir)
+        b.sync(stick)
+        b.close()
+        self.assertEqual(a.pending(), {"waiting": 0, "held_back": 0})
+        m = hostile_member.HostileMember.from_store(b_dir)
+        frontier = dict(m.frontier())
+        frontier[bytes.fromhex(a.device_id)] = 10 ** 9
+        m.entity_put("post", "p1", {"title": "planted"}, frontier=sorted(frontier.items()))
+        m.write(stick)
+        a.sync(stick)
+        self.assertEqual(a.pending(), {"waiting": 1, "held_back": 0})
+        planted = [e for e in a.events() if e.type == "mutual.entity.put"]
+        self.assertEqual([e.pending for e in planted], ["waiting"])
+        self.assertEqual([e.pending for e in a.events() if e.type != "mutual.entity.put"],
+                         ["" for e in a.events() if e.type != "mutual.entity.put"])
+
     def test_colliding_names_are_shown_apart(self):
         a = mutual.Store.create(self.path("a"), group="Food pantry", device="laptop")
         b = mutual.Store.join(self.path("b"), a.invite(), device="LAPTOP")
