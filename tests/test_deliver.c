@@ -5,7 +5,7 @@
  * docs/format.md "When an event is applied").
  *
  * The hostile member is a device of the group whose modified software
- * signs events with fields it chooses: forge() chains and signs them into
+ * signs events with fields it chooses: forge_event() chains and signs them into
  * its own store, and a real sync carries them to the others, verified as
  * any member's events are.
  */
@@ -16,6 +16,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "deliver.h"
+#include "forge.h"
 #include "store.h"
 
 #define YEAR MUTUAL_HLC_MS(UINT64_C(365) * 24 * 3600 * 1000)
@@ -25,45 +26,6 @@ static uint64_t now_hlc(void)
 	return MUTUAL_HLC_MS((uint64_t)time(NULL) * 1000);
 }
 
-/* Sign `payload` as the next event of `h`'s device, with the clock and
- * frontier a modified client chooses; stored in h's own log. */
-static void forge(mutual_store *h, uint64_t hlc, const uint8_t *frontier, size_t n, const char *type,
-	const char *payload)
-{
-	mutual_event_rec ev;
-	mutual_deliver d;
-	uint8_t msg[MUTUAL_SIG_MSG_SIZE];
-
-	memset(&ev, 0, sizeof(ev));
-	memcpy(ev.device, h->self, 32);
-	CHECK_OK(mutual__store_load_secret(h));
-	CHECK_OK(mutual__db_begin_write(h->db));
-	CHECK_OK(mutual__db_head(h->db, h->self, &ev.seq, ev.prev));
-	ev.seq++;
-	ev.hlc = hlc;
-	ev.type = type;
-	ev.type_len = strlen(type);
-	ev.payload = payload;
-	ev.payload_len = strlen(payload);
-	ev.frontier = frontier;
-	ev.frontier_n = n;
-	mutual__hash(ev.digest, payload, ev.payload_len);
-	CHECK_OK(mutual__event_compute_hash(&ev));
-	ev.has_sig = 1;
-	mutual__event_sig_message(msg, ev.hash);
-	mutual__sign(ev.sig, msg, sizeof(msg), h->secret);
-	mutual__deliver_init(&d, h);
-	CHECK_OK(mutual__db_insert_event(h->db, &ev));
-	CHECK_OK(mutual__deliver_event(&d, &ev));
-	mutual__deliver_free(&d);
-	CHECK_OK(mutual__db_commit(h->db));
-}
-
-/* What `h` holds of the others: the frontier an honest append would use. */
-static void frontier_of(mutual_store *h, mutual_buf *out, size_t *n)
-{
-	CHECK_OK(mutual__db_frontier(h->db, h->self, out, n));
-}
 
 static void sync_via(mutual_store *s, const char *stick)
 {
@@ -116,14 +78,14 @@ static void two_members(mutual_store **a, mutual_store **b)
 static void test_clock_far_ahead(void)
 {
 	mutual_store *a, *b, *c;
-	mutual_buf f = { 0 };
+	uint8_t *f = NULL;
 	size_t n;
 
 	two_members(&a, &b);
-	frontier_of(b, &f, &n);
-	forge(b, (UINT64_C(1) << 63) - 1, f.data, n, "mutual.entity.put",
+	forge_frontier(b, &f, &n);
+	forge_event(b, (UINT64_C(1) << 63) - 1, f, n, "mutual.entity.put",
 		"{\"kind\":\"shelf\",\"id\":\"s1\",\"fields\":{\"count\":99}}");
-	forge(b, now_hlc() + 10 * YEAR, f.data, n, "mutual.entity.put",
+	forge_event(b, now_hlc() + 10 * YEAR, f, n, "mutual.entity.put",
 		"{\"kind\":\"shelf\",\"id\":\"s2\",\"fields\":{\"count\":7}}");
 	sync_via(b, "stick");
 	sync_via(a, "stick");
@@ -153,7 +115,7 @@ static void test_clock_far_ahead(void)
 	sync_via(a, "stick");
 	expect_field(a, "shelf", "s3", "\"count\":4");
 	expect_pending(a, 0, 2);
-	mutual__buf_free(&f);
+	free(f);
 	mutual_store_free(a);
 	mutual_store_free(b);
 	mutual_store_free(c);
@@ -162,13 +124,13 @@ static void test_clock_far_ahead(void)
 static void test_clock_far_behind(void)
 {
 	mutual_store *a, *b;
-	mutual_buf f = { 0 };
+	uint8_t *f = NULL;
 	size_t n;
 
 	/* A laptop whose clock says 1970: its events apply, and sort early. */
 	two_members(&a, &b);
-	frontier_of(b, &f, &n);
-	forge(b, MUTUAL_HLC_MS(86400000), f.data, n, "mutual.entity.put",
+	forge_frontier(b, &f, &n);
+	forge_event(b, MUTUAL_HLC_MS(86400000), f, n, "mutual.entity.put",
 		"{\"kind\":\"shelf\",\"id\":\"s1\",\"fields\":{\"count\":5}}");
 	sync_via(b, "stick");
 	sync_via(a, "stick");
@@ -177,7 +139,7 @@ static void test_clock_far_behind(void)
 	CHECK_OK(mutual_entity_put(NULL, a, "shelf", "s1", "{\"count\":6}"));
 	expect_field(a, "shelf", "s1", "\"count\":6");
 	CHECK(own_head_hlc(a) > now_hlc() - YEAR);
-	mutual__buf_free(&f);
+	free(f);
 	mutual_store_free(a);
 	mutual_store_free(b);
 }
@@ -199,7 +161,7 @@ static void test_inflated_frontier(void)
 	sync_via(a, "stick");
 	sync_via(b, "stick");
 	claim(entry, a, (UINT64_C(1) << 63) - 1);
-	forge(b, now_hlc(), entry, 1, "mutual.entity.put", "{\"kind\":\"post\",\"id\":\"p1\",\"fields\":{\"title\":\"\"}}");
+	forge_event(b, now_hlc(), entry, 1, "mutual.entity.put", "{\"kind\":\"post\",\"id\":\"p1\",\"fields\":{\"title\":\"\"}}");
 	sync_via(b, "stick");
 	sync_via(a, "stick");
 
@@ -258,7 +220,7 @@ static void test_waits_then_applies(void)
 	CHECK_OK(mutual_entity_put(NULL, a, "post", "p1", "{\"title\":\"rice\"}"));
 	CHECK_OK(mutual__db_head(a->db, a->self, &seq, hash));
 	claim(entry, a, seq);
-	forge(b, now_hlc(), entry, 1, "mutual.entity.put", "{\"kind\":\"post\",\"id\":\"p1\",\"fields\":{\"title\":\"beans\"}}");
+	forge_event(b, now_hlc(), entry, 1, "mutual.entity.put", "{\"kind\":\"post\",\"id\":\"p1\",\"fields\":{\"title\":\"beans\"}}");
 	sync_via(b, "stick3");
 	c = check_store_join(b, "c", "gamma");
 	register_titles(c);
@@ -431,6 +393,40 @@ static void test_cost_frontier_by_fields(void)
 	mutual_store_free(b);
 }
 
+/* A rebuild judges events in (device, seq) order, so a cause may come
+ * later than what it admits; two devices that wait on the same such cause
+ * (their own previous events wait for good) must both apply once it is. */
+static void test_rebuild_admits_all_it_held_back(void)
+{
+	mutual_store *a = check_store_create("a", "alpha");
+	uint8_t h[32], g[32], z[32], never[MUTUAL_FRONTIER_ENTRY], zclaim[MUTUAL_FRONTIER_ENTRY];
+	uint64_t t = now_hlc();
+	uint8_t before[MUTUAL_HASH_SIZE], after[MUTUAL_HASH_SIZE];
+
+	memset(h, 0x10, 32);
+	memset(g, 0x20, 32);
+	memset(z, 0xf0, 32);
+	memset(never, 0x05, 32);
+	mutual__set_u64(never + 32, 1);
+	memcpy(zclaim, z, 32);
+	mutual__set_u64(zclaim + 32, 1);
+	put_event(a, z, t, NULL, 0, "mutual.device.join", "{\"name\":\"z\"}");
+	for (int i = 0; i < 2; i++) {
+		const uint8_t *dev = i ? g : h;
+		put_event(a, dev, t, NULL, 0, "mutual.device.join", "{\"name\":\"d\"}");
+		put_event(a, dev, t + 1, never, 1, "mutual.counter.add", "{\"key\":\"never\",\"delta\":1}");
+		/* Far enough from its own join that only z's event admits it. */
+		put_event(a, dev, t + 2, zclaim, 1, "mutual.counter.add", "{\"key\":\"rice\",\"delta\":1}");
+	}
+	expect_pending(a, 2, 0);
+	CHECK_OK(mutual_state_digest(before, a));
+	CHECK_OK(mutual_rebuild(a));
+	expect_pending(a, 2, 0);
+	CHECK_OK(mutual_state_digest(after, a));
+	CHECK(memcmp(before, after, sizeof(before)) == 0);
+	mutual_store_free(a);
+}
+
 int main(int argc, char **argv)
 {
 	static const test_case cases[] = {
@@ -439,6 +435,7 @@ int main(int argc, char **argv)
 		{ "inflated_frontier", test_inflated_frontier },
 		{ "waits_then_applies", test_waits_then_applies },
 		{ "cost_frontier_by_fields", test_cost_frontier_by_fields },
+		{ "rebuild_admits_all_it_held_back", test_rebuild_admits_all_it_held_back },
 	};
 	return run_cases(cases, sizeof(cases) / sizeof(*cases), argc, argv);
 }

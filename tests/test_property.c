@@ -17,6 +17,7 @@
  *
  *   test_property [--seeds N] [--first S] [--max-devices D] [--expect-mismatch]
  *                 [--jobs J] [--verbose]
+ *   test_property_hostile --hostile [the same options]
  *
  * Defaults: 50 seeds from 0, 5..20 devices, one process. --jobs J runs
  * the seeds in J forked workers. The run fails if any seed breaks the
@@ -29,6 +30,16 @@
  * switch MUTUAL_TEST_LAST_ARRIVAL_WINS=1 (a deliberately wrong apply
  * order) to show that this test can fail:
  *   MUTUAL_TEST_LAST_ARRIVAL_WINS=1 test_property --seeds 20 --expect-mismatch
+ *
+ * Built with -DHOSTILE_MEMBER (test_property_hostile), --hostile makes
+ * dev1 a member running modified software: half its actions are validly
+ * signed events with claims of its choosing (clocks at 2^63-1, the cap,
+ * years ahead or in 1970; frontiers inflated, naming made-up devices, or
+ * claiming events another device writes only later). Then the devices
+ * must still agree, no honest device's event may be left waiting or held
+ * back anywhere, every device must hold the same events back, and after
+ * convergence every honest device must still write, at its own clock, an
+ * event every other device applies.
  *
  * Stores go under $TMPDIR, or /dev/shm when TMPDIR is unset (every append
  * and sync fsyncs: on a disk the run is several times slower).
@@ -45,6 +56,12 @@
 #include <unistd.h>
 
 #include "check.h"
+
+#ifdef HOSTILE_MEMBER
+#include "deliver.h"
+#include "forge.h"
+#include "store.h"
+#endif
 
 #define MAX_DEVICES 64
 #define N_STICKS 3
@@ -309,6 +326,9 @@ static int snapshot_diff(const snapshot *a, const snapshot *b, int print)
 
 typedef struct {
 	unsigned devices;
+	uint64_t hostile_claims; /* events the hostile member signed with claims of its choosing */
+	uint64_t not_applied;    /* of its events, held but not applied (on dev0) */
+	int honest_pending;      /* an honest device's event waits or is held back somewhere */
 	int mismatch;       /* devices disagree */
 	int rebuild_diff;   /* some device disagrees with its rebuild */
 	int conflicts;      /* the converged state shows open conflicts */
@@ -380,6 +400,135 @@ static void random_action(prng *r, mutual_store *s)
 	text_free(&t);
 }
 
+static int hostile_mode; /* --hostile */
+#define HOSTILE 1        /* the index of the member running modified software */
+
+#ifdef HOSTILE_MEMBER
+/* Set `device`'s entry of the sorted frontier `*f` (grown as needed). */
+static void frontier_set(uint8_t **f, size_t *n, const uint8_t device[32], uint64_t seq)
+{
+	size_t i = 0;
+	while (i < *n && memcmp(*f + i * MUTUAL_FRONTIER_ENTRY, device, 32) < 0)
+		i++;
+	if (i == *n || memcmp(*f + i * MUTUAL_FRONTIER_ENTRY, device, 32) != 0) {
+		CHECK((*f = realloc(*f, (*n + 1) * MUTUAL_FRONTIER_ENTRY)) != NULL);
+		memmove(*f + (i + 1) * MUTUAL_FRONTIER_ENTRY, *f + i * MUTUAL_FRONTIER_ENTRY, (*n - i) * MUTUAL_FRONTIER_ENTRY);
+		memcpy(*f + i * MUTUAL_FRONTIER_ENTRY, device, 32);
+		(*n)++;
+	}
+	mutual__set_u64(*f + i * MUTUAL_FRONTIER_ENTRY + 32, seq);
+}
+
+/* One event of the hostile member's choosing, on the same items, counters
+ * and app keys as the honest devices'. */
+static void hostile_action(prng *r, mutual_store **dev, unsigned n)
+{
+	static const uint64_t day = MUTUAL_HLC_MS(UINT64_C(86400000));
+	mutual_store *h = dev[HOSTILE];
+	uint64_t now_hlc = MUTUAL_HLC_MS((uint64_t)time(NULL) * 1000), hlc = now_hlc, seq;
+	uint8_t *f = NULL, other[32], hash[32];
+	size_t fn;
+	text t = { 0 };
+	unsigned k;
+
+	switch (below(r, 8)) {
+	case 0: hlc = (UINT64_C(1) << 63) - 1; break;
+	case 1: hlc = MUTUAL_CLOCK_CAP; break;
+	case 2: hlc = now_hlc + 3650 * day; break;
+	case 3: hlc = now_hlc + 200 * day; break;
+	case 4: hlc = MUTUAL_HLC_MS(86400000); break; /* 1970 */
+	default: break;
+	}
+	forge_frontier(h, &f, &fn);
+	do
+		k = below(r, n);
+	while (k == HOSTILE);
+	memcpy(other, dev[k]->self, 32);
+	CHECK_OK(mutual__db_head(dev[k]->db, other, &seq, hash));
+	switch (below(r, 6)) {
+	case 0: frontier_set(&f, &fn, other, (UINT64_C(1) << 63) - 1); break;  /* never true */
+	case 1: frontier_set(&f, &fn, other, seq + 1 + below(r, 3)); break;     /* true once k writes on */
+	case 2: mutual__random(other, 32); frontier_set(&f, &fn, other, 1); break; /* a made-up device */
+	default: break;
+	}
+	if (below(r, 3)) {
+		text_add(&t, "{\"kind\":\"item\",\"id\":\"i%u\",\"fields\":{\"%s\":", below(r, N_ITEMS),
+			FIELDS[below(r, N_FIELDS)]);
+		random_value(r, &t, 0);
+		text_add(&t, "}}");
+		forge_event(h, hlc, f, fn, "mutual.entity.put", t.p);
+	} else {
+		text_add(&t, "{\"key\":\"c%u\",\"delta\":", below(r, N_COUNTERS));
+		random_delta(r, &t);
+		text_add(&t, "}");
+		forge_event(h, hlc, f, fn, "mutual.counter.add", t.p);
+	}
+	text_free(&t);
+	free(f);
+}
+
+/* Every event some device did not apply, with the device that wrote it:
+ * the same set on every device, and none of an honest device. */
+static void check_pending(seed_result *res, uint64_t seed, mutual_store **dev, unsigned n)
+{
+	uint64_t waiting0 = 0, held0 = 0;
+	for (unsigned i = 0; i < n; i++) {
+		mutual_iter *it = NULL;
+		const mutual_event *ev;
+		uint64_t waiting, held, mine = 0;
+		int rc;
+		CHECK_OK(mutual_pending_count(dev[i], &waiting, &held));
+		if (i == 0) {
+			waiting0 = waiting;
+			held0 = held;
+			res->not_applied = waiting + held;
+		}
+		res->mismatch += waiting != waiting0 || held != held0;
+		CHECK_OK(mutual_iter_new(&it, dev[i], NULL));
+		while ((rc = mutual_iter_next(&ev, it)) == 0) {
+			if (!mutual_event_pending(ev))
+				continue;
+			if (memcmp(mutual_event_get_id(ev)->device, dev[HOSTILE]->self, 32) != 0) {
+				fprintf(stderr, "seed %" PRIu64 ": an honest event is not applied on dev%u\n", seed, i);
+				res->honest_pending = 1;
+			}
+			mine++;
+		}
+		CHECK_RC(rc, MUTUAL_ITEROVER);
+		mutual_iter_free(it);
+		CHECK(mine == waiting + held);
+	}
+}
+
+/* After the hostile member's claims: every honest device writes on at its
+ * own clock, and every device applies what they wrote. */
+static void keep_writing(seed_result *res, uint64_t seed, mutual_store **dev, snapshot *snap, unsigned n)
+{
+	uint64_t wall = MUTUAL_HLC_MS((uint64_t)time(NULL) * 1000);
+	check_pending(res, seed, dev, n);
+	for (unsigned i = 0; i < n; i++) {
+		mutual_event_id id;
+		mutual_event *ev = NULL;
+		if (i == HOSTILE)
+			continue;
+		CHECK_OK(mutual_entity_put(&id, dev[i], "item", "after", "{\"by\":\"honest\"}"));
+		CHECK_OK(mutual_event_lookup(&ev, dev[i], &id));
+		CHECK(mutual_event_hlc(ev) < wall + 2 * MUTUAL_CLOCK_DRAG);
+		mutual_event_free(ev);
+	}
+	for (unsigned pass = 0; pass < 2; pass++)
+		for (unsigned i = 0; i < n; i++)
+			sync_one(dev[pass ? n - 1 - i : i], 0);
+	check_pending(res, seed, dev, n);
+	for (unsigned i = 0; i < n; i++) {
+		snapshot_free(&snap[i]);
+		snapshot_take(&snap[i], dev[i]);
+		if (i && snapshot_diff(&snap[0], &snap[i], 0))
+			res->mismatch++;
+	}
+}
+#endif
+
 static seed_result run_seed(uint64_t seed, unsigned max_devices, int quiet_mismatch)
 {
 	prng r;
@@ -432,7 +581,13 @@ static seed_result run_seed(uint64_t seed, unsigned max_devices, int quiet_misma
 	for (unsigned step = 0; step < steps; step++) {
 		unsigned d = below(&r, n);
 		uint8_t digest[MUTUAL_HASH_SIZE];
-		random_action(&r, dev[d]);
+#ifdef HOSTILE_MEMBER
+		if (hostile_mode && d == HOSTILE && below(&r, 2)) {
+			hostile_action(&r, dev, n);
+			res.hostile_claims++;
+		} else
+#endif
+			random_action(&r, dev[d]);
 		res.actions++;
 		/* Reads catch the app projection up: its cursor moves on, so a
 		 * later event that sorts before it must replay it. */
@@ -512,6 +667,10 @@ static seed_result run_seed(uint64_t seed, unsigned max_devices, int quiet_misma
 	if (res.rebuild_diff && !quiet_mismatch)
 		fprintf(stderr, "seed %" PRIu64 ": %d of %u devices changed state on mutual_rebuild\n", seed, res.rebuild_diff, n);
 
+#ifdef HOSTILE_MEMBER
+	if (hostile_mode)
+		keep_writing(&res, seed, dev, snap, n);
+#endif
 	for (unsigned i = 0; i < n; i++) {
 		snapshot_free(&snap[i]);
 		mutual_store_free(dev[i]);
@@ -540,7 +699,7 @@ typedef struct {
 typedef struct {
 	int verbose;
 	uint64_t seeds_done, failed, mismatched, rebuild_bad, with_conflicts, with_delete_conflicts, with_replays;
-	uint64_t events, syncs;
+	uint64_t events, syncs, hostile_claims, not_applied;
 } totals;
 
 static void account(totals *t, const seed_record *r)
@@ -554,7 +713,9 @@ static void account(totals *t, const seed_record *r)
 	t->with_conflicts += res->conflicts != 0;
 	t->with_delete_conflicts += res->delete_conflicts != 0;
 	t->with_replays += res->replays != 0;
-	if (res->mismatch || res->rebuild_diff || res->unsettled)
+	t->hostile_claims += res->hostile_claims;
+	t->not_applied += res->not_applied;
+	if (res->mismatch || res->rebuild_diff || res->unsettled || res->honest_pending)
 		t->failed++;
 	if (t->verbose)
 		fprintf(stderr, "seed %" PRIu64 ": %u devices, %" PRIu64 " actions, %" PRIu64 " syncs, %" PRIu64
@@ -639,11 +800,21 @@ int main(int argc, char **argv)
 			i++;
 		} else if (strcmp(argv[i], "--expect-mismatch") == 0) {
 			expect_mismatch = 1;
+#ifdef HOSTILE_MEMBER
+		} else if (strcmp(argv[i], "--hostile") == 0) {
+			hostile_mode = 1;
+#endif
 		} else if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0) {
 			t.verbose = 1;
 		} else {
 			fprintf(stderr, "usage: %s [--seeds N] [--first S] [--max-devices D (5..%d)] [--expect-mismatch]"
-					" [--jobs J] [--verbose]\n", argv[0], MAX_DEVICES);
+					" [--jobs J] [--verbose]%s\n", argv[0], MAX_DEVICES,
+#ifdef HOSTILE_MEMBER
+				" [--hostile]"
+#else
+				""
+#endif
+			);
 			return 2;
 		}
 	}
@@ -688,6 +859,14 @@ int main(int argc, char **argv)
 	if (t.failed) {
 		fprintf(stderr, "test_property: FAIL: %" PRIu64 " seeds broke the guarantee\n", t.failed);
 		return 1;
+	}
+	if (hostile_mode) {
+		fprintf(stderr, "test_property: the hostile member signed %" PRIu64 " claims; %" PRIu64
+				" of its events were held but not applied\n", t.hostile_claims, t.not_applied);
+		if (seeds >= 10 && t.not_applied == 0) {
+			fprintf(stderr, "test_property: FAIL: no hostile event was ever held back or left waiting\n");
+			return 1;
+		}
 	}
 	if (seeds >= 20 && t.with_conflicts == 0) {
 		fprintf(stderr, "test_property: FAIL: no seed left an open conflict: the scenario is not concurrent enough\n");

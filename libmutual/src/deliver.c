@@ -237,8 +237,10 @@ static int rebuild_one(const mutual_event_rec *ev, void *payload)
 {
 	mutual_deliver *d = payload;
 	int rc;
+	/* From here on this event counts as judged: what it admits in drain()
+	 * may name it. (Its own causes never include it.) */
 	memcpy(d->cur_device, ev->device, 32);
-	d->cur_seq = ev->seq;
+	d->cur_seq = ev->seq + 1;
 	if ((rc = settle(d, ev, 0, 0)) < 0)
 		return rc;
 	return drain(d);

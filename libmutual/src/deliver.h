@@ -25,7 +25,7 @@ typedef struct mutual_store mutual_store;
  * write transaction that made them is open. */
 typedef struct {
 	mutual_store *s;
-	int rebuilding;           /* events after `cur` in (device, seq) order are not judged yet */
+	int rebuilding;           /* events from `cur` on in (device, seq) order are not judged yet */
 	uint8_t cur_device[32];
 	uint64_t cur_seq;
 	mutual_buf held_frontier; /* the last frontier found all held (heads only grow) */
