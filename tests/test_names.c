@@ -222,6 +222,21 @@ static void test_stores_agree(void)
 		CHECK(strcmp(shown(s, ida), shown_a) == 0);
 		CHECK(strcmp(shown(s, idb), shown_b) == 0);
 	}
+	/* A display form copied from a listing names its device; the raw
+	 * name alone still names the device that announced exactly it. */
+	{
+		uint8_t key[MUTUAL_KEY_SIZE];
+		char hex[65];
+		CHECK_OK(mutual_device_resolve(key, a, shown_b));
+		for (int i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", key[i]);
+		CHECK(strcmp(hex, idb) == 0);
+		CHECK_OK(mutual_device_resolve(key, a, "laptop"));
+		for (int i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", key[i]);
+		CHECK(strcmp(hex, ida) == 0);
+		CHECK_RC(mutual_device_resolve(key, a, "laptop~000000000000"), MUTUAL_ENOTFOUND);
+	}
 	/* The raw names stay as announced. */
 	CHECK(strcmp(mutual_store_device_name(a), "laptop") == 0);
 	{

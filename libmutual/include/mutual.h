@@ -335,9 +335,10 @@ typedef int (*mutual_device_cb)(const mutual_device_info *info, void *payload);
 MUTUAL_EXTERN int mutual_device_foreach(mutual_store *store, mutual_device_cb cb, void *payload);
 
 /**
- * Resolve `name_or_id` (a device name, or a hex prefix of at least 4
- * characters of its id) to the device's key. MUTUAL_ENOTFOUND if none
- * matches, MUTUAL_EINVALID if several do.
+ * Resolve `name_or_id` (a device name, a hex prefix of at least 4
+ * characters of its id, or its display form "name~1a2b..." as
+ * mutual_device_display_name() shows it) to the device's key.
+ * MUTUAL_ENOTFOUND if none matches, MUTUAL_EINVALID if several do.
  */
 MUTUAL_EXTERN int mutual_device_resolve(uint8_t out[MUTUAL_KEY_SIZE], mutual_store *store,
 	const char *name_or_id);

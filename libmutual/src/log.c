@@ -422,12 +422,21 @@ int mutual_device_foreach(mutual_store *s, mutual_device_cb cb, void *payload)
 }
 
 typedef struct {
+	mutual_store *store;
 	const char *query;
 	size_t query_len;
 	int by_id; /* the query is a hex prefix */
 	int matches;
 	uint8_t key[32];
 } resolve_ctx;
+
+/* 1 if `query` is the display form of the device `hex` ("name~1a2b..."),
+ * as a person copies it from a listing. */
+static int is_display_form(mutual_store *s, const char *hex, const char *query)
+{
+	const char *shown;
+	return strchr(query, '~') && mutual_device_display_name(&shown, s, hex) == 0 && strcmp(shown, query) == 0;
+}
 
 static int resolve_row(const mutual_db_device *d, void *payload)
 {
@@ -437,7 +446,8 @@ static int resolve_row(const mutual_db_device *d, void *payload)
 
 	mutual__hex(hex, d->key, 32);
 	hit = strcmp(d->name, ctx->query) == 0 ||
-	      (ctx->by_id && strncasecmp(hex, ctx->query, ctx->query_len) == 0);
+	      (ctx->by_id && strncasecmp(hex, ctx->query, ctx->query_len) == 0) ||
+	      is_display_form(ctx->store, hex, ctx->query);
 	if (hit) {
 		if (ctx->matches == 0 || memcmp(ctx->key, d->key, 32) != 0)
 			ctx->matches++;
@@ -455,6 +465,7 @@ int mutual_device_resolve(uint8_t out[MUTUAL_KEY_SIZE], mutual_store *s, const c
 		return mutual__fail(MUTUAL_EINVALID, "no device name or id given");
 	mutual__error_clear();
 	memset(&ctx, 0, sizeof(ctx));
+	ctx.store = s;
 	ctx.query = name_or_id;
 	ctx.query_len = strlen(name_or_id);
 	ctx.by_id = ctx.query_len >= 4 && ctx.query_len <= 64 &&
