@@ -570,10 +570,13 @@ static int draw_progress(const mutual_sync_progress *p, void *payload)
 	return 0;
 }
 
+/* A refusal, or a warning that refuses nothing (its reason starts so). */
 static void print_refusal(const char *device, const char *reason, void *payload)
 {
+	int warning = strncmp(reason, "warning: ", 9) == 0;
 	(void)payload;
-	fprintf(stderr, "mutual: refused%s%.16s: %s\n", *device ? " device " : "", device, reason);
+	fprintf(stderr, "mutual: %s%s%.16s: %s\n", warning ? "warning:" : "refused", *device ? " device " : "", device,
+		warning ? reason + 9 : reason);
 }
 
 static int cmd_sync(const cmd_ctx *c)

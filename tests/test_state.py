@@ -739,10 +739,10 @@ class TestRebuild(StateTestCase):
         self.assertOk(run("verify", store=a))
 
     def test_a_schema_1_store_is_upgraded_and_rebuilt_once(self):
-        # Schema 1 is schema 2 without the pending-event tables, the
-        # entity history and app_projections.pending; its entity_seen rows
-        # hold full vectors. Take a store back to it, as a store written by
-        # the previous release is, and open it with this one.
+        # Schema 1 is schema 3 without the pending-event tables, the entity
+        # history, app_projections.pending and device_sync_bytes; its
+        # entity_seen rows hold full vectors. Take a store back to it, as a
+        # store written by an earlier release is, and open it with this one.
         a, b = self.make_history()
         before = self.snapshot(a)
         log = self.log_raw(a)
@@ -751,6 +751,7 @@ class TestRebuild(StateTestCase):
             con.executescript(
                 "DROP TABLE event_waiting; DROP TABLE event_held_back; DROP TABLE held_back_causes;"
                 "DROP TABLE entity_history; ALTER TABLE app_projections DROP COLUMN pending;"
+                "DROP TABLE device_sync_bytes;"
                 "DELETE FROM entity_writes; PRAGMA user_version=1;")
             con.commit()
         finally:
@@ -764,7 +765,7 @@ class TestRebuild(StateTestCase):
             history = con.execute("SELECT count(*) FROM entity_history").fetchone()[0]
         finally:
             con.close()
-        self.assertEqual((version, rebuild_left), (2, 0))
+        self.assertEqual((version, rebuild_left), (3, 0))
         self.assertGreater(history, 0)
         self.assertOk(run("verify", store=a))
         self.assertEqual(self.snapshot(b), before)
@@ -773,7 +774,7 @@ class TestRebuild(StateTestCase):
         a, _ = self.make_history()
         con = sqlite3.connect(os.path.join(a, "mutual.db"), timeout=30)
         try:
-            con.execute("PRAGMA user_version=3")
+            con.execute("PRAGMA user_version=99")
             con.commit()
         finally:
             con.close()

@@ -507,7 +507,14 @@ typedef struct mutual_sync_progress {
 
 /** Progress callback: return non-zero to cancel the sync cleanly. */
 typedef int (*mutual_sync_progress_cb)(const mutual_sync_progress *progress, void *payload);
-/** Called once for each device log the sync refuses. `device` is 64 hex (or "" when none applies). */
+/**
+ * Called once for each device log the sync refuses (counted in `refused`),
+ * and for each warning that refuses nothing: a log longer than one sync
+ * takes (the rest stays on the target for the next sync), or a device
+ * that sent a sudden flood. A warning's `reason` starts with "warning: "
+ * and it is not counted. `device` is 64 hex (or "" when
+ * none applies).
+ */
 typedef void (*mutual_sync_refusal_cb)(const char *device, const char *reason, void *payload);
 
 typedef struct mutual_sync_options {

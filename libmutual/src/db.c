@@ -11,7 +11,9 @@
  *  3. Durability: WAL with synchronous=FULL, so a commit returns after the
  *     WAL is fsynced. An acknowledged event survives a power cut.
  *  4. Everything except `events` and `meta` (the devices table now, the
- *     projections later) is derived from the events and can be rebuilt.
+ *     projections later) is derived from the events and can be rebuilt;
+ *     but for `device_sync_bytes`, a history of syncs that is only
+ *     advisory (losing it only delays a flood report).
  *  5. PRAGMA user_version is the schema version. A newer one is refused
  *     (MUTUAL_EVERSION); an older one is migrated step by step, each step
  *     in one transaction.
@@ -169,7 +171,16 @@ static const char schema_v2[] =
 	"DELETE FROM entity_seen;"
 	"INSERT OR REPLACE INTO meta(key, value) VALUES('rebuild', x'01');";
 
-static const char *const migrations[] = { schema_v2 };
+/* Bytes of verified segment plaintext imported from each device, one row
+ * per sync that imported any, the last MUTUAL_DB_SYNC_HISTORY kept: what a
+ * sudden flood is measured against (sync.c). Not derived from the events,
+ * but only advisory: losing it only delays a flood report. */
+static const char schema_v3[] =
+	"CREATE TABLE device_sync_bytes(id INTEGER PRIMARY KEY,"
+	"  device BLOB NOT NULL CHECK(length(device) = 32), bytes INTEGER NOT NULL CHECK(bytes > 0));"
+	"CREATE INDEX device_sync_bytes_device ON device_sync_bytes(device, id);";
+
+static const char *const migrations[] = { schema_v2, schema_v3 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == MUTUAL_SCHEMA_VERSION - 1,
 	"one migration per schema version after the first");
 
@@ -850,6 +861,47 @@ int mutual__db_segment_add(mutual_db *db, const uint8_t device[32], uint64_t fir
 	sqlite3_bind_int64(db->seg_add, 3, (sqlite3_int64)last_seq);
 	sqlite3_bind_blob(db->seg_add, 4, commit, 20, SQLITE_STATIC);
 	return step_done(db, db->seg_add, "cannot record a synced segment");
+}
+
+int mutual__db_sync_bytes_recent(mutual_db *db, const uint8_t device[32], uint64_t out[MUTUAL_DB_SYNC_HISTORY],
+	size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->db,
+		"SELECT bytes FROM device_sync_bytes WHERE device = ? ORDER BY id DESC LIMIT ?", -1, &st, NULL);
+	*n = 0;
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc, "cannot read a device's sync history");
+	sqlite3_bind_blob(st, 1, device, 32, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, MUTUAL_DB_SYNC_HISTORY);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < MUTUAL_DB_SYNC_HISTORY)
+		out[(*n)++] = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_fail(db, rc, "cannot read a device's sync history");
+}
+
+int mutual__db_sync_bytes_add(mutual_db *db, const uint8_t device[32], uint64_t bytes)
+{
+	static const char *const sql[] = {
+		"INSERT INTO device_sync_bytes(device, bytes) VALUES(?1, ?2)",
+		"DELETE FROM device_sync_bytes WHERE device = ?1 AND id NOT IN"
+		" (SELECT id FROM device_sync_bytes WHERE device = ?1 ORDER BY id DESC LIMIT ?3)",
+	};
+	int rc = 0;
+
+	for (size_t i = 0; i < MUTUAL_ARRAY_SIZE(sql) && rc == 0; i++) {
+		sqlite3_stmt *st = NULL;
+		if ((rc = sqlite3_prepare_v2(db->db, sql[i], -1, &st, NULL)) != SQLITE_OK)
+			return db_fail(db, rc, "cannot record a device's sync history");
+		sqlite3_bind_blob(st, 1, device, 32, SQLITE_STATIC);
+		if (i == 0)
+			sqlite3_bind_int64(st, 2, (sqlite3_int64)bytes);
+		else
+			sqlite3_bind_int(st, 3, MUTUAL_DB_SYNC_HISTORY);
+		rc = step_done(db, st, "cannot record a device's sync history");
+		sqlite3_finalize(st);
+	}
+	return rc;
 }
 
 int mutual__db_segment_tips(mutual_db *db, mutual_db_tip_cb cb, void *payload)

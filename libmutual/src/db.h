@@ -11,7 +11,7 @@
 #include "common.h"
 #include "event.h"
 
-#define MUTUAL_SCHEMA_VERSION 2
+#define MUTUAL_SCHEMA_VERSION 3
 #define MUTUAL_DB_FILE "mutual.db"
 
 typedef struct mutual_db mutual_db;
@@ -95,6 +95,15 @@ int mutual__db_segment_add(mutual_db *db, const uint8_t device[32], uint64_t fir
 typedef int (*mutual_db_tip_cb)(const uint8_t *device, uint64_t last_seq, const uint8_t *commit, void *payload);
 /* Each device's latest segment, ordered by device. */
 int mutual__db_segment_tips(mutual_db *db, mutual_db_tip_cb cb, void *payload);
+
+/* Per device, the bytes each of its last MUTUAL_DB_SYNC_HISTORY syncs that
+ * imported any of its events imported (sync.c's flood report): `out[0..*n)`,
+ * newest first. _add records one sync (inside a write transaction) and
+ * forgets what is older than the last MUTUAL_DB_SYNC_HISTORY. */
+#define MUTUAL_DB_SYNC_HISTORY 10
+int mutual__db_sync_bytes_recent(mutual_db *db, const uint8_t device[32], uint64_t out[MUTUAL_DB_SYNC_HISTORY],
+	size_t *n);
+int mutual__db_sync_bytes_add(mutual_db *db, const uint8_t device[32], uint64_t bytes);
 
 /* Forks: MUTUAL_ENOTFOUND when the device has none; `proof` may be NULL. */
 int mutual__db_fork_get(mutual_db *db, const uint8_t device[32], uint64_t *seq, mutual_buf *proof);

@@ -49,6 +49,13 @@ static int translate(int rc, const char *what)
 	return git_fail(MUTUAL_ERROR, what);
 }
 
+/* Packs are read through mmap windows, and every page touched stays
+ * resident while mapped: with libgit2's defaults (1 GiB windows, 8 GiB in
+ * all) a sync that reads a whole stick's pack holds all of it. Small
+ * windows under a small limit keep the mapped part of RSS bounded. */
+#define MWINDOW_SIZE (1024 * 1024)
+#define MWINDOW_MAPPED_LIMIT (8 * 1024 * 1024)
+
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_result;
 
@@ -61,7 +68,9 @@ static void init_git(void)
 	if (git_libgit2_init() < 0 || git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1) < 0 ||
 	    git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0) < 0 ||
 	    git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1) < 0 ||
-	    git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(16 * 1024 * 1024)) < 0)
+	    git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)(16 * 1024 * 1024)) < 0 ||
+	    git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)MWINDOW_SIZE) < 0 ||
+	    git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)MWINDOW_MAPPED_LIMIT) < 0)
 		init_result = -1;
 }
 

@@ -38,6 +38,11 @@
  *     passed on only when every object it adds authenticates with the group
  *     key under its name (the outer envelope is the same for every version);
  *     otherwise it is neither kept nor forwarded, and reported.
+ *  9. Floods. One sync imports at most MUTUAL_IMPORT_BYTES_MAX bytes of
+ *     verified plaintext from one device, but never less than one segment
+ *     (so a log always goes on); the rest stays on the target for the next
+ *     sync, and a warning says so. What a device sent is kept per sync, so a
+ *     sudden flood is warned of (docs/format.md, "Limits").
  */
 #include <assert.h>
 #include <errno.h>
@@ -63,11 +68,19 @@
 #define QUARANTINE "incoming.git" /* in the store's folder: a bundle's or remote's objects until verified */
 #define INCOMING "refs/mutual-incoming/" /* where a remote's refs land before import */
 #define FUTURE_MS (24 * 3600 * 1000ull)    /* a clock this far ahead is worth a warning */
+#define FLOOD_FACTOR 10                    /* a sync this many times a device's median ... */
+#define FLOOD_BYTES_MIN (16u * 1024 * 1024) /* ... and this large is a sudden flood */
 
 typedef struct {
 	char *name; /* as on the peer: refs/mutual/... */
 	mutual_oid oid;
 } peer_ref;
+
+/* What this sync imported of one device's log (NOTES 9). */
+typedef struct {
+	uint8_t device[32];
+	uint64_t bytes;
+} imported_bytes;
 
 /* A peer's device ref that is not a log at all (NOTES 7). */
 typedef struct {
@@ -88,6 +101,8 @@ typedef struct {
 	mutual_buf blob, plain;
 	garbage_ref *garbage;
 	size_t n_garbage;
+	imported_bytes *imported; /* recorded in one transaction once every ref is imported */
+	size_t n_imported;
 	uint64_t segments_left; /* beyond what one sync takes (MUTUAL_IMPORT_SEGMENTS_MAX) */
 	int quarantined;        /* the peer is our quarantine, dropped at the end */
 } sync_ctx;
@@ -137,6 +152,47 @@ static void refuse(sync_ctx *c, const uint8_t *device, const char *fmt, ...)
 			device ? "device " : "", hex, device ? ": " : "", reason);
 	if (c->opts && c->opts->refusal)
 		c->opts->refusal(hex, reason, c->opts->refusal_payload);
+}
+
+/* A report that refuses nothing (a log longer than one sync takes, a
+ * sudden flood): through the refusal
+ * callback, its reason starting "warning: " (mutual.h), not counted in
+ * `refused`. */
+static void warn(sync_ctx *c, const uint8_t device[32], const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void warn(sync_ctx *c, const uint8_t device[32], const char *fmt, ...)
+{
+	char hex[65], reason[512];
+	va_list ap;
+	int n = snprintf(reason, sizeof(reason), "warning: ");
+
+	va_start(ap, fmt);
+	vsnprintf(reason + n, sizeof(reason) - (size_t)n, fmt, ap);
+	va_end(ap);
+	mutual__hex(hex, device, 32);
+	if (c->opts && c->opts->refusal)
+		c->opts->refusal(hex, reason, c->opts->refusal_payload);
+}
+
+/* A device's name in quotes and a space, as its join event gave it ("" when
+ * unknown). A name is free text any member chooses, so a report shows it
+ * only beside the device's key (the callback's `device`). */
+static void device_label(char *out, size_t size, sync_ctx *c, const uint8_t device[32])
+{
+	mutual_buf name = { 0 };
+	out[0] = '\0';
+	if (mutual__db_device_name(c->s->db, device, &name) == 0 && name.len && name.data[0])
+		snprintf(out, size, "\"%.64s\" ", (const char *)name.data);
+	mutual__buf_free(&name);
+}
+
+static const char *size_text(char out[32], uint64_t bytes)
+{
+	if (bytes < 1024 * 1024)
+		snprintf(out, 32, "%.1f KiB", (double)bytes / 1024);
+	else
+		snprintf(out, 32, "%.1f MiB", (double)bytes / (1024 * 1024));
+	return out;
 }
 
 /* "refs/mutual/v<N>/<name>" with N >= 2: a newer medium format's ref. */
@@ -870,6 +926,92 @@ done:
 	return rc;
 }
 
+/* How many bytes of verified plaintext one sync imports from one device
+ * (docs/format.md, "Limits"): what one member can make another device
+ * store in one sync. A test build can lower it, so tests of what exceeds
+ * it stay small. */
+static uint64_t import_bytes_max(void)
+{
+#ifdef MUTUAL_TEST_HOOKS
+	const char *v = getenv("MUTUAL_TEST_IMPORT_BYTES_MAX");
+	if (v && atol(v) > 0 && (uint64_t)atol(v) < MUTUAL_IMPORT_BYTES_MAX)
+		return (uint64_t)atol(v);
+#endif
+	return MUTUAL_IMPORT_BYTES_MAX;
+}
+
+/* A warning, not a refusal: an honest log longer than the bound (a new
+ * device joining a group with years of history) is taken in over several
+ * syncs, and nothing in it is wrong. */
+static void warn_over_bound(sync_ctx *c, const uint8_t device[32], uint64_t bound, uint64_t imported)
+{
+	char label[80], bound_text[32], imported_text[32];
+	device_label(label, sizeof(label), c, device);
+	warn(c, device, "%shas more than %s of new events on the target, the most one sync takes from one "
+		"device: %s taken now; sync again to take the rest", label,
+		size_text(bound_text, bound), size_text(imported_text, imported));
+}
+
+/* Sorts `v` (n <= MUTUAL_DB_SYNC_HISTORY: insertion sort is enough). */
+static uint64_t median_of(uint64_t *v, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && v[j - 1] > v[j]; j--) {
+			uint64_t t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	return n % 2 ? v[n / 2] : v[n / 2 - 1] + (v[n / 2] - v[n / 2 - 1]) / 2;
+}
+
+/* Warn of a sudden flood: `bytes` imported from `device` in this sync are
+ * more than FLOOD_FACTOR times the median of its last syncs that imported
+ * anything, and more than FLOOD_BYTES_MIN; then note them for its history
+ * (record_imported). A device with no history is never a flood: a store
+ * that joins takes whole logs at once. */
+static int note_imported_bytes(sync_ctx *c, const uint8_t device[32], uint64_t bytes)
+{
+	uint64_t recent[MUTUAL_DB_SYNC_HISTORY], median;
+	imported_bytes *grown;
+	size_t n;
+	int rc;
+
+	if ((rc = mutual__db_sync_bytes_recent(c->s->db, device, recent, &n)) < 0)
+		return rc;
+	if (n && bytes > FLOOD_BYTES_MIN && bytes > FLOOD_FACTOR * (median = median_of(recent, n))) {
+		char label[80], bytes_text[32], median_text[32];
+		device_label(label, sizeof(label), c, device);
+		warn(c, device, "%ssent %s in this sync, more than %u times its median of %s over its last %zu "
+			"syncs: a sudden flood (a broken device, or a member filling disks?)", label,
+			size_text(bytes_text, bytes), FLOOD_FACTOR, size_text(median_text, median), n);
+	}
+	if (!(grown = realloc(c->imported, (c->n_imported + 1) * sizeof(*c->imported))))
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
+	c->imported = grown;
+	memcpy(grown[c->n_imported].device, device, 32);
+	grown[c->n_imported].bytes = bytes;
+	c->n_imported++;
+	return 0;
+}
+
+/* One transaction for every device's history, not one (and one fsync)
+ * per device: a stick may carry many devices' logs. */
+static int record_imported(sync_ctx *c)
+{
+	int rc;
+	if (c->n_imported == 0)
+		return 0;
+	if ((rc = mutual__db_begin_write(c->s->db)) < 0)
+		return rc;
+	for (size_t i = 0; i < c->n_imported && rc == 0; i++)
+		rc = mutual__db_sync_bytes_add(c->s->db, c->imported[i].device, c->imported[i].bytes);
+	if (rc < 0) {
+		mutual__db_rollback(c->s->db);
+		return rc;
+	}
+	return mutual__db_commit(c->s->db);
+}
+
 #define VERIFY_BATCH_BYTES (4u * 1024 * 1024) /* plaintext held verified before it is stored */
 
 /* Import what the peer's ref `r` holds beyond this store's copy of that
@@ -882,8 +1024,9 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 	mutual_oid ours, kept, *chain = NULL;
 	verified_segment *batch = NULL;
 	uint64_t our_last = 0, first, last, next_seq, more = 0, rewritten_after = 0;
+	uint64_t bytes_max = import_bytes_max(), imported = 0;
 	size_t n = 0, n_batch = 0, done_count = 0;
-	int have_ours, have_kept, how, rc;
+	int have_ours, have_kept, how, over = 0, rc;
 
 	if (device_from_ref(device, r->name) < 0) {
 		refuse(c, NULL, "unknown ref %s on the target (not a libmutual device log)", r->name);
@@ -959,6 +1102,12 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 				failed = 1;
 				break;
 			}
+			/* Never less than one segment, so a log always goes on. */
+			if (done_count + n_batch > 0 && imported + bytes + v->plain.len > bytes_max) {
+				verified_free(v);
+				over = 1;
+				break;
+			}
 			i--;
 			next_seq += v->seg.count;
 			memcpy(prev, v->evs[v->seg.count - 1].hash, 32);
@@ -981,6 +1130,7 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 			if (done_count == 0)
 				c->stats->devices_updated++;
 			done_count += n_batch;
+			imported += bytes;
 			kept = batch[n_batch - 1].oid;
 			have_kept = 1;
 			for (size_t k = 0; k < n_batch; k++)
@@ -989,10 +1139,15 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 			if ((rc = report(c, MUTUAL_SYNC_IMPORTING, c->stats->events_received, 0)) < 0)
 				goto done;
 		}
-		if (failed)
+		if (failed || over)
 			break;
 	}
+	assert(imported <= bytes_max || done_count == 1); /* NOTES 9 */
+	if (over)
+		warn_over_bound(c, device, bytes_max, imported);
 	c->segments_left += more; /* the next sync goes on from here */
+	if (imported)
+		rc = note_imported_bytes(c, device, imported);
 done:
 	for (size_t k = 0; batch && k < n_batch; k++)
 		verified_free(&batch[k]);
@@ -1080,7 +1235,7 @@ static int import_all(sync_ctx *c)
 			refuse(c, NULL, "unknown ref %.200s on the target: not kept or passed on", name);
 		}
 	}
-	return 0;
+	return record_imported(c);
 }
 
 /* ------------------------------------------------------------------- send */
@@ -1648,6 +1803,7 @@ done:
 	mutual__repo_free(c.local);
 	free_refs(&c);
 	free(c.garbage);
+	free(c.imported);
 	mutual__buf_free(&c.blob);
 	mutual__buf_free(&c.plain);
 	mutual__medium_unlock(lock_fd, &c.store_dir, NULL);
