@@ -11,18 +11,17 @@
 #include "deliver.h"
 #include "store.h"
 
-void forge_event(mutual_store *h, uint64_t hlc, const uint8_t *frontier, size_t n, const char *type,
-	const char *payload)
+void forge_event_of(mutual_store *into, const uint8_t device[32], const uint8_t *secret, uint64_t hlc,
+	const uint8_t *frontier, size_t n, const char *type, const char *payload)
 {
 	mutual_event_rec ev;
 	mutual_deliver d;
 	uint8_t msg[MUTUAL_SIG_MSG_SIZE];
 
 	memset(&ev, 0, sizeof(ev));
-	memcpy(ev.device, h->self, 32);
-	CHECK_OK(mutual__store_load_secret(h));
-	CHECK_OK(mutual__db_begin_write(h->db));
-	CHECK_OK(mutual__db_head(h->db, h->self, &ev.seq, ev.prev));
+	memcpy(ev.device, device, 32);
+	CHECK_OK(mutual__db_begin_write(into->db));
+	CHECK_OK(mutual__db_head(into->db, device, &ev.seq, ev.prev));
 	ev.seq++;
 	ev.hlc = hlc;
 	ev.type = type;
@@ -33,14 +32,23 @@ void forge_event(mutual_store *h, uint64_t hlc, const uint8_t *frontier, size_t 
 	ev.frontier_n = n;
 	mutual__hash(ev.digest, payload, ev.payload_len);
 	CHECK_OK(mutual__event_compute_hash(&ev));
-	ev.has_sig = 1;
-	mutual__event_sig_message(msg, ev.hash);
-	mutual__sign(ev.sig, msg, sizeof(msg), h->secret);
-	mutual__deliver_init(&d, h);
-	CHECK_OK(mutual__db_insert_event(h->db, &ev));
+	if (secret) {
+		ev.has_sig = 1;
+		mutual__event_sig_message(msg, ev.hash);
+		mutual__sign(ev.sig, msg, sizeof(msg), secret);
+	}
+	mutual__deliver_init(&d, into);
+	CHECK_OK(mutual__db_insert_event(into->db, &ev));
 	CHECK_OK(mutual__deliver_event(&d, &ev));
 	mutual__deliver_free(&d);
-	CHECK_OK(mutual__db_commit(h->db));
+	CHECK_OK(mutual__db_commit(into->db));
+}
+
+void forge_event(mutual_store *h, uint64_t hlc, const uint8_t *frontier, size_t n, const char *type,
+	const char *payload)
+{
+	CHECK_OK(mutual__store_load_secret(h));
+	forge_event_of(h, h->self, h->secret, hlc, frontier, n, type, payload);
 }
 
 void forge_frontier(mutual_store *h, uint8_t **out, size_t *n)

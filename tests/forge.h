@@ -17,6 +17,11 @@
 void forge_event(mutual_store *h, uint64_t hlc, const uint8_t *frontier, size_t n, const char *type,
 	const char *payload);
 
+/* The next event of any `device` stored straight into `into`, as an
+ * import stores it once verified; signed when `secret` is given. */
+void forge_event_of(mutual_store *into, const uint8_t device[32], const uint8_t *secret, uint64_t hlc,
+	const uint8_t *frontier, size_t n, const char *type, const char *payload);
+
 /* What `h` holds of the others, as an honest append would claim it:
  * entries of MUTUAL_FRONTIER_ENTRY bytes in `*out` (malloc'd), `*n` of them. */
 void forge_frontier(mutual_store *h, uint8_t **out, size_t *n);

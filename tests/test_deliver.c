@@ -254,28 +254,7 @@ static void test_waits_then_applies(void)
 static void put_event(mutual_store *s, const uint8_t device[32], uint64_t hlc, const uint8_t *frontier, size_t n,
 	const char *type, const char *payload)
 {
-	mutual_event_rec ev;
-	mutual_deliver d;
-
-	memset(&ev, 0, sizeof(ev));
-	memcpy(ev.device, device, 32);
-	CHECK_OK(mutual__db_begin_write(s->db));
-	CHECK_OK(mutual__db_head(s->db, device, &ev.seq, ev.prev));
-	ev.seq++;
-	ev.hlc = hlc;
-	ev.type = type;
-	ev.type_len = strlen(type);
-	ev.payload = payload;
-	ev.payload_len = strlen(payload);
-	ev.frontier = frontier;
-	ev.frontier_n = n;
-	mutual__hash(ev.digest, payload, ev.payload_len);
-	CHECK_OK(mutual__event_compute_hash(&ev));
-	mutual__deliver_init(&d, s);
-	CHECK_OK(mutual__db_insert_event(s->db, &ev));
-	CHECK_OK(mutual__deliver_event(&d, &ev));
-	mutual__deliver_free(&d);
-	CHECK_OK(mutual__db_commit(s->db));
+	forge_event_of(s, device, NULL, hlc, frontier, n, type, payload);
 }
 
 static int by_device(const void *x, const void *y)
