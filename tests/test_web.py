@@ -6,13 +6,16 @@ Run from the source tree with the built binaries named by the environment:
         python3 -m unittest -v tests/test_web.py
 
 Each test starts its own server (port 0: the kernel picks one, read back
-from the "listening on" line) over a fresh store made with the CLI, speaks
-HTTP to it with http.client (no redirect is followed behind the test's
-back), reads the pages back and stops the server with SIGTERM, which must
-end it cleanly. Only the Python standard library is used.
+from the "listening on" line) over a fresh store made with the CLI, logs in
+with the one-time URL `mutual-web --url` prints (as the laptop's user
+does), speaks HTTP to it with http.client (no redirect is followed behind
+the test's back; cookies are kept as a browser keeps them), reads the pages
+back and stops the server with SIGTERM, which must end it cleanly. Only the
+Python standard library is used.
 """
 
 import datetime
+import hashlib
 import html
 import json
 import http.client
@@ -22,10 +25,12 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 import urllib.parse
 import zoneinfo
@@ -109,12 +114,15 @@ class Server:
         for s in sticks:
             self.argv += ["--stick", s]
         self.argv += list(extra)
+        self.store = store
         self.proc = None
         self.lines = []
         self.pin = None
+        self.fingerprint = None
+        self.scheme = None
         self.addr = None
         self.port = None
-        self.cookie = None
+        self.cookies = {}  # name -> value, as a browser keeps them for this server
 
     def start(self):
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -140,13 +148,46 @@ class Server:
             raw, pending = pending.split(b"\n", 1)
             line = raw.decode("utf-8", "replace")
             self.lines.append(line)
-            m = re.match(r"mutual-web: PIN for other devices: (\d{8})$", line)
+            m = re.match(r"mutual-web: PIN for other devices: (\d{5}) (\d{5})$", line)
             if m:
-                self.pin = m.group(1)
-            m = re.match(r"mutual-web: listening on http://(.+):(\d+)/$", line)
+                self.pin = m.group(1) + m.group(2)
+            m = re.match(r"mutual-web: certificate fingerprint \(SHA-256\): ([0-9A-F:]{95})$", line)
             if m:
-                self.addr, self.port = m.group(1), int(m.group(2))
+                self.fingerprint = m.group(1)
+            m = re.match(r"mutual-web: listening on (https?)://(.+):(\d+)/$", line)
+            if m:
+                self.scheme, self.addr, self.port = m.group(1), m.group(2), int(m.group(3))
+                self.read_until_login_hint(pending)
                 return self
+
+    def read_until_login_hint(self, pending):
+        """The line after "listening": how this laptop logs in."""
+        while b"\n" not in pending:
+            ready, _, _ = select.select([self.proc.stdout], [], [], TIMEOUT)
+            chunk = os.read(self.proc.stdout.fileno(), 4096) if ready else b""
+            if not chunk:
+                raise AssertionError("mutual-web said nothing after listening")
+            pending += chunk
+        self.lines.append(pending.split(b"\n", 1)[0].decode("utf-8", "replace"))
+
+    def login_url(self):
+        """What `mutual-web --url` prints for this store (a fresh URL each time
+        the last one was used)."""
+        r = subprocess.run([WEB, "--url", "--store", self.store], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env=child_env(), timeout=TIMEOUT)
+        assert r.returncode == 0, r.stderr
+        return r.stdout.strip()
+
+    def log_in(self):
+        """Log in as this laptop's user does: open the printed URL."""
+        url = urllib.parse.urlsplit(self.login_url())
+        r = self.get(url.path + "?" + url.query)
+        assert r.status == 303 and r.header("Location") == "/", (r.status, r.text[:300])
+        assert self.session(), "no session cookie after the login URL"
+        return r
+
+    def session(self):
+        return self.cookies.get("mutual_session_%d" % self.port)
 
     def stop(self):
         if self.proc is None or self.proc.poll() is not None:
@@ -161,18 +202,41 @@ class Server:
         """Where to connect: the listen address, or loopback for a wildcard."""
         return "127.0.0.1" if self.addr in ("0.0.0.0", "[::]") else self.addr.strip("[]")
 
-    def request(self, method, path, body=None, headers=None, host=None, cookie=True):
-        conn = http.client.HTTPConnection(self.connect_host(), self.port, timeout=TIMEOUT)
+    def connection(self, source=None):
+        where = (self.connect_host(), self.port)
+        src = (source, 0) if source else None
+        if self.scheme == "https":
+            # Pinned to the fingerprint printed at start, as a person compares it.
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            conn = http.client.HTTPSConnection(*where, timeout=TIMEOUT, context=ctx,
+                                               source_address=src)
+            conn.connect()
+            der = conn.sock.getpeercert(binary_form=True)
+            seen = ":".join("%02X" % b for b in hashlib.sha256(der).digest())
+            assert seen == self.fingerprint, (seen, self.fingerprint)
+            return conn
+        return http.client.HTTPConnection(*where, timeout=TIMEOUT, source_address=src)
+
+    def request(self, method, path, body=None, headers=None, host=None, cookie=True,
+                source=None):
+        conn = self.connection(source)
         hdrs = {"Host": host if host is not None else "%s:%d" % (self.addr, self.port)}
-        if cookie and self.cookie:
-            hdrs["Cookie"] = self.cookie
+        if cookie and self.cookies:
+            hdrs["Cookie"] = "; ".join("%s=%s" % kv for kv in self.cookies.items())
         hdrs.update(headers or {})
         try:
             conn.request(method, path, body=body, headers=hdrs)
             r = conn.getresponse()
-            return Response(r.status, r.headers, r.read())
+            got = Response(r.status, r.headers, r.read())
         finally:
             conn.close()
+        set_cookie = got.header("Set-Cookie")
+        if cookie and set_cookie:
+            name, value = set_cookie.split(";")[0].split("=", 1)
+            self.cookies[name] = value
+        return got
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
@@ -183,19 +247,19 @@ class Server:
         return self.request("POST", path, body=body,
                             headers={"Content-Type": content_type}, **kw)
 
-    def csrf(self, page="/board"):
-        r = self.get(page)
+    def csrf(self, page="/board", **kw):
+        r = self.get(page, **kw)
         m = re.search(r'name="csrf" value="([0-9a-f]{64})"', r.text)
         if not m:
             raise AssertionError("no CSRF token on %s (status %d)" % (page, r.status))
         return m.group(1)
 
-    def post(self, path, fields, token=True, page=None):
+    def post(self, path, fields, token=True, page=None, **kw):
         """POST `fields` as the page's form would, with the page's CSRF token."""
         fields = dict(fields)
         if token:
-            fields["csrf"] = self.csrf(page or "/board")
-        return self.post_raw(path, urllib.parse.urlencode(fields))
+            fields["csrf"] = self.csrf(page or "/board", **kw)
+        return self.post_raw(path, urllib.parse.urlencode(fields), **kw)
 
     def follow(self, r):
         """The page a 303 sends the browser to."""
@@ -232,6 +296,7 @@ class WebCase(unittest.TestCase):
         os.mkdir(self.stick)
         clitest.new_group(self.store, "School food pantry", "pantry-laptop")
         self.server = self.start_server(self.store, sticks=[self.stick], listen=self.listen)
+        self.server.log_in()
 
     def start_server(self, store, **kw):
         server = Server(store, **kw).start()
@@ -258,7 +323,7 @@ class PagesTest(WebCase):
         r = self.server.get("/")
         self.assertEqual(r.status, 200)
         self.assertIn("<h1>School food pantry</h1>", r.text)
-        self.assertIn("Only this laptop can open this page (listening on 127.0.0.1:%d)"
+        self.assertIn("Only browsers on this laptop that logged in can open this page (listening on 127.0.0.1:%d)"
                       % self.server.port, r.text)
         for link in ("Home", "Pantry", "Board", "Rota", "Sync"):
             self.assertRegex(r.text, r'<a href="[^"]*"[^>]*>%s</a>' % link)
@@ -587,6 +652,51 @@ class HttpTest(WebCase):
         self.assertEqual(r.status, 403)
         self.assertEqual(self.stock_csv(), before)
 
+    def test_csrf_token_is_the_sessions(self):
+        fields = {"item": "rice", "qty": "1", "unit": "kg"}
+        first = self.server.csrf()
+        self.server.log_in()  # a second browser: a new session, its own token
+        second = self.server.csrf()
+        self.assertNotEqual(first, second)
+        before = self.stock_csv()
+        self.assertEqual(self.server.post("/pantry/donate", dict(fields, csrf=first),
+                                          token=False).status, 403)
+        self.assertEqual(self.stock_csv(), before)
+        self.assertEqual(self.server.post("/pantry/donate", dict(fields, csrf=second),
+                                          token=False).status, 303)
+
+    def test_origin_and_fetch_site(self):
+        own = "http://127.0.0.1:%d" % self.server.port
+        refused = [{"Origin": "http://evil.example"}, {"Origin": "null"},
+                   {"Origin": "http://127.0.0.1:%d" % (self.server.port ^ 1)},  # another port
+                   {"Origin": "https://127.0.0.1:%d" % self.server.port},
+                   {"Origin": own, "Sec-Fetch-Site": "same-site"},
+                   {"Origin": own, "Sec-Fetch-Site": "cross-site"},
+                   {"Sec-Fetch-Site": "none"}]
+        before = self.stock_csv()
+        for extra in refused:
+            body = urllib.parse.urlencode({"item": "rice", "qty": "1", "unit": "kg",
+                                           "csrf": self.server.csrf("/pantry")})
+            r = self.server.request("POST", "/pantry/donate", body=body, headers=dict(
+                extra, **{"Content-Type": "application/x-www-form-urlencoded"}))
+            self.assertEqual(r.status, 403, extra)
+        self.assertEqual(self.stock_csv(), before)
+        body = urllib.parse.urlencode({"item": "rice", "qty": "1", "unit": "kg",
+                                       "csrf": self.server.csrf("/pantry")})
+        r = self.server.request("POST", "/pantry/donate", body=body, headers={
+            "Content-Type": "application/x-www-form-urlencoded", "Origin": own,
+            "Sec-Fetch-Site": "same-origin"})
+        self.assertEqual(r.status, 303)
+
+    def test_nul_and_broken_escapes_are_400(self):
+        for path in ("/%00%ff/../../etc/passwd", "/board%00", "/%00", "/%zz", "/board%",
+                     "/board%4", "/?m=%00", "/?m=%g0", "/pantry?x=%"):
+            r = self.server.get(path)
+            self.assertEqual(r.status, 400, path)
+            self.assertNotIn("School food pantry", r.text, path)
+        self.assertEqual(self.server.get("/board?m=%41").status, 200)
+        self.assertAlive()
+
     def test_host_header(self):
         port = self.server.port
         for host in ("evil.example:%d" % port, "127.0.0.1:%d" % (port + 1 if port < 65535 else 1),
@@ -624,7 +734,9 @@ class HttpTest(WebCase):
         with socket.create_connection(("127.0.0.1", self.server.port), timeout=TIMEOUT) as s:
             s.sendall(b"POST /pantry/donate HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                       b"Content-Type: application/x-www-form-urlencoded\r\n"
-                      b"Content-Length: 100000\r\n\r\n" % self.server.port)
+                      b"Cookie: mutual_session_%d=%s\r\n"
+                      b"Content-Length: 100000\r\n\r\n"
+                      % (self.server.port, self.server.port, self.server.session().encode()))
             reply = b""
             while b"\r\n" not in reply:
                 chunk = s.recv(4096)
@@ -639,6 +751,8 @@ class HttpTest(WebCase):
         try:
             conn.request("POST", "/pantry/donate", body=iter([b"a" * 65536, b"b" * 65536]),
                          headers={"Host": "127.0.0.1:%d" % self.server.port,
+                                  "Cookie": "mutual_session_%d=%s" % (self.server.port,
+                                                                     self.server.session()),
                                   "Content-Type": "application/x-www-form-urlencoded"},
                          encode_chunked=True)
             status = conn.getresponse().status
@@ -701,13 +815,102 @@ class HttpTest(WebCase):
         self.assertNotIn("<script>", r.text.replace('<script src="/assets/app.js" defer></script>', ""))
 
 
+class LoginTest(unittest.TestCase):
+    """Loopback is not a trust boundary: another account on this PC reaches
+    127.0.0.1 too, so this laptop's browser logs in with the one-time URL."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="mutual-web-login-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.store = os.path.join(self.tmp, "store")
+        clitest.new_group(self.store, "School food pantry", "pantry-laptop")
+        self.server = Server(self.store).start()
+        self.addCleanup(lambda: self.assertEqual(self.server.stop(), 0))
+
+    def test_no_data_without_logging_in(self):
+        for path in ("/", "/pantry", "/board", "/rota", "/sync", "/pantry/stock.csv",
+                     "/pantry/distributions.csv"):
+            r = self.server.get(path)
+            self.assertEqual(r.status, 303, path)
+            self.assertEqual(r.header("Location"), "/login", path)
+            self.assertNotIn("School food pantry", r.text, path)
+        r = self.server.post_raw("/board/post", "title=x&area=y&kind=offer&category=rides")
+        self.assertEqual(r.status, 401)
+        login = self.server.get("/login")
+        self.assertEqual(login.status, 200)
+        self.assertIn("mutual-web --url", login.text)
+        self.assertNotIn("School food pantry", login.text)
+        self.assertNotIn("Last sync", login.text)
+        self.assertNotIn("login-passphrase", login.text)  # on loopback there is no PIN to type
+        # A made-up token logs nobody in.
+        r = self.server.get("/?token=" + "0" * 64)
+        self.assertEqual(r.status, 403)
+        self.assertIsNone(self.server.session())
+        self.assertEqual(self.server.get("/board").status, 303)
+
+    def test_the_login_url_works_once(self):
+        path = os.path.join(self.store, "web-url")
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        first = self.server.login_url()
+        self.assertRegex(first, r"^http://127\.0\.0\.1:%d/\?token=[0-9a-f]{64}$" % self.server.port)
+        self.assertNotIn("token=", "\n".join(self.server.lines))  # not a terminal: not printed
+        self.assertIn("mutual-web: to log in on this laptop: mutual-web --url --store %s"
+                      % self.store, self.server.lines)
+        url = urllib.parse.urlsplit(first)
+        r = self.server.get(url.path + "?" + url.query)
+        self.assertEqual(r.status, 303)
+        self.assertEqual(r.header("Location"), "/")  # the URL bar no longer holds the token
+        self.assertRegex(r.header("Set-Cookie"), r"^mutual_session_%d=[0-9a-f]{64}; HttpOnly; "
+                         r"SameSite=Strict; Path=/$" % self.server.port)
+        self.assertEqual(self.server.get("/").status, 200)
+        # Spent: the same URL again, from a browser without the cookie.
+        self.server.cookies.clear()
+        r = self.server.get(url.path + "?" + url.query)
+        self.assertEqual(r.status, 403)
+        self.assertIn("used already", r.text)
+        self.assertIsNone(self.server.session())
+        second = self.server.login_url()
+        self.assertNotEqual(first, second)
+        self.server.log_in()
+        self.assertEqual(self.server.get("/board").status, 200)
+
+    def test_gone_when_stopped(self):
+        self.assertEqual(self.server.stop(), 0)
+        self.assertFalse(os.path.exists(os.path.join(self.store, "web-url")))
+        r = subprocess.run([WEB, "--url", "--store", self.store], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env=child_env(), timeout=TIMEOUT)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("no mutual-web is running", r.stderr)
+
+    def test_printed_on_a_terminal(self):
+        import pty
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen([WEB, "--store", self.store, "--listen", "127.0.0.1:0"],
+                                stdout=follower, stderr=subprocess.PIPE, env=child_env())
+        os.close(follower)
+        out = b""
+        try:
+            while b"it works once" not in out:
+                ready, _, _ = select.select([leader], [], [], TIMEOUT)
+                self.assertTrue(ready, "nothing printed on the terminal: %r" % out)
+                out += os.read(leader, 4096)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=TIMEOUT)
+            proc.stderr.close()
+            os.close(leader)
+        m = re.search(rb"mutual-web: open (http://127\.0\.0\.1:\d+/\?token=[0-9a-f]{64}) on "
+                      rb"this laptop", out)
+        self.assertTrue(m, out)
+
+
 class LoopbackRangeTest(WebCase):
     listen = "127.0.0.2:0"
 
     def test_any_127_address_is_loopback(self):
         r = self.server.get("/")
         self.assertEqual(r.status, 200)
-        self.assertIn("Only this laptop can open this page (listening on 127.0.0.2:%d)"
+        self.assertIn("Only browsers on this laptop that logged in can open this page (listening on 127.0.0.2:%d)"
                       % self.server.port, r.text)
         self.assertIsNone(self.server.pin)
 
@@ -726,6 +929,7 @@ class SyncTest(unittest.TestCase):
     def start(self, store, **kw):
         server = Server(store, **kw).start()
         self.addCleanup(lambda: self.assertEqual(server.stop(), 0))
+        server.log_in()
         return server
 
     def sync(self, server, target="0", label="pantry-stick"):
@@ -877,7 +1081,9 @@ class BeyondLoopbackTest(unittest.TestCase):
 
     def test_pin_is_needed(self):
         s = self.start()
-        self.assertRegex(s.pin or "", r"^\d{8}$")
+        self.assertEqual(s.scheme, "https")  # beyond loopback, by default
+        self.assertRegex(s.pin or "", r"^\d{10}$")
+        self.assertRegex(s.fingerprint or "", r"^([0-9A-F]{2}:){31}[0-9A-F]{2}$")
         r = s.get("/")
         self.assertEqual(r.status, 303)
         self.assertEqual(r.header("Location"), "/login")
@@ -889,36 +1095,51 @@ class BeyondLoopbackTest(unittest.TestCase):
         login = s.get("/login")
         self.assertEqual(login.status, 200)
         self.assertIn('<label for="login-passphrase">Passphrase or PIN</label>', login.text)
+        self.assertIn(s.fingerprint, login.text)  # to compare with the laptop's screen
         self.assertNotIn("Last sync", login.text)
+        self.assertRegex(login.header("Set-Cookie"), r"^mutual_login_%d=[0-9a-f]{64}; HttpOnly; "
+                         r"SameSite=Strict; Path=/; Secure$" % s.port)
+        # The login form's own token: without the cookie it came with, refused.
+        r = s.post_raw("/login", "passphrase=%s&csrf=%s" % (s.pin, "1" * 64))
+        self.assertEqual(r.status, 403)
 
-        wrong = "%08d" % ((int(s.pin) + 1) % 100000000)
+        wrong = "%010d" % ((int(s.pin) + 1) % 10**10)
         r = self.login(s, wrong)
         self.assertEqual(r.status, 401)
-        self.assertIsNone(r.header("Set-Cookie"))
+        self.assertIsNone(s.session())
 
-        r = self.login(s, s.pin)
+        r = self.login(s, s.pin[:5] + " " + s.pin[5:])  # as printed, grouped
         self.assertEqual(r.status, 303)
-        cookie = r.header("Set-Cookie")
-        self.assertRegex(cookie, r"^mutual_session=[0-9a-f]{64}; HttpOnly; SameSite=Strict; Path=/$")
-        s.cookie = cookie.split(";")[0]
+        self.assertRegex(r.header("Set-Cookie"), r"^mutual_session_%d=[0-9a-f]{64}; HttpOnly; "
+                         r"SameSite=Strict; Path=/; Secure$" % s.port)
         r = s.get("/")
         self.assertEqual(r.status, 200)
-        self.assertIn("Anyone on this network who knows the passphrase/PIN can open this page "
-                      "(listening on %s:%d)" % (s.addr, s.port), r.text)
+        self.assertIn("Devices on this network can open this page with the PIN or passphrase, "
+                      "over HTTPS (listening on %s:%d)" % (s.addr, s.port), r.text)
         r = s.post("/board/post", {"title": "Soup", "area": "west", "kind": "offer",
                                    "category": "groceries"})
         self.assertEqual(r.status, 303)
-        s.cookie = "mutual_session=" + "0" * 64
+        s.cookies["mutual_session_%d" % s.port] = "0" * 64
         self.assertEqual(s.get("/board").status, 303)
 
-    def test_logins_lock_after_five_wrong(self):
+    def test_the_laptop_url_works_beyond_loopback_too(self):
         s = self.start()
-        wrong = "%08d" % ((int(s.pin) + 1) % 100000000)
-        for _ in range(5):
-            self.assertEqual(self.login(s, wrong).status, 401)
+        self.assertTrue(s.login_url().startswith("https://"))
+        s.log_in()
+        self.assertEqual(s.get("/board").status, 200)
+
+    def test_insecure_http_says_so(self):
+        s = self.start(extra=["--insecure-http"])
+        self.assertEqual(s.scheme, "http")
+        self.assertIsNone(s.fingerprint)
+        self.assertTrue(any(line.startswith("mutual-web: warning: plain HTTP") for line in s.lines))
+        self.assertFalse(os.path.exists(os.path.join(self.store, "web-tls.pem")))
+        self.assertIn("This connection is not encrypted", s.get("/login").text)
         r = self.login(s, s.pin)
-        self.assertEqual(r.status, 429)
-        self.assertIsNone(r.header("Set-Cookie"))
+        self.assertEqual(r.status, 303)
+        self.assertNotIn("Secure", r.header("Set-Cookie"))
+        for path in ("/", "/pantry", "/board", "/rota", "/sync"):
+            self.assertIn("This connection is not encrypted", s.get(path).text, path)
 
     def test_passphrase_file(self):
         path = os.path.join(self.tmp, "passphrase")
@@ -951,8 +1172,153 @@ class BeyondLoopbackTest(unittest.TestCase):
         self.assertEqual(self.login(s, "correct horse battery!").status, 401)
         r = self.login(s, "correct horse battery")
         self.assertEqual(r.status, 303)
-        s.cookie = r.header("Set-Cookie").split(";")[0]
         self.assertEqual(s.get("/").status, 200)
+
+
+class SlowClientTest(WebCase):
+    """Slowloris: connections that trickle their headers are bounded per
+    address and closed at their deadline, while a phone keeps being
+    answered. Bounded: 240 trickling connections from 20 addresses, 40 more
+    from one, a few seconds."""
+
+    def trickler(self, source):
+        s = socket.create_connection(("127.0.0.1", self.server.port), timeout=TIMEOUT,
+                                     source_address=(source, 0))
+        s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % self.server.port)
+        return s
+
+    @staticmethod
+    def closed(s):
+        """Whether the server has closed `s` (without waiting)."""
+        ready, _, _ = select.select([s], [], [], 0)
+        if not ready:
+            return False
+        try:
+            return s.recv(4096) == b""
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+
+    def test_slow_clients_do_not_starve_a_phone(self):
+        slow = []
+        self.addCleanup(lambda: [s.close() for s in slow])
+        for a in range(20):
+            slow += [self.trickler("127.0.3.%d" % (a + 1)) for _ in range(12)]
+        greedy = [self.trickler("127.0.4.1") for _ in range(40)]
+        self.addCleanup(lambda: [s.close() for s in greedy])
+        began = time.monotonic()
+        for second in range(4):
+            for s in slow:  # one byte a second each: never idle
+                try:
+                    s.sendall(b"X")
+                except OSError:
+                    pass
+            r = self.server.get("/board")  # the phone, from 127.0.0.1
+            self.assertEqual(r.status, 200)
+            time.sleep(0.5)
+        # One address holds at most its share; the rest were closed at once.
+        time.sleep(0.5)
+        refused = sum(self.closed(s) for s in greedy)
+        self.assertGreaterEqual(refused, 40 - 12)
+        # And trickling does not keep a connection: each is closed at its
+        # header deadline (10 s after it opened), though it kept sending.
+        open_now = list(slow)
+        while open_now and time.monotonic() - began < TIMEOUT:
+            for s in open_now:
+                try:
+                    s.sendall(b"X")
+                except OSError:
+                    pass
+            time.sleep(1)
+            open_now = [s for s in open_now if not self.closed(s)]
+        self.assertEqual(open_now, [], "trickling connections were never closed")
+        print("\nslowloris: 240 trickling connections closed after %.1f s (deadline %d s); "
+              "%d of 40 from one address refused at once" % (time.monotonic() - began, 10, refused),
+              file=sys.stderr)
+        self.assertAlive()
+
+
+class HostileTextTest(WebCase):
+    """A hostile member's text through every page: nothing unescaped."""
+
+    CORPUS = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>',
+              "javascript:alert(1)", "abc\u202edcba", "\u2066x\u2069",
+              "\x1b]0;pwned\x07", "\x1b[2J", "a\u009b31mb", "\x7f"]
+
+    def test_nothing_unescaped(self):
+        stored = 0
+        for i, text in enumerate(self.CORPUS):
+            for path, fields in (
+                    ("/board/post", {"title": "t%d %s" % (i, text), "area": text,
+                                     "contact": text, "category": "groceries",
+                                     "kind": "offer"}),
+                    ("/pantry/donate", {"item": "i%d %s" % (i, text), "qty": "1",
+                                        "unit": "kg", "source": text})):
+                r = self.server.post(path, fields)
+                self.assertIn(r.status, (303, 400), (path, text, r.text[:300]))
+                stored += r.status == 303
+        self.assertGreater(stored, 0)
+        pages = {p: self.server.get(p).text for p in ("/", "/pantry", "/board", "/rota", "/sync")}
+        for path, text in pages.items():
+            main = text.split("<main>", 1)[1]
+            self.assertNotIn("<script", main, path)
+            self.assertNotIn("<img", main, path)
+            self.assertNotIn('href="javascript:', text, path)
+            for ch in ["\x1b", "\x07", "\x7f", "\u009b", "\u202e", "\u2066", "\u2069"]:
+                self.assertNotIn(ch, text, (path, ch))
+        self.assertIn("&lt;script&gt;alert(1)&lt;/script&gt;", pages["/board"])
+        self.assertIn("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;", pages["/board"])
+        for csv_path in ("/pantry/stock.csv", "/pantry/distributions.csv"):
+            body = self.server.get(csv_path).text
+            for ch in ["\x1b", "\x07", "\u009b", "\u202e"]:
+                self.assertNotIn(ch, body, (csv_path, ch))
+
+
+class LoginLimitTest(unittest.TestCase):
+    """Wrong PINs: one address waits, every address together is capped, and
+    neither touches a browser with a session or the laptop's URL. Clients
+    are told apart by their source address (any 127.x.y.z reaches a server
+    listening on every address)."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="mutual-web-limit-")
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.store = os.path.join(self.tmp, "store")
+        clitest.new_group(self.store, "School food pantry", "pantry-laptop")
+        self.s = Server(self.store, listen="0.0.0.0:0", extra=["--insecure-http"]).start()
+        self.addCleanup(lambda: self.assertEqual(self.s.stop(), 0))
+        self.wrong = "%010d" % ((int(self.s.pin) + 1) % 10**10)
+
+    def login(self, secret, source):
+        self.s.cookies.pop("mutual_session_%d" % self.s.port, None)
+        return self.s.post("/login", {"passphrase": secret}, page="/login", source=source)
+
+    def test_one_address_waits_another_logs_in(self):
+        for _ in range(4):  # three free tries, then the fourth starts a wait
+            self.assertEqual(self.login(self.wrong, "127.0.0.2").status, 401)
+        r = self.login(self.s.pin, "127.0.0.2")  # even the right PIN waits its turn
+        self.assertEqual(r.status, 429)
+        self.assertIn("try again in", r.text)
+        self.assertIsNone(self.s.session())
+        r = self.login(self.s.pin, "127.0.0.3")
+        self.assertEqual(r.status, 303)
+        self.assertIsNotNone(self.s.session())
+
+    def test_the_hourly_cap_spares_sessions_and_the_url(self):
+        r = self.login(self.s.pin, "127.0.0.4")
+        self.assertEqual(r.status, 303)
+        held = self.s.session()
+        for i in range(20):  # 60 wrong tries in all, none of them waiting
+            for _ in range(3):
+                self.assertEqual(self.login(self.wrong, "127.0.1.%d" % (i + 1)).status, 401)
+        r = self.login(self.s.pin, "127.0.2.1")
+        self.assertEqual(r.status, 429)
+        self.assertIn("paused", r.text)
+        self.assertIsNone(self.s.session())
+        self.s.cookies["mutual_session_%d" % self.s.port] = held
+        self.assertEqual(self.s.get("/board", source="127.0.0.4").status, 200)
+        self.s.cookies.clear()
+        self.s.log_in()
+        self.assertEqual(self.s.get("/board").status, 200)
 
 
 if __name__ == "__main__":

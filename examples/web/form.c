@@ -125,3 +125,16 @@ void form_free(form *f)
 	free(f->storage);
 	memset(f, 0, sizeof(*f));
 }
+
+int form_uri_check(const char *uri)
+{
+	for (const char *p = uri; *p; p++) {
+		if (*p != '%')
+			continue;
+		int hi = hex_value(p[1]), lo = hi < 0 ? -1 : hex_value(p[2]);
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+			return -1;
+		p += 2;
+	}
+	return 0;
+}

@@ -38,6 +38,14 @@ int form_parse(form *f, const char *body, size_t len, const char **why);
 /* The value of field `name`, or NULL when the form has none. Borrowed from `f`. */
 const char *form_get(const form *f, const char *name);
 
+/*
+ * Judge a request's path and query as sent, before unescaping: 0 when
+ * every '%' starts a two-hex-digit escape and none is %00, else -1.
+ * (libmicrohttpd cuts a path at an escaped NUL, so "/%00/../x" would be
+ * answered as "/".)
+ */
+int form_uri_check(const char *uri);
+
 /* Release what form_parse kept; `f` may then be parsed into again. */
 void form_free(form *f);
 

@@ -44,7 +44,12 @@ void page_begin(page *p, web *w, const web_request *rq, web_reply *r, const char
 		apps_buf_printf(b, "<li><a href=\"%s\"%s>%s</a></li>", nav[i][0],
 			here ? " aria-current=\"page\"" : "", nav[i][1]);
 	}
-	apps_buf_puts(b, "</ul></nav></header><main>");
+	apps_buf_puts(b, "</ul></nav></header>");
+	if (w->insecure_http)
+		apps_buf_puts(b, "<p class=\"alert insecure\" role=\"alert\">This connection is not "
+			"encrypted: anyone on this network can read these pages and the PIN. Ask the "
+			"person at the laptop to start mutual-web without --insecure-http.</p>");
+	apps_buf_puts(b, "<main>");
 	if (rq->message) {
 		apps_buf_puts(b, "<p class=\"status\" role=\"status\">");
 		apps_buf_html(b, rq->message);
@@ -65,6 +70,11 @@ void page_end(page *p)
 {
 	apps_buf *b = p->b;
 	apps_buf_puts(b, "</main><footer>");
+	/* On every page, the login included: that is where it is compared. */
+	if (p->w->tls)
+		apps_buf_printf(b, "<p class=\"fingerprint\">This server's certificate (SHA-256): "
+			"<code>%s</code>. It must match what the laptop's screen shows, and what "
+			"your browser shows for this page.</p>", p->w->fingerprint);
 	/* Before login the footer says nothing about the group's activity. */
 	if (p->rq->signed_in) {
 		const web_last_sync *ls = &p->w->last_sync;
@@ -104,7 +114,7 @@ void html_form_begin(page *p, const char *action, const char *cls)
 	if (cls)
 		apps_buf_printf(p->b, " class=\"%s\"", cls);
 	apps_buf_puts(p->b, ">");
-	html_hidden(p, "csrf", p->w->csrf);
+	html_hidden(p, "csrf", p->rq->csrf ? p->rq->csrf : "");
 }
 
 void html_form_end(page *p)

@@ -4,13 +4,18 @@
  * sees it, reading form bodies, and turning a web_reply into a response
  * with the security headers.
  *
- * The checks, in order: the Host header must name this server by IP or
+ * The checks, in order: the request's path and query must be well
+ * escaped, with no NUL (400: libmicrohttpd would cut the path at the NUL
+ * and answer another page); the Host header must name this server by IP or
  * localhost (421 otherwise: a web page elsewhere whose name was rebound to
- * 127.0.0.1 must not reach the store), the path must exist (404) for this
- * method (405), beyond loopback the browser must be logged in (303 to
- * /login, 401 for a POST), a body must fit WEB_BODY_MAX (413) and be an
- * urlencoded form (415) that parses (400) and carries this process's CSRF
- * token (403). Only then does a page handler run.
+ * 127.0.0.1 must not reach the store); a ?token= is traded for a session
+ * (auth.c); the path must exist (404) for this method (405); the browser
+ * must be logged in (303 to /login, 401 for a POST), loopback included; a
+ * POST must come from this server's own pages (Origin, when sent, is this
+ * server's; Sec-Fetch-Site, when sent, is same-origin: 403), fit
+ * WEB_BODY_MAX (413), be an urlencoded form (415) that parses (400) and
+ * carry its session's CSRF token (403; before login, the login cookie's).
+ * Only then does a page handler run.
  */
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -62,11 +67,16 @@ static const struct route routes[] = {
 	{ "/login", 1, act_login, 1 },
 };
 
-/* One request between libmicrohttpd's calls: what the first call decided
- * and the body read so far. */
+/* One request between libmicrohttpd's calls: made when its request line
+ * arrives (on_uri), then what the first call decided and the body read. */
 struct pending {
+	int bad_uri;    /* a NUL or a malformed %-escape in the path or query */
+	int started;    /* the first call (headers complete) has run */
 	const struct route *route;
-	int signed_in;
+	web_session *session;
+	char login_csrf[65]; /* before login: the login cookie's token */
+	int new_login_csrf;  /* ... just made: the reply sets the cookie */
+	unsigned char client[17];
 	apps_buf body;
 };
 
@@ -93,6 +103,7 @@ static void add_common_headers(struct MHD_Response *resp)
 
 static enum MHD_Result send_reply(struct MHD_Connection *conn, web_reply *r, const char *allow)
 {
+	conns_phase(conn, WEB_PHASE_REPLY);
 	static const char oom[] = "out of memory\n";
 	struct MHD_Response *resp;
 	int failed = r->body.failed;
@@ -129,7 +140,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, web_reply *r, con
 static enum MHD_Result send_error(struct MHD_Connection *conn, web *w, int signed_in,
 	unsigned int status, const char *heading, const char *text, const char *allow)
 {
-	web_request rq = { .signed_in = signed_in };
+	web_request rq = { .signed_in = signed_in, .csrf = "" };
 	web_reply r = { 0 };
 	page_error(w, &rq, &r, status, heading, text);
 	return send_reply(conn, &r, allow);
@@ -141,6 +152,7 @@ static enum MHD_Result send_asset(struct MHD_Connection *conn, const web_asset *
 		MHD_RESPMEM_PERSISTENT);
 	if (!resp)
 		return MHD_NO;
+	conns_phase(conn, WEB_PHASE_REPLY);
 	add_common_headers(resp);
 	MHD_add_response_header(resp, "Content-Type", a->type);
 	MHD_add_response_header(resp, "Cache-Control", "no-cache");
@@ -275,6 +287,49 @@ static const char *allowed_methods(const char *url)
 	return get && post ? "GET, HEAD, POST" : post ? "POST" : "GET, HEAD";
 }
 
+/* A state-changing request comes from this server's own page: a browser
+ * names the page's origin (Origin) and whether it is this one
+ * (Sec-Fetch-Site). A client that sends neither is not a browser a page
+ * can drive; the session's CSRF token is the check that holds for it. */
+static int same_origin(web *w, struct MHD_Connection *conn)
+{
+	const char *site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+	const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+	char own[160];
+	if (site && strcmp(site, "same-origin") != 0)
+		return 0;
+	if (!origin)
+		return 1;
+	/* The Host header was checked to name this server already. */
+	snprintf(own, sizeof(own), "%s://%s", web_scheme(w), host ? host : "");
+	return strcasecmp(origin, own) == 0;
+}
+
+static void login_cookie(web *w, const struct pending *p, web_reply *r)
+{
+	snprintf(r->set_cookie, sizeof(r->set_cookie),
+		"%s=%s; HttpOnly; SameSite=Strict; Path=/%s", w->login_cookie, p->login_csrf,
+		w->tls ? "; Secure" : "");
+}
+
+/* Before login, the login form's CSRF token: the login cookie's when the
+ * browser sent one, else a new one, which the reply `r` (or, when NULL,
+ * the one last_call sends) sets as the cookie. */
+static void start_login_csrf(web *w, struct MHD_Connection *conn, struct pending *p,
+	web_reply *r)
+{
+	const char *cookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, w->login_cookie);
+	if (cookie && strlen(cookie) == 64 && strspn(cookie, "0123456789abcdef") == 64) {
+		snprintf(p->login_csrf, sizeof(p->login_csrf), "%s", cookie);
+		return;
+	}
+	web_random_hex(p->login_csrf, 32);
+	p->new_login_csrf = 1;
+	if (r)
+		login_cookie(w, p, r);
+}
+
 /* The first call of a request: everything decided from its headers.
  * Returns 1 to go on reading, or 0 with a response queued in *result. */
 static int first_call(web *w, struct MHD_Connection *conn, const char *url, const char *method,
@@ -283,14 +338,23 @@ static int first_call(web *w, struct MHD_Connection *conn, const char *url, cons
 	int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 	int post = strcmp(method, "POST") == 0;
 
+	conns_phase(conn, WEB_PHASE_BODY);
+	if (p->bad_uri) {
+		*result = send_error(conn, w, 0, MHD_HTTP_BAD_REQUEST, "Bad address",
+			"the address has a NUL or a broken %-escape in it", NULL);
+		return 0;
+	}
 	if (!host_ok(w, conn, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host"))) {
 		*result = send_error(conn, w, 0, MHD_HTTP_MISDIRECTED_REQUEST, "Wrong address",
 			"this server answers only to its IP address or localhost", NULL);
 		return 0;
 	}
-	p->signed_in = !w->need_login ||
-		auth_session_ok(w, MHD_lookup_connection_value(conn, MHD_COOKIE_KIND,
-			"mutual_session"));
+	const union MHD_ConnectionInfo *peer =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	auth_client_key(peer ? peer->client_addr : NULL, p->client);
+	p->session = auth_session_find(w, MHD_lookup_connection_value(conn, MHD_COOKIE_KIND,
+		w->session_cookie));
+	int signed_in = p->session != NULL;
 
 	const web_asset *asset = find_asset(url);
 	int path_known = asset != NULL;
@@ -299,18 +363,35 @@ static int first_call(web *w, struct MHD_Connection *conn, const char *url, cons
 		*result = send_asset(conn, asset);
 		return 0;
 	}
+	const char *token = get && p->route ? MHD_lookup_connection_value(conn,
+		MHD_GET_ARGUMENT_KIND, "token") : NULL;
+	if (token) {
+		/* The URL bar must not keep the token: the page is reached again
+		 * without it, with the session's cookie. */
+		web_reply r = { 0 };
+		web_request rq = { .signed_in = signed_in, .csrf = "" };
+		if (auth_use_login_token(w, token, &r)) {
+			snprintf(r.location, sizeof(r.location), "%s", p->route->path);
+		} else {
+			start_login_csrf(w, conn, p, &r);
+			rq.csrf = p->login_csrf;
+			page_login_link_spent(w, &rq, &r);
+		}
+		*result = send_reply(conn, &r, NULL);
+		return 0;
+	}
 	if (!path_known) {
-		*result = send_error(conn, w, p->signed_in, MHD_HTTP_NOT_FOUND, "Not found",
+		*result = send_error(conn, w, signed_in, MHD_HTTP_NOT_FOUND, "Not found",
 			"there is no such page here", NULL);
 		return 0;
 	}
 	if (!p->route || (!get && !post)) {
-		*result = send_error(conn, w, p->signed_in, MHD_HTTP_METHOD_NOT_ALLOWED,
+		*result = send_error(conn, w, signed_in, MHD_HTTP_METHOD_NOT_ALLOWED,
 			"Method not allowed", "this page does not take that kind of request",
 			asset ? "GET, HEAD" : allowed_methods(url));
 		return 0;
 	}
-	if (!p->route->open && !p->signed_in) {
+	if (!p->route->open && !signed_in) {
 		if (get) {
 			web_reply r = { 0 };
 			web_redirect(w, &r, "/login", NULL);
@@ -328,17 +409,25 @@ static int first_call(web *w, struct MHD_Connection *conn, const char *url, cons
 			MHD_HTTP_HEADER_CONTENT_TYPE);
 		static const char urlencoded[] = "application/x-www-form-urlencoded";
 		if (length && strtoull(length, NULL, 10) > WEB_BODY_MAX) {
-			*result = send_error(conn, w, p->signed_in, MHD_HTTP_CONTENT_TOO_LARGE,
+			*result = send_error(conn, w, signed_in, MHD_HTTP_CONTENT_TOO_LARGE,
 				"Too large", "the form is larger than this server takes", NULL);
 			return 0;
 		}
 		if (!type || strncasecmp(type, urlencoded, sizeof(urlencoded) - 1) != 0 ||
 			(type[sizeof(urlencoded) - 1] != '\0' && type[sizeof(urlencoded) - 1] != ';')) {
-			*result = send_error(conn, w, p->signed_in, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+			*result = send_error(conn, w, signed_in, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
 				"Not a form", "send the page's form as it is", NULL);
 			return 0;
 		}
+		if (!same_origin(w, conn)) {
+			*result = send_error(conn, w, signed_in, MHD_HTTP_FORBIDDEN,
+				"Form from elsewhere", "this form came from another site or page: "
+				"open this server's page and try again", NULL);
+			return 0;
+		}
 	}
+	if (!signed_in)
+		start_login_csrf(w, conn, p, NULL);
 	return 1;
 }
 
@@ -346,7 +435,15 @@ static int first_call(web *w, struct MHD_Connection *conn, const char *url, cons
 static enum MHD_Result last_call(web *w, struct MHD_Connection *conn, struct pending *p)
 {
 	form f = { 0 };
-	web_request rq = { .post = p->route->post, .signed_in = p->signed_in, .form = &f };
+	/* Looked up again: the session may have ended while the body came. */
+	p->session = auth_session_find(w, MHD_lookup_connection_value(conn, MHD_COOKIE_KIND,
+		w->session_cookie));
+	if (!p->route->open && !p->session)
+		return send_error(conn, w, 0, MHD_HTTP_UNAUTHORIZED, "Log in first",
+			"log in with the passphrase or PIN, then try again", NULL);
+	web_request rq = { .post = p->route->post, .signed_in = p->session != NULL,
+		.csrf = p->session ? p->session->csrf : p->login_csrf, .client = p->client,
+		.form = &f };
 	web_reply r = { .status = 200 };
 	enum MHD_Result result;
 
@@ -356,25 +453,30 @@ static enum MHD_Result last_call(web *w, struct MHD_Connection *conn, struct pen
 	}
 	if (rq.post) {
 		const char *why = NULL;
-		const char *site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-			"Sec-Fetch-Site");
 		if (form_parse(&f, p->body.data ? p->body.data : "", p->body.len, &why) != 0)
-			return send_error(conn, w, p->signed_in, MHD_HTTP_BAD_REQUEST,
+			return send_error(conn, w, rq.signed_in, MHD_HTTP_BAD_REQUEST,
 				"Form not readable", why, NULL);
 		const char *token = form_get(&f, "csrf");
-		/* A browser says when a page elsewhere sent the form; the token is
-		 * the check that holds for every client. */
-		if (!token || !web_equal(w->csrf, token) || (site && strcmp(site, "cross-site") == 0)) {
+		/* Before login the token is the login cookie's, so a new cookie
+		 * (just made) cannot match: the form was not ours. */
+		if (!token || !rq.csrf[0] || p->new_login_csrf || !web_equal(rq.csrf, token)) {
 			form_free(&f);
-			return send_error(conn, w, p->signed_in, MHD_HTTP_FORBIDDEN, "Form expired",
+			web_request erq = { .signed_in = rq.signed_in, .csrf = rq.csrf };
+			web_reply e = { 0 };
+			page_error(w, &erq, &e, MHD_HTTP_FORBIDDEN, "Form expired",
 				"this form is out of date or came from another site: reload the page "
-				"and try again", NULL);
+				"and try again");
+			if (p->new_login_csrf)
+				login_cookie(w, p, &e);
+			return send_reply(conn, &e, NULL);
 		}
 	} else {
 		rq.message = flash_find(w, MHD_lookup_connection_value(conn,
 			MHD_GET_ARGUMENT_KIND, "m"));
 	}
-	p->route->fn(w, &rq, &r);
+	if (p->new_login_csrf)
+		login_cookie(w, p, &r);
+	p->route->fn(w, &rq, &r); /* a login's session cookie replaces the login cookie */
 	result = send_reply(conn, &r, NULL);
 	form_free(&f);
 	return result;
@@ -388,11 +490,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct pending *p = *req_cls;
 	(void)version;
 
-	if (!p) {
+	if (!p)
+		return MHD_NO; /* on_uri had no memory for it */
+	if (!p->started) {
 		enum MHD_Result result = MHD_YES;
-		if (!(p = calloc(1, sizeof(*p))))
-			return MHD_NO;
-		*req_cls = p;
+		p->started = 1;
 		return first_call(w, conn, url, method, p, &result) ? MHD_YES : result;
 	}
 	if (*upload_data_size) {
@@ -407,25 +509,50 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	return last_call(w, conn, p);
 }
 
+/* The request line has arrived, before any header: the raw path and
+ * query, as sent, are judged here (libmicrohttpd unescapes them later). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct pending *p = calloc(1, sizeof(*p));
+	(void)cls, (void)conn;
+	if (p)
+		p->bad_uri = form_uri_check(uri) != 0;
+	return p;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	enum MHD_RequestTerminationCode code)
 {
 	struct pending *p = *req_cls;
-	(void)cls, (void)conn, (void)code;
+	(void)cls, (void)code;
 	if (p) {
 		apps_buf_free(&p->body);
 		free(p);
 		*req_cls = NULL;
 	}
+	/* Kept alive: the next request's headers are due. */
+	conns_phase(conn, WEB_PHASE_HEADERS);
 }
 
-int http_start(web *w)
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+	enum MHD_ConnectionNotificationCode code)
+{
+	(void)cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		conns_opened(conn, socket_context);
+	else
+		conns_closed(socket_context);
+}
+
+int http_start(web *w, const char *cert_pem, const char *key_pem)
 {
 	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons((uint16_t)w->port) };
 	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6,
 		.sin6_port = htons((uint16_t)w->port) };
 	const struct sockaddr *addr = (const struct sockaddr *)&a4;
-	unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD;
+	/* No internal thread: main.c turns the loop (http_run), so the
+	 * deadlines are enforced between turns, by the same thread. */
+	unsigned int flags = MHD_USE_EPOLL;
 	if (w->ipv6) {
 		inet_pton(AF_INET6, w->listen_host, &a6.sin6_addr);
 		addr = (const struct sockaddr *)&a6;
@@ -433,15 +560,27 @@ int http_start(web *w)
 	} else {
 		inet_pton(AF_INET, w->listen_host, &a4.sin_addr);
 	}
-	/* One internal thread runs every request (the store handle is used by
-	 * one thread at a time); the limits keep one client from holding it. */
+	if (w->tls) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			fprintf(stderr, "mutual-web: this libmicrohttpd has no TLS; use "
+				"--insecure-http only on a network you trust\n");
+			return -1;
+		}
+		flags |= MHD_USE_TLS;
+	}
 	daemon_handle = MHD_start_daemon(flags, (uint16_t)w->port, NULL, NULL, on_request, w,
 		MHD_OPTION_SOCK_ADDR, addr,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)32,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)WEB_CONNECTIONS_MAX,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)WEB_CONNECTIONS_PER_ADDRESS,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)WEB_IDLE_S,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+		/* Without TLS the list ends here. */
+		w->tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, key_pem,
+		MHD_OPTION_HTTPS_MEM_CERT, cert_pem,
+		MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
 		MHD_OPTION_END);
 	if (!daemon_handle) {
 		fprintf(stderr, "mutual-web: cannot listen on %s%s%s:%u (in use, or not an address "
@@ -453,7 +592,15 @@ int http_start(web *w)
 		MHD_DAEMON_INFO_BIND_PORT);
 	if (info && info->port)
 		w->port = info->port;
+	snprintf(w->session_cookie, sizeof(w->session_cookie), "mutual_session_%u", w->port);
+	snprintf(w->login_cookie, sizeof(w->login_cookie), "mutual_login_%u", w->port);
 	return 0;
+}
+
+void http_run(int ms)
+{
+	MHD_run_wait(daemon_handle, ms);
+	conns_sweep();
 }
 
 void http_stop(void)

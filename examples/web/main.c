@@ -2,14 +2,17 @@
  * main.c - `mutual-web`: the three reference apps (pantry, board, rota)
  * and stick sync as local web pages, served from one process.
  *
- * Reads the options, opens the store, decides who may connect (loopback:
- * this laptop only; beyond it: whoever knows the passphrase or the PIN
- * printed here), starts the server and waits for SIGINT or SIGTERM, then
- * stops it and closes the store. Tests learn the port from the one line
- * "mutual-web: listening on http://ADDR:PORT/" on stdout.
+ * Reads the options, opens the store, decides who may connect (every
+ * browser logs in: this laptop's with the one-time URL, other devices
+ * with the passphrase or the PIN printed here; beyond loopback over HTTPS
+ * unless --insecure-http), starts the server and turns its loop until
+ * SIGINT or SIGTERM, then stops it and closes the store. Tests learn the
+ * port from the one line "mutual-web: listening on http(s)://ADDR:PORT/"
+ * on stdout, and the login URL from `mutual-web --url`.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,21 +20,71 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "web.h"
 
 static const char usage[] =
 	"usage: mutual-web --store DIR [--listen ADDR:PORT] [--stick DIR]... [--passphrase-file FILE]\n"
+	"                  [--insecure-http]\n"
+	"       mutual-web --url --store DIR\n"
 	"\n"
 	"Serves the pantry, the board, the rota and stick sync as web pages.\n"
 	"\n"
 	"  --store DIR             the store folder (made with `mutual init` or `mutual join`)\n"
 	"  --listen ADDR:PORT      where to listen (default 127.0.0.1:8080: this laptop only;\n"
-	"                          port 0 picks a free one). Any other address needs a\n"
-	"                          passphrase: from --passphrase-file, or a PIN printed here\n"
+	"                          port 0 picks a free one). Any other address is served over\n"
+	"                          HTTPS and needs a passphrase: from --passphrase-file, or a\n"
+	"                          PIN printed here\n"
 	"  --stick DIR             a folder to offer on the Sync page (repeatable); USB sticks\n"
 	"                          mounted under /media or /run/media are offered too\n"
-	"  --passphrase-file FILE  the passphrase (mode 0600, at least 8 characters)\n";
+	"  --passphrase-file FILE  the passphrase (mode 0600, at least 8 characters)\n"
+	"  --insecure-http         plain HTTP beyond loopback: anyone on the network can read\n"
+	"                          the pages, the PIN and the session (every page says so)\n"
+	"  --url                   print the address that logs this laptop's browser in (each\n"
+	"                          works once) of the mutual-web running for DIR\n";
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+const char *web_scheme(const web *w)
+{
+	return w->tls ? "https" : "http";
+}
+
+int web_write_private(web *w, const char *name, const void *data, size_t len)
+{
+	char path[4096], tmp[4200];
+	snprintf(path, sizeof(path), "%s/%s", w->store_dir, name);
+	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+	int fd = mkstemp(tmp); /* mode 0600 */
+	if (fd < 0)
+		return -1;
+	if (write(fd, data, len) != (ssize_t)len || fsync(fd) != 0)
+		goto fail;
+	int closed = close(fd);
+	fd = -1;
+	if (closed != 0 || rename(tmp, path) != 0)
+		goto fail;
+	/* The rename itself is durable once the folder is synced. */
+	int dir = open(w->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return -1;
+	int rc = fsync(dir);
+	close(dir);
+	return rc;
+fail:
+	if (fd >= 0)
+		close(fd);
+	int saved = errno;
+	unlink(tmp);
+	errno = saved;
+	return -1;
+}
 
 void web_random_hex(char *out, size_t n)
 {
@@ -119,14 +172,44 @@ static const char *option_value(int argc, char **argv, int *i, const char *name,
 	return argv[++*i];
 }
 
+/* What the person at the laptop needs: the PIN, the fingerprint to
+ * compare, and (on a terminal only: a log file would keep it) the login URL. */
+static void print_start(web *w)
+{
+	if (w->pin)
+		printf("mutual-web: PIN for other devices: %.5s %s\n", w->passphrase,
+			w->passphrase + 5);
+	if (w->tls)
+		printf("mutual-web: certificate fingerprint (SHA-256): %s\n", w->fingerprint);
+	if (w->insecure_http)
+		printf("mutual-web: warning: plain HTTP: anyone on this network can read the pages, "
+			"the PIN and the sessions\n");
+	printf("mutual-web: listening on %s://%s%s%s:%u/\n", web_scheme(w), w->ipv6 ? "[" : "",
+		w->listen_host, w->ipv6 ? "]" : "", w->port);
+	char url[256];
+	if (isatty(STDOUT_FILENO) && auth_read_login_url(w->store_dir, url, sizeof(url)) == 0)
+		printf("mutual-web: open %s on this laptop (it works once)\n", url);
+	else
+		printf("mutual-web: to log in on this laptop: mutual-web --url --store %s\n",
+			w->store_dir);
+	fflush(stdout);
+}
+
+static void unlink_login_url(web *w)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/web-url", w->store_dir);
+	unlink(path);
+}
+
 int main(int argc, char **argv)
 {
 	static web w;
 	const char *store_dir = NULL, *listen = "127.0.0.1:8080", *pass_file = NULL;
 	char **sticks = calloc((size_t)argc, sizeof(*sticks));
+	char *cert_pem = NULL, *key_pem = NULL;
 	size_t n_sticks = 0;
-	int status = 1, started = 0;
-	sigset_t stop_signals;
+	int status = 1, started = 0, print_url = 0;
 
 	if (!sticks) {
 		fprintf(stderr, "mutual-web: out of memory\n");
@@ -147,6 +230,10 @@ int main(int argc, char **argv)
 			sticks[n_sticks++] = (char *)v;
 		} else if ((v = option_value(argc, argv, &i, "--passphrase-file", &missing))) {
 			pass_file = v;
+		} else if (strcmp(argv[i], "--insecure-http") == 0) {
+			w.insecure_http = 1;
+		} else if (strcmp(argv[i], "--url") == 0) {
+			print_url = 1;
 		} else {
 			fprintf(stderr, missing ? "mutual-web: %s needs a value\n%s"
 						: "mutual-web: unknown argument %s\n%s", argv[i], usage);
@@ -157,6 +244,17 @@ int main(int argc, char **argv)
 	if (!store_dir) {
 		fprintf(stderr, "mutual-web: --store DIR is required\n%s", usage);
 		status = 2;
+		goto done;
+	}
+	if (print_url) {
+		char url[256];
+		if (auth_read_login_url(store_dir, url, sizeof(url)) != 0) {
+			fprintf(stderr, "mutual-web: no mutual-web is running for %s (or it runs as "
+				"another user)\n", store_dir);
+			goto done;
+		}
+		printf("%s\n", url);
+		status = 0;
 		goto done;
 	}
 	if (parse_listen(&w, listen) != 0) {
@@ -176,8 +274,9 @@ int main(int argc, char **argv)
 	w.stick_dirs = sticks;
 	w.n_stick_dirs = n_sticks;
 	w.store_dir = store_dir;
-	w.need_login = !w.loopback || pass_file;
-	if (w.need_login && auth_setup(&w, pass_file) != 0)
+	w.tls = !w.loopback && !w.insecure_http;
+	w.insecure_http = !w.loopback && w.insecure_http; /* loopback is never on the wire */
+	if (auth_setup(&w, pass_file, !w.loopback) != 0)
 		goto done;
 
 	int rc = mutual_store_open(&w.store, store_dir, MUTUAL_OPEN_DEFAULT);
@@ -189,34 +288,37 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mutual-web: %s\n", apps_error());
 		goto done;
 	}
-	web_random_hex(w.csrf, 32);
 	last_sync_load(&w);
+	if (w.tls && tls_load_or_create(&w, &cert_pem, &key_pem) != 0)
+		goto done;
 
-	/* Blocked here, before the server's thread exists, so that thread
-	 * inherits the mask and the signals wait for sigwait below. */
-	sigemptyset(&stop_signals);
-	sigaddset(&stop_signals, SIGINT);
-	sigaddset(&stop_signals, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (http_start(&w) != 0)
+	if (http_start(&w, cert_pem, key_pem) != 0)
 		goto done;
 	started = 1;
-	if (w.need_login && !pass_file)
-		printf("mutual-web: PIN for other devices: %s\n", w.passphrase);
-	printf("mutual-web: listening on http://%s%s%s:%u/\n", w.ipv6 ? "[" : "", w.listen_host,
-		w.ipv6 ? "]" : "", w.port);
-	fflush(stdout);
+	if (auth_new_login_url(&w) != 0)
+		goto done;
+	print_start(&w);
 
-	int sig;
-	while (sigwait(&stop_signals, &sig) != 0)
-		;
+	while (!stop_signal)
+		http_run(1000);
 	printf("mutual-web: stopping\n");
 	fflush(stdout);
 	status = 0;
 done:
-	if (started)
+	if (started) {
 		http_stop();
+		unlink_login_url(&w);
+	}
+	if (key_pem)
+		explicit_bzero(key_pem, strlen(key_pem));
+	free(key_pem);
+	free(cert_pem);
+	explicit_bzero(w.passphrase, sizeof(w.passphrase));
 	mutual_store_free(w.store);
 	free(sticks);
 	return status;

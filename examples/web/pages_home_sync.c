@@ -62,8 +62,11 @@ void page_home(web *w, const web_request *rq, web_reply *r)
 	apps_buf_puts(b, "<h1>");
 	apps_buf_html(b, mutual_store_group_name(w->store));
 	apps_buf_printf(b, "</h1><p class=\"reach\">%s (listening on %s",
-		w->loopback ? "Only this laptop can open this page"
-			    : "Anyone on this network who knows the passphrase/PIN can open this page",
+		w->loopback ? "Only browsers on this laptop that logged in can open this page"
+			    : w->tls ? "Devices on this network can open this page with the PIN or "
+				       "passphrase, over HTTPS"
+				     : "Devices on this network can open this page with the PIN or "
+				       "passphrase, unencrypted",
 		w->ipv6 ? "[" : "");
 	apps_buf_html(b, w->listen_host);
 	apps_buf_printf(b, "%s:%u)</p><p>This device: ", w->ipv6 ? "]" : "", w->port);

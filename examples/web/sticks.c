@@ -126,32 +126,11 @@ void last_sync_load(web *w)
 
 int last_sync_save(web *w)
 {
-	char path[4096], tmp[4200], line[512];
+	char line[512];
 	const web_last_sync *ls = &w->last_sync;
-	snprintf(path, sizeof(path), "%s/%s", w->store_dir, LAST_SYNC_FILE);
-	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
-	int fd = mkstemp(tmp); /* mode 0600 */
-	if (fd < 0)
-		return -1;
 	int n = snprintf(line, sizeof(line), "v1 %" PRId64 " %" PRIu64 " %" PRIu64 " %s\n", ls->at,
 		ls->received, ls->sent, ls->label);
-	if (n < 0 || (size_t)n >= sizeof(line) || write(fd, line, (size_t)n) != n ||
-		fsync(fd) != 0)
-		goto fail;
-	int closed = close(fd);
-	fd = -1;
-	if (closed != 0 || rename(tmp, path) != 0)
-		goto fail;
-	/* The rename itself is durable once the folder is synced. */
-	int dir = open(w->store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir < 0)
+	if (n < 0 || (size_t)n >= sizeof(line))
 		return -1;
-	int rc = fsync(dir);
-	close(dir);
-	return rc;
-fail:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	return -1;
+	return web_write_private(w, LAST_SYNC_FILE, line, (size_t)n);
 }
