@@ -4,7 +4,10 @@
  * at most FORM_FIELDS_MAX fields, names 1..FORM_NAME_MAX bytes and values
  * at most FORM_VALUE_MAX, no name twice, form_get finds each, and encoding
  * the fields again (every byte escaped) parses back to the same fields.
+ * The same bytes as a request's path go through form_uri_check, whose
+ * answer must agree with a plain reading of the rule.
  */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,10 +40,39 @@ static char *encode(const form *f, size_t *len)
 	return out;
 }
 
+/* The rule of form_uri_check, read slowly: every '%' starts two hex
+ * digits, and they are not "00". */
+static int uri_ok_slowly(const char *s)
+{
+	size_t n = strlen(s);
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '%')
+			continue;
+		if (i + 2 >= n || !isxdigit((unsigned char)s[i + 1]) ||
+			!isxdigit((unsigned char)s[i + 2]) || (s[i + 1] == '0' && s[i + 2] == '0'))
+			return 0;
+		i += 2;
+	}
+	return 1;
+}
+
+static void check_uri(const uint8_t *data, size_t size)
+{
+	char *uri = malloc(size + 1);
+	if (!uri)
+		abort();
+	memcpy(uri, data, size);
+	uri[size] = '\0';
+	if ((form_uri_check(uri) == 0) != uri_ok_slowly(uri))
+		abort();
+	free(uri);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	form f = { 0 }, again = { 0 };
 	const char *why = NULL;
+	check_uri(data, size);
 	if (form_parse(&f, (const char *)data, size, &why) != 0) {
 		if (!why || f.n != 0 || f.storage)
 			abort();

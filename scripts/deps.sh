@@ -13,6 +13,8 @@ packages=(
 	valgrind                                    # the Python binding's leak test
 	clang libclang-rt-14-dev                    # libFuzzer harnesses and sanitizer runtimes
 	libmicrohttpd-dev tzdata                    # the apps' web front end; time zones for the rota
+	libgnutls28-dev openssl                     # the web front end's HTTPS certificate (tls.c); its test checks it with openssl s_client
+	iproute2                                    # the web front end's HTTPS test: an address beyond loopback in a private network namespace (ip)
 	chromium python3-websocket                  # the web front end's test in a real browser (DevTools protocol)
 	fonts-dejavu-core                           # so its screenshots show readable text
 )

@@ -10,6 +10,12 @@ round, both boards show the same holder and the conflict. Every page must
 load without a console error or an uncaught exception and fit the
 phone's width. Screenshots of each step go to $MUTUAL_SCREENSHOTS.
 
+Every browser logs in, this laptop's own included: each tab first meets
+the login page, then opens the one-time address `mutual-web --url` prints,
+which a second use no longer opens. A hostile member's text (markup,
+`javascript:`, a right-to-left override) is shown on the board, never run;
+a terminal escape in it is refused.
+
 Run from the source tree (Debian's python3, which has python3-websocket):
 
     MUTUAL_WEB=build/examples/web/mutual-web MUTUAL_CLI=build/cli/mutual \\
@@ -29,6 +35,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.parse
 import zoneinfo
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -44,6 +51,15 @@ LISTENING_RE = re.compile(r"^mutual-web: listening on http://([0-9.]+):([0-9]+)/
 SYNCED_RE = re.compile(r"Synced with .+: received ([0-9]+) events?, sent ([0-9]+) events?\. "
                        r"Safe to remove the stick\.")
 SANITIZER_RE = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
+LOGIN_URL_RE = re.compile(r"^http://127\.0\.0\.1:([0-9]+)/\?token=[0-9a-f]{64}$")
+SPENT = "That login address was used already or is out of date"
+
+# A hostile member's post: markup that would run if it were not escaped, a
+# link scheme, a right-to-left override (U+202E) and a terminal escape.
+HOSTILE_TITLE = "<img src=x onerror=\"document.title='pwned'\">"
+HOSTILE_AREA = "javascript:alert(1) \u202egnp.exe"
+HOSTILE_CONTACT = "<script>document.title='pwned'</script> javascript:alert(1)"
+ESC = "\x1b]0;pwned\x07\x1b[2J"
 
 
 class Web:
@@ -52,15 +68,16 @@ class Web:
 
     def __init__(self, tmp, name, store, stick):
         self.name = name
+        self.store = store
         self.out = os.path.join(tmp, name + ".out")
         self.err = os.path.join(tmp, name + ".err")
-        web = clitest.binary_path("MUTUAL_WEB", "build/examples/web/mutual-web")
-        env = dict(os.environ, TZ="Europe/London")
-        env.pop("MUTUAL_STORE", None)
+        self.binary = clitest.binary_path("MUTUAL_WEB", "build/examples/web/mutual-web")
+        self.env = dict(os.environ, TZ="Europe/London")
+        self.env.pop("MUTUAL_STORE", None)
         with open(self.out, "wb") as out, open(self.err, "wb") as err:
             self.proc = subprocess.Popen(
-                [web, "--store", store, "--stick", stick, "--listen", "127.0.0.1:0"],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
+                [self.binary, "--store", store, "--stick", stick, "--listen", "127.0.0.1:0"],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=self.env,
                 preexec_fn=cdp.die_with_parent)
         deadline = time.monotonic() + TIMEOUT
         while True:
@@ -82,6 +99,20 @@ class Web:
 
     def url(self, path):
         return self.base + path
+
+    def login_url(self):
+        """The one-time address that logs this laptop's browser in, as
+        `mutual-web --url --store DIR` prints it (run as the same user)."""
+        r = subprocess.run([self.binary, "--url", "--store", self.store],
+                           stdin=subprocess.DEVNULL, capture_output=True, env=self.env,
+                           timeout=TIMEOUT)
+        out = r.stdout.decode("utf-8", "replace").strip()
+        if r.returncode != 0 or not LOGIN_URL_RE.match(out) or \
+                int(LOGIN_URL_RE.match(out).group(1)) != self.port:
+            raise AssertionError("mutual-web --url (%s) exited %d and printed %r, not %s/?token=..."
+                                 "\n%s" % (self.name, r.returncode, out, self.base,
+                                           r.stderr.decode("utf-8", "replace")))
+        return out
 
     def stop(self):
         """End the server (SIGTERM, as a service manager would) and return
@@ -127,6 +158,10 @@ class BrowserTest(unittest.TestCase):
         cls.browser = cdp.Browser()
         cls.addClassCleanup(cls.browser.close)
         cls.tabs = [cls.browser.new_page() for _ in cls.webs]
+        # The checks of a test case, for the setup that all tests share.
+        case = cls()
+        for i in range(len(cls.webs)):
+            case.log_in(i)
 
     @classmethod
     def stop_webs(cls):
@@ -135,6 +170,70 @@ class BrowserTest(unittest.TestCase):
             raise AssertionError("\n".join(problems))
 
     # -- a person's steps, each checked like every page is
+
+    def log_in(self, i):
+        """Tab `i`, with no session on its device, is sent to the login page,
+        which shows nothing of the group; the address `mutual-web --url`
+        prints logs it in and leaves the token out of the URL bar."""
+        tab, web = self.tabs[i], self.webs[i]
+        tab.goto(web.url("/"))
+        self.check_page(i)
+        self.assertEqual(urllib.parse.urlsplit(tab.url()).path, "/login",
+                         "without a session, / led to %s" % tab.url())
+        self.assert_shows_no_group_data(i)
+        self.assertIn("mutual-web --url --store", tab.text("main"))
+        self.assertEqual(tab.evaluate("document.querySelectorAll('form').length"), 0,
+                         "the login page on loopback without a passphrase has a form")
+
+        tab.goto(web.login_url())
+        self.check(i)
+        self.assertNotIn("token", tab.url())
+        self.assertEqual(urllib.parse.urlsplit(tab.url()).path, "/")
+        self.assertEqual(tab.text("h1"), GROUP)
+        # One cookie per port: both servers are on 127.0.0.1, and a browser
+        # keeps cookies per host.
+        name = "mutual_session_%d" % web.port
+        cookies = [c for c in tab.send("Network.getCookies", {"urls": [web.url("/")]})["cookies"]
+                   if c["name"] == name]
+        self.assertEqual(len(cookies), 1, "no cookie %s after logging in" % name)
+        self.assertTrue(cookies[0]["httpOnly"])
+        self.assertEqual(cookies[0]["sameSite"], "Strict")
+        self.assertEqual(cookies[0]["path"], "/")
+        self.assertNotIn(name, tab.evaluate("document.cookie"))
+
+    def log_in_again(self):
+        """Every tab logs in again, after its cookies were cleared."""
+        for i in range(len(self.webs)):
+            self.log_in(i)
+
+    def assert_shows_no_group_data(self, i):
+        tab = self.tabs[i]
+        for shown in (tab.text(), tab.evaluate("document.title")):
+            self.assertNotIn(GROUP, shown)
+            self.assertNotIn("Last sync", shown)
+
+    def assert_nothing_ran(self, i):
+        """The page of tab `i` holds no markup, handler or link of a
+        member's making, and its title is its own."""
+        tab = self.tabs[i]
+        self.assertNotIn("pwned", tab.evaluate("document.title"))
+        found = tab.evaluate("""(() => {
+            const main = document.querySelector("main");
+            const bad = [...main.querySelectorAll("img, script, iframe, object, embed, svg")]
+                .map(e => e.outerHTML);
+            for (const e of main.querySelectorAll("*"))
+                for (const a of e.attributes)
+                    if (a.name.startsWith("on") ||
+                        (["href", "src", "action", "formaction"].includes(a.name) &&
+                         /^\\s*javascript:/i.test(a.value)))
+                        bad.push(e.tagName + " " + a.name + "=" + a.value);
+            const scripts = [...document.scripts].map(s => s.src);
+            return [bad, scripts];
+        })()""")
+        bad, scripts = found
+        self.assertEqual(bad, [], "markup of a member's making in <main> of %s" % tab.url())
+        self.assertEqual(scripts, [self.webs[i].url("/assets/app.js")],
+                         "scripts other than the page's own app.js")
 
     def open(self, i, path, status=200):
         """Tab `i` opens `path` on its device's mutual-web."""
@@ -148,15 +247,21 @@ class BrowserTest(unittest.TestCase):
         self.tabs[i].press(button, within, status)
         self.check(i)
 
-    def check(self, i):
-        """What every page must be: free of errors, as wide as the phone at
-        most, with the contract's navigation and last-sync line."""
+    def check_page(self, i):
+        """What every page must be, the login page included: free of
+        errors, as wide as the phone at most."""
         tab = self.tabs[i]
         errors, tab.errors = tab.errors, []  # each reported once, by the step that caused it
         self.assertEqual(errors, [], "the page %s reported errors" % tab.url())
         width = tab.evaluate("document.documentElement.scrollWidth")
         self.assertLessEqual(width, 390, "%s is %d px wide: it scrolls sideways on a phone"
                              % (tab.url(), width))
+
+    def check(self, i):
+        """What every page after the login must be: check_page(), with the
+        contract's navigation and last-sync line."""
+        tab = self.tabs[i]
+        self.check_page(i)
         self.assertEqual(tab.texts("nav a"), ["Home", "Pantry", "Board", "Rota", "Sync"])
         self.assertIn("Last sync: ", tab.text())
 
@@ -193,8 +298,65 @@ class BrowserTest(unittest.TestCase):
         for i, web in enumerate(self.webs):
             self.open(i, "/")
             self.assertEqual(self.tabs[i].text("h1"), GROUP)
-            self.assertIn("Only this laptop can open this page (listening on 127.0.0.1:%d)" % web.port,
-                          self.tabs[i].text())
+            self.assertIn("Only browsers on this laptop that logged in can open this page "
+                          "(listening on 127.0.0.1:%d)" % web.port, self.tabs[i].text())
+
+    def test_the_login_address_works_once(self):
+        for web in self.webs:
+            self.assertIn("mutual-web: to log in on this laptop: mutual-web --url --store %s\n"
+                          % web.store, web.read(web.out))
+        spent = []
+        for i, web in enumerate(self.webs):
+            url = web.login_url()
+            self.tabs[i].goto(url)  # logs in (again) and spends it
+            self.check(i)
+            self.assertNotIn("token", self.tabs[i].url())
+            fresh = web.login_url()
+            self.assertNotEqual(fresh, url, "mutual-web --url still prints the spent address")
+            spent.append(url)
+
+        # A browser without a session (another account's, or one that found
+        # the address in a history or a scrollback) gets nothing from it.
+        self.tabs[0].send("Network.clearBrowserCookies")  # every tab's
+        self.addCleanup(self.log_in_again)
+        for i, web in enumerate(self.webs):
+            tab = self.tabs[i]
+            tab.goto(spent[i], status=403)
+            self.check_page(i)
+            self.assertIn(SPENT, tab.text("[role=alert]") or "")
+            self.assert_shows_no_group_data(i)
+            self.screenshot(i, "login-spent-" + web.name)
+            tab.goto(web.url("/board"))
+            self.check_page(i)
+            self.assertEqual(urllib.parse.urlsplit(tab.url()).path, "/login",
+                             "the spent address left a session: /board led to %s" % tab.url())
+
+    def test_a_hostile_members_text_is_shown_not_run(self):
+        within = "New request or offer"
+        self.open(0, "/board")
+        self.type_into(0, "Title", HOSTILE_TITLE, within=within)
+        self.type_into(0, "Area", HOSTILE_AREA, within=within)
+        # A terminal escape is refused, and the page that says so shows the
+        # kept form without running it.
+        self.type_into(0, "Contact (how to reach them)", HOSTILE_CONTACT + ESC, within=within)
+        self.press(0, "Post", within=within, status=400)
+        self.assertIn("control character", self.tabs[0].text("[role=alert]") or "")
+        self.assert_nothing_ran(0)
+        self.assertEqual(self.tabs[0].value("Title", within=within), HOSTILE_TITLE)
+
+        self.type_into(0, "Contact (how to reach them)", HOSTILE_CONTACT, within=within)
+        self.press(0, "Post", within=within)
+        self.open(0, "/board")
+        self.assert_nothing_ran(0)
+        text, _ = self.post(0, HOSTILE_TITLE)  # its <h3> reads the title, escaped
+        # The override is shown, not obeyed: the page's own words after it
+        # read left to right.
+        self.assertIn(HOSTILE_AREA.replace("\u202e", "\\u202e"), text)
+        self.assertNotIn("\u202e", text)
+        self.assertRegex(text, r"· normal · posted \d{4}-\d\d-\d\d")
+        self.assertIn(HOSTILE_CONTACT, text)
+        self.assertIn("<img src=x", self.tabs[0].text("main"))
+        self.screenshot(0, "board-hostile-post")
 
     def test_pantry_donation_and_a_bad_quantity(self):
         self.open(0, "/pantry")

@@ -158,6 +158,9 @@ class Server:
             if m:
                 self.scheme, self.addr, self.port = m.group(1), m.group(2), int(m.group(3))
                 self.read_until_login_hint(pending)
+                m = re.search(r"^PIN for other devices: (\d{5}) (\d{5})$", self.url_file(), re.M)
+                if m:
+                    self.pin = m.group(1) + m.group(2)
                 return self
 
     def read_until_login_hint(self, pending):
@@ -170,13 +173,16 @@ class Server:
             pending += chunk
         self.lines.append(pending.split(b"\n", 1)[0].decode("utf-8", "replace"))
 
-    def login_url(self):
-        """What `mutual-web --url` prints for this store (a fresh URL each time
-        the last one was used)."""
+    def url_file(self):
+        """What `mutual-web --url` prints for this store: the login URL (a fresh
+        one each time the last was used), then the PIN beyond loopback."""
         r = subprocess.run([WEB, "--url", "--store", self.store], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, env=child_env(), timeout=TIMEOUT)
         assert r.returncode == 0, r.stderr
-        return r.stdout.strip()
+        return r.stdout
+
+    def login_url(self):
+        return self.url_file().split("\n")[0]
 
     def log_in(self):
         """Log in as this laptop's user does: open the printed URL."""
@@ -334,7 +340,7 @@ class PagesTest(WebCase):
             r = self.server.get(path)
             self.assertEqual(r.header("Content-Security-Policy"), CSP, path)
             self.assertEqual(r.header("X-Content-Type-Options"), "nosniff", path)
-            self.assertEqual(r.header("Referrer-Policy"), "no-referrer", path)
+            self.assertEqual(r.header("Referrer-Policy"), "same-origin", path)
             self.assertEqual(r.header("Cache-Control"), "no-store", path)
         css = self.server.get("/assets/style.css")
         self.assertEqual(css.status, 200)
@@ -687,6 +693,14 @@ class HttpTest(WebCase):
             "Content-Type": "application/x-www-form-urlencoded", "Origin": own,
             "Sec-Fetch-Site": "same-origin"})
         self.assertEqual(r.status, 303)
+        # A browser's own form under a no-referrer policy says "Origin: null";
+        # Sec-Fetch-Site, which no page can set, vouches for it.
+        body = urllib.parse.urlencode({"item": "rice", "qty": "1", "unit": "kg",
+                                       "csrf": self.server.csrf("/pantry")})
+        r = self.server.request("POST", "/pantry/donate", body=body, headers={
+            "Content-Type": "application/x-www-form-urlencoded", "Origin": "null",
+            "Sec-Fetch-Site": "same-origin"})
+        self.assertEqual(r.status, 303)
 
     def test_nul_and_broken_escapes_are_400(self):
         for path in ("/%00%ff/../../etc/passwd", "/board%00", "/%00", "/%zz", "/board%",
@@ -860,6 +874,7 @@ class LoginTest(unittest.TestCase):
         r = self.server.get(url.path + "?" + url.query)
         self.assertEqual(r.status, 303)
         self.assertEqual(r.header("Location"), "/")  # the URL bar no longer holds the token
+        self.assertEqual(r.header("Referrer-Policy"), "no-referrer")
         self.assertRegex(r.header("Set-Cookie"), r"^mutual_session_%d=[0-9a-f]{64}; HttpOnly; "
                          r"SameSite=Strict; Path=/$" % self.server.port)
         self.assertEqual(self.server.get("/").status, 200)
@@ -1083,6 +1098,8 @@ class BeyondLoopbackTest(unittest.TestCase):
         s = self.start()
         self.assertEqual(s.scheme, "https")  # beyond loopback, by default
         self.assertRegex(s.pin or "", r"^\d{10}$")
+        self.assertNotIn(s.pin, "\n".join(s.lines))  # not a terminal: kept for --url, not logged
+        self.assertNotIn(s.pin[:5] + " " + s.pin[5:], "\n".join(s.lines))
         self.assertRegex(s.fingerprint or "", r"^([0-9A-F]{2}:){31}[0-9A-F]{2}$")
         r = s.get("/")
         self.assertEqual(r.status, 303)
@@ -1166,7 +1183,7 @@ class BeyondLoopbackTest(unittest.TestCase):
             f.write("correct horse battery\n")
         s = self.start(extra=["--passphrase-file", path])
         self.assertIsNone(s.pin)
-        self.assertNotIn("PIN", "".join(s.lines))
+        self.assertNotIn("PIN for other devices", s.url_file())
         self.assertEqual(s.get("/").status, 303)
         self.assertEqual(self.login(s, "correct horse batter").status, 401)
         self.assertEqual(self.login(s, "correct horse battery!").status, 401)

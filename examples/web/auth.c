@@ -3,7 +3,8 @@
  * own included (another account on the same PC reaches 127.0.0.1 too).
  *
  * - This laptop's user: a one-time token in a URL, printed at start on a
- *   terminal and kept in <store>/web-url (0600) for `mutual-web --url`.
+ *   terminal and kept in <store>/web-url (0600) for `mutual-web --url`
+ *   (with the PIN, so neither lands in a service's log).
  *   Its first use trades it for a session and a new token replaces it, so
  *   a URL left in a browser's history or a terminal's scrollback is spent.
  * - Other devices: a passphrase (from a file of mode 0600) or a PIN of
@@ -174,7 +175,7 @@ static void start_session(web *w, web_reply *r)
 
 int auth_new_login_url(web *w)
 {
-	char url[256];
+	char url[320];
 	/* Listening on every address, this laptop reaches itself on loopback. */
 	const char *host = strcmp(w->listen_host, "0.0.0.0") == 0 ? "127.0.0.1" :
 		strcmp(w->listen_host, "::") == 0 ? "::1" : w->listen_host;
@@ -182,6 +183,11 @@ int auth_new_login_url(web *w)
 	web_random_hex(w->login_token, 32);
 	int n = snprintf(url, sizeof(url), "%s://%s%s%s:%u/?token=%s\n", web_scheme(w),
 		bracket ? "[" : "", host, bracket ? "]" : "", w->port, w->login_token);
+	/* The PIN is kept beside it, for `mutual-web --url`, rather than
+	 * printed where a service's log would keep it. */
+	if (n > 0 && (size_t)n < sizeof(url) && w->pin)
+		n += snprintf(url + n, sizeof(url) - (size_t)n, "PIN for other devices: %.5s %s\n",
+			w->passphrase, w->passphrase + 5);
 	if (n < 0 || (size_t)n >= sizeof(url) || web_write_private(w, URL_FILE, url, (size_t)n)) {
 		fprintf(stderr, "mutual-web: cannot write %s/%s: %s\n", w->store_dir, URL_FILE,
 			strerror(errno));
@@ -190,7 +196,7 @@ int auth_new_login_url(web *w)
 	return 0;
 }
 
-int auth_read_login_url(const char *store_dir, char *out, size_t size)
+int auth_read_login_file(const char *store_dir, char *out, size_t size)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/%s", store_dir, URL_FILE);
@@ -202,7 +208,6 @@ int auth_read_login_url(const char *store_dir, char *out, size_t size)
 	if (n <= 0)
 		return -1;
 	out[n] = '\0';
-	out[strcspn(out, "\n")] = '\0';
 	return out[0] ? 0 : -1;
 }
 

@@ -93,11 +93,13 @@ int web_equal(const char *secret, const char *guess)
 
 /* ------------------------------------------------------------ replies */
 
+/* Referrers go to this server only: under "no-referrer" a browser sends
+ * "Origin: null" with its own forms, and the Origin check needs the real
+ * one. The replies to a login URL say no-referrer (web_reply.no_referrer). */
 static void add_common_headers(struct MHD_Response *resp)
 {
 	MHD_add_response_header(resp, "Content-Security-Policy", CSP);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 }
 
@@ -118,6 +120,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, web_reply *r, con
 	if (!resp)
 		return MHD_NO;
 	add_common_headers(resp);
+	MHD_add_response_header(resp, "Referrer-Policy", r->no_referrer ? "no-referrer" : "same-origin");
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	MHD_add_response_header(resp, "Content-Type", failed ? "text/plain; charset=utf-8" :
 		r->content_type ? r->content_type : "text/html; charset=utf-8");
@@ -154,6 +157,7 @@ static enum MHD_Result send_asset(struct MHD_Connection *conn, const web_asset *
 		return MHD_NO;
 	conns_phase(conn, WEB_PHASE_REPLY);
 	add_common_headers(resp);
+	MHD_add_response_header(resp, "Referrer-Policy", "same-origin");
 	MHD_add_response_header(resp, "Content-Type", a->type);
 	MHD_add_response_header(resp, "Cache-Control", "no-cache");
 	enum MHD_Result ok = MHD_queue_response(conn, MHD_HTTP_OK, resp);
@@ -299,7 +303,9 @@ static int same_origin(web *w, struct MHD_Connection *conn)
 	char own[160];
 	if (site && strcmp(site, "same-origin") != 0)
 		return 0;
-	if (!origin)
+	/* Sec-Fetch-Site is set by the browser alone (no page can), so with
+	 * it an opaque "null" origin (a no-referrer page's own form) is ours. */
+	if (!origin || (site && strcmp(origin, "null") == 0))
 		return 1;
 	/* The Host header was checked to name this server already. */
 	snprintf(own, sizeof(own), "%s://%s", web_scheme(w), host ? host : "");
@@ -368,9 +374,11 @@ static int first_call(web *w, struct MHD_Connection *conn, const char *url, cons
 	if (token) {
 		/* The URL bar must not keep the token: the page is reached again
 		 * without it, with the session's cookie. */
-		web_reply r = { 0 };
+		web_reply r = { .no_referrer = 1 };
 		web_request rq = { .signed_in = signed_in, .csrf = "" };
-		if (auth_use_login_token(w, token, &r)) {
+		if (auth_use_login_token(w, token, &r) || signed_in) {
+			/* Logged in already, a spent URL (from the history) just
+			 * goes on to its page. */
 			snprintf(r.location, sizeof(r.location), "%s", p->route->path);
 		} else {
 			start_login_csrf(w, conn, p, &r);

@@ -42,7 +42,7 @@ static const char usage[] =
 	"  --insecure-http         plain HTTP beyond loopback: anyone on the network can read\n"
 	"                          the pages, the PIN and the session (every page says so)\n"
 	"  --url                   print the address that logs this laptop's browser in (each\n"
-	"                          works once) of the mutual-web running for DIR\n";
+	"                          works once) and the PIN of the mutual-web running for DIR\n";
 
 static volatile sig_atomic_t stop_signal;
 
@@ -172,11 +172,13 @@ static const char *option_value(int argc, char **argv, int *i, const char *name,
 	return argv[++*i];
 }
 
-/* What the person at the laptop needs: the PIN, the fingerprint to
- * compare, and (on a terminal only: a log file would keep it) the login URL. */
+/* What the person at the laptop needs: the fingerprint to compare, and
+ * (on a terminal only: a service's log would keep them) the login URL and
+ * the PIN; `mutual-web --url` prints those later. */
 static void print_start(web *w)
 {
-	if (w->pin)
+	int terminal = isatty(STDOUT_FILENO);
+	if (w->pin && terminal)
 		printf("mutual-web: PIN for other devices: %.5s %s\n", w->passphrase,
 			w->passphrase + 5);
 	if (w->tls)
@@ -186,12 +188,13 @@ static void print_start(web *w)
 			"the PIN and the sessions\n");
 	printf("mutual-web: listening on %s://%s%s%s:%u/\n", web_scheme(w), w->ipv6 ? "[" : "",
 		w->listen_host, w->ipv6 ? "]" : "", w->port);
-	char url[256];
-	if (isatty(STDOUT_FILENO) && auth_read_login_url(w->store_dir, url, sizeof(url)) == 0)
-		printf("mutual-web: open %s on this laptop (it works once)\n", url);
+	char text[512];
+	if (terminal && auth_read_login_file(w->store_dir, text, sizeof(text)) == 0)
+		printf("mutual-web: open %.*s on this laptop (it works once)\n",
+			(int)strcspn(text, "\n"), text);
 	else
-		printf("mutual-web: to log in on this laptop: mutual-web --url --store %s\n",
-			w->store_dir);
+		printf("mutual-web: to log in on this laptop%s: mutual-web --url --store %s\n",
+			w->pin ? ", and for the PIN" : "", w->store_dir);
 	fflush(stdout);
 }
 
@@ -247,13 +250,13 @@ int main(int argc, char **argv)
 		goto done;
 	}
 	if (print_url) {
-		char url[256];
-		if (auth_read_login_url(store_dir, url, sizeof(url)) != 0) {
+		char text[512];
+		if (auth_read_login_file(store_dir, text, sizeof(text)) != 0) {
 			fprintf(stderr, "mutual-web: no mutual-web is running for %s (or it runs as "
 				"another user)\n", store_dir);
 			goto done;
 		}
-		printf("%s\n", url);
+		fputs(text, stdout);
 		status = 0;
 		goto done;
 	}

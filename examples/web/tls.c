@@ -181,13 +181,18 @@ static int parse_pem(web *w, const char *text, char **cert_pem, char **key_pem)
 	gnutls_x509_crt_t crt = NULL;
 	gnutls_datum_t in = { (unsigned char *)text, (unsigned int)strlen(text) };
 	gnutls_datum_t k = { 0 }, c = { 0 };
-	unsigned char fp[32];
-	size_t fp_len = sizeof(fp);
+	unsigned char fp[32], key_id[64], crt_id[64];
+	size_t fp_len = sizeof(fp), key_id_len = sizeof(key_id), crt_id_len = sizeof(crt_id);
 	int rc;
 	if ((rc = gnutls_x509_privkey_init(&key)) < 0 ||
 		(rc = gnutls_x509_privkey_import(key, &in, GNUTLS_X509_FMT_PEM)) < 0 ||
 		(rc = gnutls_x509_crt_init(&crt)) < 0 ||
 		(rc = gnutls_x509_crt_import(crt, &in, GNUTLS_X509_FMT_PEM)) < 0 ||
+		(rc = gnutls_x509_privkey_get_key_id(key, 0, key_id, &key_id_len)) < 0 ||
+		(rc = gnutls_x509_crt_get_key_id(crt, 0, crt_id, &crt_id_len)) < 0 ||
+		/* A certificate for another key would fail every handshake. */
+		(rc = key_id_len != crt_id_len || memcmp(key_id, crt_id, key_id_len) != 0 ?
+			GNUTLS_E_CERTIFICATE_KEY_MISMATCH : 0) < 0 ||
 		(rc = gnutls_x509_crt_get_fingerprint(crt, GNUTLS_DIG_SHA256, fp, &fp_len)) < 0 ||
 		(rc = gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &k)) < 0 ||
 		(rc = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &c)) < 0) {

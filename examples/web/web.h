@@ -108,6 +108,7 @@ typedef struct web_reply {
 	char location[160];
 	char filename[64];        /* when set, sent as an attachment */
 	char set_cookie[200];
+	int no_referrer;          /* Referrer-Policy: no-referrer (a login URL's reply) */
 } web_reply;
 
 typedef void (*web_handler)(web *w, const web_request *rq, web_reply *r);
@@ -206,8 +207,9 @@ int auth_setup(web *w, const char *file, int pin);
 /* A new one-time login token, and the URL holding it written to
  * <store>/web-url (0600). -1 with a message on stderr when it cannot be. */
 int auth_new_login_url(web *w);
-/* The URL of <store>/web-url into `out`; -1 when there is none. */
-int auth_read_login_url(const char *store_dir, char *out, size_t size);
+/* <store>/web-url (the URL's line, then the PIN's when there is one)
+ * into `out`; -1 when there is none. */
+int auth_read_login_file(const char *store_dir, char *out, size_t size);
 /* The session the cookie value names (refreshed), or NULL. */
 web_session *auth_session_find(web *w, const char *cookie);
 /* Trade the URL's token for a session: 1 and a Set-Cookie in `r` when
