@@ -3,6 +3,10 @@
  *
  * Every command opens the store named by --store (or $MUTUAL_STORE), does
  * one thing and exits: 0 on success, non-zero with one line on stderr.
+ *
+ * Names, payloads, paths and messages (which may quote any of them) can
+ * come from another member's events or a medium, so every one is printed
+ * through term.h; only our own literal text goes out as is.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -13,6 +17,7 @@
 #include <unistd.h>
 
 #include "mutual.h"
+#include "term.h"
 
 enum {
 	EXIT_OK = 0,
@@ -74,31 +79,16 @@ static int fail_status(int rc)
 
 static int report(int rc)
 {
-	fprintf(stderr, "mutual: %s\n", mutual_error_last());
+	fprintf(stderr, "mutual: %s\n", term_text(mutual_error_last()));
 	return fail_status(rc);
 }
 
 static int usage_error(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "mutual: ");
-	fprintf(stderr, fmt, arg);
+	fprintf(stderr, fmt, term_text(arg));
 	fprintf(stderr, "\n(run 'mutual --help' for usage)\n");
 	return EXIT_USAGE;
-}
-
-/* Print `s` as a JSON string. */
-static void put_json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
 }
 
 static void hex(char *out, const uint8_t *data, size_t len)
@@ -198,8 +188,8 @@ static int cmd_init(const cmd_ctx *c)
 		return usage_error("%s", "init needs --group NAME");
 	if ((rc = mutual_store_create(&s, c->store, group, &opts)) < 0)
 		return report(rc);
-	printf("Made group \"%s\" in %s\nthis device: %s (%.16s...)\n", mutual_store_group_name(s), c->store,
-		mutual_store_device_name(s), mutual_store_device_id(s));
+	printf("Made group \"%s\" in %s\nthis device: %s (%.16s...)\n", term_text(mutual_store_group_name(s)),
+		term_text(c->store), term_text(mutual_store_device_name(s)), mutual_store_device_id(s));
 	mutual_store_free(s);
 	return EXIT_OK;
 }
@@ -230,7 +220,7 @@ static int cmd_invite(const cmd_ctx *c)
 		if ((rc = mutual_invite_write(s, out)) < 0)
 			status = report(rc);
 		else
-			fprintf(stderr, "Wrote the invite to %s (mode 0600).\n%s", out, invite_warning);
+			fprintf(stderr, "Wrote the invite to %s (mode 0600).\n%s", term_text(out), invite_warning);
 	} else {
 		char *token = NULL;
 		if ((rc = mutual_invite_text(&token, s)) < 0) {
@@ -273,10 +263,10 @@ static int cmd_join(const cmd_ctx *c)
 	}
 	if (rc < 0)
 		return report(rc);
-	printf("Joined group \"%s\" in %s\nthis device: %s (%.16s...)\n", mutual_store_group_name(s), c->store,
-		mutual_store_device_name(s), mutual_store_device_id(s));
+	printf("Joined group \"%s\" in %s\nthis device: %s (%.16s...)\n", term_text(mutual_store_group_name(s)),
+		term_text(c->store), term_text(mutual_store_device_name(s)), mutual_store_device_id(s));
 	if (strcmp(file, "-") != 0)
-		fprintf(stderr, "mutual: joined; now delete the invite file %s, it is a secret.\n", file);
+		fprintf(stderr, "mutual: joined; now delete the invite file %s, it is a secret.\n", term_text(file));
 	mutual_store_free(s);
 	return EXIT_OK;
 }
@@ -321,6 +311,7 @@ static const char *shown_name(mutual_store *s, const char *id)
 static void print_event(mutual_store *s, const mutual_event *ev, int json)
 {
 	const mutual_event_id *id = mutual_event_get_id(ev);
+	const char *payload = mutual_event_payload(ev);
 	char idstr[MUTUAL_EVENT_ID_STRLEN], dev[65], h[65], when[64];
 
 	mutual_event_id_format(idstr, sizeof(idstr), id);
@@ -328,22 +319,20 @@ static void print_event(mutual_store *s, const mutual_event *ev, int json)
 	if (json) {
 		hex(h, mutual_event_hash(ev), 32);
 		format_time(when, sizeof(when), mutual_event_hlc(ev), 1);
-		printf("{\"id\":\"%s\",\"device\":\"%s\",\"device_name\":", idstr, dev);
-		put_json_string(stdout, mutual_event_device_name(ev));
-		printf(",\"device_shown\":");
-		put_json_string(stdout, shown_name(s, dev));
-		printf(",\"seq\":%" PRIu64 ",\"hlc\":%" PRIu64 ",\"time\":\"%s\",\"type\":", id->seq,
-			mutual_event_hlc(ev), when);
-		put_json_string(stdout, mutual_event_type(ev));
-		printf(",\"payload\":%s,\"hash\":\"%s\"%s%s}\n", mutual_event_payload(ev), h,
+		printf("{\"id\":\"%s\",\"device\":\"%s\",\"device_name\":%s,\"device_shown\":%s", idstr, dev,
+			term_json_string(mutual_event_device_name(ev)), term_json_string(shown_name(s, dev)));
+		printf(",\"seq\":%" PRIu64 ",\"hlc\":%" PRIu64 ",\"time\":\"%s\",\"type\":%s", id->seq,
+			mutual_event_hlc(ev), when, term_json_string(mutual_event_type(ev)));
+		printf(",\"payload\":%s,\"hash\":\"%s\"%s%s}\n", term_json(payload, strlen(payload)), h,
 			mutual_event_quarantined(ev) ? ",\"quarantined\":true" : "",
 			mutual_event_pending(ev) == MUTUAL_EVENT_WAITING     ? ",\"pending\":\"waiting\""
 			: mutual_event_pending(ev) == MUTUAL_EVENT_HELD_BACK ? ",\"pending\":\"held_back\""
 									     : "");
 	} else {
 		format_time(when, sizeof(when), mutual_event_hlc(ev), 0);
-		printf("%s  %-16s %.8s #%-6" PRIu64 " %-24s %s%s%s\n", when, shown_name(s, dev), dev, id->seq,
-			mutual_event_type(ev), mutual_event_payload(ev),
+		/* The payload is JSON: shown as JSON, its controls as \uNNNN. */
+		printf("%s  %-16s %.8s #%-6" PRIu64 " %-24s %s%s%s\n", when, term_text(shown_name(s, dev)), dev, id->seq,
+			term_text(mutual_event_type(ev)), term_json(payload, strlen(payload)),
 			mutual_event_quarantined(ev) ? "  [QUARANTINED: its device forked]" : "",
 			mutual_event_pending(ev) == MUTUAL_EVENT_WAITING
 				? "  [WAITING: it names an event this device does not hold yet]"
@@ -475,14 +464,12 @@ static int status_device(const mutual_device_info *d, void *payload)
 {
 	status_ctx *ctx = payload;
 	if (ctx->json) {
-		printf("%s{\"id\":\"%s\",\"name\":", ctx->count ? "," : "", d->id);
-		put_json_string(stdout, d->name);
-		printf(",\"shown\":");
-		put_json_string(stdout, shown_name(ctx->store, d->id));
+		printf("%s{\"id\":\"%s\",\"name\":%s,\"shown\":%s", ctx->count ? "," : "", d->id,
+			term_json_string(d->name), term_json_string(shown_name(ctx->store, d->id)));
 		printf(",\"events\":%" PRIu64 ",\"self\":%s,\"fork_seq\":%" PRIu64 "}", d->events,
 			d->is_self ? "true" : "false", d->fork_seq);
 	} else {
-		printf("  %-20s %.16s  %8" PRIu64 " events%s\n", shown_name(ctx->store, d->id), d->id, d->events,
+		printf("  %-20s %.16s  %8" PRIu64 " events%s\n", term_text(shown_name(ctx->store, d->id)), d->id, d->events,
 			d->is_self ? "  (this device)" : "");
 		if (d->fork_seq)
 			printf("  %20s FORKED: its key signed two logs; events from seq %" PRIu64
@@ -510,16 +497,14 @@ static int cmd_status(const cmd_ctx *c)
 		return status;
 	ctx.store = s;
 	if (ctx.json) {
-		printf("{\"group\":");
-		put_json_string(stdout, mutual_store_group_name(s));
-		printf(",\"group_id\":\"%s\",\"device\":\"%s\",\"device_name\":", mutual_store_group_id(s),
-			mutual_store_device_id(s));
-		put_json_string(stdout, mutual_store_device_name(s));
+		printf("{\"group\":%s,\"group_id\":%s,\"device\":\"%s\",\"device_name\":%s",
+			term_json_string(mutual_store_group_name(s)), term_json_string(mutual_store_group_id(s)),
+			mutual_store_device_id(s), term_json_string(mutual_store_device_name(s)));
 		printf(",\"readonly\":%s,\"devices\":[", mutual_store_is_readonly(s) ? "true" : "false");
 	} else {
-		printf("group   %s (%s)\n", mutual_store_group_name(s), mutual_store_group_id(s));
-		printf("device  %s (%s)\n", shown_name(s, mutual_store_device_id(s)), mutual_store_device_id(s));
-		printf("store   %s%s\n", c->store, mutual_store_is_readonly(s) ? " (read-only)" : "");
+		printf("group   %s (%s)\n", term_text(mutual_store_group_name(s)), term_text(mutual_store_group_id(s)));
+		printf("device  %s (%s)\n", term_text(shown_name(s, mutual_store_device_id(s))), mutual_store_device_id(s));
+		printf("store   %s%s\n", term_text(c->store), mutual_store_is_readonly(s) ? " (read-only)" : "");
 		printf("devices\n");
 	}
 	rc = mutual_device_foreach(s, status_device, &ctx);
@@ -575,8 +560,8 @@ static void print_refusal(const char *device, const char *reason, void *payload)
 {
 	int warning = strncmp(reason, "warning: ", 9) == 0;
 	(void)payload;
-	fprintf(stderr, "mutual: %s%s%.16s: %s\n", warning ? "warning:" : "refused", *device ? " device " : "", device,
-		warning ? reason + 9 : reason);
+	fprintf(stderr, "mutual: %s%s%s: %s\n", warning ? "warning:" : "refused", *device ? " device " : "",
+		term_textn(device, strnlen(device, 16)), term_text(warning ? reason + 9 : reason));
 }
 
 static int cmd_sync(const cmd_ctx *c)
@@ -613,13 +598,11 @@ static int cmd_sync(const cmd_ctx *c)
 		       ",\"segments_sent\":%" PRIu64 ",\"segments_received\":%" PRIu64 ",\"devices_updated\":%" PRIu64
 		       ",\"refused\":%" PRIu64 ",\"newer_format\":%" PRIu64 ",\"objects_sent\":%" PRIu64
 		       ",\"objects_received\":%" PRIu64 ",\"segments_opened\":%" PRIu64 ",\"forks_found\":%" PRIu64
-		       ",\"forked_devices\":%" PRIu64 ",\"future_events\":%" PRIu64 ",\"safe_to_remove\":%s,\"error\":",
+		       ",\"forked_devices\":%" PRIu64 ",\"future_events\":%" PRIu64 ",\"safe_to_remove\":%s,\"error\":%s}\n",
 			rc == 0 ? "true" : "false", st.events_sent, st.events_received, st.segments_sent,
 			st.segments_received, st.devices_updated, st.refused, st.newer_format, st.objects_sent,
 			st.objects_received, st.segments_opened, st.forks_found, st.forked_devices, st.future_events,
-			st.safe_to_remove ? "true" : "false");
-		put_json_string(stdout, rc < 0 ? mutual_error_last() : "");
-		printf("}\n");
+			st.safe_to_remove ? "true" : "false", term_json_string(rc < 0 ? mutual_error_last() : ""));
 	} else if (rc == 0 || rc == MUTUAL_EREFUSED) {
 		printf("sent %" PRIu64 " events (%" PRIu64 " segments), received %" PRIu64 " events from %" PRIu64
 		       " devices\n", st.events_sent, st.segments_sent, st.events_received, st.devices_updated);
@@ -643,7 +626,7 @@ static int cmd_sync(const cmd_ctx *c)
 	mutual_store_free(s);
 	if (rc < 0) {
 		if (!json && rc != MUTUAL_EREFUSED)
-			fprintf(stderr, "mutual: %s\n", mutual_error_last());
+			fprintf(stderr, "mutual: %s\n", term_text(mutual_error_last()));
 		return fail_status(rc);
 	}
 	return EXIT_OK;
@@ -758,20 +741,28 @@ static span member(span obj, const char *key)
 	return none;
 }
 
+/* A span of the state's JSON (a key, a value), controls as \uNNNN. */
+static const char *shown_json(span v)
+{
+	return v.p ? term_json(v.p, (size_t)(v.end - v.p)) : "";
+}
+
 static void print_entity(span e, mutual_store *s)
 {
 	span id = member(e, "id"), fields = member(e, "fields"), conflicts = member(e, "conflicts");
 	span deleted = member(e, "deleted");
 	const char *p;
 
-	printf("%.*s%s\n", (int)(id.end - id.p), id.p,
+	printf("%s%s\n", shown_json(id),
 		deleted.p && strncmp(deleted.p, "true", 4) == 0 ? "  (deleted)" : "");
 	for (p = fields.p + 1; p && p < fields.end && *p == '"';) {
 		const char *kend = skip_value(p, fields.end), *v = kend + 1, *vend = skip_value(v, fields.end);
 		char key[MUTUAL_NAME_MAX + 3];
-		span c;
+		span c, quoted = { p, kend }, value = { v, vend };
+		const char *shown_key = shown_json(quoted);
 		snprintf(key, sizeof(key), "%.*s", (int)(kend - p - 2), p + 1);
-		printf("  %-14s %.*s\n", key, (int)(vend - v), v);
+		/* the key without its quotes, as before */
+		printf("  %-14.*s %s\n", (int)strlen(shown_key) - 2, shown_key + 1, shown_json(value));
 		c = member(conflicts, key);
 		for (const char *q = c.p ? c.p + 1 : NULL; q && q < c.end && *q == '{';) {
 			span one = { q, skip_value(q, c.end) }, dev = member(one, "device"), val = member(one, "value");
@@ -782,9 +773,8 @@ static void print_entity(span e, mutual_store *s)
 			localtime_r(&secs, &tm);
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
 			snprintf(dev_id, sizeof(dev_id), "%.*s", dev.p ? (int)(dev.end - dev.p - 2) : 0, dev.p ? dev.p + 1 : "");
-			printf("  %-14s   CONFLICT: also %.*s (by %s, event %.*s, %s)\n", "", (int)(val.end - val.p),
-				val.p, shown_name(s, dev_id), (int)(seq.end - seq.p),
-				seq.p, when);
+			printf("  %-14s   CONFLICT: also %s (by %s, event %s, %s)\n", "", shown_json(val),
+				term_text(shown_name(s, dev_id)), shown_json(seq), when);
 			q = one.end + (one.end < c.end && *one.end == ',');
 		}
 		p = vend + (vend < fields.end && *vend == ',');
@@ -826,7 +816,7 @@ static int cmd_state(const cmd_ctx *c)
 	if ((rc = mutual_state_json(&out, s, kind, id)) < 0)
 		status = report(rc);
 	else if (json)
-		printf("%s\n", out);
+		printf("%s\n", term_json(out, strlen(out)));
 	else
 		print_state_human(s, out);
 	mutual_free(out);
@@ -853,7 +843,7 @@ static int cmd_counters(const cmd_ctx *c)
 	if ((rc = mutual_counters_json(&out, s, key)) < 0)
 		status = report(rc);
 	else
-		printf("%s\n", out);
+		printf("%s\n", term_json(out, strlen(out)));
 	mutual_free(out);
 	mutual_store_free(s);
 	return status;
@@ -913,7 +903,7 @@ int main(int argc, char **argv)
 		{ "rebuild", cmd_rebuild, 1 },
 	};
 	cmd_ctx c = { getenv("MUTUAL_STORE"), 0, NULL };
-	int i = 1;
+	int i = 1, status;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -949,7 +939,13 @@ int main(int argc, char **argv)
 			continue;
 		if (commands[k].needs_store && (!c.store || !*c.store))
 			return usage_error("%s needs --store DIR (or MUTUAL_STORE set)", argv[i]);
-		return commands[k].run(&c);
+		status = commands[k].run(&c);
+		if (term_failed()) {
+			/* a value printed as "?" must not pass for the output */
+			fprintf(stderr, "mutual: out of memory while printing: the output above is incomplete\n");
+			return EXIT_FAIL;
+		}
+		return status;
 	}
 	return usage_error("unknown command '%s'", argv[i]);
 }

@@ -6,14 +6,16 @@
  *     its ends or doubled inside, and cleaning it again changes nothing;
  *  2: a local date and time ("DATE\nHH:MM", in Europe/London): an
  *     accepted one reads back as the same wall clock;
- *  3: the escapes: HTML output holds no markup characters, JSON output no
- *     raw control character.
+ *  3: the escapes: HTML output holds no markup characters; none of the
+ *     HTML, JSON, CSV and terminal (cli/term.h) outputs holds a character
+ *     a terminal obeys (a CSV cell may keep a newline).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "apps.h"
+#include "term.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -61,6 +63,20 @@ static void local_time(char *text)
 		abort();
 }
 
+/* Whether `s` holds, bytewise, a C0 control (but `allowed`), DEL, a C1
+ * control (C2 80..C2 9F) or a bidi control (E2 80 AA..AE, E2 81 A6..A9). */
+static int acts(const char *s, int allowed)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	for (size_t i = 0; p && p[i]; i++)
+		if ((p[i] < 0x20 && p[i] != allowed) || p[i] == 0x7f ||
+			(p[i] == 0xc2 && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f) ||
+			(p[i] == 0xe2 && p[i + 1] == 0x80 && p[i + 2] >= 0xaa && p[i + 2] <= 0xae) ||
+			(p[i] == 0xe2 && p[i + 1] == 0x81 && p[i + 2] >= 0xa6 && p[i + 2] <= 0xa9))
+			return 1;
+	return 0;
+}
+
 static void escapes(const char *text)
 {
 	apps_buf html = {0}, json = {0}, csv = {0};
@@ -69,9 +85,8 @@ static void escapes(const char *text)
 	apps_buf_csv(&csv, text);
 	if (html.data && strpbrk(html.data, "<>\"'"))
 		abort();
-	for (const unsigned char *p = (const unsigned char *)json.data; p && *p; p++)
-		if (*p < 0x20)
-			abort();
+	if (acts(html.data, -1) || acts(json.data, -1) || acts(csv.data, '\n') || acts(term_text(text), -1))
+		abort();
 	if (csv.data && strchr("=+-@", csv.data[0]))
 		abort();
 	apps_buf_free(&html);

@@ -42,12 +42,23 @@ void apps_buf_free(apps_buf *b);
 void apps_buf_add(apps_buf *b, const char *s, size_t n);
 void apps_buf_puts(apps_buf *b, const char *s);
 void apps_buf_printf(apps_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/** A JSON string literal with quotes ("null" for NULL). */
+/*
+ * The escapes below never pass on a character that acts instead of
+ * showing (cli/term.h: C0 controls, DEL, C1 controls, the bidi controls)
+ * or a byte that is not valid UTF-8: text from another member's events
+ * reaches a browser, a spreadsheet or a terminal through them.
+ */
+/** A JSON string literal with quotes ("null" for NULL); controls as
+ *  \n, \r, \t or \uNNNN, a byte that is not UTF-8 as \ufffd. */
 void apps_buf_json(apps_buf *b, const char *s);
-/** Text escaped for HTML element content and attribute values. */
+/** Text escaped for HTML element content and attribute values; a control
+ *  character becomes visible text (\n, \t, \r, \xNN, \uNNNN, as the
+ *  command lines show it) and a byte that is not UTF-8 becomes U+FFFD. */
 void apps_buf_html(apps_buf *b, const char *s);
 /** One CSV field (RFC 4180 quoting; a leading = + - @ is prefixed with '
- *  so a spreadsheet never runs it as a formula). */
+ *  so a spreadsheet never runs it as a formula). A newline stays, inside
+ *  quotes; any other control becomes visible text as in apps_buf_html, a
+ *  byte that is not UTF-8 U+FFFD. */
 void apps_buf_csv(apps_buf *b, const char *s);
 
 /** Now, milliseconds since 1970 UTC (in a -Dtest_hooks=true build only,

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "apps_private.h"
+#include "term.h"
 
 static _Thread_local char last_error[256];
 
@@ -133,6 +134,20 @@ void apps_buf_printf(apps_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+/* A control character (term.h: C0, DEL, C1, bidi) as visible text, \xNN
+ * or \uNNNN: what a person reading a page or a spreadsheet should see
+ * instead of a character that acts. */
+static void buf_visible(apps_buf *b, uint32_t cp)
+{
+	if (cp == '\n' || cp == '\t' || cp == '\r')
+		apps_buf_puts(b, cp == '\n' ? "\\n" : cp == '\t' ? "\\t" : "\\r");
+	else
+		apps_buf_printf(b, cp < 0x80 ? "\\x%02x" : "\\u%04x", (unsigned int)cp);
+}
+
+/* U+FFFD, which stands for a byte that is not valid UTF-8. */
+#define REPLACEMENT "\xef\xbf\xbd"
+
 void apps_buf_json(apps_buf *b, const char *s)
 {
 	if (!s) {
@@ -140,19 +155,27 @@ void apps_buf_json(apps_buf *b, const char *s)
 		return;
 	}
 	apps_buf_add(b, "\"", 1);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"': apps_buf_puts(b, "\\\""); break;
-		case '\\': apps_buf_puts(b, "\\\\"); break;
-		case '\n': apps_buf_puts(b, "\\n"); break;
-		case '\r': apps_buf_puts(b, "\\r"); break;
-		case '\t': apps_buf_puts(b, "\\t"); break;
-		default:
-			if (*p < 0x20)
-				apps_buf_printf(b, "\\u%04x", *p);
-			else
-				apps_buf_add(b, (const char *)p, 1);
-		}
+	for (size_t i = 0, n = strlen(s), len; i < n; i += len ? len : 1) {
+		uint32_t cp;
+		len = term_utf8(&cp, s + i, n - i);
+		if (len == 0)
+			apps_buf_puts(b, "\\ufffd");
+		else if (cp == '"')
+			apps_buf_puts(b, "\\\"");
+		else if (cp == '\\')
+			apps_buf_puts(b, "\\\\");
+		else if (cp == '\n')
+			apps_buf_puts(b, "\\n");
+		else if (cp == '\r')
+			apps_buf_puts(b, "\\r");
+		else if (cp == '\t')
+			apps_buf_puts(b, "\\t");
+		else if (term_is_control(cp))
+			/* DEL, C1 and bidi controls too: JSON allows them raw, a
+			 * terminal showing the document would obey them. */
+			apps_buf_printf(b, "\\u%04x", (unsigned int)cp);
+		else
+			apps_buf_add(b, s + i, len);
 	}
 	apps_buf_add(b, "\"", 1);
 }
@@ -161,15 +184,27 @@ void apps_buf_html(apps_buf *b, const char *s)
 {
 	if (!s)
 		return;
-	for (const char *p = s; *p; p++) {
-		switch (*p) {
-		case '&': apps_buf_puts(b, "&amp;"); break;
-		case '<': apps_buf_puts(b, "&lt;"); break;
-		case '>': apps_buf_puts(b, "&gt;"); break;
-		case '"': apps_buf_puts(b, "&quot;"); break;
-		case '\'': apps_buf_puts(b, "&#39;"); break;
-		default: apps_buf_add(b, p, 1);
-		}
+	for (size_t i = 0, n = strlen(s), len; i < n; i += len ? len : 1) {
+		uint32_t cp;
+		len = term_utf8(&cp, s + i, n - i);
+		if (len == 0)
+			apps_buf_puts(b, REPLACEMENT);
+		else if (term_is_control(cp))
+			/* No caller shows preformatted text, so even a newline is
+			 * shown, not kept: the page says what the value holds. */
+			buf_visible(b, cp);
+		else if (cp == '&')
+			apps_buf_puts(b, "&amp;");
+		else if (cp == '<')
+			apps_buf_puts(b, "&lt;");
+		else if (cp == '>')
+			apps_buf_puts(b, "&gt;");
+		else if (cp == '"')
+			apps_buf_puts(b, "&quot;");
+		else if (cp == '\'')
+			apps_buf_puts(b, "&#39;");
+		else
+			apps_buf_add(b, s + i, len);
 	}
 }
 
@@ -184,10 +219,20 @@ void apps_buf_csv(apps_buf *b, const char *s)
 		apps_buf_add(b, "\"", 1);
 	if (formula)
 		apps_buf_add(b, "'", 1);
-	for (const char *p = s; *p; p++) {
-		if (*p == '"')
-			apps_buf_add(b, "\"", 1);
-		apps_buf_add(b, p, 1);
+	for (size_t i = 0, n = strlen(s), len; i < n; i += len ? len : 1) {
+		uint32_t cp;
+		len = term_utf8(&cp, s + i, n - i);
+		if (len == 0)
+			apps_buf_puts(b, REPLACEMENT);
+		else if (cp == '"')
+			apps_buf_add(b, "\"\"", 2);
+		else if (cp == '\n')
+			/* inside quotes: a cell of several lines, valid CSV */
+			apps_buf_add(b, "\n", 1);
+		else if (term_is_control(cp))
+			buf_visible(b, cp);
+		else
+			apps_buf_add(b, s + i, len);
 	}
 	if (quote)
 		apps_buf_add(b, "\"", 1);
@@ -392,25 +437,6 @@ void apps_qty_format(char out[32], int64_t milli)
 
 /* ----------------------------------------------------------------- text */
 
-/* Length of the valid UTF-8 sequence at p (no overlongs, no surrogates),
- * 0 if invalid. */
-static size_t utf8_len(const unsigned char *p)
-{
-	if (p[0] < 0x80)
-		return 1;
-	size_t n = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
-	if (n == 0 || p[0] > 0xf4)
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	if (n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0)))
-		return 0;
-	if (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90)))
-		return 0;
-	return n;
-}
-
 char *apps_clean_text(const char *text, size_t max, const char *what)
 {
 	if (!text) {
@@ -435,7 +461,8 @@ char *apps_clean_text(const char *text, size_t max, const char *what)
 			apps__fail(MUTUAL_EINVALID, "%s has a control character", what);
 			goto fail;
 		}
-		size_t n = utf8_len(p);
+		uint32_t cp;
+		size_t n = term_utf8(&cp, (const char *)p, in - (size_t)((const char *)p - text));
 		if (n == 0) {
 			apps__fail(MUTUAL_EINVALID, "%s is not valid UTF-8 text", what);
 			goto fail;

@@ -11,6 +11,11 @@
  * stdout, for scripts; otherwise it prints for a person, in local time
  * with the zone's abbreviation, since a pantry's volunteers read the
  * screen, not UTC.
+ *
+ * Every value printed for a person (a name, a post, an argument echoed
+ * back, a message that may quote them) goes through term.h, since another
+ * member's events may hold characters a terminal obeys; the JSON escape
+ * (apps_buf_json) and the CSV one keep them out of those outputs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +29,7 @@
 #include <unistd.h>
 
 #include "apps.h"
+#include "term.h"
 
 enum {
 	EXIT_OK = 0,
@@ -65,7 +71,7 @@ static int fail_status(int rc)
 /* An apps_* call failed: say why, in its words. */
 static int report(int rc)
 {
-	fprintf(stderr, "mutual-apps: %s\n", apps_error());
+	fprintf(stderr, "mutual-apps: %s\n", term_text(apps_error()));
 	return fail_status(rc);
 }
 
@@ -79,10 +85,15 @@ static int usage_error(const ctx *c, const char *fmt, ...) __attribute__((format
 static int usage_error(const ctx *c, const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "mutual-apps: ");
+	char *msg = NULL;
+	int n;
+	/* The message quotes arguments and apps_error(): escaped whole (our
+	 * formats hold no character the escape changes). */
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n = vasprintf(&msg, fmt, ap);
 	va_end(ap);
+	fprintf(stderr, "mutual-apps: %s", n < 0 ? "out of memory" : term_text(msg));
+	free(msg);
 	fprintf(stderr, "\n(run 'mutual-apps%s%s --help' for usage)\n", c->cmd ? " " : "",
 		c->cmd ? c->cmd->words : "");
 	return EXIT_USAGE;
@@ -223,7 +234,7 @@ static int open_apps(ctx *c, mutual_store **s)
 	if (!c->store || !*c->store)
 		return usage_error(c, "%s needs --store DIR (or MUTUAL_STORE set)", c->cmd->words);
 	if ((rc = mutual_store_open(s, c->store, MUTUAL_OPEN_DEFAULT)) < 0) {
-		fprintf(stderr, "mutual-apps: %s\n", mutual_error_last());
+		fprintf(stderr, "mutual-apps: %s\n", term_text(mutual_error_last()));
 		return fail_status(rc);
 	}
 	if ((rc = apps_open(*s)) < 0) {
@@ -373,7 +384,8 @@ static void cell(table *t, const char *text)
 		t->cells = grown;
 		t->cap = cap;
 	}
-	if (!(copy = strdup(text ? text : ""))) {
+	/* escaped here, so the widths are those of what is shown */
+	if (!(copy = strdup(term_text(text)))) {
 		t->failed = 1;
 		return;
 	}
@@ -471,8 +483,8 @@ static int cmd_pantry_donate(ctx *c)
 		json_strs(&c->out, "unit", pos[2], "from", nonempty(from), NULL);
 		return emit_json(c, "}");
 	}
-	printf("Recorded a donation: %s %s of %s%s%s.\n", q, pos[2], pos[0], nonempty(from) ? " from " : "",
-		nonempty(from) ? from : "");
+	printf("Recorded a donation: %s %s of %s%s%s.\n", q, term_text(pos[2]), term_text(pos[0]),
+		nonempty(from) ? " from " : "", term_text(nonempty(from)));
 	return EXIT_OK;
 }
 
@@ -549,7 +561,8 @@ static int cmd_pantry_give(ctx *c)
 			json_str(&c->out, "unit", lines.v[i].unit);
 			apps_buf_puts(&c->out, "}");
 		} else {
-			printf(" %s %s of %s%s", q, lines.v[i].unit, lines.v[i].item, i + 1 < lines.n ? "," : "");
+			printf(" %s %s of %s%s", q, term_text(lines.v[i].unit), term_text(lines.v[i].item),
+				i + 1 < lines.n ? "," : "");
 		}
 	}
 	if (c->json) {
@@ -585,7 +598,8 @@ static int cmd_pantry_adjust(ctx *c)
 		json_str(&c->out, "unit", pos[2]);
 		return emit_json(c, "}");
 	}
-	printf("Recorded an adjustment: %s%s %s of %s.\n", milli > 0 ? "+" : "", q, pos[2], pos[0]);
+	printf("Recorded an adjustment: %s%s %s of %s.\n", milli > 0 ? "+" : "", q, term_text(pos[2]),
+		term_text(pos[0]));
 	return EXIT_OK;
 }
 
@@ -624,10 +638,11 @@ static int cmd_pantry_threshold(ctx *c)
 		return emit_json(c, "}");
 	}
 	if (clear) {
-		printf("No low-stock warning for %s (%s) any more.\n", pos[0], pos[2]);
+		printf("No low-stock warning for %s (%s) any more.\n", term_text(pos[0]), term_text(pos[2]));
 	} else {
 		qty_of(q, pos[1]);
-		printf("%s (%s) shows as LOW at %s %s or less.\n", pos[0], pos[2], q, pos[2]);
+		printf("%s (%s) shows as LOW at %s %s or less.\n", term_text(pos[0]), term_text(pos[2]), q,
+			term_text(pos[2]));
 	}
 	return EXIT_OK;
 }
@@ -815,6 +830,9 @@ done:
 static int write_atomic(const char *path, const char *data, size_t len)
 {
 	size_t n = strlen(path);
+	/* escaped before any failure, so no allocation comes between a failed
+	 * call and the strerror(errno) that says why */
+	const char *shown = term_text(path);
 	char *tmp = malloc(n + 16), *dir = strdup(path), *slash;
 	int fd = -1, dirfd = -1, status = EXIT_FAIL;
 
@@ -824,7 +842,7 @@ static int write_atomic(const char *path, const char *data, size_t len)
 	}
 	snprintf(tmp, n + 16, "%s.tmp-XXXXXX", path);
 	if ((fd = mkstemp(tmp)) < 0) {
-		fprintf(stderr, "mutual-apps: cannot write %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "mutual-apps: cannot write %s: %s\n", shown, strerror(errno));
 		goto done;
 	}
 	if (fchmod(fd, 0644) < 0)
@@ -848,14 +866,14 @@ static int write_atomic(const char *path, const char *data, size_t len)
 	if (slash)
 		slash[slash == dir] = '\0';
 	if ((dirfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY)) < 0 || fsync(dirfd) < 0) {
-		fprintf(stderr, "mutual-apps: wrote %s but could not flush its folder: %s\n", path,
+		fprintf(stderr, "mutual-apps: wrote %s but could not flush its folder: %s\n", shown,
 			strerror(errno));
 		goto done;
 	}
 	status = EXIT_OK;
 	goto done;
 io_error:
-	fprintf(stderr, "mutual-apps: cannot write %s: %s\n", path, strerror(errno));
+	fprintf(stderr, "mutual-apps: cannot write %s: %s\n", shown, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	fd = -1;
@@ -902,8 +920,8 @@ static int cmd_pantry_export(ctx *c)
 			apps_buf_printf(&c->out, ",\"bytes\":%zu", csv.len);
 			status = emit_json(c, "}");
 		} else {
-			printf("Wrote the %s to %s (CSV, %zu bytes%s%s).\n", pos[0], output, csv.len,
-				stock ? "" : "; times in UTC and in ", stock ? "" : apps_zone_name());
+			printf("Wrote the %s to %s (CSV, %zu bytes%s%s).\n", pos[0], term_text(output), csv.len,
+				stock ? "" : "; times in UTC and in ", stock ? "" : term_text(apps_zone_name()));
 		}
 	}
 done:
@@ -971,12 +989,14 @@ static int print_post(const board_item *it, void *payload)
 	apps_time_local_zone(posted, it->posted);
 	status_line(&line, it);
 	bc->failed |= line.failed;
-	printf("%s%s  %s, %s, %s\n", bc->n ? "\n" : "", it->id, it->kind, it->category, it->urgency);
-	printf("  %s\n", it->title);
-	printf("  area: %s    posted: %s\n", it->area, posted);
+	printf("%s%s  %s, %s, %s\n", bc->n ? "\n" : "", term_text(it->id), term_text(it->kind),
+		term_text(it->category), term_text(it->urgency));
+	printf("  %s\n", term_text(it->title));
+	printf("  area: %s    posted: %s\n", term_text(it->area), posted);
 	if (bc->with_contact)
-		printf("  contact: %s\n", *it->contact ? it->contact : "(none)");
-	printf("  status: %s\n", line.data ? line.data : "");
+		printf("  contact: %s\n", *it->contact ? term_text(it->contact) : "(none)");
+	/* the line holds the holders' names */
+	printf("  status: %s\n", term_text(line.data));
 	apps_buf_free(&line);
 	bc->n++;
 	return 0;
@@ -1100,11 +1120,11 @@ static int change_post(ctx *c)
 		return emit_json(c, "}");
 	}
 	if (claim)
-		printf("%s is now claimed by %s.\n", pos[0], as);
+		printf("%s is now claimed by %s.\n", term_text(pos[0]), term_text(as));
 	else if (clear)
-		printf("Cleared the contact of %s.\n%s\n", pos[0], clear_contact_note);
+		printf("Cleared the contact of %s.\n%s\n", term_text(pos[0]), clear_contact_note);
 	else
-		printf("%s: %s.\n", pos[0], strcmp(verb, "release") == 0 ? "released, open again"
+		printf("%s: %s.\n", term_text(pos[0]), strcmp(verb, "release") == 0 ? "released, open again"
 			: strcmp(verb, "fulfil") == 0 ? "fulfilled" : "cancelled");
 	return EXIT_OK;
 }
@@ -1198,12 +1218,12 @@ static int change_rota(ctx *c)
 		return emit_json(c, "}");
 	}
 	if (add)
-		printf("%s is on the list of volunteers.\n", pos[0]);
+		printf("%s is on the list of volunteers.\n", term_text(pos[0]));
 	else if (swap)
-		printf("%s hands shift %s to %s.\n", pos[1], pos[0], pos[2]);
+		printf("%s hands shift %s to %s.\n", term_text(pos[1]), term_text(pos[0]), term_text(pos[2]));
 	else
-		printf("%s is %s shift %s.\n", pos[1], strcmp(verb, "signup") == 0 ? "signed up for" : "off",
-			pos[0]);
+		printf("%s is %s shift %s.\n", term_text(pos[1]),
+			strcmp(verb, "signup") == 0 ? "signed up for" : "off", term_text(pos[0]));
 	return EXIT_OK;
 }
 
@@ -1330,7 +1350,7 @@ static int cmd_rota_shifts(ctx *c)
 		status = emit_json(c, "]}");
 	} else {
 		printf("Shifts from %04d-%02d-%02d for %u day%s (times in %s):\n", y, m, d, days,
-			days == 1 ? "" : "s", apps_zone_name());
+			days == 1 ? "" : "s", term_text(apps_zone_name()));
 		if (l.n == 0)
 			printf("none.\n");
 		else
@@ -1451,10 +1471,11 @@ static int cmd_rota_suggest(ctx *c)
 	if (c->json) {
 		status = emit_json(c, "]}");
 	} else if (l.n == 0) {
-		printf("Nobody is free for shift %s: everyone known is on it or on an overlapping shift.\n", pos[0]);
+		printf("Nobody is free for shift %s: everyone known is on it or on an overlapping shift.\n",
+			term_text(pos[0]));
 	} else {
 		printf("Who could take shift %s, best first (hours in the last four weeks, then longest since "
-		       "they did this task):\n", pos[0]);
+		       "they did this task):\n", term_text(pos[0]));
 		status = table_print(&l.t);
 	}
 done:
@@ -1700,7 +1721,7 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		fprintf(stderr, "mutual-apps: %s has no command '%s'\n(run 'mutual-apps %s --help' for usage)\n",
-			argv[i], argv[i + best], argv[i]);
+			term_text(argv[i]), term_text(argv[i + best]), term_text(argv[i]));
 		return EXIT_USAGE;
 	}
 	c.cmd = found;
@@ -1715,5 +1736,10 @@ int main(int argc, char **argv)
 	}
 	status = found->run(&c);
 	apps_buf_free(&c.out);
+	if (term_failed()) {
+		/* a value printed as "?" must not pass for the output */
+		fprintf(stderr, "mutual-apps: out of memory while printing: the output above is incomplete\n");
+		return EXIT_FAIL;
+	}
 	return status;
 }
