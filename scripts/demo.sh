@@ -92,7 +92,7 @@ say "The rota: a weekly shift keeps 17:00 across the end of summer time"
 "$apps" --store "$demo/laptop" rota shift add --title "Thursday hand-out" --date 2026-10-22 \
 	--start 17:00 --end 19:00 --weeks 3 --slots 2 >/dev/null
 "$apps" --store "$demo/laptop" rota shifts --from 2026-10-20 --days 21
-echo "-- the same in a browser: $PWD/build/examples/web/mutual-web --store DIR --stick FOLDER"
+echo "-- the same in a browser: $PWD/build/examples/web/mutual-web --store DIR --stick FOLDER (open the address it prints)"
 
 say "Tampering is caught: someone edits a record behind the library's back"
 python3 - "$demo/laptop/mutual.db" <<'PY'
