@@ -26,14 +26,12 @@
  * time whatever the guess has in common with them.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "web.h"
 
@@ -44,55 +42,30 @@
 
 static int read_passphrase(web *w, const char *path)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	struct stat st;
-	int rc = -1;
-	if (fd < 0) {
-		fprintf(stderr, "mutual-web: --passphrase-file %s: %s\n", path, strerror(errno));
+	char *text;
+	size_t len;
+	int rc = web_read_private(path, "--passphrase-file", 4096, &text, &len);
+	if (rc == 1)
+		fprintf(stderr, "mutual-web: --passphrase-file %s: %s\n", path, strerror(ENOENT));
+	if (rc != 0)
 		return -1;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		fprintf(stderr, "mutual-web: --passphrase-file %s: not a regular file\n", path);
-		goto done;
-	}
-	/* Anyone else who can read it could log in as the group. */
-	if ((st.st_mode & 077) != 0 || st.st_uid != geteuid()) {
-		fprintf(stderr, "mutual-web: --passphrase-file %s: must be yours and mode 0600 "
-			"(it is %03o): chmod 600 %s\n", path, (unsigned)(st.st_mode & 0777), path);
-		goto done;
-	}
-	char buf[WEB_PASSPHRASE_MAX + 2];
-	ssize_t n, len = 0;
-	while (len < (ssize_t)sizeof(buf) &&
-		(n = read(fd, buf + len, sizeof(buf) - (size_t)len)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			fprintf(stderr, "mutual-web: --passphrase-file %s: %s\n", path,
-				strerror(errno));
-			goto done;
-		}
-		len += n;
-	}
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-		len--;
-	if (len > WEB_PASSPHRASE_MAX || memchr(buf, '\0', (size_t)len) ||
-		memchr(buf, '\n', (size_t)len)) {
+	size_t n = len;
+	rc = -1;
+	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+		n--;
+	if (n > WEB_PASSPHRASE_MAX || memchr(text, '\0', n) || memchr(text, '\n', n)) {
 		fprintf(stderr, "mutual-web: --passphrase-file %s: one line of at most %d bytes, "
 			"please\n", path, WEB_PASSPHRASE_MAX);
-		goto done;
-	}
-	if (len < PASSPHRASE_MIN) {
+	} else if (n < PASSPHRASE_MIN) {
 		fprintf(stderr, "mutual-web: --passphrase-file %s: the passphrase needs at least "
 			"%d characters\n", path, PASSPHRASE_MIN);
-		goto done;
+	} else {
+		memcpy(w->passphrase, text, n);
+		w->passphrase[n] = '\0';
+		rc = 0;
 	}
-	memcpy(w->passphrase, buf, (size_t)len);
-	w->passphrase[len] = '\0';
-	rc = 0;
-done:
-	explicit_bzero(buf, sizeof(buf));
-	close(fd);
+	explicit_bzero(text, len);
+	free(text);
 	return rc;
 }
 
@@ -198,16 +171,14 @@ int auth_new_login_url(web *w)
 
 int auth_read_login_file(const char *store_dir, char *out, size_t size)
 {
-	char path[4096];
+	char path[4096], *text;
+	size_t len;
 	snprintf(path, sizeof(path), "%s/%s", store_dir, URL_FILE);
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	if (web_read_private(path, "the login file", size - 1, &text, &len) != 0)
 		return -1;
-	ssize_t n = read(fd, out, size - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	out[n] = '\0';
+	memcpy(out, text, len + 1);
+	explicit_bzero(text, len);
+	free(text);
 	return out[0] ? 0 : -1;
 }
 

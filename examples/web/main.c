@@ -51,6 +51,59 @@ static void on_stop_signal(int sig)
 	stop_signal = sig;
 }
 
+int web_read_private(const char *path, const char *what, size_t max, char **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	char *text = NULL;
+	size_t n = 0;
+	if (fd < 0 && errno == ENOENT)
+		return 1;
+	if (fd < 0) {
+		fprintf(stderr, "mutual-web: %s %s: %s\n", what, path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "mutual-web: %s %s: not a regular file\n", what, path);
+		goto fail;
+	}
+	/* Anyone else who can read it holds what it holds. */
+	if ((st.st_mode & 077) != 0 || st.st_uid != geteuid()) {
+		fprintf(stderr, "mutual-web: %s %s: must be yours and mode 0600 (it is %03o): "
+			"chmod 600 %s\n", what, path, (unsigned)(st.st_mode & 0777), path);
+		goto fail;
+	}
+	if ((size_t)st.st_size > max) {
+		fprintf(stderr, "mutual-web: %s %s: larger than %zu bytes\n", what, path, max);
+		goto fail;
+	}
+	if (!(text = malloc((size_t)st.st_size + 1)))
+		goto fail;
+	while (n < (size_t)st.st_size) {
+		ssize_t got = read(fd, text + n, (size_t)st.st_size - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			fprintf(stderr, "mutual-web: %s %s: %s\n", what, path, strerror(errno));
+			goto fail;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	text[n] = '\0';
+	close(fd);
+	*out = text;
+	*len = n;
+	return 0;
+fail:
+	if (text)
+		explicit_bzero(text, (size_t)st.st_size + 1);
+	free(text);
+	close(fd);
+	return -1;
+}
+
 const char *web_scheme(const web *w)
 {
 	return w->tls ? "https" : "http";

@@ -11,7 +11,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <ifaddrs.h>
@@ -21,59 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "web.h"
 
 #define TLS_FILE "web-tls.pem"
 #define TLS_FILE_MAX (64 * 1024)
 #define TLS_VALID_DAYS 3650
-
-/* The file's text, when it is ours, 0600 and of a sane size. 0: read,
- * 1: there is none, -1: there is one we refuse (message on stderr). */
-static int read_pem(const char *path, char **out)
-{
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	struct stat st;
-	char *text = NULL;
-	if (fd < 0 && errno == ENOENT)
-		return 1;
-	if (fd < 0) {
-		fprintf(stderr, "mutual-web: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > TLS_FILE_MAX) {
-		fprintf(stderr, "mutual-web: %s: not a certificate file\n", path);
-		goto fail;
-	}
-	if ((st.st_mode & 077) != 0 || st.st_uid != geteuid()) {
-		fprintf(stderr, "mutual-web: %s holds the server's private key: it must be yours "
-			"and mode 0600 (it is %03o): chmod 600 %s\n", path,
-			(unsigned)(st.st_mode & 0777), path);
-		goto fail;
-	}
-	if (!(text = malloc((size_t)st.st_size + 1)))
-		goto fail;
-	size_t len = 0;
-	while (len < (size_t)st.st_size) {
-		ssize_t n = read(fd, text + len, (size_t)st.st_size - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	text[len] = '\0';
-	close(fd);
-	*out = text;
-	return 0;
-fail:
-	free(text);
-	close(fd);
-	return -1;
-}
 
 static int add_ip(gnutls_x509_crt_t crt, const struct sockaddr *sa)
 {
@@ -224,8 +177,9 @@ done:
 int tls_load_or_create(web *w, char **cert_pem, char **key_pem)
 {
 	char path[4096], *text = NULL;
+	size_t len;
 	snprintf(path, sizeof(path), "%s/%s", w->store_dir, TLS_FILE);
-	int found = read_pem(path, &text);
+	int found = web_read_private(path, "the certificate file", TLS_FILE_MAX, &text, &len);
 	if (found < 0)
 		return -1;
 	if (found == 1) {

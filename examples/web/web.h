@@ -122,6 +122,11 @@ int64_t web_monotonic_s(void);
 /* Write `len` bytes to <store>/<name>, mode 0600, atomically and durably.
  * 0, or -1 with errno set. */
 int web_write_private(web *w, const char *name, const void *data, size_t len);
+/* The text of a file only this user may read: a regular file (not a
+ * link), this user's, mode 0600, at most `max` bytes. 0 with the text in
+ * *out (NUL-terminated, *len bytes; the caller wipes and frees it), 1 when
+ * there is no such file, -1 with a message on stderr naming it as `what`. */
+int web_read_private(const char *path, const char *what, size_t max, char **out, size_t *len);
 /* "http" or "https", as this server is reached. */
 const char *web_scheme(const web *w);
 
