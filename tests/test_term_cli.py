@@ -38,6 +38,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zoneinfo
 import time
 import unittest
 
@@ -91,7 +92,11 @@ class TerminalOutput(unittest.TestCase):
         cls.stick = os.path.join(cls.tmp, "stick")
         os.mkdir(cls.stick)
         now = int(time.time() * 1000)
-        cls.yesterday = (datetime.date.today() - datetime.timedelta(days=1)).isoformat()
+        # Yesterday in the zone the commands run in (run() sets TZ), not the
+        # test's own: the listings below start there, whatever the hour.
+        zone = zoneinfo.ZoneInfo("Europe/London")
+        day = datetime.datetime.fromtimestamp(now / 1000, zone).date() - datetime.timedelta(days=1)
+        cls.yesterday = day.isoformat()
 
         def must(binary, *args):
             r = run(binary, cls.store, *args)
@@ -120,7 +125,7 @@ class TerminalOutput(unittest.TestCase):
         must(CLI, "append", "pantry.donation",
              json.dumps({"item": TITLE, "qty": 3000, "unit": CLEAR, "source": "a\nb\x7f"}))
         must(CLI, "append", "pantry.threshold", json.dumps({"item": TITLE, "unit": CLEAR, "min": 5000}))
-        start = now - 26 * 3600 * 1000
+        start = int(datetime.datetime.combine(day, datetime.time(12, 0), zone).timestamp() * 1000)
         must(CLI, "append", "rota.shift", json.dumps({"id": CLEAR, "title": TITLE, "task": "x\ty", "start": start,
                                                       "end": start + 7200000, "slots": 1}))
         must(CLI, "append", "rota.signup", json.dumps({"shift": CLEAR, "volunteer": TITLE + "\n"}))
