@@ -102,6 +102,50 @@ void mutual__event_sig_message(uint8_t msg[MUTUAL_SIG_MSG_SIZE], const uint8_t h
 	memcpy(msg + 14, hash, 32);
 }
 
+void mutual__chain_start(mutual_chain *c, const uint8_t device[32], uint64_t next_seq, const uint8_t prev[32])
+{
+	memcpy(c->device, device, 32);
+	c->next_seq = next_seq;
+	memcpy(c->prev, prev, 32);
+	c->last_signed = next_seq ? next_seq - 1 : 0; /* what came before was judged already */
+}
+
+mutual_chain_result mutual__chain_next(mutual_chain *c, const mutual_event_rec *ev, const uint8_t *claimed_hash)
+{
+	mutual_event_rec fields;
+	const uint8_t *hash = ev->hash;
+
+	if (memcmp(ev->device, c->device, 32) != 0)
+		return MUTUAL_CHAIN_DEVICE;
+	if (ev->seq != c->next_seq)
+		return MUTUAL_CHAIN_SEQ;
+	if (memcmp(ev->prev, c->prev, 32) != 0)
+		return MUTUAL_CHAIN_PREV;
+	if (claimed_hash) {
+		fields = *ev;
+		if (mutual__event_compute_hash(&fields) < 0)
+			return MUTUAL_CHAIN_ERROR;
+		if (memcmp(fields.hash, claimed_hash, 32) != 0)
+			return MUTUAL_CHAIN_HASH;
+		hash = fields.hash;
+	}
+	if (ev->has_sig) {
+		uint8_t msg[MUTUAL_SIG_MSG_SIZE];
+		mutual__event_sig_message(msg, hash);
+		if (mutual__sign_verify(ev->sig, msg, sizeof(msg), c->device) < 0)
+			return MUTUAL_CHAIN_SIG;
+		c->last_signed = ev->seq;
+	}
+	memcpy(c->prev, hash, 32);
+	c->next_seq++;
+	return MUTUAL_CHAIN_OK;
+}
+
+int mutual__chain_covered(const mutual_chain *c)
+{
+	return c->last_signed + 1 == c->next_seq;
+}
+
 int mutual__event_encode(mutual_buf *out, const mutual_event_rec *ev)
 {
 	if (mutual__event_encode_header(out, ev) < 0 ||

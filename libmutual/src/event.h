@@ -53,6 +53,41 @@ int mutual__event_compute_hash(mutual_event_rec *ev);
 /* The message a device signs to cover the chain up to `hash`. */
 void mutual__event_sig_message(uint8_t msg[MUTUAL_SIG_MSG_SIZE], const uint8_t hash[32]);
 
+/* The chain rule, the one place a device's log is judged (docs/format.md,
+ * "Chain"): verify, import, fork detection and fork proofs all walk a log
+ * through it. A chain starts at `next_seq` after the event whose hash is
+ * `prev` (zeros before seq 1); each event must be the device's, carry the
+ * next seq, link to the previous hash, and, when signed, be signed by the
+ * device over its hash. */
+typedef struct {
+	uint8_t device[32];
+	uint64_t next_seq;
+	uint8_t prev[32];
+	uint64_t last_signed; /* the last signed event's seq; 0 before any */
+} mutual_chain;
+
+/* Why an event does not extend a chain. The callers word the message,
+ * since each knows what it was reading. */
+typedef enum {
+	MUTUAL_CHAIN_OK = 0,
+	MUTUAL_CHAIN_DEVICE, /* another device's event */
+	MUTUAL_CHAIN_SEQ,    /* not the next seq */
+	MUTUAL_CHAIN_PREV,   /* does not link to the previous hash */
+	MUTUAL_CHAIN_HASH,   /* its fields do not match the hash it claims */
+	MUTUAL_CHAIN_SIG,    /* signed, but not by the device over its hash */
+	MUTUAL_CHAIN_ERROR   /* the hash could not be computed (the error is set) */
+} mutual_chain_result;
+
+void mutual__chain_start(mutual_chain *c, const uint8_t device[32], uint64_t next_seq, const uint8_t prev[32]);
+/* Judge `ev` and, when it extends the chain, advance past it. An event
+ * decoded from the wire has its hash recomputed already (claimed_hash
+ * NULL); for one read from storage pass the stored hash, which is then
+ * recomputed from the fields and compared after the link and before the
+ * signature. A failed event leaves `c` as it was. */
+mutual_chain_result mutual__chain_next(mutual_chain *c, const mutual_event_rec *ev, const uint8_t *claimed_hash);
+/* Whether every event the chain passed is covered by a signature. */
+int mutual__chain_covered(const mutual_chain *c);
+
 /* Wire form: header || u32 payload length || payload || u8 signed || [sig]. */
 int mutual__event_encode(mutual_buf *out, const mutual_event_rec *ev);
 /* Decode one event from untrusted bytes. Every field is bounds-checked, the

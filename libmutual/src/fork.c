@@ -54,7 +54,7 @@ int mutual__fork_proof_build(mutual_buf *out, const uint8_t device[32], uint64_t
 static int check_branch(mutual_event_rec *first, const uint8_t *p, size_t len, size_t *pos,
 	const uint8_t device[32], uint64_t seq)
 {
-	uint8_t prev[32];
+	mutual_chain chain;
 	uint32_t count;
 
 	if (len - *pos < 4)
@@ -70,18 +70,27 @@ static int check_branch(mutual_event_rec *first, const uint8_t *p, size_t len, s
 		if (rc < 0)
 			return rc;
 		*pos += used;
-		if (memcmp(ev.device, device, 32) != 0 || ev.seq != seq + i)
-			return mutual__fail(MUTUAL_EVERIFY, "fork proof event belongs elsewhere");
-		if (i == 0)
+		if (i == 0) {
+			/* Where the branch starts from is the proof's claim, checked
+			 * against the other branch by the caller. */
 			*first = ev;
-		else if (memcmp(ev.prev, prev, 32) != 0)
+			mutual__chain_start(&chain, device, seq, ev.prev);
+		}
+		switch (mutual__chain_next(&chain, &ev, NULL)) {
+		case MUTUAL_CHAIN_OK:
+			break;
+		case MUTUAL_CHAIN_DEVICE:
+		case MUTUAL_CHAIN_SEQ:
+			return mutual__fail(MUTUAL_EVERIFY, "fork proof event belongs elsewhere");
+		case MUTUAL_CHAIN_PREV:
+		case MUTUAL_CHAIN_HASH:
 			return mutual__fail(MUTUAL_EVERIFY, "fork proof branch is not chained");
-		memcpy(prev, ev.hash, 32);
+		case MUTUAL_CHAIN_SIG:
+			return mutual__fail(MUTUAL_EVERIFY, "fork proof signature is not the device's");
+		case MUTUAL_CHAIN_ERROR:
+			return MUTUAL_ERROR;
+		}
 		if (ev.has_sig) {
-			uint8_t msg[MUTUAL_SIG_MSG_SIZE];
-			mutual__event_sig_message(msg, ev.hash);
-			if (mutual__sign_verify(ev.sig, msg, sizeof(msg), device) < 0)
-				return mutual__fail(MUTUAL_EVERIFY, "fork proof signature is not the device's");
 			if (i != count - 1)
 				return mutual__fail(MUTUAL_EINVALID, "fork proof branch goes past its signature");
 			return 0;

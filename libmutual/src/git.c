@@ -93,6 +93,13 @@ void mutual__fault_point(void)
 }
 #endif
 
+int mutual__git_is_temp_file(const char *name)
+{
+	size_t len = strlen(name);
+	return (len > 5 && strcmp(name + len - 5, ".lock") == 0) || strncmp(name, "pack_git2_", 10) == 0 ||
+	       strncmp(name, "tmp_object_git2_", 16) == 0;
+}
+
 int mutual__repo_open(mutual_repo **out, const char *path)
 {
 	mutual_repo *r;

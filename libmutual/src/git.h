@@ -21,6 +21,11 @@ typedef struct {
 
 typedef struct mutual_repo mutual_repo;
 
+/* Whether `name`, a file inside a repository, is one git or libgit2 keeps
+ * only while it writes (a lock, a pack or loose object being made), so
+ * one found when no writer runs was left by a killed one. */
+int mutual__git_is_temp_file(const char *name);
+
 /* Progress of object transfer; return non-zero to cancel. */
 typedef int (*mutual_transfer_cb)(uint64_t done, uint64_t total, void *payload);
 

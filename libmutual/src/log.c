@@ -8,6 +8,7 @@
  * signature cover the whole batch, which keeps batched appends near raw
  * SQLite speed while every event stays covered by a signature.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -485,10 +486,7 @@ int mutual_device_resolve(uint8_t out[MUTUAL_KEY_SIZE], mutual_store *s, const c
 typedef struct {
 	mutual_verify_result *res;
 	int have_chain;
-	uint8_t device[32];
-	uint64_t expect_seq;
-	uint8_t expect_prev[32];
-	uint64_t last_signed;
+	mutual_chain chain; /* the device whose events are being walked */
 } verify_ctx;
 
 static int bad(verify_ctx *ctx, const uint8_t device[32], uint64_t seq, const char *fmt, ...)
@@ -512,55 +510,59 @@ static int bad(verify_ctx *ctx, const uint8_t device[32], uint64_t seq, const ch
 /* The chain just walked must end in a signed event. */
 static int close_chain(verify_ctx *ctx)
 {
-	if (ctx->have_chain && ctx->last_signed != ctx->expect_seq - 1)
-		return bad(ctx, ctx->device, ctx->last_signed + 1,
-			"events %" PRIu64 " to %" PRIu64 " are not covered by a signature",
-			ctx->last_signed + 1, ctx->expect_seq - 1);
+	const mutual_chain *c = &ctx->chain;
+	if (ctx->have_chain && !mutual__chain_covered(c))
+		return bad(ctx, c->device, c->last_signed + 1,
+			"events %" PRIu64 " to %" PRIu64 " are not covered by a signature", c->last_signed + 1,
+			c->next_seq - 1);
 	return 0;
 }
 
-static int verify_event(const mutual_event_rec *stored, void *payload)
+/* Everything is recomputed from the stored fields: the digest here, the
+ * hash and the links in mutual__chain_next. Stored hashes are never
+ * trusted to vouch for stored hashes. */
+static int verify_event(const mutual_event_rec *ev, void *payload)
 {
+	static const uint8_t no_prev[32];
 	verify_ctx *ctx = payload;
-	mutual_event_rec ev = *stored;
-	uint8_t digest[32], msg[MUTUAL_SIG_MSG_SIZE];
+	uint8_t digest[32];
 	int rc;
 
-	if (!ctx->have_chain || memcmp(ctx->device, ev.device, 32) != 0) {
+	if (!ctx->have_chain || memcmp(ctx->chain.device, ev->device, 32) != 0) {
 		if ((rc = close_chain(ctx)) < 0)
 			return rc;
 		ctx->have_chain = 1;
-		memcpy(ctx->device, ev.device, 32);
-		ctx->expect_seq = 1;
-		memset(ctx->expect_prev, 0, 32);
-		ctx->last_signed = 0;
+		mutual__chain_start(&ctx->chain, ev->device, 1, no_prev);
 		ctx->res->devices++;
 	}
-	if (ev.seq != ctx->expect_seq)
-		return bad(ctx, ev.device, ctx->expect_seq, "missing: the log jumps from seq %" PRIu64 " to %" PRIu64,
-			ctx->expect_seq - 1, ev.seq);
-	if (mutual__event_check_type(ev.type, ev.type_len, 1) < 0)
-		return bad(ctx, ev.device, ev.seq, "bad type: %s", mutual_error_last());
-	if (mutual__frontier_check(ev.frontier, ev.frontier_n, ev.device) < 0)
-		return bad(ctx, ev.device, ev.seq, "bad frontier: %s", mutual_error_last());
-	mutual__hash(digest, ev.payload, ev.payload_len);
-	if (memcmp(digest, ev.digest, 32) != 0)
-		return bad(ctx, ev.device, ev.seq, "the payload was altered (it does not match its digest)");
-	if (memcmp(ev.prev, ctx->expect_prev, 32) != 0)
-		return bad(ctx, ev.device, ev.seq, "the chain is broken (it does not link to seq %" PRIu64 ")", ev.seq - 1);
-	if ((rc = mutual__event_compute_hash(&ev)) < 0)
-		return rc;
-	if (memcmp(ev.hash, stored->hash, 32) != 0)
-		return bad(ctx, ev.device, ev.seq, "the event was altered (its fields do not match its hash)");
-	if (ev.has_sig) {
-		mutual__event_sig_message(msg, ev.hash);
-		ctx->res->signatures++;
-		if (mutual__sign_verify(ev.sig, msg, sizeof(msg), ev.device) < 0)
-			return bad(ctx, ev.device, ev.seq, "the signature is not the device's");
-		ctx->last_signed = ev.seq;
+	if (mutual__event_check_type(ev->type, ev->type_len, 1) < 0)
+		return bad(ctx, ev->device, ev->seq, "bad type: %s", mutual_error_last());
+	if (mutual__frontier_check(ev->frontier, ev->frontier_n, ev->device) < 0)
+		return bad(ctx, ev->device, ev->seq, "bad frontier: %s", mutual_error_last());
+	mutual__hash(digest, ev->payload, ev->payload_len);
+	if (memcmp(digest, ev->digest, 32) != 0)
+		return bad(ctx, ev->device, ev->seq, "the payload was altered (it does not match its digest)");
+	switch (mutual__chain_next(&ctx->chain, ev, ev->hash)) {
+	case MUTUAL_CHAIN_OK:
+		break;
+	case MUTUAL_CHAIN_SEQ:
+		return bad(ctx, ev->device, ctx->chain.next_seq,
+			"missing: the log jumps from seq %" PRIu64 " to %" PRIu64, ctx->chain.next_seq - 1, ev->seq);
+	case MUTUAL_CHAIN_PREV:
+		return bad(ctx, ev->device, ev->seq, "the chain is broken (it does not link to seq %" PRIu64 ")",
+			ev->seq - 1);
+	case MUTUAL_CHAIN_HASH:
+		return bad(ctx, ev->device, ev->seq, "the event was altered (its fields do not match its hash)");
+	case MUTUAL_CHAIN_SIG:
+		return bad(ctx, ev->device, ev->seq, "the signature is not the device's");
+	case MUTUAL_CHAIN_DEVICE: /* the chain was started for this event's device */
+		assert(!"verify walked two devices as one");
+		return mutual__fail(MUTUAL_ERROR, "verify walked two devices as one");
+	case MUTUAL_CHAIN_ERROR:
+		return MUTUAL_ERROR;
 	}
-	memcpy(ctx->expect_prev, ev.hash, 32);
-	ctx->expect_seq++;
+	if (ev->has_sig)
+		ctx->res->signatures++;
 	ctx->res->events++;
 	return 0;
 }

@@ -31,6 +31,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "git.h"
+
 #define LOCK_WAIT_MS 30000
 #define WALK_DEPTH_MAX 16        /* refs/mutual/v1/devices/<hex> is 5 deep */
 #define WALK_ENTRIES_MAX 1000000 /* files and folders in one repository */
@@ -311,15 +313,6 @@ static int refuse_entry(const walk_ctx *w, const char *why)
 		w->rel, why);
 }
 
-/* libgit2's lock and temporary files: under our lock, only a killed sync
- * can have left them (a lock would block every ref update). */
-static int is_stale_name(const char *name)
-{
-	size_t len = strlen(name);
-	return (len > 5 && strcmp(name + len - 5, ".lock") == 0) || strncmp(name, "pack_git2_", 10) == 0 ||
-	       strncmp(name, "tmp_object_git2_", 16) == 0;
-}
-
 static int walk_dir(walk_ctx *w, int dirfd, int depth)
 {
 	size_t rel_len = strlen(w->rel);
@@ -372,7 +365,8 @@ static int walk_dir(walk_ctx *w, int dirfd, int depth)
 				rc = refuse_entry(w, why);
 			else if ((uint64_t)st.st_size > FILE_MAX && strncmp(w->rel, "objects/pack/", 13) != 0)
 				rc = refuse_entry(w, "is larger than 64 MiB");
-			else if (w->clean && is_stale_name(e->d_name))
+			/* Under our lock only a killed sync can have left one. */
+			else if (w->clean && mutual__git_is_temp_file(e->d_name))
 				unlinkat(dirfd, e->d_name, 0);
 		}
 		w->rel[rel_len] = '\0';

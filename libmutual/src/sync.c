@@ -449,9 +449,10 @@ static int verify_segment(sync_ctx *c, const uint8_t device[32], const mutual_oi
 	mutual_segment *seg = &v->seg;
 	mutual_oid parent;
 	uint32_t key_id;
+	mutual_chain chain;
 	size_t pos = 0, max_events;
 	int has_parent, rc;
-	uint64_t last_signed = 0, now_ms = (uint64_t)time(NULL) * 1000;
+	uint64_t now_ms = (uint64_t)time(NULL) * 1000;
 
 	memset(v, 0, sizeof(*v));
 	v->oid = *oid;
@@ -476,34 +477,38 @@ static int verify_segment(sync_ctx *c, const uint8_t device[32], const mutual_oi
 	if (!(v->evs = calloc(seg->count, sizeof(*v->evs))))
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 
+	mutual__chain_start(&chain, device, next_seq, prev);
 	for (uint32_t i = 0; i < seg->count; i++) {
 		mutual_event_rec *ev = &v->evs[i];
 		size_t used;
 		if ((rc = mutual__event_decode(ev, seg->events + pos, seg->events_len - pos, &used)) < 0)
 			return rc;
 		pos += used;
-		if (memcmp(ev->device, device, 32) != 0 || ev->seq != seg->first_seq + i)
+		switch (mutual__chain_next(&chain, ev, NULL)) {
+		case MUTUAL_CHAIN_OK:
+			break;
+		case MUTUAL_CHAIN_DEVICE:
+		case MUTUAL_CHAIN_SEQ:
 			return mutual__fail(MUTUAL_EVERIFY, "event %u of the segment belongs elsewhere", i + 1);
-		if (memcmp(ev->prev, i ? v->evs[i - 1].hash : prev, 32) != 0)
+		case MUTUAL_CHAIN_PREV:
+		case MUTUAL_CHAIN_HASH:
 			return mutual__fail(MUTUAL_EVERIFY, "the chain breaks at seq %" PRIu64, ev->seq);
+		case MUTUAL_CHAIN_SIG:
+			return mutual__fail(MUTUAL_EVERIFY, "bad signature at seq %" PRIu64 " (not this device's key)",
+				ev->seq);
+		case MUTUAL_CHAIN_ERROR:
+			return MUTUAL_ERROR;
+		}
 		if (ev->seq == 1 && !is_announcement(ev))
 			return mutual__fail(MUTUAL_EVERIFY, "the log does not start by joining the group");
 		if (ev->hlc > INT64_MAX)
 			return mutual__fail(MUTUAL_EVERIFY, "event clock out of range at seq %" PRIu64, ev->seq);
 		if ((ev->hlc >> 16) > now_ms + FUTURE_MS)
 			c->stats->future_events++;
-		if (ev->has_sig) {
-			uint8_t msg[MUTUAL_SIG_MSG_SIZE];
-			mutual__event_sig_message(msg, ev->hash);
-			if (mutual__sign_verify(ev->sig, msg, sizeof(msg), device) < 0)
-				return mutual__fail(MUTUAL_EVERIFY, "bad signature at seq %" PRIu64 " (not this device's key)",
-					ev->seq);
-			last_signed = ev->seq;
-		}
 	}
 	if (pos != seg->events_len)
 		return mutual__fail(MUTUAL_EVERIFY, "segment has trailing bytes");
-	if (last_signed != seg->first_seq + seg->count - 1)
+	if (!mutual__chain_covered(&chain))
 		return mutual__fail(MUTUAL_EVERIFY, "segment does not end in a signature");
 	return 0;
 }
@@ -639,8 +644,8 @@ static int try_fork(sync_ctx *c, const uint8_t device[32], const mutual_oid *cha
 	mutual_fork_branch a, b;
 	our_branch mine = { &ours, 0 };
 	uint64_t fork_seq = 0;
+	mutual_chain branch;
 	uint32_t n_theirs = 0, key_id;
-	uint8_t prev[32];
 	int found = 0, stop = 0, rc = 0;
 
 	*forked = 0;
@@ -676,23 +681,19 @@ static int try_fork(sync_ctx *c, const uint8_t device[32], const mutual_oid *cha
 					goto done;
 				if (memcmp(held.hash, ev.hash, 32) == 0)
 					continue;
-				if (memcmp(held.prev, ev.prev, 32) != 0) {
-					stop = 1; /* not from the same previous event: not the device's chain */
-					break;
-				}
+				/* Their branch must start from our event before it. */
+				mutual__chain_start(&branch, device, ev.seq, held.prev);
 				fork_seq = ev.seq;
-			} else if (memcmp(ev.prev, prev, 32) != 0 || ev.seq != fork_seq + n_theirs) {
-				stop = 1;
+			}
+			if (mutual__chain_next(&branch, &ev, NULL) != MUTUAL_CHAIN_OK) {
+				stop = 1; /* not the device's own chain: no proof */
 				break;
 			}
-			memcpy(prev, ev.hash, 32);
 			if ((rc = mutual__event_encode(&theirs, &ev)) < 0)
 				goto done;
 			n_theirs++;
 			if (ev.has_sig) {
-				uint8_t msg[MUTUAL_SIG_MSG_SIZE];
-				mutual__event_sig_message(msg, ev.hash);
-				found = mutual__sign_verify(ev.sig, msg, sizeof(msg), device) == 0;
+				found = 1;
 				stop = 1;
 			}
 		}
