@@ -18,7 +18,7 @@
  *     (MUTUAL_EVERSION); an older one is migrated step by step, each step
  *     in one transaction.
  */
-#include "db.h"
+#include "db_int.h"
 
 #include <errno.h>
 #include <sqlite3.h>

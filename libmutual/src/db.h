@@ -1,7 +1,8 @@
 /*
  * db.h - the library's one door to SQLite: the local store's schema, its
- * migrations, transactions, and every query. Callers see events as
- * mutual_event_rec and never a statement or an SQLite code.
+ * migrations, transactions, and every query (db.c; db_apps.c for app
+ * projections). Callers see events as mutual_event_rec and never a
+ * statement or an SQLite code.
  */
 #ifndef MUTUAL_DB_H
 #define MUTUAL_DB_H
@@ -138,9 +139,11 @@ int mutual__db_history_add(mutual_db *db, const char *kind, const char *id, cons
 int mutual__db_history_seen(mutual_db *db, const char *kind, const char *id, const char *field,
 	const uint8_t device[32], uint64_t *out);
 
-/* For project.c, the other half of the SQLite store: the raw handle. */
+/* For project.c only, until its SQL moves into the layer: the raw handle,
+ * and the translation of an SQLite result code into ours with `what` in
+ * the message. The layer's own files have both from db_int.h; these two
+ * lines go once project.c no longer calls them. */
 struct sqlite3 *mutual__db_sqlite(mutual_db *db);
-/* Translate an SQLite result code into ours, with `what` in the message. */
 int mutual__db_fail(mutual_db *db, int rc, const char *what);
 
 /* SQLite's own integrity check; MUTUAL_ECORRUPT with its first complaint. */
@@ -150,5 +153,74 @@ int mutual__db_integrity(mutual_db *db);
  * or any other process (the pager's data version, as of this handle's last
  * read): caches of derived data compare it to see whether they are stale. */
 int mutual__db_data_version(mutual_db *db, uint32_t *out);
+
+/* ------------------------------------------------------- app projections */
+
+/*
+ * What apps.c keeps in the store (db_apps.c). The SQL of an app projection
+ * (its schema, reset and apply SQL) and mutual_query's SQL come from the
+ * application through the public API and are handed over as data; every
+ * other statement here is the layer's own. Errors are ours, with SQLite's
+ * message in mutual_error_last().
+ */
+
+/* An app projection's cursor (a row of app_projections): how far it was
+ * applied. A projection with no row has schema_version -1 and forks -2,
+ * so neither matches a real one. */
+typedef struct {
+	int64_t schema_version;
+	int64_t applied_id; /* the highest events.id there was when it was saved */
+	int has_pos;        /* pos_*: the last event applied, in the total order */
+	uint64_t pos_hlc;
+	uint8_t pos_device[32];
+	uint64_t pos_seq;
+	int64_t forks; /* the count of forks then; -1 forces a replay */
+	int late;      /* an event was applied late since: look again */
+} mutual_db_app_cursor;
+
+/* The cursor of projection `name`, or a projection's without one. */
+int mutual__db_app_cursor_get(mutual_db_app_cursor *out, mutual_db *db, const char *name);
+/* Save `c` as the cursor of `name` (inside a write transaction); `late`
+ * is cleared whatever `c` says. */
+int mutual__db_app_cursor_set(mutual_db *db, const char *name, const mutual_db_app_cursor *c);
+/* What a cursor is compared with: the highest events.id (0 with no
+ * events) and the count of forks. */
+int mutual__db_app_log_now(mutual_db *db, int64_t *last_id, int64_t *forks);
+/* *out = 1 when an applied event stored after c->applied_id sorts before
+ * c's position, else 0. `c` has a position (has_pos). */
+int mutual__db_app_arrived_before(int *out, mutual_db *db, const mutual_db_app_cursor *c);
+/* `ev` was applied after events that arrived later: mark every cursor
+ * late, and make each whose position sorts after `ev` replay. */
+int mutual__db_app_note_late(mutual_db *db, const mutual_event_rec *ev);
+/* Drop every table named `<name>_...` (a projection whose schema changed). */
+int mutual__db_app_drop_tables(mutual_db *db, const char *name);
+
+/* Run the application's `sql`, one or more statements, each prepared when
+ * the one before it has run (so a schema may index the table it just
+ * made); `what` starts the message of an error. */
+int mutual__db_app_exec(mutual_db *db, const char *sql, const char *what);
+
+/* The apply SQL of an app projection, prepared once and run per event. */
+typedef struct mutual_db_stmt mutual_db_stmt;
+#define MUTUAL_DB_APPLY_STATEMENTS_MAX 64
+/* Prepare `sql` (at most MUTUAL_DB_APPLY_STATEMENTS_MAX statements; none
+ * is fine). `*out` is the caller's, freed with mutual__db_app_finalize;
+ * it holds `db`, so it must be freed before `db` is closed. Errors:
+ * MUTUAL_EINVALID when there are too many statements, else SQLite's. */
+int mutual__db_app_prepare(mutual_db_stmt **out, mutual_db *db, const char *sql);
+/* Run each statement of `st` once, in order, with :device (blob), :seq,
+ * :hlc, :type and :payload (text) bound from `ev` where they appear; the
+ * rows any of them returns are ignored. */
+int mutual__db_app_apply(mutual_db_stmt *st, const mutual_event_rec *ev);
+/* Accepts NULL. */
+void mutual__db_app_finalize(mutual_db_stmt *st);
+
+/* mutual_query's work: run the first statement of the application's
+ * `sql` (SQLite's prepare ignores the rest), which must only read (else
+ * MUTUAL_EINVALID), with `params` bound as text to ?1..?n, handing each row to `cb` (its names and values borrowed for the
+ * call, a value NULL for SQL NULL). A non-zero return from `cb` stops and
+ * is returned. */
+int mutual__db_app_query(mutual_db *db, const char *sql, const char *const *params, size_t n_params,
+	mutual_row_cb cb, void *payload);
 
 #endif
