@@ -38,8 +38,7 @@ void forge_event_of(mutual_store *into, const uint8_t device[32], const uint8_t 
 		mutual__sign(ev.sig, msg, sizeof(msg), secret);
 	}
 	mutual__deliver_init(&d, into);
-	CHECK_OK(mutual__db_insert_event(into->db, &ev));
-	CHECK_OK(mutual__deliver_event(&d, &ev));
+	CHECK_OK(mutual__deliver_insert(&d, &ev));
 	mutual__deliver_free(&d);
 	CHECK_OK(mutual__db_commit(into->db));
 }

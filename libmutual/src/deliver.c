@@ -1,6 +1,11 @@
 /*
- * deliver.c - when a held event is applied: causal delivery and clock
- * admission (docs/format.md, "When an event is applied").
+ * deliver.c - what the store holds and what it applies. Every event enters
+ * through mutual__deliver_insert (an append's and an import's alike), and
+ * every fork through mutual__deliver_fork, so the events, the devices'
+ * names, the pending tables and the projections move in step, in the
+ * caller's one write transaction. When a held event is applied is decided
+ * here: causal delivery and clock admission (docs/format.md, "When an
+ * event is applied").
  *
  * NOTES ON THE DESIGN
  *  1. Held means verified and stored (db.c). An event is ready once every
@@ -31,6 +36,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json.h"
 #include "project.h"
 #include "store.h"
 
@@ -206,10 +212,24 @@ static int drain(mutual_deliver *d)
 	return rc;
 }
 
-int mutual__deliver_event(mutual_deliver *d, const mutual_event_rec *ev)
+/* A device's first event announces its name (format.md, "The library's
+ * own event types"); a name that breaks the rules is not taken. */
+static int take_name(mutual_deliver *d, const mutual_event_rec *ev)
+{
+	mutual_buf name = { 0 };
+	int rc = 0;
+	if (mutual__json_get_string(&name, ev->payload, ev->payload_len, "name") == 0 &&
+	    mutual__check_name((const char *)name.data, "name") == 0)
+		rc = mutual__db_device_set_name(d->s->db, ev->device, (const char *)name.data);
+	mutual__buf_free(&name);
+	return rc;
+}
+
+int mutual__deliver_insert(mutual_deliver *d, const mutual_event_rec *ev)
 {
 	int rc;
-	if ((rc = settle(d, ev, 0, 0)) < 0)
+	if ((rc = mutual__db_insert_event(d->s->db, ev)) < 0 || (ev->seq == 1 && (rc = take_name(d, ev)) < 0) ||
+	    (rc = settle(d, ev, 0, 0)) < 0)
 		return rc;
 	/* Events that waited for this one. */
 	d->list.len = 0;
@@ -231,6 +251,12 @@ int mutual__deliver_event(mutual_deliver *d, const mutual_event_rec *ev)
 			return rc;
 	}
 	return drain(d);
+}
+
+int mutual__deliver_fork(mutual_store *s, const uint8_t device[32], uint64_t seq, const uint8_t *proof, size_t len)
+{
+	int rc = mutual__db_fork_set(s->db, device, seq, proof, len);
+	return rc < 0 ? rc : mutual__project_rebuild_locked(s);
 }
 
 static int rebuild_one(const mutual_event_rec *ev, void *payload)

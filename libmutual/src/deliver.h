@@ -1,5 +1,6 @@
 /*
- * deliver.h - when a held event is applied: causal delivery and clock
+ * deliver.h - what the store holds and what it applies: the one path an
+ * event (or a fork) takes into the store, causal delivery and clock
  * admission (deliver.c).
  */
 #ifndef MUTUAL_DELIVER_H
@@ -40,10 +41,17 @@ typedef struct {
 void mutual__deliver_init(mutual_deliver *d, mutual_store *s);
 void mutual__deliver_free(mutual_deliver *d);
 
-/* `ev` was just stored (in the open write transaction): apply it if it
- * is ready and admitted, else record it as waiting or held back; then
- * apply whatever was waiting for it. */
-int mutual__deliver_event(mutual_deliver *d, const mutual_event_rec *ev);
+/* The one way an event enters the store, for an append and an import
+ * alike, inside the open write transaction: keep `ev` (just signed here,
+ * or verified by the chain rule), take its device's announced name from a
+ * first event, then apply it if it is ready and admitted, else record it
+ * as waiting or held back; then apply whatever was waiting for it. */
+int mutual__deliver_insert(mutual_deliver *d, const mutual_event_rec *ev);
+
+/* The one way a fork becomes known, inside the open write transaction:
+ * keep the proof that `device` signed two logs from `seq`, and rebuild
+ * every projection without its events from there (project.c NOTES 5). */
+int mutual__deliver_fork(mutual_store *s, const uint8_t device[32], uint64_t seq, const uint8_t *proof, size_t len);
 
 /* Judge every held event afresh (the projections are cleared first). */
 int mutual__deliver_rebuild(mutual_store *s);

@@ -138,7 +138,7 @@ int mutual__append_locked(mutual_event_id *out_first, mutual_store *s, const mut
 			mutual__event_sig_message(msg, ev.hash);
 			mutual__sign(ev.sig, msg, sizeof(msg), s->secret);
 		}
-		if ((rc = mutual__db_insert_event(s->db, &ev)) < 0 || (rc = mutual__deliver_event(&d, &ev)) < 0)
+		if ((rc = mutual__deliver_insert(&d, &ev)) < 0)
 			goto done;
 		if (i == 0 && out_first) {
 			memcpy(out_first->device, s->self, 32);

@@ -57,7 +57,6 @@
 #include "event.h"
 #include "fork.h"
 #include "git.h"
-#include "json.h"
 #include "medium.h"
 #include "project.h"
 #include "segment.h"
@@ -527,18 +526,8 @@ static int store_segments(sync_ctx *c, const uint8_t device[32], verified_segmen
 	for (size_t k = 0; k < n && rc == 0; k++) {
 		verified_segment *v = &batch[k];
 		assert(mutual__repo_has(c->local, &v->oid)); /* NOTES 1: the row follows its objects */
-		for (uint32_t i = 0; i < v->seg.count && rc == 0; i++) {
-			rc = mutual__db_insert_event(s->db, &v->evs[i]);
-			if (rc == 0)
-				rc = mutual__deliver_event(&d, &v->evs[i]);
-			if (rc == 0 && v->evs[i].seq == 1) {
-				mutual_buf name = { 0 };
-				if (mutual__json_get_string(&name, v->evs[i].payload, v->evs[i].payload_len, "name") == 0 &&
-				    mutual__check_name((const char *)name.data, "name") == 0)
-					rc = mutual__db_device_set_name(s->db, device, (const char *)name.data);
-				mutual__buf_free(&name);
-			}
-		}
+		for (uint32_t i = 0; i < v->seg.count && rc == 0; i++)
+			rc = mutual__deliver_insert(&d, &v->evs[i]);
 		if (rc == 0)
 			rc = mutual__db_segment_add(s->db, device, v->seg.first_seq, v->seg.first_seq + v->seg.count - 1,
 				v->oid.id);
@@ -614,9 +603,7 @@ static int record_fork(sync_ctx *c, const uint8_t device[32], uint64_t seq, cons
 	}
 	if ((rc = mutual__db_begin_write(s->db)) < 0)
 		goto done;
-	/* What the fork quarantines must leave the state: rebuild it. */
-	if ((rc = mutual__db_fork_set(s->db, device, seq, proof->data, proof->len)) < 0 ||
-	    (rc = mutual__project_rebuild_locked(s)) < 0) {
+	if ((rc = mutual__deliver_fork(s, device, seq, proof->data, proof->len)) < 0) {
 		mutual__db_rollback(s->db);
 		goto done;
 	}
