@@ -216,6 +216,7 @@ static char *dup_or_null(const char *s)
 
 int mutual_projection_register(mutual_store *s, const mutual_projection_def *def)
 {
+	MUTUAL_STORE_ENTER(s);
 	struct mutual_app *a;
 	size_t n;
 
@@ -250,6 +251,7 @@ int mutual_projection_register(mutual_store *s, const mutual_projection_def *def
 int mutual_query(mutual_store *s, const char *sql, const char *const *params, size_t n_params,
 	mutual_row_cb cb, void *payload)
 {
+	MUTUAL_STORE_ENTER(s);
 	int rc;
 
 	if (!s || !sql || !cb)

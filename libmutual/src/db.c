@@ -1,25 +1,40 @@
 /*
- * db.c - the local store in SQLite.
+ * db.c - the local store in SQLite: the connection, the schema and its
+ * migrations, transactions, and the tables of what the store holds (the
+ * events, the devices, segments, forks, pending events). The projections'
+ * tables are db_state.c's and the app projections' db_apps.c's; the three
+ * are the one layer that includes sqlite3.h.
  *
  * NOTES ON THE DESIGN
  *  1. The events table is append-only: triggers refuse UPDATE and DELETE,
- *     so no code path, and no sqlite3 shell, can rewrite history silently.
+ *     so no code path, and no sqlite3 shell, can rewrite history silently
+ *     (test store/triggers).
  *  2. (device, seq) is unique and, per device, seqs run 1, 2, 3 ... without
- *     gaps; a device's next seq and previous hash are read inside the same
- *     BEGIN IMMEDIATE transaction that inserts, so concurrent writers from
- *     several processes can never take the same seq.
+ *     gaps, each event's prev the hash of the one before; a device's next
+ *     seq and previous hash are read inside the same BEGIN IMMEDIATE
+ *     transaction that inserts, so concurrent writers from several
+ *     processes can never take the same seq. Asserted in
+ *     mutual__db_insert_event: ASSERT_WRITING and extends_its_log (broken
+ *     on purpose by tests invariants/seq and invariants/tx).
  *  3. Durability: WAL with synchronous=FULL, so a commit returns after the
- *     WAL is fsynced. An acknowledged event survives a power cut.
- *  4. Everything except `events` and `meta` (the devices table now, the
- *     projections later) is derived from the events and can be rebuilt;
- *     but for `device_sync_bytes`, a history of syncs that is only
- *     advisory (losing it only delays a flood report).
+ *     WAL is fsynced. An acknowledged event survives a power cut (asserted
+ *     at open: the pragma reads back FULL).
+ *  4. What the store holds is the events, `meta`, `segments` (which commit
+ *     carries which events: the sync side's record) and `forks` (proofs
+ *     learnt from media). Derived from those, and rebuilt by
+ *     mutual_rebuild: `devices` (the announced names), the pending tables
+ *     and the projections. `device_sync_bytes` is a history of syncs that
+ *     is only advisory (losing it only delays a flood report). Every
+ *     writer asserts it runs inside a write transaction (ASSERT_WRITING),
+ *     so the events and what follows from them change together.
  *  5. PRAGMA user_version is the schema version. A newer one is refused
  *     (MUTUAL_EVERSION); an older one is migrated step by step, each step
- *     in one transaction.
+ *     in one transaction (asserted: a migrated store reads back
+ *     MUTUAL_SCHEMA_VERSION).
  */
 #include "db_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -28,6 +43,10 @@
 #include <unistd.h>
 
 #define APPLICATION_ID 0x4d75744c /* "MutL": marks a libmutual store */
+
+/* NOTES 2 and 4: a row is written only inside a write transaction, so the
+ * events and what derives from them change together or not at all. */
+#define ASSERT_WRITING(db) assert((db)->in_tx)
 
 /* The pending-event queries (deliver.c's), prepared once per handle. */
 enum { PENDING_STATE, PENDING_WAIT, PENDING_UNWAIT, PENDING_WAITERS, PENDING_HOLD, PENDING_HOLD_CAUSE,
@@ -38,7 +57,15 @@ struct mutual_db {
 	sqlite3 *db;
 	char *path;
 	int readonly;
-	int in_tx;
+	int in_tx; /* inside mutual__db_begin_write .. commit or rollback (NOTES 2) */
+#ifndef NDEBUG
+	/* The last event inserted in this transaction, so NOTES 2's assert
+	 * reads the head once per run of a device's events. */
+	int have_last;
+	uint8_t last_device[32];
+	uint64_t last_seq;
+	uint8_t last_hash[32];
+#endif
 	sqlite3_stmt *insert, *head, *max_hlc, *frontier, *device_add, *device_name,
 		*device_set_name, *meta_get, *meta_set, *seg_tip, *seg_by_commit, *seg_add, *head_of;
 	sqlite3_stmt *pending[PENDING_STMTS]; /* the pending-event queries, by PENDING_* */
@@ -225,6 +252,16 @@ static int pragma_int(mutual_db *db, const char *sql, int *out)
 	return rc == SQLITE_OK ? 0 : db_fail(db, rc, "cannot read the store");
 }
 
+#ifndef NDEBUG
+/* For NOTES 3 and 5's asserts: the pragma reads back `want` (or cannot be
+ * read, which the caller's next statement reports). */
+static int reads_back(mutual_db *db, const char *pragma, int want)
+{
+	int got = want;
+	return pragma_int(db, pragma, &got) < 0 || got == want;
+}
+#endif
+
 static int check_schema(mutual_db *db)
 {
 	int app = 0, version = 0, rc;
@@ -256,6 +293,7 @@ static int check_schema(mutual_db *db)
 		}
 		version++;
 	}
+	assert(reads_back(db, "PRAGMA user_version", MUTUAL_SCHEMA_VERSION)); /* NOTES 5 */
 	return 0;
 }
 
@@ -347,6 +385,7 @@ int mutual__db_open(mutual_db **out, const char *path, int flags)
 	}
 	if ((rc = exec(db, "PRAGMA synchronous=FULL", "cannot configure the store")) < 0)
 		goto fail;
+	assert(reads_back(db, "PRAGMA synchronous", 2)); /* NOTES 3: 2 is FULL */
 	*out = db;
 	return 0;
 fail:
@@ -375,9 +414,13 @@ int mutual__db_begin_write(mutual_db *db)
 	int rc;
 	if (db->readonly)
 		return mutual__fail(MUTUAL_EREADONLY, "the store is read-only: it cannot be written");
+	assert(!db->in_tx); /* transactions do not nest */
 	rc = exec(db, "BEGIN IMMEDIATE", "cannot start writing");
 	if (rc == 0)
 		db->in_tx = 1;
+#ifndef NDEBUG
+	db->have_last = 0;
+#endif
 	return rc;
 }
 
@@ -407,6 +450,7 @@ static int step_done(mutual_db *db, sqlite3_stmt *st, const char *what)
 
 int mutual__db_meta_set(mutual_db *db, const char *key, const void *value, size_t len)
 {
+	ASSERT_WRITING(db);
 	int rc = prepare(db, &db->meta_set, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
 	if (rc < 0)
 		return rc;
@@ -418,6 +462,7 @@ int mutual__db_meta_set(mutual_db *db, const char *key, const void *value, size_
 int mutual__db_meta_delete(mutual_db *db, const char *key)
 {
 	sqlite3_stmt *st = NULL;
+	ASSERT_WRITING(db);
 	int rc = sqlite3_prepare_v2(db->db, "DELETE FROM meta WHERE key = ?", -1, &st, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -502,10 +547,29 @@ int mutual__db_frontier(mutual_db *db, const uint8_t self[32], mutual_buf *out, 
 	return rc == SQLITE_DONE ? 0 : db_fail(db, rc, "cannot read the frontier");
 }
 
+#ifndef NDEBUG
+/* NOTES 2: `ev` is the next event of its device's log. */
+static int extends_its_log(mutual_db *db, const mutual_event_rec *ev)
+{
+	uint64_t seq;
+	uint8_t hash[32];
+	if (db->have_last && memcmp(db->last_device, ev->device, 32) == 0) {
+		seq = db->last_seq;
+		memcpy(hash, db->last_hash, 32);
+	} else if (mutual__db_head(db, ev->device, &seq, hash) < 0) {
+		return 1; /* the insert below reports the failure */
+	}
+	return ev->seq == seq + 1 && memcmp(ev->prev, hash, 32) == 0;
+}
+#endif
+
 int mutual__db_insert_event(mutual_db *db, const mutual_event_rec *ev)
 {
 	sqlite3_stmt *st;
 	int rc;
+
+	ASSERT_WRITING(db);
+	assert(extends_its_log(db, ev)); /* NOTES 2 */
 
 	if (ev->hlc > INT64_MAX || ev->seq > INT64_MAX)
 		return mutual__fail(MUTUAL_EINVALID, "event clock or seq out of range");
@@ -530,6 +594,12 @@ int mutual__db_insert_event(mutual_db *db, const mutual_event_rec *ev)
 		sqlite3_bind_null(st, 10);
 	if ((rc = step_done(db, st, "cannot store the event")) < 0)
 		return rc;
+#ifndef NDEBUG
+	db->have_last = 1;
+	memcpy(db->last_device, ev->device, 32);
+	db->last_seq = ev->seq;
+	memcpy(db->last_hash, ev->hash, 32);
+#endif
 	if (ev->seq == 1) {
 		if ((rc = prepare(db, &db->device_add, "INSERT OR IGNORE INTO devices(key) VALUES(?)")) < 0)
 			return rc;
@@ -541,6 +611,7 @@ int mutual__db_insert_event(mutual_db *db, const mutual_event_rec *ev)
 
 int mutual__db_device_set_name(mutual_db *db, const uint8_t key[32], const char *name)
 {
+	ASSERT_WRITING(db);
 	int rc = prepare(db, &db->device_set_name,
 		"INSERT INTO devices(key, name) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET name = ?2");
 	if (rc < 0)
@@ -852,6 +923,7 @@ int mutual__db_segment_find(mutual_db *db, const uint8_t commit[20], uint8_t dev
 int mutual__db_segment_add(mutual_db *db, const uint8_t device[32], uint64_t first_seq, uint64_t last_seq,
 	const uint8_t commit[20])
 {
+	ASSERT_WRITING(db);
 	int rc = prepare(db, &db->seg_add,
 		"INSERT INTO segments(device, first_seq, last_seq, commit_id) VALUES(?, ?, ?, ?)");
 	if (rc < 0)
@@ -882,6 +954,7 @@ int mutual__db_sync_bytes_recent(mutual_db *db, const uint8_t device[32], uint64
 
 int mutual__db_sync_bytes_add(mutual_db *db, const uint8_t device[32], uint64_t bytes)
 {
+	ASSERT_WRITING(db);
 	static const char *const sql[] = {
 		"INSERT INTO device_sync_bytes(device, bytes) VALUES(?1, ?2)",
 		"DELETE FROM device_sync_bytes WHERE device = ?1 AND id NOT IN"
@@ -950,6 +1023,7 @@ int mutual__db_fork_get(mutual_db *db, const uint8_t device[32], uint64_t *seq, 
 int mutual__db_fork_set(mutual_db *db, const uint8_t device[32], uint64_t seq, const uint8_t *proof, size_t len)
 {
 	sqlite3_stmt *st = NULL;
+	ASSERT_WRITING(db);
 	int rc = sqlite3_prepare_v2(db->db, "INSERT OR REPLACE INTO forks(device, seq, proof) VALUES(?, ?, ?)", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return db_fail(db, rc, "cannot record a fork");
@@ -1011,6 +1085,7 @@ int mutual__db_wait(mutual_db *db, const uint8_t device[32], uint64_t seq, uint3
 	const uint8_t need_device[32], uint64_t need_seq)
 {
 	sqlite3_stmt *st;
+	ASSERT_WRITING(db);
 	int rc = pending_stmt(db, PENDING_WAIT, "INSERT OR REPLACE INTO event_waiting(device, seq, need_index,"
 		" need_device, need_seq) VALUES(?, ?, ?, ?, ?)", &st);
 	if (rc < 0)
@@ -1024,6 +1099,7 @@ int mutual__db_wait(mutual_db *db, const uint8_t device[32], uint64_t seq, uint3
 int mutual__db_unwait(mutual_db *db, const uint8_t device[32], uint64_t seq)
 {
 	sqlite3_stmt *st;
+	ASSERT_WRITING(db);
 	int rc = pending_stmt(db, PENDING_UNWAIT, "DELETE FROM event_waiting WHERE device = ? AND seq = ?", &st);
 	if (rc < 0)
 		return rc;
@@ -1063,6 +1139,7 @@ int mutual__db_waiters(mutual_db *db, const uint8_t device[32], uint64_t seq, mu
 int mutual__db_hold_back(mutual_db *db, const uint8_t device[32], uint64_t seq)
 {
 	sqlite3_stmt *st;
+	ASSERT_WRITING(db);
 	int rc = pending_stmt(db, PENDING_HOLD, "INSERT OR IGNORE INTO event_held_back(device, seq) VALUES(?, ?)", &st);
 	if (rc < 0)
 		return rc;
@@ -1074,6 +1151,7 @@ int mutual__db_hold_back_cause(mutual_db *db, const uint8_t device[32], uint64_t
 	const uint8_t cause_device[32], uint64_t cause_seq)
 {
 	sqlite3_stmt *st;
+	ASSERT_WRITING(db);
 	int rc = pending_stmt(db, PENDING_HOLD_CAUSE, "INSERT OR IGNORE INTO held_back_causes(cause_device, cause_seq,"
 		" device, seq) VALUES(?, ?, ?, ?)", &st);
 	if (rc < 0)
@@ -1097,6 +1175,7 @@ int mutual__db_held_by(mutual_db *db, const uint8_t cause_device[32], uint64_t c
 int mutual__db_release(mutual_db *db, const uint8_t device[32], uint64_t seq)
 {
 	sqlite3_stmt *st;
+	ASSERT_WRITING(db);
 	int rc = pending_stmt(db, PENDING_RELEASE, "DELETE FROM event_held_back WHERE device = ? AND seq = ?", &st);
 	if (rc < 0)
 		return rc;
@@ -1111,6 +1190,7 @@ int mutual__db_release(mutual_db *db, const uint8_t device[32], uint64_t seq)
 
 int mutual__db_pending_clear(mutual_db *db)
 {
+	ASSERT_WRITING(db);
 	return exec(db, "DELETE FROM event_waiting; DELETE FROM event_held_back; DELETE FROM held_back_causes;",
 		"cannot reset the pending events");
 }
@@ -1165,6 +1245,7 @@ int mutual__db_history_add(mutual_db *db, const char *kind, const char *id, cons
 	sqlite3_stmt *st;
 	sqlite3_int64 rowid;
 	int rc;
+	ASSERT_WRITING(db);
 	if ((rc = event_rowid(db, device, seq, &rowid)) < 0 ||
 	    (rc = pending_stmt(db, PENDING_HISTORY_ADD, "INSERT OR IGNORE INTO entity_history(kind, id, field, event)"
 		     " VALUES(?, ?, ?, ?)", &st)) < 0)

@@ -103,6 +103,19 @@ fail:
 	return rc;
 }
 
+#ifdef MUTUAL_TEST_HOOKS
+/* An invariant an append breaks on purpose, so a test sees the assert
+ * that guards it fire (tests/test_invariants.c): "seq" skips a seq, "tx"
+ * writes outside a transaction. */
+static int breaks(const char *invariant)
+{
+	const char *v = getenv("MUTUAL_TEST_BREAK_INVARIANT");
+	return v && strcmp(v, invariant) == 0;
+}
+#else
+#define breaks(invariant) 0
+#endif
+
 int mutual__append_locked(mutual_event_id *out_first, mutual_store *s, const mutual_append_entry *entries, size_t n)
 {
 	mutual_buf frontier = { 0 };
@@ -122,6 +135,8 @@ int mutual__append_locked(mutual_event_id *out_first, mutual_store *s, const mut
 		goto done;
 	ev.frontier = frontier.data;
 	ev.frontier_n = frontier_n;
+	if (breaks("seq"))
+		seq++;
 	for (size_t i = 0; i < n; i++) {
 		ev.seq = ++seq;
 		/* Past the clocks it follows, each event past the one before (deliver.c NOTES 5). */
@@ -177,7 +192,7 @@ int mutual__append(mutual_event_id *out_first, mutual_store *s,
 		return rc;
 	if (s->readonly)
 		return mutual__fail(MUTUAL_EREADONLY, "the store at %s is read-only: it cannot be written", s->dir);
-	if ((rc = mutual__store_load_secret(s)) < 0 || (rc = mutual__db_begin_write(s->db)) < 0)
+	if ((rc = mutual__store_load_secret(s)) < 0 || (!breaks("tx") && (rc = mutual__db_begin_write(s->db)) < 0))
 		return rc;
 	rc = mutual__db_fork_get(s->db, s->self, &fork_seq, NULL);
 	if (rc == 0)
@@ -193,6 +208,7 @@ int mutual__append(mutual_event_id *out_first, mutual_store *s,
 
 int mutual_append(mutual_event_id *out, mutual_store *s, const char *type, const char *payload)
 {
+	MUTUAL_STORE_ENTER(s);
 	mutual_append_entry e = { type, payload };
 	mutual__error_clear();
 	return mutual__append(out, s, &e, 1, 0);
@@ -201,6 +217,7 @@ int mutual_append(mutual_event_id *out, mutual_store *s, const char *type, const
 int mutual_append_batch(mutual_event_id *out_first, mutual_store *s,
 	const mutual_append_entry *entries, size_t n)
 {
+	MUTUAL_STORE_ENTER(s);
 	mutual__error_clear();
 	return mutual__append(out_first, s, entries, n, 0);
 }
@@ -273,6 +290,7 @@ int mutual_event_pending(const mutual_event *ev)
 
 int mutual_pending_count(mutual_store *s, uint64_t *waiting, uint64_t *held_back)
 {
+	MUTUAL_STORE_ENTER(s);
 	if (!s || !waiting || !held_back)
 		return mutual__fail(MUTUAL_EINVALID, "no store or output given");
 	mutual__error_clear();
@@ -289,6 +307,7 @@ void mutual_event_free(mutual_event *ev)
 
 int mutual_event_lookup(mutual_event **out, mutual_store *s, const mutual_event_id *id)
 {
+	MUTUAL_STORE_ENTER(s);
 	mutual_buf scratch = { 0 }, name = { 0 };
 	mutual_event_rec rec;
 	mutual_event *e = NULL;
@@ -318,6 +337,7 @@ done:
 
 int mutual_iter_new(mutual_iter **out, mutual_store *s, const mutual_iter_options *opts)
 {
+	MUTUAL_STORE_ENTER(s);
 	mutual_db_filter f;
 	mutual_iter *it;
 	int rc;
@@ -364,6 +384,7 @@ int mutual_iter_next(const mutual_event **out, mutual_iter *it)
 
 	if (!out || !it)
 		return mutual__fail(MUTUAL_EINVALID, "no iterator given");
+	MUTUAL_STORE_ENTER(it->store); /* the iterator steps the store's connection */
 	*out = NULL;
 	if ((rc = mutual__db_iter_next(&rec, it->db_iter)) < 0)
 		return rc;
@@ -415,6 +436,7 @@ static int device_row(const mutual_db_device *d, void *payload)
 
 int mutual_device_foreach(mutual_store *s, mutual_device_cb cb, void *payload)
 {
+	MUTUAL_STORE_ENTER(s);
 	devices_ctx ctx = { s, cb, payload };
 	if (!s || !cb)
 		return mutual__fail(MUTUAL_EINVALID, "no store or callback given");
@@ -459,6 +481,7 @@ static int resolve_row(const mutual_db_device *d, void *payload)
 
 int mutual_device_resolve(uint8_t out[MUTUAL_KEY_SIZE], mutual_store *s, const char *name_or_id)
 {
+	MUTUAL_STORE_ENTER(s);
 	resolve_ctx ctx;
 	int rc;
 
@@ -569,6 +592,7 @@ static int verify_event(const mutual_event_rec *ev, void *payload)
 
 int mutual_verify(mutual_verify_result *out, mutual_store *s)
 {
+	MUTUAL_STORE_ENTER(s);
 	mutual_verify_result local;
 	verify_ctx ctx;
 	int rc;

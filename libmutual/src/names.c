@@ -425,6 +425,7 @@ static int by_device(const void *key, const void *entry)
 
 int mutual_device_display_name(const char **out, mutual_store *s, const char *device_id)
 {
+	MUTUAL_STORE_ENTER(s);
 	const mutual_device_name *hit;
 	uint8_t key[32];
 	uint32_t version;

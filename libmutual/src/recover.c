@@ -67,6 +67,7 @@ static int make_entries(quarantined *q, const char *join_payload)
 
 int mutual_store_recover(uint64_t *reappended, mutual_store *s)
 {
+	MUTUAL_STORE_ENTER(s);
 	quarantined q;
 	mutual_buf join = { 0 }, key_text = { 0 };
 	uint8_t seed[32], pk[32], sk[MUTUAL_SECRET_SIZE], old_self[32], old_secret[MUTUAL_SECRET_SIZE];

@@ -7,7 +7,15 @@
  *   group.key   the group's symmetric keys by key id, mode 0600
  * A new store is built in a sibling temporary folder and renamed into place,
  * so an interrupted create leaves no half store behind.
+ *
+ * NOTES ON THE DESIGN
+ *  1. A handle is used by one thread at a time: SQLite's connection is
+ *     opened without its mutex (db.c), and the handle's caches (names,
+ *     statements, the app projections) are unlocked. It may move between
+ *     threads. Debug builds assert it with an in-use flag, not with the
+ *     thread that opened it (MUTUAL_STORE_ENTER, mutual__store_enter).
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +32,28 @@
 
 #define DEVICE_KEY_HEADER "mutual-device-key 1\n"
 #define GROUP_KEY_HEADER "mutual-group-key 1\n"
+
+#ifndef NDEBUG
+static _Thread_local char this_thread; /* its address names the calling thread */
+
+mutual_store *mutual__store_enter(mutual_store *s)
+{
+	uintptr_t me = (uintptr_t)&this_thread, inside = 0;
+	if (!s)
+		return NULL;
+	if (!atomic_compare_exchange_strong(&s->user, &inside, me))
+		assert(inside == me && "NOTES 1: two threads inside one mutual_store handle at once");
+	s->depth++;
+	return s;
+}
+
+void mutual__store_leave(mutual_store **entered)
+{
+	mutual_store *s = *entered;
+	if (s && --s->depth == 0)
+		atomic_store(&s->user, 0);
+}
+#endif
 
 int mutual_create_options_init(mutual_create_options *opts, unsigned int version)
 {
@@ -611,6 +641,7 @@ static int store_invite(mutual_invite *inv, mutual_store *s)
 
 int mutual_invite_text(char **out, mutual_store *s)
 {
+	MUTUAL_STORE_ENTER(s);
 	mutual_invite inv;
 	int rc;
 
@@ -626,6 +657,7 @@ int mutual_invite_text(char **out, mutual_store *s)
 
 int mutual_invite_write(mutual_store *s, const char *path)
 {
+	MUTUAL_STORE_ENTER(s);
 	mutual_buf b = { 0 };
 	char *token = NULL;
 	int rc;

@@ -5,6 +5,9 @@
 #ifndef MUTUAL_STORE_H
 #define MUTUAL_STORE_H
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 #include "common.h"
 #include "crypto.h"
 #include "db.h"
@@ -32,7 +35,26 @@ struct mutual_store {
 	struct sqlite3_stmt *proj_stmts[8]; /* project.c's cached statements */
 	mutual_projection_stats projection_stats;
 	struct mutual_names *names; /* names.c's display names, remade when the devices change */
+#ifndef NDEBUG
+	_Atomic uintptr_t user; /* NOTES 1: the thread inside the handle, 0 when none */
+	unsigned int depth;     /* its nested calls (a callback that calls back) */
+#endif
 };
+
+/* store.c NOTES 1: a handle is used by one thread at a time (it may move
+ * between threads, one at a time). Debug builds check it at every public
+ * entry that reaches the database: MUTUAL_STORE_ENTER(s), the first line
+ * of such a function, marks `s` in use by this thread until the function
+ * returns, and a second thread entering meanwhile fails an assert. */
+#ifndef NDEBUG
+mutual_store *mutual__store_enter(mutual_store *s);
+void mutual__store_leave(mutual_store **entered);
+#define MUTUAL_STORE_ENTER(s)                                                                \
+	mutual_store *mutual__entered __attribute__((cleanup(mutual__store_leave), unused)) = \
+		mutual__store_enter(s)
+#else
+#define MUTUAL_STORE_ENTER(s) (void)(s)
+#endif
 
 /* Load this device's secret key (checking its file's mode) if not yet. */
 int mutual__store_load_secret(mutual_store *s);
