@@ -200,7 +200,7 @@ static const char schema_v2[] =
 
 /* Bytes of verified segment plaintext imported from each device, one row
  * per sync that imported any, the last MUTUAL_DB_SYNC_HISTORY kept: what a
- * sudden flood is measured against (sync.c). Not derived from the events,
+ * sudden flood is measured against (sync_import.c). Not derived from the events,
  * but only advisory: losing it only delays a flood report. */
 static const char schema_v3[] =
 	"CREATE TABLE device_sync_bytes(id INTEGER PRIMARY KEY,"

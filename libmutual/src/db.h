@@ -98,9 +98,10 @@ typedef int (*mutual_db_tip_cb)(const uint8_t *device, uint64_t last_seq, const 
 int mutual__db_segment_tips(mutual_db *db, mutual_db_tip_cb cb, void *payload);
 
 /* Per device, the bytes each of its last MUTUAL_DB_SYNC_HISTORY syncs that
- * imported any of its events imported (sync.c's flood report): `out[0..*n)`,
- * newest first. _add records one sync (inside a write transaction) and
- * forgets what is older than the last MUTUAL_DB_SYNC_HISTORY. */
+ * imported any of its events imported (sync_import.c's flood report):
+ * `out[0..*n)`, newest first. _add records one sync (inside a write
+ * transaction) and forgets what is older than the last
+ * MUTUAL_DB_SYNC_HISTORY. */
 #define MUTUAL_DB_SYNC_HISTORY 10
 int mutual__db_sync_bytes_recent(mutual_db *db, const uint8_t device[32], uint64_t out[MUTUAL_DB_SYNC_HISTORY],
 	size_t *n);
