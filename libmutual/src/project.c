@@ -81,14 +81,14 @@ static int vec_merge(mutual_buf *out, const uint8_t *a, size_t na, const uint8_t
 			uint64_t other = mutual__get_u64(y + 32);
 			seq = seq > other ? seq : other;
 		}
-		if (mutual__buf_put(out, take, 32) < 0 || mutual__buf_put_u64(out, seq) < 0)
-			return MUTUAL_ERROR;
+		mutual__buf_put(out, take, 32);
+		mutual__buf_put_u64(out, seq);
 		if (c <= 0)
 			i++;
 		if (c >= 0)
 			j++;
 	}
-	return 0;
+	return mutual__buf_check(out);
 }
 
 /* out = a, each entry raised to what `saw` holds for its device: the
@@ -99,10 +99,10 @@ static int vec_raise(mutual_buf *out, const uint8_t *a, size_t na, const uint8_t
 	for (size_t i = 0; i < na; i++) {
 		const uint8_t *e = a + i * MUTUAL_FRONTIER_ENTRY;
 		uint64_t seq = mutual__get_u64(e + 32), other = vec_get(saw, nsaw, e);
-		if (mutual__buf_put(out, e, 32) < 0 || mutual__buf_put_u64(out, seq > other ? seq : other) < 0)
-			return MUTUAL_ERROR;
+		mutual__buf_put(out, e, 32);
+		mutual__buf_put_u64(out, seq > other ? seq : other);
 	}
-	return 0;
+	return mutual__buf_check(out);
 }
 
 /* What the writer of `ev` had seen: its frontier, plus its own earlier events. */
@@ -143,6 +143,14 @@ static int last_arrival_wins(void)
 #else
 	return 0;
 #endif
+}
+
+/* A malformed event, or field, is skipped alike on every device; running
+ * out of memory is no reason to skip one, so that fails the apply. json.c
+ * reports that, and only that, as MUTUAL_ERROR (json.h). */
+static int skipped(int rc)
+{
+	return rc == MUTUAL_ERROR ? rc : 0;
 }
 
 /* An entity event being applied, with scratch buffers its fields reuse. */
@@ -215,11 +223,12 @@ static int apply_field(entity_ctx *x, const char *field, const char *value, size
 static int apply_member(const char *key, size_t klen, const char *value, size_t len, void *payload)
 {
 	entity_ctx *x = payload;
+	int rc;
 	if (klen == 0 || key[0] == '_' || klen != strlen(key) || mutual__project_check_name(key, klen, "field") < 0)
 		return 0; /* not a field an app may set: ignored, the same way everywhere */
 	x->canon.len = 0;
-	if (mutual__json_canonical(&x->canon, value, len) < 0)
-		return 0;
+	if ((rc = mutual__json_canonical(&x->canon, value, len)) < 0)
+		return skipped(rc);
 	return apply_field(x, key, (const char *)x->canon.data, x->canon.len);
 }
 
@@ -251,11 +260,11 @@ static int apply_entity(mutual_store *s, const mutual_event_rec *ev, int is_dele
 	x.ev = ev;
 	/* Malformed entity events are skipped: deterministic, and they cannot
 	 * come from this library (its API checks them). */
-	if (mutual__json_get_string(&x.kind_buf, ev->payload, ev->payload_len, "kind") < 0 ||
-	    mutual__json_get_string(&x.id_buf, ev->payload, ev->payload_len, "id") < 0 ||
-	    mutual__project_check_name((const char *)x.kind_buf.data, x.kind_buf.len, "kind") < 0 ||
-	    mutual__project_check_name((const char *)x.id_buf.data, x.id_buf.len, "id") < 0) {
-		rc = 0;
+	if ((rc = mutual__json_get_string(&x.kind_buf, ev->payload, ev->payload_len, "kind")) < 0 ||
+	    (rc = mutual__json_get_string(&x.id_buf, ev->payload, ev->payload_len, "id")) < 0 ||
+	    (rc = mutual__project_check_name((const char *)x.kind_buf.data, x.kind_buf.len, "kind")) < 0 ||
+	    (rc = mutual__project_check_name((const char *)x.id_buf.data, x.id_buf.len, "id")) < 0) {
+		rc = skipped(rc);
 		goto done;
 	}
 	x.kind = (const char *)x.kind_buf.data;
@@ -263,8 +272,8 @@ static int apply_entity(mutual_store *s, const mutual_event_rec *ev, int is_dele
 	if ((rc = writer_saw(&x.saw, ev)) < 0)
 		goto done;
 	if (!is_delete) {
-		if (mutual__json_members(ev->payload, ev->payload_len, find_fields, &f) < 0 || !f.fields) {
-			rc = 0;
+		if ((rc = mutual__json_members(ev->payload, ev->payload_len, find_fields, &f)) < 0 || !f.fields) {
+			rc = skipped(rc);
 			goto done;
 		}
 		if ((rc = mutual__json_members(f.fields, f.len, apply_member, &x)) < 0)
@@ -346,11 +355,13 @@ static int apply_counter(mutual_store *s, const mutual_event_rec *ev)
 	int rc = 0;
 
 	memset(&c, 0, sizeof(c));
-	if (mutual__json_get_string(&c.key, ev->payload, ev->payload_len, "key") < 0 ||
-	    mutual__project_check_name((const char *)c.key.data, c.key.len, "counter") < 0 ||
-	    mutual__json_members(ev->payload, ev->payload_len, find_delta, &c) < 0 || !c.delta ||
-	    mutual__parse_fixed(&delta, c.delta, c.delta_len) < 0)
-		goto done; /* skipped everywhere alike */
+	if ((rc = mutual__json_get_string(&c.key, ev->payload, ev->payload_len, "key")) < 0 ||
+	    (rc = mutual__project_check_name((const char *)c.key.data, c.key.len, "counter")) < 0 ||
+	    (rc = mutual__json_members(ev->payload, ev->payload_len, find_delta, &c)) < 0 || !c.delta ||
+	    (rc = mutual__parse_fixed(&delta, c.delta, c.delta_len)) < 0) {
+		rc = skipped(rc); /* skipped everywhere alike */
+		goto done;
+	}
 	/* Wrapping addition commutes, so the sum is the same in any order and
 	 * exact whenever the true total fits. (SQLite's own + would turn an
 	 * overflowing intermediate sum into a float.) */
@@ -542,6 +553,7 @@ int mutual_counter_add(mutual_event_id *out, mutual_store *s, const char *key, c
 
 /* ------------------------------------------------------------------ reads */
 
+/* A fixed-point value as a JSON number; the caller checks `b` once. */
 static void put_fixed(mutual_buf *b, int64_t v)
 {
 	uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
@@ -560,13 +572,24 @@ static void put_fixed(mutual_buf *b, int64_t v)
 }
 
 /* mutual_state_json's builder: canonical JSON of the entities, from the
- * rows of mutual__db_entity_rows (by id, field, total order descending). */
+ * rows of mutual__db_entity_rows (by id, field, total order descending).
+ * Its writes are not checked one by one: its buffers' failures are sticky,
+ * and state_json_check looks at them all once, before b is used. */
 typedef struct {
 	mutual_buf b, fields, writers, conflicts;
 	mutual_buf winner; /* the current field's value */
 	char cur_id[MUTUAL_NAME_MAX + 1], cur_field[MUTUAL_NAME_MAX + 1];
 	int have, deleted, n_entities, field_conflicts;
 } state_json;
+
+/* 0, or "out of memory" when any of the builder's buffers failed. */
+static int state_json_check(const state_json *x)
+{
+	if (mutual__buf_failed(&x->b) || mutual__buf_failed(&x->fields) || mutual__buf_failed(&x->writers) ||
+	    mutual__buf_failed(&x->conflicts) || mutual__buf_failed(&x->winner))
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
+	return 0;
+}
 
 /* The entity gathered so far, if any, onto b; ready for the next. */
 static void state_end_entity(state_json *x)
@@ -609,7 +632,8 @@ static int state_row(const mutual_db_entity_row *row, void *payload)
 		snprintf(x->cur_field, sizeof(x->cur_field), "%s", row->field);
 		x->winner.len = 0;
 		mutual__buf_put(&x->winner, row->value, strlen(row->value));
-		mutual__buf_cstr(&x->winner);
+		if (mutual__buf_cstr(&x->winner) < 0)
+			return MUTUAL_ERROR; /* compared with at once: no use going on */
 		if (strcmp(row->field, "_deleted") == 0) {
 			x->deleted = strcmp(row->value, "true") == 0;
 		} else {
@@ -661,10 +685,11 @@ int mutual_state_json(char **out, mutual_store *s, const char *kind, const char 
 		rc = mutual__db_entity_rows(s->db, kind, id, state_row, &x);
 	if (rc == 0) {
 		state_end_entity(&x);
-		rc = mutual__buf_printf(&x.b, "],\"kind\":");
-		rc = rc ? rc : mutual__json_put_string(&x.b, kind);
-		rc = rc ? rc : mutual__buf_put_u8(&x.b, '}');
-		rc = rc ? rc : mutual__buf_cstr(&x.b);
+		mutual__buf_printf(&x.b, "],\"kind\":");
+		mutual__json_put_string(&x.b, kind);
+		mutual__buf_put_u8(&x.b, '}');
+		mutual__buf_cstr(&x.b);
+		rc = state_json_check(&x);
 	}
 	mutual__buf_free(&x.winner);
 	mutual__buf_free(&x.fields);
@@ -710,10 +735,11 @@ int mutual_counters_json(char **out, mutual_store *s, const char *key)
 	rc = mutual__buf_put_u8(&x.b, '{');
 	if (rc == 0)
 		rc = mutual__db_counter_rows(s->db, key, counter_row, &x);
-	if (rc == 0)
-		rc = mutual__buf_put_u8(&x.b, '}');
-	if (rc == 0)
-		rc = mutual__buf_cstr(&x.b);
+	if (rc == 0) {
+		mutual__buf_put_u8(&x.b, '}');
+		mutual__buf_cstr(&x.b);
+		rc = mutual__buf_check(&x.b); /* counter_row's writes too */
+	}
 	if (rc == 0 && key && x.n == 0)
 		rc = mutual__fail(MUTUAL_ENOTFOUND, "there is no counter '%s'", key);
 	if (rc < 0) {
@@ -733,10 +759,8 @@ int mutual_counters_json(char **out, mutual_store *s, const char *key)
 static int digest_row(const char *query, const mutual_db_value *values, size_t n, void *payload)
 {
 	mutual_buf *acc = payload;
-	if (!values) {
-		mutual__buf_printf(acc, "%s\n", query);
-		return 0;
-	}
+	if (!values)
+		return mutual__buf_printf(acc, "%s\n", query);
 	for (size_t i = 0; i < n; i++) {
 		const mutual_db_value *v = &values[i];
 		mutual__buf_put_u8(acc, (uint8_t)v->type);
@@ -749,7 +773,7 @@ static int digest_row(const char *query, const mutual_db_value *values, size_t n
 			mutual__buf_put(acc, v->bytes, v->len);
 		}
 	}
-	return 0;
+	return mutual__buf_check(acc); /* a failed buffer stops the read */
 }
 
 int mutual_state_digest(uint8_t out[MUTUAL_HASH_SIZE], mutual_store *s)
@@ -762,7 +786,10 @@ int mutual_state_digest(uint8_t out[MUTUAL_HASH_SIZE], mutual_store *s)
 	mutual__error_clear();
 	if ((rc = mutual__apps_catch_up(s)) < 0)
 		return rc;
+	/* Never the digest of a truncated input: acc is checked before it is hashed. */
 	rc = mutual__db_state_rows(s->db, digest_row, &acc);
+	if (rc == 0)
+		rc = mutual__buf_check(&acc);
 	if (rc == 0)
 		mutual__hash(out, acc.data, acc.len);
 	mutual__buf_free(&acc);
