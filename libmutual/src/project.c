@@ -393,7 +393,9 @@ int mutual__project_apply(mutual_store *s, const mutual_event_rec *ev)
 	/* An event another device's software signed with a payload that new
 	 * appends may not have (a duplicate key, a lone surrogate) is kept
 	 * and forwarded, and ignored here, alike on every device. */
-	if (mutual__json_check_strict(ev->payload, ev->payload_len) < 0) {
+	if ((rc = mutual__json_check_strict(ev->payload, ev->payload_len)) < 0) {
+		if (rc == MUTUAL_ERROR)
+			return rc; /* out of memory: not the payload's fault */
 		mutual__error_clear();
 		return 0;
 	}
