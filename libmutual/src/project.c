@@ -1,7 +1,9 @@
 /*
  * project.c - deterministic state from the merged logs: entities (a
- * register per field), counters, and app-defined SQL projections. The
- * other half of the SQLite store (db.c is the first).
+ * register per field) and counters, their JSON, the state digest, and
+ * rebuild. This file holds the rules; the rows they keep are stored and
+ * read through db.h (the SQL is db_state.c's), and app-defined SQL
+ * projections are apps.c's.
  *
  * NOTES ON THE DESIGN
  *  1. Entities. Each field of an entity keeps the set of writes that no
@@ -25,9 +27,18 @@
  *     exact under any order.
  *  5. Quarantined events (a forked device, from its fork seq) are never
  *     applied; learning of a fork rebuilds every projection.
- *  6. App projections are SQL run per event in the total order, caught up
- *     from a cursor before they are read; an event that arrives sorting
- *     before the cursor replays that projection from its start.
+ *  6. Reads are functions of the kept rows alone, so every device that
+ *     applied the same events reads the same bytes: mutual_state_json
+ *     takes a field's first row in the total order, descending, as its
+ *     value and lists the others that set another value as conflicts;
+ *     mutual_state_digest hashes the rows of every projection (entity
+ *     writes, counters, forks, each app projection's tables) in a fixed
+ *     order, each column with its type.
+ *  7. A failed allocation never gives a wrong result: a buffer's failure
+ *     is sticky (common.h), and each builder checks its buffers once,
+ *     before the result is used; an event or field is skipped as
+ *     malformed only when json.c says so (MUTUAL_EINVALID, ENOTFOUND),
+ *     never when memory ran out (MUTUAL_ERROR fails the apply).
  */
 #include <inttypes.h>
 #include <stdio.h>
