@@ -57,22 +57,41 @@ const char *mutual_version(void)
 	return MUTUAL_VERSION;
 }
 
+#ifdef MUTUAL_TEST_HOOKS
+_Thread_local unsigned long mutual__test_buf_fail_at;
+
+static void *buf_realloc(void *p, size_t size)
+{
+	if (mutual__test_buf_fail_at && --mutual__test_buf_fail_at == 0)
+		return NULL;
+	return realloc(p, size);
+}
+#else
+#define buf_realloc realloc
+#endif
+
 int mutual__buf_grow(mutual_buf *b, size_t extra)
 {
 	size_t need, cap;
 	uint8_t *data;
 
-	if (extra > SIZE_MAX - b->len - 1)
+	if (b->failed)
+		return MUTUAL_ERROR; /* sticky: the failure was reported when it happened */
+	if (extra > SIZE_MAX - b->len - 1) {
+		b->failed = 1;
 		return mutual__fail(MUTUAL_ERROR, "buffer size overflow");
+	}
 	need = b->len + extra + 1; /* room for a NUL */
 	if (need <= b->cap)
 		return 0;
 	cap = b->cap ? b->cap : 256;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	data = realloc(b->data, cap);
-	if (!data)
+	data = buf_realloc(b->data, cap);
+	if (!data) {
+		b->failed = 1;
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
+	}
 	b->data = data;
 	b->cap = cap;
 	return 0;
@@ -117,11 +136,15 @@ int mutual__buf_printf(mutual_buf *b, const char *fmt, ...)
 	va_list ap;
 	int n;
 
+	if (b->failed)
+		return MUTUAL_ERROR;
 	va_start(ap, fmt);
 	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	if (n < 0)
+	if (n < 0) {
+		b->failed = 1; /* what follows would be built on a hole */
 		return mutual__fail(MUTUAL_ERROR, "format error");
+	}
 	if (mutual__buf_grow(b, (size_t)n) < 0)
 		return MUTUAL_ERROR;
 	va_start(ap, fmt);
@@ -139,11 +162,22 @@ int mutual__buf_cstr(mutual_buf *b)
 	return 0;
 }
 
+int mutual__buf_failed(const mutual_buf *b)
+{
+	return b->failed;
+}
+
+int mutual__buf_check(const mutual_buf *b)
+{
+	return b->failed ? mutual__fail(MUTUAL_ERROR, "out of memory") : 0;
+}
+
 void mutual__buf_free(mutual_buf *b)
 {
 	free(b->data);
 	b->data = NULL;
 	b->len = b->cap = 0;
+	b->failed = 0;
 }
 
 uint16_t mutual__get_u16(const uint8_t *p)

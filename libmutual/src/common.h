@@ -19,11 +19,21 @@ int mutual__fail(int code, const char *fmt, ...) __attribute__((format(printf, 2
 int mutual__fail_wrap(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void mutual__error_clear(void);
 
-/* A growable byte buffer. Zero-initialise; release with mutual__buf_free. */
+/* A growable byte buffer. Zero-initialise; release with mutual__buf_free.
+ *
+ * Its failure is sticky (as sds's and SQLite's StrAccum are): once an
+ * allocation for it fails, the buffer is failed, and every later write to
+ * it (put, printf, cstr, grow) is a no-op returning MUTUAL_ERROR. So a
+ * builder may write without checking each call, and checks once, with
+ * mutual__buf_failed or mutual__buf_check, before it uses what it built:
+ * the contents of a failed buffer are a truncated prefix, never a result.
+ * Setting len to 0 reuses a buffer and keeps the flag; mutual__buf_free
+ * clears it. */
 typedef struct {
 	uint8_t *data;
 	size_t len;
 	size_t cap;
+	int failed;
 } mutual_buf;
 
 int mutual__buf_grow(mutual_buf *b, size_t extra);
@@ -35,7 +45,21 @@ int mutual__buf_put_u64(mutual_buf *b, uint64_t v);
 int mutual__buf_printf(mutual_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* NUL-terminate without counting the NUL in len. */
 int mutual__buf_cstr(mutual_buf *b);
+/* Nonzero when an allocation for `b` failed since it was last freed. */
+int mutual__buf_failed(const mutual_buf *b);
+/* A builder's one check: 0, or MUTUAL_ERROR with "out of memory" as the
+ * thread's last error when `b` failed. */
+int mutual__buf_check(const mutual_buf *b);
+/* Release the memory and clear the failure: `b` is empty and usable again. */
 void mutual__buf_free(mutual_buf *b);
+
+#ifdef MUTUAL_TEST_HOOKS
+/* Test-only, in a -Dtest_hooks build (as SQLite's fault simulator): set
+ * to N, the calling thread's Nth buffer allocation from then on fails, and
+ * the variable is back to 0; a fault test fails each allocation of an
+ * operation in turn. A shipped build has no such variable. */
+extern _Thread_local unsigned long mutual__test_buf_fail_at;
+#endif
 
 /* Big-endian reads; the caller has checked the bounds. */
 uint16_t mutual__get_u16(const uint8_t *p);

@@ -32,44 +32,16 @@
  *     in one transaction (asserted: a migrated store reads back
  *     MUTUAL_SCHEMA_VERSION).
  */
-#include "db_int.h"
+#include "db_sqlite.h"
 
 #include <assert.h>
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define APPLICATION_ID 0x4d75744c /* "MutL": marks a libmutual store */
-
-/* NOTES 2 and 4: a row is written only inside a write transaction, so the
- * events and what derives from them change together or not at all. */
-#define ASSERT_WRITING(db) assert((db)->in_tx)
-
-/* The pending-event queries (deliver.c's), prepared once per handle. */
-enum { PENDING_STATE, PENDING_WAIT, PENDING_UNWAIT, PENDING_WAITERS, PENDING_HOLD, PENDING_HOLD_CAUSE,
-	PENDING_HELD_BY, PENDING_RELEASE, PENDING_RELEASE_CAUSES, PENDING_MAX_HLC, PENDING_ROWID,
-	PENDING_HISTORY_ADD, PENDING_HISTORY, PENDING_STMTS };
-
-struct mutual_db {
-	sqlite3 *db;
-	char *path;
-	int readonly;
-	int in_tx; /* inside mutual__db_begin_write .. commit or rollback (NOTES 2) */
-#ifndef NDEBUG
-	/* The last event inserted in this transaction, so NOTES 2's assert
-	 * reads the head once per run of a device's events. */
-	int have_last;
-	uint8_t last_device[32];
-	uint64_t last_seq;
-	uint8_t last_hash[32];
-#endif
-	sqlite3_stmt *insert, *head, *max_hlc, *frontier, *device_add, *device_name,
-		*device_set_name, *meta_get, *meta_set, *seg_tip, *seg_by_commit, *seg_add, *head_of;
-	sqlite3_stmt *pending[PENDING_STMTS]; /* the pending-event queries, by PENDING_* */
-};
 
 struct mutual_db_iter {
 	mutual_db *db;
@@ -111,7 +83,7 @@ static int exec(mutual_db *db, const char *sql, const char *what)
 	return rc == SQLITE_OK ? 0 : db_fail(db, rc, what);
 }
 
-static int prepare(mutual_db *db, sqlite3_stmt **stmt, const char *sql)
+int mutual__db_sqlite_prepare(mutual_db *db, sqlite3_stmt **stmt, const char *sql, const char *what)
 {
 	int rc;
 	if (*stmt) {
@@ -120,7 +92,12 @@ static int prepare(mutual_db *db, sqlite3_stmt **stmt, const char *sql)
 		return 0;
 	}
 	rc = sqlite3_prepare_v3(db->db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL);
-	return rc == SQLITE_OK ? 0 : db_fail(db, rc, "cannot prepare a query");
+	return rc == SQLITE_OK ? 0 : db_fail(db, rc, what);
+}
+
+static int prepare(mutual_db *db, sqlite3_stmt **stmt, const char *sql)
+{
+	return mutual__db_sqlite_prepare(db, stmt, sql, "cannot prepare a query");
 }
 
 static const char schema_v1[] =
@@ -319,6 +296,10 @@ static void close_handle(mutual_db *db)
 	for (size_t i = 0; i < PENDING_STMTS; i++) {
 		sqlite3_finalize(db->pending[i]);
 		db->pending[i] = NULL;
+	}
+	for (size_t i = 0; i < STATE_STMTS; i++) {
+		sqlite3_finalize(db->state[i]);
+		db->state[i] = NULL;
 	}
 	sqlite3_close(db->db);
 	db->db = NULL;
@@ -1035,14 +1016,14 @@ int mutual__db_fork_set(mutual_db *db, const uint8_t device[32], uint64_t seq, c
 	return rc == SQLITE_DONE ? 0 : db_fail(db, rc, "cannot record a fork");
 }
 
-struct sqlite3 *mutual__db_sqlite(mutual_db *db)
-{
-	return db->db;
-}
-
 int mutual__db_fail(mutual_db *db, int rc, const char *what)
 {
 	return db_fail(db, rc, what);
+}
+
+int mutual__db_sqlite_step_done(mutual_db *db, sqlite3_stmt *st, const char *what)
+{
+	return step_done(db, st, what);
 }
 
 /* ------------------------------------------------------- pending events */
@@ -1222,115 +1203,6 @@ int mutual__db_max_hlc(mutual_db *db, uint64_t limit, uint64_t *out)
 	*out = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(db, rc, "cannot read the clock");
-}
-
-static int event_rowid(mutual_db *db, const uint8_t device[32], uint64_t seq, sqlite3_int64 *out)
-{
-	sqlite3_stmt *st;
-	int rc = pending_stmt(db, PENDING_ROWID, "SELECT id FROM events WHERE device = ? AND seq = ?", &st);
-	if (rc < 0)
-		return rc;
-	bind_id(st, 1, device, seq);
-	rc = sqlite3_step(st);
-	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE)
-		return mutual__fail(MUTUAL_ENOTFOUND, "the store holds no such event");
-	return rc == SQLITE_ROW ? 0 : db_fail(db, rc, "cannot read the event");
-}
-
-int mutual__db_history_add(mutual_db *db, const char *kind, const char *id, const char *field,
-	const uint8_t device[32], uint64_t seq)
-{
-	sqlite3_stmt *st;
-	sqlite3_int64 rowid;
-	int rc;
-	ASSERT_WRITING(db);
-	if ((rc = event_rowid(db, device, seq, &rowid)) < 0 ||
-	    (rc = pending_stmt(db, PENDING_HISTORY_ADD, "INSERT OR IGNORE INTO entity_history(kind, id, field, event)"
-		     " VALUES(?, ?, ?, ?)", &st)) < 0)
-		return rc;
-	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, rowid);
-	return step_done(db, st, "cannot record an entity write");
-}
-
-/* Binary search of a stored frontier for `want`, reading only the entries
- * it visits: a frontier may be 65,536 entries long. */
-static int frontier_lookup(mutual_db *db, sqlite3_int64 rowid, const uint8_t want[32], uint64_t *seq)
-{
-	sqlite3_blob *blob = NULL;
-	size_t lo = 0, hi;
-	int rc = sqlite3_blob_open(db->db, "main", "events", "frontier", rowid, 0, &blob);
-	*seq = 0;
-	if (rc != SQLITE_OK)
-		return db_fail(db, rc, "cannot read a frontier");
-	hi = (size_t)sqlite3_blob_bytes(blob) / MUTUAL_FRONTIER_ENTRY;
-	while (lo < hi && rc == SQLITE_OK) {
-		size_t mid = lo + (hi - lo) / 2;
-		uint8_t entry[MUTUAL_FRONTIER_ENTRY];
-		int c;
-		if ((rc = sqlite3_blob_read(blob, entry, sizeof(entry), (int)(mid * MUTUAL_FRONTIER_ENTRY))) != SQLITE_OK)
-			break;
-		c = memcmp(entry, want, 32);
-		if (c == 0) {
-			*seq = mutual__get_u64(entry + 32);
-			break;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	sqlite3_blob_close(blob);
-	return rc == SQLITE_OK ? 0 : db_fail(db, rc, "cannot read a frontier");
-}
-
-int mutual__db_history_seen(mutual_db *db, const char *kind, const char *id, const char *field,
-	const uint8_t device[32], uint64_t *out)
-{
-	sqlite3_stmt *st;
-	int rc = pending_stmt(db, PENDING_HISTORY, "SELECT e.id, e.device, e.seq FROM entity_history h"
-		" JOIN events e ON e.id = h.event WHERE h.kind = ? AND h.id = ? AND h.field = ?", &st);
-	mutual_buf rows = { 0 };
-	if (rc < 0)
-		return rc;
-	*out = 0;
-	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
-	/* Collect the rows first, then read their frontiers one by one. */
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		uint64_t row[2] = { (uint64_t)sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 2) };
-		if (sqlite3_column_bytes(st, 1) != 32)
-			continue;
-		if (memcmp(sqlite3_column_blob(st, 1), device, 32) == 0) {
-			if (row[1] - 1 > *out)
-				*out = row[1] - 1; /* its own earlier events: a writer sees those */
-			continue;
-		}
-		if (mutual__buf_put(&rows, row, sizeof(row)) < 0) {
-			sqlite3_reset(st);
-			mutual__buf_free(&rows);
-			return MUTUAL_ERROR;
-		}
-	}
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		mutual__buf_free(&rows);
-		return db_fail(db, rc, "cannot read an entity's history");
-	}
-	rc = 0;
-	for (size_t i = 0; i + sizeof(uint64_t[2]) <= rows.len && rc == 0; i += sizeof(uint64_t[2])) {
-		uint64_t row[2], seq;
-		memcpy(row, rows.data + i, sizeof(row));
-		if ((rc = frontier_lookup(db, (sqlite3_int64)row[0], device, &seq)) == 0 && seq > *out)
-			*out = seq;
-	}
-	mutual__buf_free(&rows);
-	return rc;
 }
 
 int mutual__db_data_version(mutual_db *db, uint32_t *out)

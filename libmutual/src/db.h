@@ -1,8 +1,9 @@
 /*
  * db.h - the library's one door to SQLite: the local store's schema, its
- * migrations, transactions, and every query (db.c; db_apps.c for app
- * projections). Callers see events as mutual_event_rec and never a
- * statement or an SQLite code.
+ * migrations, transactions, and every query (db.c; the built-in
+ * projections' tables in db_state.c, the app projections' in db_apps.c,
+ * the last two sections here). Callers see events as mutual_event_rec,
+ * rows as typed structs, and never a statement or an SQLite code.
  */
 #ifndef MUTUAL_DB_H
 #define MUTUAL_DB_H
@@ -133,20 +134,6 @@ int mutual__db_release(mutual_db *db, const uint8_t device[32], uint64_t seq);
 int mutual__db_pending_clear(mutual_db *db);
 int mutual__db_pending_counts(mutual_db *db, uint64_t *waiting, uint64_t *held_back);
 
-/* Entity field history (project.c NOTES 2): record an applied write, and
- * the highest seq of `device` that any recorded write of the field saw. */
-int mutual__db_history_add(mutual_db *db, const char *kind, const char *id, const char *field,
-	const uint8_t device[32], uint64_t seq);
-int mutual__db_history_seen(mutual_db *db, const char *kind, const char *id, const char *field,
-	const uint8_t device[32], uint64_t *out);
-
-/* For project.c only, until its SQL moves into the layer: the raw handle,
- * and the translation of an SQLite result code into ours with `what` in
- * the message. The layer's own files have both from db_int.h; these two
- * lines go once project.c no longer calls them. */
-struct sqlite3 *mutual__db_sqlite(mutual_db *db);
-int mutual__db_fail(mutual_db *db, int rc, const char *what);
-
 /* SQLite's own integrity check; MUTUAL_ECORRUPT with its first complaint. */
 int mutual__db_integrity(mutual_db *db);
 
@@ -154,6 +141,97 @@ int mutual__db_integrity(mutual_db *db);
  * or any other process (the pager's data version, as of this handle's last
  * read): caches of derived data compare it to see whether they are stale. */
 int mutual__db_data_version(mutual_db *db, uint32_t *out);
+
+/* ------------------------------------------------------------------------
+ * The built-in projections' tables (db_state.c), for project.c, which
+ * holds the rules (its NOTES ON THE DESIGN); these only store and read.
+ * kind, id, field and counter keys are NUL-terminated names; a device is
+ * its 32-byte key; a seen vector is frontier entries, device (32) | seq
+ * (u64), sorted by device. Writes run inside the caller's write
+ * transaction. Errors: MUTUAL_EBUSY, MUTUAL_EREADONLY, MUTUAL_ECORRUPT,
+ * MUTUAL_ERROR (out of memory, a full disk, ...), with a message.
+ */
+
+/* A field's seen vector into `out` (emptied first; left empty when the
+ * field has none yet), and its replacement. */
+int mutual__db_seen_get(mutual_db *db, const char *kind, const char *id, const char *field, mutual_buf *out);
+int mutual__db_seen_set(mutual_db *db, const char *kind, const char *id, const char *field,
+	const uint8_t *vec, size_t n);
+
+/* Entity field history (project.c NOTES 2): record an applied write (the
+ * event must be stored: MUTUAL_ENOTFOUND otherwise), and the highest seq
+ * of `device` that any recorded write of the field saw. */
+int mutual__db_history_add(mutual_db *db, const char *kind, const char *id, const char *field,
+	const uint8_t device[32], uint64_t seq);
+int mutual__db_history_seen(mutual_db *db, const char *kind, const char *id, const char *field,
+	const uint8_t device[32], uint64_t *out);
+
+/* The writes a field keeps (its value and open conflicts): _list appends
+ * each one's id to `out` as device (32) | seq (u64), in no order; _add
+ * keeps one (replacing the same write), _drop forgets one, _clear forgets
+ * every write of the field (only the test hook MUTUAL_TEST_LAST_ARRIVAL_WINS
+ * does that). `value` is canonical JSON, `value_len` bytes. */
+int mutual__db_field_writes_list(mutual_db *db, const char *kind, const char *id, const char *field,
+	mutual_buf *out);
+int mutual__db_field_write_add(mutual_db *db, const char *kind, const char *id, const char *field,
+	const uint8_t device[32], uint64_t seq, uint64_t hlc, const char *value, size_t value_len);
+int mutual__db_field_write_drop(mutual_db *db, const char *kind, const char *id, const char *field,
+	const uint8_t device[32], uint64_t seq);
+int mutual__db_field_writes_clear(mutual_db *db, const char *kind, const char *id, const char *field);
+
+/* A counter's value (0 when it has none yet), and its replacement. */
+int mutual__db_counter_get(mutual_db *db, const char *key, int64_t *out);
+int mutual__db_counter_set(mutual_db *db, const char *key, int64_t value);
+
+/* One kept write of an entity field, as mutual__db_entity_rows reads it.
+ * Every pointer is borrowed for the callback only. */
+typedef struct {
+	const char *id, *field;
+	const char *value;     /* canonical JSON, NUL-terminated */
+	const uint8_t *device; /* 32 bytes */
+	uint64_t seq, hlc;
+} mutual_db_entity_row;
+typedef int (*mutual_db_entity_cb)(const mutual_db_entity_row *row, void *payload);
+/* The kept writes of every entity of `kind` (of the one entity `id`, when
+ * not NULL), ordered by id, then field, then the total order (hlc, device,
+ * seq) descending: a field's first row is its value, the rest its
+ * concurrent writes. A callback's non-zero return stops the read and is
+ * returned. */
+int mutual__db_entity_rows(mutual_db *db, const char *kind, const char *id, mutual_db_entity_cb cb,
+	void *payload);
+
+/* Each counter (only `key`, when not NULL) by key, as mutual__db_entity_rows. */
+typedef struct {
+	const char *key; /* borrowed for the callback */
+	int64_t value;   /* fixed point, 6 decimals */
+} mutual_db_counter_row;
+typedef int (*mutual_db_counter_cb)(const mutual_db_counter_row *row, void *payload);
+int mutual__db_counter_rows(mutual_db *db, const char *key, mutual_db_counter_cb cb, void *payload);
+
+/* A column's value as the state digest reads it: SQLite's storage class
+ * (the numbers are part of every digest, so they are fixed) and content. */
+enum { MUTUAL_DB_INTEGER = 1, MUTUAL_DB_FLOAT = 2, MUTUAL_DB_TEXT = 3, MUTUAL_DB_BLOB = 4, MUTUAL_DB_NULL = 5 };
+typedef struct {
+	int type;          /* MUTUAL_DB_* */
+	int64_t integer;   /* MUTUAL_DB_INTEGER */
+	double real;       /* MUTUAL_DB_FLOAT */
+	const void *bytes; /* MUTUAL_DB_TEXT, MUTUAL_DB_BLOB: `len` bytes */
+	size_t len;
+} mutual_db_value;
+/* Called once with `values` NULL when a table's rows begin (`query` is
+ * the SELECT that reads them, whose text the digest covers too), then
+ * once per row with its `n` columns; all borrowed for the call. */
+typedef int (*mutual_db_digest_cb)(const char *query, const mutual_db_value *values, size_t n, void *payload);
+/* Every row mutual_state_digest covers, in its fixed order: the kept
+ * entity writes, the counters, the forks, then each app projection's
+ * tables whole, by table name. A table that cannot be read as a whole is
+ * left out. A callback's non-zero return stops the read and is returned. */
+int mutual__db_state_rows(mutual_db *db, mutual_db_digest_cb cb, void *payload);
+
+/* Rebuild's first step: empty every projection table (entity writes, seen
+ * vectors, history, counters) and set every app projection back to its
+ * start, so it replays (inside a write transaction). */
+int mutual__db_state_clear(mutual_db *db);
 
 /* ------------------------------------------------------- app projections */
 

@@ -11,9 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db_int.h"
+#include "db_sqlite.h"
 
-#define SQL(db) mutual__db_sqlite(db)
 
 /* The event's named parameters, in the order apply binds them. */
 enum { PARAM_DEVICE, PARAM_SEQ, PARAM_HLC, PARAM_TYPE, PARAM_PAYLOAD, PARAMS };
@@ -39,7 +38,7 @@ int mutual__db_app_exec(mutual_db *db, const char *sql, const char *what)
 	const char *tail = sql;
 	while (tail && *tail) {
 		sqlite3_stmt *st = NULL;
-		int rc = sqlite3_prepare_v2(SQL(db), tail, -1, &st, &tail);
+		int rc = sqlite3_prepare_v2(db->db, tail, -1, &st, &tail);
 		if (rc != SQLITE_OK)
 			return mutual__db_fail(db, rc, what);
 		if (!st)
@@ -62,7 +61,7 @@ int mutual__db_app_cursor_get(mutual_db_app_cursor *out, mutual_db *db, const ch
 	memset(out, 0, sizeof(*out));
 	out->schema_version = -1;
 	out->forks = -2;
-	rc = sqlite3_prepare_v2(SQL(db), "SELECT schema_version, applied_id, pos_hlc, pos_device, pos_seq, forks,"
+	rc = sqlite3_prepare_v2(db->db, "SELECT schema_version, applied_id, pos_hlc, pos_device, pos_seq, forks,"
 		" pending FROM app_projections WHERE name = ?", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return mutual__db_fail(db, rc, "cannot read a projection's cursor");
@@ -89,7 +88,7 @@ int mutual__db_app_cursor_set(mutual_db *db, const char *name, const mutual_db_a
 {
 	sqlite3_stmt *st = NULL;
 	/* `pending` is left out, so the row's is back to its default, 0. */
-	int rc = sqlite3_prepare_v2(SQL(db), "INSERT OR REPLACE INTO app_projections(name, schema_version, applied_id,"
+	int rc = sqlite3_prepare_v2(db->db, "INSERT OR REPLACE INTO app_projections(name, schema_version, applied_id,"
 		" pos_hlc, pos_device, pos_seq, forks) VALUES(?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return mutual__db_fail(db, rc, "cannot save a projection's cursor");
@@ -108,7 +107,7 @@ int mutual__db_app_cursor_set(mutual_db *db, const char *name, const mutual_db_a
 int mutual__db_app_log_now(mutual_db *db, int64_t *last_id, int64_t *forks)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(SQL(db), "SELECT (SELECT COALESCE(MAX(id), 0) FROM events),"
+	int rc = sqlite3_prepare_v2(db->db, "SELECT (SELECT COALESCE(MAX(id), 0) FROM events),"
 		" (SELECT COUNT(*) FROM forks)", -1, &st, NULL);
 	*last_id = *forks = -1;
 	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -124,7 +123,7 @@ int mutual__db_app_log_now(mutual_db *db, int64_t *last_id, int64_t *forks)
 int mutual__db_app_arrived_before(int *out, mutual_db *db, const mutual_db_app_cursor *c)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(SQL(db), "SELECT 1 FROM events WHERE id > ? AND (hlc, device, seq) < (?, ?, ?)"
+	int rc = sqlite3_prepare_v2(db->db, "SELECT 1 FROM events WHERE id > ? AND (hlc, device, seq) < (?, ?, ?)"
 		" AND NOT EXISTS(SELECT 1 FROM event_waiting w WHERE w.device = events.device AND w.seq = events.seq)"
 		" AND NOT EXISTS(SELECT 1 FROM event_held_back h WHERE h.device = events.device AND h.seq = events.seq)"
 		" LIMIT 1", -1, &st, NULL);
@@ -146,7 +145,7 @@ int mutual__db_app_note_late(mutual_db *db, const mutual_event_rec *ev)
 {
 	sqlite3_stmt *st = NULL;
 	/* forks = -1 never matches a count of forks: it forces a replay. */
-	int rc = sqlite3_prepare_v2(SQL(db), "UPDATE app_projections SET pending = 1,"
+	int rc = sqlite3_prepare_v2(db->db, "UPDATE app_projections SET pending = 1,"
 		" forks = CASE WHEN length(pos_device) = 32 AND (pos_hlc, pos_device, pos_seq) > (?, ?, ?) THEN -1 ELSE forks END",
 		-1, &st, NULL);
 	if (rc != SQLITE_OK)
@@ -164,7 +163,7 @@ int mutual__db_app_drop_tables(mutual_db *db, const char *name)
 	sqlite3_stmt *st = NULL;
 	sqlite3_str *drop;
 	char *sql;
-	int rc = sqlite3_prepare_v2(SQL(db), "SELECT name FROM sqlite_master WHERE type = 'table'"
+	int rc = sqlite3_prepare_v2(db->db, "SELECT name FROM sqlite_master WHERE type = 'table'"
 		" AND substr(name, 1, ?2) = ?1 || '_'", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return mutual__db_fail(db, rc, "cannot prepare a projection");
@@ -172,7 +171,7 @@ int mutual__db_app_drop_tables(mutual_db *db, const char *name)
 	sqlite3_bind_int(st, 2, (int)strlen(name) + 1);
 	/* Collect the names first: a table cannot be dropped while a query
 	 * of sqlite_master is under way. */
-	drop = sqlite3_str_new(SQL(db));
+	drop = sqlite3_str_new(db->db);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		sqlite3_str_appendf(drop, "DROP TABLE \"%w\";", (const char *)sqlite3_column_text(st, 0));
 	if (rc != SQLITE_DONE)
@@ -203,7 +202,7 @@ int mutual__db_app_prepare(mutual_db_stmt **out, mutual_db *db, const char *sql)
 	p->db = db;
 	while (tail && *tail) {
 		sqlite3_stmt *st = NULL;
-		if ((rc = sqlite3_prepare_v2(SQL(db), tail, -1, &st, &tail)) != SQLITE_OK) {
+		if ((rc = sqlite3_prepare_v2(db->db, tail, -1, &st, &tail)) != SQLITE_OK) {
 			rc = mutual__db_fail(db, rc, "an app projection's SQL failed");
 			goto fail;
 		}
@@ -269,7 +268,7 @@ int mutual__db_app_query(mutual_db *db, const char *sql, const char *const *para
 	const char **names = NULL, **values = NULL;
 	int rc, cols, stopped = 0;
 
-	rc = sqlite3_prepare_v2(SQL(db), sql, -1, &st, NULL);
+	rc = sqlite3_prepare_v2(db->db, sql, -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return mutual__db_fail(db, rc, "the query failed");
 	/* The one rule for the application's reads: projections change only

@@ -16,6 +16,9 @@ typedef struct {
 	int strict; /* the rules for new appends: no lone surrogate escape, no duplicate key */
 } cursor;
 
+/* The one reason that is not about the text: check_object tells it apart. */
+static const char out_of_memory[] = "out of memory";
+
 static int fail(cursor *c, const char *why)
 {
 	if (!c->why)
@@ -205,7 +208,7 @@ static int container_walk(cursor *c, int depth, unsigned char close, int is_obje
 				if (*n_keys == *cap) {
 					const unsigned char **grown = realloc(*keys, (*cap = *cap ? *cap * 2 : 16) * sizeof(**keys));
 					if (!grown)
-						return fail(c, "out of memory");
+						return fail(c, out_of_memory);
 					*keys = grown;
 				}
 				(*keys)[(*n_keys)++] = c->p;
@@ -273,6 +276,8 @@ static int check_object(const char *text, size_t len, int strict)
 			return 0;
 		fail(&c, "unexpected text after the object");
 	}
+	if (c.why == out_of_memory)
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	return mutual__fail(MUTUAL_EINVALID, "payload is not valid JSON: %s at byte %zu",
 		c.why, (size_t)(c.p - c.start));
 }
@@ -388,13 +393,13 @@ static int no_duplicate_keys(cursor *c, const unsigned char *const *keys, size_t
 	int rc = 0;
 
 	if (!spans)
-		return fail(c, "out of memory");
+		return fail(c, out_of_memory);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		cursor k = *c;
 		k.p = keys[i];
 		spans[i].off = all.len;
 		if (unescape(&k, &one) < 0 || mutual__buf_put(&all, one.data, one.len) < 0)
-			rc = fail(c, "out of memory");
+			rc = fail(c, out_of_memory);
 		spans[i].len = one.len;
 	}
 	for (size_t i = 0; i < n && rc == 0; i++)

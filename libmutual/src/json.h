@@ -4,6 +4,12 @@
  * Payloads come from apps, the CLI and other devices, so the validator is
  * strict and bounded: UTF-8 only, no control characters in strings, nesting
  * at most MUTUAL_JSON_DEPTH_MAX deep, no trailing garbage.
+ *
+ * Every function here returns MUTUAL_ERROR when memory ran out, and for
+ * nothing else (a callback's own return aside): what the text holds
+ * (malformed, not an object, no such member) is MUTUAL_EINVALID or
+ * MUTUAL_ENOTFOUND, so a caller that skips bad input can tell it from a
+ * failure.
  */
 #ifndef MUTUAL_JSON_H
 #define MUTUAL_JSON_H
@@ -14,7 +20,7 @@
 
 
 /* 0 if `text[0..len)` is one JSON object; MUTUAL_EINVALID with a message
- * naming the byte offset otherwise. */
+ * naming the byte offset otherwise (MUTUAL_ERROR: out of memory). */
 int mutual__json_check_object(const char *text, size_t len);
 /* The same, with the rules every new append follows (docs/format.md,
  * "Payload"): no lone surrogate escape (\\ud800 alone), and no key twice

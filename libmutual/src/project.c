@@ -1,7 +1,9 @@
 /*
  * project.c - deterministic state from the merged logs: entities (a
- * register per field), counters, and app-defined SQL projections. The
- * other half of the SQLite store (db.c is the first).
+ * register per field) and counters, their JSON, the state digest, and
+ * rebuild. This file holds the rules; the rows they keep are stored and
+ * read through db.h (the SQL is db_state.c's), and app-defined SQL
+ * projections are apps.c's.
  *
  * NOTES ON THE DESIGN
  *  1. Entities. Each field of an entity keeps the set of writes that no
@@ -25,12 +27,20 @@
  *     exact under any order.
  *  5. Quarantined events (a forked device, from its fork seq) are never
  *     applied; learning of a fork rebuilds every projection.
- *  6. App projections are SQL run per event in the total order, caught up
- *     from a cursor before they are read; an event that arrives sorting
- *     before the cursor replays that projection from its start.
+ *  6. Reads are functions of the kept rows alone, so every device that
+ *     applied the same events reads the same bytes: mutual_state_json
+ *     takes a field's first row in the total order, descending, as its
+ *     value and lists the others that set another value as conflicts;
+ *     mutual_state_digest hashes the rows of every projection (entity
+ *     writes, counters, forks, each app projection's tables) in a fixed
+ *     order, each column with its type.
+ *  7. A failed allocation never gives a wrong result: a buffer's failure
+ *     is sticky (common.h), and each builder checks its buffers once,
+ *     before the result is used; an event or field is skipped as
+ *     malformed only when json.c says so (MUTUAL_EINVALID, ENOTFOUND),
+ *     never when memory ran out (MUTUAL_ERROR fails the apply).
  */
 #include <inttypes.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,58 +50,6 @@
 #include "json.h"
 #include "project.h"
 #include "store.h"
-
-#define SQLITE(s) mutual__db_sqlite((s)->db)
-
-static int fail(mutual_store *s, int rc, const char *what)
-{
-	return mutual__db_fail(s->db, rc, what);
-}
-
-static int exec_sql(mutual_store *s, const char *sql, const char *what)
-{
-	int rc = sqlite3_exec(SQLITE(s), sql, NULL, NULL, NULL);
-	return rc == SQLITE_OK ? 0 : fail(s, rc, what);
-}
-
-/* ------------------------------------------------------ cached statements */
-
-/* Applying runs a few statements per field, for every event: prepare each
- * once per handle (preparing was most of a rebuild's time, measured). */
-enum { STMT_SEEN_GET, STMT_SEEN_SET, STMT_WRITES, STMT_WRITE_DEL, STMT_FIELD_DEL, STMT_WRITE_SET,
-	STMT_COUNTER_GET, STMT_COUNTER_SET, STMT_COUNT };
-_Static_assert(STMT_COUNT == sizeof(((mutual_store *)0)->proj_stmts) / sizeof(void *),
-	"store.h must hold one cached statement per STMT_*");
-
-static int cached(sqlite3_stmt **out, mutual_store *s, int which, const char *sql)
-{
-	if (!s->proj_stmts[which]) {
-		int rc = sqlite3_prepare_v3(SQLITE(s), sql, -1, SQLITE_PREPARE_PERSISTENT, &s->proj_stmts[which], NULL);
-		if (rc != SQLITE_OK) {
-			*out = NULL;
-			return rc;
-		}
-	}
-	*out = s->proj_stmts[which];
-	return SQLITE_OK;
-}
-
-/* Done with a cached statement: ready it for the next use. */
-static void release(sqlite3_stmt *st)
-{
-	if (st) {
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-	}
-}
-
-void mutual__project_free(mutual_store *s)
-{
-	for (int i = 0; i < STMT_COUNT; i++) {
-		sqlite3_finalize(s->proj_stmts[i]);
-		s->proj_stmts[i] = NULL;
-	}
-}
 
 /* ------------------------------------------------------------ seen vector */
 
@@ -134,14 +92,14 @@ static int vec_merge(mutual_buf *out, const uint8_t *a, size_t na, const uint8_t
 			uint64_t other = mutual__get_u64(y + 32);
 			seq = seq > other ? seq : other;
 		}
-		if (mutual__buf_put(out, take, 32) < 0 || mutual__buf_put_u64(out, seq) < 0)
-			return MUTUAL_ERROR;
+		mutual__buf_put(out, take, 32);
+		mutual__buf_put_u64(out, seq);
 		if (c <= 0)
 			i++;
 		if (c >= 0)
 			j++;
 	}
-	return 0;
+	return mutual__buf_check(out);
 }
 
 /* out = a, each entry raised to what `saw` holds for its device: the
@@ -152,10 +110,10 @@ static int vec_raise(mutual_buf *out, const uint8_t *a, size_t na, const uint8_t
 	for (size_t i = 0; i < na; i++) {
 		const uint8_t *e = a + i * MUTUAL_FRONTIER_ENTRY;
 		uint64_t seq = mutual__get_u64(e + 32), other = vec_get(saw, nsaw, e);
-		if (mutual__buf_put(out, e, 32) < 0 || mutual__buf_put_u64(out, seq > other ? seq : other) < 0)
-			return MUTUAL_ERROR;
+		mutual__buf_put(out, e, 32);
+		mutual__buf_put_u64(out, seq > other ? seq : other);
 	}
-	return 0;
+	return mutual__buf_check(out);
 }
 
 /* What the writer of `ev` had seen: its frontier, plus its own earlier events. */
@@ -198,175 +156,91 @@ static int last_arrival_wins(void)
 #endif
 }
 
-/* One write of one field: see NOTES 1 and 2. */
-static int apply_field(mutual_store *s, const char *kind, const char *id, const char *field, const char *value,
-	size_t value_len, const mutual_event_rec *ev, const uint8_t *saw, size_t saw_n)
+/* A malformed event, or field, is skipped alike on every device; running
+ * out of memory is no reason to skip one, so that fails the apply. json.c
+ * reports that, and only that, as MUTUAL_ERROR (json.h). */
+static int skipped(int rc)
 {
-	sqlite3 *db = SQLITE(s);
-	sqlite3_stmt *st = NULL;
-	mutual_buf vec = { 0 }, grown = { 0 };
-	const uint8_t *old = NULL;
-	size_t old_n = 0;
-	int rc;
-
-	/* The field's seen vector grows by what this writer saw. */
-	rc = cached(&st, s, STMT_SEEN_GET, "SELECT vec FROM entity_seen WHERE kind = ? AND id = ? AND field = ?");
-	if (rc != SQLITE_OK)
-		return fail(s, rc, "cannot apply an entity write");
-	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		old = sqlite3_column_blob(st, 0);
-		old_n = (size_t)sqlite3_column_bytes(st, 0) / MUTUAL_FRONTIER_ENTRY;
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		rc = fail(s, rc, "cannot apply an entity write");
-		goto done;
-	}
-	/* A device new to the field: what the field's writes saw of it. */
-	if (!vec_find(old, old_n, ev->device)) {
-		uint8_t entry[MUTUAL_FRONTIER_ENTRY];
-		uint64_t seen;
-		if ((rc = mutual__db_history_seen(s->db, kind, id, field, ev->device, &seen)) < 0)
-			goto done;
-		memcpy(entry, ev->device, 32);
-		mutual__set_u64(entry + 32, seen);
-		if ((rc = vec_merge(&grown, old, old_n, entry, 1)) < 0)
-			goto done;
-		old = grown.data;
-		old_n++;
-	}
-	if ((rc = vec_raise(&vec, old, old_n, saw, saw_n)) < 0 ||
-	    (rc = mutual__db_history_add(s->db, kind, id, field, ev->device, ev->seq)) < 0)
-		goto done;
-	release(st);
-	st = NULL;
-	rc = cached(&st, s, STMT_SEEN_SET, "INSERT OR REPLACE INTO entity_seen(kind, id, field, vec) VALUES(?, ?, ?, ?)");
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 4, vec.data ? (const void *)vec.data : "", (int)vec.len, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-	}
-	if (rc != SQLITE_DONE) {
-		rc = fail(s, rc, "cannot apply an entity write");
-		goto done;
-	}
-	release(st);
-	st = NULL;
-
-	/* Drop the writes now seen; keep this one unless it was already seen. */
-	rc = cached(&st, s, STMT_WRITES, "SELECT device, seq FROM entity_writes WHERE kind = ? AND id = ? AND field = ?");
-	if (rc != SQLITE_OK) {
-		rc = fail(s, rc, "cannot apply an entity write");
-		goto done;
-	}
-	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
-	{
-		struct gone {
-			uint8_t device[32];
-			int64_t seq;
-		} *gone = NULL;
-		size_t n_gone = 0;
-		size_t n_vec = vec.len / MUTUAL_FRONTIER_ENTRY;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			const uint8_t *dev = sqlite3_column_blob(st, 0);
-			uint64_t seq = (uint64_t)sqlite3_column_int64(st, 1);
-			struct gone *grown;
-			if (sqlite3_column_bytes(st, 0) != 32 || vec_get(vec.data, n_vec, dev) < seq)
-				continue;
-			if (!(grown = realloc(gone, (n_gone + 1) * sizeof(*gone)))) {
-				free(gone);
-				rc = mutual__fail(MUTUAL_ERROR, "out of memory");
-				goto done;
-			}
-			gone = grown;
-			memcpy(gone[n_gone].device, dev, 32);
-			gone[n_gone++].seq = (int64_t)seq;
-		}
-		release(st);
-		st = NULL;
-		if (rc != SQLITE_DONE) {
-			free(gone);
-			rc = fail(s, rc, "cannot apply an entity write");
-			goto done;
-		}
-		rc = cached(&st, s, STMT_WRITE_DEL, "DELETE FROM entity_writes WHERE kind = ? AND id = ? AND field = ? AND device = ? AND seq = ?");
-		for (size_t i = 0; i < n_gone && rc == SQLITE_OK; i++) {
-			sqlite3_reset(st);
-			sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
-			sqlite3_bind_blob(st, 4, gone[i].device, 32, SQLITE_STATIC);
-			sqlite3_bind_int64(st, 5, gone[i].seq);
-			rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
-		}
-		free(gone);
-		if (rc != SQLITE_OK) {
-			rc = fail(s, rc, "cannot apply an entity write");
-			goto done;
-		}
-		release(st);
-		st = NULL;
-		if (last_arrival_wins()) {
-			rc = cached(&st, s, STMT_FIELD_DEL, "DELETE FROM entity_writes WHERE kind = ? AND id = ? AND field = ?");
-			if (rc == SQLITE_OK) {
-				sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-				sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-				sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
-				rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-			}
-			release(st);
-			st = NULL;
-		} else if (vec_get(vec.data, n_vec, ev->device) >= ev->seq) {
-			rc = 0; /* another write of this field saw this one: it is history */
-			goto done;
-		}
-	}
-	rc = cached(&st, s, STMT_WRITE_SET, "INSERT OR REPLACE INTO entity_writes(kind, id, field, device, seq, hlc, value)"
-		" VALUES(?, ?, ?, ?, ?, ?, ?)");
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 4, ev->device, 32, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 5, (sqlite3_int64)ev->seq);
-		sqlite3_bind_int64(st, 6, (sqlite3_int64)ev->hlc);
-		sqlite3_bind_text(st, 7, value, (int)value_len, SQLITE_STATIC);
-		rc = sqlite3_step(st);
-	}
-	rc = rc == SQLITE_DONE ? 0 : fail(s, rc, "cannot apply an entity write");
-	if (rc == 0)
-		s->projection_stats.fields_updated++;
-done:
-	release(st);
-	mutual__buf_free(&vec);
-	mutual__buf_free(&grown);
-	return rc;
+	return rc == MUTUAL_ERROR ? rc : 0;
 }
 
+/* An entity event being applied, with scratch buffers its fields reuse. */
 typedef struct {
 	mutual_store *s;
 	const mutual_event_rec *ev;
 	const char *kind, *id;
 	mutual_buf saw, canon;
 	mutual_buf kind_buf, id_buf;
+	mutual_buf old, grown, vec, kept; /* apply_field's */
 } entity_ctx;
+
+/* One write of one field: see NOTES 1 and 2. */
+static int apply_field(entity_ctx *x, const char *field, const char *value, size_t value_len)
+{
+	mutual_db *db = x->s->db;
+	const mutual_event_rec *ev = x->ev;
+	const char *kind = x->kind, *id = x->id;
+	const uint8_t *old;
+	size_t old_n, n_vec;
+	int rc;
+
+	/* The field's seen vector grows by what this writer saw. */
+	if ((rc = mutual__db_seen_get(db, kind, id, field, &x->old)) < 0)
+		return rc;
+	old = x->old.data;
+	old_n = x->old.len / MUTUAL_FRONTIER_ENTRY;
+	/* A device new to the field: what the field's writes saw of it. */
+	if (!vec_find(old, old_n, ev->device)) {
+		uint8_t entry[MUTUAL_FRONTIER_ENTRY];
+		uint64_t seen;
+		if ((rc = mutual__db_history_seen(db, kind, id, field, ev->device, &seen)) < 0)
+			return rc;
+		memcpy(entry, ev->device, 32);
+		mutual__set_u64(entry + 32, seen);
+		if ((rc = vec_merge(&x->grown, old, old_n, entry, 1)) < 0)
+			return rc;
+		old = x->grown.data;
+		old_n++;
+	}
+	if ((rc = vec_raise(&x->vec, old, old_n, x->saw.data, x->saw.len / MUTUAL_FRONTIER_ENTRY)) < 0 ||
+	    (rc = mutual__db_history_add(db, kind, id, field, ev->device, ev->seq)) < 0 ||
+	    (rc = mutual__db_seen_set(db, kind, id, field, x->vec.data, x->vec.len / MUTUAL_FRONTIER_ENTRY)) < 0)
+		return rc;
+
+	/* Drop the writes now seen; keep this one unless it was already seen. */
+	n_vec = x->vec.len / MUTUAL_FRONTIER_ENTRY;
+	x->kept.len = 0;
+	if ((rc = mutual__db_field_writes_list(db, kind, id, field, &x->kept)) < 0)
+		return rc;
+	for (size_t i = 0; i < x->kept.len / MUTUAL_FRONTIER_ENTRY; i++) {
+		const uint8_t *w = x->kept.data + i * MUTUAL_FRONTIER_ENTRY;
+		uint64_t seq = mutual__get_u64(w + 32);
+		if (vec_get(x->vec.data, n_vec, w) >= seq &&
+		    (rc = mutual__db_field_write_drop(db, kind, id, field, w, seq)) < 0)
+			return rc;
+	}
+	if (last_arrival_wins()) {
+		if ((rc = mutual__db_field_writes_clear(db, kind, id, field)) < 0)
+			return rc;
+	} else if (vec_get(x->vec.data, n_vec, ev->device) >= ev->seq) {
+		return 0; /* another write of this field saw this one: it is history */
+	}
+	if ((rc = mutual__db_field_write_add(db, kind, id, field, ev->device, ev->seq, ev->hlc, value, value_len)) < 0)
+		return rc;
+	x->s->projection_stats.fields_updated++;
+	return 0;
+}
 
 static int apply_member(const char *key, size_t klen, const char *value, size_t len, void *payload)
 {
 	entity_ctx *x = payload;
+	int rc;
 	if (klen == 0 || key[0] == '_' || klen != strlen(key) || mutual__project_check_name(key, klen, "field") < 0)
 		return 0; /* not a field an app may set: ignored, the same way everywhere */
 	x->canon.len = 0;
-	if (mutual__json_canonical(&x->canon, value, len) < 0)
-		return 0;
-	return apply_field(x->s, x->kind, x->id, key, (const char *)x->canon.data, x->canon.len, x->ev,
-		x->saw.data, x->saw.len / MUTUAL_FRONTIER_ENTRY);
+	if ((rc = mutual__json_canonical(&x->canon, value, len)) < 0)
+		return skipped(rc);
+	return apply_field(x, key, (const char *)x->canon.data, x->canon.len);
 }
 
 typedef struct {
@@ -397,11 +271,11 @@ static int apply_entity(mutual_store *s, const mutual_event_rec *ev, int is_dele
 	x.ev = ev;
 	/* Malformed entity events are skipped: deterministic, and they cannot
 	 * come from this library (its API checks them). */
-	if (mutual__json_get_string(&x.kind_buf, ev->payload, ev->payload_len, "kind") < 0 ||
-	    mutual__json_get_string(&x.id_buf, ev->payload, ev->payload_len, "id") < 0 ||
-	    mutual__project_check_name((const char *)x.kind_buf.data, x.kind_buf.len, "kind") < 0 ||
-	    mutual__project_check_name((const char *)x.id_buf.data, x.id_buf.len, "id") < 0) {
-		rc = 0;
+	if ((rc = mutual__json_get_string(&x.kind_buf, ev->payload, ev->payload_len, "kind")) < 0 ||
+	    (rc = mutual__json_get_string(&x.id_buf, ev->payload, ev->payload_len, "id")) < 0 ||
+	    (rc = mutual__project_check_name((const char *)x.kind_buf.data, x.kind_buf.len, "kind")) < 0 ||
+	    (rc = mutual__project_check_name((const char *)x.id_buf.data, x.id_buf.len, "id")) < 0) {
+		rc = skipped(rc);
 		goto done;
 	}
 	x.kind = (const char *)x.kind_buf.data;
@@ -409,20 +283,23 @@ static int apply_entity(mutual_store *s, const mutual_event_rec *ev, int is_dele
 	if ((rc = writer_saw(&x.saw, ev)) < 0)
 		goto done;
 	if (!is_delete) {
-		if (mutual__json_members(ev->payload, ev->payload_len, find_fields, &f) < 0 || !f.fields) {
-			rc = 0;
+		if ((rc = mutual__json_members(ev->payload, ev->payload_len, find_fields, &f)) < 0 || !f.fields) {
+			rc = skipped(rc);
 			goto done;
 		}
 		if ((rc = mutual__json_members(f.fields, f.len, apply_member, &x)) < 0)
 			goto done;
 	}
-	rc = apply_field(s, x.kind, x.id, "_deleted", is_delete ? "true" : "false", is_delete ? 4 : 5, ev,
-		x.saw.data, x.saw.len / MUTUAL_FRONTIER_ENTRY);
+	rc = apply_field(&x, "_deleted", is_delete ? "true" : "false", is_delete ? 4 : 5);
 done:
 	mutual__buf_free(&x.saw);
 	mutual__buf_free(&x.canon);
 	mutual__buf_free(&x.kind_buf);
 	mutual__buf_free(&x.id_buf);
+	mutual__buf_free(&x.old);
+	mutual__buf_free(&x.grown);
+	mutual__buf_free(&x.vec);
+	mutual__buf_free(&x.kept);
 	return rc;
 }
 
@@ -485,40 +362,26 @@ static int find_delta(const char *key, size_t key_len, const char *value, size_t
 static int apply_counter(mutual_store *s, const mutual_event_rec *ev)
 {
 	counter_ref c;
-	sqlite3_stmt *st = NULL;
-	int64_t delta;
+	int64_t delta, sum;
 	int rc = 0;
 
 	memset(&c, 0, sizeof(c));
-	if (mutual__json_get_string(&c.key, ev->payload, ev->payload_len, "key") < 0 ||
-	    mutual__project_check_name((const char *)c.key.data, c.key.len, "counter") < 0 ||
-	    mutual__json_members(ev->payload, ev->payload_len, find_delta, &c) < 0 || !c.delta ||
-	    mutual__parse_fixed(&delta, c.delta, c.delta_len) < 0)
-		goto done; /* skipped everywhere alike */
+	if ((rc = mutual__json_get_string(&c.key, ev->payload, ev->payload_len, "key")) < 0 ||
+	    (rc = mutual__project_check_name((const char *)c.key.data, c.key.len, "counter")) < 0 ||
+	    (rc = mutual__json_members(ev->payload, ev->payload_len, find_delta, &c)) < 0 || !c.delta ||
+	    (rc = mutual__parse_fixed(&delta, c.delta, c.delta_len)) < 0) {
+		rc = skipped(rc); /* skipped everywhere alike */
+		goto done;
+	}
 	/* Wrapping addition commutes, so the sum is the same in any order and
 	 * exact whenever the true total fits. (SQLite's own + would turn an
 	 * overflowing intermediate sum into a float.) */
-	rc = cached(&st, s, STMT_COUNTER_GET, "SELECT value FROM counters WHERE key = ?");
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, (const char *)c.key.data, -1, SQLITE_STATIC);
-		if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-			delta = (int64_t)((uint64_t)sqlite3_column_int64(st, 0) + (uint64_t)delta);
-		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
-	}
-	release(st);
-	st = NULL;
-	if (rc == SQLITE_OK)
-		rc = cached(&st, s, STMT_COUNTER_SET, "INSERT OR REPLACE INTO counters(key, value) VALUES(?, ?)");
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, (const char *)c.key.data, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, delta);
-		rc = sqlite3_step(st);
-	}
-	rc = rc == SQLITE_DONE ? 0 : fail(s, rc, "cannot apply a counter");
-	if (rc == 0)
-		s->projection_stats.fields_updated++;
+	if ((rc = mutual__db_counter_get(s->db, (const char *)c.key.data, &sum)) < 0 ||
+	    (rc = mutual__db_counter_set(s->db, (const char *)c.key.data,
+		     (int64_t)((uint64_t)sum + (uint64_t)delta))) < 0)
+		goto done;
+	s->projection_stats.fields_updated++;
 done:
-	release(st);
 	mutual__buf_free(&c.key);
 	return rc;
 }
@@ -541,7 +404,9 @@ int mutual__project_apply(mutual_store *s, const mutual_event_rec *ev)
 	/* An event another device's software signed with a payload that new
 	 * appends may not have (a duplicate key, a lone surrogate) is kept
 	 * and forwarded, and ignored here, alike on every device. */
-	if (mutual__json_check_strict(ev->payload, ev->payload_len) < 0) {
+	if ((rc = mutual__json_check_strict(ev->payload, ev->payload_len)) < 0) {
+		if (rc == MUTUAL_ERROR)
+			return rc; /* out of memory: not the payload's fault */
 		mutual__error_clear();
 		return 0;
 	}
@@ -561,16 +426,14 @@ int mutual__project_apply(mutual_store *s, const mutual_event_rec *ev)
 int mutual__project_rebuild_locked(mutual_store *s)
 {
 	int rc;
-	if ((rc = exec_sql(s, "DELETE FROM entity_writes; DELETE FROM entity_seen; DELETE FROM entity_history;"
-			      "DELETE FROM counters;"
-			      "UPDATE app_projections SET applied_id = 0, pos_hlc = 0, pos_device = x'', pos_seq = 0, forks = -1",
-		"cannot rebuild the projections")) < 0)
+	if ((rc = mutual__db_state_clear(s->db)) < 0)
 		return rc;
 	return mutual__deliver_rebuild(s);
 }
 
 int mutual_rebuild(mutual_store *s)
 {
+	MUTUAL_STORE_ENTER(s);
 	int rc;
 	if (!s)
 		return mutual__fail(MUTUAL_EINVALID, "no store given");
@@ -648,6 +511,7 @@ static int check_field_name(const char *key, size_t key_len, const char *value, 
 
 int mutual_entity_put(mutual_event_id *out, mutual_store *s, const char *kind, const char *id, const char *fields)
 {
+	MUTUAL_STORE_ENTER(s);
 	mutual_buf b = { 0 };
 	fields_check fc = { 0, "" };
 	int rc;
@@ -670,6 +534,7 @@ int mutual_entity_put(mutual_event_id *out, mutual_store *s, const char *kind, c
 
 int mutual_entity_delete(mutual_event_id *out, mutual_store *s, const char *kind, const char *id)
 {
+	MUTUAL_STORE_ENTER(s);
 	mutual_buf b = { 0 };
 	int rc;
 	if (!s)
@@ -683,6 +548,7 @@ int mutual_entity_delete(mutual_event_id *out, mutual_store *s, const char *kind
 
 int mutual_counter_add(mutual_event_id *out, mutual_store *s, const char *key, const char *delta)
 {
+	MUTUAL_STORE_ENTER(s);
 	mutual_buf b = { 0 };
 	int64_t v;
 	int rc;
@@ -704,6 +570,7 @@ int mutual_counter_add(mutual_event_id *out, mutual_store *s, const char *key, c
 
 /* ------------------------------------------------------------------ reads */
 
+/* A fixed-point value as a JSON number; the caller checks `b` once. */
 static void put_fixed(mutual_buf *b, int64_t v)
 {
 	uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
@@ -721,15 +588,108 @@ static void put_fixed(mutual_buf *b, int64_t v)
 	mutual__buf_printf(b, ".%.*s", n, digits);
 }
 
-/* Canonical JSON of one entity or all entities of a kind, from the rows of
- * entity_writes ordered by (id, field, total order descending). */
+/* mutual_state_json's builder: canonical JSON of the entities, from the
+ * rows of mutual__db_entity_rows (by id, field, total order descending).
+ * Its writes are not checked one by one: its buffers' failures are sticky,
+ * and state_json_check looks at them all once, before b is used. */
+typedef struct {
+	mutual_buf b, fields, writers, conflicts;
+	mutual_buf winner; /* the current field's value */
+	char cur_id[MUTUAL_NAME_MAX + 1], cur_field[MUTUAL_NAME_MAX + 1];
+	int have, deleted, n_entities, field_conflicts;
+} state_json;
+
+/* 0, or "out of memory" when any of the builder's buffers failed. */
+static int state_json_check(const state_json *x)
+{
+	if (mutual__buf_failed(&x->b) || mutual__buf_failed(&x->fields) || mutual__buf_failed(&x->writers) ||
+	    mutual__buf_failed(&x->conflicts) || mutual__buf_failed(&x->winner))
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
+	return 0;
+}
+
+/* The entity gathered so far, if any, onto b; ready for the next. */
+static void state_end_entity(state_json *x)
+{
+	if (x->have) {
+		if (x->field_conflicts)
+			mutual__buf_put_u8(&x->conflicts, ']');
+		mutual__buf_printf(&x->b, "%s{\"conflicts\":{", x->n_entities++ ? "," : "");
+		mutual__buf_put(&x->b, x->conflicts.data, x->conflicts.len);
+		mutual__buf_printf(&x->b, "},\"deleted\":%s,\"fields\":{", x->deleted ? "true" : "false");
+		mutual__buf_put(&x->b, x->fields.data, x->fields.len);
+		mutual__buf_printf(&x->b, "},\"id\":");
+		mutual__json_put_string(&x->b, x->cur_id);
+		mutual__buf_printf(&x->b, ",\"writers\":{");
+		mutual__buf_put(&x->b, x->writers.data, x->writers.len);
+		mutual__buf_printf(&x->b, "}}");
+	}
+	x->fields.len = x->writers.len = x->conflicts.len = 0;
+	x->deleted = 0;
+	x->field_conflicts = 0;
+	x->cur_field[0] = '\0';
+}
+
+static int state_row(const mutual_db_entity_row *row, void *payload)
+{
+	state_json *x = payload;
+	char dev[65];
+
+	mutual__hex(dev, row->device, 32);
+	if (!x->have || strcmp(row->id, x->cur_id) != 0) {
+		state_end_entity(x);
+		snprintf(x->cur_id, sizeof(x->cur_id), "%s", row->id);
+		x->have = 1;
+	}
+	if (strcmp(row->field, x->cur_field) != 0) {
+		/* The first row of a field is its winner. */
+		if (x->field_conflicts)
+			mutual__buf_put_u8(&x->conflicts, ']');
+		x->field_conflicts = 0;
+		snprintf(x->cur_field, sizeof(x->cur_field), "%s", row->field);
+		x->winner.len = 0;
+		mutual__buf_put(&x->winner, row->value, strlen(row->value));
+		if (mutual__buf_cstr(&x->winner) < 0)
+			return MUTUAL_ERROR; /* compared with at once: no use going on */
+		if (strcmp(row->field, "_deleted") == 0) {
+			x->deleted = strcmp(row->value, "true") == 0;
+		} else {
+			if (x->fields.len)
+				mutual__buf_put_u8(&x->fields, ',');
+			mutual__json_put_string(&x->fields, row->field);
+			mutual__buf_printf(&x->fields, ":%s", row->value);
+		}
+		if (x->writers.len)
+			mutual__buf_put_u8(&x->writers, ',');
+		mutual__json_put_string(&x->writers, row->field);
+		mutual__buf_printf(&x->writers, ":{\"device\":\"%s\",\"hlc\":%lld,\"seq\":%lld}", dev,
+			(long long)row->hlc, (long long)row->seq);
+		return 0;
+	}
+	/* Later rows of the same field: concurrent writes that lost. One
+	 * that set the same value disagrees with nobody. */
+	if (strcmp(row->value, (const char *)x->winner.data) == 0)
+		return 0;
+	if (!x->field_conflicts) {
+		if (x->conflicts.len)
+			mutual__buf_put_u8(&x->conflicts, ',');
+		mutual__json_put_string(&x->conflicts, row->field);
+		mutual__buf_put(&x->conflicts, ":[", 2);
+	} else {
+		mutual__buf_put_u8(&x->conflicts, ',');
+	}
+	x->field_conflicts++;
+	mutual__buf_printf(&x->conflicts, "{\"device\":\"%s\",\"hlc\":%lld,\"seq\":%lld,\"value\":%s}", dev,
+		(long long)row->hlc, (long long)row->seq, row->value);
+	return 0;
+}
+
+/* Canonical JSON of one entity or all entities of a kind. */
 int mutual_state_json(char **out, mutual_store *s, const char *kind, const char *id)
 {
-	sqlite3_stmt *st = NULL;
-	mutual_buf b = { 0 }, fields = { 0 }, writers = { 0 }, conflicts = { 0 };
-	char cur_id[MUTUAL_NAME_MAX + 1] = "", cur_field[MUTUAL_NAME_MAX + 1] = "";
-	mutual_buf winner = { 0 }; /* the current field's value */
-	int rc, have = 0, deleted = 0, n_entities = 0, field_conflicts = 0;
+	MUTUAL_STORE_ENTER(s);
+	state_json x;
+	int rc;
 
 	if (!out || !s || !kind)
 		return mutual__fail(MUTUAL_EINVALID, "no store, output or kind given");
@@ -737,198 +697,108 @@ int mutual_state_json(char **out, mutual_store *s, const char *kind, const char 
 	mutual__error_clear();
 	if ((rc = mutual__apps_catch_up(s)) < 0)
 		return rc;
-	rc = sqlite3_prepare_v2(SQLITE(s), id
-		? "SELECT id, field, value, device, seq, hlc FROM entity_writes WHERE kind = ?1 AND id = ?2"
-		  " ORDER BY id, field, hlc DESC, device DESC, seq DESC"
-		: "SELECT id, field, value, device, seq, hlc FROM entity_writes WHERE kind = ?1"
-		  " ORDER BY id, field, hlc DESC, device DESC, seq DESC", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return fail(s, rc, "cannot read the state");
-	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
-	if (id)
-		sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	rc = mutual__buf_printf(&b, "{\"entities\":[");
-
-#define FLUSH_ENTITY()                                                                                   \
-	do {                                                                                             \
-		if (have) {                                                                              \
-			if (field_conflicts)                                                             \
-				mutual__buf_put_u8(&conflicts, ']');                                   \
-			mutual__buf_printf(&b, "%s{\"conflicts\":{", n_entities++ ? "," : "");          \
-			mutual__buf_put(&b, conflicts.data, conflicts.len);                              \
-			mutual__buf_printf(&b, "},\"deleted\":%s,\"fields\":{", deleted ? "true" : "false"); \
-			mutual__buf_put(&b, fields.data, fields.len);                                    \
-			mutual__buf_printf(&b, "},\"id\":");                                             \
-			mutual__json_put_string(&b, cur_id);                                             \
-			mutual__buf_printf(&b, ",\"writers\":{");                                        \
-			mutual__buf_put(&b, writers.data, writers.len);                                  \
-			mutual__buf_printf(&b, "}}");                                                    \
-		}                                                                                        \
-		fields.len = writers.len = conflicts.len = 0;                                            \
-		deleted = 0;                                                                             \
-		field_conflicts = 0;                                                                     \
-		cur_field[0] = '\0';                                                                     \
-	} while (0)
-
-	while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *row_id = (const char *)sqlite3_column_text(st, 0);
-		const char *field = (const char *)sqlite3_column_text(st, 1);
-		const char *value = (const char *)sqlite3_column_text(st, 2);
-		char dev[65];
-		rc = 0;
-		if (!row_id || !field || !value || sqlite3_column_bytes(st, 3) != 32)
-			continue;
-		mutual__hex(dev, sqlite3_column_blob(st, 3), 32);
-		if (!have || strcmp(row_id, cur_id) != 0) {
-			FLUSH_ENTITY();
-			snprintf(cur_id, sizeof(cur_id), "%s", row_id);
-			have = 1;
-		}
-		if (strcmp(field, cur_field) != 0) {
-			/* The first row of a field is its winner. */
-			if (field_conflicts)
-				mutual__buf_put_u8(&conflicts, ']');
-			field_conflicts = 0;
-			snprintf(cur_field, sizeof(cur_field), "%s", field);
-			winner.len = 0;
-			mutual__buf_put(&winner, value, strlen(value));
-			mutual__buf_cstr(&winner);
-			if (strcmp(field, "_deleted") == 0) {
-				deleted = strcmp(value, "true") == 0;
-			} else {
-				if (fields.len)
-					mutual__buf_put_u8(&fields, ',');
-				mutual__json_put_string(&fields, field);
-				mutual__buf_printf(&fields, ":%s", value);
-			}
-			if (writers.len)
-				mutual__buf_put_u8(&writers, ',');
-			mutual__json_put_string(&writers, field);
-			mutual__buf_printf(&writers, ":{\"device\":\"%s\",\"hlc\":%lld,\"seq\":%lld}", dev,
-				(long long)sqlite3_column_int64(st, 5), (long long)sqlite3_column_int64(st, 4));
-			continue;
-		}
-		/* Later rows of the same field: concurrent writes that lost. One
-		 * that set the same value disagrees with nobody. */
-		if (strcmp(value, (const char *)winner.data) == 0)
-			continue;
-		if (!field_conflicts) {
-			if (conflicts.len)
-				mutual__buf_put_u8(&conflicts, ',');
-			mutual__json_put_string(&conflicts, field);
-			mutual__buf_put(&conflicts, ":[", 2);
-		} else {
-			mutual__buf_put_u8(&conflicts, ',');
-		}
-		field_conflicts++;
-		mutual__buf_printf(&conflicts, "{\"device\":\"%s\",\"hlc\":%lld,\"seq\":%lld,\"value\":%s}", dev,
-			(long long)sqlite3_column_int64(st, 5), (long long)sqlite3_column_int64(st, 4), value);
-	}
-	if (rc == SQLITE_DONE)
-		rc = 0;
-	else if (rc > 0)
-		rc = fail(s, rc, "cannot read the state");
+	memset(&x, 0, sizeof(x));
+	rc = mutual__buf_printf(&x.b, "{\"entities\":[");
+	if (rc == 0)
+		rc = mutual__db_entity_rows(s->db, kind, id, state_row, &x);
 	if (rc == 0) {
-		FLUSH_ENTITY();
-		rc = mutual__buf_printf(&b, "],\"kind\":");
-		rc = rc ? rc : mutual__json_put_string(&b, kind);
-		rc = rc ? rc : mutual__buf_put_u8(&b, '}');
-		rc = rc ? rc : mutual__buf_cstr(&b);
+		state_end_entity(&x);
+		mutual__buf_printf(&x.b, "],\"kind\":");
+		mutual__json_put_string(&x.b, kind);
+		mutual__buf_put_u8(&x.b, '}');
+		mutual__buf_cstr(&x.b);
+		rc = state_json_check(&x);
 	}
-#undef FLUSH_ENTITY
-	sqlite3_finalize(st);
-	mutual__buf_free(&winner);
-	mutual__buf_free(&fields);
-	mutual__buf_free(&writers);
-	mutual__buf_free(&conflicts);
+	mutual__buf_free(&x.winner);
+	mutual__buf_free(&x.fields);
+	mutual__buf_free(&x.writers);
+	mutual__buf_free(&x.conflicts);
 	if (rc < 0) {
-		mutual__buf_free(&b);
+		mutual__buf_free(&x.b);
 		return rc;
 	}
-	if (id && n_entities == 0) {
-		mutual__buf_free(&b);
+	if (id && x.n_entities == 0) {
+		mutual__buf_free(&x.b);
 		return mutual__fail(MUTUAL_ENOTFOUND, "there is no %s with id '%s'", kind, id);
 	}
-	*out = (char *)b.data;
+	*out = (char *)x.b.data;
+	return 0;
+}
+
+typedef struct {
+	mutual_buf b;
+	int n;
+} counters_json;
+
+static int counter_row(const mutual_db_counter_row *row, void *payload)
+{
+	counters_json *x = payload;
+	if (x->n++)
+		mutual__buf_put_u8(&x->b, ',');
+	mutual__json_put_string(&x->b, row->key);
+	mutual__buf_put_u8(&x->b, ':');
+	put_fixed(&x->b, row->value);
 	return 0;
 }
 
 int mutual_counters_json(char **out, mutual_store *s, const char *key)
 {
-	sqlite3_stmt *st = NULL;
-	mutual_buf b = { 0 };
-	int rc, n = 0;
+	MUTUAL_STORE_ENTER(s);
+	counters_json x = { { 0 }, 0 };
+	int rc;
 
 	if (!out || !s)
 		return mutual__fail(MUTUAL_EINVALID, "no store or output given");
 	*out = NULL;
 	mutual__error_clear();
-	rc = sqlite3_prepare_v2(SQLITE(s), key ? "SELECT key, value FROM counters WHERE key = ?"
-					       : "SELECT key, value FROM counters ORDER BY key", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return fail(s, rc, "cannot read the counters");
-	if (key)
-		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	rc = mutual__buf_put_u8(&b, '{');
-	while (rc == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		rc = 0;
-		if (n++)
-			mutual__buf_put_u8(&b, ',');
-		mutual__json_put_string(&b, (const char *)sqlite3_column_text(st, 0));
-		mutual__buf_put_u8(&b, ':');
-		put_fixed(&b, sqlite3_column_int64(st, 1));
+	rc = mutual__buf_put_u8(&x.b, '{');
+	if (rc == 0)
+		rc = mutual__db_counter_rows(s->db, key, counter_row, &x);
+	if (rc == 0) {
+		mutual__buf_put_u8(&x.b, '}');
+		mutual__buf_cstr(&x.b);
+		rc = mutual__buf_check(&x.b); /* counter_row's writes too */
 	}
-	rc = rc == SQLITE_DONE || rc == 0 ? 0 : fail(s, rc, "cannot read the counters");
-	sqlite3_finalize(st);
-	if (rc == 0)
-		rc = mutual__buf_put_u8(&b, '}');
-	if (rc == 0)
-		rc = mutual__buf_cstr(&b);
-	if (rc == 0 && key && n == 0)
+	if (rc == 0 && key && x.n == 0)
 		rc = mutual__fail(MUTUAL_ENOTFOUND, "there is no counter '%s'", key);
 	if (rc < 0) {
-		mutual__buf_free(&b);
+		mutual__buf_free(&x.b);
 		return rc;
 	}
-	*out = (char *)b.data;
+	*out = (char *)x.b.data;
 	return 0;
 }
 
 /* --------------------------------------------------------------- digest */
 
-/* Hash every row of `sql` (all columns, typed) into the running buffer. */
-static int digest_rows(mutual_store *s, mutual_buf *acc, const char *sql)
+/* What the digest hashes, in mutual__db_state_rows's order: each table's
+ * query text and a newline, then per row each column as its type (one
+ * byte) and its value: an integer as u64, a float as "%.17g", text and
+ * blobs as a u32 length and their bytes, NULL as nothing more. */
+static int digest_row(const char *query, const mutual_db_value *values, size_t n, void *payload)
 {
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(SQLITE(s), sql, -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return fail(s, rc, "cannot digest the state");
-	mutual__buf_printf(acc, "%s\n", sql);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int n = sqlite3_column_count(st);
-		for (int i = 0; i < n; i++) {
-			int type = sqlite3_column_type(st, i);
-			mutual__buf_put_u8(acc, (uint8_t)type);
-			if (type == SQLITE_INTEGER) {
-				mutual__buf_put_u64(acc, (uint64_t)sqlite3_column_int64(st, i));
-			} else if (type == SQLITE_FLOAT) {
-				mutual__buf_printf(acc, "%.17g", sqlite3_column_double(st, i));
-			} else if (type != SQLITE_NULL) {
-				const void *p = type == SQLITE_BLOB ? sqlite3_column_blob(st, i) : (const void *)sqlite3_column_text(st, i);
-				int len = sqlite3_column_bytes(st, i);
-				mutual__buf_put_u32(acc, (uint32_t)len);
-				mutual__buf_put(acc, p, (size_t)len);
-			}
+	mutual_buf *acc = payload;
+	if (!values)
+		return mutual__buf_printf(acc, "%s\n", query);
+	for (size_t i = 0; i < n; i++) {
+		const mutual_db_value *v = &values[i];
+		mutual__buf_put_u8(acc, (uint8_t)v->type);
+		if (v->type == MUTUAL_DB_INTEGER) {
+			mutual__buf_put_u64(acc, (uint64_t)v->integer);
+		} else if (v->type == MUTUAL_DB_FLOAT) {
+			mutual__buf_printf(acc, "%.17g", v->real);
+		} else if (v->type != MUTUAL_DB_NULL) {
+			mutual__buf_put_u32(acc, (uint32_t)v->len);
+			mutual__buf_put(acc, v->bytes, v->len);
 		}
 	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : fail(s, rc, "cannot digest the state");
+	return mutual__buf_check(acc); /* a failed buffer stops the read */
 }
 
 int mutual_state_digest(uint8_t out[MUTUAL_HASH_SIZE], mutual_store *s)
 {
+	MUTUAL_STORE_ENTER(s);
 	mutual_buf acc = { 0 };
-	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if (!out || !s)
@@ -936,42 +806,10 @@ int mutual_state_digest(uint8_t out[MUTUAL_HASH_SIZE], mutual_store *s)
 	mutual__error_clear();
 	if ((rc = mutual__apps_catch_up(s)) < 0)
 		return rc;
-	if ((rc = digest_rows(s, &acc, "SELECT kind, id, field, device, seq, hlc, value FROM entity_writes"
-				      " ORDER BY kind, id, field, device, seq")) < 0 ||
-	    (rc = digest_rows(s, &acc, "SELECT key, value FROM counters ORDER BY key")) < 0 ||
-	    (rc = digest_rows(s, &acc, "SELECT device, seq FROM forks ORDER BY device")) < 0)
-		goto done;
-	/* Every app projection's tables, whole, in a fixed order. */
-	rc = sqlite3_prepare_v2(SQLITE(s), "SELECT t.name FROM sqlite_master t, app_projections p WHERE t.type = 'table'"
-		" AND substr(t.name, 1, length(p.name) + 1) = p.name || '_' ORDER BY t.name", -1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		rc = fail(s, rc, "cannot digest the state");
-		goto done;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		mutual_buf sql = { 0 };
-		const char *table = (const char *)sqlite3_column_text(st, 0);
-		int cols;
-		sqlite3_stmt *probe = NULL;
-		mutual__buf_printf(&sql, "SELECT * FROM \"%s\"", table);
-		mutual__buf_cstr(&sql);
-		if (sqlite3_prepare_v2(SQLITE(s), (const char *)sql.data, -1, &probe, NULL) == SQLITE_OK) {
-			cols = sqlite3_column_count(probe);
-			sqlite3_finalize(probe);
-			mutual__buf_printf(&sql, " ORDER BY ");
-			for (int i = 1; i <= cols; i++)
-				mutual__buf_printf(&sql, "%s%d", i > 1 ? "," : "", i);
-			mutual__buf_cstr(&sql);
-			rc = digest_rows(s, &acc, (const char *)sql.data);
-		}
-		mutual__buf_free(&sql);
-		if (rc < 0 && rc != SQLITE_ROW)
-			goto done;
-		rc = SQLITE_ROW;
-	}
-	rc = rc == SQLITE_DONE ? 0 : fail(s, rc, "cannot digest the state");
-done:
-	sqlite3_finalize(st);
+	/* Never the digest of a truncated input: acc is checked before it is hashed. */
+	rc = mutual__db_state_rows(s->db, digest_row, &acc);
+	if (rc == 0)
+		rc = mutual__buf_check(&acc);
 	if (rc == 0)
 		mutual__hash(out, acc.data, acc.len);
 	mutual__buf_free(&acc);

@@ -19,8 +19,6 @@ int mutual__apps_catch_up(mutual_store *s);
  * catch up again, from their start if it sorts before their cursor. */
 int mutual__apps_note_late(mutual_store *s, const mutual_event_rec *ev);
 void mutual__apps_free(mutual_store *s);
-/* Finalize the projections' cached statements (before the database closes). */
-void mutual__project_free(mutual_store *s);
 
 int mutual__project_check_name(const char *s, size_t len, const char *what);
 /* A JSON number as fixed point with 6 decimals; -1 if not one. */

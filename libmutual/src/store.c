@@ -240,7 +240,6 @@ void mutual_store_free(mutual_store *s)
 	if (!s)
 		return;
 	mutual__apps_free(s);
-	mutual__project_free(s);
 	mutual__names_free(s->names);
 	mutual__db_close(s->db);
 	mutual__wipe(s->secret, sizeof(s->secret));

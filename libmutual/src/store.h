@@ -32,7 +32,6 @@ struct mutual_store {
 	uint32_t key_id;
 	uint8_t group_key[MUTUAL_GROUP_KEY_SIZE];
 	struct mutual_app *apps; /* app projections registered on this handle */
-	struct sqlite3_stmt *proj_stmts[8]; /* project.c's cached statements */
 	mutual_projection_stats projection_stats;
 	struct mutual_names *names; /* names.c's display names, remade when the devices change */
 #ifndef NDEBUG
