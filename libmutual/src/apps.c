@@ -83,12 +83,18 @@ typedef struct {
 } replay_ctx;
 
 /* NOTES 2; the rules for new appends are docs/format.md, "Payload". */
+/* 1 when `a` applies `ev`, 0 when not, or MUTUAL_ERROR when memory ran
+ * out deciding (never taken for a payload that breaks the rules, which
+ * would leave a good event out of the state). */
 static int matches(const struct mutual_app *a, const mutual_event_rec *ev)
 {
 	size_t n = a->type_prefix ? strlen(a->type_prefix) : 0;
+	int rc;
 	if (ev->quarantined || (n && (ev->type_len < n || memcmp(ev->type, a->type_prefix, n) != 0)))
 		return 0;
-	if (mutual__json_check_strict(ev->payload, ev->payload_len) < 0) {
+	if ((rc = mutual__json_check_strict(ev->payload, ev->payload_len)) < 0) {
+		if (rc == MUTUAL_ERROR)
+			return rc;
 		mutual__error_clear();
 		return 0;
 	}
@@ -110,9 +116,9 @@ static int sorts_after(const mutual_event_rec *ev, const mutual_db_app_cursor *c
 
 static int apply_one(replay_ctx *x, const mutual_event_rec *ev)
 {
-	int rc;
-	if (!matches(x->app, ev))
-		return 0;
+	int rc = matches(x->app, ev);
+	if (rc <= 0)
+		return rc;
 	assert(!x->cur.has_pos || sorts_after(ev, &x->cur)); /* NOTES 1 */
 	if (!x->apply && (rc = mutual__db_app_prepare(&x->apply, x->s->db, x->app->apply)) < 0)
 		return rc;
