@@ -20,7 +20,9 @@
  *     found once from the field's history (entity_history: every applied
  *     write) and the frontiers of those writes. So an event costs rows in
  *     proportion to its fields plus its frontier, never their product,
- *     and never the log: late events land cheaply.
+ *     and never the log: late events land cheaply. Asserted in
+ *     apply_field (vec_grew); the property tests (project/property-*)
+ *     check the whole of NOTES 1 and 2 against every arrival order.
  *  3. Deletion is the field "_deleted"; a put writes "_deleted": false
  *     too, so a delete concurrent with an edit is an ordinary conflict.
  *  4. Counters are sums of fixed-point deltas (6 decimal places, int64),
@@ -40,6 +42,7 @@
  *     malformed only when json.c says so (MUTUAL_EINVALID, ENOTFOUND),
  *     never when memory ran out (MUTUAL_ERROR fails the apply).
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +177,21 @@ typedef struct {
 	mutual_buf old, grown, vec, kept; /* apply_field's */
 } entity_ctx;
 
+#ifndef NDEBUG
+/* NOTES 2, asserted: a seen vector only grows. Every entry of `old` is at
+ * most what `now` holds for its device. */
+static int vec_grew(const mutual_buf *now, const mutual_buf *old)
+{
+	size_t n_now = now->len / MUTUAL_FRONTIER_ENTRY;
+	for (size_t i = 0; i < old->len / MUTUAL_FRONTIER_ENTRY; i++) {
+		const uint8_t *e = old->data + i * MUTUAL_FRONTIER_ENTRY;
+		if (vec_get(now->data, n_now, e) < mutual__get_u64(e + 32))
+			return 0;
+	}
+	return 1;
+}
+#endif
+
 /* One write of one field: see NOTES 1 and 2. */
 static int apply_field(entity_ctx *x, const char *field, const char *value, size_t value_len)
 {
@@ -206,6 +224,7 @@ static int apply_field(entity_ctx *x, const char *field, const char *value, size
 	    (rc = mutual__db_history_add(db, kind, id, field, ev->device, ev->seq)) < 0 ||
 	    (rc = mutual__db_seen_set(db, kind, id, field, x->vec.data, x->vec.len / MUTUAL_FRONTIER_ENTRY)) < 0)
 		return rc;
+	assert(vec_grew(&x->vec, &x->old)); /* NOTES 2 */
 
 	/* Drop the writes now seen; keep this one unless it was already seen. */
 	n_vec = x->vec.len / MUTUAL_FRONTIER_ENTRY;

@@ -14,12 +14,15 @@
  *     can forward them byte for byte; the `segments` table says which commit
  *     carries which events. Objects are written before the rows that name
  *     them, so a crash leaves at worst unreferenced objects, never a row
- *     pointing at nothing.
+ *     pointing at nothing (asserted in sync_import.c's store_segments:
+ *     mutual__repo_has before the row; and at every insert, db.c NOTES 2).
  *  2. One sync at a time per store (a lock file in the store) and per medium
  *     (a lock file beside the stick's repository). Both are flock()s,
  *     released by the kernel when a process dies, so a killed sync never
  *     blocks the next. Every file of a medium, and of the store's folder, is
  *     reached through medium.c, which refuses links and files not ours.
+ *     Export and import assert they run under the store's lock
+ *     (c->store_locked); the medium's lock is checked by the sync tests.
  */
 #include "sync_int.h"
 
@@ -171,6 +174,7 @@ int mutual_sync(mutual_sync_stats *out, mutual_store *s, const char *target, con
 	if ((rc = mutual__medium_open(&c.store_dir, s->dir)) < 0 ||
 	    (rc = mutual__medium_lock(&lock_fd, &c.store_dir, SYNC_LOCK, "this store")) < 0)
 		goto done;
+	c.store_locked = 1;
 	/* Under the store's lock, a quarantine can only be a killed sync's. */
 	mutual__medium_quarantine_drop(&c.store_dir, QUARANTINE);
 	if ((rc = mutual__medium_repo(&path, &c.store_dir, SYNC_REPO, MUTUAL_MEDIUM_CREATE)) < 0 || (rc = mutual__repo_open(&c.local, path)) < 0)

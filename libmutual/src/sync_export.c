@@ -7,10 +7,12 @@
  * NOTES ON THE DESIGN
  *  1. Own events are cut into segments once; each segment ends in a signed
  *     event (the exporter signs the last one if its append did not), so a
- *     segment is covered by its device's signature on its own.
+ *     segment is covered by its device's signature on its own (asserted
+ *     in flush_segment: ends_signed).
  */
 #include "sync_int.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +42,17 @@ typedef struct {
 	uint64_t until; /* the last seq to export */
 } export_ctx;
 
+#ifndef NDEBUG
+/* NOTES 1, asserted: the segment's last event carries this device's
+ * signature (judged by the chain rule, as every reader will). */
+static int ends_signed(const export_ctx *x)
+{
+	mutual_chain chain;
+	mutual__chain_start(&chain, x->c->s->self, x->last.seq, x->last.prev);
+	return x->last.has_sig && mutual__chain_next(&chain, &x->last, NULL) == MUTUAL_CHAIN_OK;
+}
+#endif
+
 static int flush_segment(export_ctx *x)
 {
 	sync_ctx *c = x->c;
@@ -64,6 +77,7 @@ static int flush_segment(export_ctx *x)
 		    (rc = mutual__buf_put(&x->plain, x->wire.data, x->wire.len)) < 0)
 			return rc;
 	}
+	assert(ends_signed(x)); /* NOTES 1 */
 	mutual__segment_finish(&x->plain, (uint32_t)x->count);
 	if ((rc = mutual__segment_seal(&x->sealed, &x->plain, s->group_id_raw, s->self, s->key_id, s->group_key)) < 0)
 		return rc;
@@ -124,6 +138,7 @@ int mutual__sync_export_own(sync_ctx *c)
 	uint8_t head_hash[32];
 	int rc;
 
+	assert(c->store_locked); /* sync.c NOTES 2 */
 	memset(&x, 0, sizeof(x));
 	x.c = c;
 	rc = mutual__db_segment_tip(s->db, s->self, &last, x.parent.id);

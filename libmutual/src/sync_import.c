@@ -10,16 +10,19 @@
  * NOTES ON THE DESIGN
  *  1. Import is append-only: a peer's device ref must extend the commit this
  *     store holds for that device. A ref that is behind is left to the send
- *     step; one that diverges is refused and nothing of it imported.
+ *     step; one that diverges is refused and nothing of it imported. Each
+ *     event stored must extend its log (asserted at the insert, db.c
+ *     NOTES 2).
  *  2. A segment verifies only against the key its ref names: the events'
  *     device, every signature, and the envelope's associated data must all
  *     agree with the ref, whatever keys the data itself mentions.
  *  3. Verify before keeping. Objects are read from the peer: the stick's
  *     repository, or a quarantine in the store's folder where a bundle's or
  *     a remote's pack lands. Only segments that verified are copied into
- *     sync.git, before their rows are stored; the quarantine is dropped
- *     whatever happens. Every object read is bounded (git.h's MUTUAL_*_MAX),
- *     and so is every walk: memory does not grow with what a peer claims.
+ *     sync.git, before their rows are stored (asserted in store_segments);
+ *     the quarantine is dropped whatever happens. Every object read is
+ *     bounded (git.h's MUTUAL_*_MAX), and so is every walk: memory does
+ *     not grow with what a peer claims.
  *  4. Newer formats. A ref under refs/mutual/v<N>/, N >= 2, is kept and
  *     passed on only when every object it adds authenticates with the group
  *     key under its name (the outer envelope is the same for every version);
@@ -28,7 +31,8 @@
  *     verified plaintext from one device, but never less than one segment
  *     (so a log always goes on); the rest stays on the target for the next
  *     sync, and a warning says so. What a device sent is kept per sync, so a
- *     sudden flood is warned of (docs/format.md, "Limits").
+ *     sudden flood is warned of (docs/format.md, "Limits"). Asserted in
+ *     import_ref after each batch.
  */
 #include "sync_int.h"
 
@@ -650,6 +654,7 @@ static int adopt_newer(sync_ctx *c, const peer_ref *r)
 int mutual__sync_import_all(sync_ctx *c)
 {
 	int rc;
+	assert(c->store_locked); /* sync.c NOTES 2 */
 	/* Fork proofs first, so a known fork is not taken for news. */
 	for (size_t i = 0; i < c->n_refs; i++)
 		if (strncmp(c->refs[i].name, MUTUAL_REF_FORKS, strlen(MUTUAL_REF_FORKS)) == 0 &&

@@ -58,6 +58,7 @@ typedef struct {
 	size_t n_imported;
 	uint64_t segments_left; /* beyond what one sync takes (MUTUAL_IMPORT_SEGMENTS_MAX) */
 	int quarantined;        /* the peer is our quarantine, dropped at the end */
+	int store_locked;       /* sync.c NOTES 2: this sync holds the store's lock */
 } sync_ctx;
 
 /* ---------------------------------------------- sync.c: the context's helpers */
