@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Each dependency has one door, and each security rule one function
 (docs/architecture.md, "Modules"): fails when a file outside a door
-includes the dependency's header, when the signature primitive is called
+includes the dependency's header, when a private header names a
+dependency's type or code, when the signature primitive is called
 anywhere but the chain rule (event.c's mutual__chain_next), or when
 libgit2's private file names are spelled outside git.c.
 
@@ -62,6 +63,10 @@ for rel, text in sources(SCANNED + ("tests", "bench")):
                             "(it must be once, there)")
     elif rel not in ("libmutual/src/crypto.c", "libmutual/src/crypto.h") and calls:
         problems.append(f"{rel} calls mutual__sign_verify: judge a chain through mutual__chain_next")
+    if rel.endswith(".h") and rel != "libmutual/src/db_sqlite.h":
+        code = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+        for m in re.finditer(r"\b(sqlite3\w*|SQLITE_\w+|git_\w+|GIT_\w+|crypto_\w+|z_stream\w*)\b", code):
+            problems.append(f"{rel} names {m.group(1)}: no dependency's type or code outside its door")
     if rel != "libmutual/src/git.c" and re.search(r"pack_git2_|tmp_object_git2_", text):
         problems.append(f"{rel} names libgit2's private files: ask git.h (mutual__git_is_temp_file)")
 
