@@ -80,8 +80,11 @@ static int record_fork(sync_ctx *c, const uint8_t device[32], uint64_t seq, cons
 	}
 	if ((rc = mutual__db_commit(s->db)) < 0)
 		goto done;
-	rc = mutual__ref_get(&now, c->local, name) == 0 ? mutual__ref_set(c->local, name, &oid, &now)
-							 : mutual__ref_set(c->local, name, &oid, NULL);
+	rc = mutual__ref_get(&now, c->local, name);
+	if (rc == 0)
+		rc = mutual__ref_set(c->local, name, &oid, &now);
+	else if (rc == MUTUAL_ENOTFOUND) /* a ref that cannot be read is not missing */
+		rc = mutual__ref_set(c->local, name, &oid, NULL);
 	*adopted = rc == 0;
 	c->stats->forks_found += *adopted;
 done:

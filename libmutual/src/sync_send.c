@@ -243,13 +243,16 @@ int mutual__sync_set_local_ref(const uint8_t *device, uint64_t last_seq, const u
 	sync_ctx *c = payload;
 	char name[128];
 	mutual_oid now, want;
+	int rc;
 	(void)last_seq;
 	device_ref(name, sizeof(name), device);
 	memcpy(want.id, commit, 20);
-	if (mutual__ref_get(&now, c->local, name) == 0) {
+	if ((rc = mutual__ref_get(&now, c->local, name)) == 0) {
 		if (memcmp(&now, &want, sizeof(now)) == 0)
 			return 0;
 		return mutual__ref_set(c->local, name, &want, &now);
 	}
+	if (rc != MUTUAL_ENOTFOUND) /* a ref that cannot be read is not missing */
+		return rc;
 	return mutual__ref_set(c->local, name, &want, NULL);
 }
