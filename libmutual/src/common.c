@@ -1,13 +1,18 @@
 /*
- * common.c - the error model, byte buffers, hex, and careful file writing.
+ * common.c - the error model, the allocator, byte buffers, hex, and careful
+ * file writing.
  *
  * The last error is per thread, so handles used from separate threads never
  * see each other's messages.
  */
 #include "common.h"
+#include "fault.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef MUTUAL_TEST_HOOKS
+#include <stdatomic.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +54,96 @@ int mutual__fail_wrap(int code, const char *fmt, ...)
 
 void mutual_free(void *ptr)
 {
+	mutual__free(ptr);
+}
+
+/* alloc-sed: off (scripts/alloc-sed.sh leaves the real calls below alone) */
+#ifdef MUTUAL_TEST_HOOKS
+/* The fault simulator (fault.h). `seen` counts every allocation of every
+ * source since arming; the fault fires when it reaches `fail_at`. */
+static atomic_long seen, fail_at, hits, per_source[MUTUAL_ALLOC_SOURCES], live[MUTUAL_ALLOC_SOURCES];
+static atomic_int persistent_mode;
+
+int mutual__fault_alloc_fails(int source)
+{
+	long n = atomic_fetch_add(&seen, 1) + 1, at = atomic_load(&fail_at);
+	atomic_fetch_add(&per_source[source], 1);
+	if (at > 0 && (n == at || (n > at && atomic_load(&persistent_mode)))) {
+		atomic_fetch_add(&hits, 1);
+		return 1;
+	}
+	return 0;
+}
+
+void mutual__fault_alloc_live(int source, int delta)
+{
+	atomic_fetch_add(&live[source], delta);
+}
+
+void mutual__test_fault_alloc(long n, int persistent)
+{
+	atomic_store(&fail_at, 0);
+	atomic_store(&seen, 0);
+	atomic_store(&hits, 0);
+	for (int i = 0; i < MUTUAL_ALLOC_SOURCES; i++)
+		atomic_store(&per_source[i], 0);
+	atomic_store(&persistent_mode, persistent != 0);
+	atomic_store(&fail_at, n > 0 ? n : 0);
+}
+
+long mutual__test_fault_hits(void)
+{
+	return atomic_load(&hits);
+}
+
+long mutual__test_fault_count(int source)
+{
+	return source >= 0 && source < MUTUAL_ALLOC_SOURCES ? atomic_load(&per_source[source]) : -1;
+}
+
+long mutual__test_alloc_live(int source)
+{
+	return source >= 0 && source < MUTUAL_ALLOC_SOURCES ? atomic_load(&live[source]) : -1;
+}
+
+void *mutual__malloc(size_t n)
+{
+	void *p;
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_SELF))
+		return NULL;
+	if ((p = malloc(n)))
+		mutual__fault_alloc_live(MUTUAL_ALLOC_SELF, 1);
+	return p;
+}
+
+void *mutual__calloc(size_t n, size_t size)
+{
+	void *p;
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_SELF))
+		return NULL;
+	if ((p = calloc(n, size)))
+		mutual__fault_alloc_live(MUTUAL_ALLOC_SELF, 1);
+	return p;
+}
+
+void *mutual__realloc(void *ptr, size_t n)
+{
+	void *p;
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_SELF))
+		return NULL;
+	if ((p = realloc(ptr, n)) && !ptr)
+		mutual__fault_alloc_live(MUTUAL_ALLOC_SELF, 1);
+	return p;
+}
+
+void mutual__free(void *ptr)
+{
+	if (ptr)
+		mutual__fault_alloc_live(MUTUAL_ALLOC_SELF, -1);
 	free(ptr);
 }
+#endif
+/* alloc-sed: on */
 
 const char *mutual_version(void)
 {
