@@ -36,12 +36,12 @@ static void app_free(struct mutual_app *a)
 {
 	if (!a)
 		return;
-	free(a->name);
-	free(a->schema);
-	free(a->reset);
-	free(a->type_prefix);
-	free(a->apply);
-	free(a);
+	mutual__free(a->name);
+	mutual__free(a->schema);
+	mutual__free(a->reset);
+	mutual__free(a->type_prefix);
+	mutual__free(a->apply);
+	mutual__free(a);
 }
 
 void mutual__apps_free(mutual_store *s)
@@ -384,7 +384,7 @@ int mutual_projection_register(mutual_store *s, const mutual_projection_def *def
 	for (a = s->apps; a; a = a->next)
 		if (strcmp(a->name, def->name) == 0)
 			return mutual__fail(MUTUAL_EEXISTS, "a projection named %s is already registered", def->name);
-	if (!(a = calloc(1, sizeof(*a))))
+	if (!(a = mutual__calloc(1, sizeof(*a))))
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	a->schema_version = def->schema_version;
 	if (!(a->name = mutual__strdup(def->name)) || !(a->schema = mutual__strdup(def->schema)) ||
@@ -420,12 +420,12 @@ int mutual_query(mutual_store *s, const char *sql, const char *const *params, si
 		sqlite3_bind_text(st, (int)i + 1, params[i], -1, SQLITE_STATIC);
 	cols = sqlite3_column_count(st);
 	{
-		const char **names = calloc((size_t)cols + 1, sizeof(*names));
-		const char **values = calloc((size_t)cols + 1, sizeof(*values));
+		const char **names = mutual__calloc((size_t)cols + 1, sizeof(*names));
+		const char **values = mutual__calloc((size_t)cols + 1, sizeof(*values));
 		int stopped = 0;
 		if (!names || !values) {
-			free(names);
-			free(values);
+			mutual__free(names);
+			mutual__free(values);
 			sqlite3_finalize(st);
 			return mutual__fail(MUTUAL_ERROR, "out of memory");
 		}
@@ -436,8 +436,8 @@ int mutual_query(mutual_store *s, const char *sql, const char *const *params, si
 				values[i] = (const char *)sqlite3_column_text(st, i);
 			stopped = cb(cols, names, values, payload);
 		}
-		free(names);
-		free(values);
+		mutual__free(names);
+		mutual__free(values);
 		if (stopped) {
 			sqlite3_finalize(st);
 			return stopped;

@@ -163,7 +163,7 @@ int mutual__buf_grow(mutual_buf *b, size_t extra)
 	cap = b->cap ? b->cap : 256;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	data = realloc(b->data, cap);
+	data = mutual__realloc(b->data, cap);
 	if (!data)
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	b->data = data;
@@ -234,7 +234,7 @@ int mutual__buf_cstr(mutual_buf *b)
 
 void mutual__buf_free(mutual_buf *b)
 {
-	free(b->data);
+	mutual__free(b->data);
 	b->data = NULL;
 	b->len = b->cap = 0;
 }
@@ -299,7 +299,7 @@ int mutual__unhex(uint8_t *out, size_t len, const char *hex, size_t hexlen)
 char *mutual__strdup(const char *s)
 {
 	size_t n = strlen(s) + 1;
-	char *d = malloc(n);
+	char *d = mutual__malloc(n);
 	if (!d) {
 		mutual__fail(MUTUAL_ERROR, "out of memory");
 		return NULL;
@@ -311,7 +311,7 @@ char *mutual__strdup(const char *s)
 char *mutual__path_join(const char *dir, const char *name)
 {
 	size_t a = strlen(dir), b = strlen(name);
-	char *p = malloc(a + b + 2);
+	char *p = mutual__malloc(a + b + 2);
 	if (!p) {
 		mutual__fail(MUTUAL_ERROR, "out of memory");
 		return NULL;
@@ -344,7 +344,7 @@ static char *parent_dir(const char *path)
 		return mutual__strdup(".");
 	if (slash == path)
 		return mutual__strdup("/");
-	dir = malloc((size_t)(slash - path) + 1);
+	dir = mutual__malloc((size_t)(slash - path) + 1);
 	if (!dir) {
 		mutual__fail(MUTUAL_ERROR, "out of memory");
 		return NULL;
@@ -392,7 +392,7 @@ int mutual__write_secret_file(const char *path, const void *data, size_t len)
 	rc = 0;
 done:
 	close(fd);
-	free(dir);
+	mutual__free(dir);
 	if (rc < 0)
 		unlink(path);
 	return rc;

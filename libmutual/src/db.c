@@ -288,14 +288,14 @@ static void close_handle(mutual_db *db)
 
 int mutual__db_open(mutual_db **out, const char *path, int flags)
 {
-	mutual_db *db = calloc(1, sizeof(*db));
+	mutual_db *db = mutual__calloc(1, sizeof(*db));
 	int rc;
 
 	*out = NULL;
 	if (!db)
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	if (!(db->path = mutual__strdup(path))) {
-		free(db);
+		mutual__free(db);
 		return MUTUAL_ERROR;
 	}
 	if (flags & MUTUAL_DB_CREATE) {
@@ -313,7 +313,7 @@ int mutual__db_open(mutual_db **out, const char *path, int flags)
 		if (rc < 0 && rc != MUTUAL_ECORRUPT && rc != MUTUAL_EVERSION) {
 			/* Read-only media cannot hold the WAL index: nothing can write
 			 * there, so reading the file as immutable is safe. */
-			char *uri = malloc(strlen(path) + 32);
+			char *uri = mutual__malloc(strlen(path) + 32);
 			if (!uri) {
 				rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 				goto fail;
@@ -321,7 +321,7 @@ int mutual__db_open(mutual_db **out, const char *path, int flags)
 			snprintf(uri, strlen(path) + 32, "file:%s?immutable=1", path);
 			close_handle(db);
 			rc = open_handle(db, uri, SQLITE_OPEN_READONLY);
-			free(uri);
+			mutual__free(uri);
 			if (rc == 0)
 				rc = check_schema(db);
 			if (rc < 0)
@@ -343,7 +343,7 @@ int mutual__db_open(mutual_db **out, const char *path, int flags)
 			*slash = '\0';
 		if (access(slash ? dir : ".", W_OK) != 0)
 			db->readonly = 1;
-		free(dir);
+		mutual__free(dir);
 	}
 	if ((rc = exec(db, "PRAGMA synchronous=FULL", "cannot configure the store")) < 0)
 		goto fail;
@@ -351,8 +351,8 @@ int mutual__db_open(mutual_db **out, const char *path, int flags)
 	return 0;
 fail:
 	close_handle(db);
-	free(db->path);
-	free(db);
+	mutual__free(db->path);
+	mutual__free(db);
 	return rc;
 }
 
@@ -361,8 +361,8 @@ void mutual__db_close(mutual_db *db)
 	if (!db)
 		return;
 	close_handle(db);
-	free(db->path);
-	free(db);
+	mutual__free(db->path);
+	mutual__free(db);
 }
 
 int mutual__db_is_readonly(const mutual_db *db)
@@ -633,7 +633,7 @@ int mutual__db_iter_new(mutual_db_iter **out, mutual_db *db, const mutual_db_fil
 		mutual__buf_free(&sql);
 		return MUTUAL_ERROR;
 	}
-	if (!(it = calloc(1, sizeof(*it)))) {
+	if (!(it = mutual__calloc(1, sizeof(*it)))) {
 		mutual__buf_free(&sql);
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	}
@@ -641,7 +641,7 @@ int mutual__db_iter_new(mutual_db_iter **out, mutual_db *db, const mutual_db_fil
 	rc = sqlite3_prepare_v2(db->db, (const char *)sql.data, -1, &it->stmt, NULL);
 	mutual__buf_free(&sql);
 	if (rc != SQLITE_OK) {
-		free(it);
+		mutual__free(it);
 		return db_fail(db, rc, "cannot read the log");
 	}
 	if (f->type)
@@ -678,7 +678,7 @@ void mutual__db_iter_free(mutual_db_iter *it)
 	if (!it)
 		return;
 	sqlite3_finalize(it->stmt);
-	free(it);
+	mutual__free(it);
 }
 
 int mutual__db_event_get(mutual_event_rec *ev, mutual_buf *scratch, mutual_db *db,

@@ -101,8 +101,8 @@ int mutual__repo_open(mutual_repo **out, const char *path)
 	*out = NULL;
 	if ((rc = mutual__git_init()) < 0)
 		return rc;
-	if (!(r = calloc(1, sizeof(*r))) || !(r->path = mutual__strdup(path))) {
-		free(r);
+	if (!(r = mutual__calloc(1, sizeof(*r))) || !(r->path = mutual__strdup(path))) {
+		mutual__free(r);
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	}
 	/* Exactly this folder: no search upwards, no .git, no $GIT_DIR. */
@@ -165,8 +165,8 @@ void mutual__repo_free(mutual_repo *r)
 	if (!r)
 		return;
 	git_repository_free(r->repo);
-	free(r->path);
-	free(r);
+	mutual__free(r->path);
+	mutual__free(r);
 }
 
 const char *mutual__repo_path(const mutual_repo *r)
@@ -524,8 +524,8 @@ static int insert_idx_objects(git_packbuilder *pb, const char *idx_path, uint64_
 static void free_packs(pack_info *packs, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		free(packs[i].base);
-	free(packs);
+		mutual__free(packs[i].base);
+	mutual__free(packs);
 }
 
 static int list_packs(pack_info **out, size_t *n_out, const char *repo_path)
@@ -558,7 +558,7 @@ static int list_packs(pack_info **out, size_t *n_out, const char *repo_path)
 		snprintf(path, sizeof(path), "%s/%s", (const char *)dir.data, e->d_name);
 		if (idx_count(path, &count) < 0)
 			continue;
-		if (!(grown = realloc(packs, (n + 1) * sizeof(*packs)))) {
+		if (!(grown = mutual__realloc(packs, (n + 1) * sizeof(*packs)))) {
 			free_packs(packs, n);
 			closedir(d);
 			mutual__buf_free(&dir);
@@ -767,8 +767,8 @@ done:
 void mutual__bundle_refs_free(mutual_bundle_ref *refs, size_t n)
 {
 	for (size_t i = 0; refs && i < n; i++)
-		free(refs[i].name);
-	free(refs);
+		mutual__free(refs[i].name);
+	mutual__free(refs);
 }
 
 /* Read one header line of at most `max` bytes into `line` (no '\n'). */
@@ -845,7 +845,7 @@ int mutual__bundle_read(mutual_bundle_ref **refs_out, size_t *n_out, mutual_repo
 		if (strncmp(line + GIT_OID_HEXSZ + 1, MUTUAL_REF_ROOT, strlen(MUTUAL_REF_ROOT)) != 0)
 			continue;
 		if (n == cap) {
-			mutual_bundle_ref *grown = realloc(refs, (cap = cap ? cap * 2 : 16) * sizeof(*refs));
+			mutual_bundle_ref *grown = mutual__realloc(refs, (cap = cap ? cap * 2 : 16) * sizeof(*refs));
 			if (!grown) {
 				rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 				goto done;

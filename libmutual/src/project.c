@@ -279,8 +279,8 @@ static int apply_field(mutual_store *s, const char *kind, const char *id, const 
 			struct gone *grown;
 			if (sqlite3_column_bytes(st, 0) != 32 || vec_get(vec.data, n_vec, dev) < seq)
 				continue;
-			if (!(grown = realloc(gone, (n_gone + 1) * sizeof(*gone)))) {
-				free(gone);
+			if (!(grown = mutual__realloc(gone, (n_gone + 1) * sizeof(*gone)))) {
+				mutual__free(gone);
 				rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 				goto done;
 			}
@@ -291,7 +291,7 @@ static int apply_field(mutual_store *s, const char *kind, const char *id, const 
 		release(st);
 		st = NULL;
 		if (rc != SQLITE_DONE) {
-			free(gone);
+			mutual__free(gone);
 			rc = fail(s, rc, "cannot apply an entity write");
 			goto done;
 		}
@@ -305,7 +305,7 @@ static int apply_field(mutual_store *s, const char *kind, const char *id, const 
 			sqlite3_bind_int64(st, 5, gone[i].seq);
 			rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
 		}
-		free(gone);
+		mutual__free(gone);
 		if (rc != SQLITE_OK) {
 			rc = fail(s, rc, "cannot apply an entity write");
 			goto done;

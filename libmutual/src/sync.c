@@ -229,15 +229,15 @@ static void device_ref(char *out, size_t size, const uint8_t device[32])
 static void free_refs(sync_ctx *c)
 {
 	for (size_t i = 0; i < c->n_refs; i++)
-		free(c->refs[i].name);
-	free(c->refs);
+		mutual__free(c->refs[i].name);
+	mutual__free(c->refs);
 	c->refs = NULL;
 	c->n_refs = 0;
 }
 
 static int add_ref(sync_ctx *c, const char *name, const mutual_oid *oid)
 {
-	peer_ref *grown = realloc(c->refs, (c->n_refs + 1) * sizeof(*c->refs));
+	peer_ref *grown = mutual__realloc(c->refs, (c->n_refs + 1) * sizeof(*c->refs));
 	if (!grown)
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	c->refs = grown;
@@ -314,7 +314,7 @@ static int flush_segment(export_ctx *x)
 	if ((rc = mutual__segment_commit_write(&oid, x->memory, x->have_parent ? &x->parent : NULL, x->sealed.data,
 		x->sealed.len, message)) < 0)
 		return rc;
-	if (!(grown = realloc(x->done, (x->n_done + 1) * sizeof(*x->done))))
+	if (!(grown = mutual__realloc(x->done, (x->n_done + 1) * sizeof(*x->done))))
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	x->done = grown;
 	x->done[x->n_done].first = x->first;
@@ -411,7 +411,7 @@ static int export_own(sync_ctx *c)
 	mutual__buf_free(&x.plain);
 	mutual__buf_free(&x.wire);
 	mutual__buf_free(&x.sealed);
-	free(x.done);
+	mutual__free(x.done);
 	return rc;
 }
 
@@ -435,7 +435,7 @@ typedef struct {
 static void verified_free(verified_segment *v)
 {
 	mutual__buf_free(&v->plain);
-	free(v->evs);
+	mutual__free(v->evs);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -473,7 +473,7 @@ static int verify_segment(sync_ctx *c, const uint8_t device[32], const mutual_oi
 	max_events = seg->events_len / 100; /* no wire event is shorter */
 	if (seg->count > max_events)
 		return mutual__fail(MUTUAL_EINVALID, "segment claims more events than it holds");
-	if (!(v->evs = calloc(seg->count, sizeof(*v->evs))))
+	if (!(v->evs = mutual__calloc(seg->count, sizeof(*v->evs))))
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 
 	for (uint32_t i = 0; i < seg->count; i++) {
@@ -820,7 +820,7 @@ static int ref_is_garbage(sync_ctx *c, const uint8_t device[32], const mutual_oi
 
 static int note_garbage(sync_ctx *c, const uint8_t device[32], const mutual_oid *oid)
 {
-	garbage_ref *grown = realloc(c->garbage, (c->n_garbage + 1) * sizeof(*c->garbage));
+	garbage_ref *grown = mutual__realloc(c->garbage, (c->n_garbage + 1) * sizeof(*c->garbage));
 	if (!grown)
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	c->garbage = grown;
@@ -881,7 +881,7 @@ static int walk_back(sync_ctx *c, const mutual_oid *tip, const mutual_oid *ours,
 		}
 		if (n == cap && cap < keep) {
 			size_t grow = cap ? cap * 2 : 64;
-			mutual_oid *grown = realloc(ring, (grow > keep ? keep : grow) *
+			mutual_oid *grown = mutual__realloc(ring, (grow > keep ? keep : grow) *
 				sizeof(*ring));
 			if (!grown) {
 				rc = mutual__fail(MUTUAL_ERROR, "out of memory");
@@ -912,7 +912,7 @@ static int walk_back(sync_ctx *c, const mutual_oid *tip, const mutual_oid *ours,
 	if ((rc = report(c, MUTUAL_SYNC_IMPORTING, c->stats->events_received, 0)) < 0)
 		goto done;
 	m = n < keep ? n : keep;
-	if (!(chain = malloc(m * sizeof(*chain)))) {
+	if (!(chain = mutual__malloc(m * sizeof(*chain)))) {
 		rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 		goto done;
 	}
@@ -922,7 +922,7 @@ static int walk_back(sync_ctx *c, const mutual_oid *tip, const mutual_oid *ours,
 	*n_out = m;
 	*more = n - m;
 done:
-	free(ring);
+	mutual__free(ring);
 	return rc;
 }
 
@@ -985,7 +985,7 @@ static int note_imported_bytes(sync_ctx *c, const uint8_t device[32], uint64_t b
 			"syncs: a sudden flood (a broken device, or a member filling disks?)", label,
 			size_text(bytes_text, bytes), FLOOD_FACTOR, size_text(median_text, median), n);
 	}
-	if (!(grown = realloc(c->imported, (c->n_imported + 1) * sizeof(*c->imported))))
+	if (!(grown = mutual__realloc(c->imported, (c->n_imported + 1) * sizeof(*c->imported))))
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	c->imported = grown;
 	memcpy(grown[c->n_imported].device, device, 32);
@@ -1081,7 +1081,7 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 	if ((rc = mutual__db_head(s->db, device, &next_seq, prev)) < 0)
 		goto done;
 	next_seq++;
-	if (!(batch = calloc(n, sizeof(*batch)))) {
+	if (!(batch = mutual__calloc(n, sizeof(*batch)))) {
 		rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 		goto done;
 	}
@@ -1151,8 +1151,8 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 done:
 	for (size_t k = 0; batch && k < n_batch; k++)
 		verified_free(&batch[k]);
-	free(batch);
-	free(chain);
+	mutual__free(batch);
+	mutual__free(chain);
 	return rc;
 }
 
@@ -1280,7 +1280,7 @@ static int plan_device(const uint8_t *device, uint64_t last_seq, const uint8_t *
 	}
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 16;
-		send_entry *grown = realloc(p->e, cap * sizeof(*grown));
+		send_entry *grown = mutual__realloc(p->e, cap * sizeof(*grown));
 		if (!grown)
 			return mutual__fail(MUTUAL_ERROR, "out of memory");
 		p->e = grown;
@@ -1304,8 +1304,8 @@ static int plan_device(const uint8_t *device, uint64_t last_seq, const uint8_t *
 static void free_plan(send_plan *p)
 {
 	for (size_t i = 0; i < p->n; i++)
-		free(p->e[i].name);
-	free(p->e);
+		mutual__free(p->e[i].name);
+	mutual__free(p->e);
 }
 
 /* Count the segments between a tip and a stop, walking back locally. */
@@ -1348,7 +1348,7 @@ static int send_folder(sync_ctx *c)
 		goto done;
 	if (p.n == 0)
 		goto done;
-	if (!(tips = calloc(p.n, sizeof(*tips))) || !(stops = calloc(p.n, sizeof(*stops)))) {
+	if (!(tips = mutual__calloc(p.n, sizeof(*tips))) || !(stops = mutual__calloc(p.n, sizeof(*stops)))) {
 		rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 		goto done;
 	}
@@ -1364,8 +1364,8 @@ static int send_folder(sync_ctx *c)
 	for (size_t i = 0; i < p.n && rc == 0; i++)
 		rc = mutual__ref_set(c->peer, p.e[i].name, &p.e[i].tip, p.e[i].has_expected ? &p.e[i].expected : NULL);
 done:
-	free(tips);
-	free(stops);
+	mutual__free(tips);
+	mutual__free(stops);
 	free_plan(&p);
 	return rc;
 }
@@ -1386,10 +1386,10 @@ static int plan_fork(const char *name, const mutual_oid *oid, void *payload)
 	size_t i = p->n;
 	if (theirs && memcmp(&theirs->oid, oid, sizeof(*oid)) == 0)
 		return 0;
-	if (!(p->tips = realloc(p->tips, (i + 1) * sizeof(*p->tips))) ||
-	    !(p->theirs = realloc(p->theirs, (i + 1) * sizeof(*p->theirs))) ||
-	    !(p->names = realloc(p->names, (i + 1) * sizeof(*p->names))) ||
-	    !(p->has_theirs = realloc(p->has_theirs, (i + 1) * sizeof(*p->has_theirs))))
+	if (!(p->tips = mutual__realloc(p->tips, (i + 1) * sizeof(*p->tips))) ||
+	    !(p->theirs = mutual__realloc(p->theirs, (i + 1) * sizeof(*p->theirs))) ||
+	    !(p->names = mutual__realloc(p->names, (i + 1) * sizeof(*p->names))) ||
+	    !(p->has_theirs = mutual__realloc(p->has_theirs, (i + 1) * sizeof(*p->has_theirs))))
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	p->tips[i] = *oid;
 	p->has_theirs[i] = theirs != NULL;
@@ -1415,11 +1415,11 @@ static int plan_newer(const char *name, const mutual_oid *oid, void *payload)
 static void free_fork_plan(fork_plan *p)
 {
 	for (size_t i = 0; i < p->n; i++)
-		free(p->names[i]);
-	free(p->names);
-	free(p->tips);
-	free(p->theirs);
-	free(p->has_theirs);
+		mutual__free(p->names[i]);
+	mutual__free(p->names);
+	mutual__free(p->tips);
+	mutual__free(p->theirs);
+	mutual__free(p->has_theirs);
 }
 
 /* Import adopted any earlier fork proof the target had, so every proof
@@ -1518,7 +1518,7 @@ done:
 	mutual__medium_close(&stick);
 	mutual__buf_free(&repo);
 	mutual__buf_free(&lock);
-	free(path);
+	mutual__free(path);
 	return rc;
 }
 
@@ -1531,7 +1531,7 @@ static int open_quarantine(sync_ctx *c)
 	c->quarantined = 1;
 	if ((rc = mutual__medium_quarantine(&path, &c->store_dir, QUARANTINE, SYNC_REPO)) == 0)
 		rc = mutual__repo_open(&c->peer, path);
-	free(path);
+	mutual__free(path);
 	return rc;
 }
 
@@ -1539,7 +1539,7 @@ static int collect_local_mutual_ref(const char *name, const mutual_oid *oid, voi
 {
 	mutual_bundle_ref **refs = ((void **)payload)[0];
 	size_t *n = ((void **)payload)[1];
-	mutual_bundle_ref *grown = realloc(*refs, (*n + 1) * sizeof(**refs));
+	mutual_bundle_ref *grown = mutual__realloc(*refs, (*n + 1) * sizeof(**refs));
 	if (!grown)
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	*refs = grown;
@@ -1665,7 +1665,7 @@ static int check_file_url(const char *url)
 	if ((rc = mutual__medium_open_parent(&folder, &base, (const char *)path.data)) == 0)
 		rc = mutual__medium_repo(&repo, &folder, base, MUTUAL_MEDIUM_CHECK_ONLY);
 done:
-	free(repo);
+	mutual__free(repo);
 	mutual__medium_close(&folder);
 	mutual__buf_free(&path);
 	return rc;
@@ -1701,7 +1701,7 @@ static int sync_remote(sync_ctx *c, const char *url)
 		goto done;
 	n_specs = p.n + fp.n;
 	if (n_specs) {
-		if (!(specs = calloc(n_specs, sizeof(*specs)))) {
+		if (!(specs = mutual__calloc(n_specs, sizeof(*specs)))) {
 			rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 			goto done;
 		}
@@ -1726,8 +1726,8 @@ static int sync_remote(sync_ctx *c, const char *url)
 	c->stats->safe_to_remove = 1;
 done:
 	for (size_t i = 0; specs && i < n_specs; i++)
-		free(specs[i]);
-	free(specs);
+		mutual__free(specs[i]);
+	mutual__free(specs);
 	free_plan(&p);
 	free_fork_plan(&fp);
 	return rc;
@@ -1802,12 +1802,12 @@ done:
 		mutual__medium_quarantine_drop(&c.store_dir, QUARANTINE);
 	mutual__repo_free(c.local);
 	free_refs(&c);
-	free(c.garbage);
-	free(c.imported);
+	mutual__free(c.garbage);
+	mutual__free(c.imported);
 	mutual__buf_free(&c.blob);
 	mutual__buf_free(&c.plain);
 	mutual__medium_unlock(lock_fd, &c.store_dir, NULL);
 	mutual__medium_close(&c.store_dir);
-	free(path);
+	mutual__free(path);
 	return rc;
 }
