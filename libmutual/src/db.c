@@ -19,8 +19,12 @@
  *     in one transaction.
  */
 #include "db.h"
+#include "fault.h"
 
 #include <errno.h>
+#ifdef MUTUAL_TEST_HOOKS
+#include <pthread.h>
+#endif
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,9 +263,64 @@ static int check_schema(mutual_db *db)
 	return 0;
 }
 
+#ifdef MUTUAL_TEST_HOOKS
+/* Test builds only: SQLite allocates through the fault counter (fault.h),
+ * so a fault test can fail its Nth allocation as it fails ours.
+ * SQLITE_CONFIG_MALLOC is process-wide and taken only before
+ * sqlite3_initialize, so it is installed once, before this library opens
+ * its first database. It wraps SQLite's own methods (read first with
+ * SQLITE_CONFIG_GETMALLOC), so xSize, xRoundup and the rest stay SQLite's.
+ * A process that initialised SQLite before opening a store keeps SQLite's
+ * allocator uncounted; the fault tests check that every source counted. */
+static sqlite3_mem_methods sqlite_mem;
+
+static void *fault_sqlite_malloc(int n)
+{
+	void *p;
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_SQLITE))
+		return NULL;
+	if ((p = sqlite_mem.xMalloc(n)))
+		mutual__fault_alloc_live(MUTUAL_ALLOC_SQLITE, 1);
+	return p;
+}
+
+static void fault_sqlite_free(void *p)
+{
+	if (p)
+		mutual__fault_alloc_live(MUTUAL_ALLOC_SQLITE, -1);
+	sqlite_mem.xFree(p);
+}
+
+/* SQLite never reallocates NULL: the block stays one block. */
+static void *fault_sqlite_realloc(void *p, int n)
+{
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_SQLITE))
+		return NULL;
+	return sqlite_mem.xRealloc(p, n);
+}
+
+static void install_sqlite_faults(void)
+{
+	static sqlite3_mem_methods counted;
+	if (sqlite3_config(SQLITE_CONFIG_GETMALLOC, &sqlite_mem) != SQLITE_OK)
+		return;
+	counted = sqlite_mem;
+	counted.xMalloc = fault_sqlite_malloc;
+	counted.xFree = fault_sqlite_free;
+	counted.xRealloc = fault_sqlite_realloc;
+	sqlite3_config(SQLITE_CONFIG_MALLOC, &counted);
+}
+
+static pthread_once_t sqlite_faults_once = PTHREAD_ONCE_INIT;
+#endif
+
 static int open_handle(mutual_db *db, const char *uri, int flags)
 {
-	int rc = sqlite3_open_v2(uri, &db->db, flags | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
+	int rc;
+#ifdef MUTUAL_TEST_HOOKS
+	pthread_once(&sqlite_faults_once, install_sqlite_faults);
+#endif
+	rc = sqlite3_open_v2(uri, &db->db, flags | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK)
 		return db_fail(db, rc, "cannot open the store");
 	sqlite3_extended_result_codes(db->db, 1);

@@ -6,6 +6,7 @@
  * writes into a repository. Sticks are often mounted as another user, so
  * repository ownership checks are off: what we read is verified anyway.
  */
+#include "fault.h"
 #include "git.h"
 #include "medium.h"
 
@@ -13,6 +14,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <git2.h>
+#ifdef MUTUAL_TEST_HOOKS
+#include <git2/sys/alloc.h>
+#endif
 #include <git2/sys/mempack.h>
 #include <git2/sys/odb_backend.h>
 #include <pthread.h>
@@ -59,12 +63,120 @@ static int translate(int rc, const char *what)
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_result;
 
+#ifdef MUTUAL_TEST_HOOKS
+/* alloc-sed: off (libgit2's blocks, from libc, counted by fault.h) */
+/* Test builds only: libgit2 allocates through the fault counter (fault.h),
+ * set with GIT_OPT_SET_ALLOCATOR before git_libgit2_init, which keeps an
+ * allocator set before it. libgit2 1.5 expects its allocator to report a
+ * failure itself (git_error_set_oom), as its stdalloc does. */
+static void *git_fault_malloc(size_t n, const char *file, int line)
+{
+	void *p;
+	(void)file;
+	(void)line;
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_GIT) || !(p = malloc(n))) {
+		git_error_set_oom();
+		return NULL;
+	}
+	mutual__fault_alloc_live(MUTUAL_ALLOC_GIT, 1);
+	return p;
+}
+
+static void *git_fault_calloc(size_t n, size_t size, const char *file, int line)
+{
+	void *p;
+	(void)file;
+	(void)line;
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_GIT) || !(p = calloc(n, size))) {
+		git_error_set_oom();
+		return NULL;
+	}
+	mutual__fault_alloc_live(MUTUAL_ALLOC_GIT, 1);
+	return p;
+}
+
+static void *git_fault_realloc(void *ptr, size_t size, const char *file, int line)
+{
+	void *p;
+	(void)file;
+	(void)line;
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_GIT) || !(p = realloc(ptr, size))) {
+		git_error_set_oom();
+		return NULL;
+	}
+	if (!ptr)
+		mutual__fault_alloc_live(MUTUAL_ALLOC_GIT, 1);
+	return p;
+}
+
+static void *git_fault_mallocarray(size_t n, size_t size, const char *file, int line)
+{
+	if (size && n > SIZE_MAX / size) {
+		git_error_set_oom();
+		return NULL;
+	}
+	return git_fault_malloc(n * size, file, line);
+}
+
+static void *git_fault_reallocarray(void *ptr, size_t n, size_t size, const char *file, int line)
+{
+	if (size && n > SIZE_MAX / size) {
+		git_error_set_oom();
+		return NULL;
+	}
+	return git_fault_realloc(ptr, n * size, file, line);
+}
+
+/* Exactly `n` bytes of `str`, then a NUL. */
+static char *git_fault_substrdup(const char *str, size_t n, const char *file, int line)
+{
+	char *p;
+	if (n == SIZE_MAX) {
+		git_error_set_oom();
+		return NULL;
+	}
+	if ((p = git_fault_malloc(n + 1, file, line))) {
+		memcpy(p, str, n);
+		p[n] = '\0';
+	}
+	return p;
+}
+
+static char *git_fault_strndup(const char *str, size_t n, const char *file, int line)
+{
+	return git_fault_substrdup(str, strnlen(str, n), file, line);
+}
+
+static char *git_fault_strdup(const char *str, const char *file, int line)
+{
+	return git_fault_substrdup(str, strlen(str), file, line);
+}
+
+static void git_fault_free(void *ptr)
+{
+	if (ptr)
+		mutual__fault_alloc_live(MUTUAL_ALLOC_GIT, -1);
+	free(ptr);
+}
+
+static git_allocator git_fault_allocator = { git_fault_malloc, git_fault_calloc, git_fault_strdup,
+	git_fault_strndup, git_fault_substrdup, git_fault_realloc, git_fault_reallocarray,
+	git_fault_mallocarray, git_fault_free };
+/* alloc-sed: on */
+#endif
+
 /* Ownership is checked by medium.c (every entry ours), before libgit2
  * opens anything. Objects are hash-checked as they are read, and the
  * object cache is kept small: memory stays bounded whatever a medium holds
  * (blobs are never cached, libgit2's default). */
 static void init_git(void)
 {
+#ifdef MUTUAL_TEST_HOOKS
+	if (git_libgit2_opts(GIT_OPT_SET_ALLOCATOR, &git_fault_allocator) < 0) {
+		init_result = -1;
+		return;
+	}
+#endif
 	if (git_libgit2_init() < 0 || git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1) < 0 ||
 	    git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0) < 0 ||
 	    git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1) < 0 ||
