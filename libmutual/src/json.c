@@ -14,6 +14,7 @@ typedef struct {
 	const unsigned char *p, *start, *end;
 	const char *why;
 	int strict; /* the rules for new appends: no lone surrogate escape, no duplicate key */
+	int oom;    /* the check stopped for want of memory, not at a fault of the text */
 } cursor;
 
 static int fail(cursor *c, const char *why)
@@ -21,6 +22,13 @@ static int fail(cursor *c, const char *why)
 	if (!c->why)
 		c->why = why;
 	return -1;
+}
+
+static int fail_oom(cursor *c)
+{
+	if (!c->why)
+		c->oom = 1;
+	return fail(c, "out of memory");
 }
 
 static void skip_ws(cursor *c)
@@ -205,7 +213,7 @@ static int container_walk(cursor *c, int depth, unsigned char close, int is_obje
 				if (*n_keys == *cap) {
 					const unsigned char **grown = mutual__realloc(*keys, (*cap = *cap ? *cap * 2 : 16) * sizeof(**keys));
 					if (!grown)
-						return fail(c, "out of memory");
+						return fail_oom(c);
 					*keys = grown;
 				}
 				(*keys)[(*n_keys)++] = c->p;
@@ -262,7 +270,7 @@ static int value(cursor *c, int depth)
 static int check_object(const char *text, size_t len, int strict)
 {
 	cursor c = { (const unsigned char *)text, (const unsigned char *)text,
-		     (const unsigned char *)text + len, NULL, strict };
+		     (const unsigned char *)text + len, NULL, strict, 0 };
 
 	skip_ws(&c);
 	if (c.p >= c.end || *c.p != '{')
@@ -273,6 +281,8 @@ static int check_object(const char *text, size_t len, int strict)
 			return 0;
 		fail(&c, "unexpected text after the object");
 	}
+	if (c.oom)
+		return mutual__fail(MUTUAL_ERROR, "out of memory while checking a JSON payload");
 	return mutual__fail(MUTUAL_EINVALID, "payload is not valid JSON: %s at byte %zu",
 		c.why, (size_t)(c.p - c.start));
 }
@@ -388,13 +398,13 @@ static int no_duplicate_keys(cursor *c, const unsigned char *const *keys, size_t
 	int rc = 0;
 
 	if (!spans)
-		return fail(c, "out of memory");
+		return fail_oom(c);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		cursor k = *c;
 		k.p = keys[i];
 		spans[i].off = all.len;
 		if (unescape(&k, &one) < 0 || mutual__buf_put(&all, one.data, one.len) < 0)
-			rc = fail(c, "out of memory");
+			rc = fail_oom(c);
 		spans[i].len = one.len;
 	}
 	for (size_t i = 0; i < n && rc == 0; i++)
@@ -414,7 +424,7 @@ static int no_duplicate_keys(cursor *c, const unsigned char *const *keys, size_t
 int mutual__json_members(const char *text, size_t len, mutual_json_member_cb cb, void *payload)
 {
 	cursor c = { (const unsigned char *)text, (const unsigned char *)text,
-		     (const unsigned char *)text + len, NULL, 0 };
+		     (const unsigned char *)text + len, NULL, 0, 0 };
 	mutual_buf name = { 0 };
 	int rc = 0;
 
@@ -464,7 +474,7 @@ static int get_string_member(const char *key, size_t key_len, const char *value,
 	if (key_len != strlen(key))
 		return 0;
 	cursor c = { (const unsigned char *)value, (const unsigned char *)value,
-		     (const unsigned char *)value + len, NULL, 0 };
+		     (const unsigned char *)value + len, NULL, 0, 0 };
 	if (strcmp(key, ctx->key) != 0 || len == 0 || value[0] != '"')
 		return 0;
 	ctx->found = 1;
@@ -587,7 +597,7 @@ static int canon(mutual_buf *out, cursor *c, int depth)
 int mutual__json_canonical(mutual_buf *out, const char *text, size_t len)
 {
 	cursor c = { (const unsigned char *)text, (const unsigned char *)text,
-		     (const unsigned char *)text + len, NULL, 0 };
+		     (const unsigned char *)text + len, NULL, 0, 0 };
 	return canon(out, &c, 0);
 }
 
