@@ -852,8 +852,18 @@ int mutual__db_integrity(mutual_db *db)
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		const char *msg = (const char *)sqlite3_column_text(st, 0);
-		if (msg && strcmp(msg, "ok") != 0)
+		const char *page = msg ? strstr(msg, "unable to get the page. error code=") : NULL;
+		int code;
+		/* A page SQLite could not read (out of memory, an I/O error) is
+		 * reported as a row, not an error, but says nothing of the
+		 * file: only a page that reads and is wrong is damage. */
+		if (page && sscanf(page, "unable to get the page. error code=%d", &code) == 1 &&
+		    (code & 0xff) != SQLITE_CORRUPT && (code & 0xff) != SQLITE_NOTADB)
+			rc = db_fail(db, code, "cannot check the store");
+		else if (msg && strcmp(msg, "ok") != 0)
 			rc = mutual__fail(MUTUAL_ECORRUPT, "the store's database is damaged: %s", msg);
+		else if (!msg)
+			rc = db_fail(db, SQLITE_NOMEM, "cannot check the store");
 		else
 			rc = 0;
 	} else {
