@@ -43,6 +43,7 @@ struct mutual_db {
 	char *path;
 	int readonly;
 	int in_tx;
+	int failed_rc; /* the SQLite code db_fail translated last */
 	sqlite3_stmt *insert, *head, *max_hlc, *frontier, *device_add, *device_name,
 		*device_set_name, *meta_get, *meta_set, *seg_tip, *seg_by_commit, *seg_add, *head_of;
 	sqlite3_stmt *pending[PENDING_STMTS]; /* the pending-event queries, by PENDING_* */
@@ -58,6 +59,8 @@ struct mutual_db_iter {
 static int db_fail(mutual_db *db, int rc, const char *what)
 {
 	const char *msg = db && db->db ? sqlite3_errmsg(db->db) : sqlite3_errstr(rc);
+	if (db)
+		db->failed_rc = rc;
 	switch (rc & 0xff) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
@@ -369,9 +372,10 @@ int mutual__db_open(mutual_db **out, const char *path, int flags)
 		rc = open_handle(db, path, (flags & MUTUAL_DB_READONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
 		if (rc == 0)
 			rc = check_schema(db);
-		if (rc < 0 && rc != MUTUAL_ECORRUPT && rc != MUTUAL_EVERSION) {
+		if (rc < 0 && rc != MUTUAL_ECORRUPT && rc != MUTUAL_EVERSION && (db->failed_rc & 0xff) != SQLITE_NOMEM) {
 			/* Read-only media cannot hold the WAL index: nothing can write
-			 * there, so reading the file as immutable is safe. */
+			 * there, so reading the file as immutable is safe. Running out
+			 * of memory says nothing of the media: that is reported. */
 			char *uri = mutual__malloc(strlen(path) + 32);
 			if (!uri) {
 				rc = mutual__fail(MUTUAL_ERROR, "out of memory");
