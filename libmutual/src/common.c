@@ -63,16 +63,25 @@ void mutual_free(void *ptr)
  * source since arming; the fault fires when it reaches `fail_at`. */
 static atomic_long seen, fail_at, hits, per_source[MUTUAL_ALLOC_SOURCES], live[MUTUAL_ALLOC_SOURCES];
 static atomic_int persistent_mode;
+static const char *_Atomic fail_file; /* the first failure's site, if known */
+static atomic_int fail_line;
+static mutual_fault_spare_cb _Atomic spare_cb;
 
-int mutual__fault_alloc_fails(int source)
+int mutual__fault_alloc_fails(int source, const char *file, int line)
 {
 	long n = atomic_fetch_add(&seen, 1) + 1, at = atomic_load(&fail_at);
+	mutual_fault_spare_cb spare = atomic_load(&spare_cb);
+	int fails = at > 0 && (n == at || (n > at && atomic_load(&persistent_mode)));
 	atomic_fetch_add(&per_source[source], 1);
-	if (at > 0 && (n == at || (n > at && atomic_load(&persistent_mode)))) {
-		atomic_fetch_add(&hits, 1);
-		return 1;
+	if (file && spare && spare(source, file, line, fails))
+		return 0;
+	if (!fails)
+		return 0;
+	if (atomic_fetch_add(&hits, 1) == 0) {
+		atomic_store(&fail_line, line);
+		atomic_store(&fail_file, file);
 	}
-	return 0;
+	return 1;
 }
 
 void mutual__fault_alloc_live(int source, int delta)
@@ -87,8 +96,21 @@ void mutual__test_fault_alloc(long n, int persistent)
 	atomic_store(&hits, 0);
 	for (int i = 0; i < MUTUAL_ALLOC_SOURCES; i++)
 		atomic_store(&per_source[i], 0);
+	atomic_store(&fail_file, NULL);
+	atomic_store(&fail_line, 0);
 	atomic_store(&persistent_mode, persistent != 0);
 	atomic_store(&fail_at, n > 0 ? n : 0);
+}
+
+const char *mutual__test_fault_site(int *line)
+{
+	*line = atomic_load(&fail_line);
+	return atomic_load(&fail_file);
+}
+
+void mutual__test_fault_spare(mutual_fault_spare_cb spare)
+{
+	atomic_store(&spare_cb, spare);
 }
 
 long mutual__test_fault_hits(void)
@@ -109,7 +131,7 @@ long mutual__test_alloc_live(int source)
 void *mutual__malloc(size_t n)
 {
 	void *p;
-	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_SELF))
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_SELF, NULL, 0))
 		return NULL;
 	if ((p = malloc(n)))
 		mutual__fault_alloc_live(MUTUAL_ALLOC_SELF, 1);
@@ -119,7 +141,7 @@ void *mutual__malloc(size_t n)
 void *mutual__calloc(size_t n, size_t size)
 {
 	void *p;
-	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_SELF))
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_SELF, NULL, 0))
 		return NULL;
 	if ((p = calloc(n, size)))
 		mutual__fault_alloc_live(MUTUAL_ALLOC_SELF, 1);
@@ -129,7 +151,7 @@ void *mutual__calloc(size_t n, size_t size)
 void *mutual__realloc(void *ptr, size_t n)
 {
 	void *p;
-	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_SELF))
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_SELF, NULL, 0))
 		return NULL;
 	if ((p = realloc(ptr, n)) && !ptr)
 		mutual__fault_alloc_live(MUTUAL_ALLOC_SELF, 1);

@@ -280,7 +280,7 @@ static sqlite3_mem_methods sqlite_mem;
 static void *fault_sqlite_malloc(int n)
 {
 	void *p;
-	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_SQLITE))
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_SQLITE, NULL, 0))
 		return NULL;
 	if ((p = sqlite_mem.xMalloc(n)))
 		mutual__fault_alloc_live(MUTUAL_ALLOC_SQLITE, 1);
@@ -297,7 +297,7 @@ static void fault_sqlite_free(void *p)
 /* SQLite never reallocates NULL: the block stays one block. */
 static void *fault_sqlite_realloc(void *p, int n)
 {
-	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_SQLITE))
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_SQLITE, NULL, 0))
 		return NULL;
 	return sqlite_mem.xRealloc(p, n);
 }

@@ -29,9 +29,10 @@ enum mutual_alloc_source {
 	MUTUAL_ALLOC_SOURCES
 };
 
-/* Count one allocation from `source`; 1 if it is to fail (then the caller
- * returns NULL without allocating). */
-int mutual__fault_alloc_fails(int source);
+/* Count one allocation from `source`, asked for at `file`:`line` when the
+ * source names its callers (libgit2 does; else NULL, 0); 1 if it is to
+ * fail (then the caller returns NULL without allocating). */
+int mutual__fault_alloc_fails(int source, const char *file, int line);
 /* One block of `source` became live (+1) or was freed (-1). */
 void mutual__fault_alloc_live(int source, int delta);
 
@@ -43,6 +44,17 @@ void mutual__test_fault_alloc(long n, int persistent);
 long mutual__test_fault_hits(void);
 /* Allocations counted from `source` since the last mutual__test_fault_alloc(). */
 long mutual__test_fault_count(int source);
+/* Where the first allocation made to fail since the last
+ * mutual__test_fault_alloc() was asked for, if its source said: the file
+ * (NULL if none or not known) and, in `*line`, the line. */
+const char *mutual__test_fault_site(int *line);
+/* A dependency's own bug on a failed allocation (a leak, a crash) is not
+ * libmutual's to fix: `spare` (NULL: none) is told of every allocation
+ * whose source names its site, in order, with `would_fail` set when the
+ * fault is to fail it; when it returns 1 that one succeeds (still
+ * counted). */
+typedef int (*mutual_fault_spare_cb)(int source, const char *file, int line, int would_fail);
+void mutual__test_fault_spare(mutual_fault_spare_cb spare);
 /* Blocks of `source` live now (allocated and not yet freed), counted from
  * the first allocation through the hooks. */
 long mutual__test_alloc_live(int source);

@@ -72,9 +72,7 @@ static int init_result;
 static void *git_fault_malloc(size_t n, const char *file, int line)
 {
 	void *p;
-	(void)file;
-	(void)line;
-	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_GIT) || !(p = malloc(n))) {
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_GIT, file, line) || !(p = malloc(n))) {
 		git_error_set_oom();
 		return NULL;
 	}
@@ -85,9 +83,7 @@ static void *git_fault_malloc(size_t n, const char *file, int line)
 static void *git_fault_calloc(size_t n, size_t size, const char *file, int line)
 {
 	void *p;
-	(void)file;
-	(void)line;
-	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_GIT) || !(p = calloc(n, size))) {
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_GIT, file, line) || !(p = calloc(n, size))) {
 		git_error_set_oom();
 		return NULL;
 	}
@@ -98,9 +94,7 @@ static void *git_fault_calloc(size_t n, size_t size, const char *file, int line)
 static void *git_fault_realloc(void *ptr, size_t size, const char *file, int line)
 {
 	void *p;
-	(void)file;
-	(void)line;
-	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_GIT) || !(p = realloc(ptr, size))) {
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_GIT, file, line) || !(p = realloc(ptr, size))) {
 		git_error_set_oom();
 		return NULL;
 	}

@@ -20,7 +20,7 @@ static voidpf zlib_fault_alloc(voidpf opaque, uInt items, uInt size)
 {
 	void *p;
 	(void)opaque;
-	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_ZLIB) || !(p = calloc(items, size)))
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_ZLIB, NULL, 0) || !(p = calloc(items, size)))
 		return Z_NULL;
 	mutual__fault_alloc_live(MUTUAL_ALLOC_ZLIB, 1);
 	return p;
