@@ -10,6 +10,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -371,16 +372,18 @@ static int check_target(const char *dir)
 	return 0;
 }
 
+/* Through the folder's descriptor, so that a create that failed for want
+ * of memory can still take its half-made store (and its key files) away. */
 static void remove_tree_shallow(const char *dir)
 {
 	static const char *const files[] = { MUTUAL_DB_FILE, MUTUAL_DB_FILE "-wal", MUTUAL_DB_FILE "-shm",
 		MUTUAL_DEVICE_KEY_FILE, MUTUAL_GROUP_KEY_FILE };
-	for (size_t i = 0; i < MUTUAL_ARRAY_SIZE(files); i++) {
-		char *p = mutual__path_join(dir, files[i]);
-		if (p)
-			unlink(p);
-		mutual__free(p);
-	}
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	for (size_t i = 0; i < MUTUAL_ARRAY_SIZE(files); i++)
+		unlinkat(fd, files[i], 0);
+	close(fd);
 	rmdir(dir);
 }
 
