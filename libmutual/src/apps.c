@@ -150,13 +150,18 @@ static void finalize_apply(replay_ctx *x)
 
 /* An app sees the events of its types, but neither a quarantined one nor
  * one whose payload breaks the rules for new appends (docs/format.md,
- * "Payload"): every device skips the same ones. */
+ * "Payload"): every device skips the same ones. 1 if it sees `ev`, 0 if
+ * not, negative when the check itself failed (out of memory): skipping
+ * the event then would make this device's tables differ. */
 static int matches(const struct mutual_app *a, const mutual_event_rec *ev)
 {
 	size_t n = a->type_prefix ? strlen(a->type_prefix) : 0;
+	int rc;
 	if (ev->quarantined || (n && (ev->type_len < n || memcmp(ev->type, a->type_prefix, n) != 0)))
 		return 0;
-	if (mutual__json_check_strict(ev->payload, ev->payload_len) < 0) {
+	if ((rc = mutual__json_check_strict(ev->payload, ev->payload_len)) < 0) {
+		if (rc != MUTUAL_EINVALID)
+			return rc;
 		mutual__error_clear();
 		return 0;
 	}
@@ -166,8 +171,8 @@ static int matches(const struct mutual_app *a, const mutual_event_rec *ev)
 static int apply_one(replay_ctx *x, const mutual_event_rec *ev)
 {
 	int rc;
-	if (!matches(x->app, ev))
-		return 0;
+	if ((rc = matches(x->app, ev)) <= 0)
+		return rc;
 	if (!x->prepared && (rc = prepare_apply(x)) < 0)
 		return rc;
 	for (size_t i = 0; i < x->n_apply; i++) {
