@@ -541,7 +541,9 @@ int mutual__project_apply(mutual_store *s, const mutual_event_rec *ev)
 	/* An event another device's software signed with a payload that new
 	 * appends may not have (a duplicate key, a lone surrogate) is kept
 	 * and forwarded, and ignored here, alike on every device. */
-	if (mutual__json_check_strict(ev->payload, ev->payload_len) < 0) {
+	if ((rc = mutual__json_check_strict(ev->payload, ev->payload_len)) < 0) {
+		if (rc != MUTUAL_EINVALID)
+			return rc; /* out of memory: skipping it would be wrong */
 		mutual__error_clear();
 		return 0;
 	}
@@ -601,9 +603,10 @@ int mutual_projection_stats_get(mutual_projection_stats *out, const mutual_store
 
 static int check_json_object(const char *json, const char *what)
 {
-	if (!json || mutual__json_check_strict(json, strlen(json)) < 0)
+	int rc = json ? mutual__json_check_strict(json, strlen(json)) : MUTUAL_EINVALID;
+	if (rc == MUTUAL_EINVALID)
 		return mutual__fail(MUTUAL_EINVALID, "%s must be a JSON object, like {\"status\":\"open\"}", what);
-	return 0;
+	return rc; /* 0, or out of memory */
 }
 
 static int append_library_event(mutual_event_id *out, mutual_store *s, const char *type, mutual_buf *payload)
