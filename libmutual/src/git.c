@@ -199,6 +199,20 @@ void mutual__fault_point(void)
 }
 #endif
 
+/* Whether `path` holds a HEAD. libgit2 1.5 answers GIT_ENOTFOUND, "could
+ * not find repository", also when it ran out of memory while looking at a
+ * repository that is there; one with a HEAD was not missing. */
+static int has_head(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), found;
+	if (fd < 0)
+		return 0;
+	found = fstatat(fd, "HEAD", &st, AT_SYMLINK_NOFOLLOW) == 0;
+	close(fd);
+	return found;
+}
+
 int mutual__repo_open(mutual_repo **out, const char *path)
 {
 	mutual_repo *r;
@@ -215,8 +229,8 @@ int mutual__repo_open(mutual_repo **out, const char *path)
 	rc = git_repository_open_ext(&r->repo, path,
 		GIT_REPOSITORY_OPEN_NO_SEARCH | GIT_REPOSITORY_OPEN_BARE | GIT_REPOSITORY_OPEN_NO_DOTGIT, NULL);
 	if (rc < 0) {
-		rc = rc == GIT_ENOTFOUND ? mutual__fail(MUTUAL_ENOTFOUND, "no repository at %s", path)
-					 : git_fail(MUTUAL_ERROR, "cannot open the repository");
+		rc = rc == GIT_ENOTFOUND && !has_head(path) ? mutual__fail(MUTUAL_ENOTFOUND, "no repository at %s", path)
+							    : git_fail(MUTUAL_ERROR, "cannot open the repository");
 		mutual__repo_free(r);
 		return rc;
 	}
