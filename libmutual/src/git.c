@@ -19,6 +19,7 @@
 #endif
 #include <git2/sys/mempack.h>
 #include <git2/sys/odb_backend.h>
+#include <git2/sys/repository.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -238,24 +239,42 @@ int mutual__repo_open(mutual_repo **out, const char *path)
 	return 0;
 }
 
+/* The memory backend is the only one written: the repository's own
+ * objects are read through alternates, which libgit2 never writes. Were
+ * they ordinary backends, an object the memory backend failed to take (out
+ * of memory) would be written as a loose file into the repository instead,
+ * and be missing from the pack the flush makes. */
 int mutual__repo_open_memory(mutual_repo **out, const char *path)
 {
 	git_odb *odb = NULL;
-	int rc;
+	char *objects = NULL;
+	int rc, owned = 0; /* the odb owns the memory backend */
 
 	if ((rc = mutual__repo_open(out, path)) < 0)
 		return rc;
-	if (git_mempack_new(&(*out)->memory) < 0 || git_repository_odb(&odb, (*out)->repo) < 0 ||
-	    git_odb_add_backend(odb, (*out)->memory, 1000) < 0) {
-		/* Once added, the odb owns the backend. */
-		rc = git_fail(MUTUAL_ERROR, "cannot prepare an in-memory object store");
-		git_odb_free(odb);
-		mutual__repo_free(*out);
-		*out = NULL;
-		return rc;
+	if (!(objects = mutual__path_join(path, "objects"))) {
+		rc = MUTUAL_ERROR;
+		goto fail;
 	}
+	if (git_mempack_new(&(*out)->memory) < 0 || git_odb_new(&odb) < 0 ||
+	    git_odb_add_backend(odb, (*out)->memory, 1000) < 0)
+		goto fail_git;
+	owned = 1;
+	if (git_odb_add_disk_alternate(odb, objects) < 0 || git_repository_set_odb((*out)->repo, odb) < 0)
+		goto fail_git;
 	git_odb_free(odb);
+	mutual__free(objects);
 	return 0;
+fail_git:
+	rc = git_fail(MUTUAL_ERROR, "cannot prepare an in-memory object store");
+fail:
+	if (!owned && (*out)->memory)
+		(*out)->memory->free((*out)->memory);
+	git_odb_free(odb);
+	mutual__free(objects);
+	mutual__repo_free(*out);
+	*out = NULL;
+	return rc;
 }
 
 int mutual__repo_flush_memory(mutual_repo *mem, mutual_repo *into)
