@@ -32,6 +32,8 @@ struct mutual_repo {
 	git_repository *repo;
 	char *path;
 	git_odb_backend *memory; /* set for mutual__repo_open_memory handles */
+	mutual_oid *written;     /* the commits written to `memory` since its last flush */
+	size_t n_written;
 };
 
 static int git_fail(int code, const char *what)
@@ -290,8 +292,20 @@ int mutual__repo_flush_memory(mutual_repo *mem, mutual_repo *into)
 	    (rc = git_odb_write_pack(&wp, odb, NULL, NULL)) < 0 || (rc = wp->append(wp, pack.ptr, pack.size, &stats)) < 0 ||
 	    (rc = wp->commit(wp, &stats)) < 0)
 		rc = git_fail(MUTUAL_ERROR, "cannot store new segments");
-	if (rc == 0)
+	/* Every commit written must be in the pack before a caller records
+	 * it (sync.c, NOTES 1). libgit2 1.5's memory backend can lose one: if
+	 * it runs out of memory listing a commit it has just stored, the
+	 * write fails, libgit2 retries it, the backend finds the object
+	 * there and says yes, and the dump, which packs the listed commits,
+	 * leaves it out. */
+	for (size_t i = 0; rc == 0 && i < mem->n_written; i++)
+		if (!git_odb_exists(odb, (const git_oid *)&mem->written[i]))
+			rc = mutual__fail(MUTUAL_ERROR, "cannot store new segments: a commit did not reach the "
+				"repository (out of memory?); nothing was recorded, sync again");
+	if (rc == 0) {
 		git_mempack_reset(mem->memory);
+		mem->n_written = 0;
+	}
 	if (wp)
 		wp->free(wp);
 	git_odb_free(odb);
@@ -304,6 +318,7 @@ void mutual__repo_free(mutual_repo *r)
 	if (!r)
 		return;
 	git_repository_free(r->repo);
+	mutual__free(r->written);
 	mutual__free(r->path);
 	mutual__free(r);
 }
@@ -525,6 +540,15 @@ int mutual__segment_commit_write(mutual_oid *out, mutual_repo *r, const mutual_o
 		parent ? 1 : 0, parents) < 0) {
 		git_fail(MUTUAL_ERROR, "cannot write a segment commit");
 		goto done;
+	}
+	if (r->memory) { /* checked by mutual__repo_flush_memory */
+		mutual_oid *grown = mutual__realloc(r->written, (r->n_written + 1) * sizeof(*grown));
+		if (!grown) {
+			mutual__fail(MUTUAL_ERROR, "out of memory");
+			goto done;
+		}
+		r->written = grown;
+		r->written[r->n_written++] = *out;
 	}
 	rc = 0;
 done:
