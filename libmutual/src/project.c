@@ -360,11 +360,12 @@ typedef struct {
 static int apply_member(const char *key, size_t klen, const char *value, size_t len, void *payload)
 {
 	entity_ctx *x = payload;
+	int rc;
 	if (klen == 0 || key[0] == '_' || klen != strlen(key) || mutual__project_check_name(key, klen, "field") < 0)
 		return 0; /* not a field an app may set: ignored, the same way everywhere */
 	x->canon.len = 0;
-	if (mutual__json_canonical(&x->canon, value, len) < 0)
-		return 0;
+	if ((rc = mutual__json_canonical(&x->canon, value, len)) < 0)
+		return rc == MUTUAL_ERROR ? rc : 0; /* out of memory is no malformed value */
 	return apply_field(x->s, x->kind, x->id, key, (const char *)x->canon.data, x->canon.len, x->ev,
 		x->saw.data, x->saw.len / MUTUAL_FRONTIER_ENTRY);
 }
@@ -396,12 +397,14 @@ static int apply_entity(mutual_store *s, const mutual_event_rec *ev, int is_dele
 	x.s = s;
 	x.ev = ev;
 	/* Malformed entity events are skipped: deterministic, and they cannot
-	 * come from this library (its API checks them). */
-	if (mutual__json_get_string(&x.kind_buf, ev->payload, ev->payload_len, "kind") < 0 ||
-	    mutual__json_get_string(&x.id_buf, ev->payload, ev->payload_len, "id") < 0 ||
-	    mutual__project_check_name((const char *)x.kind_buf.data, x.kind_buf.len, "kind") < 0 ||
-	    mutual__project_check_name((const char *)x.id_buf.data, x.id_buf.len, "id") < 0) {
-		rc = 0;
+	 * come from this library (its API checks them). Running out of memory
+	 * reading one (MUTUAL_ERROR) is an error: skipping it on this device
+	 * alone would be a wrong state. */
+	if ((rc = mutual__json_get_string(&x.kind_buf, ev->payload, ev->payload_len, "kind")) < 0 ||
+	    (rc = mutual__json_get_string(&x.id_buf, ev->payload, ev->payload_len, "id")) < 0 ||
+	    (rc = mutual__project_check_name((const char *)x.kind_buf.data, x.kind_buf.len, "kind")) < 0 ||
+	    (rc = mutual__project_check_name((const char *)x.id_buf.data, x.id_buf.len, "id")) < 0) {
+		rc = rc == MUTUAL_ERROR ? rc : 0;
 		goto done;
 	}
 	x.kind = (const char *)x.kind_buf.data;
@@ -409,8 +412,8 @@ static int apply_entity(mutual_store *s, const mutual_event_rec *ev, int is_dele
 	if ((rc = writer_saw(&x.saw, ev)) < 0)
 		goto done;
 	if (!is_delete) {
-		if (mutual__json_members(ev->payload, ev->payload_len, find_fields, &f) < 0 || !f.fields) {
-			rc = 0;
+		if ((rc = mutual__json_members(ev->payload, ev->payload_len, find_fields, &f)) < 0 || !f.fields) {
+			rc = rc == MUTUAL_ERROR ? rc : 0;
 			goto done;
 		}
 		if ((rc = mutual__json_members(f.fields, f.len, apply_member, &x)) < 0)
@@ -490,11 +493,15 @@ static int apply_counter(mutual_store *s, const mutual_event_rec *ev)
 	int rc = 0;
 
 	memset(&c, 0, sizeof(c));
-	if (mutual__json_get_string(&c.key, ev->payload, ev->payload_len, "key") < 0 ||
-	    mutual__project_check_name((const char *)c.key.data, c.key.len, "counter") < 0 ||
-	    mutual__json_members(ev->payload, ev->payload_len, find_delta, &c) < 0 || !c.delta ||
-	    mutual__parse_fixed(&delta, c.delta, c.delta_len) < 0)
-		goto done; /* skipped everywhere alike */
+	if ((rc = mutual__json_get_string(&c.key, ev->payload, ev->payload_len, "key")) < 0 ||
+	    (rc = mutual__project_check_name((const char *)c.key.data, c.key.len, "counter")) < 0 ||
+	    (rc = mutual__json_members(ev->payload, ev->payload_len, find_delta, &c)) < 0 || !c.delta ||
+	    mutual__parse_fixed(&delta, c.delta, c.delta_len) < 0) {
+		/* skipped everywhere alike; out of memory (MUTUAL_ERROR from the
+		 * JSON readers) is an error */
+		rc = rc == MUTUAL_ERROR ? rc : 0;
+		goto done;
+	}
 	/* Wrapping addition commutes, so the sum is the same in any order and
 	 * exact whenever the true total fits. (SQLite's own + would turn an
 	 * overflowing intermediate sum into a float.) */
@@ -525,10 +532,16 @@ done:
 
 /* ------------------------------------------------------------------ apply */
 
+/* 1 if `ev` is quarantined, 0 if not, negative when the forks cannot be
+ * read: taking that for "not forked" would apply a quarantined event, and
+ * SQLite has rolled back the transaction after running out of memory. */
 static int quarantined(mutual_store *s, const mutual_event_rec *ev)
 {
 	uint64_t seq;
-	return mutual__db_fork_get(s->db, ev->device, &seq, NULL) == 0 && ev->seq >= seq;
+	int rc = mutual__db_fork_get(s->db, ev->device, &seq, NULL);
+	if (rc == MUTUAL_ENOTFOUND)
+		return 0;
+	return rc < 0 ? rc : ev->seq >= seq;
 }
 
 int mutual__project_apply(mutual_store *s, const mutual_event_rec *ev)
@@ -536,8 +549,8 @@ int mutual__project_apply(mutual_store *s, const mutual_event_rec *ev)
 	int rc = 0;
 	if (ev->type_len < 7 || memcmp(ev->type, "mutual.", 7) != 0)
 		return 0;
-	if (quarantined(s, ev))
-		return 0;
+	if ((rc = quarantined(s, ev)) != 0)
+		return rc < 0 ? rc : 0;
 	/* An event another device's software signed with a payload that new
 	 * appends may not have (a duplicate key, a lone surrogate) is kept
 	 * and forwarded, and ignored here, alike on every device. */
