@@ -617,8 +617,11 @@ static int record_fork(sync_ctx *c, const uint8_t device[32], uint64_t seq, cons
 	}
 	if ((rc = mutual__db_commit(s->db)) < 0)
 		goto done;
-	rc = mutual__ref_get(&now, c->local, name) == 0 ? mutual__ref_set(c->local, name, &oid, &now)
-							 : mutual__ref_set(c->local, name, &oid, NULL);
+	rc = mutual__ref_get(&now, c->local, name);
+	if (rc == 0)
+		rc = mutual__ref_set(c->local, name, &oid, &now);
+	else if (rc == MUTUAL_ENOTFOUND) /* a ref that cannot be read is not missing */
+		rc = mutual__ref_set(c->local, name, &oid, NULL);
 	*adopted = rc == 0;
 	c->stats->forks_found += *adopted;
 done:
@@ -1165,8 +1168,11 @@ static int adopt_newer(sync_ctx *c, const peer_ref *r)
 	mutual_store *s = c->s;
 	mutual_oid ours, cur = r->oid, parent;
 	size_t n = 0;
-	int have_ours = mutual__ref_get(&ours, c->local, r->name) == 0, has_parent, rc;
+	int have_ours, has_parent, rc;
 
+	if ((rc = mutual__ref_get(&ours, c->local, r->name)) < 0 && rc != MUTUAL_ENOTFOUND)
+		return rc; /* a ref that cannot be read is not missing */
+	have_ours = rc == 0;
 	if (have_ours && memcmp(&ours, &r->oid, sizeof(ours)) == 0) {
 		c->stats->newer_format++; /* held already */
 		return 0;
@@ -1473,13 +1479,16 @@ static int set_local_ref(const uint8_t *device, uint64_t last_seq, const uint8_t
 	char name[128];
 	mutual_oid now, want;
 	(void)last_seq;
+	int rc;
 	device_ref(name, sizeof(name), device);
 	memcpy(want.id, commit, 20);
-	if (mutual__ref_get(&now, c->local, name) == 0) {
+	if ((rc = mutual__ref_get(&now, c->local, name)) == 0) {
 		if (memcmp(&now, &want, sizeof(now)) == 0)
 			return 0;
 		return mutual__ref_set(c->local, name, &want, &now);
 	}
+	if (rc != MUTUAL_ENOTFOUND) /* a ref that cannot be read is not missing */
+		return rc;
 	return mutual__ref_set(c->local, name, &want, NULL);
 }
 
