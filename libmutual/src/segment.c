@@ -95,7 +95,7 @@ int mutual__segment_seal(mutual_buf *out, const mutual_buf *plain, const uint8_t
 	uint8_t header[MUTUAL_ENVELOPE_HEADER], ad[MUTUAL_ENVELOPE_HEADER + MUTUAL_GROUP_ID_SIZE + 32];
 	mutual_buf z = { 0 };
 	uLongf zlen;
-	int rc = MUTUAL_ERROR;
+	int rc = MUTUAL_ERROR, zrc;
 
 	memcpy(header, MUTUAL_ENVELOPE_MAGIC, 4);
 	header[4] = MUTUAL_ENVELOPE_VERSION;
@@ -109,8 +109,8 @@ int mutual__segment_seal(mutual_buf *out, const mutual_buf *plain, const uint8_t
 	zlen = compressBound((uLong)plain->len);
 	if (mutual__buf_grow(&z, zlen) < 0)
 		goto done;
-	if (deflate_all(z.data, &zlen, plain->data, plain->len) != Z_OK) {
-		mutual__fail(MUTUAL_ERROR, "cannot compress a segment");
+	if ((zrc = deflate_all(z.data, &zlen, plain->data, plain->len)) != Z_OK) {
+		mutual__fail(MUTUAL_ERROR, zrc == Z_MEM_ERROR ? "out of memory compressing a segment" : "cannot compress a segment");
 		goto done;
 	}
 	out->len = 0;
@@ -143,8 +143,9 @@ static int inflate_bounded(mutual_buf *out, const uint8_t *in, size_t len)
 
 	memset(&zs, 0, sizeof(zs));
 	ZLIB_ALLOCATOR(&zs);
-	if (inflateInit(&zs) != Z_OK)
-		return mutual__fail(MUTUAL_ERROR, "cannot start decompressing");
+	if ((zrc = inflateInit(&zs)) != Z_OK)
+		return mutual__fail(MUTUAL_ERROR, zrc == Z_MEM_ERROR ? "out of memory decompressing a segment"
+								: "cannot start decompressing");
 	zs.next_in = (Bytef *)in;
 	zs.avail_in = (uInt)len;
 	out->len = 0;
@@ -166,6 +167,10 @@ static int inflate_bounded(mutual_buf *out, const uint8_t *in, size_t len)
 		}
 	} while (zrc == Z_OK);
 	inflateEnd(&zs);
+	/* Out of memory says nothing of the segment: not MUTUAL_EINVALID,
+	 * which refuses the log (and may repair its ref, sync.c NOTES 7). */
+	if (zrc == Z_MEM_ERROR)
+		return mutual__fail(MUTUAL_ERROR, "out of memory decompressing a segment");
 	if (zrc != Z_STREAM_END || zs.avail_in != 0)
 		return mutual__fail(MUTUAL_EINVALID, "segment does not decompress");
 	return 0;
