@@ -799,7 +799,8 @@ static int diverged(sync_ctx *c, const uint8_t device[32], const mutual_oid *cha
  * segment does not open as this device's. Such a ref is replaced by the
  * log held here (docs/format.md, "Repair"); a ref that opens (a fork, a
  * rewritten log) or that this store cannot judge (another envelope
- * version, another key id) is never replaced. */
+ * version, another key id) is never replaced. 1: garbage, 0: not,
+ * negative: no verdict (out of memory). */
 static int ref_is_garbage(sync_ctx *c, const uint8_t device[32], const mutual_oid *oid)
 {
 	mutual_segment seg;
@@ -815,9 +816,11 @@ static int ref_is_garbage(sync_ctx *c, const uint8_t device[32], const mutual_oi
 	if (version != MUTUAL_ENVELOPE_VERSION || mutual__segment_key_id(&key_id, c->blob.data, c->blob.len) < 0 ||
 	    key_id != c->s->key_id)
 		return 0;
-	if (mutual__segment_open(&c->plain, c->blob.data, c->blob.len, c->s->group_id_raw, device, c->s->group_key) < 0 ||
-	    mutual__segment_parse(&seg, c->plain.data, c->plain.len) < 0)
-		return 1;
+	/* Out of memory (MUTUAL_ERROR) is no verdict on the log: a log taken
+	 * for garbage has its ref replaced on the target. */
+	if ((rc = mutual__segment_open(&c->plain, c->blob.data, c->blob.len, c->s->group_id_raw, device, c->s->group_key)) < 0 ||
+	    (rc = mutual__segment_parse(&seg, c->plain.data, c->plain.len)) < 0)
+		return rc == MUTUAL_ERROR ? rc : 1;
 	return memcmp(seg.device, device, 32) != 0 || memcmp(seg.group_id, c->s->group_id_raw, MUTUAL_GROUP_ID_SIZE) != 0;
 }
 
@@ -1046,7 +1049,9 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 	}
 	if (rc != MUTUAL_ENOTFOUND)
 		return rc;
-	if (ref_is_garbage(c, device, &r->oid)) {
+	if ((rc = ref_is_garbage(c, device, &r->oid)) < 0)
+		return rc;
+	if (rc) {
 		refuse(c, device, "its ref on the target is not a libmutual log (%s): replaced with its log where this "
 			"store holds it", mutual_error_last());
 		return note_garbage(c, device, &r->oid);
