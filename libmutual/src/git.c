@@ -183,6 +183,12 @@ static void init_git(void)
 		init_result = -1;
 }
 
+int mutual__git_out_of_memory(void)
+{
+	const git_error *e = git_error_last();
+	return e && e->klass == GIT_ERROR_NOMEMORY;
+}
+
 int mutual__git_init(void)
 {
 	pthread_once(&init_once, init_git);

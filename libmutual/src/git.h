@@ -36,6 +36,9 @@ typedef int (*mutual_transfer_cb)(uint64_t done, uint64_t total, void *payload);
 #define MUTUAL_PACK_OBJECTS_MAX (4u * 1024 * 1024)  /* objects one received pack may claim */
 
 int mutual__git_init(void);
+/* 1 if libgit2's last failure on this thread was for want of memory: a
+ * failure that says nothing of the objects it was reading. */
+int mutual__git_out_of_memory(void);
 /* Open the bare repository at `path`, which medium.c has walked and
  * prepared (mutual__medium_repo). MUTUAL_ENOTFOUND when it is not one. */
 int mutual__repo_open(mutual_repo **out, const char *path);

@@ -1127,7 +1127,8 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 			c->progress.phase = MUTUAL_SYNC_RECEIVING;
 			if ((rc = mutual__repo_copy(c->local, c->peer, &batch[n_batch - 1].oid, 1, have_kept ? &kept : NULL,
 				have_kept, &c->stats->objects_received, transfer_cb, c)) < 0) {
-				if (rc == MUTUAL_ECANCELLED)
+				/* Out of memory is no verdict on the log: no refusal. */
+				if (rc == MUTUAL_ECANCELLED || mutual__git_out_of_memory())
 					goto done;
 				refuse(c, device, "its log on the target cannot be read: %s", mutual_error_last());
 				rc = 0;
