@@ -403,8 +403,13 @@ static int foreach_ref(const char *name, void *payload)
 	int rc;
 	if (strncmp(name, ctx->prefix, ctx->prefix_len) != 0)
 		return 0;
-	if (git_reference_name_to_id((git_oid *)&oid, ctx->r->repo, name) < 0)
-		return 0; /* a symbolic or broken ref is not ours */
+	if (git_reference_name_to_id((git_oid *)&oid, ctx->r->repo, name) < 0) {
+		if (!mutual__git_out_of_memory())
+			return 0; /* a symbolic or broken ref is not ours */
+		/* A ref left out for want of memory would be a wrong list. */
+		ctx->result = git_fail(MUTUAL_ERROR, "cannot list refs");
+		return GIT_EUSER;
+	}
 	rc = ctx->cb(name, &oid, ctx->payload);
 	if (rc != 0) {
 		ctx->result = rc;
