@@ -66,6 +66,7 @@ static atomic_int persistent_mode;
 static const char *_Atomic fail_file; /* the first failure's site, if known */
 static atomic_int fail_line;
 static mutual_fault_spare_cb _Atomic spare_cb;
+static _Thread_local const char *region;
 
 int mutual__fault_alloc_fails(int source, const char *file, int line)
 {
@@ -73,7 +74,7 @@ int mutual__fault_alloc_fails(int source, const char *file, int line)
 	mutual_fault_spare_cb spare = atomic_load(&spare_cb);
 	int fails = at > 0 && (n == at || (n > at && atomic_load(&persistent_mode)));
 	atomic_fetch_add(&per_source[source], 1);
-	if (file && spare && spare(source, file, line, fails))
+	if (file && spare && spare(source, file, line, region, fails))
 		return 0;
 	if (!fails)
 		return 0;
@@ -111,6 +112,11 @@ const char *mutual__test_fault_site(int *line)
 void mutual__test_fault_spare(mutual_fault_spare_cb spare)
 {
 	atomic_store(&spare_cb, spare);
+}
+
+void mutual__fault_region(const char *name)
+{
+	region = name;
 }
 
 long mutual__test_fault_hits(void)

@@ -53,12 +53,20 @@ const char *mutual__test_fault_site(int *line);
  * whose source names its site, in order, with `would_fail` set when the
  * fault is to fail it; when it returns 1 that one succeeds (still
  * counted). */
-typedef int (*mutual_fault_spare_cb)(int source, const char *file, int line, int would_fail);
+typedef int (*mutual_fault_spare_cb)(int source, const char *file, int line, const char *region, int would_fail);
 void mutual__test_fault_spare(mutual_fault_spare_cb spare);
+
+/* The dependency call libmutual is in, for `spare` (its `region`): set
+ * around a call whose own handling of a failed allocation is known to be
+ * wrong, and cleared (NULL) where it calls back into libmutual. */
+void mutual__fault_region(const char *name);
+#define MUTUAL_FAULT_REGION(name) mutual__fault_region(name)
 /* Blocks of `source` live now (allocated and not yet freed), counted from
  * the first allocation through the hooks. */
 long mutual__test_alloc_live(int source);
 
+#else
+#define MUTUAL_FAULT_REGION(name) ((void)0)
 #endif
 
 #endif
