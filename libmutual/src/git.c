@@ -338,6 +338,7 @@ int mutual__repo_has(mutual_repo *r, const mutual_oid *oid)
 {
 	git_odb *odb;
 	int has;
+	git_error_clear(); /* so that mutual__git_out_of_memory() speaks of this call */
 	if (git_repository_odb(&odb, r->repo) < 0)
 		return 0;
 	has = git_odb_exists(odb, (const git_oid *)oid);
@@ -444,6 +445,14 @@ int mutual__refs_foreach(mutual_repo *r, const char *prefix, mutual_ref_cb cb, v
 	return rc < 0 ? git_fail(MUTUAL_ERROR, "cannot list refs") : 0;
 }
 
+/* A peer's object that could not be read: damaged or missing
+ * (MUTUAL_EINVALID, which refuses or repairs its log), unless libgit2 only
+ * ran out of memory, which says nothing of the object. */
+static int object_fail(const char *what)
+{
+	return git_fail(mutual__git_out_of_memory() ? MUTUAL_ERROR : MUTUAL_EINVALID, what);
+}
+
 /* Check an untrusted object's type and size before reading it, so a
  * medium's huge object is never inflated into memory. */
 static int object_fits(git_repository *repo, const git_oid *id, git_object_t want, size_t max, const char *what)
@@ -458,7 +467,7 @@ static int object_fits(git_repository *repo, const git_oid *id, git_object_t wan
 	rc = git_odb_read_header(&size, &type, odb, id);
 	git_odb_free(odb);
 	if (rc < 0)
-		return git_fail(MUTUAL_EINVALID, what);
+		return object_fail(what);
 	if (type != want)
 		return mutual__fail(MUTUAL_EINVALID, "%s: it is a %s", what, git_object_type2string(type));
 	if (size > max)
@@ -481,7 +490,7 @@ int mutual__segment_commit_read(mutual_repo *r, const mutual_oid *commit_id, int
 		return rc;
 	rc = MUTUAL_EINVALID;
 	if (git_commit_lookup(&commit, r->repo, (const git_oid *)commit_id) < 0) {
-		rc = git_fail(MUTUAL_EINVALID, "a segment commit is missing or damaged");
+		rc = object_fail("a segment commit is missing or damaged");
 		goto done;
 	}
 	if (git_commit_parentcount(commit) > 1) {
@@ -496,7 +505,7 @@ int mutual__segment_commit_read(mutual_repo *r, const mutual_oid *commit_id, int
 		goto done;
 	rc = MUTUAL_EINVALID;
 	if (git_commit_tree(&tree, commit) < 0) {
-		rc = git_fail(MUTUAL_EINVALID, "a segment's tree is missing or damaged");
+		rc = object_fail("a segment's tree is missing or damaged");
 		goto done;
 	}
 	entry = git_tree_entry_byname(tree, "segment");
@@ -509,7 +518,7 @@ int mutual__segment_commit_read(mutual_repo *r, const mutual_oid *commit_id, int
 		goto done;
 	rc = MUTUAL_EINVALID;
 	if (git_blob_lookup(&blob, r->repo, git_tree_entry_id(entry)) < 0) {
-		rc = git_fail(MUTUAL_EINVALID, "a segment is missing or damaged");
+		rc = object_fail("a segment is missing or damaged");
 		goto done;
 	}
 	blob_out->len = 0;
@@ -529,7 +538,7 @@ int mutual__commit_parent(mutual_repo *r, const mutual_oid *commit_id, int *has_
 		"a segment commit is missing or damaged")) < 0)
 		return rc;
 	if (git_commit_lookup(&commit, r->repo, (const git_oid *)commit_id) < 0)
-		return git_fail(MUTUAL_EINVALID, "a segment commit is missing or damaged");
+		return object_fail("a segment commit is missing or damaged");
 	if (git_commit_parentcount(commit) > 1)
 		rc = mutual__fail(MUTUAL_EINVALID, "a segment commit has several parents");
 	*has_parent = git_commit_parentcount(commit) == 1;
@@ -637,6 +646,55 @@ done:
 	return rc;
 }
 
+/* Every commit from each tip back to a stop (or to the root) is in `dst`,
+ * following first parents: what is copied here is linear (a device's log,
+ * a fork proof, a newer format's chain). libgit2 1.5's revwalk can end
+ * early, without an error, when it runs out of memory (a commit-list node
+ * it cannot allocate), and the pack it builds is then short: the caller
+ * would record, or point a ref on a medium at, a commit whose history
+ * is not there. */
+static int copy_complete(mutual_repo *dst, mutual_repo *src, const mutual_oid *tips, size_t n_tips,
+	const mutual_oid *stops, size_t n_stops)
+{
+	git_odb *odb = NULL;
+	int rc = 0;
+
+	if (git_repository_odb(&odb, dst->repo) < 0)
+		return git_fail(MUTUAL_ERROR, "cannot check the objects copied");
+	for (size_t i = 0; i < n_tips && rc == 0; i++) {
+		git_oid cur = *(const git_oid *)&tips[i];
+		for (;;) {
+			git_commit *commit = NULL;
+			int stop = 0;
+			for (size_t k = 0; k < n_stops && !stop; k++)
+				stop = git_oid_equal(&cur, (const git_oid *)&stops[k]);
+			if (stop)
+				break;
+			if (!git_odb_exists(odb, &cur)) {
+				/* Only memory makes the walk end early: say so to
+				 * mutual__git_out_of_memory() too (sync.c refuses
+				 * a log for other copy failures). */
+				git_error_set_oom();
+				rc = mutual__fail(MUTUAL_ERROR, "cannot copy objects: the pack written lacks a commit "
+					"(out of memory); nothing refers to it, sync again");
+				break;
+			}
+			if (git_commit_lookup(&commit, src->repo, &cur) < 0) {
+				rc = git_fail(MUTUAL_ERROR, "cannot check the objects copied");
+				break;
+			}
+			stop = git_commit_parentcount(commit) == 0;
+			if (!stop)
+				git_oid_cpy(&cur, git_commit_parent_id(commit, 0));
+			git_commit_free(commit);
+			if (stop)
+				break;
+		}
+	}
+	git_odb_free(odb);
+	return rc;
+}
+
 int mutual__repo_copy(mutual_repo *dst, mutual_repo *src, const mutual_oid *tips, size_t n_tips,
 	const mutual_oid *stops, size_t n_stops, uint64_t *copied, mutual_transfer_cb cb, void *payload)
 {
@@ -656,7 +714,9 @@ int mutual__repo_copy(mutual_repo *dst, mutual_repo *src, const mutual_oid *tips
 		rc = pack_into(dst, src->repo, walk, copied, cb, payload);
 done:
 	git_revwalk_free(walk);
-	return rc < 0 ? translate(rc, "cannot copy objects") : 0;
+	if (rc < 0)
+		return translate(rc, "cannot copy objects");
+	return copy_complete(dst, src, tips, n_tips, stops, n_stops);
 }
 
 /* ------------------------------------------------------------ consolidate */
@@ -1069,8 +1129,7 @@ int mutual__bundle_read(mutual_bundle_ref **refs_out, size_t *n_out, mutual_repo
 			goto done;
 		}
 		if ((arc = ctx.wp->append(ctx.wp, buf, got, &ctx.stats)) < 0) {
-			rc = arc == GIT_EUSER ? translate(arc, "reading the bundle")
-					      : git_fail(MUTUAL_EINVALID, "the bundle's pack is damaged");
+			rc = arc == GIT_EUSER ? translate(arc, "reading the bundle") : object_fail("the bundle's pack is damaged");
 			goto done;
 		}
 	}
@@ -1079,7 +1138,7 @@ int mutual__bundle_read(mutual_bundle_ref **refs_out, size_t *n_out, mutual_repo
 		goto done;
 	}
 	if (n && ctx.wp->commit(ctx.wp, &ctx.stats) < 0) {
-		rc = git_fail(MUTUAL_EINVALID, "the bundle's pack is truncated or damaged");
+		rc = object_fail("the bundle's pack is truncated or damaged");
 		goto done;
 	}
 	*refs_out = refs;

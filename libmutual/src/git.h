@@ -51,6 +51,8 @@ const char *mutual__repo_path(const mutual_repo *r);
 int mutual__repo_open_memory(mutual_repo **out, const char *path);
 int mutual__repo_flush_memory(mutual_repo *mem, mutual_repo *into);
 
+/* 1 if `r` holds the object; 0 if not, or if it could not tell, which
+ * mutual__git_out_of_memory() then says. */
 int mutual__repo_has(mutual_repo *r, const mutual_oid *oid);
 /* 1 when `commit` has `ancestor` in its history (both held in `r`). */
 int mutual__repo_descends(mutual_repo *r, const mutual_oid *commit, const mutual_oid *ancestor);
