@@ -521,7 +521,8 @@ static int store_segments(sync_ctx *c, const uint8_t device[32], verified_segmen
 	mutual__deliver_init(&d, s);
 	for (size_t k = 0; k < n && rc == 0; k++) {
 		verified_segment *v = &batch[k];
-		assert(mutual__repo_has(c->local, &v->oid)); /* NOTES 1: the row follows its objects */
+		/* NOTES 1: the row follows its objects (or the check itself ran out of memory) */
+		assert(mutual__repo_has(c->local, &v->oid) || mutual__git_out_of_memory());
 		for (uint32_t i = 0; i < v->seg.count && rc == 0; i++) {
 			rc = mutual__db_insert_event(s->db, &v->evs[i]);
 			if (rc == 0)
@@ -810,7 +811,7 @@ static int ref_is_garbage(sync_ctx *c, const uint8_t device[32], const mutual_oi
 
 	rc = mutual__segment_commit_read(c->peer, oid, &has_parent, &parent, &c->blob);
 	if (rc < 0)
-		return rc == MUTUAL_EINVALID || rc == MUTUAL_ENOTFOUND;
+		return rc == MUTUAL_ERROR ? rc : rc == MUTUAL_EINVALID || rc == MUTUAL_ENOTFOUND;
 	if ((version = mutual__envelope_version(c->blob.data, c->blob.len)) < 0)
 		return 1;
 	if (version != MUTUAL_ENVELOPE_VERSION || mutual__segment_key_id(&key_id, c->blob.data, c->blob.len) < 0 ||
@@ -898,7 +899,10 @@ static int walk_back(sync_ctx *c, const mutual_oid *tip, const mutual_oid *ours,
 		}
 		ring[n % keep] = cur;
 		n++;
-		if (mutual__commit_parent(c->peer, &cur, &has_parent, &parent) < 0) {
+		if ((rc = mutual__commit_parent(c->peer, &cur, &has_parent, &parent)) < 0) {
+			if (rc == MUTUAL_ERROR) /* out of memory: no verdict on the log */
+				goto done;
+			rc = 0;
 			*how = 3;
 			goto done;
 		}
@@ -908,11 +912,14 @@ static int walk_back(sync_ctx *c, const mutual_oid *tip, const mutual_oid *ours,
 		}
 		if (ours && memcmp(&parent, ours, sizeof(*ours)) == 0)
 			break;
-		if (mutual__db_segment_find(c->s->db, parent.id, found, &first, &last) == 0) {
+		if ((rc = mutual__db_segment_find(c->s->db, parent.id, found, &first, &last)) == 0) {
 			*how = 2;
 			*rewritten_after = last;
 			break;
 		}
+		if (rc != MUTUAL_ENOTFOUND) /* not read is not absent: it could make the log look rewritten */
+			goto done;
+		rc = 0;
 		cur = parent;
 	}
 	if ((rc = report(c, MUTUAL_SYNC_IMPORTING, c->stats->events_received, 0)) < 0)
@@ -1284,10 +1291,13 @@ static int plan_device(const uint8_t *device, uint64_t last_seq, const uint8_t *
 	theirs = find_ref(c, name);
 	garbage = find_garbage(c, device);
 	if (theirs && !garbage) {
+		int rc;
 		if (memcmp(theirs->oid.id, commit, 20) == 0)
 			return 0;
-		if (mutual__db_segment_find(c->s->db, theirs->oid.id, found, &first, &their_last) != 0 ||
-		    memcmp(found, device, 32) != 0)
+		rc = mutual__db_segment_find(c->s->db, theirs->oid.id, found, &first, &their_last);
+		if (rc < 0 && rc != MUTUAL_ENOTFOUND)
+			return rc; /* not read is not diverged: the log would silently stay unsent */
+		if (rc != 0 || memcmp(found, device, 32) != 0)
 			return 0; /* diverged: refused on import, never overwritten */
 	}
 	if (p->n == p->cap) {
