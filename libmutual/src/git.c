@@ -465,6 +465,11 @@ static int object_fits(git_repository *repo, const git_oid *id, git_object_t wan
 	if (git_repository_odb(&odb, repo) < 0)
 		return git_fail(MUTUAL_ERROR, "cannot read objects");
 	rc = git_odb_read_header(&size, &type, odb, id);
+	/* libgit2 1.5 also answers "not found" when rescanning the packs for
+	 * an object it does not know runs out of memory: missing is believed
+	 * only after a rescan that worked. */
+	if (rc == GIT_ENOTFOUND && (rc = git_odb_refresh(odb)) == 0)
+		rc = git_odb_read_header(&size, &type, odb, id);
 	git_odb_free(odb);
 	if (rc < 0)
 		return object_fail(what);
