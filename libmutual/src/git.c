@@ -958,10 +958,32 @@ static int bundle_chunk(void *buf, size_t size, void *payload)
 	return write_all(*(int *)payload, buf, size) < 0 ? -1 : 0;
 }
 
+/* Put `tip` and its first-parent history into `pb`. The refs a bundle
+ * carries are linear (device logs, fork proofs, newer formats' chains:
+ * sync.c keeps no other), and this walk reports every failure, where
+ * git_packbuilder_insert_walk's revwalk ends early, without an error, when
+ * it runs out of memory: the bundle would have named commits it did not
+ * hold, and replaced the good one on the medium. */
+static int insert_history(git_packbuilder *pb, git_repository *repo, const git_oid *tip)
+{
+	git_oid cur = *tip;
+	for (;;) {
+		git_commit *commit = NULL;
+		int more;
+		if (git_packbuilder_insert_commit(pb, &cur) < 0 || git_commit_lookup(&commit, repo, &cur) < 0)
+			return -1;
+		more = git_commit_parentcount(commit) > 0;
+		if (more)
+			git_oid_cpy(&cur, git_commit_parent_id(commit, 0));
+		git_commit_free(commit);
+		if (!more)
+			return 0;
+	}
+}
+
 int mutual__bundle_write(mutual_medium *m, const char *name, mutual_repo *r, const mutual_bundle_ref *refs, size_t n)
 {
 	git_packbuilder *pb = NULL;
-	git_revwalk *walk = NULL;
 	mutual_buf header = { 0 }, tmp = { 0 };
 	char hex[GIT_OID_HEXSZ + 1];
 	int fd = -1, rc = MUTUAL_ERROR;
@@ -975,19 +997,15 @@ int mutual__bundle_write(mutual_medium *m, const char *name, mutual_repo *r, con
 	}
 	if (mutual__buf_put_u8(&header, '\n') < 0)
 		goto done;
-	if (git_revwalk_new(&walk, r->repo) < 0 || git_packbuilder_new(&pb, r->repo) < 0) {
+	if (git_packbuilder_new(&pb, r->repo) < 0) {
 		git_fail(MUTUAL_ERROR, "cannot write the bundle");
 		goto done;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (git_revwalk_push(walk, (const git_oid *)&refs[i].oid) < 0) {
+		if (insert_history(pb, r->repo, (const git_oid *)&refs[i].oid) < 0) {
 			git_fail(MUTUAL_ERROR, "cannot write the bundle");
 			goto done;
 		}
-	}
-	if (n && git_packbuilder_insert_walk(pb, walk) < 0) {
-		git_fail(MUTUAL_ERROR, "cannot write the bundle");
-		goto done;
 	}
 	mutual__fault_point();
 	if ((rc = mutual__medium_create_temp(&fd, &tmp, m, name)) < 0)
@@ -1011,7 +1029,6 @@ done:
 	if (rc < 0 && tmp.len)
 		unlinkat(m->dirfd, (const char *)tmp.data, 0);
 	git_packbuilder_free(pb);
-	git_revwalk_free(walk);
 	mutual__buf_free(&header);
 	mutual__buf_free(&tmp);
 	return rc;
