@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """The shipped build holds no test hook: none of the binaries given names
-a hook's environment variable, so none can read it (-Dtest_hooks=true is
-what compiles them in). The behaviour is checked too: the
-*/hooks-compiled-out tests run with every variable set.
+a hook's environment variable, so none can read it, nor the fault
+simulator's functions (fault.h), so no allocation can be made to fail
+(-Dtest_hooks=true is what compiles them in). The behaviour is checked
+too: the */hooks-compiled-out tests run with every variable set.
 
 Usage: check_no_hooks.py BINARY..."""
 import sys
 
 HOOKS = (b"MUTUAL_TEST_LAST_ARRIVAL_WINS", b"MUTUAL_FAULT_KILL_AT", b"MUTUAL_TEST_IMPORT_SEGMENTS_MAX",
-         b"MUTUAL_APPS_NOW_MS", b"MUTUAL_TEST_BREAK_INVARIANT", b"mutual__test_buf_fail_at")
+         b"MUTUAL_APPS_NOW_MS", b"MUTUAL_TEST_BREAK_INVARIANT", b"mutual__test_buf_fail_at",
+         b"mutual__test_fault_", b"mutual__fault_alloc_")
 
 problems = 0
 for path in sys.argv[1:]:

@@ -56,12 +56,12 @@ static void app_free(struct mutual_app *a)
 {
 	if (!a)
 		return;
-	free(a->name);
-	free(a->schema);
-	free(a->reset);
-	free(a->type_prefix);
-	free(a->apply);
-	free(a);
+	mutual__free(a->name);
+	mutual__free(a->schema);
+	mutual__free(a->reset);
+	mutual__free(a->type_prefix);
+	mutual__free(a->apply);
+	mutual__free(a);
 }
 
 void mutual__apps_free(mutual_store *s)
@@ -240,7 +240,7 @@ int mutual_projection_register(mutual_store *s, const mutual_projection_def *def
 	for (a = s->apps; a; a = a->next)
 		if (strcmp(a->name, def->name) == 0)
 			return mutual__fail(MUTUAL_EEXISTS, "a projection named %s is already registered", def->name);
-	if (!(a = calloc(1, sizeof(*a))))
+	if (!(a = mutual__calloc(1, sizeof(*a))))
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	a->schema_version = def->schema_version;
 	if (!(a->name = mutual__strdup(def->name)) || !(a->schema = mutual__strdup(def->schema)) ||

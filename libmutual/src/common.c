@@ -1,13 +1,18 @@
 /*
- * common.c - the error model, byte buffers, hex, and careful file writing.
+ * common.c - the error model, the allocator, byte buffers, hex, and careful
+ * file writing.
  *
  * The last error is per thread, so handles used from separate threads never
  * see each other's messages.
  */
 #include "common.h"
+#include "fault.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef MUTUAL_TEST_HOOKS
+#include <stdatomic.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +54,124 @@ int mutual__fail_wrap(int code, const char *fmt, ...)
 
 void mutual_free(void *ptr)
 {
+	mutual__free(ptr);
+}
+
+/* alloc-sed: off (scripts/alloc-sed.sh leaves the real calls below alone) */
+#ifdef MUTUAL_TEST_HOOKS
+/* The fault simulator (fault.h). `seen` counts every allocation of every
+ * source since arming; the fault fires when it reaches `fail_at`. */
+static atomic_long seen, fail_at, hits, per_source[MUTUAL_ALLOC_SOURCES], live[MUTUAL_ALLOC_SOURCES];
+static atomic_int persistent_mode;
+static const char *_Atomic fail_file; /* the first failure's site, if known */
+static atomic_int fail_line;
+static mutual_fault_spare_cb _Atomic spare_cb;
+static _Thread_local const char *region;
+
+int mutual__fault_alloc_fails(int source, const char *file, int line)
+{
+	long n = atomic_fetch_add(&seen, 1) + 1, at = atomic_load(&fail_at);
+	mutual_fault_spare_cb spare = atomic_load(&spare_cb);
+	int fails = at > 0 && (n == at || (n > at && atomic_load(&persistent_mode)));
+	atomic_fetch_add(&per_source[source], 1);
+	if (file && spare && spare(source, file, line, region, fails))
+		return 0;
+	if (!fails)
+		return 0;
+	if (atomic_fetch_add(&hits, 1) == 0) {
+		atomic_store(&fail_line, line);
+		atomic_store(&fail_file, file);
+	}
+	return 1;
+}
+
+void mutual__fault_alloc_live(int source, int delta)
+{
+	atomic_fetch_add(&live[source], delta);
+}
+
+void mutual__test_fault_alloc(long n, int persistent)
+{
+	atomic_store(&fail_at, 0);
+	atomic_store(&seen, 0);
+	atomic_store(&hits, 0);
+	for (int i = 0; i < MUTUAL_ALLOC_SOURCES; i++)
+		atomic_store(&per_source[i], 0);
+	atomic_store(&fail_file, NULL);
+	atomic_store(&fail_line, 0);
+	atomic_store(&persistent_mode, persistent != 0);
+	atomic_store(&fail_at, n > 0 ? n : 0);
+}
+
+const char *mutual__test_fault_site(int *line)
+{
+	*line = atomic_load(&fail_line);
+	return atomic_load(&fail_file);
+}
+
+void mutual__test_fault_spare(mutual_fault_spare_cb spare)
+{
+	atomic_store(&spare_cb, spare);
+}
+
+void mutual__fault_region(const char *name)
+{
+	region = name;
+}
+
+long mutual__test_fault_hits(void)
+{
+	return atomic_load(&hits);
+}
+
+long mutual__test_fault_count(int source)
+{
+	return source >= 0 && source < MUTUAL_ALLOC_SOURCES ? atomic_load(&per_source[source]) : -1;
+}
+
+long mutual__test_alloc_live(int source)
+{
+	return source >= 0 && source < MUTUAL_ALLOC_SOURCES ? atomic_load(&live[source]) : -1;
+}
+
+void *mutual__malloc(size_t n)
+{
+	void *p;
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_SELF, NULL, 0))
+		return NULL;
+	if ((p = malloc(n)))
+		mutual__fault_alloc_live(MUTUAL_ALLOC_SELF, 1);
+	return p;
+}
+
+void *mutual__calloc(size_t n, size_t size)
+{
+	void *p;
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_SELF, NULL, 0))
+		return NULL;
+	if ((p = calloc(n, size)))
+		mutual__fault_alloc_live(MUTUAL_ALLOC_SELF, 1);
+	return p;
+}
+
+void *mutual__realloc(void *ptr, size_t n)
+{
+	void *p;
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_SELF, NULL, 0))
+		return NULL;
+	if ((p = realloc(ptr, n)) && !ptr)
+		mutual__fault_alloc_live(MUTUAL_ALLOC_SELF, 1);
+	return p;
+}
+
+void mutual__free(void *ptr)
+{
+	if (ptr)
+		mutual__fault_alloc_live(MUTUAL_ALLOC_SELF, -1);
 	free(ptr);
 }
+#endif
+/* alloc-sed: on */
 
 const char *mutual_version(void)
 {
@@ -64,10 +185,10 @@ static void *buf_realloc(void *p, size_t size)
 {
 	if (mutual__test_buf_fail_at && --mutual__test_buf_fail_at == 0)
 		return NULL;
-	return realloc(p, size);
+	return mutual__realloc(p, size);
 }
 #else
-#define buf_realloc realloc
+#define buf_realloc mutual__realloc
 #endif
 
 int mutual__buf_grow(mutual_buf *b, size_t extra)
@@ -174,7 +295,7 @@ int mutual__buf_check(const mutual_buf *b)
 
 void mutual__buf_free(mutual_buf *b)
 {
-	free(b->data);
+	mutual__free(b->data);
 	b->data = NULL;
 	b->len = b->cap = 0;
 	b->failed = 0;
@@ -240,7 +361,7 @@ int mutual__unhex(uint8_t *out, size_t len, const char *hex, size_t hexlen)
 char *mutual__strdup(const char *s)
 {
 	size_t n = strlen(s) + 1;
-	char *d = malloc(n);
+	char *d = mutual__malloc(n);
 	if (!d) {
 		mutual__fail(MUTUAL_ERROR, "out of memory");
 		return NULL;
@@ -252,7 +373,7 @@ char *mutual__strdup(const char *s)
 char *mutual__path_join(const char *dir, const char *name)
 {
 	size_t a = strlen(dir), b = strlen(name);
-	char *p = malloc(a + b + 2);
+	char *p = mutual__malloc(a + b + 2);
 	if (!p) {
 		mutual__fail(MUTUAL_ERROR, "out of memory");
 		return NULL;
@@ -285,7 +406,7 @@ static char *parent_dir(const char *path)
 		return mutual__strdup(".");
 	if (slash == path)
 		return mutual__strdup("/");
-	dir = malloc((size_t)(slash - path) + 1);
+	dir = mutual__malloc((size_t)(slash - path) + 1);
 	if (!dir) {
 		mutual__fail(MUTUAL_ERROR, "out of memory");
 		return NULL;
@@ -333,7 +454,7 @@ int mutual__write_secret_file(const char *path, const void *data, size_t len)
 	rc = 0;
 done:
 	close(fd);
-	free(dir);
+	mutual__free(dir);
 	if (rc < 0)
 		unlink(path);
 	return rc;

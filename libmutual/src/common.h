@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "mutual.h"
 
@@ -72,6 +73,40 @@ void mutual__hex(char *out, const uint8_t *data, size_t len);
 /* Exactly 2*len hex characters (either case) to bytes; -1 otherwise. */
 int mutual__unhex(uint8_t *out, size_t len, const char *hex, size_t hexlen);
 
+/* The library's one allocator: every block libmutual allocates comes from
+ * these and goes back through mutual__free (so does what it hands out to
+ * be freed with mutual_free()). Memory a dependency hands out goes back
+ * through that dependency's own release (sqlite3_free, git_buf_dispose):
+ * never mix the two. In a shipped build they are malloc, calloc, realloc
+ * and free, inlined; a test build (-Dtest_hooks=true) counts them and can
+ * make the Nth allocation fail (fault.h). mutual__realloc is never given
+ * size 0. */
+#ifdef MUTUAL_TEST_HOOKS
+void *mutual__malloc(size_t n);
+void *mutual__calloc(size_t n, size_t size);
+void *mutual__realloc(void *p, size_t n);
+void mutual__free(void *p);
+#else
+/* alloc-sed: off (scripts/alloc-sed.sh leaves these calls to libc alone) */
+static inline void *mutual__malloc(size_t n)
+{
+	return malloc(n);
+}
+static inline void *mutual__calloc(size_t n, size_t size)
+{
+	return calloc(n, size);
+}
+static inline void *mutual__realloc(void *p, size_t n)
+{
+	return realloc(p, n);
+}
+static inline void mutual__free(void *p)
+{
+	free(p);
+}
+/* alloc-sed: on */
+#endif
+/* A copy of `s` from mutual__malloc; NULL when out of memory (error set). */
 char *mutual__strdup(const char *s);
 
 /* Create `path` with mode 0600 and `data`, fsync it and its folder.

@@ -14,7 +14,7 @@
  *     seq and previous hash are read inside the same BEGIN IMMEDIATE
  *     transaction that inserts, so concurrent writers from several
  *     processes can never take the same seq. Asserted in
- *     mutual__db_insert_event: ASSERT_WRITING and extends_its_log (broken
+ *     mutual__db_insert_event: WRITING_OR_FAIL and extends_its_log (broken
  *     on purpose by tests invariants/seq and invariants/tx).
  *  3. Durability: WAL with synchronous=FULL, so a commit returns after the
  *     WAL is fsynced. An acknowledged event survives a power cut (asserted
@@ -25,7 +25,7 @@
  *     mutual_rebuild: `devices` (the announced names), the pending tables
  *     and the projections. `device_sync_bytes` is a history of syncs that
  *     is only advisory (losing it only delays a flood report). Every
- *     writer asserts it runs inside a write transaction (ASSERT_WRITING),
+ *     writer asserts it runs inside a write transaction (WRITING_OR_FAIL),
  *     so the events and what follows from them change together.
  *  5. PRAGMA user_version is the schema version. A newer one is refused
  *     (MUTUAL_EVERSION); an older one is migrated step by step, each step
@@ -33,9 +33,13 @@
  *     MUTUAL_SCHEMA_VERSION).
  */
 #include "db_sqlite.h"
+#include "fault.h"
 
 #include <assert.h>
 #include <errno.h>
+#ifdef MUTUAL_TEST_HOOKS
+#include <pthread.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +57,8 @@ struct mutual_db_iter {
 static int db_fail(mutual_db *db, int rc, const char *what)
 {
 	const char *msg = db && db->db ? sqlite3_errmsg(db->db) : sqlite3_errstr(rc);
+	if (db)
+		db->failed_rc = rc;
 	switch (rc & 0xff) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
@@ -274,9 +280,64 @@ static int check_schema(mutual_db *db)
 	return 0;
 }
 
+#ifdef MUTUAL_TEST_HOOKS
+/* Test builds only: SQLite allocates through the fault counter (fault.h),
+ * so a fault test can fail its Nth allocation as it fails ours.
+ * SQLITE_CONFIG_MALLOC is process-wide and taken only before
+ * sqlite3_initialize, so it is installed once, before this library opens
+ * its first database. It wraps SQLite's own methods (read first with
+ * SQLITE_CONFIG_GETMALLOC), so xSize, xRoundup and the rest stay SQLite's.
+ * A process that initialised SQLite before opening a store keeps SQLite's
+ * allocator uncounted; the fault tests check that every source counted. */
+static sqlite3_mem_methods sqlite_mem;
+
+static void *fault_sqlite_malloc(int n)
+{
+	void *p;
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_SQLITE, NULL, 0))
+		return NULL;
+	if ((p = sqlite_mem.xMalloc(n)))
+		mutual__fault_alloc_live(MUTUAL_ALLOC_SQLITE, 1);
+	return p;
+}
+
+static void fault_sqlite_free(void *p)
+{
+	if (p)
+		mutual__fault_alloc_live(MUTUAL_ALLOC_SQLITE, -1);
+	sqlite_mem.xFree(p);
+}
+
+/* SQLite never reallocates NULL: the block stays one block. */
+static void *fault_sqlite_realloc(void *p, int n)
+{
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_SQLITE, NULL, 0))
+		return NULL;
+	return sqlite_mem.xRealloc(p, n);
+}
+
+static void install_sqlite_faults(void)
+{
+	static sqlite3_mem_methods counted;
+	if (sqlite3_config(SQLITE_CONFIG_GETMALLOC, &sqlite_mem) != SQLITE_OK)
+		return;
+	counted = sqlite_mem;
+	counted.xMalloc = fault_sqlite_malloc;
+	counted.xFree = fault_sqlite_free;
+	counted.xRealloc = fault_sqlite_realloc;
+	sqlite3_config(SQLITE_CONFIG_MALLOC, &counted);
+}
+
+static pthread_once_t sqlite_faults_once = PTHREAD_ONCE_INIT;
+#endif
+
 static int open_handle(mutual_db *db, const char *uri, int flags)
 {
-	int rc = sqlite3_open_v2(uri, &db->db, flags | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
+	int rc;
+#ifdef MUTUAL_TEST_HOOKS
+	pthread_once(&sqlite_faults_once, install_sqlite_faults);
+#endif
+	rc = sqlite3_open_v2(uri, &db->db, flags | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK)
 		return db_fail(db, rc, "cannot open the store");
 	sqlite3_extended_result_codes(db->db, 1);
@@ -307,14 +368,14 @@ static void close_handle(mutual_db *db)
 
 int mutual__db_open(mutual_db **out, const char *path, int flags)
 {
-	mutual_db *db = calloc(1, sizeof(*db));
+	mutual_db *db = mutual__calloc(1, sizeof(*db));
 	int rc;
 
 	*out = NULL;
 	if (!db)
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	if (!(db->path = mutual__strdup(path))) {
-		free(db);
+		mutual__free(db);
 		return MUTUAL_ERROR;
 	}
 	if (flags & MUTUAL_DB_CREATE) {
@@ -329,10 +390,11 @@ int mutual__db_open(mutual_db **out, const char *path, int flags)
 		rc = open_handle(db, path, (flags & MUTUAL_DB_READONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
 		if (rc == 0)
 			rc = check_schema(db);
-		if (rc < 0 && rc != MUTUAL_ECORRUPT && rc != MUTUAL_EVERSION) {
+		if (rc < 0 && rc != MUTUAL_ECORRUPT && rc != MUTUAL_EVERSION && (db->failed_rc & 0xff) != SQLITE_NOMEM) {
 			/* Read-only media cannot hold the WAL index: nothing can write
-			 * there, so reading the file as immutable is safe. */
-			char *uri = malloc(strlen(path) + 32);
+			 * there, so reading the file as immutable is safe. Running out
+			 * of memory says nothing of the media: that is reported. */
+			char *uri = mutual__malloc(strlen(path) + 32);
 			if (!uri) {
 				rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 				goto fail;
@@ -340,7 +402,7 @@ int mutual__db_open(mutual_db **out, const char *path, int flags)
 			snprintf(uri, strlen(path) + 32, "file:%s?immutable=1", path);
 			close_handle(db);
 			rc = open_handle(db, uri, SQLITE_OPEN_READONLY);
-			free(uri);
+			mutual__free(uri);
 			if (rc == 0)
 				rc = check_schema(db);
 			if (rc < 0)
@@ -362,7 +424,7 @@ int mutual__db_open(mutual_db **out, const char *path, int flags)
 			*slash = '\0';
 		if (access(slash ? dir : ".", W_OK) != 0)
 			db->readonly = 1;
-		free(dir);
+		mutual__free(dir);
 	}
 	if ((rc = exec(db, "PRAGMA synchronous=FULL", "cannot configure the store")) < 0)
 		goto fail;
@@ -371,8 +433,8 @@ int mutual__db_open(mutual_db **out, const char *path, int flags)
 	return 0;
 fail:
 	close_handle(db);
-	free(db->path);
-	free(db);
+	mutual__free(db->path);
+	mutual__free(db);
 	return rc;
 }
 
@@ -381,8 +443,8 @@ void mutual__db_close(mutual_db *db)
 	if (!db)
 		return;
 	close_handle(db);
-	free(db->path);
-	free(db);
+	mutual__free(db->path);
+	mutual__free(db);
 }
 
 int mutual__db_is_readonly(const mutual_db *db)
@@ -403,6 +465,13 @@ int mutual__db_begin_write(mutual_db *db)
 	db->have_last = 0;
 #endif
 	return rc;
+}
+
+int mutual__db_tx_lost(mutual_db *db)
+{
+	(void)db;
+	return mutual__fail(MUTUAL_ERROR, "the store's transaction was rolled back after an error (out of memory, or "
+		"the disk): nothing of it was kept; try again");
 }
 
 int mutual__db_commit(mutual_db *db)
@@ -431,7 +500,7 @@ static int step_done(mutual_db *db, sqlite3_stmt *st, const char *what)
 
 int mutual__db_meta_set(mutual_db *db, const char *key, const void *value, size_t len)
 {
-	ASSERT_WRITING(db);
+	WRITING_OR_FAIL(db);
 	int rc = prepare(db, &db->meta_set, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
 	if (rc < 0)
 		return rc;
@@ -443,7 +512,7 @@ int mutual__db_meta_set(mutual_db *db, const char *key, const void *value, size_
 int mutual__db_meta_delete(mutual_db *db, const char *key)
 {
 	sqlite3_stmt *st = NULL;
-	ASSERT_WRITING(db);
+	WRITING_OR_FAIL(db);
 	int rc = sqlite3_prepare_v2(db->db, "DELETE FROM meta WHERE key = ?", -1, &st, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -549,8 +618,8 @@ int mutual__db_insert_event(mutual_db *db, const mutual_event_rec *ev)
 	sqlite3_stmt *st;
 	int rc;
 
-	ASSERT_WRITING(db);
-	assert(extends_its_log(db, ev)); /* NOTES 2 */
+	assert(extends_its_log(db, ev)); /* NOTES 2; its read may fail, so check after it: */
+	WRITING_OR_FAIL(db);
 
 	if (ev->hlc > INT64_MAX || ev->seq > INT64_MAX)
 		return mutual__fail(MUTUAL_EINVALID, "event clock or seq out of range");
@@ -592,7 +661,7 @@ int mutual__db_insert_event(mutual_db *db, const mutual_event_rec *ev)
 
 int mutual__db_device_set_name(mutual_db *db, const uint8_t key[32], const char *name)
 {
-	ASSERT_WRITING(db);
+	WRITING_OR_FAIL(db);
 	int rc = prepare(db, &db->device_set_name,
 		"INSERT INTO devices(key, name) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET name = ?2");
 	if (rc < 0)
@@ -685,7 +754,7 @@ int mutual__db_iter_new(mutual_db_iter **out, mutual_db *db, const mutual_db_fil
 		mutual__buf_free(&sql);
 		return MUTUAL_ERROR;
 	}
-	if (!(it = calloc(1, sizeof(*it)))) {
+	if (!(it = mutual__calloc(1, sizeof(*it)))) {
 		mutual__buf_free(&sql);
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	}
@@ -693,7 +762,7 @@ int mutual__db_iter_new(mutual_db_iter **out, mutual_db *db, const mutual_db_fil
 	rc = sqlite3_prepare_v2(db->db, (const char *)sql.data, -1, &it->stmt, NULL);
 	mutual__buf_free(&sql);
 	if (rc != SQLITE_OK) {
-		free(it);
+		mutual__free(it);
 		return db_fail(db, rc, "cannot read the log");
 	}
 	if (f->type)
@@ -730,7 +799,7 @@ void mutual__db_iter_free(mutual_db_iter *it)
 	if (!it)
 		return;
 	sqlite3_finalize(it->stmt);
-	free(it);
+	mutual__free(it);
 }
 
 int mutual__db_event_get(mutual_event_rec *ev, mutual_buf *scratch, mutual_db *db,
@@ -845,8 +914,18 @@ int mutual__db_integrity(mutual_db *db)
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		const char *msg = (const char *)sqlite3_column_text(st, 0);
-		if (msg && strcmp(msg, "ok") != 0)
+		const char *page = msg ? strstr(msg, "unable to get the page. error code=") : NULL;
+		int code;
+		/* A page SQLite could not read (out of memory, an I/O error) is
+		 * reported as a row, not an error, but says nothing of the
+		 * file: only a page that reads and is wrong is damage. */
+		if (page && sscanf(page, "unable to get the page. error code=%d", &code) == 1 &&
+		    (code & 0xff) != SQLITE_CORRUPT && (code & 0xff) != SQLITE_NOTADB)
+			rc = db_fail(db, code, "cannot check the store");
+		else if (msg && strcmp(msg, "ok") != 0)
 			rc = mutual__fail(MUTUAL_ECORRUPT, "the store's database is damaged: %s", msg);
+		else if (!msg)
+			rc = db_fail(db, SQLITE_NOMEM, "cannot check the store");
 		else
 			rc = 0;
 	} else {
@@ -904,7 +983,7 @@ int mutual__db_segment_find(mutual_db *db, const uint8_t commit[20], uint8_t dev
 int mutual__db_segment_add(mutual_db *db, const uint8_t device[32], uint64_t first_seq, uint64_t last_seq,
 	const uint8_t commit[20])
 {
-	ASSERT_WRITING(db);
+	WRITING_OR_FAIL(db);
 	int rc = prepare(db, &db->seg_add,
 		"INSERT INTO segments(device, first_seq, last_seq, commit_id) VALUES(?, ?, ?, ?)");
 	if (rc < 0)
@@ -935,7 +1014,7 @@ int mutual__db_sync_bytes_recent(mutual_db *db, const uint8_t device[32], uint64
 
 int mutual__db_sync_bytes_add(mutual_db *db, const uint8_t device[32], uint64_t bytes)
 {
-	ASSERT_WRITING(db);
+	WRITING_OR_FAIL(db);
 	static const char *const sql[] = {
 		"INSERT INTO device_sync_bytes(device, bytes) VALUES(?1, ?2)",
 		"DELETE FROM device_sync_bytes WHERE device = ?1 AND id NOT IN"
@@ -1004,7 +1083,7 @@ int mutual__db_fork_get(mutual_db *db, const uint8_t device[32], uint64_t *seq, 
 int mutual__db_fork_set(mutual_db *db, const uint8_t device[32], uint64_t seq, const uint8_t *proof, size_t len)
 {
 	sqlite3_stmt *st = NULL;
-	ASSERT_WRITING(db);
+	WRITING_OR_FAIL(db);
 	int rc = sqlite3_prepare_v2(db->db, "INSERT OR REPLACE INTO forks(device, seq, proof) VALUES(?, ?, ?)", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return db_fail(db, rc, "cannot record a fork");
@@ -1066,7 +1145,7 @@ int mutual__db_wait(mutual_db *db, const uint8_t device[32], uint64_t seq, uint3
 	const uint8_t need_device[32], uint64_t need_seq)
 {
 	sqlite3_stmt *st;
-	ASSERT_WRITING(db);
+	WRITING_OR_FAIL(db);
 	int rc = pending_stmt(db, PENDING_WAIT, "INSERT OR REPLACE INTO event_waiting(device, seq, need_index,"
 		" need_device, need_seq) VALUES(?, ?, ?, ?, ?)", &st);
 	if (rc < 0)
@@ -1080,7 +1159,7 @@ int mutual__db_wait(mutual_db *db, const uint8_t device[32], uint64_t seq, uint3
 int mutual__db_unwait(mutual_db *db, const uint8_t device[32], uint64_t seq)
 {
 	sqlite3_stmt *st;
-	ASSERT_WRITING(db);
+	WRITING_OR_FAIL(db);
 	int rc = pending_stmt(db, PENDING_UNWAIT, "DELETE FROM event_waiting WHERE device = ? AND seq = ?", &st);
 	if (rc < 0)
 		return rc;
@@ -1120,7 +1199,7 @@ int mutual__db_waiters(mutual_db *db, const uint8_t device[32], uint64_t seq, mu
 int mutual__db_hold_back(mutual_db *db, const uint8_t device[32], uint64_t seq)
 {
 	sqlite3_stmt *st;
-	ASSERT_WRITING(db);
+	WRITING_OR_FAIL(db);
 	int rc = pending_stmt(db, PENDING_HOLD, "INSERT OR IGNORE INTO event_held_back(device, seq) VALUES(?, ?)", &st);
 	if (rc < 0)
 		return rc;
@@ -1132,7 +1211,7 @@ int mutual__db_hold_back_cause(mutual_db *db, const uint8_t device[32], uint64_t
 	const uint8_t cause_device[32], uint64_t cause_seq)
 {
 	sqlite3_stmt *st;
-	ASSERT_WRITING(db);
+	WRITING_OR_FAIL(db);
 	int rc = pending_stmt(db, PENDING_HOLD_CAUSE, "INSERT OR IGNORE INTO held_back_causes(cause_device, cause_seq,"
 		" device, seq) VALUES(?, ?, ?, ?)", &st);
 	if (rc < 0)
@@ -1156,7 +1235,7 @@ int mutual__db_held_by(mutual_db *db, const uint8_t cause_device[32], uint64_t c
 int mutual__db_release(mutual_db *db, const uint8_t device[32], uint64_t seq)
 {
 	sqlite3_stmt *st;
-	ASSERT_WRITING(db);
+	WRITING_OR_FAIL(db);
 	int rc = pending_stmt(db, PENDING_RELEASE, "DELETE FROM event_held_back WHERE device = ? AND seq = ?", &st);
 	if (rc < 0)
 		return rc;
@@ -1171,7 +1250,7 @@ int mutual__db_release(mutual_db *db, const uint8_t device[32], uint64_t seq)
 
 int mutual__db_pending_clear(mutual_db *db)
 {
-	ASSERT_WRITING(db);
+	WRITING_OR_FAIL(db);
 	return exec(db, "DELETE FROM event_waiting; DELETE FROM event_held_back; DELETE FROM held_back_causes;",
 		"cannot reset the pending events");
 }

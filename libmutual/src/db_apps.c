@@ -192,7 +192,7 @@ int mutual__db_app_drop_tables(mutual_db *db, const char *name)
 
 int mutual__db_app_prepare(mutual_db_stmt **out, mutual_db *db, const char *sql)
 {
-	mutual_db_stmt *p = calloc(1, sizeof(*p));
+	mutual_db_stmt *p = mutual__calloc(1, sizeof(*p));
 	const char *tail = sql;
 	int rc = 0;
 
@@ -256,7 +256,7 @@ void mutual__db_app_finalize(mutual_db_stmt *p)
 		return;
 	for (size_t i = 0; i < p->n; i++)
 		sqlite3_finalize(p->st[i]);
-	free(p);
+	mutual__free(p);
 }
 
 /* ------------------------------------------------------------------ query */
@@ -280,8 +280,8 @@ int mutual__db_app_query(mutual_db *db, const char *sql, const char *const *para
 	for (size_t i = 0; i < n_params; i++)
 		sqlite3_bind_text(st, (int)i + 1, params[i], -1, SQLITE_STATIC);
 	cols = sqlite3_column_count(st);
-	names = calloc((size_t)cols + 1, sizeof(*names));
-	values = calloc((size_t)cols + 1, sizeof(*values));
+	names = mutual__calloc((size_t)cols + 1, sizeof(*names));
+	values = mutual__calloc((size_t)cols + 1, sizeof(*values));
 	if (!names || !values) {
 		rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 		goto done;
@@ -298,8 +298,8 @@ int mutual__db_app_query(mutual_db *db, const char *sql, const char *const *para
 	else
 		rc = rc == SQLITE_DONE ? 0 : mutual__db_fail(db, rc, "the query failed");
 done:
-	free(names);
-	free(values);
+	mutual__free(names);
+	mutual__free(values);
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -29,6 +29,7 @@ struct mutual_db {
 	char *path;
 	int readonly;
 	int in_tx; /* inside mutual__db_begin_write .. commit or rollback (db.c NOTES 2) */
+	int failed_rc; /* the SQLite code mutual__db_fail translated last */
 #ifndef NDEBUG
 	/* The last event inserted in this transaction, so db.c NOTES 2's
 	 * assert reads the head once per run of a device's events. */
@@ -57,7 +58,16 @@ int mutual__db_sqlite_step_done(mutual_db *db, sqlite3_stmt *st, const char *wha
 int mutual__db_fail(mutual_db *db, int rc, const char *what);
 
 /* db.c NOTES 2 and 4: a row is written only inside a write transaction,
- * so the events and what derives from them change together or not at all. */
-#define ASSERT_WRITING(db) assert((db)->in_tx)
+ * so the events and what derives from them change together or not at all.
+ * Asserted of our own code (in_tx), and checked of SQLite's state: after
+ * an out-of-memory or I/O error SQLite may have rolled the transaction
+ * back by itself, and a write then would commit on its own. */
+int mutual__db_tx_lost(mutual_db *db);
+#define WRITING_OR_FAIL(db)                                    \
+	do {                                                  \
+		assert((db)->in_tx);                          \
+		if (sqlite3_get_autocommit((db)->db))         \
+			return mutual__db_tx_lost(db);        \
+	} while (0)
 
 #endif

@@ -63,7 +63,7 @@ int mutual__db_seen_get(mutual_db *db, const char *kind, const char *id, const c
 int mutual__db_seen_set(mutual_db *db, const char *kind, const char *id, const char *field,
 	const uint8_t *vec, size_t n)
 {
-	ASSERT_WRITING(db);
+	WRITING_OR_FAIL(db);
 	sqlite3_stmt *st;
 	int rc = stmt(&st, db, STATE_SEEN_SET, "INSERT OR REPLACE INTO entity_seen(kind, id, field, vec) VALUES(?, ?, ?, ?)",
 		ENTITY_WRITE);
@@ -98,7 +98,7 @@ int mutual__db_field_writes_list(mutual_db *db, const char *kind, const char *id
 int mutual__db_field_write_add(mutual_db *db, const char *kind, const char *id, const char *field,
 	const uint8_t device[32], uint64_t seq, uint64_t hlc, const char *value, size_t value_len)
 {
-	ASSERT_WRITING(db);
+	WRITING_OR_FAIL(db);
 	sqlite3_stmt *st;
 	int rc = stmt(&st, db, STATE_WRITE_SET, "INSERT OR REPLACE INTO entity_writes(kind, id, field, device, seq, hlc,"
 		" value) VALUES(?, ?, ?, ?, ?, ?, ?)", ENTITY_WRITE);
@@ -115,7 +115,7 @@ int mutual__db_field_write_add(mutual_db *db, const char *kind, const char *id, 
 int mutual__db_field_write_drop(mutual_db *db, const char *kind, const char *id, const char *field,
 	const uint8_t device[32], uint64_t seq)
 {
-	ASSERT_WRITING(db);
+	WRITING_OR_FAIL(db);
 	sqlite3_stmt *st;
 	int rc = stmt(&st, db, STATE_WRITE_DEL, "DELETE FROM entity_writes WHERE kind = ? AND id = ? AND field = ?"
 		" AND device = ? AND seq = ?", ENTITY_WRITE);
@@ -129,7 +129,7 @@ int mutual__db_field_write_drop(mutual_db *db, const char *kind, const char *id,
 
 int mutual__db_field_writes_clear(mutual_db *db, const char *kind, const char *id, const char *field)
 {
-	ASSERT_WRITING(db);
+	WRITING_OR_FAIL(db);
 	sqlite3_stmt *st;
 	int rc = stmt(&st, db, STATE_FIELD_DEL, "DELETE FROM entity_writes WHERE kind = ? AND id = ? AND field = ?",
 		ENTITY_WRITE);
@@ -158,7 +158,7 @@ static int event_rowid(mutual_db *db, const uint8_t device[32], uint64_t seq, sq
 int mutual__db_history_add(mutual_db *db, const char *kind, const char *id, const char *field,
 	const uint8_t device[32], uint64_t seq)
 {
-	ASSERT_WRITING(db);
+	WRITING_OR_FAIL(db);
 	sqlite3_stmt *st;
 	sqlite3_int64 rowid;
 	int rc;
@@ -263,7 +263,7 @@ int mutual__db_counter_get(mutual_db *db, const char *key, int64_t *out)
 
 int mutual__db_counter_set(mutual_db *db, const char *key, int64_t value)
 {
-	ASSERT_WRITING(db);
+	WRITING_OR_FAIL(db);
 	sqlite3_stmt *st;
 	int rc = stmt(&st, db, STATE_COUNTER_SET, "INSERT OR REPLACE INTO counters(key, value) VALUES(?, ?)",
 		COUNTER_WRITE);
@@ -349,7 +349,7 @@ static int state_query(mutual_db *db, const char *sql, mutual_db_digest_cb cb, v
 	if (rc != SQLITE_OK)
 		return mutual__db_fail(db, rc, "cannot digest the state");
 	n = (size_t)sqlite3_column_count(st);
-	if (!(values = calloc(n ? n : 1, sizeof(*values)))) {
+	if (!(values = mutual__calloc(n ? n : 1, sizeof(*values)))) {
 		sqlite3_finalize(st);
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	}
@@ -375,7 +375,7 @@ static int state_query(mutual_db *db, const char *sql, mutual_db_digest_cb cb, v
 	rc = rc == SQLITE_DONE ? 0 : mutual__db_fail(db, rc, "cannot digest the state");
 done:
 	sqlite3_finalize(st);
-	free(values);
+	mutual__free(values);
 	return rc;
 }
 
@@ -442,7 +442,7 @@ done:
 
 int mutual__db_state_clear(mutual_db *db)
 {
-	ASSERT_WRITING(db);
+	WRITING_OR_FAIL(db);
 	int rc = sqlite3_exec(db->db, "DELETE FROM entity_writes; DELETE FROM entity_seen; DELETE FROM entity_history;"
 				      "DELETE FROM counters;"
 				      "UPDATE app_projections SET applied_id = 0, pos_hlc = 0, pos_device = x'', pos_seq = 0,"

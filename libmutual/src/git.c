@@ -6,6 +6,7 @@
  * writes into a repository. Sticks are often mounted as another user, so
  * repository ownership checks are off: what we read is verified anyway.
  */
+#include "fault.h"
 #include "git.h"
 #include "medium.h"
 
@@ -13,8 +14,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <git2.h>
+#ifdef MUTUAL_TEST_HOOKS
+#include <git2/sys/alloc.h>
+#endif
 #include <git2/sys/mempack.h>
 #include <git2/sys/odb_backend.h>
+#include <git2/sys/repository.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +32,8 @@ struct mutual_repo {
 	git_repository *repo;
 	char *path;
 	git_odb_backend *memory; /* set for mutual__repo_open_memory handles */
+	mutual_oid *written;     /* the commits written to `memory` since its last flush */
+	size_t n_written;
 };
 
 static int git_fail(int code, const char *what)
@@ -59,12 +66,114 @@ static int translate(int rc, const char *what)
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_result;
 
+#ifdef MUTUAL_TEST_HOOKS
+/* alloc-sed: off (libgit2's blocks, from libc, counted by fault.h) */
+/* Test builds only: libgit2 allocates through the fault counter (fault.h),
+ * set with GIT_OPT_SET_ALLOCATOR before git_libgit2_init, which keeps an
+ * allocator set before it. libgit2 1.5 expects its allocator to report a
+ * failure itself (git_error_set_oom), as its stdalloc does. */
+static void *git_fault_malloc(size_t n, const char *file, int line)
+{
+	void *p;
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_GIT, file, line) || !(p = malloc(n))) {
+		git_error_set_oom();
+		return NULL;
+	}
+	mutual__fault_alloc_live(MUTUAL_ALLOC_GIT, 1);
+	return p;
+}
+
+static void *git_fault_calloc(size_t n, size_t size, const char *file, int line)
+{
+	void *p;
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_GIT, file, line) || !(p = calloc(n, size))) {
+		git_error_set_oom();
+		return NULL;
+	}
+	mutual__fault_alloc_live(MUTUAL_ALLOC_GIT, 1);
+	return p;
+}
+
+static void *git_fault_realloc(void *ptr, size_t size, const char *file, int line)
+{
+	void *p;
+	if (mutual__fault_alloc_fails(MUTUAL_ALLOC_GIT, file, line) || !(p = realloc(ptr, size))) {
+		git_error_set_oom();
+		return NULL;
+	}
+	if (!ptr)
+		mutual__fault_alloc_live(MUTUAL_ALLOC_GIT, 1);
+	return p;
+}
+
+static void *git_fault_mallocarray(size_t n, size_t size, const char *file, int line)
+{
+	if (size && n > SIZE_MAX / size) {
+		git_error_set_oom();
+		return NULL;
+	}
+	return git_fault_malloc(n * size, file, line);
+}
+
+static void *git_fault_reallocarray(void *ptr, size_t n, size_t size, const char *file, int line)
+{
+	if (size && n > SIZE_MAX / size) {
+		git_error_set_oom();
+		return NULL;
+	}
+	return git_fault_realloc(ptr, n * size, file, line);
+}
+
+/* Exactly `n` bytes of `str`, then a NUL. */
+static char *git_fault_substrdup(const char *str, size_t n, const char *file, int line)
+{
+	char *p;
+	if (n == SIZE_MAX) {
+		git_error_set_oom();
+		return NULL;
+	}
+	if ((p = git_fault_malloc(n + 1, file, line))) {
+		memcpy(p, str, n);
+		p[n] = '\0';
+	}
+	return p;
+}
+
+static char *git_fault_strndup(const char *str, size_t n, const char *file, int line)
+{
+	return git_fault_substrdup(str, strnlen(str, n), file, line);
+}
+
+static char *git_fault_strdup(const char *str, const char *file, int line)
+{
+	return git_fault_substrdup(str, strlen(str), file, line);
+}
+
+static void git_fault_free(void *ptr)
+{
+	if (ptr)
+		mutual__fault_alloc_live(MUTUAL_ALLOC_GIT, -1);
+	free(ptr);
+}
+
+static git_allocator git_fault_allocator = { git_fault_malloc, git_fault_calloc, git_fault_strdup,
+	git_fault_strndup, git_fault_substrdup, git_fault_realloc, git_fault_reallocarray,
+	git_fault_mallocarray, git_fault_free };
+/* alloc-sed: on */
+#endif
+
 /* Ownership is checked by medium.c (every entry ours), before libgit2
  * opens anything. Objects are hash-checked as they are read, and the
  * object cache is kept small: memory stays bounded whatever a medium holds
  * (blobs are never cached, libgit2's default). */
 static void init_git(void)
 {
+#ifdef MUTUAL_TEST_HOOKS
+	if (git_libgit2_opts(GIT_OPT_SET_ALLOCATOR, &git_fault_allocator) < 0) {
+		init_result = -1;
+		return;
+	}
+#endif
 	if (git_libgit2_init() < 0 || git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1) < 0 ||
 	    git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, 0) < 0 ||
 	    git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1) < 0 ||
@@ -72,6 +181,12 @@ static void init_git(void)
 	    git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)MWINDOW_SIZE) < 0 ||
 	    git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)MWINDOW_MAPPED_LIMIT) < 0)
 		init_result = -1;
+}
+
+int mutual__git_out_of_memory(void)
+{
+	const git_error *e = git_error_last();
+	return e && e->klass == GIT_ERROR_NOMEMORY;
 }
 
 int mutual__git_init(void)
@@ -100,6 +215,20 @@ int mutual__git_is_temp_file(const char *name)
 	       strncmp(name, "tmp_object_git2_", 16) == 0;
 }
 
+/* Whether `path` holds a HEAD. libgit2 1.5 answers GIT_ENOTFOUND, "could
+ * not find repository", also when it ran out of memory while looking at a
+ * repository that is there; one with a HEAD was not missing. */
+static int has_head(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), found;
+	if (fd < 0)
+		return 0;
+	found = fstatat(fd, "HEAD", &st, AT_SYMLINK_NOFOLLOW) == 0;
+	close(fd);
+	return found;
+}
+
 int mutual__repo_open(mutual_repo **out, const char *path)
 {
 	mutual_repo *r;
@@ -108,16 +237,16 @@ int mutual__repo_open(mutual_repo **out, const char *path)
 	*out = NULL;
 	if ((rc = mutual__git_init()) < 0)
 		return rc;
-	if (!(r = calloc(1, sizeof(*r))) || !(r->path = mutual__strdup(path))) {
-		free(r);
+	if (!(r = mutual__calloc(1, sizeof(*r))) || !(r->path = mutual__strdup(path))) {
+		mutual__free(r);
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	}
 	/* Exactly this folder: no search upwards, no .git, no $GIT_DIR. */
 	rc = git_repository_open_ext(&r->repo, path,
 		GIT_REPOSITORY_OPEN_NO_SEARCH | GIT_REPOSITORY_OPEN_BARE | GIT_REPOSITORY_OPEN_NO_DOTGIT, NULL);
 	if (rc < 0) {
-		rc = rc == GIT_ENOTFOUND ? mutual__fail(MUTUAL_ENOTFOUND, "no repository at %s", path)
-					 : git_fail(MUTUAL_ERROR, "cannot open the repository");
+		rc = rc == GIT_ENOTFOUND && !has_head(path) ? mutual__fail(MUTUAL_ENOTFOUND, "no repository at %s", path)
+							    : git_fail(MUTUAL_ERROR, "cannot open the repository");
 		mutual__repo_free(r);
 		return rc;
 	}
@@ -125,24 +254,42 @@ int mutual__repo_open(mutual_repo **out, const char *path)
 	return 0;
 }
 
+/* The memory backend is the only one written: the repository's own
+ * objects are read through alternates, which libgit2 never writes. Were
+ * they ordinary backends, an object the memory backend failed to take (out
+ * of memory) would be written as a loose file into the repository instead,
+ * and be missing from the pack the flush makes. */
 int mutual__repo_open_memory(mutual_repo **out, const char *path)
 {
 	git_odb *odb = NULL;
-	int rc;
+	char *objects = NULL;
+	int rc, owned = 0; /* the odb owns the memory backend */
 
 	if ((rc = mutual__repo_open(out, path)) < 0)
 		return rc;
-	if (git_mempack_new(&(*out)->memory) < 0 || git_repository_odb(&odb, (*out)->repo) < 0 ||
-	    git_odb_add_backend(odb, (*out)->memory, 1000) < 0) {
-		/* Once added, the odb owns the backend. */
-		rc = git_fail(MUTUAL_ERROR, "cannot prepare an in-memory object store");
-		git_odb_free(odb);
-		mutual__repo_free(*out);
-		*out = NULL;
-		return rc;
+	if (!(objects = mutual__path_join(path, "objects"))) {
+		rc = MUTUAL_ERROR;
+		goto fail;
 	}
+	if (git_mempack_new(&(*out)->memory) < 0 || git_odb_new(&odb) < 0 ||
+	    git_odb_add_backend(odb, (*out)->memory, 1000) < 0)
+		goto fail_git;
+	owned = 1;
+	if (git_odb_add_disk_alternate(odb, objects) < 0 || git_repository_set_odb((*out)->repo, odb) < 0)
+		goto fail_git;
 	git_odb_free(odb);
+	mutual__free(objects);
 	return 0;
+fail_git:
+	rc = git_fail(MUTUAL_ERROR, "cannot prepare an in-memory object store");
+fail:
+	if (!owned && (*out)->memory)
+		(*out)->memory->free((*out)->memory);
+	git_odb_free(odb);
+	mutual__free(objects);
+	mutual__repo_free(*out);
+	*out = NULL;
+	return rc;
 }
 
 int mutual__repo_flush_memory(mutual_repo *mem, mutual_repo *into)
@@ -158,8 +305,20 @@ int mutual__repo_flush_memory(mutual_repo *mem, mutual_repo *into)
 	    (rc = git_odb_write_pack(&wp, odb, NULL, NULL)) < 0 || (rc = wp->append(wp, pack.ptr, pack.size, &stats)) < 0 ||
 	    (rc = wp->commit(wp, &stats)) < 0)
 		rc = git_fail(MUTUAL_ERROR, "cannot store new segments");
-	if (rc == 0)
+	/* Every commit written must be in the pack before a caller records
+	 * it (sync.c, NOTES 1). libgit2 1.5's memory backend can lose one: if
+	 * it runs out of memory listing a commit it has just stored, the
+	 * write fails, libgit2 retries it, the backend finds the object
+	 * there and says yes, and the dump, which packs the listed commits,
+	 * leaves it out. */
+	for (size_t i = 0; rc == 0 && i < mem->n_written; i++)
+		if (!git_odb_exists(odb, (const git_oid *)&mem->written[i]))
+			rc = mutual__fail(MUTUAL_ERROR, "cannot store new segments: a commit did not reach the "
+				"repository (out of memory?); nothing was recorded, sync again");
+	if (rc == 0) {
 		git_mempack_reset(mem->memory);
+		mem->n_written = 0;
+	}
 	if (wp)
 		wp->free(wp);
 	git_odb_free(odb);
@@ -172,8 +331,9 @@ void mutual__repo_free(mutual_repo *r)
 	if (!r)
 		return;
 	git_repository_free(r->repo);
-	free(r->path);
-	free(r);
+	mutual__free(r->written);
+	mutual__free(r->path);
+	mutual__free(r);
 }
 
 const char *mutual__repo_path(const mutual_repo *r)
@@ -185,6 +345,7 @@ int mutual__repo_has(mutual_repo *r, const mutual_oid *oid)
 {
 	git_odb *odb;
 	int has;
+	git_error_clear(); /* so that mutual__git_out_of_memory() speaks of this call */
 	if (git_repository_odb(&odb, r->repo) < 0)
 		return 0;
 	has = git_odb_exists(odb, (const git_oid *)oid);
@@ -243,15 +404,32 @@ typedef struct {
 	int result;
 } foreach_ctx;
 
+static int foreach_ref_one(foreach_ctx *ctx, const char *name);
+
+/* Test builds name the iteration (fault.h): libgit2 1.5's ref iterator
+ * skips, with success, a loose ref it failed to read, out of memory too. */
 static int foreach_ref(const char *name, void *payload)
 {
-	foreach_ctx *ctx = payload;
+	int rc;
+	MUTUAL_FAULT_REGION(NULL);
+	rc = foreach_ref_one(payload, name);
+	MUTUAL_FAULT_REGION("git_reference_foreach_glob");
+	return rc;
+}
+
+static int foreach_ref_one(foreach_ctx *ctx, const char *name)
+{
 	mutual_oid oid;
 	int rc;
 	if (strncmp(name, ctx->prefix, ctx->prefix_len) != 0)
 		return 0;
-	if (git_reference_name_to_id((git_oid *)&oid, ctx->r->repo, name) < 0)
-		return 0; /* a symbolic or broken ref is not ours */
+	if (git_reference_name_to_id((git_oid *)&oid, ctx->r->repo, name) < 0) {
+		if (!mutual__git_out_of_memory())
+			return 0; /* a symbolic or broken ref is not ours */
+		/* A ref left out for want of memory would be a wrong list. */
+		ctx->result = git_fail(MUTUAL_ERROR, "cannot list refs");
+		return GIT_EUSER;
+	}
 	rc = ctx->cb(name, &oid, ctx->payload);
 	if (rc != 0) {
 		ctx->result = rc;
@@ -266,10 +444,20 @@ int mutual__refs_foreach(mutual_repo *r, const char *prefix, mutual_ref_cb cb, v
 	char glob[256];
 	int rc;
 	snprintf(glob, sizeof(glob), "%s*", prefix);
+	MUTUAL_FAULT_REGION("git_reference_foreach_glob");
 	rc = git_reference_foreach_glob(r->repo, glob, foreach_ref, &ctx);
+	MUTUAL_FAULT_REGION(NULL);
 	if (rc == GIT_EUSER)
 		return ctx.result;
 	return rc < 0 ? git_fail(MUTUAL_ERROR, "cannot list refs") : 0;
+}
+
+/* A peer's object that could not be read: damaged or missing
+ * (MUTUAL_EINVALID, which refuses or repairs its log), unless libgit2 only
+ * ran out of memory, which says nothing of the object. */
+static int object_fail(const char *what)
+{
+	return git_fail(mutual__git_out_of_memory() ? MUTUAL_ERROR : MUTUAL_EINVALID, what);
 }
 
 /* Check an untrusted object's type and size before reading it, so a
@@ -284,9 +472,14 @@ static int object_fits(git_repository *repo, const git_oid *id, git_object_t wan
 	if (git_repository_odb(&odb, repo) < 0)
 		return git_fail(MUTUAL_ERROR, "cannot read objects");
 	rc = git_odb_read_header(&size, &type, odb, id);
+	/* libgit2 1.5 also answers "not found" when rescanning the packs for
+	 * an object it does not know runs out of memory: missing is believed
+	 * only after a rescan that worked. */
+	if (rc == GIT_ENOTFOUND && (rc = git_odb_refresh(odb)) == 0)
+		rc = git_odb_read_header(&size, &type, odb, id);
 	git_odb_free(odb);
 	if (rc < 0)
-		return git_fail(MUTUAL_EINVALID, what);
+		return object_fail(what);
 	if (type != want)
 		return mutual__fail(MUTUAL_EINVALID, "%s: it is a %s", what, git_object_type2string(type));
 	if (size > max)
@@ -309,7 +502,7 @@ int mutual__segment_commit_read(mutual_repo *r, const mutual_oid *commit_id, int
 		return rc;
 	rc = MUTUAL_EINVALID;
 	if (git_commit_lookup(&commit, r->repo, (const git_oid *)commit_id) < 0) {
-		rc = git_fail(MUTUAL_EINVALID, "a segment commit is missing or damaged");
+		rc = object_fail("a segment commit is missing or damaged");
 		goto done;
 	}
 	if (git_commit_parentcount(commit) > 1) {
@@ -324,7 +517,7 @@ int mutual__segment_commit_read(mutual_repo *r, const mutual_oid *commit_id, int
 		goto done;
 	rc = MUTUAL_EINVALID;
 	if (git_commit_tree(&tree, commit) < 0) {
-		rc = git_fail(MUTUAL_EINVALID, "a segment's tree is missing or damaged");
+		rc = object_fail("a segment's tree is missing or damaged");
 		goto done;
 	}
 	entry = git_tree_entry_byname(tree, "segment");
@@ -337,7 +530,7 @@ int mutual__segment_commit_read(mutual_repo *r, const mutual_oid *commit_id, int
 		goto done;
 	rc = MUTUAL_EINVALID;
 	if (git_blob_lookup(&blob, r->repo, git_tree_entry_id(entry)) < 0) {
-		rc = git_fail(MUTUAL_EINVALID, "a segment is missing or damaged");
+		rc = object_fail("a segment is missing or damaged");
 		goto done;
 	}
 	blob_out->len = 0;
@@ -357,7 +550,7 @@ int mutual__commit_parent(mutual_repo *r, const mutual_oid *commit_id, int *has_
 		"a segment commit is missing or damaged")) < 0)
 		return rc;
 	if (git_commit_lookup(&commit, r->repo, (const git_oid *)commit_id) < 0)
-		return git_fail(MUTUAL_EINVALID, "a segment commit is missing or damaged");
+		return object_fail("a segment commit is missing or damaged");
 	if (git_commit_parentcount(commit) > 1)
 		rc = mutual__fail(MUTUAL_EINVALID, "a segment commit has several parents");
 	*has_parent = git_commit_parentcount(commit) == 1;
@@ -393,6 +586,15 @@ int mutual__segment_commit_write(mutual_oid *out, mutual_repo *r, const mutual_o
 		parent ? 1 : 0, parents) < 0) {
 		git_fail(MUTUAL_ERROR, "cannot write a segment commit");
 		goto done;
+	}
+	if (r->memory) { /* checked by mutual__repo_flush_memory */
+		mutual_oid *grown = mutual__realloc(r->written, (r->n_written + 1) * sizeof(*grown));
+		if (!grown) {
+			mutual__fail(MUTUAL_ERROR, "out of memory");
+			goto done;
+		}
+		r->written = grown;
+		r->written[r->n_written++] = *out;
 	}
 	rc = 0;
 done:
@@ -456,6 +658,55 @@ done:
 	return rc;
 }
 
+/* Every commit from each tip back to a stop (or to the root) is in `dst`,
+ * following first parents: what is copied here is linear (a device's log,
+ * a fork proof, a newer format's chain). libgit2 1.5's revwalk can end
+ * early, without an error, when it runs out of memory (a commit-list node
+ * it cannot allocate), and the pack it builds is then short: the caller
+ * would record, or point a ref on a medium at, a commit whose history
+ * is not there. */
+static int copy_complete(mutual_repo *dst, mutual_repo *src, const mutual_oid *tips, size_t n_tips,
+	const mutual_oid *stops, size_t n_stops)
+{
+	git_odb *odb = NULL;
+	int rc = 0;
+
+	if (git_repository_odb(&odb, dst->repo) < 0)
+		return git_fail(MUTUAL_ERROR, "cannot check the objects copied");
+	for (size_t i = 0; i < n_tips && rc == 0; i++) {
+		git_oid cur = *(const git_oid *)&tips[i];
+		for (;;) {
+			git_commit *commit = NULL;
+			int stop = 0;
+			for (size_t k = 0; k < n_stops && !stop; k++)
+				stop = git_oid_equal(&cur, (const git_oid *)&stops[k]);
+			if (stop)
+				break;
+			if (!git_odb_exists(odb, &cur)) {
+				/* Only memory makes the walk end early: say so to
+				 * mutual__git_out_of_memory() too (sync.c refuses
+				 * a log for other copy failures). */
+				git_error_set_oom();
+				rc = mutual__fail(MUTUAL_ERROR, "cannot copy objects: the pack written lacks a commit "
+					"(out of memory); nothing refers to it, sync again");
+				break;
+			}
+			if (git_commit_lookup(&commit, src->repo, &cur) < 0) {
+				rc = git_fail(MUTUAL_ERROR, "cannot check the objects copied");
+				break;
+			}
+			stop = git_commit_parentcount(commit) == 0;
+			if (!stop)
+				git_oid_cpy(&cur, git_commit_parent_id(commit, 0));
+			git_commit_free(commit);
+			if (stop)
+				break;
+		}
+	}
+	git_odb_free(odb);
+	return rc;
+}
+
 int mutual__repo_copy(mutual_repo *dst, mutual_repo *src, const mutual_oid *tips, size_t n_tips,
 	const mutual_oid *stops, size_t n_stops, uint64_t *copied, mutual_transfer_cb cb, void *payload)
 {
@@ -475,7 +726,9 @@ int mutual__repo_copy(mutual_repo *dst, mutual_repo *src, const mutual_oid *tips
 		rc = pack_into(dst, src->repo, walk, copied, cb, payload);
 done:
 	git_revwalk_free(walk);
-	return rc < 0 ? translate(rc, "cannot copy objects") : 0;
+	if (rc < 0)
+		return translate(rc, "cannot copy objects");
+	return copy_complete(dst, src, tips, n_tips, stops, n_stops);
 }
 
 /* ------------------------------------------------------------ consolidate */
@@ -531,8 +784,8 @@ static int insert_idx_objects(git_packbuilder *pb, const char *idx_path, uint64_
 static void free_packs(pack_info *packs, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		free(packs[i].base);
-	free(packs);
+		mutual__free(packs[i].base);
+	mutual__free(packs);
 }
 
 static int list_packs(pack_info **out, size_t *n_out, const char *repo_path)
@@ -565,7 +818,7 @@ static int list_packs(pack_info **out, size_t *n_out, const char *repo_path)
 		snprintf(path, sizeof(path), "%s/%s", (const char *)dir.data, e->d_name);
 		if (idx_count(path, &count) < 0)
 			continue;
-		if (!(grown = realloc(packs, (n + 1) * sizeof(*packs)))) {
+		if (!(grown = mutual__realloc(packs, (n + 1) * sizeof(*packs)))) {
 			free_packs(packs, n);
 			closedir(d);
 			mutual__buf_free(&dir);
@@ -712,10 +965,32 @@ static int bundle_chunk(void *buf, size_t size, void *payload)
 	return write_all(*(int *)payload, buf, size) < 0 ? -1 : 0;
 }
 
+/* Put `tip` and its first-parent history into `pb`. The refs a bundle
+ * carries are linear (device logs, fork proofs, newer formats' chains:
+ * sync.c keeps no other), and this walk reports every failure, where
+ * git_packbuilder_insert_walk's revwalk ends early, without an error, when
+ * it runs out of memory: the bundle would have named commits it did not
+ * hold, and replaced the good one on the medium. */
+static int insert_history(git_packbuilder *pb, git_repository *repo, const git_oid *tip)
+{
+	git_oid cur = *tip;
+	for (;;) {
+		git_commit *commit = NULL;
+		int more;
+		if (git_packbuilder_insert_commit(pb, &cur) < 0 || git_commit_lookup(&commit, repo, &cur) < 0)
+			return -1;
+		more = git_commit_parentcount(commit) > 0;
+		if (more)
+			git_oid_cpy(&cur, git_commit_parent_id(commit, 0));
+		git_commit_free(commit);
+		if (!more)
+			return 0;
+	}
+}
+
 int mutual__bundle_write(mutual_medium *m, const char *name, mutual_repo *r, const mutual_bundle_ref *refs, size_t n)
 {
 	git_packbuilder *pb = NULL;
-	git_revwalk *walk = NULL;
 	mutual_buf header = { 0 }, tmp = { 0 };
 	char hex[GIT_OID_HEXSZ + 1];
 	int fd = -1, rc = MUTUAL_ERROR;
@@ -729,19 +1004,15 @@ int mutual__bundle_write(mutual_medium *m, const char *name, mutual_repo *r, con
 	}
 	if (mutual__buf_put_u8(&header, '\n') < 0)
 		goto done;
-	if (git_revwalk_new(&walk, r->repo) < 0 || git_packbuilder_new(&pb, r->repo) < 0) {
+	if (git_packbuilder_new(&pb, r->repo) < 0) {
 		git_fail(MUTUAL_ERROR, "cannot write the bundle");
 		goto done;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (git_revwalk_push(walk, (const git_oid *)&refs[i].oid) < 0) {
+		if (insert_history(pb, r->repo, (const git_oid *)&refs[i].oid) < 0) {
 			git_fail(MUTUAL_ERROR, "cannot write the bundle");
 			goto done;
 		}
-	}
-	if (n && git_packbuilder_insert_walk(pb, walk) < 0) {
-		git_fail(MUTUAL_ERROR, "cannot write the bundle");
-		goto done;
 	}
 	mutual__fault_point();
 	if ((rc = mutual__medium_create_temp(&fd, &tmp, m, name)) < 0)
@@ -765,7 +1036,6 @@ done:
 	if (rc < 0 && tmp.len)
 		unlinkat(m->dirfd, (const char *)tmp.data, 0);
 	git_packbuilder_free(pb);
-	git_revwalk_free(walk);
 	mutual__buf_free(&header);
 	mutual__buf_free(&tmp);
 	return rc;
@@ -774,8 +1044,8 @@ done:
 void mutual__bundle_refs_free(mutual_bundle_ref *refs, size_t n)
 {
 	for (size_t i = 0; refs && i < n; i++)
-		free(refs[i].name);
-	free(refs);
+		mutual__free(refs[i].name);
+	mutual__free(refs);
 }
 
 /* Read one header line of at most `max` bytes into `line` (no '\n'). */
@@ -852,7 +1122,7 @@ int mutual__bundle_read(mutual_bundle_ref **refs_out, size_t *n_out, mutual_repo
 		if (strncmp(line + GIT_OID_HEXSZ + 1, MUTUAL_REF_ROOT, strlen(MUTUAL_REF_ROOT)) != 0)
 			continue;
 		if (n == cap) {
-			mutual_bundle_ref *grown = realloc(refs, (cap = cap ? cap * 2 : 16) * sizeof(*refs));
+			mutual_bundle_ref *grown = mutual__realloc(refs, (cap = cap ? cap * 2 : 16) * sizeof(*refs));
 			if (!grown) {
 				rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 				goto done;
@@ -888,8 +1158,7 @@ int mutual__bundle_read(mutual_bundle_ref **refs_out, size_t *n_out, mutual_repo
 			goto done;
 		}
 		if ((arc = ctx.wp->append(ctx.wp, buf, got, &ctx.stats)) < 0) {
-			rc = arc == GIT_EUSER ? translate(arc, "reading the bundle")
-					      : git_fail(MUTUAL_EINVALID, "the bundle's pack is damaged");
+			rc = arc == GIT_EUSER ? translate(arc, "reading the bundle") : object_fail("the bundle's pack is damaged");
 			goto done;
 		}
 	}
@@ -898,7 +1167,7 @@ int mutual__bundle_read(mutual_bundle_ref **refs_out, size_t *n_out, mutual_repo
 		goto done;
 	}
 	if (n && ctx.wp->commit(ctx.wp, &ctx.stats) < 0) {
-		rc = git_fail(MUTUAL_EINVALID, "the bundle's pack is truncated or damaged");
+		rc = object_fail("the bundle's pack is truncated or damaged");
 		goto done;
 	}
 	*refs_out = refs;

@@ -41,6 +41,9 @@ typedef int (*mutual_transfer_cb)(uint64_t done, uint64_t total, void *payload);
 #define MUTUAL_PACK_OBJECTS_MAX (4u * 1024 * 1024)  /* objects one received pack may claim */
 
 int mutual__git_init(void);
+/* 1 if libgit2's last failure on this thread was for want of memory: a
+ * failure that says nothing of the objects it was reading. */
+int mutual__git_out_of_memory(void);
 /* Open the bare repository at `path`, which medium.c has walked and
  * prepared (mutual__medium_repo). MUTUAL_ENOTFOUND when it is not one. */
 int mutual__repo_open(mutual_repo **out, const char *path);
@@ -53,6 +56,8 @@ const char *mutual__repo_path(const mutual_repo *r);
 int mutual__repo_open_memory(mutual_repo **out, const char *path);
 int mutual__repo_flush_memory(mutual_repo *mem, mutual_repo *into);
 
+/* 1 if `r` holds the object; 0 if not, or if it could not tell, which
+ * mutual__git_out_of_memory() then says. */
 int mutual__repo_has(mutual_repo *r, const mutual_oid *oid);
 /* 1 when `commit` has `ancestor` in its history (both held in `r`). */
 int mutual__repo_descends(mutual_repo *r, const mutual_oid *commit, const mutual_oid *ancestor);

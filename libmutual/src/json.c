@@ -184,7 +184,7 @@ static int container(cursor *c, int depth, unsigned char close, int is_object)
 	int rc = container_walk(c, depth, close, is_object, &keys, &n_keys, &cap);
 	if (rc == 0 && n_keys > 1)
 		rc = no_duplicate_keys(c, keys, n_keys);
-	free(keys);
+	mutual__free(keys);
 	return rc;
 }
 
@@ -206,7 +206,7 @@ static int container_walk(cursor *c, int depth, unsigned char close, int is_obje
 				return fail(c, "expected a string key");
 			if (c->strict) {
 				if (*n_keys == *cap) {
-					const unsigned char **grown = realloc(*keys, (*cap = *cap ? *cap * 2 : 16) * sizeof(**keys));
+					const unsigned char **grown = mutual__realloc(*keys, (*cap = *cap ? *cap * 2 : 16) * sizeof(**keys));
 					if (!grown)
 						return fail(c, out_of_memory);
 					*keys = grown;
@@ -389,7 +389,7 @@ static int by_span(const void *a, const void *b)
 static int no_duplicate_keys(cursor *c, const unsigned char *const *keys, size_t n)
 {
 	mutual_buf all = { 0 }, one = { 0 };
-	key_span *spans = calloc(n, sizeof(*spans));
+	key_span *spans = mutual__calloc(n, sizeof(*spans));
 	int rc = 0;
 
 	if (!spans)
@@ -410,7 +410,7 @@ static int no_duplicate_keys(cursor *c, const unsigned char *const *keys, size_t
 			if (by_span(&spans[i - 1], &spans[i]) == 0)
 				rc = fail(c, "duplicate key");
 	}
-	free(spans);
+	mutual__free(spans);
 	mutual__buf_free(&all);
 	mutual__buf_free(&one);
 	return rc;
@@ -522,7 +522,7 @@ static int canon(mutual_buf *out, cursor *c, int depth)
 				continue;
 			}
 			kstart = c->p;
-			if ((rc = unescape(c, &key)) < 0 || !(grown = realloc(m, (n + 1) * sizeof(*m)))) {
+			if ((rc = unescape(c, &key)) < 0 || !(grown = mutual__realloc(m, (n + 1) * sizeof(*m)))) {
 				rc = rc < 0 ? rc : mutual__fail(MUTUAL_ERROR, "out of memory");
 				break;
 			}
@@ -555,10 +555,10 @@ static int canon(mutual_buf *out, cursor *c, int depth)
 				rc = mutual__buf_put_u8(out, '}');
 		}
 		for (size_t i = 0; i < n; i++) {
-			free(m[i].key);
+			mutual__free(m[i].key);
 			mutual__buf_free(&m[i].text);
 		}
-		free(m);
+		mutual__free(m);
 		mutual__buf_free(&key);
 		return rc;
 	}

@@ -301,7 +301,7 @@ void mutual_event_free(mutual_event *ev)
 	if (!ev)
 		return;
 	mutual__buf_free(&ev->text);
-	free(ev);
+	mutual__free(ev);
 }
 
 int mutual_event_lookup(mutual_event **out, mutual_store *s, const mutual_event_id *id)
@@ -319,7 +319,7 @@ int mutual_event_lookup(mutual_event **out, mutual_store *s, const mutual_event_
 	if ((rc = mutual__db_event_get(&rec, &scratch, s->db, id->device, id->seq)) < 0 ||
 	    (rc = mutual__db_device_name(s->db, id->device, &name)) < 0)
 		goto done;
-	if (!(e = calloc(1, sizeof(*e)))) {
+	if (!(e = mutual__calloc(1, sizeof(*e)))) {
 		rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 		goto done;
 	}
@@ -365,11 +365,11 @@ int mutual_iter_new(mutual_iter **out, mutual_store *s, const mutual_iter_option
 			f.after_seq = rec.seq;
 		}
 	}
-	if (!(it = calloc(1, sizeof(*it))))
+	if (!(it = mutual__calloc(1, sizeof(*it))))
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	it->store = s;
 	if ((rc = mutual__db_iter_new(&it->db_iter, s->db, &f)) < 0) {
-		free(it);
+		mutual__free(it);
 		return rc;
 	}
 	*out = it;
@@ -406,7 +406,7 @@ void mutual_iter_free(mutual_iter *it)
 	mutual__db_iter_free(it->db_iter);
 	mutual__buf_free(&it->current.text);
 	mutual__buf_free(&it->name);
-	free(it);
+	mutual__free(it);
 }
 
 /* ----------------------------------------------------------------- devices */

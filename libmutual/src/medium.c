@@ -85,7 +85,7 @@ int mutual__medium_open_parent(mutual_medium *m, const char **base, const char *
 		return MUTUAL_ERROR;
 	dir[slash - file] = '\0';
 	rc = mutual__medium_open(m, slash == file ? "/" : dir);
-	free(dir);
+	mutual__free(dir);
 	return rc;
 }
 
@@ -94,7 +94,7 @@ void mutual__medium_close(mutual_medium *m)
 	if (m->dirfd >= 0)
 		close(m->dirfd);
 	m->dirfd = -1;
-	free(m->path);
+	mutual__free(m->path);
 	m->path = NULL;
 }
 

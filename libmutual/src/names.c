@@ -68,7 +68,7 @@ static int ustr_reserve(ustr *s, int32_t cap)
 	UChar *p;
 	if (cap <= s->cap)
 		return 0;
-	if (!(p = realloc(s->p, (size_t)cap * sizeof(UChar))))
+	if (!(p = mutual__realloc(s->p, (size_t)cap * sizeof(UChar))))
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	s->p = p;
 	s->cap = cap;
@@ -173,8 +173,8 @@ static int key_of(mutual_buf *out, const char *name, int which, const USpoofChec
 	out->data[out->len] = '\0';
 	squeeze_spaces(out);
 done:
-	free(s.p);
-	free(tmp.p);
+	mutual__free(s.p);
+	mutual__free(tmp.p);
 	return rc;
 }
 
@@ -325,8 +325,8 @@ static int displays_distinct(keyed **p, size_t n)
 
 int mutual__names_display(mutual_device_name *d, size_t n)
 {
-	keyed *k = calloc(n ? n : 1, sizeof(*k));
-	keyed **p = calloc(n ? n : 1, sizeof(*p));
+	keyed *k = mutual__calloc(n ? n : 1, sizeof(*k));
+	keyed **p = mutual__calloc(n ? n : 1, sizeof(*p));
 	int rc = k && p ? keys_of(k, d, n) : mutual__fail(MUTUAL_ERROR, "out of memory");
 
 	for (size_t i = 0; i < n && p; i++)
@@ -336,14 +336,14 @@ int mutual__names_display(mutual_device_name *d, size_t n)
 	assert(rc < 0 || displays_distinct(p, n));
 	for (size_t i = 0; i < n && k; i++) {
 		for (int w = 0; w < KEYS; w++)
-			free(k[i].key[w]);
+			mutual__free(k[i].key[w]);
 		if (rc < 0) {
-			free(d[i].display);
+			mutual__free(d[i].display);
 			d[i].display = NULL;
 		}
 	}
-	free(k);
-	free(p);
+	mutual__free(k);
+	mutual__free(p);
 	return rc;
 }
 
@@ -357,10 +357,10 @@ typedef struct {
 static void entries_free(mutual_device_name *d, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		free(d[i].name);
-		free(d[i].display);
+		mutual__free(d[i].name);
+		mutual__free(d[i].display);
 	}
-	free(d);
+	mutual__free(d);
 }
 
 void mutual__names_free(struct mutual_names *cache)
@@ -368,13 +368,13 @@ void mutual__names_free(struct mutual_names *cache)
 	if (!cache)
 		return;
 	entries_free(cache->d, cache->n);
-	free(cache);
+	mutual__free(cache);
 }
 
 static int collect(const mutual_db_device *dev, void *payload)
 {
 	collect_ctx *x = payload;
-	mutual_device_name *grown = realloc(x->d, (x->n + 1) * sizeof(*grown));
+	mutual_device_name *grown = mutual__realloc(x->d, (x->n + 1) * sizeof(*grown));
 	if (!grown)
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	x->d = grown;
@@ -404,7 +404,7 @@ static int rebuild(mutual_store *s, uint32_t version)
 
 	if (rc == 0)
 		rc = mutual__names_display(x.d, x.n);
-	if (rc == 0 && !s->names && !(s->names = calloc(1, sizeof(*s->names))))
+	if (rc == 0 && !s->names && !(s->names = mutual__calloc(1, sizeof(*s->names))))
 		rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 	if (rc < 0) {
 		entries_free(x.d, x.n);

@@ -483,7 +483,10 @@ int mutual_projection_stats_get(mutual_projection_stats *out, const mutual_store
 
 static int check_json_object(const char *json, const char *what)
 {
-	if (!json || mutual__json_check_strict(json, strlen(json)) < 0)
+	int rc = json ? mutual__json_check_strict(json, strlen(json)) : MUTUAL_EINVALID;
+	if (rc == MUTUAL_ERROR)
+		return rc; /* out of memory: no verdict on the text (NOTES 7) */
+	if (rc < 0)
 		return mutual__fail(MUTUAL_EINVALID, "%s must be a JSON object, like {\"status\":\"open\"}", what);
 	return 0;
 }

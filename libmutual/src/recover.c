@@ -37,7 +37,7 @@ static int collect(const mutual_event_rec *ev, void *payload)
 		return 0; /* announcements of the old key are not re-said; puts, deletes and counts are */
 	if (q->n == q->cap) {
 		size_t cap = q->cap ? q->cap * 2 : 64;
-		size_t *grown = realloc(q->offsets, cap * sizeof(*grown));
+		size_t *grown = mutual__realloc(q->offsets, cap * sizeof(*grown));
 		if (!grown)
 			return mutual__fail(MUTUAL_ERROR, "out of memory");
 		q->offsets = grown;
@@ -53,7 +53,7 @@ static int collect(const mutual_event_rec *ev, void *payload)
 /* Point the entries into `text` once it has stopped moving. */
 static int make_entries(quarantined *q, const char *join_payload)
 {
-	if (!(q->entries = calloc(q->n + 1, sizeof(*q->entries))))
+	if (!(q->entries = mutual__calloc(q->n + 1, sizeof(*q->entries))))
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	q->entries[0].type = "mutual.device.join";
 	q->entries[0].payload = join_payload;
@@ -171,10 +171,10 @@ done:
 	mutual__buf_free(&key_text);
 	mutual__buf_free(&join);
 	mutual__buf_free(&q.text);
-	free(q.entries);
-	free(q.offsets);
-	free(new_path);
-	free(key_path);
-	free(retired);
+	mutual__free(q.entries);
+	mutual__free(q.offsets);
+	mutual__free(new_path);
+	mutual__free(key_path);
+	mutual__free(retired);
 	return rc;
 }

@@ -18,6 +18,7 @@
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,7 +154,7 @@ static int finish_recover(mutual_store *s, const char *key_path)
 		mutual__wipe(b.data, b.cap);
 	mutual__buf_free(&b);
 	mutual__buf_free(&retired);
-	free(new_path);
+	mutual__free(new_path);
 	return rc;
 }
 
@@ -171,7 +172,7 @@ int mutual__store_load_secret(mutual_store *s)
 	if (!(path = mutual__path_join(s->dir, MUTUAL_GROUP_KEY_FILE)))
 		return MUTUAL_ERROR;
 	rc = file_mode_private(path);
-	free(path);
+	mutual__free(path);
 	if (rc < 0)
 		return rc;
 	if (!(path = mutual__path_join(s->dir, MUTUAL_DEVICE_KEY_FILE)))
@@ -188,7 +189,7 @@ int mutual__store_load_secret(mutual_store *s)
 			if (b.data)
 				mutual__wipe(b.data, b.cap);
 			mutual__buf_free(&b);
-			free(path);
+			mutual__free(path);
 			return mutual__store_load_secret(s);
 		}
 	}
@@ -200,7 +201,7 @@ int mutual__store_load_secret(mutual_store *s)
 	if (b.data)
 		mutual__wipe(b.data, b.cap);
 	mutual__buf_free(&b);
-	free(path);
+	mutual__free(path);
 	return rc;
 }
 
@@ -231,7 +232,7 @@ int mutual__store_load_group_key(mutual_store *s)
 	if (b.data)
 		mutual__wipe(b.data, b.cap);
 	mutual__buf_free(&b);
-	free(path);
+	mutual__free(path);
 	return rc;
 }
 
@@ -244,10 +245,10 @@ void mutual_store_free(mutual_store *s)
 	mutual__db_close(s->db);
 	mutual__wipe(s->secret, sizeof(s->secret));
 	mutual__wipe(s->group_key, sizeof(s->group_key));
-	free(s->dir);
-	free(s->group_name);
-	free(s->device_name);
-	free(s);
+	mutual__free(s->dir);
+	mutual__free(s->group_name);
+	mutual__free(s->device_name);
+	mutual__free(s);
 }
 
 int mutual_store_is_readonly(const mutual_store *s)
@@ -348,7 +349,7 @@ static int open_at(mutual_store **out, const char *dir, unsigned int flags)
 		return mutual__fail(MUTUAL_EINVALID, "no store folder given");
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
 		return mutual__fail(MUTUAL_ENOTFOUND, "there is no store at %s (run mutual init or join first)", dir);
-	if (!(s = calloc(1, sizeof(*s))))
+	if (!(s = mutual__calloc(1, sizeof(*s))))
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	if (!(s->dir = mutual__strdup(dir)) || !(db_path = mutual__path_join(dir, MUTUAL_DB_FILE))) {
 		rc = MUTUAL_ERROR;
@@ -362,11 +363,11 @@ static int open_at(mutual_store **out, const char *dir, unsigned int flags)
 	s->readonly = mutual__db_is_readonly(s->db);
 	if (!s->readonly && (rc = finish_upgrade(s)) < 0)
 		goto fail;
-	free(db_path);
+	mutual__free(db_path);
 	*out = s;
 	return 0;
 fail:
-	free(db_path);
+	mutual__free(db_path);
 	mutual_store_free(s);
 	return rc;
 }
@@ -400,16 +401,18 @@ static int check_target(const char *dir)
 	return 0;
 }
 
+/* Through the folder's descriptor, so that a create that failed for want
+ * of memory can still take its half-made store (and its key files) away. */
 static void remove_tree_shallow(const char *dir)
 {
 	static const char *const files[] = { MUTUAL_DB_FILE, MUTUAL_DB_FILE "-wal", MUTUAL_DB_FILE "-shm",
 		MUTUAL_DEVICE_KEY_FILE, MUTUAL_GROUP_KEY_FILE };
-	for (size_t i = 0; i < MUTUAL_ARRAY_SIZE(files); i++) {
-		char *p = mutual__path_join(dir, files[i]);
-		if (p)
-			unlink(p);
-		free(p);
-	}
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	for (size_t i = 0; i < MUTUAL_ARRAY_SIZE(files); i++)
+		unlinkat(fd, files[i], 0);
+	close(fd);
 	rmdir(dir);
 }
 
@@ -465,7 +468,7 @@ static int make_store(mutual_store **out, const char *dir, const mutual_invite *
 	if (rc < 0 || !(path = mutual__path_join(tmp, MUTUAL_DEVICE_KEY_FILE)) ||
 	    (rc = mutual__write_secret_file(path, text.data, text.len)) < 0)
 		goto fail_rc;
-	free(path);
+	mutual__free(path);
 	mutual__wipe(text.data, text.cap);
 	text.len = 0;
 	{
@@ -477,7 +480,7 @@ static int make_store(mutual_store **out, const char *dir, const mutual_invite *
 	if (rc < 0 || !(path = mutual__path_join(tmp, MUTUAL_GROUP_KEY_FILE)) ||
 	    (rc = mutual__write_secret_file(path, text.data, text.len)) < 0)
 		goto fail_rc;
-	free(path);
+	mutual__free(path);
 
 	/* The database, with the group's settings. */
 	if (!(path = mutual__path_join(tmp, MUTUAL_DB_FILE)))
@@ -550,7 +553,7 @@ done:
 		mutual__wipe(text.data, text.cap);
 	mutual__buf_free(&text);
 	mutual__buf_free(&payload);
-	free(path);
+	mutual__free(path);
 	return rc;
 }
 
@@ -674,7 +677,7 @@ int mutual_invite_write(mutual_store *s, const char *path)
 	if (rc == 0)
 		rc = mutual__write_secret_file(path, b.data, b.len);
 	mutual__wipe(token, strlen(token));
-	free(token);
+	mutual__free(token);
 	if (b.data)
 		mutual__wipe(b.data, b.cap);
 	mutual__buf_free(&b);

@@ -108,15 +108,15 @@ int mutual__sync_device_from_ref(uint8_t device[32], const char *name)
 void mutual__sync_free_refs(sync_ctx *c)
 {
 	for (size_t i = 0; i < c->n_refs; i++)
-		free(c->refs[i].name);
-	free(c->refs);
+		mutual__free(c->refs[i].name);
+	mutual__free(c->refs);
 	c->refs = NULL;
 	c->n_refs = 0;
 }
 
 int mutual__sync_add_ref(sync_ctx *c, const char *name, const mutual_oid *oid)
 {
-	peer_ref *grown = realloc(c->refs, (c->n_refs + 1) * sizeof(*c->refs));
+	peer_ref *grown = mutual__realloc(c->refs, (c->n_refs + 1) * sizeof(*c->refs));
 	if (!grown)
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	c->refs = grown;
@@ -206,12 +206,12 @@ done:
 		mutual__medium_quarantine_drop(&c.store_dir, QUARANTINE);
 	mutual__repo_free(c.local);
 	mutual__sync_free_refs(&c);
-	free(c.garbage);
-	free(c.imported);
+	mutual__free(c.garbage);
+	mutual__free(c.imported);
 	mutual__buf_free(&c.blob);
 	mutual__buf_free(&c.plain);
 	mutual__medium_unlock(lock_fd, &c.store_dir, NULL);
 	mutual__medium_close(&c.store_dir);
-	free(path);
+	mutual__free(path);
 	return rc;
 }

@@ -85,7 +85,7 @@ static int flush_segment(export_ctx *x)
 	if ((rc = mutual__segment_commit_write(&oid, x->memory, x->have_parent ? &x->parent : NULL, x->sealed.data,
 		x->sealed.len, message)) < 0)
 		return rc;
-	if (!(grown = realloc(x->done, (x->n_done + 1) * sizeof(*x->done))))
+	if (!(grown = mutual__realloc(x->done, (x->n_done + 1) * sizeof(*x->done))))
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	x->done = grown;
 	x->done[x->n_done].first = x->first;
@@ -183,6 +183,6 @@ int mutual__sync_export_own(sync_ctx *c)
 	mutual__buf_free(&x.plain);
 	mutual__buf_free(&x.wire);
 	mutual__buf_free(&x.sealed);
-	free(x.done);
+	mutual__free(x.done);
 	return rc;
 }

@@ -112,7 +112,7 @@ typedef struct {
 static void verified_free(verified_segment *v)
 {
 	mutual__buf_free(&v->plain);
-	free(v->evs);
+	mutual__free(v->evs);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -151,7 +151,7 @@ static int verify_segment(sync_ctx *c, const uint8_t device[32], const mutual_oi
 	max_events = seg->events_len / 100; /* no wire event is shorter */
 	if (seg->count > max_events)
 		return mutual__fail(MUTUAL_EINVALID, "segment claims more events than it holds");
-	if (!(v->evs = calloc(seg->count, sizeof(*v->evs))))
+	if (!(v->evs = mutual__calloc(seg->count, sizeof(*v->evs))))
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 
 	mutual__chain_start(&chain, device, next_seq, prev);
@@ -203,7 +203,8 @@ static int store_segments(sync_ctx *c, const uint8_t device[32], verified_segmen
 	mutual__deliver_init(&d, s);
 	for (size_t k = 0; k < n && rc == 0; k++) {
 		verified_segment *v = &batch[k];
-		assert(mutual__repo_has(c->local, &v->oid)); /* sync.c NOTES 1: the row follows its objects */
+		/* sync.c NOTES 1: the row follows its objects (or the check itself ran out of memory) */
+		assert(mutual__repo_has(c->local, &v->oid) || mutual__git_out_of_memory());
 		for (uint32_t i = 0; i < v->seg.count && rc == 0; i++)
 			rc = mutual__deliver_insert(&d, &v->evs[i]);
 		if (rc == 0)
@@ -240,7 +241,7 @@ static int ref_is_garbage(sync_ctx *c, const uint8_t device[32], const mutual_oi
 
 	rc = mutual__segment_commit_read(c->peer, oid, &has_parent, &parent, &c->blob);
 	if (rc < 0)
-		return rc == MUTUAL_EINVALID || rc == MUTUAL_ENOTFOUND;
+		return rc == MUTUAL_ERROR ? rc : rc == MUTUAL_EINVALID || rc == MUTUAL_ENOTFOUND;
 	if ((version = mutual__envelope_version(c->blob.data, c->blob.len)) < 0)
 		return 1;
 	if (version != MUTUAL_ENVELOPE_VERSION || mutual__segment_key_id(&key_id, c->blob.data, c->blob.len) < 0 ||
@@ -257,7 +258,7 @@ static int ref_is_garbage(sync_ctx *c, const uint8_t device[32], const mutual_oi
 
 static int note_garbage(sync_ctx *c, const uint8_t device[32], const mutual_oid *oid)
 {
-	garbage_ref *grown = realloc(c->garbage, (c->n_garbage + 1) * sizeof(*c->garbage));
+	garbage_ref *grown = mutual__realloc(c->garbage, (c->n_garbage + 1) * sizeof(*c->garbage));
 	if (!grown)
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	c->garbage = grown;
@@ -318,7 +319,7 @@ static int walk_back(sync_ctx *c, const mutual_oid *tip, const mutual_oid *ours,
 		}
 		if (n == cap && cap < keep) {
 			size_t grow = cap ? cap * 2 : 64;
-			mutual_oid *grown = realloc(ring, (grow > keep ? keep : grow) *
+			mutual_oid *grown = mutual__realloc(ring, (grow > keep ? keep : grow) *
 				sizeof(*ring));
 			if (!grown) {
 				rc = mutual__fail(MUTUAL_ERROR, "out of memory");
@@ -329,7 +330,10 @@ static int walk_back(sync_ctx *c, const mutual_oid *tip, const mutual_oid *ours,
 		}
 		ring[n % keep] = cur;
 		n++;
-		if (mutual__commit_parent(c->peer, &cur, &has_parent, &parent) < 0) {
+		if ((rc = mutual__commit_parent(c->peer, &cur, &has_parent, &parent)) < 0) {
+			if (rc == MUTUAL_ERROR) /* out of memory: no verdict on the log */
+				goto done;
+			rc = 0;
 			*how = 3;
 			goto done;
 		}
@@ -339,17 +343,20 @@ static int walk_back(sync_ctx *c, const mutual_oid *tip, const mutual_oid *ours,
 		}
 		if (ours && memcmp(&parent, ours, sizeof(*ours)) == 0)
 			break;
-		if (mutual__db_segment_find(c->s->db, parent.id, found, &first, &last) == 0) {
+		if ((rc = mutual__db_segment_find(c->s->db, parent.id, found, &first, &last)) == 0) {
 			*how = 2;
 			*rewritten_after = last;
 			break;
 		}
+		if (rc != MUTUAL_ENOTFOUND) /* not read is not absent: it could make the log look rewritten */
+			goto done;
+		rc = 0;
 		cur = parent;
 	}
 	if ((rc = mutual__sync_report(c, MUTUAL_SYNC_IMPORTING, c->stats->events_received, 0)) < 0)
 		goto done;
 	m = n < keep ? n : keep;
-	if (!(chain = malloc(m * sizeof(*chain)))) {
+	if (!(chain = mutual__malloc(m * sizeof(*chain)))) {
 		rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 		goto done;
 	}
@@ -359,7 +366,7 @@ static int walk_back(sync_ctx *c, const mutual_oid *tip, const mutual_oid *ours,
 	*n_out = m;
 	*more = n - m;
 done:
-	free(ring);
+	mutual__free(ring);
 	return rc;
 }
 
@@ -422,7 +429,7 @@ static int note_imported_bytes(sync_ctx *c, const uint8_t device[32], uint64_t b
 			"syncs: a sudden flood (a broken device, or a member filling disks?)", label,
 			size_text(bytes_text, bytes), FLOOD_FACTOR, size_text(median_text, median), n);
 	}
-	if (!(grown = realloc(c->imported, (c->n_imported + 1) * sizeof(*c->imported))))
+	if (!(grown = mutual__realloc(c->imported, (c->n_imported + 1) * sizeof(*c->imported))))
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	c->imported = grown;
 	memcpy(grown[c->n_imported].device, device, 32);
@@ -522,7 +529,7 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 	if ((rc = mutual__db_head(s->db, device, &next_seq, prev)) < 0)
 		goto done;
 	next_seq++;
-	if (!(batch = calloc(n, sizeof(*batch)))) {
+	if (!(batch = mutual__calloc(n, sizeof(*batch)))) {
 		rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 		goto done;
 	}
@@ -560,7 +567,8 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 			c->progress.phase = MUTUAL_SYNC_RECEIVING;
 			if ((rc = mutual__repo_copy(c->local, c->peer, &batch[n_batch - 1].oid, 1, have_kept ? &kept : NULL,
 				have_kept, &c->stats->objects_received, mutual__sync_transfer_cb, c)) < 0) {
-				if (rc == MUTUAL_ECANCELLED)
+				/* Out of memory is no verdict on the log: no refusal. */
+				if (rc == MUTUAL_ECANCELLED || mutual__git_out_of_memory())
 					goto done;
 				mutual__sync_refuse(c, device, "its log on the target cannot be read: %s",
 					mutual_error_last());
@@ -593,8 +601,8 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 done:
 	for (size_t k = 0; batch && k < n_batch; k++)
 		verified_free(&batch[k]);
-	free(batch);
-	free(chain);
+	mutual__free(batch);
+	mutual__free(chain);
 	return rc;
 }
 

@@ -53,13 +53,15 @@ static int plan_device(const uint8_t *device, uint64_t last_seq, const uint8_t *
 	if (theirs && !garbage) {
 		if (memcmp(theirs->oid.id, commit, 20) == 0)
 			return 0;
-		if (mutual__db_segment_find(c->s->db, theirs->oid.id, found, &first, &their_last) != 0 ||
-		    memcmp(found, device, 32) != 0)
+		int rc = mutual__db_segment_find(c->s->db, theirs->oid.id, found, &first, &their_last);
+		if (rc < 0 && rc != MUTUAL_ENOTFOUND)
+			return rc; /* not read is not diverged: the log would silently stay unsent */
+		if (rc != 0 || memcmp(found, device, 32) != 0)
 			return 0; /* diverged: refused on import, never overwritten */
 	}
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 16;
-		send_entry *grown = realloc(p->e, cap * sizeof(*grown));
+		send_entry *grown = mutual__realloc(p->e, cap * sizeof(*grown));
 		if (!grown)
 			return mutual__fail(MUTUAL_ERROR, "out of memory");
 		p->e = grown;
@@ -83,8 +85,8 @@ static int plan_device(const uint8_t *device, uint64_t last_seq, const uint8_t *
 void mutual__sync_free_plan(send_plan *p)
 {
 	for (size_t i = 0; i < p->n; i++)
-		free(p->e[i].name);
-	free(p->e);
+		mutual__free(p->e[i].name);
+	mutual__free(p->e);
 }
 
 /* Count the segments between a tip and a stop, walking back locally. */
@@ -127,7 +129,7 @@ int mutual__sync_send_folder(sync_ctx *c)
 		goto done;
 	if (p.n == 0)
 		goto done;
-	if (!(tips = calloc(p.n, sizeof(*tips))) || !(stops = calloc(p.n, sizeof(*stops)))) {
+	if (!(tips = mutual__calloc(p.n, sizeof(*tips))) || !(stops = mutual__calloc(p.n, sizeof(*stops)))) {
 		rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 		goto done;
 	}
@@ -143,8 +145,8 @@ int mutual__sync_send_folder(sync_ctx *c)
 	for (size_t i = 0; i < p.n && rc == 0; i++)
 		rc = mutual__ref_set(c->peer, p.e[i].name, &p.e[i].tip, p.e[i].has_expected ? &p.e[i].expected : NULL);
 done:
-	free(tips);
-	free(stops);
+	mutual__free(tips);
+	mutual__free(stops);
 	mutual__sync_free_plan(&p);
 	return rc;
 }
@@ -157,10 +159,10 @@ int mutual__sync_plan_fork(const char *name, const mutual_oid *oid, void *payloa
 	size_t i = p->n;
 	if (theirs && memcmp(&theirs->oid, oid, sizeof(*oid)) == 0)
 		return 0;
-	if (!(p->tips = realloc(p->tips, (i + 1) * sizeof(*p->tips))) ||
-	    !(p->theirs = realloc(p->theirs, (i + 1) * sizeof(*p->theirs))) ||
-	    !(p->names = realloc(p->names, (i + 1) * sizeof(*p->names))) ||
-	    !(p->has_theirs = realloc(p->has_theirs, (i + 1) * sizeof(*p->has_theirs))))
+	if (!(p->tips = mutual__realloc(p->tips, (i + 1) * sizeof(*p->tips))) ||
+	    !(p->theirs = mutual__realloc(p->theirs, (i + 1) * sizeof(*p->theirs))) ||
+	    !(p->names = mutual__realloc(p->names, (i + 1) * sizeof(*p->names))) ||
+	    !(p->has_theirs = mutual__realloc(p->has_theirs, (i + 1) * sizeof(*p->has_theirs))))
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	p->tips[i] = *oid;
 	p->has_theirs[i] = theirs != NULL;
@@ -186,11 +188,11 @@ int mutual__sync_plan_newer(const char *name, const mutual_oid *oid, void *paylo
 void mutual__sync_free_fork_plan(fork_plan *p)
 {
 	for (size_t i = 0; i < p->n; i++)
-		free(p->names[i]);
-	free(p->names);
-	free(p->tips);
-	free(p->theirs);
-	free(p->has_theirs);
+		mutual__free(p->names[i]);
+	mutual__free(p->names);
+	mutual__free(p->tips);
+	mutual__free(p->theirs);
+	mutual__free(p->has_theirs);
 }
 
 /* Import adopted any earlier fork proof the target had, so every proof

@@ -53,7 +53,7 @@ done:
 	mutual__medium_close(&stick);
 	mutual__buf_free(&repo);
 	mutual__buf_free(&lock);
-	free(path);
+	mutual__free(path);
 	return rc;
 }
 
@@ -66,7 +66,7 @@ static int open_quarantine(sync_ctx *c)
 	c->quarantined = 1;
 	if ((rc = mutual__medium_quarantine(&path, &c->store_dir, QUARANTINE, SYNC_REPO)) == 0)
 		rc = mutual__repo_open(&c->peer, path);
-	free(path);
+	mutual__free(path);
 	return rc;
 }
 
@@ -74,7 +74,7 @@ static int collect_local_mutual_ref(const char *name, const mutual_oid *oid, voi
 {
 	mutual_bundle_ref **refs = ((void **)payload)[0];
 	size_t *n = ((void **)payload)[1];
-	mutual_bundle_ref *grown = realloc(*refs, (*n + 1) * sizeof(**refs));
+	mutual_bundle_ref *grown = mutual__realloc(*refs, (*n + 1) * sizeof(**refs));
 	if (!grown)
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	*refs = grown;
@@ -202,7 +202,7 @@ static int check_file_url(const char *url)
 	if ((rc = mutual__medium_open_parent(&folder, &base, (const char *)path.data)) == 0)
 		rc = mutual__medium_repo(&repo, &folder, base, MUTUAL_MEDIUM_CHECK_ONLY);
 done:
-	free(repo);
+	mutual__free(repo);
 	mutual__medium_close(&folder);
 	mutual__buf_free(&path);
 	return rc;
@@ -241,7 +241,7 @@ int mutual__sync_remote(sync_ctx *c, const char *url)
 		goto done;
 	n_specs = p.n + fp.n;
 	if (n_specs) {
-		if (!(specs = calloc(n_specs, sizeof(*specs)))) {
+		if (!(specs = mutual__calloc(n_specs, sizeof(*specs)))) {
 			rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 			goto done;
 		}
@@ -266,8 +266,8 @@ int mutual__sync_remote(sync_ctx *c, const char *url)
 	c->stats->safe_to_remove = 1;
 done:
 	for (size_t i = 0; specs && i < n_specs; i++)
-		free(specs[i]);
-	free(specs);
+		mutual__free(specs[i]);
+	mutual__free(specs);
 	mutual__sync_free_plan(&p);
 	mutual__sync_free_fork_plan(&fp);
 	return rc;
