@@ -149,9 +149,13 @@ int mutual__sync_export_own(sync_ctx *c)
 	if ((rc = mutual__db_head(s->db, s->self, &head, head_hash)) < 0)
 		return rc;
 	{
-		/* A forked key exports nothing of its quarantined part. */
+		/* A forked key exports nothing of its quarantined part (and a
+		 * fork that cannot be read is no reason to export it). */
 		uint64_t fork_seq;
-		if (mutual__db_fork_get(s->db, s->self, &fork_seq, NULL) == 0 && head >= fork_seq)
+		rc = mutual__db_fork_get(s->db, s->self, &fork_seq, NULL);
+		if (rc < 0 && rc != MUTUAL_ENOTFOUND)
+			return rc;
+		if (rc == 0 && head >= fork_seq)
 			head = fork_seq - 1;
 	}
 	if (head <= last)
