@@ -384,16 +384,18 @@ done:
 static int app_table_query(mutual_db *db, mutual_buf *sql, const char *table)
 {
 	sqlite3_stmt *probe = NULL;
-	int cols;
+	int cols, rc;
 
 	sql->len = 0;
 	mutual__buf_printf(sql, "SELECT * FROM \"%s\"", table);
 	if (mutual__buf_cstr(sql) < 0)
 		return MUTUAL_ERROR;
-	if (sqlite3_prepare_v2(db->db, (const char *)sql->data, -1, &probe, NULL) != SQLITE_OK) {
+	if ((rc = sqlite3_prepare_v2(db->db, (const char *)sql->data, -1, &probe, NULL)) != SQLITE_OK) {
 		sqlite3_finalize(probe);
 		sql->len = 0;
-		return 0;
+		/* Out of memory is no verdict on the table: leaving it out
+		 * would give another digest. */
+		return (rc & 0xff) == SQLITE_NOMEM ? mutual__db_fail(db, rc, "cannot digest the state") : 0;
 	}
 	cols = sqlite3_column_count(probe);
 	sqlite3_finalize(probe);
