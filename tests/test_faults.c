@@ -1,13 +1,13 @@
 /*
  * test_faults.c - a failed allocation never produces a wrong result, in
- * SQLite's manner: fail the Nth buffer allocation of an operation for
+ * SQLite's manner: fail the Nth allocation of an operation for
  * N = 1, 2, ... until it succeeds untouched; after each, the operation
  * has either failed with a message or given exactly the result it gives
  * with memory to spare, and the store's state is unchanged.
  *
  * buf/sticky_failure checks mutual_buf's sticky failure flag itself (every
- * build). The project/faults-* cases need the -Dtest_hooks build's
- * mutual__test_buf_fail_at (common.h): mutual_state_digest, the state and
+ * build). The project/faults-* cases need the -Dtest_hooks build's fault
+ * counter (fault.h), which fails the Nth allocation of any kind: mutual_state_digest, the state and
  * counters JSON, and mutual_rebuild (which applies every event again).
  */
 #include <stdint.h>
@@ -15,6 +15,7 @@
 
 #include "check.h"
 #include "common.h"
+#include "fault.h"
 
 static void test_sticky_failure(void)
 {
@@ -114,17 +115,17 @@ static int read_counter(char **out, mutual_store *s)
 	return mutual_counters_json(out, s, "stock");
 }
 
-/* Fail each buffer allocation of `op` in turn: each time it fails with a
+/* Fail each allocation of `op` in turn: each time it fails with a
  * message or gives `want`. Returns how many allocations it makes. */
 static unsigned long each_fault(mutual_store *s, read_fn op, const char *want, const char *what)
 {
 	for (unsigned long n = 1;; n++) {
 		char *got = NULL;
 		int rc, hit;
-		mutual__test_buf_fail_at = n;
+		mutual__test_fault_alloc((long)n, 0);
 		rc = op(&got, s);
-		hit = mutual__test_buf_fail_at == 0;
-		mutual__test_buf_fail_at = 0;
+		hit = mutual__test_fault_hits() > 0;
+		mutual__test_fault_alloc(0, 0);
 		if (rc == 0) {
 			if (strcmp(got, want) != 0) {
 				fprintf(stderr, "%s: allocation %lu failed, and it succeeded with\n  %s\ninstead of\n  %s\n", what,
@@ -161,7 +162,7 @@ static void test_reads(void)
 		unsigned long n;
 		CHECK_OK(reads[i].op(&want, s));
 		n = each_fault(s, reads[i].op, want, reads[i].name);
-		printf("%s: each of its %lu buffer allocations failed in turn\n", reads[i].name, n);
+		printf("%s: each of its %lu allocations failed in turn\n", reads[i].name, n);
 		CHECK(n > 0);
 		mutual_free(want);
 	}
@@ -181,10 +182,10 @@ static void test_rebuild(void)
 	CHECK_OK(read_digest(&want, s));
 	for (n = 1;; n++) {
 		int rc, hit;
-		mutual__test_buf_fail_at = n;
+		mutual__test_fault_alloc((long)n, 0);
 		rc = mutual_rebuild(s);
-		hit = mutual__test_buf_fail_at == 0;
-		mutual__test_buf_fail_at = 0;
+		hit = mutual__test_fault_hits() > 0;
+		mutual__test_fault_alloc(0, 0);
 		if (rc < 0)
 			CHECK(hit && mutual_error_last()[0]);
 		else if (hit)
@@ -201,7 +202,7 @@ static void test_rebuild(void)
 			break;
 		}
 	}
-	printf("mutual_rebuild: each of its %lu buffer allocations failed in turn (%lu of them harmlessly)\n", n - 1,
+	printf("mutual_rebuild: each of its %lu allocations failed in turn (%lu of them harmlessly)\n", n - 1,
 		misses);
 	CHECK(n > 1);
 	mutual_free(want);

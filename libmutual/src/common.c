@@ -178,19 +178,6 @@ const char *mutual_version(void)
 	return MUTUAL_VERSION;
 }
 
-#ifdef MUTUAL_TEST_HOOKS
-_Thread_local unsigned long mutual__test_buf_fail_at;
-
-static void *buf_realloc(void *p, size_t size)
-{
-	if (mutual__test_buf_fail_at && --mutual__test_buf_fail_at == 0)
-		return NULL;
-	return mutual__realloc(p, size);
-}
-#else
-#define buf_realloc mutual__realloc
-#endif
-
 int mutual__buf_grow(mutual_buf *b, size_t extra)
 {
 	size_t need, cap;
@@ -208,7 +195,7 @@ int mutual__buf_grow(mutual_buf *b, size_t extra)
 	cap = b->cap ? b->cap : 256;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	data = buf_realloc(b->data, cap);
+	data = mutual__realloc(b->data, cap);
 	if (!data) {
 		b->failed = 1;
 		return mutual__fail(MUTUAL_ERROR, "out of memory");

@@ -54,14 +54,6 @@ int mutual__buf_check(const mutual_buf *b);
 /* Release the memory and clear the failure: `b` is empty and usable again. */
 void mutual__buf_free(mutual_buf *b);
 
-#ifdef MUTUAL_TEST_HOOKS
-/* Test-only, in a -Dtest_hooks build (as SQLite's fault simulator): set
- * to N, the calling thread's Nth buffer allocation from then on fails, and
- * the variable is back to 0; a fault test fails each allocation of an
- * operation in turn. A shipped build has no such variable. */
-extern _Thread_local unsigned long mutual__test_buf_fail_at;
-#endif
-
 /* Big-endian reads; the caller has checked the bounds. */
 uint16_t mutual__get_u16(const uint8_t *p);
 uint32_t mutual__get_u32(const uint8_t *p);
