@@ -208,10 +208,12 @@ static void make_flood(mutual_store *a, size_t n)
 }
 
 /* `mutual --store DIR sync --json STICK` in a child process, which must
- * succeed; how many events it received. */
+ * succeed; how many events it received. Its stderr is kept in a file and
+ * shown if it fails. */
 static uint64_t cli_sync(const char *store)
 {
 	const char *cli = getenv("MUTUAL_CLI"), *at;
+	const char *err = tmp_path("sync-stderr.txt");
 	char out[4096];
 	size_t len = 0;
 	ssize_t got;
@@ -223,7 +225,7 @@ static uint64_t cli_sync(const char *store)
 	CHECK((pid = fork()) >= 0);
 	if (pid == 0) {
 		close(fds[0]);
-		if (dup2(fds[1], STDOUT_FILENO) < 0 || !freopen("/dev/null", "w", stderr))
+		if (dup2(fds[1], STDOUT_FILENO) < 0 || !freopen(err, "w", stderr))
 			_exit(127);
 		execl(cli, cli, "--store", store, "sync", "--json", stick(), (char *)NULL);
 		_exit(127);
@@ -233,7 +235,17 @@ static uint64_t cli_sync(const char *store)
 		len += (size_t)got;
 	out[len] = '\0';
 	close(fds[0]);
-	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		FILE *f = fopen(err, "r");
+		int ch;
+		fprintf(stderr, "mutual sync failed (status %d); its stderr:\n", status);
+		while (f && (ch = fgetc(f)) != EOF)
+			fputc(ch, stderr);
+		if (f)
+			fclose(f);
+		CHECK(!"mutual sync succeeds");
+	}
 	CHECK((at = strstr(out, "\"events_received\":")) != NULL);
 	return strtoull(at + strlen("\"events_received\":"), NULL, 10);
 }
