@@ -10,6 +10,12 @@
  *  - Functions return int: 0 on success, one of the negative MUTUAL_E* codes
  *    on failure. mutual_error_last() then gives a one-line message, in words
  *    a person can act on, for the calling thread.
+ *  - Errors: every function returning a status lists its codes. Two sets
+ *    recur and are named so: "the store's read errors" are MUTUAL_EBUSY
+ *    (another process held the store longer than MUTUAL_BUSY_TIMEOUT_MS),
+ *    MUTUAL_ECORRUPT (its database is damaged) and MUTUAL_ERROR (out of
+ *    memory, I/O, a full disk); "the store's write errors" are those and
+ *    MUTUAL_EREADONLY. A function that returns no status cannot fail.
  *  - Outputs come first. A `T **out` is the caller's and is released with the
  *    matching mutual_T_free(); every free function accepts NULL. A returned
  *    `const T *` is borrowed: its doc comment says until when it stays valid.
@@ -99,7 +105,10 @@ typedef struct mutual_create_options {
 #define MUTUAL_CREATE_OPTIONS_VERSION 1
 #define MUTUAL_CREATE_OPTIONS_INIT { MUTUAL_CREATE_OPTIONS_VERSION, NULL }
 
-/** Initialise `opts` to defaults. Returns MUTUAL_EINVALID for an unknown version. */
+/**
+ * Initialise `opts` to defaults.
+ * Errors: MUTUAL_EINVALID (no `opts`, or a version this library does not know).
+ */
 MUTUAL_EXTERN int mutual_create_options_init(mutual_create_options *opts, unsigned int version);
 
 /**
@@ -110,8 +119,9 @@ MUTUAL_EXTERN int mutual_create_options_init(mutual_create_options *opts, unsign
  * key pair (secret key written 0600), then appends the signed
  * `mutual.group.create` event. `group_name`: 1..MUTUAL_NAME_MAX bytes.
  *
- * Errors: MUTUAL_EEXISTS (a store is there), MUTUAL_EINVALID (bad name),
- * MUTUAL_ERROR (I/O). On failure nothing usable is left behind.
+ * Errors: MUTUAL_EEXISTS (a store is there), MUTUAL_EINVALID (no output or
+ * folder, a bad name, an unknown options version), MUTUAL_ERROR (I/O, out of
+ * memory). On failure nothing usable is left behind.
  * The handle is the caller's: release it with mutual_store_free().
  */
 MUTUAL_EXTERN int mutual_store_create(mutual_store **out, const char *dir,
@@ -128,16 +138,20 @@ enum mutual_open_flags {
  * cannot write) opens read-only by itself: reads work, writes fail with
  * MUTUAL_EREADONLY.
  *
- * Errors: MUTUAL_ENOTFOUND (no store there), MUTUAL_ECORRUPT (the database
- * is damaged or is not a libmutual store), MUTUAL_EVERSION (made by a newer
- * libmutual), MUTUAL_ERROR.
+ * Errors: MUTUAL_EINVALID (no output or folder), MUTUAL_ENOTFOUND (no store
+ * there), MUTUAL_ECORRUPT (the database is damaged or is not a libmutual
+ * store, a key file is damaged), MUTUAL_EVERSION (made by a newer
+ * libmutual), MUTUAL_EBUSY, MUTUAL_ERROR.
  */
 MUTUAL_EXTERN int mutual_store_open(mutual_store **out, const char *dir, unsigned int flags);
 
 /** Close the store. Accepts NULL. Iterators of the store must be freed first. */
 MUTUAL_EXTERN void mutual_store_free(mutual_store *store);
 
-/** 1 if writes to this handle will be refused, else 0. */
+/**
+ * 1 if writes to this handle will be refused, else 0.
+ * Errors: none (a NULL store gives 1).
+ */
 MUTUAL_EXTERN int mutual_store_is_readonly(const mutual_store *store);
 
 /** The group id, 32 lowercase hex characters. Valid until the store is freed. */
@@ -156,25 +170,32 @@ MUTUAL_EXTERN const char *mutual_store_device_name(const mutual_store *store);
  * file exists). The invite holds the group id, name and key: it is a
  * SECRET. Whoever holds it can read and write the group's data, so it must
  * never travel on the stick that carries the data.
+ * Errors: MUTUAL_EINVALID (no store or path), MUTUAL_EEXISTS (the file exists),
+ * MUTUAL_ERROR (I/O); the store's read errors.
  */
 MUTUAL_EXTERN int mutual_invite_write(mutual_store *store, const char *path);
 
 /**
  * The invite as one line of text a person can carry (same secret as the
  * file). `*out` is the caller's, freed with mutual_free().
+ * Errors: MUTUAL_EINVALID (no store or output), MUTUAL_ERROR (out of memory).
  */
 MUTUAL_EXTERN int mutual_invite_text(char **out, mutual_store *store);
 
 /**
  * Create this device's store in `dir` from the invite file at `invite_path`:
  * a new key pair, then the signed `mutual.device.join` event.
- * Errors: as mutual_store_create(), plus MUTUAL_EINVALID for a damaged or
- * unknown invite and MUTUAL_ENOTFOUND for a missing file.
+ * Errors: as mutual_store_create(), plus MUTUAL_EINVALID (a damaged or
+ * unknown invite), MUTUAL_EVERSION (an invite of a newer format: upgrade)
+ * and MUTUAL_ENOTFOUND (no invite file).
  */
 MUTUAL_EXTERN int mutual_store_join(mutual_store **out, const char *dir,
 	const char *invite_path, const mutual_create_options *opts);
 
-/** As mutual_store_join(), from the invite's text (mutual_invite_text()). */
+/**
+ * As mutual_store_join(), from the invite's text (mutual_invite_text()).
+ * Errors: as mutual_store_join(), without MUTUAL_ENOTFOUND.
+ */
 MUTUAL_EXTERN int mutual_store_join_text(mutual_store **out, const char *dir,
 	const char *invite_text, const mutual_create_options *opts);
 
@@ -185,7 +206,8 @@ MUTUAL_EXTERN int mutual_store_join_text(mutual_store **out, const char *dir,
  * transaction, every event of this device that the fork quarantined, so
  * nothing it wrote is lost. The other machine does the same for its own.
  * `reappended` (may be NULL) gets how many events were re-appended.
- * MUTUAL_EINVALID if this device is not forked.
+ * Errors: MUTUAL_EINVALID (no store, or this device is not forked); the store's write
+ * errors. On failure nothing changed.
  */
 MUTUAL_EXTERN int mutual_store_recover(uint64_t *reappended, mutual_store *store);
 
@@ -202,9 +224,15 @@ typedef struct mutual_event_id {
 	uint64_t seq;
 } mutual_event_id;
 
-/** Write `id` as "<64 hex device>:<seq>" into `buf` (at least MUTUAL_EVENT_ID_STRLEN bytes). */
+/**
+ * Write `id` as "<64 hex device>:<seq>" into `buf` (at least MUTUAL_EVENT_ID_STRLEN bytes).
+ * Errors: MUTUAL_EINVALID (no id or buffer, or `size` below MUTUAL_EVENT_ID_STRLEN).
+ */
 MUTUAL_EXTERN int mutual_event_id_format(char *buf, size_t size, const mutual_event_id *id);
-/** Parse "<64 hex device>:<seq>". MUTUAL_EINVALID if malformed. */
+/**
+ * Parse "<64 hex device>:<seq>".
+ * Errors: MUTUAL_EINVALID (no output or text, or not "<64 hex>:<seq from 1>").
+ */
 MUTUAL_EXTERN int mutual_event_id_parse(mutual_event_id *out, const char *str);
 
 /** One entry of a batch append. */
@@ -224,8 +252,9 @@ typedef struct mutual_append_entry {
  * stored byte for byte as given.
  *
  * `out` (may be NULL) receives the new event's id.
- * Errors: MUTUAL_EINVALID (bad type or payload), MUTUAL_EREADONLY,
- * MUTUAL_EBUSY, MUTUAL_ERROR. On any error the log is unchanged.
+ * Errors: MUTUAL_EINVALID (no store, a bad type or payload), MUTUAL_EFORK
+ * (this device's key was used on two machines: mutual_store_recover()); the
+ * store's write errors. On any error the log is unchanged.
  */
 MUTUAL_EXTERN int mutual_append(mutual_event_id *out, mutual_store *store,
 	const char *type, const char *payload);
@@ -235,6 +264,9 @@ MUTUAL_EXTERN int mutual_append(mutual_event_id *out, mutual_store *store,
  * Their seqs are consecutive; `out_first` (may be NULL) receives the first
  * id. The batch's last event carries the device's signature, which covers
  * the whole batch through the hash chain.
+ * Errors: as mutual_append(), plus MUTUAL_EINVALID for `n` of 0 or above
+ * MUTUAL_BATCH_MAX (the message names the first bad entry). On any error no event of the
+ * batch is written.
  */
 MUTUAL_EXTERN int mutual_append_batch(mutual_event_id *out_first, mutual_store *store,
 	const mutual_append_entry *entries, size_t n);
@@ -259,6 +291,7 @@ MUTUAL_EXTERN const char *mutual_event_device_name(const mutual_event *ev);
  * different logs (the same key on two machines) at or before this seq. A
  * quarantined event is kept and shown but must not be applied to state
  * until its owner re-appends it under a new key (mutual_store_recover()).
+ * Errors: none (returns 0 or 1).
  */
 MUTUAL_EXTERN int mutual_event_quarantined(const mutual_event *ev);
 
@@ -273,14 +306,19 @@ enum {
  * shown and forwarded like any other, and applied, the same way on every
  * device, once what it waits for is held (docs/format.md, "When an event
  * is applied").
+ * Errors: none (returns one of the values above).
  */
 MUTUAL_EXTERN int mutual_event_pending(const mutual_event *ev);
-/** How many held events wait for a cause, and how many are held back. */
+/**
+ * How many held events wait for a cause, and how many are held back.
+ * Errors: MUTUAL_EINVALID (no store or outputs); the store's read errors.
+ */
 MUTUAL_EXTERN int mutual_pending_count(mutual_store *store, uint64_t *waiting, uint64_t *held_back);
 
 /**
- * Fetch one event. MUTUAL_ENOTFOUND if the store does not hold it.
- * `*out` is the caller's, freed with mutual_event_free().
+ * Fetch one event. `*out` is the caller's, freed with mutual_event_free().
+ * Errors: MUTUAL_EINVALID (no store, id or output), MUTUAL_ENOTFOUND (the
+ * store does not hold it); the store's read errors.
  */
 MUTUAL_EXTERN int mutual_event_lookup(mutual_event **out, mutual_store *store,
 	const mutual_event_id *id);
@@ -297,6 +335,7 @@ typedef struct mutual_iter_options {
 
 #define MUTUAL_ITER_OPTIONS_VERSION 1
 #define MUTUAL_ITER_OPTIONS_INIT { MUTUAL_ITER_OPTIONS_VERSION, NULL, NULL, NULL, 0 }
+/** Errors: MUTUAL_EINVALID (no `opts`, or an unknown version). */
 MUTUAL_EXTERN int mutual_iter_options_init(mutual_iter_options *opts, unsigned int version);
 
 /** An iterator over events in the total order (hlc, device, seq). Opaque. */
@@ -305,13 +344,17 @@ typedef struct mutual_iter mutual_iter;
 /**
  * Start reading events in the total order (hlc, device, seq), the same on
  * every device holding the same events. The iterator sees the store as it
- * was when the iterator was made. MUTUAL_ENOTFOUND if `after` is not held.
+ * was when the iterator was made.
+ * Errors: MUTUAL_EINVALID (no store or output, an unknown options version),
+ * MUTUAL_ENOTFOUND (`after` is not held); the store's read errors.
  */
 MUTUAL_EXTERN int mutual_iter_new(mutual_iter **out, mutual_store *store,
 	const mutual_iter_options *opts);
 /**
  * The next event: 0 and `*out` set, or MUTUAL_ITEROVER at the end. `*out` is
  * borrowed: valid until the next call on this iterator or its free.
+ * Errors: MUTUAL_ITEROVER (the end, not an error), MUTUAL_EINVALID (no iterator or
+ * output); the store's read errors.
  */
 MUTUAL_EXTERN int mutual_iter_next(const mutual_event **out, mutual_iter *iter);
 MUTUAL_EXTERN void mutual_iter_free(mutual_iter *iter);
@@ -331,7 +374,11 @@ typedef struct mutual_device_info {
 /** Called once per device; return non-zero to stop (that value is returned). */
 typedef int (*mutual_device_cb)(const mutual_device_info *info, void *payload);
 
-/** Call `cb` for every device the store holds events of, ordered by id. */
+/**
+ * Call `cb` for every device the store holds events of, ordered by id.
+ * Errors: MUTUAL_EINVALID (no store or callback), the callback's non-zero value; the
+ * store's read errors.
+ */
 MUTUAL_EXTERN int mutual_device_foreach(mutual_store *store, mutual_device_cb cb, void *payload);
 
 /**
@@ -339,6 +386,8 @@ MUTUAL_EXTERN int mutual_device_foreach(mutual_store *store, mutual_device_cb cb
  * characters of its id, or its display form "name~1a2b..." as
  * mutual_device_display_name() shows it) to the device's key.
  * MUTUAL_ENOTFOUND if none matches, MUTUAL_EINVALID if several do.
+ * Errors: MUTUAL_EINVALID (nothing given, or several devices match), MUTUAL_ENOTFOUND
+ * (none matches); the store's read errors.
  */
 MUTUAL_EXTERN int mutual_device_resolve(uint8_t out[MUTUAL_KEY_SIZE], mutual_store *store,
 	const char *name_or_id);
@@ -360,8 +409,9 @@ MUTUAL_EXTERN int mutual_device_resolve(uint8_t out[MUTUAL_KEY_SIZE], mutual_sto
  *
  * Cheap to call per event: the forms are kept per handle and remade when
  * the store changes. `*out` is borrowed: valid until the next call on this
- * store handle. Errors: MUTUAL_EINVALID (not a device id), MUTUAL_ENOTFOUND
- * (the store holds no such device), MUTUAL_ERROR.
+ * store handle.
+ * Errors: MUTUAL_EINVALID (no store or output, not a device id),
+ * MUTUAL_ENOTFOUND (the store holds no such device); the store's read errors.
  */
 MUTUAL_EXTERN int mutual_device_display_name(const char **out, mutual_store *store, const char *device_id);
 
@@ -386,6 +436,8 @@ typedef struct mutual_verify_result {
  * covered by a signature. `out` (may be NULL) gets the figures and the first
  * bad event. Returns 0 when all is well, MUTUAL_EVERIFY when an event is bad,
  * MUTUAL_ECORRUPT when the database itself is damaged.
+ * Errors: MUTUAL_EVERIFY (an event is bad: `out` says which), MUTUAL_ECORRUPT (the
+ * database itself is damaged), MUTUAL_EINVALID (no store); the store's read errors.
  */
 MUTUAL_EXTERN int mutual_verify(mutual_verify_result *out, mutual_store *store);
 
@@ -405,10 +457,16 @@ MUTUAL_EXTERN int mutual_verify(mutual_verify_result *out, mutual_store *store);
  */
 
 /** Set the fields given in the JSON object `fields` ({"status":"open"}).
- *  Field names: 1..MUTUAL_NAME_MAX bytes, not starting with '_'. */
+ *  Field names: 1..MUTUAL_NAME_MAX bytes, not starting with '_'.
+ * Errors: MUTUAL_EINVALID (a bad kind, id, field name or JSON object), MUTUAL_EFORK (as
+ * mutual_append()); the store's write errors. On any error the log is unchanged.
+ */
 MUTUAL_EXTERN int mutual_entity_put(mutual_event_id *out, mutual_store *store, const char *kind,
 	const char *id, const char *fields);
-/** Delete the entity (a later put restores it). */
+/**
+ * Delete the entity (a later put restores it).
+ * Errors: MUTUAL_EINVALID (a bad kind or id), MUTUAL_EFORK; the store's write errors.
+ */
 MUTUAL_EXTERN int mutual_entity_delete(mutual_event_id *out, mutual_store *store, const char *kind,
 	const char *id);
 
@@ -419,20 +477,35 @@ MUTUAL_EXTERN int mutual_entity_delete(mutual_event_id *out, mutual_store *store
  * "kind":K}; keys sorted, no white space: the same state prints the same
  * bytes on every device. `*out` is the caller's (mutual_free()).
  * MUTUAL_ENOTFOUND when `id` is given and unknown.
+ * Errors: MUTUAL_EINVALID (no store or output, a bad kind), MUTUAL_ENOTFOUND (`id` given
+ * and unknown); the store's read errors.
  */
 MUTUAL_EXTERN int mutual_state_json(char **out, mutual_store *store, const char *kind, const char *id);
 
 /** Add `delta` (a number with at most 6 decimals, like "12" or "-0.25") to
- *  counter `key`. Sums are exact under any order (fixed point, never floats). */
+ *  counter `key`. Sums are exact under any order (fixed point, never floats).
+ * Errors: MUTUAL_EINVALID (a bad key, or a delta that is not a number with at most 6
+ * decimals), MUTUAL_EFORK; the store's write errors.
+ */
 MUTUAL_EXTERN int mutual_counter_add(mutual_event_id *out, mutual_store *store, const char *key,
 	const char *delta);
-/** Canonical JSON {"key":value,...} of all counters, or of one `key`. */
+/**
+ * Canonical JSON {"key":value,...} of all counters, or of one `key`.
+ * Errors: MUTUAL_EINVALID (no store or output), MUTUAL_ENOTFOUND (`key` given and
+ * unknown); the store's read errors.
+ */
 MUTUAL_EXTERN int mutual_counters_json(char **out, mutual_store *store, const char *key);
 
 /** A digest (BLAKE2b-256) of every projection: entities and their
- *  conflicts, counters, forks and every app projection's tables. */
+ *  conflicts, counters, forks and every app projection's tables.
+ * Errors: MUTUAL_EINVALID (no store or output); the store's read errors.
+ */
 MUTUAL_EXTERN int mutual_state_digest(uint8_t out[MUTUAL_HASH_SIZE], mutual_store *store);
-/** Regenerate every projection from the log. */
+/**
+ * Regenerate every projection from the log.
+ * Errors: MUTUAL_EINVALID (no store); the store's write errors. On failure the
+ * projections are as before.
+ */
 MUTUAL_EXTERN int mutual_rebuild(mutual_store *store);
 
 /** What this handle's projections have done, to see what an event costs. */
@@ -444,6 +517,7 @@ typedef struct mutual_projection_stats {
 	uint64_t app_replays;         /* app projections emptied and replayed */
 } mutual_projection_stats;
 #define MUTUAL_PROJECTION_STATS_VERSION 1
+/** Errors: MUTUAL_EINVALID (no store or output). */
 MUTUAL_EXTERN int mutual_projection_stats_get(mutual_projection_stats *out, const mutual_store *store);
 
 /**
@@ -467,6 +541,7 @@ typedef struct mutual_projection_def {
 } mutual_projection_def;
 #define MUTUAL_PROJECTION_DEF_VERSION 1
 #define MUTUAL_PROJECTION_DEF_INIT { MUTUAL_PROJECTION_DEF_VERSION, NULL, 1, NULL, NULL, NULL, NULL }
+/** Errors: MUTUAL_EINVALID (no `def`, or an unknown version). */
 MUTUAL_EXTERN int mutual_projection_def_init(mutual_projection_def *def, unsigned int version);
 
 /**
@@ -474,7 +549,11 @@ MUTUAL_EXTERN int mutual_projection_def_init(mutual_projection_def *def, unsigne
  * read (mutual_query, mutual_state_json, mutual_state_digest) first
  * applies what arrived since, from any process; an event that sorts before
  * what was applied replays the projection, so its tables are always the
- * same function of the log. MUTUAL_EEXISTS if the name is registered here.
+ * same function of the log.
+ * Errors: MUTUAL_EEXISTS (the name is registered on this handle),
+ * MUTUAL_EINVALID (no store or definition, an unknown version, a bad name,
+ * SQL that does not compile or writes tables not named `<name>_...`); the
+ * store's write errors. On failure the projection is not registered.
  */
 MUTUAL_EXTERN int mutual_projection_register(mutual_store *store, const mutual_projection_def *def);
 
@@ -484,6 +563,11 @@ typedef int (*mutual_row_cb)(int columns, const char *const *names, const char *
  * Run a read-only SQL query (on app projection tables, typically) with
  * `params` bound as text to ?1..?n; `cb` gets each row (non-zero stops:
  * that value is returned). Statements that would write are refused.
+ * Errors: MUTUAL_EINVALID (no store, SQL or callback; SQL that is not valid,
+ * is not exactly one statement, would write, or takes another number of
+ * parameters than `n_params`), the callback's non-zero value; the store's
+ * read errors (bringing app projections up to date first can also give the
+ * store's write errors).
  */
 MUTUAL_EXTERN int mutual_query(mutual_store *store, const char *sql, const char *const *params, size_t n_params,
 	mutual_row_cb cb, void *payload);
@@ -527,6 +611,7 @@ typedef struct mutual_sync_options {
 
 #define MUTUAL_SYNC_OPTIONS_VERSION 1
 #define MUTUAL_SYNC_OPTIONS_INIT { MUTUAL_SYNC_OPTIONS_VERSION, NULL, NULL, NULL, NULL }
+/** Errors: MUTUAL_EINVALID (no `opts`, or an unknown version). */
 MUTUAL_EXTERN int mutual_sync_options_init(mutual_sync_options *opts, unsigned int version);
 
 typedef struct mutual_sync_stats {
@@ -568,12 +653,16 @@ typedef struct mutual_sync_stats {
  * `opts->refusal` and counted; nothing of a refused log is imported, and all
  * other devices still sync. `out` (may be NULL) receives the figures.
  *
- * Returns 0 when everything synced, MUTUAL_EREFUSED when the sync completed
- * but refused something, MUTUAL_ECANCELLED when the progress callback asked
- * to stop, MUTUAL_EBUSY when another sync holds the store or the target,
- * MUTUAL_ENOTFOUND when the target folder does not exist, or another code.
- * After any return the store is consistent and loses nothing; running the
- * sync again completes it.
+ * Returns 0 when everything synced. After any return the store is
+ * consistent and loses nothing; running the sync again completes it.
+ * Errors: MUTUAL_EREFUSED (the sync completed but refused something),
+ * MUTUAL_ECANCELLED (the progress callback asked to stop), MUTUAL_EBUSY
+ * (another sync holds the store or the target), MUTUAL_ENOTFOUND (the target
+ * folder does not exist), MUTUAL_EINVALID (no store or target, an unknown
+ * options version, a target that is not a group's: another group's stick),
+ * MUTUAL_EREADONLY (a read-only store, or a target that cannot be written),
+ * MUTUAL_ECORRUPT, MUTUAL_ERROR (I/O, a
+ * full stick, the network).
  */
 MUTUAL_EXTERN int mutual_sync(mutual_sync_stats *out, mutual_store *store, const char *target,
 	const mutual_sync_options *opts);
