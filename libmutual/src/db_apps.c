@@ -268,14 +268,25 @@ int mutual__db_app_query(mutual_db *db, const char *sql, const char *const *para
 	const char **names = NULL, **values = NULL;
 	int rc, cols, stopped = 0;
 
-	rc = sqlite3_prepare_v2(db->db, sql, -1, &st, NULL);
+	const char *tail = NULL;
+
+	rc = sqlite3_prepare_v2(db->db, sql, -1, &st, &tail);
+	if ((rc & 0xff) == SQLITE_ERROR)
+		return mutual__fail(MUTUAL_EINVALID, "the query is not valid SQL here: %s", sqlite3_errmsg(db->db));
 	if (rc != SQLITE_OK)
 		return mutual__db_fail(db, rc, "the query failed");
+	tail += strspn(tail, " \t\r\n;");
 	/* The one rule for the application's reads: projections change only
 	 * through events. */
-	if (!sqlite3_stmt_readonly(st)) {
+	if (!st || *tail || !sqlite3_stmt_readonly(st) ||
+	    n_params != (size_t)sqlite3_bind_parameter_count(st)) {
+		rc = !st || *tail ? mutual__fail(MUTUAL_EINVALID, "mutual_query runs exactly one statement")
+		   : !sqlite3_stmt_readonly(st)
+			? mutual__fail(MUTUAL_EINVALID, "mutual_query only reads; projections change through events")
+			: mutual__fail(MUTUAL_EINVALID, "the query takes %d parameters, %zu given",
+				sqlite3_bind_parameter_count(st), n_params);
 		sqlite3_finalize(st);
-		return mutual__fail(MUTUAL_EINVALID, "mutual_query only reads; projections change through events");
+		return rc;
 	}
 	for (size_t i = 0; i < n_params; i++)
 		sqlite3_bind_text(st, (int)i + 1, params[i], -1, SQLITE_STATIC);
