@@ -134,6 +134,24 @@ static void test_app_projection(void)
 	CHECK(strcmp(r.qty, "3") == 0);
 	/* Reads only. */
 	CHECK_RC(mutual_query(b, "DELETE FROM shelf_last", NULL, 0, read_row, &r), MUTUAL_EINVALID);
+	/* What is not one valid read with its parameters is the caller's
+	 * mistake (EINVALID, with the reason), not a store error. */
+	r.rows = 0;
+	CHECK_RC(mutual_query(b, "SELEKT qty FROM shelf_last", NULL, 0, read_row, &r), MUTUAL_EINVALID);
+	CHECK(strstr(mutual_error_last(), "not valid SQL") != NULL);
+	CHECK_RC(mutual_query(b, "SELECT qty FROM no_such_table", NULL, 0, read_row, &r), MUTUAL_EINVALID);
+	CHECK_RC(mutual_query(b, "SELECT qty, updates FROM shelf_last; DELETE FROM shelf_last", NULL, 0,
+			 read_row, &r), MUTUAL_EINVALID);
+	CHECK(strstr(mutual_error_last(), "exactly one statement") != NULL);
+	CHECK_RC(mutual_query(b, "   ", NULL, 0, read_row, &r), MUTUAL_EINVALID);
+	CHECK_RC(mutual_query(b, "SELECT qty, updates FROM shelf_last WHERE item = ?1", NULL, 0, read_row, &r),
+		 MUTUAL_EINVALID);
+	CHECK(strstr(mutual_error_last(), "takes 1 parameters, 0 given") != NULL);
+	CHECK_RC(mutual_query(b, "SELECT qty, updates FROM shelf_last", item, 1, read_row, &r), MUTUAL_EINVALID);
+	CHECK(r.rows == 0);
+	/* A trailing semicolon and white space are still one statement. */
+	CHECK_OK(mutual_query(b, "SELECT qty, updates FROM shelf_last WHERE item = ?1;\n ", item, 1, read_row, &r));
+	CHECK(r.rows == 1);
 	mutual_store_free(a);
 	mutual_store_free(b);
 	mutual_store_free(c);
