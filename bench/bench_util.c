@@ -10,7 +10,14 @@
 #include <sys/statfs.h>
 #include <time.h>
 
-static const char schema[] =
+/* The baseline's column set, fixed so that ratios stay comparable across
+ * releases: the store's events table as of store schema 1, without its
+ * triggers (they cost nothing on INSERT). It does not follow the store:
+ * tests/check_bench_baseline.py fails when the store no longer holds
+ * every one of these columns with its type and NOT NULL, and then the
+ * benchmarks' baseline needs a deliberate, documented change
+ * (bench/README.md). */
+static const char baseline_schema[] =
 	"CREATE TABLE events("
 	"  id INTEGER PRIMARY KEY,"
 	"  device BLOB NOT NULL CHECK(length(device) = 32),"
@@ -101,7 +108,7 @@ int raw_log_open(raw_log *log, const char *path, const char *synchronous)
 	snprintf(pragmas, sizeof(pragmas), "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;", synchronous);
 	if (sqlite3_open_v2(path, &log->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK ||
 	    sqlite3_exec(log->db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(log->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(log->db, baseline_schema, NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(log->db, "BEGIN IMMEDIATE", -1, &log->begin, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(log->db, "COMMIT", -1, &log->commit, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(log->db,

@@ -24,8 +24,9 @@ void bench_remove_tree(const char *dir);
 /* The file system a folder is on, for the reader of the figures. */
 const char *bench_fs_name(const char *path);
 
-/* A raw SQLite "device": the store's events table and index exactly as in
- * libmutual/src/db.c, without the triggers (they cost nothing on INSERT). */
+/* A raw SQLite "device": an events table and index with the baseline's
+ * fixed column set (bench_util.c, bench/README.md), the store's as of
+ * schema 1. */
 typedef struct {
 	sqlite3 *db;
 	sqlite3_stmt *insert, *begin, *commit;
