@@ -325,8 +325,7 @@ class Store:
 
     def verify(self) -> Dict[str, Any]:
         """Check every hash, chain and signature; raises VerifyFailed or Corrupt."""
-        res = C.VerifyResult()
-        res.version = 1
+        res = C.VerifyResult(version=1)
         _check(lib.mutual_verify(ctypes.byref(res), self._handle))
         return {"events": res.events, "devices": res.devices, "signatures": res.signatures}
 
@@ -373,6 +372,13 @@ class Store:
 
     def rebuild(self) -> None:
         _check(lib.mutual_rebuild(self._handle))
+
+    def projection_stats(self) -> Dict[str, int]:
+        """What this handle's projections have done: events_applied,
+        fields_updated, app_events_applied, app_replays."""
+        st = C.ProjectionStats(version=1)
+        _check(lib.mutual_projection_stats_get(ctypes.byref(st), self._handle))
+        return {name: getattr(st, name) for name, _ in C.ProjectionStats._fields_ if name != "version"}
 
     def pending(self) -> Dict[str, int]:
         """How many held events are not applied yet: waiting for an event
@@ -430,7 +436,7 @@ class Store:
 
         progress_cb, refusal_cb = C.PROGRESS_CB(on_progress), C.REFUSAL_CB(on_refusal)
         opts = C.SyncOptions(1, progress_cb, None, refusal_cb, None)
-        st = C.SyncStats()
+        st = C.SyncStats(version=1)
         rc = lib.mutual_sync(ctypes.byref(st), self._handle, _b(target), ctypes.byref(opts))
         stats = SyncStats._from(st, refusals)
         if raised:

@@ -60,6 +60,11 @@ class SyncStats(ctypes.Structure):
         "future_events")] + [("safe_to_remove", ctypes.c_int), ("first_refusal", ctypes.c_char * 256)]
 
 
+class ProjectionStats(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint)] + [(name, ctypes.c_uint64) for name in (
+        "events_applied", "fields_updated", "app_events_applied", "app_replays")]
+
+
 class ProjectionDef(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint), ("name", ctypes.c_char_p), ("schema_version", ctypes.c_uint),
                 ("schema", ctypes.c_char_p), ("reset", ctypes.c_char_p), ("type_prefix", ctypes.c_char_p),
@@ -78,6 +83,7 @@ PROTOTYPES = {
     "mutual_version": (S, []),
     "mutual_error_last": (S, []),
     "mutual_free": (None, [P]),
+    "mutual_create_options_init": (I, [ctypes.POINTER(CreateOptions), ctypes.c_uint]),
     "mutual_store_create": (I, [ctypes.POINTER(P), S, S, ctypes.POINTER(CreateOptions)]),
     "mutual_store_open": (I, [ctypes.POINTER(P), S, ctypes.c_uint]),
     "mutual_store_free": (None, [P]),
@@ -99,6 +105,7 @@ PROTOTYPES = {
     "mutual_event_hlc": (ctypes.c_uint64, [P]),
     "mutual_event_type": (S, [P]),
     "mutual_event_payload": (S, [P]),
+    "mutual_event_payload_len": (ctypes.c_size_t, [P]),
     "mutual_event_hash": (ctypes.POINTER(ctypes.c_uint8), [P]),
     "mutual_event_device_name": (S, [P]),
     "mutual_event_quarantined": (I, [P]),
@@ -106,6 +113,7 @@ PROTOTYPES = {
     "mutual_pending_count": (I, [P, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64)]),
     "mutual_event_lookup": (I, [ctypes.POINTER(P), P, ctypes.POINTER(EventId)]),
     "mutual_event_free": (None, [P]),
+    "mutual_iter_options_init": (I, [ctypes.POINTER(IterOptions), ctypes.c_uint]),
     "mutual_iter_new": (I, [ctypes.POINTER(P), P, ctypes.POINTER(IterOptions)]),
     "mutual_iter_next": (I, [ctypes.POINTER(P), P]),
     "mutual_iter_free": (None, [P]),
@@ -120,8 +128,11 @@ PROTOTYPES = {
     "mutual_counters_json": (I, [OUT_STR, P, S]),
     "mutual_state_digest": (I, [ctypes.c_uint8 * HASH_SIZE, P]),
     "mutual_rebuild": (I, [P]),
+    "mutual_projection_stats_get": (I, [ctypes.POINTER(ProjectionStats), P]),
+    "mutual_projection_def_init": (I, [ctypes.POINTER(ProjectionDef), ctypes.c_uint]),
     "mutual_projection_register": (I, [P, ctypes.POINTER(ProjectionDef)]),
     "mutual_query": (I, [P, S, ctypes.POINTER(ctypes.c_char_p), ctypes.c_size_t, ROW_CB, P]),
+    "mutual_sync_options_init": (I, [ctypes.POINTER(SyncOptions), ctypes.c_uint]),
     "mutual_sync": (I, [ctypes.POINTER(SyncStats), P, S, ctypes.POINTER(SyncOptions)]),
 }
 

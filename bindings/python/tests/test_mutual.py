@@ -182,7 +182,13 @@ class TestStateAndSync(Base):
                          [{"item": "rice", "qty": "12"}])
         self.assertEqual(b.query("SELECT qty FROM shelf_qty WHERE item = ?1", "none"), [])
         self.assertRaises(mutual.Invalid, b.query, "DELETE FROM shelf_qty")
+        self.assertRaises(mutual.Invalid, b.query, "SELEKT 1")
+        self.assertRaises(mutual.Invalid, b.query, "SELECT qty FROM shelf_qty WHERE item = ?1")
         self.assertRaises(mutual.Exists, b.register_projection, "shelf", "", "", "")
+        stats = b.projection_stats()
+        self.assertEqual(stats["app_events_applied"], 2)
+        self.assertGreaterEqual(stats["app_replays"], 1)
+        self.assertEqual(set(stats), {"events_applied", "fields_updated", "app_events_applied", "app_replays"})
 
     def test_progress_callback_raising_cancels_cleanly(self):
         a, b = self.pair()
