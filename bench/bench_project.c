@@ -244,6 +244,8 @@ static int timed_sync(span *took, mutual_sync_stats *stats, mutual_store *store,
 /* C's sync importing new events, with its projection stats around it. */
 static int measure_import(measured *m, mutual_store *c, const char *stick, uint64_t want, const char *what)
 {
+	m->before.version = m->after.version = MUTUAL_PROJECTION_STATS_VERSION;
+	m->sync.version = MUTUAL_SYNC_STATS_VERSION;
 	if (mutual_projection_stats_get(&m->before, c) < 0)
 		return fail("mutual_projection_stats_get");
 	if (timed_sync(&m->took, &m->sync, c, stick, want, what) < 0)
@@ -336,7 +338,7 @@ int main(int argc, char **argv)
 	uint64_t events = DEFAULT_EVENTS, fresh, c_events = 0, d_events = 0;
 	mutual_store *a = NULL, *b = NULL, *c = NULL, *d = NULL;
 	written w_a = { 0, 0, 0 }, w_b = { 0, 0, 0 }, w_d = { 0, 0, 0 };
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 	mutual_projection_stats rb_before, rb_after;
 	measured after, middle;
 	uint8_t dig_c[MUTUAL_HASH_SIZE], dig_d[MUTUAL_HASH_SIZE], dig_rebuilt[MUTUAL_HASH_SIZE];

@@ -335,7 +335,7 @@ static int timed_sync(double *seconds, mutual_sync_stats *stats, mutual_store *s
 static int timed_full_import(double *seconds, mutual_sync_stats *stats, int *syncs, mutual_store *store,
 	const char *stick, const mutual_sync_options *opts)
 {
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 	double t = bench_now();
 	int rc;
 
@@ -402,7 +402,7 @@ static int import_pass(repetition *rep, mutual_store *a, mutual_store **b, const
 	char *invite = NULL;
 	mutual_store *store = NULL;
 	mutual_sync_options opts = MUTUAL_SYNC_OPTIONS_INIT;
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 	rss_peaks peaks = { 0, 0 }, before;
 	int rc = -1, have_hwm;
 
@@ -548,7 +548,7 @@ int main(int argc, char **argv)
 	uint64_t store_b_bytes, git_bytes;
 	mutual_store *a = NULL, *b = NULL;
 	repetition small, reps[REPEATS];
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 	long small_maxrss, full_maxrss;
 	double t_small_append, t_append, t_a_incr[INCR_ROUNDS], t_b_incr[INCR_ROUNDS], t_git_incr[INCR_ROUNDS];
 	double t_b_noop[NOOP_ROUNDS], t_git_noop[NOOP_ROUNDS];

@@ -435,7 +435,7 @@ static int cmd_show(const cmd_ctx *c)
 
 static int cmd_verify(const cmd_ctx *c)
 {
-	mutual_verify_result res;
+	mutual_verify_result res = MUTUAL_VERIFY_RESULT_INIT;
 	mutual_store *s;
 	int rc, status;
 
@@ -567,7 +567,7 @@ static void print_refusal(const char *device, const char *reason, void *payload)
 static int cmd_sync(const cmd_ctx *c)
 {
 	mutual_sync_options opts = MUTUAL_SYNC_OPTIONS_INIT;
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 	progress_ctx progress = { 0, 0, { 0, 0 } };
 	const char *target = NULL;
 	mutual_store *s;
@@ -851,7 +851,7 @@ static int cmd_counters(const cmd_ctx *c)
 
 static int cmd_rebuild(const cmd_ctx *c)
 {
-	mutual_projection_stats st;
+	mutual_projection_stats st = MUTUAL_PROJECTION_STATS_INIT;
 	mutual_store *s;
 	int rc, status;
 	if (c->argc != 1)

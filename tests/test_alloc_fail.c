@@ -210,7 +210,7 @@ static int count_row(int cols, const char *const *names, const char *const *valu
 static heads check_store(const char *dir, const heads *was)
 {
 	mutual_store *s = NULL;
-	mutual_verify_result v;
+	mutual_verify_result v = MUTUAL_VERIFY_RESULT_INIT;
 	uint8_t before[MUTUAL_HASH_SIZE], after[MUTUAL_HASH_SIZE];
 	heads now;
 
@@ -283,7 +283,7 @@ static struct {
 
 static void sync_ok(mutual_store *s, const char *target)
 {
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 	CHECK_OK(mutual_sync(&st, s, target, NULL));
 	CHECK(st.refused == 0);
 }
@@ -455,7 +455,7 @@ static void sync_bundle_prepare(void)
 static int sync_run_on(const char *store, const char *target)
 {
 	mutual_store *s;
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 	int rc = mutual_store_open(&s, store, 0);
 	if (rc == 0)
 		rc = mutual_sync(&st, s, target, NULL);
@@ -653,7 +653,7 @@ static void rebuild_failed(void)
 static int verify_run(void)
 {
 	mutual_store *s;
-	mutual_verify_result v;
+	mutual_verify_result v = MUTUAL_VERIFY_RESULT_INIT;
 	int rc = mutual_store_open(&s, path_a, MUTUAL_OPEN_READONLY);
 	if (rc == 0) {
 		rc = mutual_verify(&v, s);

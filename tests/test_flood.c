@@ -93,7 +93,7 @@ static uint64_t events_held(mutual_store *s)
 static void test_bound_real(void)
 {
 	mutual_store *a = check_store_create("a", "alpha"), *b = check_store_join(a, "b", "beta");
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 	reports r;
 	uint64_t first;
 
@@ -117,7 +117,7 @@ static void test_bound_real(void)
 static void test_bound_goes_on(void)
 {
 	mutual_store *a = check_store_create("a", "alpha"), *b = check_store_join(a, "b", "beta");
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 	reports r;
 	int syncs = 0, rc;
 	uint64_t got = 0;
@@ -147,7 +147,7 @@ static void test_bound_goes_on(void)
 static void test_flood_warned(void)
 {
 	mutual_store *a = check_store_create("a", "alpha"), *b = check_store_join(a, "b", "beta"), *c;
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 	reports r;
 
 	for (int i = 0; i < 3; i++) {

@@ -53,7 +53,7 @@ static void hostile_append(mutual_store *s, const char *type, const char *payloa
 static void test_imported_breaks_are_kept_and_ignored(void)
 {
 	mutual_store *a = check_store_create("a", "alpha"), *b = check_store_join(a, "b", "beta");
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 	char *json = NULL, stick2[4096];
 
 	CHECK_OK(mutual_entity_put(NULL, a, "shelf", "s1", "{\"count\":1}"));

@@ -19,7 +19,7 @@ static const char *stick(void)
 static void test_late_event_cost(void)
 {
 	mutual_store *a = check_store_create("a", "alpha"), *c = check_store_join(a, "c", "carol"), *b;
-	mutual_projection_stats before, after;
+	mutual_projection_stats before = MUTUAL_PROJECTION_STATS_INIT, after = MUTUAL_PROJECTION_STATS_INIT;
 	uint8_t d1[32], d2[32];
 	char *s1 = NULL, *s2 = NULL;
 
@@ -96,7 +96,7 @@ static void next_millisecond(void)
 static void test_app_projection(void)
 {
 	mutual_store *a = check_store_create("a", "alpha"), *c = check_store_join(a, "c", "carol"), *b;
-	mutual_projection_stats st;
+	mutual_projection_stats st = MUTUAL_PROJECTION_STATS_INIT;
 	const char *item[] = { "rice" };
 	shelf_row r = { "", 0 };
 

@@ -365,7 +365,7 @@ static void on_exit_report(void)
 
 static uint64_t sync_one(mutual_store *s, unsigned stick)
 {
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 	CHECK_OK(mutual_sync(&st, s, stick_path(stick), NULL));
 	return st.events_received + st.events_sent;
 }
@@ -537,7 +537,7 @@ static seed_result run_seed(uint64_t seed, unsigned max_devices, int quiet_misma
 	unsigned offline_until[MAX_DEVICES];
 	snapshot snap[MAX_DEVICES];
 	uint64_t replays_before[MAX_DEVICES];
-	mutual_projection_stats stats;
+	mutual_projection_stats stats = MUTUAL_PROJECTION_STATS_INIT;
 	char *invite = NULL;
 	unsigned n, steps;
 	double t = now();

@@ -257,7 +257,7 @@ static void test_batch(void)
 	mutual_store *s = make_store("a");
 	mutual_append_entry *entries = calloc(1000, sizeof(*entries));
 	char (*payloads)[64] = calloc(1000, 64);
-	mutual_verify_result res;
+	mutual_verify_result res = MUTUAL_VERIFY_RESULT_INIT;
 	mutual_event_id first;
 
 	CHECK(entries && payloads);
@@ -455,7 +455,7 @@ static void six_events(const char *name)
 
 static void expect_bad(const char *name, uint64_t seq, const char *reason)
 {
-	mutual_verify_result res;
+	mutual_verify_result res = MUTUAL_VERIFY_RESULT_INIT;
 	mutual_store *s;
 	CHECK_OK(mutual_store_open(&s, tmp_path(name), 0));
 	CHECK_RC(mutual_verify(&res, s), MUTUAL_EVERIFY);
@@ -472,7 +472,7 @@ static void expect_bad(const char *name, uint64_t seq, const char *reason)
 static void test_verify_tamper(void)
 {
 	mutual_store *s;
-	mutual_verify_result res;
+	mutual_verify_result res = MUTUAL_VERIFY_RESULT_INIT;
 
 	six_events("ok");
 	CHECK_OK(mutual_store_open(&s, tmp_path("ok"), 0));
@@ -535,7 +535,7 @@ static void test_truncated_db(void)
 	CHECK(truncate(tmp_path("a/mutual.db"), st.st_size / 2) == 0);
 	rc = mutual_store_open(&s, tmp_path("a"), 0);
 	if (rc == 0) {
-		mutual_verify_result res;
+		mutual_verify_result res = MUTUAL_VERIFY_RESULT_INIT;
 		rc = mutual_verify(&res, s);
 		CHECK(rc == MUTUAL_ECORRUPT || rc == MUTUAL_EVERIFY);
 		CHECK(!res.ok && res.reason[0]);
@@ -563,7 +563,7 @@ static void *thread_append(void *arg)
 static void check_gapless(uint64_t expected)
 {
 	mutual_store *s;
-	mutual_verify_result res;
+	mutual_verify_result res = MUTUAL_VERIFY_RESULT_INIT;
 	CHECK_OK(mutual_store_open(&s, tmp_path("a"), 0));
 	CHECK_OK(mutual_verify(&res, s)); /* verify checks seqs are gapless */
 	CHECK(res.events == expected);
@@ -667,6 +667,96 @@ static void test_options_init(void)
 	CHECK_OK(mutual_iter_options_init(&i, MUTUAL_ITER_OPTIONS_VERSION));
 	CHECK(i.type == NULL && i.limit == 0);
 	CHECK(strcmp(mutual_version(), MUTUAL_VERSION) == 0);
+	/* Every _init refuses no struct, version 0 and a version from the future. */
+	CHECK_RC(mutual_create_options_init(NULL, MUTUAL_CREATE_OPTIONS_VERSION), MUTUAL_EINVALID);
+	CHECK_RC(mutual_iter_options_init(NULL, MUTUAL_ITER_OPTIONS_VERSION), MUTUAL_EINVALID);
+	CHECK_RC(mutual_sync_options_init(NULL, MUTUAL_SYNC_OPTIONS_VERSION), MUTUAL_EINVALID);
+	CHECK_RC(mutual_projection_def_init(NULL, MUTUAL_PROJECTION_DEF_VERSION), MUTUAL_EINVALID);
+	for (unsigned int v = 0; v < 3; v += 2) {
+		mutual_sync_options so;
+		mutual_projection_def pd;
+		CHECK_RC(mutual_create_options_init(&c, v), MUTUAL_EINVALID);
+		CHECK_RC(mutual_iter_options_init(&i, v), MUTUAL_EINVALID);
+		CHECK_RC(mutual_sync_options_init(&so, v), MUTUAL_EINVALID);
+		CHECK_RC(mutual_projection_def_init(&pd, v), MUTUAL_EINVALID);
+		CHECK(strstr(mutual_error_last(), "this library knows 1 to 1") != NULL);
+	}
+}
+
+/* Options of an unknown version are refused before anything is done. */
+static void test_options_versions(void)
+{
+	mutual_store *s = make_store("a"), *t = NULL;
+	mutual_create_options co = MUTUAL_CREATE_OPTIONS_INIT;
+	mutual_iter_options io = MUTUAL_ITER_OPTIONS_INIT;
+	mutual_sync_options so = MUTUAL_SYNC_OPTIONS_INIT;
+	mutual_projection_def pd = MUTUAL_PROJECTION_DEF_INIT;
+	mutual_iter *it = NULL;
+	struct stat st;
+
+	co.version = io.version = so.version = pd.version = 2;
+	CHECK_RC(mutual_store_create(&t, tmp_path("b"), "Other", &co), MUTUAL_EINVALID);
+	CHECK(t == NULL && stat(tmp_path("b"), &st) < 0);
+	CHECK_RC(mutual_iter_new(&it, s, &io), MUTUAL_EINVALID);
+	CHECK(it == NULL);
+	CHECK_RC(mutual_sync(NULL, s, tmp_path("stick"), &so), MUTUAL_EINVALID);
+	CHECK(strstr(mutual_error_last(), "sync options version 2") != NULL);
+	pd.name = "shelf";
+	CHECK_RC(mutual_projection_register(s, &pd), MUTUAL_EINVALID);
+	mutual_store_free(s);
+}
+
+/* Output structs: version 0 is refused before any work; a caller built
+ * against a newer header (a higher version, a bigger struct) gets this
+ * library's fields, no byte past them written, and the version filled in. */
+static void test_output_versions(void)
+{
+	mutual_store *s = make_store("a");
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
+	mutual_verify_result vr = MUTUAL_VERIFY_RESULT_INIT;
+	mutual_projection_stats ps = MUTUAL_PROJECTION_STATS_INIT;
+	union {
+		mutual_sync_stats sync;
+		mutual_verify_result verify;
+		mutual_projection_stats proj;
+		unsigned char bytes[sizeof(mutual_sync_stats) + sizeof(mutual_verify_result) + 64];
+	} big;
+	size_t n;
+
+	CHECK(mkdir(tmp_path("stick"), 0700) == 0);
+	CHECK_OK(mutual_append(NULL, s, "t.x", "{}"));
+	st.version = 0;
+	CHECK_RC(mutual_sync(&st, s, tmp_path("stick"), NULL), MUTUAL_EINVALID);
+	CHECK(strstr(mutual_error_last(), "_INIT") != NULL);
+	CHECK(rmdir(tmp_path("stick")) == 0 && mkdir(tmp_path("stick"), 0700) == 0); /* left empty */
+	vr.version = 0;
+	CHECK_RC(mutual_verify(&vr, s), MUTUAL_EINVALID);
+	ps.version = 0;
+	CHECK_RC(mutual_projection_stats_get(&ps, s), MUTUAL_EINVALID);
+
+	memset(&big, 0xAA, sizeof(big));
+	big.sync.version = 7;
+	CHECK_OK(mutual_sync(&big.sync, s, tmp_path("stick"), NULL));
+	CHECK(big.sync.version == MUTUAL_SYNC_STATS_VERSION && big.sync.events_sent == 2 && big.sync.safe_to_remove == 1);
+	for (n = sizeof(mutual_sync_stats); n < sizeof(big.bytes); n++)
+		CHECK(big.bytes[n] == 0xAA);
+	memset(&big, 0xAA, sizeof(big));
+	big.verify.version = 7;
+	CHECK_OK(mutual_verify(&big.verify, s));
+	CHECK(big.verify.version == MUTUAL_VERIFY_RESULT_VERSION && big.verify.ok == 1 && big.verify.events == 2);
+	for (n = sizeof(mutual_verify_result); n < sizeof(big.bytes); n++)
+		CHECK(big.bytes[n] == 0xAA);
+	memset(&big, 0xAA, sizeof(big));
+	big.proj.version = 7;
+	CHECK_OK(mutual_projection_stats_get(&big.proj, s));
+	CHECK(big.proj.version == MUTUAL_PROJECTION_STATS_VERSION);
+	for (n = sizeof(mutual_projection_stats); n < sizeof(big.bytes); n++)
+		CHECK(big.bytes[n] == 0xAA);
+	/* The ordinary way: _INIT, filled in. */
+	vr.version = MUTUAL_VERIFY_RESULT_VERSION;
+	CHECK_OK(mutual_verify(&vr, s));
+	CHECK(vr.ok == 1 && vr.events == 2 && vr.devices == 1);
+	mutual_store_free(s);
 }
 
 int main(int argc, char **argv)
@@ -690,6 +780,8 @@ int main(int argc, char **argv)
 		{ "error_per_thread", test_error_per_thread },
 		{ "devices", test_devices },
 		{ "options_init", test_options_init },
+		{ "options_versions", test_options_versions },
+		{ "output_versions", test_output_versions },
 	};
 	return run_cases(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
 }

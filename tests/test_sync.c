@@ -51,7 +51,7 @@ static tally count(mutual_store *s)
 static void test_round_trip_figures(void)
 {
 	mutual_store *a = check_store_create("a", "alpha"), *b = check_store_join(a, "b", "beta");
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 
 	append_n(a, 25, "a");
 	CHECK_OK(mutual_sync(&st, a, stick(), NULL));
@@ -82,7 +82,7 @@ static void test_cancel(void)
 {
 	mutual_store *a = check_store_create("a", "alpha"), *b = check_store_join(a, "b", "beta");
 	mutual_sync_options opts = MUTUAL_SYNC_OPTIONS_INIT;
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 	int calls = 0;
 
 	append_n(a, 2500, "a"); /* three segments */
@@ -105,7 +105,7 @@ static void test_refusals_and_targets(void)
 {
 	mutual_store *a = check_store_create("a", "alpha"), *other = check_store_create("o", "other");
 	mutual_sync_options opts = MUTUAL_SYNC_OPTIONS_INIT;
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 
 	CHECK_RC(mutual_sync(&st, a, tmp_path("no-such-stick"), NULL), MUTUAL_ENOTFOUND);
 	CHECK(strstr(mutual_error_last(), "mounted"));
@@ -149,7 +149,7 @@ static void test_fork_and_recover(void)
 	mutual_store *a = check_store_create("a", "alpha"), *c = check_store_join(a, "c", "carol"), *d = check_store_join(a, "d", "dana"), *a2;
 	mutual_sync_options opts = MUTUAL_SYNC_OPTIONS_INIT;
 	refusal_log log = { 0, "" };
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 	uint64_t n = 0;
 	tally tc, td;
 
@@ -245,7 +245,7 @@ static void run(const char *fmt, const char *arg1, const char *arg2)
 static void test_foreign_owner_stick(void)
 {
 	mutual_store *a = check_store_create("a", "alpha"), *b = check_store_join(a, "b", "beta");
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 
 	append_n(a, 3, "a");
 	CHECK_OK(mutual_sync(NULL, a, stick(), NULL));
@@ -269,7 +269,7 @@ static void test_foreign_owner_stick(void)
 static void test_newer_format_unauthenticated(void)
 {
 	mutual_store *a = check_store_create("a", "alpha");
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 	char repo[4096], repo2[4096];
 
 	CHECK_OK(mutual_sync(NULL, a, stick(), NULL));
@@ -296,7 +296,7 @@ static void test_newer_format_unauthenticated(void)
 static void test_import_cap_goes_on(void)
 {
 	mutual_store *a = check_store_create("a", "alpha"), *b = check_store_join(a, "b", "beta");
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 	uint64_t got = 0;
 	int syncs = 0;
 
@@ -322,7 +322,7 @@ static void test_import_cap_goes_on(void)
 static void test_full_stick(void)
 {
 	mutual_store *a = check_store_create("a", "alpha"), *b = check_store_join(a, "b", "beta");
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 	char pad[40000 + 32];
 
 	/* Random text does not compress: 5 events of 40 KB overflow 128 KB. */

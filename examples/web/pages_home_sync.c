@@ -160,9 +160,7 @@ void act_sync(web *w, const web_request *rq, web_reply *r)
 	}
 
 	mutual_sync_options opts = MUTUAL_SYNC_OPTIONS_INIT;
-	mutual_sync_stats stats;
-	memset(&stats, 0, sizeof(stats));
-	stats.version = MUTUAL_SYNC_STATS_VERSION;
+	mutual_sync_stats stats = MUTUAL_SYNC_STATS_INIT;
 	opts.refusal = sync_refusal;
 	int rc = mutual_sync(&stats, w->store, sticks[index].path, &opts);
 	if (rc != 0 && rc != MUTUAL_EREFUSED) {

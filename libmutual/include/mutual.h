@@ -21,7 +21,14 @@
  *    `const T *` is borrowed: its doc comment says until when it stays valid.
  *  - Options structs start with `unsigned int version`; initialise them with
  *    the MUTUAL_X_OPTIONS_INIT macro or mutual_x_options_init(). NULL options
- *    mean defaults.
+ *    mean defaults. A version this library does not know is MUTUAL_EINVALID.
+ *  - Output structs (mutual_sync_stats, mutual_verify_result,
+ *    mutual_projection_stats) start with `unsigned int version` too, which
+ *    says how much room the caller has: initialise them with their _INIT
+ *    macro. The library writes no more than that version's fields, and sets
+ *    `version` to the version it filled in (lower when the library is older
+ *    than the header the caller was built with). Version 0 is
+ *    MUTUAL_EINVALID, before anything is done.
  *  - Threads: a mutual_store handle, and everything obtained from it, must be
  *    used by one thread at a time. Separate handles on the same store may be
  *    used from separate threads and separate processes at the same time;
@@ -428,6 +435,7 @@ typedef struct mutual_verify_result {
 } mutual_verify_result;
 
 #define MUTUAL_VERIFY_RESULT_VERSION 1
+#define MUTUAL_VERIFY_RESULT_INIT { MUTUAL_VERIFY_RESULT_VERSION, 0, 0, 0, 0, { { 0 }, 0 }, { 0 } }
 
 /**
  * Check the whole store: the database's own integrity, then for every device
@@ -437,7 +445,8 @@ typedef struct mutual_verify_result {
  * bad event. Returns 0 when all is well, MUTUAL_EVERIFY when an event is bad,
  * MUTUAL_ECORRUPT when the database itself is damaged.
  * Errors: MUTUAL_EVERIFY (an event is bad: `out` says which), MUTUAL_ECORRUPT (the
- * database itself is damaged), MUTUAL_EINVALID (no store); the store's read errors.
+ * database itself is damaged), MUTUAL_EINVALID (no store, or `out` with version 0); the
+ * store's read errors.
  */
 MUTUAL_EXTERN int mutual_verify(mutual_verify_result *out, mutual_store *store);
 
@@ -517,7 +526,8 @@ typedef struct mutual_projection_stats {
 	uint64_t app_replays;         /* app projections emptied and replayed */
 } mutual_projection_stats;
 #define MUTUAL_PROJECTION_STATS_VERSION 1
-/** Errors: MUTUAL_EINVALID (no store or output). */
+#define MUTUAL_PROJECTION_STATS_INIT { MUTUAL_PROJECTION_STATS_VERSION, 0, 0, 0, 0 }
+/** Errors: MUTUAL_EINVALID (no store or output, or `out` with version 0). */
 MUTUAL_EXTERN int mutual_projection_stats_get(mutual_projection_stats *out, const mutual_store *store);
 
 /**
@@ -634,6 +644,7 @@ typedef struct mutual_sync_stats {
 } mutual_sync_stats;
 
 #define MUTUAL_SYNC_STATS_VERSION 1
+#define MUTUAL_SYNC_STATS_INIT { MUTUAL_SYNC_STATS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, { 0 } }
 
 /**
  * Sync this store with `target`, both ways: seal this device's new events
@@ -659,7 +670,8 @@ typedef struct mutual_sync_stats {
  * MUTUAL_ECANCELLED (the progress callback asked to stop), MUTUAL_EBUSY
  * (another sync holds the store or the target), MUTUAL_ENOTFOUND (the target
  * folder does not exist), MUTUAL_EINVALID (no store or target, an unknown
- * options version, a target that is not a group's: another group's stick),
+ * options version, `out` with version 0, a target that is not a group's:
+ * another group's stick),
  * MUTUAL_EREADONLY (a read-only store, or a target that cannot be written),
  * MUTUAL_ECORRUPT, MUTUAL_ERROR (I/O, a
  * full stick, the network).

@@ -46,8 +46,9 @@ struct mutual_app {
 int mutual_projection_def_init(mutual_projection_def *def, unsigned int version)
 {
 	mutual_projection_def init = MUTUAL_PROJECTION_DEF_INIT;
-	if (version != MUTUAL_PROJECTION_DEF_VERSION)
-		return mutual__fail(MUTUAL_EINVALID, "unknown projection definition version %u", version);
+	if (!def)
+		return mutual__fail(MUTUAL_EINVALID, "no projection definition given");
+	MUTUAL__CHECK_VERSION(version, MUTUAL_PROJECTION_DEF_VERSION, "projection definition");
 	*def = init;
 	return 0;
 }
@@ -229,8 +230,7 @@ int mutual_projection_register(mutual_store *s, const mutual_projection_def *def
 	if (!s || !def)
 		return mutual__fail(MUTUAL_EINVALID, "no store or projection given");
 	mutual__error_clear();
-	if (def->version != MUTUAL_PROJECTION_DEF_VERSION)
-		return mutual__fail(MUTUAL_EINVALID, "unknown projection definition version %u", def->version);
+	MUTUAL__CHECK_VERSION(def->version, MUTUAL_PROJECTION_DEF_VERSION, "projection definition");
 	n = def->name ? strlen(def->name) : 0;
 	if (n == 0 || n > 48 || def->name[0] < 'a' || def->name[0] > 'z' ||
 	    strspn(def->name, "abcdefghijklmnopqrstuvwxyz0123456789_") != n)

@@ -31,6 +31,31 @@ void mutual__error_clear(void)
 	last_error[0] = '\0';
 }
 
+/* Every output struct starts with its `unsigned int version`. */
+static unsigned int output_version(const void *out)
+{
+	unsigned int v;
+	memcpy(&v, out, sizeof(v));
+	return v;
+}
+
+int mutual__output_check(const void *out, const char *what)
+{
+	if (out && output_version(out) == 0)
+		return mutual__fail(MUTUAL_EINVALID, "the %s's version is 0: initialise it with its _INIT macro", what);
+	return 0;
+}
+
+void mutual__output_copy(void *out, const void *filled, unsigned int known, const size_t *sizes)
+{
+	unsigned int v = output_version(out);
+
+	if (v > known)
+		v = known;
+	memcpy((unsigned char *)out + sizeof(v), (const unsigned char *)filled + sizeof(v), sizes[v] - sizeof(v));
+	memcpy(out, &v, sizeof(v));
+}
+
 int mutual__fail(int code, const char *fmt, ...)
 {
 	va_list ap;

@@ -20,6 +20,23 @@ int mutual__fail(int code, const char *fmt, ...) __attribute__((format(printf, 2
 int mutual__fail_wrap(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void mutual__error_clear(void);
 
+/* Refuse an options struct (or an _init() call) of a version this library
+ * does not know, as libgit2's GIT_ERROR_CHECK_VERSION does. */
+#define MUTUAL__CHECK_VERSION(version, known, what)                                          \
+	do {                                                                                  \
+		if ((version) == 0 || (version) > (known))                                    \
+			return mutual__fail(MUTUAL_EINVALID, "unknown %s version %u (this library " \
+				"knows 1 to %u)", (what), (unsigned int)(version), (unsigned int)(known)); \
+	} while (0)
+
+/* Output structs: the caller's `version` says how much room it has.
+ * mutual__output_check refuses version 0 (an uninitialised struct), before
+ * any work; mutual__output_copy writes the library's filled struct of
+ * version `known` into `out`, no more than `sizes[v]` bytes for the version
+ * v both know, and sets out->version to v. `sizes` has known + 1 entries. */
+int mutual__output_check(const void *out, const char *what);
+void mutual__output_copy(void *out, const void *filled, unsigned int known, const size_t *sizes);
+
 /* A growable byte buffer. Zero-initialise; release with mutual__buf_free.
  *
  * Its failure is sticky (as sds's and SQLite's StrAccum are): once an

@@ -43,8 +43,9 @@ struct mutual_iter {
 int mutual_iter_options_init(mutual_iter_options *opts, unsigned int version)
 {
 	mutual_iter_options init = MUTUAL_ITER_OPTIONS_INIT;
-	if (version != MUTUAL_ITER_OPTIONS_VERSION)
-		return mutual__fail(MUTUAL_EINVALID, "unknown iterator options version %u", version);
+	if (!opts)
+		return mutual__fail(MUTUAL_EINVALID, "no iterator options given");
+	MUTUAL__CHECK_VERSION(version, MUTUAL_ITER_OPTIONS_VERSION, "iterator options");
 	*opts = init;
 	return 0;
 }
@@ -345,8 +346,8 @@ int mutual_iter_new(mutual_iter **out, mutual_store *s, const mutual_iter_option
 		return mutual__fail(MUTUAL_EINVALID, "no store given");
 	*out = NULL;
 	mutual__error_clear();
-	if (opts && opts->version != MUTUAL_ITER_OPTIONS_VERSION)
-		return mutual__fail(MUTUAL_EINVALID, "unknown iterator options version %u", opts->version);
+	if (opts)
+		MUTUAL__CHECK_VERSION(opts->version, MUTUAL_ITER_OPTIONS_VERSION, "iterator options");
 	memset(&f, 0, sizeof(f));
 	if (opts) {
 		f.type = opts->type;

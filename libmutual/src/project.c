@@ -470,12 +470,18 @@ int mutual_rebuild(mutual_store *s)
 	return mutual__apps_catch_up(s);
 }
 
+/* The bytes of each version of mutual_projection_stats. */
+static const size_t stats_sizes[MUTUAL_PROJECTION_STATS_VERSION + 1] = { 0, sizeof(mutual_projection_stats) };
+
 int mutual_projection_stats_get(mutual_projection_stats *out, const mutual_store *s)
 {
+	int rc;
+
 	if (!out || !s)
 		return mutual__fail(MUTUAL_EINVALID, "no store or output given");
-	*out = s->projection_stats;
-	out->version = MUTUAL_PROJECTION_STATS_VERSION;
+	if ((rc = mutual__output_check(out, "projection stats")) < 0)
+		return rc;
+	mutual__output_copy(out, &s->projection_stats, MUTUAL_PROJECTION_STATS_VERSION, stats_sizes);
 	return 0;
 }
 

@@ -59,8 +59,9 @@ void mutual__store_leave(mutual_store **entered)
 int mutual_create_options_init(mutual_create_options *opts, unsigned int version)
 {
 	mutual_create_options init = MUTUAL_CREATE_OPTIONS_INIT;
-	if (version != MUTUAL_CREATE_OPTIONS_VERSION)
-		return mutual__fail(MUTUAL_EINVALID, "unknown create options version %u", version);
+	if (!opts)
+		return mutual__fail(MUTUAL_EINVALID, "no create options given");
+	MUTUAL__CHECK_VERSION(version, MUTUAL_CREATE_OPTIONS_VERSION, "create options");
 	*opts = init;
 	return 0;
 }
@@ -567,8 +568,8 @@ int mutual_store_create(mutual_store **out, const char *dir, const char *group_n
 		return mutual__fail(MUTUAL_EINVALID, "no place for the store handle");
 	*out = NULL;
 	mutual__error_clear();
-	if (opts && opts->version != MUTUAL_CREATE_OPTIONS_VERSION)
-		return mutual__fail(MUTUAL_EINVALID, "unknown create options version %u", opts->version);
+	if (opts)
+		MUTUAL__CHECK_VERSION(opts->version, MUTUAL_CREATE_OPTIONS_VERSION, "create options");
 	if ((rc = mutual__check_name(group_name, "the group name")) < 0)
 		return rc;
 	if ((rc = mutual__crypto_init()) < 0)
@@ -593,8 +594,8 @@ int mutual_store_join_text(mutual_store **out, const char *dir, const char *invi
 		return mutual__fail(MUTUAL_EINVALID, "no place for the store handle");
 	*out = NULL;
 	mutual__error_clear();
-	if (opts && opts->version != MUTUAL_CREATE_OPTIONS_VERSION)
-		return mutual__fail(MUTUAL_EINVALID, "unknown create options version %u", opts->version);
+	if (opts)
+		MUTUAL__CHECK_VERSION(opts->version, MUTUAL_CREATE_OPTIONS_VERSION, "create options");
 	if (!invite_text)
 		return mutual__fail(MUTUAL_EINVALID, "no invite given");
 	if ((rc = mutual__invite_decode(&inv, invite_text, strlen(invite_text))) < 0)

@@ -39,8 +39,9 @@
 int mutual_sync_options_init(mutual_sync_options *opts, unsigned int version)
 {
 	mutual_sync_options init = MUTUAL_SYNC_OPTIONS_INIT;
-	if (version != MUTUAL_SYNC_OPTIONS_VERSION)
-		return mutual__fail(MUTUAL_EINVALID, "unknown sync options version %u", version);
+	if (!opts)
+		return mutual__fail(MUTUAL_EINVALID, "no sync options given");
+	MUTUAL__CHECK_VERSION(version, MUTUAL_SYNC_OPTIONS_VERSION, "sync options");
 	*opts = init;
 	return 0;
 }
@@ -145,10 +146,14 @@ static int is_bundle(const char *target)
 	return n > 7 && strcmp(target + n - 7, ".bundle") == 0;
 }
 
+/* The bytes of each version of mutual_sync_stats (a version 2 would make
+ * version 1's the offset of its first new field). */
+static const size_t stats_sizes[MUTUAL_SYNC_STATS_VERSION + 1] = { 0, sizeof(mutual_sync_stats) };
+
 int mutual_sync(mutual_sync_stats *out, mutual_store *s, const char *target, const mutual_sync_options *opts)
 {
 	MUTUAL_STORE_ENTER(s);
-	mutual_sync_stats local_stats;
+	mutual_sync_stats stats;
 	sync_ctx c;
 	char *path = NULL;
 	int lock_fd = -1, rc;
@@ -156,22 +161,23 @@ int mutual_sync(mutual_sync_stats *out, mutual_store *s, const char *target, con
 	if (!s || !target || !*target)
 		return mutual__fail(MUTUAL_EINVALID, "no store or sync target given");
 	mutual__error_clear();
-	if (opts && opts->version != MUTUAL_SYNC_OPTIONS_VERSION)
-		return mutual__fail(MUTUAL_EINVALID, "unknown sync options version %u", opts->version);
-	if (!out)
-		out = &local_stats;
-	memset(out, 0, sizeof(*out));
-	out->version = MUTUAL_SYNC_STATS_VERSION;
+	if (opts)
+		MUTUAL__CHECK_VERSION(opts->version, MUTUAL_SYNC_OPTIONS_VERSION, "sync options");
+	if ((rc = mutual__output_check(out, "sync stats")) < 0)
+		return rc;
+	memset(&stats, 0, sizeof(stats));
+	stats.version = MUTUAL_SYNC_STATS_VERSION;
 	memset(&c, 0, sizeof(c));
 	c.s = s;
 	c.opts = opts;
-	c.stats = out;
+	c.stats = &stats;
 	c.store_dir.dirfd = -1;
-	if (s->readonly)
-		return mutual__fail(MUTUAL_EREADONLY, "the store at %s is read-only: it cannot sync", s->dir);
-	if ((rc = mutual__store_load_group_key(s)) < 0)
-		return rc;
-	if ((rc = mutual__medium_open(&c.store_dir, s->dir)) < 0 ||
+	if (s->readonly) {
+		rc = mutual__fail(MUTUAL_EREADONLY, "the store at %s is read-only: it cannot sync", s->dir);
+		goto done;
+	}
+	if ((rc = mutual__store_load_group_key(s)) < 0 ||
+	    (rc = mutual__medium_open(&c.store_dir, s->dir)) < 0 ||
 	    (rc = mutual__medium_lock(&lock_fd, &c.store_dir, SYNC_LOCK, "this store")) < 0)
 		goto done;
 	c.store_locked = 1;
@@ -195,12 +201,14 @@ int mutual_sync(mutual_sync_stats *out, mutual_store *s, const char *target, con
 		rc = mutual__db_segment_tips(s->db, mutual__sync_set_local_ref, &c);
 	if (rc == 0)
 		rc = mutual__repo_consolidate(c.local, NULL);
-	if (rc == 0 && out->refused)
+	if (rc == 0 && stats.refused)
 		rc = mutual__fail(MUTUAL_EREFUSED, "the sync completed but refused %" PRIu64 " log(s): %s",
-			out->refused, out->first_refusal);
+			stats.refused, stats.first_refusal);
 done:
 	if (rc < 0 && rc != MUTUAL_EREFUSED)
-		out->safe_to_remove = 0;
+		stats.safe_to_remove = 0;
+	if (out)
+		mutual__output_copy(out, &stats, MUTUAL_SYNC_STATS_VERSION, stats_sizes);
 	mutual__repo_free(c.peer);
 	if (c.quarantined)
 		mutual__medium_quarantine_drop(&c.store_dir, QUARANTINE);

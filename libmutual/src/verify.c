@@ -98,31 +98,36 @@ static int verify_event(const mutual_event_rec *ev, void *payload)
 	return 0;
 }
 
+/* The bytes of each version of mutual_verify_result. */
+static const size_t result_sizes[MUTUAL_VERIFY_RESULT_VERSION + 1] = { 0, sizeof(mutual_verify_result) };
+
 int mutual_verify(mutual_verify_result *out, mutual_store *s)
 {
 	MUTUAL_STORE_ENTER(s);
-	mutual_verify_result local;
+	mutual_verify_result res;
 	verify_ctx ctx;
 	int rc;
 
 	if (!s)
 		return mutual__fail(MUTUAL_EINVALID, "no store given");
 	mutual__error_clear();
-	if (!out)
-		out = &local;
-	memset(out, 0, sizeof(*out));
-	out->version = MUTUAL_VERIFY_RESULT_VERSION;
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.res = out;
-	if ((rc = mutual__db_integrity(s->db)) < 0) {
-		snprintf(out->reason, sizeof(out->reason), "%s", mutual_error_last());
+	if ((rc = mutual__output_check(out, "verify result")) < 0)
 		return rc;
+	memset(&res, 0, sizeof(res));
+	res.version = MUTUAL_VERIFY_RESULT_VERSION;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.res = &res;
+	if ((rc = mutual__db_integrity(s->db)) < 0) {
+		snprintf(res.reason, sizeof(res.reason), "%s", mutual_error_last());
+	} else {
+		rc = mutual__db_chains(s->db, verify_event, &ctx);
+		if (rc == 0)
+			rc = close_chain(&ctx);
+		if (rc == MUTUAL_ECORRUPT)
+			snprintf(res.reason, sizeof(res.reason), "%s", mutual_error_last());
 	}
-	rc = mutual__db_chains(s->db, verify_event, &ctx);
-	if (rc == 0)
-		rc = close_chain(&ctx);
-	if (rc == MUTUAL_ECORRUPT)
-		snprintf(out->reason, sizeof(out->reason), "%s", mutual_error_last());
-	out->ok = rc == 0;
+	res.ok = rc == 0;
+	if (out)
+		mutual__output_copy(out, &res, MUTUAL_VERIFY_RESULT_VERSION, result_sizes);
 	return rc;
 }
