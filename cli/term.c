@@ -162,27 +162,44 @@ const char *term_json(const char *json, size_t n)
 	return finish(&b);
 }
 
+void term_json_quote(term_put_fn put, void *to, const char *s)
+{
+	size_t n = s ? strlen(s) : 0, len;
+	uint32_t cp;
+	char esc[8];
+
+	put(to, "\"", 1);
+	for (size_t i = 0; i < n; i += len ? len : 1) {
+		len = term_utf8(&cp, s + i, n - i);
+		if (len == 0) {
+			put(to, "\\ufffd", 6);
+		} else if (cp == '"' || cp == '\\') {
+			esc[0] = '\\', esc[1] = (char)cp;
+			put(to, esc, 2);
+		} else if (cp == '\n' || cp == '\r' || cp == '\t') {
+			esc[0] = '\\', esc[1] = cp == '\n' ? 'n' : cp == '\r' ? 'r' : 't';
+			put(to, esc, 2);
+		} else if (term_is_control(cp)) {
+			/* DEL, C1 and bidi controls too: JSON allows them raw,
+			 * a terminal showing the document would obey them. */
+			snprintf(esc, sizeof(esc), "\\u%04x", (unsigned int)cp);
+			put(to, esc, 6);
+		} else {
+			put(to, s + i, len);
+		}
+	}
+	put(to, "\"", 1);
+}
+
+static void put_buf(void *to, const char *s, size_t n)
+{
+	add(to, s, n);
+}
+
 const char *term_json_string(const char *s)
 {
 	buf b = { 0 };
-	size_t n = s ? strlen(s) : 0, len;
-	uint32_t cp;
-
-	add_str(&b, "\"");
-	for (size_t i = 0; i < n; i += len ? len : 1) {
-		len = term_utf8(&cp, s + i, n - i);
-		if (len == 0)
-			add_str(&b, "\\ufffd");
-		else if (cp == '"')
-			add_str(&b, "\\\"");
-		else if (cp == '\\')
-			add_str(&b, "\\\\");
-		else if (term_is_control(cp))
-			add_escape(&b, 'u', cp);
-		else
-			add(&b, s + i, len);
-	}
-	add_str(&b, "\"");
+	term_json_quote(put_buf, &b, s);
 	return finish(&b);
 }
 

@@ -19,8 +19,9 @@
  *   \uNNNN    a C1 control or a bidi control (U+202A..U+202E, U+2066..U+2069)
  *
  * Everything else (any script, accents, emoji) passes unchanged. JSON
- * (term_json, term_json_string) uses JSON's own \uNNNN escapes instead, so
- * it stays valid JSON with the same value.
+ * (term_json, term_json_string) uses JSON's own escapes instead (\uNNNN,
+ * and \n \t \r in a quoted string), so it stays valid JSON with the same
+ * value.
  *
  * The returned strings are borrowed: each stays valid until TERM_SLOTS
  * further calls of these functions, enough for one printf's arguments.
@@ -57,8 +58,15 @@ const char *term_textn(const char *s, size_t n);
  * a bad byte); the white space between tokens is kept. Valid JSON stays
  * valid with the same value; anything else still comes out safe. */
 const char *term_json(const char *json, size_t n);
-/* `s` (NULL: "") as a quoted JSON string, controls as \uNNNN escapes and a
- * byte that is not valid UTF-8 as \ufffd. */
+/* `s` (NULL: "") as a quoted JSON string, written through `put`: the one
+ * JSON string writer of the command lines and the apps (the library's own,
+ * json.c, writes the canonical payload bytes docs/format.md fixes). `"`
+ * and `\` escaped, newline, tab and carriage return as \n \t \r, every
+ * other control of term_is_control() as \uNNNN, and a byte that is not
+ * valid UTF-8 as \ufffd: valid JSON a terminal can show. */
+typedef void (*term_put_fn)(void *to, const char *s, size_t n);
+void term_json_quote(term_put_fn put, void *to, const char *s);
+/* term_json_quote() into a borrowed string. */
 const char *term_json_string(const char *s);
 
 /* Whether any call above ran out of memory (and returned "?"). */

@@ -109,7 +109,7 @@ static void backslash_and_plain_text(void)
 
 static void json_forms(void)
 {
-	CHECK_SHOWN(term_json_string("a\"b\\c\nd\x01\x1b\x7f"), "\"a\\\"b\\\\c\\u000ad\\u0001\\u001b\\u007f\"", 1);
+	CHECK_SHOWN(term_json_string("a\"b\\c\nd\x01\x1b\x7f\t\r"), "\"a\\\"b\\\\c\\nd\\u0001\\u001b\\u007f\\t\\r\"", 1);
 	CHECK_SHOWN(term_json_string("\xc2\x9b\xe2\x80\xae\xe2\x81\xa6"), "\"\\u009b\\u202e\\u2066\"", 2);
 	CHECK_SHOWN(term_json_string("x\xff\xc3"), "\"x\\ufffd\\ufffd\"", 3);
 	CHECK_SHOWN(term_json_string("Zoë 🍚"), "\"Zoë 🍚\"", 4);

@@ -148,36 +148,17 @@ static void buf_visible(apps_buf *b, uint32_t cp)
 /* U+FFFD, which stands for a byte that is not valid UTF-8. */
 #define REPLACEMENT "\xef\xbf\xbd"
 
+static void put_apps_buf(void *to, const char *s, size_t n)
+{
+	apps_buf_add(to, s, n);
+}
+
 void apps_buf_json(apps_buf *b, const char *s)
 {
-	if (!s) {
+	if (s)
+		term_json_quote(put_apps_buf, b, s);
+	else
 		apps_buf_puts(b, "null");
-		return;
-	}
-	apps_buf_add(b, "\"", 1);
-	for (size_t i = 0, n = strlen(s), len; i < n; i += len ? len : 1) {
-		uint32_t cp;
-		len = term_utf8(&cp, s + i, n - i);
-		if (len == 0)
-			apps_buf_puts(b, "\\ufffd");
-		else if (cp == '"')
-			apps_buf_puts(b, "\\\"");
-		else if (cp == '\\')
-			apps_buf_puts(b, "\\\\");
-		else if (cp == '\n')
-			apps_buf_puts(b, "\\n");
-		else if (cp == '\r')
-			apps_buf_puts(b, "\\r");
-		else if (cp == '\t')
-			apps_buf_puts(b, "\\t");
-		else if (term_is_control(cp))
-			/* DEL, C1 and bidi controls too: JSON allows them raw, a
-			 * terminal showing the document would obey them. */
-			apps_buf_printf(b, "\\u%04x", (unsigned int)cp);
-		else
-			apps_buf_add(b, s + i, len);
-	}
-	apps_buf_add(b, "\"", 1);
 }
 
 void apps_buf_html(apps_buf *b, const char *s)
