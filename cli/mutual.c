@@ -16,17 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exit_status.h"
 #include "mutual.h"
 #include "term.h"
-
-enum {
-	EXIT_OK = 0,
-	EXIT_FAIL = 1,
-	EXIT_USAGE = 2,
-	EXIT_UNVERIFIED = 3,
-	EXIT_BUSY = 4,
-	EXIT_REFUSED = 5,
-};
 
 static const char usage[] =
 	"usage: mutual [--store DIR] COMMAND [ARGS]\n"
@@ -66,21 +58,10 @@ static const char usage[] =
 	"  4  the store or the stick stayed busy (another program is using it); try again\n"
 	"  5  sync completed but refused a device's log (the message says which and why)\n";
 
-static int fail_status(int rc)
-{
-	if (rc == MUTUAL_EREFUSED)
-		return EXIT_REFUSED;
-	if (rc == MUTUAL_EVERIFY || rc == MUTUAL_ECORRUPT)
-		return EXIT_UNVERIFIED;
-	if (rc == MUTUAL_EBUSY)
-		return EXIT_BUSY;
-	return EXIT_FAIL;
-}
-
 static int report(int rc)
 {
 	fprintf(stderr, "mutual: %s\n", term_text(mutual_error_last()));
-	return fail_status(rc);
+	return exit_status_of(rc);
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -627,7 +608,7 @@ static int cmd_sync(const cmd_ctx *c)
 	if (rc < 0) {
 		if (!json && rc != MUTUAL_EREFUSED)
 			fprintf(stderr, "mutual: %s\n", term_text(mutual_error_last()));
-		return fail_status(rc);
+		return exit_status_of(rc);
 	}
 	return EXIT_OK;
 }
