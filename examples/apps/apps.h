@@ -5,7 +5,7 @@
  * Every app writes ordinary events (mutual_append) or entity fields
  * (mutual_entity_put) and reads back deterministic state (app SQL
  * projections through mutual_query, or mutual_state_json). The front ends
- * (examples/cli/mutual-apps.c, examples/web/) only call this.
+ * (examples/cli/, examples/web/) only call this.
  *
  * Conventions: functions return 0 or a negative MUTUAL_* code; on error
  * apps_error() says why in one line a volunteer can act on. Strings handed
