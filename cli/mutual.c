@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,10 +65,20 @@ static int report(int rc)
 	return exit_status_of(rc);
 }
 
-static int usage_error(const char *fmt, const char *arg)
+/* The message quotes an argument: escaped whole (no format here holds a
+ * character the escape changes), as mutual-apps does. */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
 {
-	fprintf(stderr, "mutual: ");
-	fprintf(stderr, fmt, term_text(arg));
+	va_list ap;
+	char *msg;
+	int n;
+	va_start(ap, fmt);
+	n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "mutual: %s", n < 0 ? "out of memory" : term_text(msg));
+	if (n >= 0)
+		free(msg);
 	fprintf(stderr, "\n(run 'mutual --help' for usage)\n");
 	return EXIT_USAGE;
 }

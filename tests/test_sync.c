@@ -6,6 +6,7 @@
  * test_sync_servers.py.
  */
 #include <dirent.h>
+#include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -232,10 +233,14 @@ static void test_fork_and_recover(void)
 	mutual_store_free(d);
 }
 
-static void run(const char *fmt, const char *arg1, const char *arg2)
+static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void run(const char *fmt, ...)
 {
 	char cmd[16384];
-	snprintf(cmd, sizeof(cmd), fmt, arg1, arg2);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
 	if (system(cmd) != 0) {
 		fprintf(stderr, "command failed: %s\n", cmd);
 		exit(1);

@@ -265,23 +265,23 @@ const char *apps_zone_name(void)
 	return "UTC";
 }
 
-static void format_local(char *out, size_t size, int64_t ms, const char *fmt)
+static void format_local(char *out, size_t size, int64_t ms, int with_zone)
 {
 	time_t t = (time_t)(ms / 1000);
 	struct tm tm;
 	tzset();
-	if (!localtime_r(&t, &tm) || strftime(out, size, fmt, &tm) == 0)
+	if (!localtime_r(&t, &tm) || strftime(out, size, with_zone ? "%Y-%m-%d %H:%M %Z" : "%Y-%m-%d %H:%M", &tm) == 0)
 		snprintf(out, size, "?");
 }
 
 void apps_time_local(char out[32], int64_t ms)
 {
-	format_local(out, 32, ms, "%Y-%m-%d %H:%M");
+	format_local(out, 32, ms, 0);
 }
 
 void apps_time_local_zone(char out[48], int64_t ms)
 {
-	format_local(out, 48, ms, "%Y-%m-%d %H:%M %Z");
+	format_local(out, 48, ms, 1);
 }
 
 void apps_time_utc(char out[32], int64_t ms)
