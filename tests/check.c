@@ -46,6 +46,11 @@ void tmp_cleanup(void)
 int run_cases(const test_case *cases, size_t n, int argc, char **argv)
 {
 	int ran = 0;
+	if (argc > 1 && strcmp(argv[1], "--list") == 0) {
+		for (size_t i = 0; i < n; i++)
+			printf("%s\n", cases[i].name);
+		return 0;
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (argc > 1 && strcmp(argv[1], cases[i].name) != 0)
 			continue;

@@ -2,8 +2,10 @@
  * check.h - the tiny harness every C test uses.
  *
  * A test program holds several cases; `prog CASE` runs one (meson registers
- * each case as its own test), `prog` alone runs them all. A failed check
- * prints where, what, and mutual_error_last(), then exits 1.
+ * each case as its own test), `prog` alone runs them all, `prog --list`
+ * names them (the cases this build compiled in; check_cases.py compares
+ * them with what meson registers). A failed check prints where, what, and
+ * mutual_error_last(), then exits 1.
  */
 #ifndef MUTUAL_CHECK_H
 #define MUTUAL_CHECK_H
