@@ -41,6 +41,9 @@ static const char usage[] =
 	"  state KIND [ID] [--json]            entities with their fields and open conflicts\n"
 	"  add KEY DELTA                       add to a counter (e.g. rice-kg 12.5, or -3)\n"
 	"  counters [KEY] [--json]             the counters' totals\n"
+	"  batch FILE|-                        write many at once, in one transaction: one per line,\n"
+	"                                      fields split by a TAB: put KIND ID JSON, del KIND ID,\n"
+	"                                      add KEY DELTA, append TYPE JSON ('#' lines skipped)\n"
 	"  rebuild                             regenerate every projection from the log\n"
 	"  sync TARGET [--json]                sync with a stick folder, a FILE.bundle or a git URL\n"
 	"  recover                             after a fork (this store copied to another machine):\n"
@@ -676,6 +679,122 @@ static int cmd_add(const cmd_ctx *c)
 	return status;
 }
 
+/* One line of `mutual batch` into `b`: its verb and TAB-separated
+ * fields (the last one, JSON, is the rest of the line). A line that is
+ * not one of ours sets `*why`; the library's refusals its last error. */
+static int batch_line(mutual_batch *b, char *line, const char **why)
+{
+	static const struct {
+		const char *verb;
+		int fields;
+	} verbs[] = { { "put", 3 }, { "del", 2 }, { "add", 2 }, { "append", 2 } };
+	char *f[4] = { line, NULL, NULL, NULL }, *tab = strchr(line, '\t');
+	int want = -1, rc;
+
+	if (tab)
+		*tab = '\0';
+	for (size_t k = 0; k < sizeof(verbs) / sizeof(verbs[0]); k++)
+		if (strcmp(line, verbs[k].verb) == 0)
+			want = verbs[k].fields;
+	if (want < 0) {
+		*why = "a line begins with put, del, add or append and a TAB";
+		return MUTUAL_EINVALID;
+	}
+	/* The last field is the rest of the line: JSON may hold a TAB. */
+	for (int i = 1; i <= want; i++) {
+		if (!tab) {
+			*why = want == 3 ? "put takes KIND, ID and JSON, split by TABs"
+					 : "del, add and append take two fields, split by a TAB";
+			return MUTUAL_EINVALID;
+		}
+		f[i] = tab + 1;
+		tab = i < want ? strchr(f[i], '\t') : NULL;
+		if (tab)
+			*tab = '\0';
+	}
+	if (strcmp(f[0], "put") == 0)
+		rc = mutual_batch_entity_put(b, f[1], f[2], f[3]);
+	else if (strcmp(f[0], "del") == 0)
+		rc = mutual_batch_entity_delete(b, f[1], f[2]);
+	else if (strcmp(f[0], "add") == 0)
+		rc = mutual_batch_counter_add(b, f[1], f[2]);
+	else
+		rc = mutual_batch_append(b, f[1], f[2]);
+	if (rc < 0)
+		*why = mutual_error_last();
+	return rc;
+}
+
+/* Many writes of one action (an import, a script's run) as one batch:
+ * every line is checked before anything is written, then all of them are
+ * written in one transaction, or none. */
+static int cmd_batch(const cmd_ctx *c)
+{
+	char id[MUTUAL_EVENT_ID_STRLEN], *line = NULL;
+	const char *why = NULL;
+	size_t cap = 0, lineno = 0, n;
+	mutual_event_id first;
+	mutual_batch *b = NULL;
+	mutual_store *s = NULL;
+	FILE *in;
+	ssize_t len;
+	int rc = 0, status;
+
+	if (c->argc != 2)
+		return usage_error("%s", "batch needs FILE, or - to read the lines from stdin");
+	if (!(in = strcmp(c->argv[1], "-") == 0 ? stdin : fopen(c->argv[1], "r"))) {
+		fprintf(stderr, "mutual: cannot read %s: %s\n", term_text(c->argv[1]), strerror(errno));
+		return EXIT_FAIL;
+	}
+	if ((status = open_store(&s, c)) != EXIT_OK)
+		goto done;
+	if ((rc = mutual_batch_new(&b, s)) < 0) {
+		status = report(rc);
+		goto done;
+	}
+	while (rc == 0 && (len = getline(&line, &cap, in)) >= 0) {
+		lineno++;
+		if ((size_t)len != strlen(line)) {
+			why = "it holds a NUL byte; the input must be text";
+			rc = MUTUAL_EINVALID;
+			break;
+		}
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (len > 0 && line[0] != '#')
+			rc = batch_line(b, line, &why);
+	}
+	if (rc < 0) {
+		fprintf(stderr, "mutual: line %zu: %s (nothing was written)\n", lineno, term_text(why));
+		status = EXIT_FAIL;
+		goto done;
+	}
+	if (ferror(in)) {
+		fprintf(stderr, "mutual: cannot read %s: %s (nothing was written)\n", term_text(c->argv[1]),
+			strerror(errno));
+		status = EXIT_FAIL;
+		goto done;
+	}
+	n = mutual_batch_count(b);
+	if ((rc = mutual_batch_commit(&first, b)) < 0) {
+		status = report(rc);
+		goto done;
+	}
+	if (n == 0) {
+		printf("nothing to write\n");
+	} else {
+		mutual_event_id_format(id, sizeof(id), &first);
+		printf("%s\n%zu event(s) written in one transaction\n", id, n);
+	}
+done:
+	mutual_batch_free(b);
+	mutual_store_free(s);
+	free(line);
+	if (in != stdin)
+		fclose(in);
+	return status;
+}
+
 /* Human output of the state. The canonical JSON is ours, so a small
  * span-based reader is enough: find a member, skip a value. */
 typedef struct {
@@ -892,7 +1011,7 @@ int main(int argc, char **argv)
 		{ "verify", cmd_verify, 1 }, { "status", cmd_status, 1 }, { "sync", cmd_sync, 1 },
 		{ "recover", cmd_recover, 1 }, { "put", cmd_put, 1 }, { "del", cmd_del, 1 },
 		{ "state", cmd_state, 1 }, { "add", cmd_add, 1 }, { "counters", cmd_counters, 1 },
-		{ "rebuild", cmd_rebuild, 1 },
+		{ "rebuild", cmd_rebuild, 1 }, { "batch", cmd_batch, 1 },
 	};
 	cmd_ctx c = { getenv("MUTUAL_STORE"), 0, NULL };
 	int i = 1, status;

@@ -3,7 +3,7 @@
  * tests in SQLite's manner"): for N = 1, 2, ... the Nth allocation made
  * for libmutual fails (its own, SQLite's, libgit2's and zlib's: one
  * counter, fault.h) while one operation runs on a fresh copy of a small
- * fixture: create, join, append, sync with a folder and with a bundle, an
+ * fixture: create, join, append, a batch, sync with a folder and with a bundle, an
  * import, the projections, a rebuild, a verify. Each run must succeed or
  * fail cleanly: MUTUAL_ERROR with a message (never a claim about the data,
  * such as MUTUAL_EVERIFY, MUTUAL_ECORRUPT, a refusal, "read-only" or "not
@@ -424,6 +424,42 @@ static void append_failed(void)
 	CHECK(heads_at(path_a).events == fx.a.events + 1);
 }
 
+/* batch: an entity put, a counter add and an app event committed as one
+ * batch to a's log; all three or none. */
+static int batch_run(void)
+{
+	mutual_store *s;
+	mutual_batch *b = NULL;
+	int rc = mutual_store_open(&s, path_a, 0);
+	if (rc == 0)
+		rc = mutual_batch_new(&b, s);
+	if (rc == 0)
+		rc = mutual_batch_entity_put(b, "item", "flour", "{\"shelf\":\"low\"}");
+	if (rc == 0)
+		rc = mutual_batch_counter_add(b, "flour-kg", "2.5");
+	if (rc == 0)
+		rc = mutual_batch_append(b, "pantry.count", "{\"item\":\"flour\",\"qty\":2}");
+	if (rc == 0)
+		rc = mutual_batch_commit(NULL, b);
+	mutual_batch_free(b);
+	mutual_store_free(s);
+	return rc;
+}
+
+static void batch_done(void)
+{
+	heads h = check_store(path_a, &fx.a);
+	CHECK(h.events == fx.a.events + 3);
+}
+
+static void batch_failed(void)
+{
+	heads h = check_store(path_a, &fx.a);
+	CHECK(h.events == fx.a.events); /* all or nothing */
+	CHECK_OK(batch_run());
+	CHECK(heads_at(path_a).events == fx.a.events + 3);
+}
+
 /* sync: a meets the stick (or the bundle): it sends its new event and
  * takes b's and c's; the medium is then read by d, which must find it
  * whole. */
@@ -679,6 +715,7 @@ static const operation operations[] = {
 	{ "create", create_prepare, create_run, create_failed, create_done },
 	{ "join", create_prepare, create_run, create_failed, create_done },
 	{ "append", append_prepare, append_run, append_failed, append_done },
+	{ "batch", append_prepare, batch_run, batch_failed, batch_done },
 	{ "sync-folder", sync_folder_prepare, sync_folder_run, sync_folder_failed, sync_folder_done },
 	{ "sync-bundle", sync_bundle_prepare, sync_bundle_run, sync_bundle_failed, sync_bundle_done },
 	{ "import", import_prepare, import_run, import_failed, import_done },

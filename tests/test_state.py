@@ -1,5 +1,5 @@
 """Black-box tests of the projection commands of the `mutual` CLI: put, del,
-state, add, counters and rebuild, alone and across devices that sync.
+state, add, counters, batch and rebuild, alone and across devices that sync.
 
 Run from the source tree with the path of the built binary in MUTUAL_CLI:
 
@@ -911,6 +911,87 @@ class TestLateEvent(StateTestCase):
         self.assertEqual(len(json.loads(state)["entities"]), 1 + len(range(0, n, 3)))
         self.rebuild(o2)
         self.assertEqual(self.state_raw(o2, "request"), state)
+
+
+class TestBatch(StateTestCase):
+    """`mutual batch`: many writes from lines, as one transaction."""
+
+    LINES = ("put\titem\trice\t{\"shelf\":\"A1\",\"unit\":\"kg\"}\n"
+             "# a comment, and an empty line, are skipped\n"
+             "\n"
+             "add\trice-kg\t12.5\n"
+             "append\tpantry.stock.in\t{\"item\":\"rice\",\t\"qty\":12}\n"
+             "put\titem\tbeans\t{\"shelf\":\"B2\"}\n"
+             "del\titem\tbeans\n"
+             "put\titem\trice\t{\"shelf\":\"A3\"}\n"
+             "add\trice-kg\t-0.25\r\n")
+
+    def test_lines_are_written_as_one_run_with_the_state_of_single_commands(self):
+        a, b = self.init("a"), self.init("b")
+        r = self.assertOk(run("batch", "-", store=a, stdin=self.LINES.encode()))
+        first, count = r.stdout.splitlines()
+        m = ID_RE.match(first)
+        self.assertTrue(m, describe(r))
+        self.assertEqual(count, "7 event(s) written in one transaction")
+        own = sorted((e for e in self.events(a) if e["device"] == m.group(1)), key=lambda e: e["seq"])
+        first_seq = int(m.group(2))
+        self.assertEqual([e["seq"] for e in own][-7:], list(range(first_seq, first_seq + 7)))
+        self.assertEqual([e["type"] for e in own][-7:],
+                         ["mutual.entity.put", "mutual.counter.add", "pantry.stock.in", "mutual.entity.put",
+                          "mutual.entity.del", "mutual.entity.put", "mutual.counter.add"])
+        # The same writes as single commands on another store: the same state.
+        self.put(b, "item", "rice", {"shelf": "A1", "unit": "kg"})
+        self.add(b, "rice-kg", "12.5")
+        self.assertOk(run("append", "pantry.stock.in", '{"item":"rice",\t"qty":12}', store=b))
+        self.put(b, "item", "beans", {"shelf": "B2"})
+        self.delete(b, "item", "beans")
+        self.put(b, "item", "rice", {"shelf": "A3"})
+        self.add(b, "rice-kg", "-0.25")
+        for kind_id in (("item", "rice"), ("item", "beans")):
+            ea, eb = self.entity(a, *kind_id), self.entity(b, *kind_id)
+            self.assertEqual((ea["fields"], ea["deleted"]), (eb["fields"], eb["deleted"]))
+        self.assertEqual(self.entity(a, "item", "rice")["fields"], {"shelf": "A3", "unit": "kg"})
+        self.assertEqual(self.counters_raw(a), self.counters_raw(b))
+        self.assertEqual(self.counters_raw(a), '{"rice-kg":12.25}\n')
+        # From a file too; an empty one writes nothing.
+        path = self.path("more.tsv")
+        with open(path, "w") as f:
+            f.write("add\trice-kg\t1\n")
+        self.assertOk(run("batch", path, store=a))
+        self.assertEqual(self.counters_raw(a), '{"rice-kg":13.25}\n')
+        open(path, "w").close()
+        log = self.log_raw(a)
+        self.assertEqual(self.assertOk(run("batch", path, store=a)).stdout, "nothing to write\n")
+        self.assertEqual(self.log_raw(a), log)
+
+    def test_a_bad_line_writes_nothing(self):
+        a = self.init("a")
+        self.put(a, "item", "rice", {"shelf": "A1"})
+        log = self.log_raw(a)
+        good = "put\titem\trice\t{\"shelf\":\"A2\"}\n"
+        cases = [
+            ("unknown verb", "frob\titem\n", "line 2"),
+            ("no TAB", "add rice-kg 1\n", "line 2"),
+            ("too few fields", "put\titem\trice\n", "line 2"),
+            ("bad JSON", "put\titem\trice\t{\"shelf\":\n", "line 2"),
+            ("a reserved type", "append\tmutual.entity.put\t{\"kind\":\"item\",\"id\":\"x\",\"fields\":{}}\n", "line 2"),
+            ("a bad delta", "add\trice-kg\t12kg\n", "line 2"),
+            ("a field starting with _", "put\titem\trice\t{\"_deleted\":true}\n", "line 2"),
+            ("a NUL byte", "add\trice-kg\t1\x00\n", "line 2"),
+        ]
+        for name, bad, where in cases:
+            with self.subTest(case=name):
+                r = run("batch", "-", store=a, stdin=(good + bad + good).encode())
+                self.assertOneLineError(r, 1)
+                self.assertIn(where, r.stderr)
+                self.assertIn("nothing was written", r.stderr)
+                self.assertEqual(self.log_raw(a), log, "the log changed after: " + name)
+        self.assertOneLineError(run("batch", self.path("missing.tsv"), store=a), 1)
+        for args in (["batch"], ["batch", "-", "x"]):
+            r = run(*args, store=a)
+            self.assertEqual(r.returncode, 2, describe(r))
+            self.assertTrue(r.stderr.startswith("mutual: "), describe(r))
+        self.assertEqual(self.log_raw(a), log)
 
 
 if __name__ == "__main__":

@@ -95,7 +95,8 @@ MUTUAL_EXTERN void mutual_free(void *ptr);
 #define MUTUAL_PAYLOAD_MAX (1024 * 1024) /* bytes in an event payload */
 #define MUTUAL_NAME_MAX 200             /* bytes in a group or device name */
 #define MUTUAL_JSON_DEPTH_MAX 64        /* nesting levels in a payload */
-#define MUTUAL_BATCH_MAX 1000000        /* events in one batch append */
+#define MUTUAL_BATCH_MAX 1000000        /* events in one batch append, entries in a mutual_batch */
+#define MUTUAL_BATCH_BYTES_MAX (64 * 1024 * 1024) /* bytes of types and payloads in a mutual_batch */
 #define MUTUAL_BUSY_TIMEOUT_MS 15000    /* how long a busy store is waited for */
 
 /* ------------------------------------------------------------------ stores */
@@ -581,6 +582,95 @@ typedef int (*mutual_row_cb)(int columns, const char *const *names, const char *
  */
 MUTUAL_EXTERN int mutual_query(mutual_store *store, const char *sql, const char *const *params, size_t n_params,
 	mutual_row_cb cb, void *payload);
+
+/* ----------------------------------------------------------------- batches */
+
+/*
+ * A batch of typed writes committed as one: app events and the library's
+ * entity and counter writes, in the order added, as consecutive events of
+ * this device in one transaction (one fsync). The state afterwards is what
+ * the same single calls (mutual_append, mutual_entity_put, ...) one by one
+ * would make. Each entry is checked as its single call checks it when it
+ * is added, so a commit fails only for the store's reasons. A batch holds
+ * at most MUTUAL_BATCH_MAX entries and MUTUAL_BATCH_BYTES_MAX bytes of
+ * event types and payloads (an entity or counter write counts its payload
+ * as stored: {"kind":..,"id":..,"fields":..}).
+ *
+ *     mutual_batch *b;
+ *     if (mutual_batch_new(&b, store) == 0 &&
+ *         mutual_batch_entity_put(b, "item", "rice", "{\"shelf\":\"A3\"}") == 0 &&
+ *         mutual_batch_counter_add(b, "rice-kg", "12.5") == 0)
+ *             rc = mutual_batch_commit(NULL, b);
+ *     mutual_batch_free(b);
+ *
+ * A batch belongs to its store's thread and must be freed before the store.
+ */
+typedef struct mutual_batch mutual_batch;
+
+/**
+ * A new, empty batch of writes to `store`. `*out` is the caller's, freed
+ * with mutual_batch_free(); it keeps a pointer to `store`, which must
+ * outlive it.
+ * Errors: MUTUAL_EINVALID (no output or store), MUTUAL_EREADONLY (the store
+ * cannot be written: no batch could ever commit), MUTUAL_ERROR (out of memory).
+ */
+MUTUAL_EXTERN int mutual_batch_new(mutual_batch **out, mutual_store *store);
+
+/**
+ * Add an app event, as mutual_append() would write it: the same `type`
+ * (not "mutual.") and `payload` (a JSON object, NUL-terminated) rules.
+ * Both are copied.
+ * Errors: MUTUAL_EINVALID (no batch, a bad type or payload, the batch full:
+ * MUTUAL_BATCH_MAX entries or MUTUAL_BATCH_BYTES_MAX bytes), MUTUAL_ERROR
+ * (out of memory). On any error the batch is unchanged.
+ */
+MUTUAL_EXTERN int mutual_batch_append(mutual_batch *b, const char *type, const char *payload);
+
+/**
+ * Add an entity put, as mutual_entity_put() would write it.
+ * Errors: MUTUAL_EINVALID (no batch, a bad kind, id, field name or JSON
+ * object, the batch full), MUTUAL_ERROR (out of memory). On any error the
+ * batch is unchanged.
+ */
+MUTUAL_EXTERN int mutual_batch_entity_put(mutual_batch *b, const char *kind, const char *id, const char *fields);
+
+/**
+ * Add an entity delete, as mutual_entity_delete() would write it.
+ * Errors: MUTUAL_EINVALID (no batch, a bad kind or id, the batch full),
+ * MUTUAL_ERROR (out of memory). On any error the batch is unchanged.
+ */
+MUTUAL_EXTERN int mutual_batch_entity_delete(mutual_batch *b, const char *kind, const char *id);
+
+/**
+ * Add a counter add, as mutual_counter_add() would write it.
+ * Errors: MUTUAL_EINVALID (no batch, a bad key or delta, the batch full),
+ * MUTUAL_ERROR (out of memory). On any error the batch is unchanged.
+ */
+MUTUAL_EXTERN int mutual_batch_counter_add(mutual_batch *b, const char *key, const char *delta);
+
+/**
+ * How many entries the batch holds (0 for NULL).
+ * Errors: none.
+ */
+MUTUAL_EXTERN size_t mutual_batch_count(const mutual_batch *b);
+
+/**
+ * Write every entry of the batch, in the order added, as consecutive
+ * events of this device in one transaction, and return once they are
+ * durable: all or nothing. `out_first` (may be NULL) receives the first
+ * event's id; the others follow it seq by seq. As mutual_append_batch(),
+ * only the last event carries the device's signature, which covers the
+ * batch through the hash chain. On success the batch is empty and may be
+ * filled again; an empty batch commits nothing and returns 0 (`out_first`
+ * then gets this device and seq 0).
+ * Errors: MUTUAL_EINVALID (no batch), MUTUAL_EFORK (as mutual_append());
+ * the store's write errors. On any error the log is unchanged and the
+ * batch keeps its entries: commit again (after MUTUAL_EBUSY, say) or free it.
+ */
+MUTUAL_EXTERN int mutual_batch_commit(mutual_event_id *out_first, mutual_batch *b);
+
+/** Free the batch and what it holds, writing nothing. Accepts NULL. */
+MUTUAL_EXTERN void mutual_batch_free(mutual_batch *b);
 
 /* -------------------------------------------------------------------- sync */
 

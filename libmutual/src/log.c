@@ -6,7 +6,10 @@
  * BEGIN IMMEDIATE transaction (see db.c), chains every event to the one
  * before, and signs only the batch's last event: the chain makes that one
  * signature cover the whole batch, which keeps batched appends near raw
- * SQLite speed while every event stays covered by a signature.
+ * SQLite speed while every event stays covered by a signature. Every write
+ * of the store's own device goes through mutual__append_write: a single
+ * append, a batch of either kind (batch.c), entity and counter writes
+ * (project.c), and the library's own announcements.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -180,16 +183,11 @@ int mutual__append_check(const mutual_append_entry *entries, size_t n, int allow
 	return 0;
 }
 
-int mutual__append(mutual_event_id *out_first, mutual_store *s,
-	const mutual_append_entry *entries, size_t n, int allow_reserved)
+int mutual__append_write(mutual_event_id *out_first, mutual_store *s, const mutual_append_entry *entries, size_t n)
 {
 	uint64_t fork_seq;
 	int rc;
 
-	if (!s)
-		return mutual__fail(MUTUAL_EINVALID, "no store given");
-	if ((rc = mutual__append_check(entries, n, allow_reserved)) < 0)
-		return rc;
 	if (s->readonly)
 		return mutual__fail(MUTUAL_EREADONLY, "the store at %s is read-only: it cannot be written", s->dir);
 	if ((rc = mutual__store_load_secret(s)) < 0 || (!breaks("tx") && (rc = mutual__db_begin_write(s->db)) < 0))
@@ -204,6 +202,18 @@ int mutual__append(mutual_event_id *out_first, mutual_store *s,
 		return mutual__db_commit(s->db); /* rolls back by itself on failure */
 	mutual__db_rollback(s->db);
 	return rc;
+}
+
+int mutual__append(mutual_event_id *out_first, mutual_store *s,
+	const mutual_append_entry *entries, size_t n, int allow_reserved)
+{
+	int rc;
+
+	if (!s)
+		return mutual__fail(MUTUAL_EINVALID, "no store given");
+	if ((rc = mutual__append_check(entries, n, allow_reserved)) < 0)
+		return rc;
+	return mutual__append_write(out_first, s, entries, n);
 }
 
 int mutual_append(mutual_event_id *out, mutual_store *s, const char *type, const char *payload)

@@ -497,14 +497,19 @@ static int check_json_object(const char *json, const char *what)
 	return 0;
 }
 
-static int append_library_event(mutual_event_id *out, mutual_store *s, const char *type, mutual_buf *payload)
+/* The entry builders below give the event a single write appends
+ * (mutual_entity_put and the rest) and a batch holds (batch.c), so both
+ * build and check it one way: the type, the payload in `payload`
+ * (NUL-terminated; `e->payload` points into it) and the append's own
+ * check of the entry, reserved type allowed. */
+static int library_entry(mutual_append_entry *e, const char *type, mutual_buf *payload)
 {
-	mutual_append_entry e = { type, NULL };
 	int rc = mutual__buf_cstr(payload);
 	if (rc < 0)
 		return rc;
-	e.payload = (const char *)payload->data;
-	return mutual__append(out, s, &e, 1, 1);
+	e->type = type;
+	e->payload = (const char *)payload->data;
+	return mutual__append_check(e, 1, 1);
 }
 
 static int put_kind_id(mutual_buf *b, const char *kind, const char *id)
@@ -537,16 +542,12 @@ static int check_field_name(const char *key, size_t key_len, const char *value, 
 	return 0;
 }
 
-int mutual_entity_put(mutual_event_id *out, mutual_store *s, const char *kind, const char *id, const char *fields)
+int mutual__project_put_entry(mutual_append_entry *e, mutual_buf *payload, const char *kind, const char *id,
+	const char *fields)
 {
-	MUTUAL_STORE_ENTER(s);
-	mutual_buf b = { 0 };
 	fields_check fc = { 0, "" };
 	int rc;
 
-	if (!s)
-		return mutual__fail(MUTUAL_EINVALID, "no store given");
-	mutual__error_clear();
 	if ((rc = check_json_object(fields, "the fields")) < 0)
 		return rc;
 	if ((rc = mutual__json_members(fields, strlen(fields), check_field_name, &fc)) < 0)
@@ -554,8 +555,45 @@ int mutual_entity_put(mutual_event_id *out, mutual_store *s, const char *kind, c
 	if (fc.bad)
 		return mutual__fail(MUTUAL_EINVALID, "field names are 1 to %d bytes and do not start with '_' (\"%s\")",
 			MUTUAL_NAME_MAX, fc.key);
-	if ((rc = put_kind_id(&b, kind, id)) == 0 && (rc = mutual__buf_printf(&b, ",\"fields\":%s}", fields)) == 0)
-		rc = append_library_event(out, s, "mutual.entity.put", &b);
+	if ((rc = put_kind_id(payload, kind, id)) < 0 || (rc = mutual__buf_printf(payload, ",\"fields\":%s}", fields)) < 0)
+		return rc;
+	return library_entry(e, "mutual.entity.put", payload);
+}
+
+int mutual__project_del_entry(mutual_append_entry *e, mutual_buf *payload, const char *kind, const char *id)
+{
+	int rc;
+	if ((rc = put_kind_id(payload, kind, id)) < 0 || (rc = mutual__buf_put_u8(payload, '}')) < 0)
+		return rc;
+	return library_entry(e, "mutual.entity.del", payload);
+}
+
+int mutual__project_add_entry(mutual_append_entry *e, mutual_buf *payload, const char *key, const char *delta)
+{
+	int64_t v;
+	int rc;
+	if ((rc = mutual__project_check_name(key, key ? strlen(key) : 0, "the counter")) < 0)
+		return rc;
+	if (!delta || mutual__parse_fixed(&v, delta, strlen(delta)) < 0)
+		return mutual__fail(MUTUAL_EINVALID, "a counter delta is a number with at most 6 decimals, like 12 or -0.25");
+	if (mutual__buf_printf(payload, "{\"key\":") < 0 || mutual__json_put_string(payload, key) < 0 ||
+	    mutual__buf_printf(payload, ",\"delta\":%s}", delta) < 0)
+		return MUTUAL_ERROR;
+	return library_entry(e, "mutual.counter.add", payload);
+}
+
+int mutual_entity_put(mutual_event_id *out, mutual_store *s, const char *kind, const char *id, const char *fields)
+{
+	MUTUAL_STORE_ENTER(s);
+	mutual_append_entry e;
+	mutual_buf b = { 0 };
+	int rc;
+
+	if (!s)
+		return mutual__fail(MUTUAL_EINVALID, "no store given");
+	mutual__error_clear();
+	if ((rc = mutual__project_put_entry(&e, &b, kind, id, fields)) == 0)
+		rc = mutual__append_write(out, s, &e, 1);
 	mutual__buf_free(&b);
 	return rc;
 }
@@ -563,13 +601,15 @@ int mutual_entity_put(mutual_event_id *out, mutual_store *s, const char *kind, c
 int mutual_entity_delete(mutual_event_id *out, mutual_store *s, const char *kind, const char *id)
 {
 	MUTUAL_STORE_ENTER(s);
+	mutual_append_entry e;
 	mutual_buf b = { 0 };
 	int rc;
+
 	if (!s)
 		return mutual__fail(MUTUAL_EINVALID, "no store given");
 	mutual__error_clear();
-	if ((rc = put_kind_id(&b, kind, id)) == 0 && (rc = mutual__buf_put_u8(&b, '}')) == 0)
-		rc = append_library_event(out, s, "mutual.entity.del", &b);
+	if ((rc = mutual__project_del_entry(&e, &b, kind, id)) == 0)
+		rc = mutual__append_write(out, s, &e, 1);
 	mutual__buf_free(&b);
 	return rc;
 }
@@ -577,21 +617,15 @@ int mutual_entity_delete(mutual_event_id *out, mutual_store *s, const char *kind
 int mutual_counter_add(mutual_event_id *out, mutual_store *s, const char *key, const char *delta)
 {
 	MUTUAL_STORE_ENTER(s);
+	mutual_append_entry e;
 	mutual_buf b = { 0 };
-	int64_t v;
 	int rc;
+
 	if (!s)
 		return mutual__fail(MUTUAL_EINVALID, "no store given");
 	mutual__error_clear();
-	if ((rc = mutual__project_check_name(key, key ? strlen(key) : 0, "the counter")) < 0)
-		return rc;
-	if (!delta || mutual__parse_fixed(&v, delta, strlen(delta)) < 0)
-		return mutual__fail(MUTUAL_EINVALID, "a counter delta is a number with at most 6 decimals, like 12 or -0.25");
-	if (mutual__buf_printf(&b, "{\"key\":") < 0 || mutual__json_put_string(&b, key) < 0 ||
-	    mutual__buf_printf(&b, ",\"delta\":%s}", delta) < 0)
-		rc = MUTUAL_ERROR;
-	else
-		rc = append_library_event(out, s, "mutual.counter.add", &b);
+	if ((rc = mutual__project_add_entry(&e, &b, key, delta)) == 0)
+		rc = mutual__append_write(out, s, &e, 1);
 	mutual__buf_free(&b);
 	return rc;
 }

@@ -21,6 +21,18 @@ int mutual__apps_note_late(mutual_store *s, const mutual_event_rec *ev);
 void mutual__apps_free(mutual_store *s);
 
 int mutual__project_check_name(const char *s, size_t len, const char *what);
+
+/* The event mutual_entity_put, mutual_entity_delete and mutual_counter_add
+ * write, built and checked as they check it (MUTUAL_EINVALID for a bad
+ * kind, id, fields, key or delta, or a payload the append would refuse):
+ * its payload goes into `payload` (the caller's, to free), `*e` points at
+ * its type and at `payload`'s bytes, valid until `payload` changes. The
+ * single calls and a batch (batch.c) write what these build, unchecked
+ * again (mutual__append_write). */
+int mutual__project_put_entry(mutual_append_entry *e, mutual_buf *payload, const char *kind, const char *id,
+	const char *fields);
+int mutual__project_del_entry(mutual_append_entry *e, mutual_buf *payload, const char *kind, const char *id);
+int mutual__project_add_entry(mutual_append_entry *e, mutual_buf *payload, const char *key, const char *delta);
 /* A JSON number as fixed point with 6 decimals; -1 if not one. */
 int mutual__parse_fixed(int64_t *out, const char *text, size_t len);
 

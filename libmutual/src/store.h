@@ -69,6 +69,10 @@ int mutual__append(mutual_event_id *out_first, mutual_store *s,
  * validate entries, then append them under s->self with s->secret. */
 int mutual__append_check(const mutual_append_entry *entries, size_t n, int allow_reserved);
 int mutual__append_locked(mutual_event_id *out_first, mutual_store *s, const mutual_append_entry *entries, size_t n);
+/* Append `n` (1..MUTUAL_BATCH_MAX) entries that mutual__append_check has
+ * passed, in one write transaction of its own: refused on a read-only
+ * store or a forked device; all or nothing. */
+int mutual__append_write(mutual_event_id *out_first, mutual_store *s, const mutual_append_entry *entries, size_t n);
 
 /* What an invite carries. */
 typedef struct {

@@ -4,6 +4,9 @@ device, synced through USB sticks, bundle files or git remotes.
     import mutual
     with mutual.Store.create("/tmp/pantry", group="Food pantry", device="laptop") as store:
         store.append("pantry.stock.in", {"item": "rice", "qty": 40})
+        with store.batch() as b:        # one transaction, one fsync
+            b.put("item", "rice", {"shelf": "A3"})
+            b.add("rice-kg", "40")
         for event in store.events(type="pantry.stock.in"):
             print(event.seq, event.payload)
         store.sync("/media/stick")
@@ -19,7 +22,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tupl
 from . import _lib as C
 from ._lib import lib
 
-__all__ = ["Store", "Event", "SyncStats", "Progress", "Error", "NotFound", "Exists", "Invalid", "ReadOnly",
+__all__ = ["Store", "Batch", "Event", "SyncStats", "Progress", "Error", "NotFound", "Exists", "Invalid", "ReadOnly",
            "Busy", "Corrupt", "VerifyFailed", "NewerVersion", "Refused", "Cancelled", "Forked", "version"]
 
 
@@ -159,6 +162,78 @@ class SyncStats:
         fields = {name: getattr(st, name) for name, _ in C.SyncStats._fields_
                   if name not in ("version", "safe_to_remove", "first_refusal")}
         return cls(safe_to_remove=bool(st.safe_to_remove), refusals=tuple(refusals), **fields)
+
+
+class Batch:
+    """Writes gathered and committed as one transaction (Store.batch()).
+
+    Each entry is checked when added (Invalid, and the batch unchanged);
+    commit() writes them all as consecutive events, or none. As a context
+    manager it commits on a normal exit and discards on an exception.
+    After a commit `ids` holds the new events' ids. The Batch keeps its
+    Store alive; closing twice is safe."""
+
+    def __init__(self, store: "Store"):
+        self._h: Optional[int] = None
+        self.ids: List[str] = []
+        h = ctypes.c_void_p()
+        _check(lib.mutual_batch_new(ctypes.byref(h), store._handle))
+        self._store = store
+        self._h = h.value
+
+    @property
+    def _handle(self) -> int:
+        if self._h is None:
+            raise ValueError("the batch is closed")
+        self._store._handle  # raises when the store was closed first
+        return self._h
+
+    def append(self, type: str, payload: Dict[str, Any]) -> None:
+        """An app event, as Store.append() would write it."""
+        _check(lib.mutual_batch_append(self._handle, _b(type), _b(json.dumps(payload))))
+
+    def put(self, kind: str, id: str, fields: Dict[str, Any]) -> None:
+        """An entity put, as Store.put() would write it."""
+        _check(lib.mutual_batch_entity_put(self._handle, _b(kind), _b(id), _b(json.dumps(fields))))
+
+    def delete(self, kind: str, id: str) -> None:
+        _check(lib.mutual_batch_entity_delete(self._handle, _b(kind), _b(id)))
+
+    def add(self, key: str, delta: str) -> None:
+        """A counter add, as Store.add() would write it."""
+        _check(lib.mutual_batch_counter_add(self._handle, _b(key), _b(str(delta))))
+
+    def __len__(self) -> int:
+        return lib.mutual_batch_count(self._handle) if self._h is not None else 0
+
+    def commit(self) -> List[str]:
+        """Write every entry (durable when this returns); their ids. The
+        batch is empty afterwards; on an error nothing was written."""
+        n = len(self)
+        first = C.EventId()
+        _check(lib.mutual_batch_commit(ctypes.byref(first), self._handle))
+        device = bytes(first.device).hex()
+        self.ids = ["%s:%d" % (device, first.seq + i) for i in range(n)]
+        return self.ids
+
+    def close(self) -> None:
+        """Discard what was not committed."""
+        if self._h is not None:
+            lib.mutual_batch_free(self._h)
+            self._h = None
+
+    def __enter__(self) -> "Batch":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.commit()
+        finally:
+            self.close()
+
+    def __del__(self):
+        self.close()
 
 
 _PHASES = {1: "exporting", 2: "receiving", 3: "importing", 4: "sending"}
@@ -359,6 +434,17 @@ class Store:
         eid = C.EventId()
         _check(lib.mutual_counter_add(ctypes.byref(eid), self._handle, _b(key), _b(str(delta))))
         return _format_id(eid)
+
+    def batch(self) -> Batch:
+        """A Batch of writes for one transaction:
+
+            with store.batch() as b:
+                b.put("item", "rice", {"shelf": "A3"})
+                b.add("rice-kg", "12.5")
+                b.append("pantry.stock.in", {"item": "rice", "qty": 12})
+
+        commits on a normal exit (all or nothing), discards on an exception."""
+        return Batch(self)
 
     def counters(self) -> Dict[str, Any]:
         out = ctypes.c_void_p()

@@ -80,6 +80,64 @@ class TestStore(Base):
             self.assertEqual(j.group_name, "G")
 
 
+class TestBatch(Base):
+    def test_commits_on_exit_as_one_run_of_events(self):
+        a, b = self.pair()
+        before = len(list(a))
+        with a.batch() as batch:
+            batch.put("item", "rice", {"shelf": "A1"})
+            batch.add("rice-kg", "12.5")
+            batch.append("pantry.stock.in", {"item": "rice", "qty": 12})
+            batch.put("item", "beans", {"shelf": "B2"})
+            batch.delete("item", "beans")
+            self.assertEqual(len(batch), 5)
+            self.assertEqual(len(list(a)), before)  # nothing written before the commit
+        self.assertEqual(len(batch.ids), 5)
+        seqs = [a.get(i).seq for i in batch.ids]
+        self.assertEqual(seqs, list(range(seqs[0], seqs[0] + 5)))
+        self.assertEqual([a.get(i).type for i in batch.ids],
+                         ["mutual.entity.put", "mutual.counter.add", "pantry.stock.in", "mutual.entity.put",
+                          "mutual.entity.del"])
+        self.assertEqual(a.state("item", "rice")["fields"], {"shelf": "A1"})
+        self.assertTrue(a.state("item", "beans")["deleted"])
+        self.assertEqual(a.counters(), {"rice-kg": 12.5})
+        self.assertEqual(len(batch), 0)
+        batch.close()  # twice is safe
+        # The same state on a device that syncs it.
+        stick = self.path("stick")
+        os.mkdir(stick)
+        a.sync(stick)
+        b.sync(stick)
+        a.sync(stick)
+        self.assertEqual(a.digest(), b.digest())
+
+    def test_discards_on_exception_and_refuses_bad_entries(self):
+        with mutual.Store.create(self.path("s"), group="G") as s:
+            with self.assertRaises(KeyError):
+                with s.batch() as b:
+                    b.add("rice-kg", "1")
+                    raise KeyError("stop")
+            self.assertEqual(len(list(s)), 1)  # only the group's creation
+            with s.batch() as b:
+                b.add("k", "1")
+                with self.assertRaises(mutual.Invalid) as cm:
+                    b.put("item", "x", {"_deleted": True})
+                self.assertIn("batch entry 2", cm.exception.message)
+                self.assertRaises(mutual.Invalid, b.append, "mutual.entity.put", {"kind": "k", "id": "i", "fields": {}})
+                self.assertRaises(mutual.Invalid, b.add, "k", "1e5")
+                self.assertEqual(len(b), 1)  # unchanged by the refusals
+            self.assertEqual(s.counters(), {"k": 1})
+            with s.batch() as b:
+                pass  # an empty batch commits nothing
+            self.assertEqual(b.ids, [])
+            self.assertEqual(len(list(s)), 2)
+            b = s.batch()
+        self.assertRaises(ValueError, b.add, "k", "1")  # its store is closed
+        b.close()
+        with mutual.Store.open(self.path("s"), readonly=True) as r:
+            self.assertRaises(mutual.ReadOnly, r.batch)
+
+
 class TestStateAndSync(Base):
     def test_two_stores_through_a_folder(self):
         a, b = self.pair()
