@@ -13,14 +13,7 @@
 #include <stdint.h>
 
 #include "apps.h"
-
-enum {
-	EXIT_OK = 0,
-	EXIT_FAIL = 1,
-	EXIT_USAGE = 2,
-	EXIT_UNVERIFIED = 3,
-	EXIT_BUSY = 4,
-};
+#include "exit_status.h" /* the exit statuses, shared with `mutual` */
 
 typedef struct ctx ctx;
 

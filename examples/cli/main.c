@@ -31,20 +31,11 @@
 
 /* ------------------------------------------------------------ errors */
 
-static int fail_status(int rc)
-{
-	if (rc == MUTUAL_EVERIFY || rc == MUTUAL_ECORRUPT)
-		return EXIT_UNVERIFIED;
-	if (rc == MUTUAL_EBUSY)
-		return EXIT_BUSY;
-	return EXIT_FAIL;
-}
-
 /* An apps_* call failed: say why, in its words. */
 static int report(int rc)
 {
 	fprintf(stderr, "mutual-apps: %s\n", term_text(apps_error()));
-	return fail_status(rc);
+	return exit_status_of(rc);
 }
 
 int cli_out_of_memory(void)
@@ -172,7 +163,7 @@ int cli_open_apps(ctx *c, mutual_store **s)
 		return cli_usage_error(c, "%s needs --store DIR (or MUTUAL_STORE set)", c->cmd->words);
 	if ((rc = mutual_store_open(s, c->store, MUTUAL_OPEN_DEFAULT)) < 0) {
 		fprintf(stderr, "mutual-apps: %s\n", term_text(mutual_error_last()));
-		return fail_status(rc);
+		return exit_status_of(rc);
 	}
 	if ((rc = apps_open(*s)) < 0) {
 		mutual_store_free(*s);
