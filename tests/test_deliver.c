@@ -406,9 +406,50 @@ static void test_rebuild_admits_all_it_held_back(void)
 	mutual_store_free(a);
 }
 
+/* One name rule for new input (no DEL, valid UTF-8), while a kind, id,
+ * field or counter an older library let through (DEL was allowed there)
+ * is still applied from the log on every device, and read back. */
+static void test_names_old_and_new(void)
+{
+	mutual_store *a, *b;
+	uint8_t *f = NULL;
+	size_t n;
+
+	two_members(&a, &b);
+	CHECK_RC(mutual_entity_put(NULL, a, "sh\x7f" "elf", "s9", "{\"count\":1}"), MUTUAL_EINVALID);
+	CHECK(strstr(mutual_error_last(), "the kind must not hold control characters") != NULL);
+	CHECK_RC(mutual_entity_put(NULL, a, "shelf", "s\x7f", "{\"count\":1}"), MUTUAL_EINVALID);
+	CHECK_RC(mutual_entity_put(NULL, a, "shelf", "s\xc3", "{\"count\":1}"), MUTUAL_EINVALID);
+	CHECK_RC(mutual_entity_put(NULL, a, "shelf", "s9", "{\"co\x7funt\":1}"), MUTUAL_EINVALID);
+	CHECK_RC(mutual_entity_delete(NULL, a, "shelf", "\x7f"), MUTUAL_EINVALID);
+	CHECK_RC(mutual_counter_add(NULL, a, "rice\x7f", "1"), MUTUAL_EINVALID);
+	CHECK_RC(mutual_counter_add(NULL, a, "rice\xff", "1"), MUTUAL_EINVALID);
+
+	forge_frontier(b, &f, &n);
+	forge_event(b, now_hlc(), f, n, "mutual.entity.put",
+		"{\"kind\":\"sh\x7f" "elf\",\"id\":\"s\x7f\",\"fields\":{\"co\x7funt\":5}}");
+	free(f);
+	forge_frontier(b, &f, &n);
+	forge_event(b, now_hlc(), f, n, "mutual.counter.add", "{\"key\":\"rice\x7f\",\"delta\":2}");
+	sync_via(b, "stick");
+	sync_via(a, "stick");
+	expect_field(a, "sh\x7f" "elf", "s\x7f", "\"co\x7funt\":5");
+	expect_field(b, "sh\x7f" "elf", "s\x7f", "\"co\x7funt\":5");
+	{
+		char *json = NULL;
+		CHECK_OK(mutual_counters_json(&json, a, NULL));
+		CHECK(strstr(json, "\"rice\x7f\":2") != NULL);
+		mutual_free(json);
+	}
+	free(f);
+	mutual_store_free(a);
+	mutual_store_free(b);
+}
+
 int main(int argc, char **argv)
 {
 	static const test_case cases[] = {
+		{ "names_old_and_new", test_names_old_and_new },
 		{ "clock_far_ahead", test_clock_far_ahead },
 		{ "clock_far_behind", test_clock_far_behind },
 		{ "inflated_frontier", test_inflated_frontier },

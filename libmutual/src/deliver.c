@@ -219,7 +219,8 @@ static int take_name(mutual_deliver *d, const mutual_event_rec *ev)
 	mutual_buf name = { 0 };
 	int rc = 0;
 	if (mutual__json_get_string(&name, ev->payload, ev->payload_len, "name") == 0 &&
-	    mutual__check_name((const char *)name.data, "name") == 0)
+	    mutual__check_name((const char *)name.data, name.data ? strlen((const char *)name.data) : 0, "name",
+			       MUTUAL_NAME_NEW) == 0)
 		rc = mutual__db_device_set_name(d->s->db, ev->device, (const char *)name.data);
 	mutual__buf_free(&name);
 	return rc;

@@ -147,7 +147,7 @@ int mutual__invite_decode(mutual_invite *out, const char *text, size_t len)
 	memcpy(out->inviter, blob + 52, 32);
 	memcpy(out->name, blob + 85, name_len);
 	out->name[name_len] = '\0';
-	if ((rc = mutual__check_name(out->name, "the invite's group name")) < 0)
+	if ((rc = mutual__check_name(out->name, strlen(out->name), "the invite's group name", MUTUAL_NAME_NEW)) < 0)
 		goto done; /* MUTUAL_EINVALID, or out of memory */
 	rc = 0;
 done:

@@ -110,6 +110,15 @@ static int utf8_char(cursor *c)
 	return 0;
 }
 
+int mutual__json_utf8_valid(const char *s, size_t len)
+{
+	cursor c = { (const unsigned char *)s, (const unsigned char *)s, (const unsigned char *)s + len, NULL, 1 };
+	while (c.p < c.end)
+		if (utf8_char(&c) < 0)
+			return 0;
+	return 1;
+}
+
 static unsigned int hex4(const unsigned char *p);
 
 /* Strict: a \\uD800-\\uDBFF escape (at `hex`, already checked) must be

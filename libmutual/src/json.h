@@ -48,5 +48,7 @@ int mutual__json_canonical(mutual_buf *out, const char *text, size_t len);
 
 /* Append `s` as a quoted JSON string (escaping as RFC 8259 requires). */
 int mutual__json_put_string(mutual_buf *b, const char *s);
+/* 1 if s[0..len) is valid UTF-8 (RFC 3629), by the decoder the checks use. */
+int mutual__json_utf8_valid(const char *s, size_t len);
 
 #endif

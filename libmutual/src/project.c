@@ -130,16 +130,6 @@ static int writer_saw(mutual_buf *out, const mutual_event_rec *ev)
 
 /* --------------------------------------------------------------- entities */
 
-int mutual__project_check_name(const char *s, size_t len, const char *what)
-{
-	if (len == 0 || len > MUTUAL_NAME_MAX)
-		return mutual__fail(MUTUAL_EINVALID, "%s must be 1 to %d bytes long", what, MUTUAL_NAME_MAX);
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] < 0x20)
-			return mutual__fail(MUTUAL_EINVALID, "%s must not hold control characters", what);
-	return 0;
-}
-
 /* Test-only: in a build with -Dtest_hooks=true,
  * $MUTUAL_TEST_LAST_ARRIVAL_WINS makes the last write applied win, whatever
  * it saw: a deliberately wrong order, which the property test must catch
@@ -254,7 +244,7 @@ static int apply_member(const char *key, size_t klen, const char *value, size_t 
 {
 	entity_ctx *x = payload;
 	int rc;
-	if (klen == 0 || key[0] == '_' || klen != strlen(key) || mutual__project_check_name(key, klen, "field") < 0)
+	if (klen == 0 || key[0] == '_' || klen != strlen(key) || mutual__check_name(key, klen, "field", MUTUAL_NAME_LOGGED) < 0)
 		return 0; /* not a field an app may set: ignored, the same way everywhere */
 	x->canon.len = 0;
 	if ((rc = mutual__json_canonical(&x->canon, value, len)) < 0)
@@ -292,8 +282,8 @@ static int apply_entity(mutual_store *s, const mutual_event_rec *ev, int is_dele
 	 * come from this library (its API checks them). */
 	if ((rc = mutual__json_get_string(&x.kind_buf, ev->payload, ev->payload_len, "kind")) < 0 ||
 	    (rc = mutual__json_get_string(&x.id_buf, ev->payload, ev->payload_len, "id")) < 0 ||
-	    (rc = mutual__project_check_name((const char *)x.kind_buf.data, x.kind_buf.len, "kind")) < 0 ||
-	    (rc = mutual__project_check_name((const char *)x.id_buf.data, x.id_buf.len, "id")) < 0) {
+	    (rc = mutual__check_name((const char *)x.kind_buf.data, x.kind_buf.len, "kind", MUTUAL_NAME_LOGGED)) < 0 ||
+	    (rc = mutual__check_name((const char *)x.id_buf.data, x.id_buf.len, "id", MUTUAL_NAME_LOGGED)) < 0) {
 		rc = skipped(rc);
 		goto done;
 	}
@@ -386,7 +376,7 @@ static int apply_counter(mutual_store *s, const mutual_event_rec *ev)
 
 	memset(&c, 0, sizeof(c));
 	if ((rc = mutual__json_get_string(&c.key, ev->payload, ev->payload_len, "key")) < 0 ||
-	    (rc = mutual__project_check_name((const char *)c.key.data, c.key.len, "counter")) < 0 ||
+	    (rc = mutual__check_name((const char *)c.key.data, c.key.len, "counter", MUTUAL_NAME_LOGGED)) < 0 ||
 	    (rc = mutual__json_members(ev->payload, ev->payload_len, find_delta, &c)) < 0 || !c.delta ||
 	    (rc = mutual__parse_fixed(&delta, c.delta, c.delta_len)) < 0) {
 		rc = skipped(rc); /* skipped everywhere alike */
@@ -515,8 +505,8 @@ static int library_entry(mutual_append_entry *e, const char *type, mutual_buf *p
 static int put_kind_id(mutual_buf *b, const char *kind, const char *id)
 {
 	int rc;
-	if ((rc = mutual__project_check_name(kind, kind ? strlen(kind) : 0, "the kind")) < 0 ||
-	    (rc = mutual__project_check_name(id, id ? strlen(id) : 0, "the id")) < 0)
+	if ((rc = mutual__check_name(kind, kind ? strlen(kind) : 0, "the kind", MUTUAL_NAME_NEW)) < 0 ||
+	    (rc = mutual__check_name(id, id ? strlen(id) : 0, "the id", MUTUAL_NAME_NEW)) < 0)
 		return rc;
 	if (mutual__buf_printf(b, "{\"kind\":") < 0 || mutual__json_put_string(b, kind) < 0 ||
 	    mutual__buf_printf(b, ",\"id\":") < 0 || mutual__json_put_string(b, id) < 0)
@@ -534,7 +524,7 @@ static int check_field_name(const char *key, size_t key_len, const char *value, 
 	fields_check *c = payload;
 	(void)value;
 	(void)len;
-	if (!key[0] || key[0] == '_' || key_len != strlen(key) || mutual__project_check_name(key, key_len, "field") < 0) {
+	if (!key[0] || key[0] == '_' || key_len != strlen(key) || mutual__check_name(key, key_len, "field", MUTUAL_NAME_NEW) < 0) {
 		c->bad = 1;
 		snprintf(c->key, sizeof(c->key), "%s", key);
 		return 1;
@@ -572,7 +562,7 @@ int mutual__project_add_entry(mutual_append_entry *e, mutual_buf *payload, const
 {
 	int64_t v;
 	int rc;
-	if ((rc = mutual__project_check_name(key, key ? strlen(key) : 0, "the counter")) < 0)
+	if ((rc = mutual__check_name(key, key ? strlen(key) : 0, "the counter", MUTUAL_NAME_NEW)) < 0)
 		return rc;
 	if (!delta || mutual__parse_fixed(&v, delta, strlen(delta)) < 0)
 		return mutual__fail(MUTUAL_EINVALID, "a counter delta is a number with at most 6 decimals, like 12 or -0.25");

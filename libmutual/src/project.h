@@ -20,7 +20,6 @@ int mutual__apps_catch_up(mutual_store *s);
 int mutual__apps_note_late(mutual_store *s, const mutual_event_rec *ev);
 void mutual__apps_free(mutual_store *s);
 
-int mutual__project_check_name(const char *s, size_t len, const char *what);
 
 /* The event mutual_entity_put, mutual_entity_delete and mutual_counter_add
  * write, built and checked as they check it (MUTUAL_EINVALID for a bad

@@ -89,8 +89,14 @@ int mutual__invite_encode(char **out, const mutual_invite *inv);
 /* Decode untrusted text: the token line, optionally among '#' comment lines. */
 int mutual__invite_decode(mutual_invite *out, const char *text, size_t len);
 
-/* 0 if `name` is a usable group or device name (1..MUTUAL_NAME_MAX bytes of
- * UTF-8 without control characters). `what` names it in the message. */
-int mutual__check_name(const char *name, const char *what);
+/* The one name check, for group and device names, kinds, ids, field names
+ * and counter keys: 0 if s[0..len) is 1..MUTUAL_NAME_MAX bytes of valid
+ * UTF-8 with no control character (C0 or DEL); `what` names it in the
+ * message. That is the rule for new input (MUTUAL_NAME_NEW). A kind, id,
+ * field or counter in an event from a log was written under the older
+ * rule (no C0 control only) and is applied as it is (MUTUAL_NAME_LOGGED),
+ * so every device applies the same events; it is shown escaped. */
+enum { MUTUAL_NAME_NEW, MUTUAL_NAME_LOGGED };
+int mutual__check_name(const char *s, size_t len, const char *what, int rule);
 
 #endif
