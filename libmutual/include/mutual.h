@@ -492,6 +492,124 @@ MUTUAL_EXTERN int mutual_entity_delete(mutual_event_id *out, mutual_store *store
  */
 MUTUAL_EXTERN int mutual_state_json(char **out, mutual_store *store, const char *kind, const char *id);
 
+/*
+ * Typed state, filtered and paged: a walk over the entities of one kind
+ * in libgit2's manner (an iterator, or mutual_entity_foreach), giving each
+ * entity's fields with the write that holds each and its open conflicts,
+ * as mutual_state_json shows them, without JSON to parse again.
+ *
+ *     mutual_entity_where open[] = { { "status", "\"open\"" }, { "area", "\"North\"" } };
+ *     mutual_entity_options o = MUTUAL_ENTITY_OPTIONS_INIT;
+ *     const mutual_entity *e;
+ *     mutual_entity_iter *it;
+ *     o.kind = "board.post";
+ *     o.where = open;
+ *     o.n_where = 2;
+ *     o.limit = 50;          // a page of 50; o.after = the last one's cursor resumes
+ *     if (mutual_entity_iter_new(&it, store, &o) == 0) {
+ *             while (mutual_entity_iter_next(&e, it) == 0)
+ *                     printf("%s\n", e->id);
+ *             mutual_entity_iter_free(it);
+ *     }
+ *
+ * The walk reads the store's resolved fields (an index per field value),
+ * so a filter or a page costs what it returns, not the kind's size.
+ */
+
+/** One write of a field: the one that holds, or an open conflict. */
+typedef struct mutual_field_write {
+	uint8_t device[MUTUAL_KEY_SIZE]; /* its writer */
+	uint64_t seq;                    /* the writer's event */
+	uint64_t hlc;                    /* the event's clock (ms << 16 | counter) */
+	const char *value;               /* canonical JSON */
+	const char *text;                /* the value decoded when it is a JSON string
+					    (without U+0000), else NULL */
+} mutual_field_write;
+
+/** A field: its name, the write that holds, and the concurrent writes
+ *  that set another value (newest first in the total order). */
+typedef struct mutual_entity_field {
+	const char *name;
+	mutual_field_write write;
+	const mutual_field_write *conflicts;
+	size_t n_conflicts;
+} mutual_entity_field;
+
+/** An entity as the walk gives it; borrowed until the next call on the
+ *  iterator (or the foreach callback's return). */
+typedef struct mutual_entity {
+	const char *kind;
+	const char *id;
+	int deleted;                   /* the entity's delete holds */
+	mutual_entity_field deletion;  /* its register "_deleted" (conflicts: a
+					  delete concurrent with an edit) */
+	const mutual_entity_field *fields; /* by name; "_deleted" is not among them */
+	size_t n_fields;
+	const char *cursor;            /* give as `after` to resume after this entity */
+} mutual_entity;
+
+/** A field-equality filter: the field's value equals `value` (JSON text,
+ *  compared in canonical form: "\"open\"", "3", "true"). */
+typedef struct mutual_entity_where {
+	const char *field;
+	const char *value;
+} mutual_entity_where;
+
+#define MUTUAL_ENTITY_WHERE_MAX 8 /* filters in one walk */
+#define MUTUAL_ENTITY_CURSOR_MAX (2 * (MUTUAL_PAYLOAD_MAX + MUTUAL_NAME_MAX + 16)) /* chars in a cursor */
+
+/** What to walk. All-zero / NULL fields mean "no filter". */
+typedef struct mutual_entity_options {
+	unsigned int version;
+	const char *kind;                  /* required */
+	const char *id;                    /* only this entity */
+	const mutual_entity_where *where;  /* all of these hold */
+	size_t n_where;                    /* at most MUTUAL_ENTITY_WHERE_MAX */
+	const char *order_by;              /* NULL: by id; a field: by its value, then by id
+					      (numbers, then strings, then other JSON by its text;
+					      an entity without that field is not listed) */
+	int descending;                    /* the order reversed */
+	uint64_t limit;                    /* at most this many entities; 0: all */
+	const char *after;                 /* a cursor of this order: resume after it */
+	int include_deleted;               /* deleted entities too */
+} mutual_entity_options;
+
+#define MUTUAL_ENTITY_OPTIONS_VERSION 1
+#define MUTUAL_ENTITY_OPTIONS_INIT { MUTUAL_ENTITY_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, 0, 0, NULL, 0 }
+/** Errors: MUTUAL_EINVALID (no `opts`, or an unknown version). */
+MUTUAL_EXTERN int mutual_entity_options_init(mutual_entity_options *opts, unsigned int version);
+
+/** A walk over entities. Opaque. */
+typedef struct mutual_entity_iter mutual_entity_iter;
+
+/**
+ * Start a walk. Writes made through the same store while a walk is open
+ * may or may not be seen by it; a cursor resumes correctly after them.
+ * Errors: MUTUAL_EINVALID (no store, output or options; an unknown options
+ * version; no kind, a bad kind, id or field name, a field starting with '_',
+ * a filter value that is not JSON, more than MUTUAL_ENTITY_WHERE_MAX filters,
+ * a cursor that is not one of this order's); the store's read errors.
+ */
+MUTUAL_EXTERN int mutual_entity_iter_new(mutual_entity_iter **out, mutual_store *store,
+	const mutual_entity_options *opts);
+/**
+ * The next entity: 0 and `*out` set, or MUTUAL_ITEROVER at the end (or at
+ * the limit). `*out` is borrowed until the next call on this iterator.
+ * Errors: MUTUAL_ITEROVER (the end, not an error), MUTUAL_EINVALID (no
+ * iterator or output); the store's read errors.
+ */
+MUTUAL_EXTERN int mutual_entity_iter_next(const mutual_entity **out, mutual_entity_iter *iter);
+MUTUAL_EXTERN void mutual_entity_iter_free(mutual_entity_iter *iter);
+
+/** An entity handed to mutual_entity_foreach; non-zero stops the walk. */
+typedef int (*mutual_entity_cb)(const mutual_entity *entity, void *payload);
+/**
+ * The same walk with a callback: `cb` gets each entity in turn.
+ * Errors: as mutual_entity_iter_new; the callback's non-zero value.
+ */
+MUTUAL_EXTERN int mutual_entity_foreach(mutual_store *store, const mutual_entity_options *opts,
+	mutual_entity_cb cb, void *payload);
+
 /** Add `delta` (a number with at most 6 decimals, like "12" or "-0.25") to
  *  counter `key`. Sums are exact under any order (fixed point, never floats).
  * Errors: MUTUAL_EINVALID (a bad key, or a delta that is not a number with at most 6

@@ -190,7 +190,20 @@ static const char schema_v3[] =
 	"  device BLOB NOT NULL CHECK(length(device) = 32), bytes INTEGER NOT NULL CHECK(bytes > 0));"
 	"CREATE INDEX device_sync_bytes_device ON device_sync_bytes(device, id);";
 
-static const char *const migrations[] = { schema_v2, schema_v3 };
+/* Each entity field's resolved register, kept beside its writes so the
+ * typed walk (entity.c) filters, orders and pages through an index instead
+ * of reading every write: the write that holds (first in the total order,
+ * descending), its value's sort key (db_state.c SORT_KEY) and how many kept
+ * writes set another value. Derived, so the store rebuilds to fill it. */
+static const char schema_v4[] =
+	"CREATE TABLE entity_fields("
+	"  kind TEXT NOT NULL, id TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, sort NOT NULL,"
+	"  device BLOB NOT NULL, seq INTEGER NOT NULL, hlc INTEGER NOT NULL, conflicts INTEGER NOT NULL,"
+	"  PRIMARY KEY(kind, id, field)) WITHOUT ROWID;"
+	"CREATE INDEX entity_fields_sort ON entity_fields(kind, field, sort, id);"
+	"INSERT OR REPLACE INTO meta(key, value) VALUES('rebuild', x'01');";
+
+static const char *const migrations[] = { schema_v2, schema_v3, schema_v4 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == MUTUAL_SCHEMA_VERSION - 1,
 	"one migration per schema version after the first");
 

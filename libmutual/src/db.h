@@ -13,7 +13,7 @@
 #include "common.h"
 #include "event.h"
 
-#define MUTUAL_SCHEMA_VERSION 3
+#define MUTUAL_SCHEMA_VERSION 4
 #define MUTUAL_DB_FILE "mutual.db"
 
 typedef struct mutual_db mutual_db;
@@ -179,6 +179,10 @@ int mutual__db_field_write_drop(mutual_db *db, const char *kind, const char *id,
 	const uint8_t device[32], uint64_t seq);
 int mutual__db_field_writes_clear(mutual_db *db, const char *kind, const char *id, const char *field);
 
+/* After a field's writes changed: its resolved register (entity_fields)
+ * from them anew. */
+int mutual__db_field_settle(mutual_db *db, const char *kind, const char *id, const char *field);
+
 /* A counter's value (0 when it has none yet), and its replacement. */
 int mutual__db_counter_get(mutual_db *db, const char *key, int64_t *out);
 int mutual__db_counter_set(mutual_db *db, const char *key, int64_t value);
@@ -188,6 +192,8 @@ int mutual__db_counter_set(mutual_db *db, const char *key, int64_t value);
 typedef struct {
 	const char *id, *field;
 	const char *value;     /* canonical JSON, NUL-terminated */
+	const char *text;      /* the value decoded when a string (no U+0000), else NULL;
+				  only mutual__db_field_conflicts reads it */
 	const uint8_t *device; /* 32 bytes */
 	uint64_t seq, hlc;
 } mutual_db_entity_row;
@@ -200,13 +206,10 @@ typedef int (*mutual_db_entity_cb)(const mutual_db_entity_row *row, void *payloa
 int mutual__db_entity_rows(mutual_db *db, const char *kind, const char *id, mutual_db_entity_cb cb,
 	void *payload);
 
-/* Each counter (only `key`, when not NULL) by key, as mutual__db_entity_rows. */
-typedef struct {
-	const char *key; /* borrowed for the callback */
-	int64_t value;   /* fixed point, 6 decimals */
-} mutual_db_counter_row;
-typedef int (*mutual_db_counter_cb)(const mutual_db_counter_row *row, void *payload);
-int mutual__db_counter_rows(mutual_db *db, const char *key, mutual_db_counter_cb cb, void *payload);
+/* Every kept write of one field, as mutual__db_entity_rows orders them
+ * (its value first), each with `text`. */
+int mutual__db_field_conflicts(mutual_db *db, const char *kind, const char *id, const char *field,
+	mutual_db_entity_cb cb, void *payload);
 
 /* A column's value as the state digest reads it: SQLite's storage class
  * (the numbers are part of every digest, so they are fixed) and content. */
@@ -218,6 +221,45 @@ typedef struct {
 	const void *bytes; /* MUTUAL_DB_TEXT, MUTUAL_DB_BLOB: `len` bytes */
 	size_t len;
 } mutual_db_value;
+
+/* The typed walk's query (entity.c checks and canonicalises it first). */
+typedef struct {
+	const char *kind;
+	const char *id;                     /* or NULL */
+	const char *const *where_field;     /* n_where fields, each not starting with '_' */
+	const char *const *where_value;     /* their values, canonical JSON */
+	size_t n_where;
+	const char *order_field;            /* or NULL: by id */
+	int descending, include_deleted;
+	int has_after;                      /* resume after (after_sort, after_id) */
+	mutual_db_value after_sort;         /* the order field's sort key (by a field only) */
+	const char *after_id;
+} mutual_db_entity_query;
+/* One resolved field of a listed entity; borrowed until the next step. */
+typedef struct {
+	const char *id, *field;
+	const char *value;      /* canonical JSON */
+	const char *text;       /* decoded, when a string without U+0000; else NULL */
+	const uint8_t *device;  /* 32 bytes: the write that holds */
+	uint64_t seq, hlc;
+	uint64_t n_conflicts;   /* kept writes that set another value */
+	mutual_db_value sort;   /* the entity's order-field sort key (MUTUAL_DB_NULL by id) */
+} mutual_db_field_row;
+typedef struct mutual_db_walk mutual_db_walk;
+/* The rows of the entities `q` lists, in its order, each entity's fields
+ * together and by name; _next gives MUTUAL_ITEROVER at the end. */
+int mutual__db_entity_walk_new(mutual_db_walk **out, mutual_db *db, const mutual_db_entity_query *q);
+int mutual__db_entity_walk_next(mutual_db_field_row *row, mutual_db_walk *w);
+void mutual__db_entity_walk_free(mutual_db_walk *w);
+
+/* Each counter (only `key`, when not NULL) by key, as mutual__db_entity_rows. */
+typedef struct {
+	const char *key; /* borrowed for the callback */
+	int64_t value;   /* fixed point, 6 decimals */
+} mutual_db_counter_row;
+typedef int (*mutual_db_counter_cb)(const mutual_db_counter_row *row, void *payload);
+int mutual__db_counter_rows(mutual_db *db, const char *key, mutual_db_counter_cb cb, void *payload);
+
 /* Called once with `values` NULL when a table's rows begin (`query` is
  * the SELECT that reads them, whose text the digest covers too), then
  * once per row with its `n` columns; all borrowed for the call. */

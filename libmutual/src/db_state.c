@@ -1,7 +1,8 @@
 /*
  * db_state.c - the built-in projections' tables in SQLite: each entity
  * field's kept writes (entity_writes), its seen vector (entity_seen) and
- * its history (entity_history), the counters, the rows mutual_state_digest
+ * its history (entity_history), its resolved register (entity_fields) and
+ * the typed walk over those, the counters, the rows mutual_state_digest
  * hashes, and rebuild's emptying of them all. project.c decides what is
  * written and what the rows mean (its NOTES ON THE DESIGN); this file only
  * stores and reads them, with typed arguments, and translates SQLite's
@@ -134,6 +135,37 @@ int mutual__db_field_writes_clear(mutual_db *db, const char *kind, const char *i
 	int rc = stmt(&st, db, STATE_FIELD_DEL, "DELETE FROM entity_writes WHERE kind = ? AND id = ? AND field = ?",
 		ENTITY_WRITE);
 	if (rc < 0)
+		return rc;
+	bind_field(st, kind, id, field);
+	return mutual__db_sqlite_step_done(db, st, ENTITY_WRITE);
+}
+
+/* A value's sort key (entity_fields.sort): numbers and strings as SQLite's
+ * own numbers and text, so they order as such; null, booleans, arrays and
+ * objects as the bytes of their canonical JSON. SQLite orders the classes
+ * numbers < text < blobs. */
+#define SORT_KEY(v) \
+	"CASE json_type(" v ") WHEN 'integer' THEN json_extract(" v ", '$') WHEN 'real' THEN json_extract(" v ", '$')" \
+	" WHEN 'text' THEN json_extract(" v ", '$') ELSE CAST(" v " AS BLOB) END"
+
+int mutual__db_field_settle(mutual_db *db, const char *kind, const char *id, const char *field)
+{
+	WRITING_OR_FAIL(db);
+	sqlite3_stmt *st;
+	int rc = stmt(&st, db, STATE_FIELD_SETTLE, "INSERT OR REPLACE INTO entity_fields(kind, id, field, value, sort,"
+		" device, seq, hlc, conflicts) SELECT kind, id, field, value, " SORT_KEY("value") ", device, seq, hlc,"
+		" (SELECT count(*) FROM entity_writes o WHERE o.kind = w.kind AND o.id = w.id AND o.field = w.field"
+		"  AND o.value <> w.value)"
+		" FROM entity_writes w WHERE kind = ?1 AND id = ?2 AND field = ?3"
+		" ORDER BY hlc DESC, device DESC, seq DESC LIMIT 1", ENTITY_WRITE);
+	if (rc < 0)
+		return rc;
+	bind_field(st, kind, id, field);
+	if ((rc = mutual__db_sqlite_step_done(db, st, ENTITY_WRITE)) < 0 || sqlite3_changes(db->db) > 0)
+		return rc;
+	/* No write kept: no register either. */
+	if ((rc = stmt(&st, db, STATE_FIELD_UNSET, "DELETE FROM entity_fields WHERE kind = ? AND id = ? AND field = ?",
+		     ENTITY_WRITE)) < 0)
 		return rc;
 	bind_field(st, kind, id, field);
 	return mutual__db_sqlite_step_done(db, st, ENTITY_WRITE);
@@ -293,6 +325,7 @@ int mutual__db_entity_rows(mutual_db *db, const char *kind, const char *id, mutu
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		mutual_db_entity_row row;
 		int stop;
+		row.text = NULL;
 		row.id = (const char *)sqlite3_column_text(st, 0);
 		row.field = (const char *)sqlite3_column_text(st, 1);
 		row.value = (const char *)sqlite3_column_text(st, 2);
@@ -333,6 +366,196 @@ int mutual__db_counter_rows(mutual_db *db, const char *key, mutual_db_counter_cb
 	}
 	rc = rc == SQLITE_DONE ? 0 : mutual__db_fail(db, rc, "cannot read the counters");
 	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ------------------------------------------------------- the typed walk */
+
+struct mutual_db_walk {
+	mutual_db *db;
+	sqlite3_stmt *st;
+	int over;
+};
+
+/* Bind a typed value (a cursor's sort key) as the column held it. */
+static void bind_value(sqlite3_stmt *st, int i, const mutual_db_value *v)
+{
+	switch (v->type) {
+	case MUTUAL_DB_INTEGER:
+		sqlite3_bind_int64(st, i, v->integer);
+		break;
+	case MUTUAL_DB_FLOAT:
+		sqlite3_bind_double(st, i, v->real);
+		break;
+	case MUTUAL_DB_TEXT:
+		sqlite3_bind_text(st, i, v->bytes, (int)v->len, SQLITE_TRANSIENT);
+		break;
+	case MUTUAL_DB_BLOB:
+		sqlite3_bind_blob(st, i, v->len ? v->bytes : "", (int)v->len, SQLITE_TRANSIENT);
+		break;
+	default:
+		sqlite3_bind_null(st, i);
+	}
+}
+
+/* The walk's query: one row per field of each listed entity, an entity's
+ * fields together. `d` is the row that drives the walk: the order field's,
+ * else the first filter's, else "_deleted" (which every entity has), read
+ * through the index entity_fields_sort in the walk's order; every other
+ * table is a primary-key lookup of the same entity. SQLite without
+ * statistics guesses this plan wrong (a scan of the whole kind by id, and
+ * a range scan per field, measured), so it is fixed: INDEXED BY, CROSS JOIN
+ * for the join order, and +d.id so no range is carried to the lookups.
+ * Within an entity the rows come in no promised order: entity.c sorts its
+ * fields. */
+static int walk_sql(mutual_buf *sql, const mutual_db_entity_query *q)
+{
+	const char *dir = q->descending ? " DESC" : "";
+	int by_index = q->order_field || q->n_where || !q->include_deleted;
+	size_t joined = q->order_field ? 0 : 1; /* the filters not driving */
+	mutual__buf_printf(sql, "SELECT d.id, f.field, f.value, CASE WHEN typeof(f.sort) = 'text' THEN f.sort END,"
+		" f.device, f.seq, f.hlc, f.conflicts, %s FROM entity_fields d%s", q->order_field ? "d.sort" : "NULL",
+		by_index ? " INDEXED BY entity_fields_sort" : "");
+	for (size_t i = q->n_where ? joined : 0; i < q->n_where; i++)
+		mutual__buf_printf(sql, " CROSS JOIN entity_fields w%zu ON w%zu.kind = +d.kind AND w%zu.id = +d.id"
+			" AND w%zu.field = ?%zu AND w%zu.value = ?%zu", i, i, i, i, 10 + 2 * i, i, 11 + 2 * i);
+	if (!q->include_deleted && (q->order_field || q->n_where))
+		mutual__buf_printf(sql, " CROSS JOIN entity_fields x ON x.kind = +d.kind AND x.id = +d.id"
+			" AND x.field = '_deleted' AND x.value = 'false'");
+	mutual__buf_printf(sql, " CROSS JOIN entity_fields f ON f.kind = +d.kind AND f.id = +d.id WHERE d.kind = ?1");
+	if (q->order_field)
+		mutual__buf_printf(sql, " AND d.field = ?2");
+	else if (q->n_where)
+		mutual__buf_printf(sql, " AND d.field = ?10 AND d.sort = " SORT_KEY("?11") " AND d.value = ?11");
+	else
+		mutual__buf_printf(sql, " AND d.field = '_deleted'%s",
+			q->include_deleted ? "" : " AND d.sort = CAST('false' AS BLOB) AND d.value = 'false'");
+	if (q->id)
+		mutual__buf_printf(sql, " AND d.id = ?3");
+	if (q->has_after)
+		mutual__buf_printf(sql, q->order_field ? " AND (d.sort, d.id) %s (?4, ?5)" : " AND d.id %s ?5",
+			q->descending ? "<" : ">");
+	if (q->order_field)
+		mutual__buf_printf(sql, " ORDER BY d.sort%s, d.id%s", dir, dir);
+	else
+		mutual__buf_printf(sql, " ORDER BY d.id%s", dir);
+	return mutual__buf_cstr(sql);
+}
+
+int mutual__db_entity_walk_new(mutual_db_walk **out, mutual_db *db, const mutual_db_entity_query *q)
+{
+	mutual_buf sql = { 0 };
+	mutual_db_walk *w;
+	int rc;
+
+	*out = NULL;
+	if (walk_sql(&sql, q) < 0)
+		return MUTUAL_ERROR;
+	if (!(w = mutual__calloc(1, sizeof(*w)))) {
+		mutual__buf_free(&sql);
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
+	}
+	w->db = db;
+	rc = sqlite3_prepare_v2(db->db, (const char *)sql.data, -1, &w->st, NULL);
+	mutual__buf_free(&sql);
+	if (rc != SQLITE_OK) {
+		mutual__free(w);
+		return mutual__db_fail(db, rc, "cannot read the state");
+	}
+	sqlite3_bind_text(w->st, 1, q->kind, -1, SQLITE_TRANSIENT);
+	if (q->order_field)
+		sqlite3_bind_text(w->st, 2, q->order_field, -1, SQLITE_TRANSIENT);
+	if (q->id)
+		sqlite3_bind_text(w->st, 3, q->id, -1, SQLITE_TRANSIENT);
+	if (q->has_after) {
+		bind_value(w->st, 4, &q->after_sort);
+		sqlite3_bind_text(w->st, 5, q->after_id, -1, SQLITE_TRANSIENT);
+	}
+	for (size_t i = 0; i < q->n_where; i++) {
+		sqlite3_bind_text(w->st, 10 + 2 * (int)i, q->where_field[i], -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(w->st, 11 + 2 * (int)i, q->where_value[i], -1, SQLITE_TRANSIENT);
+	}
+	*out = w;
+	return 0;
+}
+
+int mutual__db_entity_walk_next(mutual_db_field_row *row, mutual_db_walk *w)
+{
+	int rc;
+	for (;;) {
+		if (w->over)
+			return MUTUAL_ITEROVER;
+		rc = sqlite3_step(w->st);
+		if (rc != SQLITE_ROW) {
+			w->over = 1;
+			return rc == SQLITE_DONE ? MUTUAL_ITEROVER : mutual__db_fail(w->db, rc, "cannot read the state");
+		}
+		row->id = (const char *)sqlite3_column_text(w->st, 0);
+		row->field = (const char *)sqlite3_column_text(w->st, 1);
+		row->value = (const char *)sqlite3_column_text(w->st, 2);
+		row->text = (const char *)sqlite3_column_text(w->st, 3);
+		/* A string holding U+0000 is no C string: its text is left out. */
+		if (row->text && strlen(row->text) != (size_t)sqlite3_column_bytes(w->st, 3))
+			row->text = NULL;
+		if (!row->id || !row->field || !row->value || sqlite3_column_bytes(w->st, 4) != 32)
+			continue;
+		row->device = sqlite3_column_blob(w->st, 4);
+		row->seq = (uint64_t)sqlite3_column_int64(w->st, 5);
+		row->hlc = (uint64_t)sqlite3_column_int64(w->st, 6);
+		row->n_conflicts = (uint64_t)sqlite3_column_int64(w->st, 7);
+		memset(&row->sort, 0, sizeof(row->sort));
+		row->sort.type = sqlite3_column_type(w->st, 8);
+		if (row->sort.type == SQLITE_INTEGER) {
+			row->sort.integer = sqlite3_column_int64(w->st, 8);
+		} else if (row->sort.type == SQLITE_FLOAT) {
+			row->sort.real = sqlite3_column_double(w->st, 8);
+		} else if (row->sort.type != SQLITE_NULL) {
+			row->sort.bytes = row->sort.type == SQLITE_BLOB ? sqlite3_column_blob(w->st, 8)
+									: (const void *)sqlite3_column_text(w->st, 8);
+			row->sort.len = (size_t)sqlite3_column_bytes(w->st, 8);
+		}
+		return 0;
+	}
+}
+
+void mutual__db_entity_walk_free(mutual_db_walk *w)
+{
+	if (!w)
+		return;
+	sqlite3_finalize(w->st);
+	mutual__free(w);
+}
+
+int mutual__db_field_conflicts(mutual_db *db, const char *kind, const char *id, const char *field,
+	mutual_db_entity_cb cb, void *payload)
+{
+	sqlite3_stmt *st;
+	int rc = stmt(&st, db, STATE_FIELD_CONFLICTS, "SELECT value, CASE json_type(value) WHEN 'text' THEN"
+		" json_extract(value, '$') END, device, seq, hlc FROM entity_writes"
+		" WHERE kind = ?1 AND id = ?2 AND field = ?3 ORDER BY hlc DESC, device DESC, seq DESC",
+		"cannot read the state");
+	if (rc < 0)
+		return rc;
+	bind_field(st, kind, id, field);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		mutual_db_entity_row row = { id, field, NULL, NULL, NULL, 0, 0 };
+		int stop;
+		row.value = (const char *)sqlite3_column_text(st, 0);
+		row.text = (const char *)sqlite3_column_text(st, 1);
+		if (row.text && strlen(row.text) != (size_t)sqlite3_column_bytes(st, 1))
+			row.text = NULL;
+		if (!row.value || sqlite3_column_bytes(st, 2) != 32)
+			continue;
+		row.device = sqlite3_column_blob(st, 2);
+		row.seq = (uint64_t)sqlite3_column_int64(st, 3);
+		row.hlc = (uint64_t)sqlite3_column_int64(st, 4);
+		if ((stop = cb(&row, payload)) != 0) {
+			sqlite3_reset(st);
+			return stop;
+		}
+	}
+	rc = rc == SQLITE_DONE ? 0 : mutual__db_fail(db, rc, "cannot read the state");
+	sqlite3_reset(st);
 	return rc;
 }
 
@@ -445,7 +668,8 @@ done:
 int mutual__db_state_clear(mutual_db *db)
 {
 	WRITING_OR_FAIL(db);
-	int rc = sqlite3_exec(db->db, "DELETE FROM entity_writes; DELETE FROM entity_seen; DELETE FROM entity_history;"
+	int rc = sqlite3_exec(db->db, "DELETE FROM entity_writes; DELETE FROM entity_fields; DELETE FROM entity_seen;"
+				      "DELETE FROM entity_history;"
 				      "DELETE FROM counters;"
 				      "UPDATE app_projections SET applied_id = 0, pos_hlc = 0, pos_device = x'', pos_seq = 0,"
 				      " forks = -1", NULL, NULL, NULL);

@@ -190,7 +190,7 @@ static int apply_field(entity_ctx *x, const char *field, const char *value, size
 	const char *kind = x->kind, *id = x->id;
 	const uint8_t *old;
 	size_t old_n, n_vec;
-	int rc;
+	int rc, dropped = 0;
 
 	/* The field's seen vector grows by what this writer saw. */
 	if ((rc = mutual__db_seen_get(db, kind, id, field, &x->old)) < 0)
@@ -224,17 +224,22 @@ static int apply_field(entity_ctx *x, const char *field, const char *value, size
 	for (size_t i = 0; i < x->kept.len / MUTUAL_FRONTIER_ENTRY; i++) {
 		const uint8_t *w = x->kept.data + i * MUTUAL_FRONTIER_ENTRY;
 		uint64_t seq = mutual__get_u64(w + 32);
-		if (vec_get(x->vec.data, n_vec, w) >= seq &&
-		    (rc = mutual__db_field_write_drop(db, kind, id, field, w, seq)) < 0)
+		if (vec_get(x->vec.data, n_vec, w) < seq)
+			continue;
+		if ((rc = mutual__db_field_write_drop(db, kind, id, field, w, seq)) < 0)
 			return rc;
+		dropped = 1;
 	}
 	if (last_arrival_wins()) {
 		if ((rc = mutual__db_field_writes_clear(db, kind, id, field)) < 0)
 			return rc;
 	} else if (vec_get(x->vec.data, n_vec, ev->device) >= ev->seq) {
-		return 0; /* another write of this field saw this one: it is history */
+		/* another write of this field saw this one: it is history */
+		return dropped ? mutual__db_field_settle(db, kind, id, field) : 0;
 	}
-	if ((rc = mutual__db_field_write_add(db, kind, id, field, ev->device, ev->seq, ev->hlc, value, value_len)) < 0)
+	/* The resolved register follows the kept writes (db.c schema 4). */
+	if ((rc = mutual__db_field_write_add(db, kind, id, field, ev->device, ev->seq, ev->hlc, value, value_len)) < 0 ||
+	    (rc = mutual__db_field_settle(db, kind, id, field)) < 0)
 		return rc;
 	x->s->projection_stats.fields_updated++;
 	return 0;
