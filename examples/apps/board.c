@@ -6,9 +6,10 @@
  * when two volunteers claim the same request offline, both writes survive
  * the merge: the one later in the total order holds it on every device and
  * the other is kept as a conflict on "holder", shown until someone writes
- * again having seen both. The state comes back as canonical JSON
- * (mutual_state_json), which SQLite's JSON functions read through
- * mutual_query: the app needs no JSON parser of its own.
+ * again having seen both. The posts come back through the library's
+ * typed walk (mutual_entity_foreach), filtered by status: the app needs no
+ * JSON parser of its own, and never reads the closed posts to list the
+ * open ones.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,116 +87,174 @@ done:
 
 /* ------------------------------------------------------------ reading */
 
-/* Rows come one per post and conflicting holder (typed rows, never names
- * joined by a separator: another member's software can write any
- * character into a name); a post is handed on once its rows are in. */
-struct walk {
-	board_item_cb cb;
-	void *payload;
-	int have;          /* a post is being gathered */
-	char *col[12];     /* its columns, copied ("" for NULL); col[10] unused */
-	char *holders[HOLDERS_MAX];
-	size_t n;
-};
+/* A post as listed: its own copies of what the walk lent (the walk's
+ * entity is borrowed until its next step, and posts are sorted first). */
+typedef struct {
+	char *col[9];      /* id, kind, category, title, area, urgency, contact, status, holder */
+	int64_t posted;
+	char **holders;    /* conflicting claims: other names, sorted, each once */
+	size_t n_holders;
+	int status_conflict;
+	int live;          /* open or claimed */
+	int urgency_rank;
+} post_row;
 
-static void walk_clear(struct walk *w)
+typedef struct {
+	post_row *rows;
+	size_t n, cap;
+	int failed;
+} post_list;
+
+static const mutual_entity_field *field_of(const mutual_entity *e, const char *name)
 {
-	for (size_t i = 0; i < sizeof(w->col) / sizeof(*w->col); i++)
-		free(w->col[i]);
-	for (size_t i = 0; i < w->n; i++)
-		free(w->holders[i]);
-	memset(w->col, 0, sizeof(w->col));
-	w->n = 0;
-	w->have = 0;
+	for (size_t i = 0; i < e->n_fields; i++)
+		if (strcmp(e->fields[i].name, name) == 0)
+			return &e->fields[i];
+	return NULL;
 }
 
-static int walk_flush(struct walk *w)
+/* A field as text: a string's own text, another JSON value as written
+ * (any member can write any field: mutual put), a missing one as "", so
+ * front ends never meet a NULL. */
+static const char *text_of(const mutual_entity_field *f)
 {
-	char **v = w->col;
-	int rc;
-	if (!w->have)
-		return 0;
-	/* Any member can write any field (mutual put): a missing one reads as
-	 * "", so front ends never meet a NULL. */
-	board_item item = {
-		.id = v[0], .kind = v[1], .category = v[2], .title = v[3], .area = v[4], .urgency = v[5],
-		.contact = v[6], .status = v[7], .holder = v[8], .posted = strtoll(v[9], NULL, 10),
-		.conflicting_holders = (const char *const *)w->holders, .n_conflicting_holders = w->n,
-		.status_conflict = strcmp(v[11], "1") == 0,
-	};
-	rc = w->cb(&item, w->payload);
-	walk_clear(w);
-	return rc;
+	return !f ? "" : f->write.text ? f->write.text : f->write.value;
 }
 
-static int item_row(int columns, const char *const *names, const char *const *v, void *payload)
+static int by_name(const void *a, const void *b)
 {
-	(void)columns;
-	(void)names;
-	struct walk *w = payload;
-	int rc;
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
-	if (w->have && strcmp(w->col[0], v[0] ? v[0] : "") != 0 && (rc = walk_flush(w)) != 0)
-		return rc;
-	if (!w->have) {
-		for (size_t i = 0; i < sizeof(w->col) / sizeof(*w->col); i++)
-			if (i != 10 && !(w->col[i] = strdup(v[i] ? v[i] : "")))
-				return apps__fail(MUTUAL_ERROR, "out of memory reading the board");
-		w->have = 1;
+/* Losing claims that name someone other than the holder are the conflict
+ * a volunteer must see; a concurrent release ("") is not. */
+static int keep_holders(post_row *r, const mutual_entity_field *holder)
+{
+	size_t n = holder ? holder->n_conflicts : 0, kept = 0;
+	if (n > HOLDERS_MAX)
+		n = HOLDERS_MAX;
+	if (n && !(r->holders = calloc(n, sizeof(*r->holders))))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const char *who = holder->conflicts[i].text;
+		if (!who || !*who || strcmp(who, r->col[8]) == 0)
+			continue;
+		if (!(r->holders[kept] = strdup(who)))
+			return -1;
+		kept++;
 	}
-	/* Sorted, so a holder named by several losing writes comes once. */
-	if (v[10] && w->n < HOLDERS_MAX && (w->n == 0 || strcmp(w->holders[w->n - 1], v[10]) != 0)) {
-		if (!(w->holders[w->n] = strdup(v[10])))
-			return apps__fail(MUTUAL_ERROR, "out of memory reading the board");
-		w->n++;
+	qsort(r->holders, kept, sizeof(*r->holders), by_name);
+	r->n_holders = 0;
+	for (size_t i = 0; i < kept; i++) {
+		if (r->n_holders && strcmp(r->holders[r->n_holders - 1], r->holders[i]) == 0) {
+			free(r->holders[i]);
+			continue;
+		}
+		r->holders[r->n_holders++] = r->holders[i];
 	}
 	return 0;
 }
 
+static void post_row_free(post_row *r)
+{
+	for (size_t i = 0; i < sizeof(r->col) / sizeof(*r->col); i++)
+		free(r->col[i]);
+	for (size_t i = 0; i < r->n_holders; i++)
+		free(r->holders[i]);
+	free(r->holders);
+}
+
+static int take_post(const mutual_entity *e, void *payload)
+{
+	static const char *const names[] = { NULL, "kind", "category", "title", "area", "urgency", "contact",
+		"status", "holder" };
+	post_list *l = payload;
+	post_row *r;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		post_row *rows = realloc(l->rows, cap * sizeof(*rows));
+		if (!rows)
+			goto fail;
+		l->rows = rows;
+		l->cap = cap;
+	}
+	r = &l->rows[l->n++];
+	memset(r, 0, sizeof(*r));
+	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+		if (!(r->col[i] = strdup(i == 0 ? e->id : text_of(field_of(e, names[i])))))
+			goto fail;
+	r->posted = strtoll(text_of(field_of(e, "posted")), NULL, 10);
+	const mutual_entity_field *status = field_of(e, "status");
+	r->status_conflict = status && status->n_conflicts > 0;
+	r->live = strcmp(r->col[7], "open") == 0 || strcmp(r->col[7], "claimed") == 0;
+	r->urgency_rank = strcmp(r->col[5], "urgent") == 0 ? 0 : strcmp(r->col[5], "normal") == 0 ? 1 : 2;
+	if (keep_holders(r, field_of(e, "holder")) < 0)
+		goto fail;
+	return 0;
+fail:
+	l->failed = 1;
+	return apps__fail(MUTUAL_ERROR, "out of memory reading the board");
+}
+
+/* Open and claimed posts first, urgent first, then the oldest. */
+static int board_order(const void *a, const void *b)
+{
+	const post_row *x = a, *y = b;
+	if (x->live != y->live)
+		return y->live - x->live;
+	if (x->urgency_rank != y->urgency_rank)
+		return x->urgency_rank - y->urgency_rank;
+	if (x->posted != y->posted)
+		return x->posted < y->posted ? -1 : 1;
+	return strcmp(x->col[0], y->col[0]);
+}
+
+/* The posts through the library's typed walk: by status when closed
+ * posts are left out, so a listing reads the open and claimed posts only,
+ * however many were closed (the store keeps an index per field value). */
 int board_foreach(mutual_store *store, const char *id, int include_closed, board_item_cb cb,
 	void *payload)
 {
-	/* Losing claims that name someone other than the holder are the
-	 * conflict a volunteer must see; a concurrent release ("") is not. */
-	/* Each entity's JSON is parsed once into its small parts (the CTE is
-	 * materialized, so they are not re-extracted per use): json_extract
-	 * re-reads the whole text every time, writers and all. */
-	static const char sql[] =
-		"WITH e AS MATERIALIZED (SELECT json_extract(value, '$.id') AS id,"
-		"   json_extract(value, '$.fields') AS f, json_extract(value, '$.conflicts') AS conflicts"
-		"  FROM json_each(?1, '$.entities') WHERE NOT json_extract(value, '$.deleted')),"
-		" p AS MATERIALIZED (SELECT id, conflicts,"
-		"   json_extract(f, '$.kind') AS kind, json_extract(f, '$.category') AS category,"
-		"   json_extract(f, '$.title') AS title, json_extract(f, '$.area') AS area,"
-		"   json_extract(f, '$.urgency') AS urgency, json_extract(f, '$.contact') AS contact,"
-		"   json_extract(f, '$.status') AS status,"
-		"   coalesce(json_extract(f, '$.holder'), '') AS holder,"
-		"   json_extract(f, '$.posted') AS posted FROM e)"
-		"SELECT p.id, kind, category, title, area, urgency, contact, status, holder, posted,"
-		" json_extract(h.value, '$.value'),"
-		" EXISTS (SELECT 1 FROM json_each(p.conflicts, '$.status') AS c"
-		"   WHERE json_extract(c.value, '$.value') <> p.status)"
-		" FROM p LEFT JOIN json_each(p.conflicts, '$.holder') AS h"
-		"  ON json_extract(h.value, '$.value') <> '' AND json_extract(h.value, '$.value') <> p.holder"
-		" WHERE ?2 = '1' OR status IN ('open', 'claimed')"
-		" ORDER BY status IN ('open', 'claimed') DESC,"
-		"  CASE urgency WHEN 'urgent' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END, posted, p.id, 11";
-	char *state = NULL;
-	int rc = mutual_state_json(&state, store, KIND, id);
-	if (rc != 0)
-		return rc == MUTUAL_ENOTFOUND ? apps__fail(rc, "no post %s on this device", id)
-					      : apps__lib(rc);
-	const char *params[] = { state, include_closed || id ? "1" : "0" };
-	struct walk walk;
-	memset(&walk, 0, sizeof(walk));
-	walk.cb = cb;
-	walk.payload = payload;
-	rc = mutual_query(store, sql, params, 2, item_row, &walk);
+	static const char *const live[] = { "\"open\"", "\"claimed\"" };
+	mutual_entity_options o = MUTUAL_ENTITY_OPTIONS_INIT;
+	mutual_entity_where where;
+	post_list list = { NULL, 0, 0, 0 };
+	int rc = 0;
+
+	o.kind = KIND;
+	o.id = id;
+	if (id || include_closed) {
+		rc = mutual_entity_foreach(store, &o, take_post, &list);
+	} else {
+		o.where = &where;
+		o.n_where = 1;
+		for (size_t i = 0; i < sizeof(live) / sizeof(*live) && rc == 0; i++) {
+			where.field = "status";
+			where.value = live[i];
+			rc = mutual_entity_foreach(store, &o, take_post, &list);
+		}
+	}
+	if (rc == 0 && id && list.n == 0)
+		rc = apps__fail(MUTUAL_ENOTFOUND, "no post %s on this device", id);
+	else if (rc != 0 && !list.failed)
+		rc = apps__lib(rc);
 	if (rc == 0)
-		rc = walk_flush(&walk);
-	walk_clear(&walk);
-	mutual_free(state);
-	return rc < 0 ? apps__lib(rc) : rc;
+		qsort(list.rows, list.n, sizeof(*list.rows), board_order);
+	for (size_t i = 0; i < list.n && rc == 0; i++) {
+		post_row *r = &list.rows[i];
+		board_item item = {
+			.id = r->col[0], .kind = r->col[1], .category = r->col[2], .title = r->col[3],
+			.area = r->col[4], .urgency = r->col[5], .contact = r->col[6], .status = r->col[7],
+			.holder = r->col[8], .posted = r->posted,
+			.conflicting_holders = (const char *const *)r->holders, .n_conflicting_holders = r->n_holders,
+			.status_conflict = r->status_conflict,
+		};
+		rc = cb(&item, payload);
+	}
+	for (size_t i = 0; i < list.n; i++)
+		post_row_free(&list.rows[i]);
+	free(list.rows);
+	return rc;
 }
 
 /* What a change needs to know of the post as this device sees it. */

@@ -605,7 +605,8 @@ MUTUAL_EXTERN void mutual_entity_iter_free(mutual_entity_iter *iter);
 typedef int (*mutual_entity_cb)(const mutual_entity *entity, void *payload);
 /**
  * The same walk with a callback: `cb` gets each entity in turn.
- * Errors: as mutual_entity_iter_new; the callback's non-zero value.
+ * Errors: MUTUAL_EINVALID (no callback, or options mutual_entity_iter_new
+ * refuses); the store's read errors; the callback's non-zero value.
  */
 MUTUAL_EXTERN int mutual_entity_foreach(mutual_store *store, const mutual_entity_options *opts,
 	mutual_entity_cb cb, void *payload);
