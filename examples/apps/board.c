@@ -90,7 +90,8 @@ done:
 /* A post as listed: its own copies of what the walk lent (the walk's
  * entity is borrowed until its next step, and posts are sorted first). */
 typedef struct {
-	char *col[9];      /* id, kind, category, title, area, urgency, contact, status, holder */
+	char *col[9];      /* id, kind, category, title, area, urgency, contact, status, holder:
+			      one allocation, at col[0] */
 	int64_t posted;
 	char **holders;    /* conflicting claims: other names, sorted, each once */
 	size_t n_holders;
@@ -104,14 +105,6 @@ typedef struct {
 	size_t n, cap;
 	int failed;
 } post_list;
-
-static const mutual_entity_field *field_of(const mutual_entity *e, const char *name)
-{
-	for (size_t i = 0; i < e->n_fields; i++)
-		if (strcmp(e->fields[i].name, name) == 0)
-			return &e->fields[i];
-	return NULL;
-}
 
 /* A field as text: a string's own text, another JSON value as written
  * (any member can write any field: mutual put), a missing one as "", so
@@ -157,19 +150,29 @@ static int keep_holders(post_row *r, const mutual_entity_field *holder)
 
 static void post_row_free(post_row *r)
 {
-	for (size_t i = 0; i < sizeof(r->col) / sizeof(*r->col); i++)
-		free(r->col[i]);
+	free(r->col[0]);
 	for (size_t i = 0; i < r->n_holders; i++)
 		free(r->holders[i]);
 	free(r->holders);
 }
 
+/* The fields a post shows, in name order (the walk gives fields by name,
+ * so one merge finds them all), and where each goes in post_row.col. */
+static const struct {
+	const char *name;
+	int col;
+} shown[] = { { "area", 4 }, { "category", 2 }, { "contact", 6 }, { "holder", 8 }, { "kind", 1 },
+	{ "posted", -1 }, { "status", 7 }, { "title", 3 }, { "urgency", 5 } };
+
 static int take_post(const mutual_entity *e, void *payload)
 {
-	static const char *const names[] = { NULL, "kind", "category", "title", "area", "urgency", "contact",
-		"status", "holder" };
 	post_list *l = payload;
+	const mutual_entity_field *found[sizeof(shown) / sizeof(*shown)] = { 0 };
+	const char *text[9];
+	size_t len[9], total = 0, k = 0;
 	post_row *r;
+	char *at;
+
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 64;
 		post_row *rows = realloc(l->rows, cap * sizeof(*rows));
@@ -178,17 +181,37 @@ static int take_post(const mutual_entity *e, void *payload)
 		l->rows = rows;
 		l->cap = cap;
 	}
-	r = &l->rows[l->n++];
+	for (size_t i = 0; i < e->n_fields && k < sizeof(shown) / sizeof(*shown);) {
+		int c = strcmp(e->fields[i].name, shown[k].name);
+		if (c == 0)
+			found[k] = &e->fields[i];
+		if (c <= 0)
+			i++;
+		if (c >= 0)
+			k++;
+	}
+	text[0] = e->id;
+	for (k = 0; k < sizeof(shown) / sizeof(*shown); k++)
+		if (shown[k].col >= 0)
+			text[shown[k].col] = text_of(found[k]);
+	for (int c = 0; c < 9; c++)
+		total += (len[c] = strlen(text[c])) + 1;
+	r = &l->rows[l->n];
 	memset(r, 0, sizeof(*r));
-	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
-		if (!(r->col[i] = strdup(i == 0 ? e->id : text_of(field_of(e, names[i])))))
-			goto fail;
-	r->posted = strtoll(text_of(field_of(e, "posted")), NULL, 10);
-	const mutual_entity_field *status = field_of(e, "status");
-	r->status_conflict = status && status->n_conflicts > 0;
+	/* One allocation per post: col[0] owns them all. */
+	if (!(at = malloc(total)))
+		goto fail;
+	l->n++;
+	for (int c = 0; c < 9; c++) {
+		memcpy(at, text[c], len[c] + 1);
+		r->col[c] = at;
+		at += len[c] + 1;
+	}
+	r->posted = strtoll(text_of(found[5]), NULL, 10);
+	r->status_conflict = found[6] && found[6]->n_conflicts > 0;
 	r->live = strcmp(r->col[7], "open") == 0 || strcmp(r->col[7], "claimed") == 0;
 	r->urgency_rank = strcmp(r->col[5], "urgent") == 0 ? 0 : strcmp(r->col[5], "normal") == 0 ? 1 : 2;
-	if (keep_holders(r, field_of(e, "holder")) < 0)
+	if (keep_holders(r, found[3]) < 0)
 		goto fail;
 	return 0;
 fail:

@@ -194,13 +194,18 @@ static const char schema_v3[] =
  * typed walk (entity.c) filters, orders and pages through an index instead
  * of reading every write: the write that holds (first in the total order,
  * descending), its value's sort key (db_state.c SORT_KEY) and how many kept
- * writes set another value. Derived, so the store rebuilds to fill it. */
+ * writes set another value; and all of an entity's registers packed in one
+ * row of `entities`. Derived, so the store rebuilds to fill them. */
 static const char schema_v4[] =
 	"CREATE TABLE entity_fields("
 	"  kind TEXT NOT NULL, id TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, sort NOT NULL,"
 	"  device BLOB NOT NULL, seq INTEGER NOT NULL, hlc INTEGER NOT NULL, conflicts INTEGER NOT NULL,"
 	"  PRIMARY KEY(kind, id, field)) WITHOUT ROWID;"
-	"CREATE INDEX entity_fields_sort ON entity_fields(kind, field, sort, id);"
+	"CREATE INDEX entity_fields_sort ON entity_fields(kind, field, sort, id, value);"
+	/* The same registers, one row per entity, packed (db_state.c): what the
+	 * walk reads, a row per entity instead of one per field. */
+	"CREATE TABLE entities(kind TEXT NOT NULL, id TEXT NOT NULL, deleted INTEGER NOT NULL, fields BLOB NOT NULL,"
+	"  PRIMARY KEY(kind, id)) WITHOUT ROWID;"
 	"INSERT OR REPLACE INTO meta(key, value) VALUES('rebuild', x'01');";
 
 static const char *const migrations[] = { schema_v2, schema_v3, schema_v4 };

@@ -182,6 +182,19 @@ int mutual__db_field_writes_clear(mutual_db *db, const char *kind, const char *i
 /* After a field's writes changed: its resolved register (entity_fields)
  * from them anew. */
 int mutual__db_field_settle(mutual_db *db, const char *kind, const char *id, const char *field);
+/* After an event changed an entity's registers: its packed row anew
+ * (`scratch` is the caller's, reused). */
+int mutual__db_entity_pack(mutual_db *db, const char *kind, const char *id, mutual_buf *scratch);
+/* One field of a packed row: its strings and writer point into the row. */
+typedef struct {
+	const char *name, *value, *text; /* text: the decoded string, or NULL */
+	const uint8_t *device;           /* 32 bytes */
+	uint64_t seq, hlc;
+	uint32_t n_conflicts;
+} mutual_db_packed_field;
+/* The field at *pos of a packed row of `len` bytes, *pos moved past it:
+ * 1, or 0 at the end; MUTUAL_ECORRUPT when the row is damaged. */
+int mutual__db_packed_next(mutual_db_packed_field *out, const uint8_t *row, size_t len, size_t *pos);
 
 /* A counter's value (0 when it has none yet), and its replacement. */
 int mutual__db_counter_get(mutual_db *db, const char *key, int64_t *out);
@@ -235,21 +248,18 @@ typedef struct {
 	mutual_db_value after_sort;         /* the order field's sort key (by a field only) */
 	const char *after_id;
 } mutual_db_entity_query;
-/* One resolved field of a listed entity; borrowed until the next step. */
+/* A listed entity: its id and packed fields (db_state.c), and its
+ * order-field sort key (MUTUAL_DB_NULL by id); borrowed until the next step. */
 typedef struct {
-	const char *id, *field;
-	const char *value;      /* canonical JSON */
-	const char *text;       /* decoded, when a string without U+0000; else NULL */
-	const uint8_t *device;  /* 32 bytes: the write that holds */
-	uint64_t seq, hlc;
-	uint64_t n_conflicts;   /* kept writes that set another value */
-	mutual_db_value sort;   /* the entity's order-field sort key (MUTUAL_DB_NULL by id) */
-} mutual_db_field_row;
+	const char *id;
+	const uint8_t *fields;
+	size_t fields_len;
+	mutual_db_value sort;
+} mutual_db_entity_packed;
 typedef struct mutual_db_walk mutual_db_walk;
-/* The rows of the entities `q` lists, in its order, each entity's fields
- * together and by name; _next gives MUTUAL_ITEROVER at the end. */
+/* The entities `q` lists, in its order; _next gives MUTUAL_ITEROVER at the end. */
 int mutual__db_entity_walk_new(mutual_db_walk **out, mutual_db *db, const mutual_db_entity_query *q);
-int mutual__db_entity_walk_next(mutual_db_field_row *row, mutual_db_walk *w);
+int mutual__db_entity_walk_next(mutual_db_entity_packed *row, mutual_db_walk *w);
 void mutual__db_entity_walk_free(mutual_db_walk *w);
 
 /* Each counter (only `key`, when not NULL) by key, as mutual__db_entity_rows. */

@@ -371,6 +371,100 @@ int mutual__db_counter_rows(mutual_db *db, const char *key, mutual_db_counter_cb
 
 /* ------------------------------------------------------- the typed walk */
 
+/* An entity's resolved fields packed in one row (entities.fields), so the
+ * walk reads one row per entity: each field in name order as
+ *   name NUL | value NUL | has_text (u8) [ text NUL ] | device (32) |
+ *   seq (u64) | hlc (u64) | conflicts (u32),
+ * the numbers big-endian. Derived (rebuild remakes it), never on a medium. */
+static void pack_field(mutual_buf *b, sqlite3_stmt *st)
+{
+	const char *text = (const char *)sqlite3_column_text(st, 2);
+	int has_text = text && strlen(text) == (size_t)sqlite3_column_bytes(st, 2);
+	mutual__buf_put(b, sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0) + 1);
+	mutual__buf_put(b, sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1) + 1);
+	mutual__buf_put_u8(b, (uint8_t)has_text);
+	if (has_text)
+		mutual__buf_put(b, text, strlen(text) + 1);
+	mutual__buf_put(b, sqlite3_column_blob(st, 3), 32);
+	mutual__buf_put_u64(b, (uint64_t)sqlite3_column_int64(st, 4));
+	mutual__buf_put_u64(b, (uint64_t)sqlite3_column_int64(st, 5));
+	mutual__buf_put_u32(b, (uint32_t)sqlite3_column_int64(st, 6));
+}
+
+int mutual__db_entity_pack(mutual_db *db, const char *kind, const char *id, mutual_buf *scratch)
+{
+	WRITING_OR_FAIL(db);
+	sqlite3_stmt *st;
+	int rc = stmt(&st, db, STATE_ENTITY_FIELDS, "SELECT field, value, CASE WHEN typeof(sort) = 'text' THEN sort END,"
+		" device, seq, hlc, conflicts FROM entity_fields WHERE kind = ?1 AND id = ?2 ORDER BY field", ENTITY_WRITE);
+	int deleted = 0;
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	scratch->len = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *field = (const char *)sqlite3_column_text(st, 0);
+		if (!field || !sqlite3_column_text(st, 1) || sqlite3_column_bytes(st, 3) != 32)
+			continue;
+		if (strcmp(field, "_deleted") == 0)
+			deleted = strcmp((const char *)sqlite3_column_text(st, 1), "true") == 0;
+		pack_field(scratch, st);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return mutual__db_fail(db, rc, ENTITY_WRITE);
+	if (mutual__buf_check(scratch) < 0)
+		return MUTUAL_ERROR;
+	if (!scratch->len) {
+		if ((rc = stmt(&st, db, STATE_ENTITY_DEL, "DELETE FROM entities WHERE kind = ? AND id = ?", ENTITY_WRITE)) < 0)
+			return rc;
+	} else {
+		if ((rc = stmt(&st, db, STATE_ENTITY_PUT, "INSERT OR REPLACE INTO entities(kind, id, deleted, fields)"
+			     " VALUES(?, ?, ?, ?)", ENTITY_WRITE)) < 0)
+			return rc;
+		sqlite3_bind_int(st, 3, deleted);
+		sqlite3_bind_blob(st, 4, scratch->data, (int)scratch->len, SQLITE_STATIC);
+	}
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	return mutual__db_sqlite_step_done(db, st, ENTITY_WRITE);
+}
+
+/* A NUL-terminated string at *pos, within `len`. */
+static const char *packed_string(const uint8_t *p, size_t len, size_t *pos)
+{
+	const uint8_t *nul = *pos < len ? memchr(p + *pos, '\0', len - *pos) : NULL;
+	const char *s = (const char *)p + *pos;
+	if (!nul)
+		return NULL;
+	*pos = (size_t)(nul - p) + 1;
+	return s;
+}
+
+int mutual__db_packed_next(mutual_db_packed_field *out, const uint8_t *p, size_t len, size_t *pos)
+{
+	uint8_t has_text;
+	if (*pos == len)
+		return 0;
+	if (!(out->name = packed_string(p, len, pos)) || !(out->value = packed_string(p, len, pos)) || *pos >= len)
+		goto bad;
+	has_text = p[(*pos)++];
+	out->text = NULL;
+	if (has_text && !(out->text = packed_string(p, len, pos)))
+		goto bad;
+	if (len - *pos < 32 + 8 + 8 + 4)
+		goto bad;
+	out->device = p + *pos;
+	out->seq = mutual__get_u64(p + *pos + 32);
+	out->hlc = mutual__get_u64(p + *pos + 40);
+	out->n_conflicts = mutual__get_u32(p + *pos + 48);
+	*pos += 52;
+	return 1;
+bad:
+	return mutual__fail(MUTUAL_ECORRUPT, "an entity's packed fields are damaged: run mutual rebuild");
+}
+
 struct mutual_db_walk {
 	mutual_db *db;
 	sqlite3_stmt *st;
@@ -398,43 +492,43 @@ static void bind_value(sqlite3_stmt *st, int i, const mutual_db_value *v)
 	}
 }
 
-/* The walk's query: one row per field of each listed entity, an entity's
- * fields together. `d` is the row that drives the walk: the order field's,
- * else the first filter's, else "_deleted" (which every entity has), read
- * through the index entity_fields_sort in the walk's order; every other
+/* The walk's query: one row per listed entity, its packed fields. Without
+ * filters or an order, `entities` is read by its key. Otherwise `d`, the
+ * order field's row (else the first filter's), drives the walk through
+ * the index entity_fields_sort, in the walk's order, and every other
  * table is a primary-key lookup of the same entity. SQLite without
  * statistics guesses this plan wrong (a scan of the whole kind by id, and
- * a range scan per field, measured), so it is fixed: INDEXED BY, CROSS JOIN
- * for the join order, and +d.id so no range is carried to the lookups.
- * Within an entity the rows come in no promised order: entity.c sorts its
- * fields. */
+ * range scans per lookup: measured), so it is fixed: INDEXED BY, CROSS
+ * JOIN for the join order, and +d.id so no range is carried over. */
 static int walk_sql(mutual_buf *sql, const mutual_db_entity_query *q)
 {
-	const char *dir = q->descending ? " DESC" : "";
-	int by_index = q->order_field || q->n_where || !q->include_deleted;
+	const char *dir = q->descending ? " DESC" : "", *cmp = q->descending ? "<" : ">";
+	const char *live = q->include_deleted ? "" : " AND e.deleted = 0";
 	size_t joined = q->order_field ? 0 : 1; /* the filters not driving */
-	mutual__buf_printf(sql, "SELECT d.id, f.field, f.value, CASE WHEN typeof(f.sort) = 'text' THEN f.sort END,"
-		" f.device, f.seq, f.hlc, f.conflicts, %s FROM entity_fields d%s", q->order_field ? "d.sort" : "NULL",
-		by_index ? " INDEXED BY entity_fields_sort" : "");
-	for (size_t i = q->n_where ? joined : 0; i < q->n_where; i++)
+
+	if (!q->order_field && !q->n_where) {
+		mutual__buf_printf(sql, "SELECT e.id, e.fields, NULL FROM entities e WHERE e.kind = ?1%s", live);
+		if (q->id)
+			mutual__buf_printf(sql, " AND e.id = ?3");
+		if (q->has_after)
+			mutual__buf_printf(sql, " AND e.id %s ?5", cmp);
+		mutual__buf_printf(sql, " ORDER BY e.id%s", dir);
+		return mutual__buf_cstr(sql);
+	}
+	mutual__buf_printf(sql, "SELECT e.id, e.fields, %s FROM entity_fields d INDEXED BY entity_fields_sort",
+		q->order_field ? "d.sort" : "NULL");
+	for (size_t i = joined; i < q->n_where; i++)
 		mutual__buf_printf(sql, " CROSS JOIN entity_fields w%zu ON w%zu.kind = +d.kind AND w%zu.id = +d.id"
 			" AND w%zu.field = ?%zu AND w%zu.value = ?%zu", i, i, i, i, 10 + 2 * i, i, 11 + 2 * i);
-	if (!q->include_deleted && (q->order_field || q->n_where))
-		mutual__buf_printf(sql, " CROSS JOIN entity_fields x ON x.kind = +d.kind AND x.id = +d.id"
-			" AND x.field = '_deleted' AND x.value = 'false'");
-	mutual__buf_printf(sql, " CROSS JOIN entity_fields f ON f.kind = +d.kind AND f.id = +d.id WHERE d.kind = ?1");
+	mutual__buf_printf(sql, " CROSS JOIN entities e ON e.kind = +d.kind AND e.id = +d.id%s WHERE d.kind = ?1", live);
 	if (q->order_field)
 		mutual__buf_printf(sql, " AND d.field = ?2");
-	else if (q->n_where)
-		mutual__buf_printf(sql, " AND d.field = ?10 AND d.sort = " SORT_KEY("?11") " AND d.value = ?11");
 	else
-		mutual__buf_printf(sql, " AND d.field = '_deleted'%s",
-			q->include_deleted ? "" : " AND d.sort = CAST('false' AS BLOB) AND d.value = 'false'");
+		mutual__buf_printf(sql, " AND d.field = ?10 AND d.sort = " SORT_KEY("?11") " AND d.value = ?11");
 	if (q->id)
 		mutual__buf_printf(sql, " AND d.id = ?3");
 	if (q->has_after)
-		mutual__buf_printf(sql, q->order_field ? " AND (d.sort, d.id) %s (?4, ?5)" : " AND d.id %s ?5",
-			q->descending ? "<" : ">");
+		mutual__buf_printf(sql, q->order_field ? " AND (d.sort, d.id) %s (?4, ?5)" : " AND d.id %s ?5", cmp);
 	if (q->order_field)
 		mutual__buf_printf(sql, " ORDER BY d.sort%s, d.id%s", dir, dir);
 	else
@@ -479,7 +573,7 @@ int mutual__db_entity_walk_new(mutual_db_walk **out, mutual_db *db, const mutual
 	return 0;
 }
 
-int mutual__db_entity_walk_next(mutual_db_field_row *row, mutual_db_walk *w)
+int mutual__db_entity_walk_next(mutual_db_entity_packed *row, mutual_db_walk *w)
 {
 	int rc;
 	for (;;) {
@@ -491,28 +585,20 @@ int mutual__db_entity_walk_next(mutual_db_field_row *row, mutual_db_walk *w)
 			return rc == SQLITE_DONE ? MUTUAL_ITEROVER : mutual__db_fail(w->db, rc, "cannot read the state");
 		}
 		row->id = (const char *)sqlite3_column_text(w->st, 0);
-		row->field = (const char *)sqlite3_column_text(w->st, 1);
-		row->value = (const char *)sqlite3_column_text(w->st, 2);
-		row->text = (const char *)sqlite3_column_text(w->st, 3);
-		/* A string holding U+0000 is no C string: its text is left out. */
-		if (row->text && strlen(row->text) != (size_t)sqlite3_column_bytes(w->st, 3))
-			row->text = NULL;
-		if (!row->id || !row->field || !row->value || sqlite3_column_bytes(w->st, 4) != 32)
+		row->fields = sqlite3_column_blob(w->st, 1);
+		row->fields_len = (size_t)sqlite3_column_bytes(w->st, 1);
+		if (!row->id || !row->fields_len)
 			continue;
-		row->device = sqlite3_column_blob(w->st, 4);
-		row->seq = (uint64_t)sqlite3_column_int64(w->st, 5);
-		row->hlc = (uint64_t)sqlite3_column_int64(w->st, 6);
-		row->n_conflicts = (uint64_t)sqlite3_column_int64(w->st, 7);
 		memset(&row->sort, 0, sizeof(row->sort));
-		row->sort.type = sqlite3_column_type(w->st, 8);
+		row->sort.type = sqlite3_column_type(w->st, 2);
 		if (row->sort.type == SQLITE_INTEGER) {
-			row->sort.integer = sqlite3_column_int64(w->st, 8);
+			row->sort.integer = sqlite3_column_int64(w->st, 2);
 		} else if (row->sort.type == SQLITE_FLOAT) {
-			row->sort.real = sqlite3_column_double(w->st, 8);
+			row->sort.real = sqlite3_column_double(w->st, 2);
 		} else if (row->sort.type != SQLITE_NULL) {
-			row->sort.bytes = row->sort.type == SQLITE_BLOB ? sqlite3_column_blob(w->st, 8)
-									: (const void *)sqlite3_column_text(w->st, 8);
-			row->sort.len = (size_t)sqlite3_column_bytes(w->st, 8);
+			row->sort.bytes = row->sort.type == SQLITE_BLOB ? sqlite3_column_blob(w->st, 2)
+									: (const void *)sqlite3_column_text(w->st, 2);
+			row->sort.len = (size_t)sqlite3_column_bytes(w->st, 2);
 		}
 		return 0;
 	}
@@ -668,7 +754,8 @@ done:
 int mutual__db_state_clear(mutual_db *db)
 {
 	WRITING_OR_FAIL(db);
-	int rc = sqlite3_exec(db->db, "DELETE FROM entity_writes; DELETE FROM entity_fields; DELETE FROM entity_seen;"
+	int rc = sqlite3_exec(db->db, "DELETE FROM entity_writes; DELETE FROM entity_fields; DELETE FROM entities;"
+				      "DELETE FROM entity_seen;"
 				      "DELETE FROM entity_history;"
 				      "DELETE FROM counters;"
 				      "UPDATE app_projections SET applied_id = 0, pos_hlc = 0, pos_device = x'', pos_seq = 0,"

@@ -1,17 +1,18 @@
 /*
  * entity.c - the typed walk over entities (mutual_entity_iter_*,
  * mutual_entity_foreach): options checked and canonicalised, the rows of
- * db_state.c's walk gathered into one entity at a time, and the resume
+ * db_state.c's walk unpacked into one entity at a time, and the resume
  * cursor.
  *
  * NOTES ON THE DESIGN
- *  1. The walk reads entity_fields, each field's resolved register, kept
- *     by project.c beside the field's writes: the value is the write first
- *     in the total order, descending, as mutual_state_json takes it, and a
- *     field's conflicts (read only for a field that has any) are its other
- *     kept writes that set another value, as mutual_state_json lists
- *     them. tests/test_entities.py checks the walk against
- *     mutual_state_json on states with conflicts and deletes.
+ *  1. The walk reads each entity's resolved registers, kept by project.c
+ *     beside the fields' writes (entity_fields, and all of one entity
+ *     packed in one row of `entities`: db_state.c): a field's value is the
+ *     write first in the total order, descending, as mutual_state_json
+ *     takes it, and its conflicts (read only for a field that has any) are
+ *     its other kept writes that set another value, as mutual_state_json
+ *     lists them. tests/test_entities.c checks the walk against
+ *     mutual_state_json on random concurrent states of three devices.
  *  2. A filter compares canonical JSON text (json.c), the form values are
  *     stored in: "open" and  "open"  with spaces are one value.
  *  3. A cursor is the position after an entity: its order (by id, or the
@@ -20,10 +21,9 @@
  *     shell, a URL and a form. It is only a position: the walk resumes at
  *     the first entity after it, whatever was written since. Decoding
  *     checks every length against the bytes it has.
- *  4. No statement is left between the rows of one entity and the next
- *     but the walk's own: the lookahead row (the next entity's first
- *     field) stays valid until the walk is stepped again, which only the
- *     next call does, after it copied that row.
+ *  4. An entity's row is copied before it is handed out: SQLite's row is
+ *     only lent until the walk steps, and a write through the same store
+ *     meanwhile could change the page it lies on.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -36,17 +36,9 @@
 #define CURSOR_BY_ID 'i'
 #define CURSOR_BY_FIELD 'f'
 
-/* A field of the entity being gathered, as offsets into `text` (its
- * strings move while they are gathered) and a run of `conflicts`. */
+/* A conflict gathered, as offsets into `ctext` (which moves meanwhile). */
 typedef struct {
-	size_t name, value, text; /* SIZE_MAX: no text */
-	uint8_t device[MUTUAL_KEY_SIZE];
-	uint64_t seq, hlc;
-	size_t first_conflict, n_conflicts;
-} gathered_field;
-
-typedef struct {
-	size_t value, text;
+	size_t value, text; /* SIZE_MAX: no text */
 	uint8_t device[MUTUAL_KEY_SIZE];
 	uint64_t seq, hlc;
 } gathered_write;
@@ -56,14 +48,13 @@ struct mutual_entity_iter {
 	mutual_db_walk *walk;
 	char *kind, *order_field;
 	uint64_t limit, given;
-	int have_row;             /* `row` is the next entity's first field (NOTES 4) */
-	mutual_db_field_row row;
-	mutual_buf text;          /* the entity's strings */
-	mutual_buf gathered;      /* gathered_field */
-	mutual_buf writes;        /* gathered_write: conflicts */
-	mutual_buf fields;        /* mutual_entity_field, built last */
+	mutual_buf text;          /* the entity's id, sort key and packed row */
+	mutual_buf fields;        /* mutual_entity_field */
+	mutual_buf firsts;        /* each field's first conflict in `writes` */
+	mutual_buf writes;        /* gathered_write: the conflicts */
+	mutual_buf ctext;         /* the conflicts' strings */
 	mutual_buf conflicts;     /* mutual_field_write, built last */
-	mutual_buf cursor;
+	mutual_buf cursor, cursor_raw; /* the entity's cursor, and its bytes before hex */
 	mutual_db_value sort;     /* the entity's sort key; bytes at sort_at in text */
 	size_t sort_at, id_at;
 	mutual_entity current;
@@ -90,8 +81,10 @@ static void put_bytes(mutual_buf *b, const void *data, size_t len)
 /* The cursor after the entity gathered (NOTES 3), into it->cursor. */
 static void cursor_make(mutual_entity_iter *it)
 {
-	mutual_buf raw = { 0 };
+	mutual_buf raw = it->cursor_raw; /* reused: one per entity walked */
 	const char *id = (const char *)it->text.data + it->id_at;
+
+	raw.len = 0;
 
 	mutual__buf_put_u8(&raw, CURSOR_VERSION);
 	if (it->order_field) {
@@ -111,12 +104,12 @@ static void cursor_make(mutual_entity_iter *it)
 		mutual__buf_put_u8(&raw, CURSOR_BY_ID);
 	}
 	put_bytes(&raw, id, strlen(id));
+	it->cursor_raw = raw;
 	it->cursor.len = 0;
 	if (mutual__buf_check(&raw) == 0 && mutual__buf_grow(&it->cursor, 2 * raw.len + 1) == 0) {
 		mutual__hex((char *)it->cursor.data, raw.data, raw.len);
 		it->cursor.len = 2 * raw.len + 1;
 	}
-	mutual__buf_free(&raw);
 }
 
 typedef struct {
@@ -283,11 +276,13 @@ void mutual_entity_iter_free(mutual_entity_iter *it)
 	mutual__free(it->kind);
 	mutual__free(it->order_field);
 	mutual__buf_free(&it->text);
-	mutual__buf_free(&it->gathered);
+	mutual__buf_free(&it->firsts);
+	mutual__buf_free(&it->ctext);
 	mutual__buf_free(&it->writes);
 	mutual__buf_free(&it->fields);
 	mutual__buf_free(&it->conflicts);
 	mutual__buf_free(&it->cursor);
+	mutual__buf_free(&it->cursor_raw);
 	mutual__free(it);
 }
 
@@ -333,18 +328,18 @@ done:
 	return rc;
 }
 
-/* `s` into the entity's strings; its offset. */
-static size_t keep(mutual_entity_iter *it, const void *s, size_t len)
+/* `s` into `b`, NUL-terminated; its offset. */
+static size_t keep(mutual_buf *b, const void *s, size_t len)
 {
-	size_t at = it->text.len;
-	mutual__buf_put(&it->text, s, len);
-	mutual__buf_put_u8(&it->text, '\0');
+	size_t at = b->len;
+	mutual__buf_put(b, s, len);
+	mutual__buf_put_u8(b, '\0');
 	return at;
 }
 
 typedef struct {
 	mutual_entity_iter *it;
-	const mutual_db_field_row *winner;
+	const char *winner; /* the value that holds */
 	int first;
 } conflict_walk;
 
@@ -357,101 +352,104 @@ static int keep_conflict(const mutual_db_entity_row *row, void *payload)
 		c->first = 0;
 		return 0;
 	}
-	if (strcmp(row->value, c->winner->value) == 0)
+	if (strcmp(row->value, c->winner) == 0)
 		return 0; /* the same value: it disagrees with nobody */
 	memset(&w, 0, sizeof(w));
-	w.value = keep(c->it, row->value, strlen(row->value));
-	w.text = row->text ? keep(c->it, row->text, strlen(row->text)) : SIZE_MAX;
+	w.value = keep(&c->it->ctext, row->value, strlen(row->value));
+	w.text = row->text ? keep(&c->it->ctext, row->text, strlen(row->text)) : SIZE_MAX;
 	memcpy(w.device, row->device, MUTUAL_KEY_SIZE);
 	w.seq = row->seq;
 	w.hlc = row->hlc;
 	return mutual__buf_put(&c->it->writes, &w, sizeof(w));
 }
 
-static int gather_field(mutual_entity_iter *it, const mutual_db_field_row *row)
+/* The packed field `pf` as a public field; its conflicts' run in `writes`
+ * starts at *first (they are pointed at once all are in). */
+static int unpack_field(mutual_entity_iter *it, mutual_entity_field *f, size_t *first,
+	const mutual_db_packed_field *pf)
 {
-	gathered_field f;
 	int rc;
-	memset(&f, 0, sizeof(f));
-	f.name = keep(it, row->field, strlen(row->field));
-	f.value = keep(it, row->value, strlen(row->value));
-	f.text = row->text ? keep(it, row->text, strlen(row->text)) : SIZE_MAX;
-	memcpy(f.device, row->device, MUTUAL_KEY_SIZE);
-	f.seq = row->seq;
-	f.hlc = row->hlc;
-	f.first_conflict = it->writes.len / sizeof(gathered_write);
-	if (row->n_conflicts) {
-		conflict_walk c = { it, row, 1 };
-		if ((rc = mutual__db_field_conflicts(it->store->db, it->kind, row->id, row->field, keep_conflict, &c)) < 0)
+	memset(f, 0, sizeof(*f));
+	f->name = pf->name;
+	memcpy(f->write.device, pf->device, MUTUAL_KEY_SIZE);
+	f->write.seq = pf->seq;
+	f->write.hlc = pf->hlc;
+	f->write.value = pf->value;
+	f->write.text = pf->text;
+	*first = it->writes.len / sizeof(gathered_write);
+	if (pf->n_conflicts) {
+		conflict_walk c = { it, pf->value, 1 };
+		const char *id = (const char *)it->text.data + it->id_at;
+		if ((rc = mutual__db_field_conflicts(it->store->db, it->kind, id, pf->name, keep_conflict, &c)) < 0)
 			return rc;
 	}
-	f.n_conflicts = it->writes.len / sizeof(gathered_write) - f.first_conflict;
-	return mutual__buf_put(&it->gathered, &f, sizeof(f));
+	f->n_conflicts = it->writes.len / sizeof(gathered_write) - *first;
+	return 0;
 }
 
-static const char *text_at(const mutual_entity_iter *it, size_t at)
+/* The entity from its packed row (copied into `text`, which then stays
+ * put): its fields point into the copy, its conflicts into `ctext`. */
+static int unpack(mutual_entity_iter *it, size_t packed_at, size_t packed_len)
 {
-	return at == SIZE_MAX ? NULL : (const char *)it->text.data + at;
-}
-
-static void write_of(mutual_field_write *w, const mutual_entity_iter *it, const uint8_t device[MUTUAL_KEY_SIZE],
-	uint64_t seq, uint64_t hlc, size_t value, size_t text)
-{
-	memcpy(w->device, device, MUTUAL_KEY_SIZE);
-	w->seq = seq;
-	w->hlc = hlc;
-	w->value = text_at(it, value);
-	w->text = text_at(it, text);
-}
-
-static int by_gathered_name(const void *a, const void *b, void *strings)
-{
-	const char *text = strings;
-	return strcmp(text + ((const gathered_field *)a)->name, text + ((const gathered_field *)b)->name);
-}
-
-/* The public entity from what was gathered; nothing moves after this. */
-static int build(mutual_entity_iter *it)
-{
-	gathered_field *g = (gathered_field *)it->gathered.data;
-	const gathered_write *w = (const gathered_write *)it->writes.data;
-	size_t n = it->gathered.len / sizeof(*g), nw = it->writes.len / sizeof(*w);
-	mutual_field_write *cw;
+	const uint8_t *packed = it->text.data + packed_at;
 	mutual_entity *e = &it->current;
+	mutual_db_packed_field pf;
+	mutual_field_write *cw;
+	size_t pos = 0, first, deletion_first = 0, n;
+	const size_t *firsts;
+	int rc;
 
-	if (mutual__buf_check(&it->text) < 0 || mutual__buf_check(&it->gathered) < 0 ||
-	    mutual__buf_check(&it->writes) < 0 || mutual__buf_grow(&it->conflicts, nw * sizeof(*cw) + 1) < 0 ||
-	    mutual__buf_grow(&it->fields, n * sizeof(mutual_entity_field) + 1) < 0)
-		return mutual__fail(MUTUAL_ERROR, "out of memory");
-	/* The rows came in no promised order (db_state.c walk_sql). */
-	qsort_r(g, n, sizeof(*g), by_gathered_name, it->text.data);
-	cw = (mutual_field_write *)it->conflicts.data;
-	for (size_t i = 0; i < nw; i++)
-		write_of(&cw[i], it, w[i].device, w[i].seq, w[i].hlc, w[i].value, w[i].text);
 	memset(e, 0, sizeof(*e));
 	e->kind = it->kind;
-	e->id = text_at(it, it->id_at);
-	e->fields = (const mutual_entity_field *)it->fields.data;
+	e->id = (const char *)it->text.data + it->id_at;
 	e->deletion.name = "_deleted";
 	e->deletion.write.value = "false";
-	for (size_t i = 0; i < n; i++) {
-		mutual_entity_field *f = strcmp(text_at(it, g[i].name), "_deleted") == 0
-			? &e->deletion : &((mutual_entity_field *)it->fields.data)[e->n_fields++];
-		f->name = text_at(it, g[i].name);
-		write_of(&f->write, it, g[i].device, g[i].seq, g[i].hlc, g[i].value, g[i].text);
-		f->conflicts = g[i].n_conflicts ? &cw[g[i].first_conflict] : NULL;
-		f->n_conflicts = g[i].n_conflicts;
+	it->fields.len = it->firsts.len = it->writes.len = it->ctext.len = 0;
+	while ((rc = mutual__db_packed_next(&pf, packed, packed_len, &pos)) == 1) {
+		mutual_entity_field f;
+		if ((rc = unpack_field(it, &f, &first, &pf)) < 0)
+			return rc;
+		if (strcmp(f.name, "_deleted") == 0) {
+			e->deletion = f;
+			deletion_first = first;
+		} else {
+			mutual__buf_put(&it->fields, &f, sizeof(f));
+			mutual__buf_put(&it->firsts, &first, sizeof(first));
+		}
 	}
-	e->deleted = strcmp(e->deletion.write.value, "true") == 0;
-	cursor_make(it);
-	if (mutual__buf_failed(&it->cursor) || !it->cursor.len)
+	if (rc < 0)
+		return rc;
+	if (mutual__buf_check(&it->fields) < 0 || mutual__buf_check(&it->firsts) < 0 ||
+	    mutual__buf_check(&it->writes) < 0 || mutual__buf_check(&it->ctext) < 0 ||
+	    mutual__buf_grow(&it->conflicts, it->writes.len / sizeof(gathered_write) * sizeof(*cw)) < 0)
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
-	e->cursor = (const char *)it->cursor.data;
+	/* Nothing moves now: point the conflicts at their writes. */
+	cw = (mutual_field_write *)it->conflicts.data;
+	n = it->writes.len / sizeof(gathered_write);
+	for (size_t i = 0; i < n; i++) {
+		const gathered_write *w = &((const gathered_write *)it->writes.data)[i];
+		memcpy(cw[i].device, w->device, MUTUAL_KEY_SIZE);
+		cw[i].seq = w->seq;
+		cw[i].hlc = w->hlc;
+		cw[i].value = (const char *)it->ctext.data + w->value;
+		cw[i].text = w->text == SIZE_MAX ? NULL : (const char *)it->ctext.data + w->text;
+	}
+	e->fields = (const mutual_entity_field *)it->fields.data;
+	e->n_fields = it->fields.len / sizeof(mutual_entity_field);
+	firsts = (const size_t *)it->firsts.data;
+	for (size_t i = 0; i < e->n_fields; i++) {
+		mutual_entity_field *f = &((mutual_entity_field *)it->fields.data)[i];
+		f->conflicts = f->n_conflicts ? &cw[firsts[i]] : NULL;
+	}
+	e->deletion.conflicts = e->deletion.n_conflicts ? &cw[deletion_first] : NULL;
+	e->deleted = strcmp(e->deletion.write.value, "true") == 0;
 	return 0;
 }
 
 int mutual_entity_iter_next(const mutual_entity **out, mutual_entity_iter *it)
 {
+	mutual_db_entity_packed row;
+	size_t packed_at;
 	int rc;
 	if (!out || !it)
 		return mutual__fail(MUTUAL_EINVALID, "no iterator or output given");
@@ -459,31 +457,25 @@ int mutual_entity_iter_next(const mutual_entity **out, mutual_entity_iter *it)
 	*out = NULL;
 	if (it->limit && it->given >= it->limit)
 		return MUTUAL_ITEROVER;
-	if (!it->have_row) {
-		if ((rc = mutual__db_entity_walk_next(&it->row, it->walk)) < 0)
-			return rc;
-		it->have_row = 1;
-	}
-	it->text.len = it->gathered.len = it->writes.len = 0;
-	it->id_at = keep(it, it->row.id, strlen(it->row.id));
-	it->sort = it->row.sort;
-	if (it->sort.type == MUTUAL_DB_TEXT || it->sort.type == MUTUAL_DB_BLOB) {
-		it->sort_at = keep(it, it->row.sort.bytes, it->row.sort.len);
-		it->sort.bytes = NULL; /* at sort_at, once the strings stop moving */
-	}
-	/* This entity's fields, until the next one's first (NOTES 4). */
-	do {
-		if ((rc = gather_field(it, &it->row)) < 0)
-			return rc;
-		rc = mutual__db_entity_walk_next(&it->row, it->walk);
-		if (rc == MUTUAL_ITEROVER)
-			it->have_row = 0;
-		else if (rc < 0)
-			return rc;
-	} while (it->have_row && mutual__buf_check(&it->text) == 0 &&
-		 strcmp(it->row.id, (const char *)it->text.data + it->id_at) == 0);
-	if ((rc = build(it)) < 0)
+	if ((rc = mutual__db_entity_walk_next(&row, it->walk)) < 0)
 		return rc;
+	/* Copied: the row is SQLite's only until the walk steps (NOTES 4). */
+	it->text.len = 0;
+	it->id_at = keep(&it->text, row.id, strlen(row.id));
+	it->sort = row.sort;
+	if (it->sort.type == MUTUAL_DB_TEXT || it->sort.type == MUTUAL_DB_BLOB) {
+		it->sort_at = keep(&it->text, row.sort.bytes, row.sort.len);
+		it->sort.bytes = NULL; /* at sort_at */
+	}
+	packed_at = keep(&it->text, row.fields, row.fields_len);
+	if (mutual__buf_check(&it->text) < 0)
+		return MUTUAL_ERROR;
+	if ((rc = unpack(it, packed_at, row.fields_len)) < 0)
+		return rc;
+	cursor_make(it);
+	if (mutual__buf_failed(&it->cursor) || !it->cursor.len)
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
+	it->current.cursor = (const char *)it->cursor.data;
 	it->given++;
 	*out = &it->current;
 	return 0;
