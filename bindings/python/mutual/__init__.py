@@ -9,6 +9,8 @@ device, synced through USB sticks, bundle files or git remotes.
             b.add("rice-kg", "40")
         for event in store.events(type="pantry.stock.in"):
             print(event.seq, event.payload)
+        for item in store.entities("item", where={"shelf": "A3"}, limit=50):
+            print(item.id, item.fields, item.conflicts)
         store.sync("/media/stick")
 
 Every C error is raised as a subclass of `mutual.Error` carrying the
@@ -17,12 +19,12 @@ library's one-line message.
 import ctypes
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 from . import _lib as C
 from ._lib import lib
 
-__all__ = ["Store", "Batch", "Event", "SyncStats", "Progress", "Error", "NotFound", "Exists", "Invalid", "ReadOnly",
+__all__ = ["Store", "Batch", "Event", "Entity", "Write", "SyncStats", "Progress", "Error", "NotFound", "Exists", "Invalid", "ReadOnly",
            "Busy", "Corrupt", "VerifyFailed", "NewerVersion", "Refused", "Cancelled", "Forked", "version"]
 
 
@@ -128,6 +130,60 @@ class Event:
                    device_name=_s(lib.mutual_event_device_name(ev)),
                    quarantined=bool(lib.mutual_event_quarantined(ev)), device_shown=store.device_shown(device),
                    pending=_PENDING.get(lib.mutual_event_pending(ev), ""))
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write of an entity's field: the one that holds, or an open conflict."""
+    device: str  # the writer's id, 64 hex
+    seq: int
+    hlc: int
+    value: Any   # decoded from JSON
+
+    @classmethod
+    def _from(cls, w: C.FieldWrite) -> "Write":
+        return cls(device=bytes(w.device).hex(), seq=w.seq, hlc=w.hlc, value=json.loads(_s(w.value)))
+
+    def _state(self, with_value: bool) -> Dict[str, Any]:
+        d = {"device": self.device, "hlc": self.hlc, "seq": self.seq}
+        if with_value:
+            d["value"] = self.value
+        return d
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One entity of Store.entities(), copied out of the walk. `writers`
+    and `conflicts` also hold the register "_deleted" (its delete; a
+    delete concurrent with an edit is its conflict), as Store.state()."""
+    kind: str
+    id: str
+    deleted: bool
+    fields: Dict[str, Any]             # name -> value, decoded from JSON
+    writers: Dict[str, Write]          # name -> the write that holds
+    conflicts: Dict[str, List[Write]]  # name -> concurrent writes of other values, newest first (only names with any)
+    cursor: str                        # give as `after=` to resume after this entity
+
+    @classmethod
+    def _from(cls, e: C.Entity) -> "Entity":
+        fields = [e.fields[i] for i in range(e.n_fields)]
+        writers: Dict[str, Write] = {}
+        conflicts: Dict[str, List[Write]] = {}
+        for f in fields + [e.deletion]:
+            name = _s(f.name)
+            writers[name] = Write._from(f.write)
+            if f.n_conflicts:
+                conflicts[name] = [Write._from(f.conflicts[i]) for i in range(f.n_conflicts)]
+        # Decoded again, not shared with writers: a caller may change one.
+        return cls(kind=_s(e.kind), id=_s(e.id), deleted=bool(e.deleted),
+                   fields={_s(f.name): json.loads(_s(f.write.value)) for f in fields}, writers=writers,
+                   conflicts=conflicts, cursor=_s(e.cursor))
+
+    def as_state(self) -> Dict[str, Any]:
+        """This entity as Store.state() shows it (one of its "entities")."""
+        return {"conflicts": {n: [w._state(True) for w in ws] for n, ws in self.conflicts.items()},
+                "deleted": self.deleted, "fields": dict(self.fields), "id": self.id,
+                "writers": {n: w._state(False) for n, w in self.writers.items()}}
 
 
 @dataclass(frozen=True)
@@ -245,6 +301,7 @@ class Store:
 
     def __init__(self, handle: int):
         self._h: Optional[int] = handle
+        self._walks: Set[int] = set()  # open entity walks: C wants them freed before the store
 
     # -- opening and closing -------------------------------------------------
 
@@ -279,6 +336,10 @@ class Store:
 
     def close(self) -> None:
         if self._h is not None:
+            # A generator left suspended would free its walk after the store.
+            for it in self._walks:
+                lib.mutual_entity_iter_free(it)
+            self._walks.clear()
             lib.mutual_store_free(self._h)
             self._h = None
 
@@ -428,6 +489,45 @@ class Store:
         _check(lib.mutual_state_json(ctypes.byref(out), self._handle, _b(kind), _b(id)))
         doc = json.loads(_take_string(out))
         return doc["entities"][0] if id is not None else doc
+
+    def entities(self, kind: str, *, where: Optional[Dict[str, Any]] = None, order_by: Optional[str] = None,
+                 descending: bool = False, limit: int = 0, after: Optional[str] = None, id: Optional[str] = None,
+                 include_deleted: bool = False) -> Iterator[Entity]:
+        """The entities of `kind` as Entity objects, read from the resolved
+        fields (a filter or a page costs what it returns). `where` maps
+        fields to values that must be equal (as JSON: 3 is not "3"; at
+        most 8); `order_by` a field (numbers, then strings, then other
+        JSON; entities without it are left out), else by id; `limit` 0 is
+        all; `after` an Entity.cursor of the same order resumes after it.
+        Raises Invalid (on the first next()) for a bad kind, id, field or
+        cursor, or a field starting with '_'."""
+        if limit < 0:
+            raise ValueError("limit must be 0 (all) or more")
+        opts = C.EntityOptions()
+        _check(lib.mutual_entity_options_init(ctypes.byref(opts), 1))
+        opts.kind, opts.id, opts.order_by, opts.after = _b(kind), _b(id), _b(order_by), _b(after)
+        opts.descending, opts.include_deleted, opts.limit = int(bool(descending)), int(bool(include_deleted)), limit
+        filters = [C.EntityWhere(_b(f), _b(json.dumps(v))) for f, v in (where or {}).items()]
+        if filters:
+            opts.where = (C.EntityWhere * len(filters))(*filters)  # kept alive by opts
+            opts.n_where = len(filters)
+        it = ctypes.c_void_p()
+        _check(lib.mutual_entity_iter_new(ctypes.byref(it), self._handle, ctypes.byref(opts)))
+        self._walks.add(it.value)
+        try:
+            e = ctypes.POINTER(C.Entity)()
+            while True:
+                self._handle  # raises once the store was closed (and the walk freed with it)
+                rc = lib.mutual_entity_iter_next(ctypes.byref(e), it)
+                if rc == -31:  # MUTUAL_ITEROVER
+                    return
+                _check(rc)
+                # Copied before the next call: the C entity is borrowed until then.
+                yield Entity._from(e.contents)
+        finally:
+            if it.value in self._walks:
+                self._walks.discard(it.value)
+                lib.mutual_entity_iter_free(it)
 
     def add(self, key: str, delta: str) -> str:
         """Add `delta` (a number as text, at most 6 decimals) to counter `key`."""

@@ -71,6 +71,36 @@ class ProjectionDef(ctypes.Structure):
                 ("apply", ctypes.c_char_p)]
 
 
+class FieldWrite(ctypes.Structure):
+    _fields_ = [("device", ctypes.c_uint8 * KEY_SIZE), ("seq", ctypes.c_uint64), ("hlc", ctypes.c_uint64),
+                ("value", ctypes.c_char_p), ("text", ctypes.c_char_p)]
+
+
+class EntityField(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("write", FieldWrite), ("conflicts", ctypes.POINTER(FieldWrite)),
+                ("n_conflicts", ctypes.c_size_t)]
+
+
+class Entity(ctypes.Structure):
+    _fields_ = [("kind", ctypes.c_char_p), ("id", ctypes.c_char_p), ("deleted", ctypes.c_int),
+                ("deletion", EntityField), ("fields", ctypes.POINTER(EntityField)), ("n_fields", ctypes.c_size_t),
+                ("cursor", ctypes.c_char_p)]
+
+
+class EntityWhere(ctypes.Structure):
+    _fields_ = [("field", ctypes.c_char_p), ("value", ctypes.c_char_p)]
+
+
+class EntityOptions(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint), ("kind", ctypes.c_char_p), ("id", ctypes.c_char_p),
+                ("where", ctypes.POINTER(EntityWhere)), ("n_where", ctypes.c_size_t),
+                ("order_by", ctypes.c_char_p), ("descending", ctypes.c_int), ("limit", ctypes.c_uint64),
+                ("after", ctypes.c_char_p), ("include_deleted", ctypes.c_int)]
+
+
+ENTITY_WHERE_MAX = 8  # MUTUAL_ENTITY_WHERE_MAX
+ENTITY_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(Entity), ctypes.c_void_p)
+
 ROW_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_char_p),
                           ctypes.POINTER(ctypes.c_char_p), ctypes.c_void_p)
 
@@ -124,6 +154,11 @@ PROTOTYPES = {
     "mutual_entity_put": (I, [ctypes.POINTER(EventId), P, S, S, S]),
     "mutual_entity_delete": (I, [ctypes.POINTER(EventId), P, S, S]),
     "mutual_state_json": (I, [OUT_STR, P, S, S]),
+    "mutual_entity_options_init": (I, [ctypes.POINTER(EntityOptions), ctypes.c_uint]),
+    "mutual_entity_iter_new": (I, [ctypes.POINTER(P), P, ctypes.POINTER(EntityOptions)]),
+    "mutual_entity_iter_next": (I, [ctypes.POINTER(ctypes.POINTER(Entity)), P]),
+    "mutual_entity_iter_free": (None, [P]),
+    "mutual_entity_foreach": (I, [P, ctypes.POINTER(EntityOptions), ENTITY_CB, P]),
     "mutual_counter_add": (I, [ctypes.POINTER(EventId), P, S, S]),
     "mutual_counters_json": (I, [OUT_STR, P, S]),
     "mutual_state_digest": (I, [ctypes.c_uint8 * HASH_SIZE, P]),

@@ -287,5 +287,166 @@ class TestStateAndSync(Base):
         self.assertEqual(len(list(a)), 1)  # nothing of theirs imported
 
 
+
+class TestEntities(Base):
+    """Store.entities(): the typed walk over mutual_entity_iter."""
+
+    def board(self, store, n=60):
+        """Posts p000..: area, n and status vary; p001 is deleted, p005 has no n."""
+        with store.batch() as b:
+            for i in range(n):
+                fields = {"area": ("North", "South", "East")[i % 3], "n": (i * 37) % 20,
+                          "status": "open" if i % 4 else "closed", "title": "Post %d" % i}
+                if i == 5:
+                    del fields["n"]
+                b.put("post", "p%03d" % i, fields)
+            b.delete("post", "p001")
+        return {"p%03d" % i: (("North", "South", "East")[i % 3], (i * 37) % 20 if i != 5 else None,
+                              "open" if i % 4 else "closed") for i in range(n) if i != 1}
+
+    def pages(self, store, size, **kw):
+        """Every entity of a walk, a page of `size` at a time, each page
+        resumed after the last one's cursor."""
+        seen, after = [], None
+        while True:
+            page = list(store.entities("post", limit=size, after=after, **kw))
+            self.assertLessEqual(len(page), size)
+            seen += page
+            if len(page) < size:
+                return seen
+            after = page[-1].cursor
+
+    def test_matches_state_with_concurrent_writes(self):
+        a, b = self.pair()
+        stick = self.path("stick")
+        os.mkdir(stick)
+        a.put("request", "r1", {"holder": "", "status": "open", "note": {"b": [1, "café"], "a": None}})
+        a.put("request", "r2", {"status": "open"})
+        for s in (a, b):
+            s.sync(stick)
+        # Both claim r1 offline; b deletes r2 while a edits it.
+        a.put("request", "r1", {"holder": "Ana", "status": "claimed"})
+        b.put("request", "r1", {"holder": "Ben", "status": "claimed"})
+        a.put("request", "r2", {"status": "done"})
+        b.delete("request", "r2")
+        for s in (a, b, a):
+            s.sync(stick)
+        walks = []
+        for s in (a, b):
+            got = list(s.entities("request", include_deleted=True))
+            self.assertEqual([e.as_state() for e in got], s.state("request")["entities"])
+            walks.append(got)
+            r1, r2 = got
+            self.assertEqual((r1.kind, r1.id, r2.id), ("request", "r1", "r2"))
+            self.assertEqual(r1.fields["note"], {"a": None, "b": [1, "café"]})
+            self.assertEqual(r1.fields["status"], "claimed")
+            # One claim holds, the other is its one open conflict, by the other device.
+            holder, (other,) = r1.writers["holder"], r1.conflicts["holder"]
+            self.assertEqual({holder.value, other.value}, {"Ana", "Ben"})
+            self.assertEqual(r1.fields["holder"], holder.value)
+            self.assertEqual({holder.device, other.device}, {a.device_id, b.device_id})
+            self.assertEqual(set(r1.conflicts), {"holder"})
+            # The writes are the events that made them.
+            for w in (holder, other):
+                ev = s.get("%s:%d" % (w.device, w.seq))
+                self.assertEqual((ev.hlc, ev.payload["fields"]["holder"]), (w.hlc, w.value))
+            self.assertIn("_deleted", r2.conflicts)  # deleted and edited at once
+            self.assertEqual(r2.writers["_deleted"].value, r2.deleted)
+            self.assertEqual([e.id for e in s.entities("request")], ["r1"] + ([] if r2.deleted else ["r2"]))
+        self.assertEqual(walks[0], walks[1])  # the same on both devices, cursors too
+
+    def test_where_order_limit_after(self):
+        with mutual.Store.create(self.path("s"), group="G") as s:
+            posts = self.board(s)
+            by_id = sorted(posts)
+            with_n = sorted((i for i in posts if posts[i][1] is not None), key=lambda i: (posts[i][1], i))
+            north_open = [i for i in by_id if posts[i][0] == "North" and posts[i][2] == "open"]
+            self.assertTrue(north_open)
+            for size in (1, 7, 100):
+                for descending in (False, True):
+                    order = (lambda ids: ids[::-1]) if descending else list
+                    walk = self.pages(s, size, descending=descending)
+                    self.assertEqual([e.id for e in walk], order(by_id))
+                    walk = self.pages(s, size, order_by="n", descending=descending)
+                    self.assertEqual([e.id for e in walk], order(with_n))  # p005 has no n: not listed
+                    walk = self.pages(s, size, where={"status": "open", "area": "North"}, descending=descending)
+                    self.assertEqual([e.id for e in walk], order(north_open))
+            e = [e for e in self.pages(s, 7, include_deleted=True)]
+            self.assertEqual([x.id for x in e], sorted(list(posts) + ["p001"]))
+            self.assertEqual([x.deleted for x in e].count(True), 1)
+            # Values compare as JSON: 3 is not "3".
+            threes = [i for i in by_id if posts[i][1] == 3]
+            self.assertTrue(threes)
+            self.assertEqual([x.id for x in s.entities("post", where={"n": 3})], threes)
+            self.assertEqual(list(s.entities("post", where={"n": "3"})), [])
+            self.assertEqual([x.id for x in s.entities("post", where={"title": "Post 7"})], ["p007"])
+            self.assertEqual([x.id for x in s.entities("post", limit=3)], by_id[:3])
+            self.assertEqual([x.id for x in s.entities("post", id="p002")], ["p002"])
+            self.assertEqual(list(s.entities("post", id="p001")), [])
+            self.assertEqual([x.id for x in s.entities("post", id="p001", include_deleted=True)], ["p001"])
+            self.assertEqual(list(s.entities("nothing")), [])
+            # A cursor is a position: entities written since that sort before it are not listed.
+            first = list(s.entities("post", limit=2))
+            s.put("post", "p000a", {"n": 1})
+            s.put("post", "a0", {"n": 1})
+            rest = [x.id for x in s.entities("post", after=first[-1].cursor)]
+            self.assertEqual([x.id for x in first], by_id[:2])
+            self.assertEqual(rest[0], by_id[2])
+            self.assertNotIn("a0", rest)
+            self.assertNotIn("p000a", rest)
+            self.assertEqual(len(rest), len(by_id) - 2)
+
+    def test_bad_input_raises(self):
+        with mutual.Store.create(self.path("s"), group="G") as s:
+            self.board(s, n=5)
+            by_id = next(s.entities("post")).cursor
+            by_n = next(s.entities("post", order_by="n")).cursor
+            bad = [dict(where={"_deleted": True}), dict(where={"_x": 1}), dict(order_by="_deleted"),
+                   dict(after="zz"), dict(after=""), dict(after=by_id[:-2]), dict(after=by_id + "00"),
+                   dict(after=by_id, order_by="n"), dict(after=by_n), dict(after=by_n, order_by="title"),
+                   dict(where={"f%d" % i: 1 for i in range(9)}), dict(where={"n": float("nan")}),
+                   dict(where={"": 1}), dict(order_by="")]
+            for kw in bad:
+                with self.subTest(**{k: repr(v) for k, v in kw.items()}):
+                    with self.assertRaises(mutual.Invalid) as cm:
+                        list(s.entities("post", **kw))
+                    self.assertTrue(cm.exception.message)
+            self.assertRaises(mutual.Invalid, list, s.entities(""))
+            self.assertRaises(mutual.Invalid, list, s.entities("bad\nkind"))
+            self.assertRaises(mutual.Invalid, list, s.entities("post", id="x" * 201))
+            self.assertRaises(TypeError, list, s.entities("post", where={"n": object()}))
+            self.assertRaises(ValueError, list, s.entities("post", limit=-1))
+            # Eight filters are the most, not too many.
+            eight = {"f%d" % i: i for i in range(8)}
+            s.put("post", "wide", eight)
+            self.assertEqual([x.id for x in s.entities("post", where=eight)], ["wide"])
+            self.assertEqual([x.id for x in s.entities("post", after=by_id)], ["p002", "p003", "p004", "wide"])
+        self.assertRaises(ValueError, list, s.entities("post"))  # its store is closed
+
+    def test_an_early_stop_frees_the_walk(self):
+        with mutual.Store.create(self.path("s"), group="G") as s:
+            self.board(s, n=10)
+            for e in s.entities("post"):
+                break
+            self.assertEqual(e.id, "p000")
+            self.assertEqual(s._walks, set())  # the dropped generator freed its walk
+            walk = s.entities("post")
+            self.assertEqual(next(walk).id, "p000")
+            self.assertEqual(len(s._walks), 1)
+            walk.close()
+            self.assertEqual(s._walks, set())
+            # Writes between pages of a suspended walk are fine.
+            walk = s.entities("post")
+            self.assertEqual(next(walk).id, "p000")
+            s.put("post", "p000", {"title": "edited"})
+            self.assertEqual(next(walk).id, "p002")
+            # Left suspended when the store closes: the close frees it first
+            # (freed after the store, python/valgrind finds SQLite's connection lost).
+            suspended = s.entities("post", order_by="n")
+            next(suspended)
+        self.assertEqual(s._walks, set())
+        self.assertRaises(ValueError, next, suspended)
+        self.assertRaises(StopIteration, next, suspended)
+
 if __name__ == "__main__":
     unittest.main()
