@@ -588,6 +588,19 @@ static void import_failed(void)
 /* projection: register the app projection (a replay of a's log through
  * its SQL), put an entity, read the entities, the counters and the app's
  * table. */
+static int found_flour;
+
+static int find_flour(const mutual_entity *e, void *payload)
+{
+	(void)payload;
+	if (strcmp(e->id, "flour") == 0) {
+		CHECK(e->n_fields == 2 && strcmp(e->fields[0].name, "shelf") == 0 &&
+		      strcmp(e->fields[0].write.text, "low") == 0 && e->cursor[0]);
+		found_flour++;
+	}
+	return 0;
+}
+
 static int projection_run(void)
 {
 	mutual_store *s;
@@ -613,6 +626,20 @@ static int projection_run(void)
 	}
 	if (rc == 0)
 		CHECK(rows == 4); /* rice, beans, oil, salt */
+	if (rc == 0) {
+		/* The typed walk, filtered, ordered and paged (entity.c). */
+		mutual_entity_where open = { "status", "\"open\"" };
+		mutual_entity_options o = MUTUAL_ENTITY_OPTIONS_INIT;
+		found_flour = 0;
+		o.kind = "item";
+		o.where = &open;
+		o.n_where = 1;
+		o.order_by = "shelf";
+		o.limit = 10;
+		rc = mutual_entity_foreach(s, &o, find_flour, NULL);
+		if (rc == 0)
+			CHECK(found_flour == 1);
+	}
 	mutual_free(json);
 	mutual_store_free(s);
 	return rc;
