@@ -556,7 +556,7 @@ typedef struct mutual_entity_where {
 } mutual_entity_where;
 
 #define MUTUAL_ENTITY_WHERE_MAX 8 /* filters in one walk */
-#define MUTUAL_ENTITY_CURSOR_MAX (2 * (MUTUAL_PAYLOAD_MAX + MUTUAL_NAME_MAX + 16)) /* chars in a cursor */
+#define MUTUAL_ENTITY_CURSOR_MAX (2 * (MUTUAL_PAYLOAD_MAX + 2 * MUTUAL_NAME_MAX + 16)) /* chars in a cursor */
 
 /** What to walk. All-zero / NULL fields mean "no filter". */
 typedef struct mutual_entity_options {

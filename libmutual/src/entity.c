@@ -33,6 +33,7 @@
 #include "store.h"
 
 #define CURSOR_VERSION 1
+#define PACKED_FIELD_MIN (1 + 1 + 1 + 52) /* name, value, flag, writer (db_state.c) */
 #define CURSOR_BY_ID 'i'
 #define CURSOR_BY_FIELD 'f'
 
@@ -405,22 +406,26 @@ static int unpack(mutual_entity_iter *it, size_t packed_at, size_t packed_len)
 	e->deletion.name = "_deleted";
 	e->deletion.write.value = "false";
 	it->fields.len = it->firsts.len = it->writes.len = it->ctext.len = 0;
+	/* Room for as many fields as the row can hold, once per entity (a
+	 * packed field is at least PACKED_FIELD_MIN bytes). */
+	n = packed_len / PACKED_FIELD_MIN + 1;
+	if (mutual__buf_grow(&it->fields, n * sizeof(mutual_entity_field)) < 0 ||
+	    mutual__buf_grow(&it->firsts, n * sizeof(size_t)) < 0)
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	while ((rc = mutual__db_packed_next(&pf, packed, packed_len, &pos)) == 1) {
-		mutual_entity_field f;
-		if ((rc = unpack_field(it, &f, &first, &pf)) < 0)
+		mutual_entity_field *f = (mutual_entity_field *)it->fields.data + e->n_fields;
+		if ((rc = unpack_field(it, f, &first, &pf)) < 0)
 			return rc;
-		if (strcmp(f.name, "_deleted") == 0) {
-			e->deletion = f;
+		if (strcmp(f->name, "_deleted") == 0) {
+			e->deletion = *f;
 			deletion_first = first;
 		} else {
-			mutual__buf_put(&it->fields, &f, sizeof(f));
-			mutual__buf_put(&it->firsts, &first, sizeof(first));
+			((size_t *)it->firsts.data)[e->n_fields++] = first;
 		}
 	}
 	if (rc < 0)
 		return rc;
-	if (mutual__buf_check(&it->fields) < 0 || mutual__buf_check(&it->firsts) < 0 ||
-	    mutual__buf_check(&it->writes) < 0 || mutual__buf_check(&it->ctext) < 0 ||
+	if (mutual__buf_check(&it->writes) < 0 || mutual__buf_check(&it->ctext) < 0 ||
 	    mutual__buf_grow(&it->conflicts, it->writes.len / sizeof(gathered_write) * sizeof(*cw)) < 0)
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	/* Nothing moves now: point the conflicts at their writes. */
@@ -435,7 +440,6 @@ static int unpack(mutual_entity_iter *it, size_t packed_at, size_t packed_len)
 		cw[i].text = w->text == SIZE_MAX ? NULL : (const char *)it->ctext.data + w->text;
 	}
 	e->fields = (const mutual_entity_field *)it->fields.data;
-	e->n_fields = it->fields.len / sizeof(mutual_entity_field);
 	firsts = (const size_t *)it->firsts.data;
 	for (size_t i = 0; i < e->n_fields; i++) {
 		mutual_entity_field *f = &((mutual_entity_field *)it->fields.data)[i];
