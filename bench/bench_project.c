@@ -339,7 +339,7 @@ int main(int argc, char **argv)
 	mutual_store *a = NULL, *b = NULL, *c = NULL, *d = NULL;
 	written w_a = { 0, 0, 0 }, w_b = { 0, 0, 0 }, w_d = { 0, 0, 0 };
 	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
-	mutual_projection_stats rb_before, rb_after;
+	mutual_projection_stats rb_before = MUTUAL_PROJECTION_STATS_INIT, rb_after = MUTUAL_PROJECTION_STATS_INIT;
 	measured after, middle;
 	uint8_t dig_c[MUTUAL_HASH_SIZE], dig_d[MUTUAL_HASH_SIZE], dig_rebuilt[MUTUAL_HASH_SIZE];
 	span t_d_write = { 0, 0 }, t_a_write = { 0, 0 }, t_b_write = { 0, 0 }, t_a_send = { 0, 0 }, t_c_full = { 0, 0 };
