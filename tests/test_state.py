@@ -741,7 +741,7 @@ class TestRebuild(StateTestCase):
     def test_a_schema_1_store_is_upgraded_and_rebuilt_once(self):
         # Schema 1 is schema 4 without the pending-event tables, the entity
         # history, app_projections.pending, device_sync_bytes and the
-        # resolved entity_fields and entities; its
+        # resolved entities and entity_values; its
         # entity_seen rows hold full vectors. Take a store back to it, as a
         # store written by an earlier release is, and open it with this one.
         a, b = self.make_history()
@@ -752,7 +752,7 @@ class TestRebuild(StateTestCase):
             con.executescript(
                 "DROP TABLE event_waiting; DROP TABLE event_held_back; DROP TABLE held_back_causes;"
                 "DROP TABLE entity_history; ALTER TABLE app_projections DROP COLUMN pending;"
-                "DROP TABLE device_sync_bytes; DROP TABLE entity_fields; DROP TABLE entities;"
+                "DROP TABLE device_sync_bytes; DROP TABLE entity_values; DROP TABLE entities;"
                 "DELETE FROM entity_writes; PRAGMA user_version=1;")
             con.commit()
         finally:
@@ -764,7 +764,7 @@ class TestRebuild(StateTestCase):
             version = con.execute("PRAGMA user_version").fetchone()[0]
             rebuild_left = con.execute("SELECT count(*) FROM meta WHERE key = 'rebuild'").fetchone()[0]
             history = con.execute("SELECT count(*) FROM entity_history").fetchone()[0]
-            resolved = con.execute("SELECT count(*) FROM entity_fields").fetchone()[0]
+            resolved = con.execute("SELECT count(*) FROM entities").fetchone()[0]
         finally:
             con.close()
         self.assertEqual((version, rebuild_left), (4, 0))

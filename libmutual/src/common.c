@@ -336,6 +336,14 @@ void mutual__set_u64(uint8_t *p, uint64_t v)
 	}
 }
 
+void mutual__set_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
 void mutual__hex(char *out, const uint8_t *data, size_t len)
 {
 	static const char digits[] = "0123456789abcdef";

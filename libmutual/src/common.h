@@ -75,6 +75,7 @@ void mutual__buf_free(mutual_buf *b);
 uint16_t mutual__get_u16(const uint8_t *p);
 uint32_t mutual__get_u32(const uint8_t *p);
 uint64_t mutual__get_u64(const uint8_t *p);
+void mutual__set_u32(uint8_t *p, uint32_t v);
 void mutual__set_u64(uint8_t *p, uint64_t v);
 
 /* Lowercase hex. `out` holds 2*len+1 bytes. */

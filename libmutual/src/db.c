@@ -190,22 +190,17 @@ static const char schema_v3[] =
 	"  device BLOB NOT NULL CHECK(length(device) = 32), bytes INTEGER NOT NULL CHECK(bytes > 0));"
 	"CREATE INDEX device_sync_bytes_device ON device_sync_bytes(device, id);";
 
-/* Each entity field's resolved register, kept beside its writes so the
- * typed walk (entity.c) filters, orders and pages through an index instead
- * of reading every write: the write that holds (first in the total order,
- * descending), its value's sort key (db_state.c SORT_KEY) and how many kept
- * writes set another value; and all of an entity's registers packed in one
- * row of `entities`. Derived, so the store rebuilds to fill them. */
+/* Each entity's resolved registers, derived from its kept writes (so the
+ * store rebuilds to fill them), for the typed walk (entity.c): all of an
+ * entity's fields packed in one row of `entities` (db_state.c has the
+ * form), and `entity_values`, an index of every field's value that holds
+ * (by kind, field, sort key, canonical JSON, id), through which filters,
+ * orders and pages go instead of reading the whole kind. */
 static const char schema_v4[] =
-	"CREATE TABLE entity_fields("
-	"  kind TEXT NOT NULL, id TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, sort NOT NULL,"
-	"  device BLOB NOT NULL, seq INTEGER NOT NULL, hlc INTEGER NOT NULL, conflicts INTEGER NOT NULL,"
-	"  PRIMARY KEY(kind, id, field)) WITHOUT ROWID;"
-	"CREATE INDEX entity_fields_sort ON entity_fields(kind, field, sort, id, value);"
-	/* The same registers, one row per entity, packed (db_state.c): what the
-	 * walk reads, a row per entity instead of one per field. */
 	"CREATE TABLE entities(kind TEXT NOT NULL, id TEXT NOT NULL, deleted INTEGER NOT NULL, fields BLOB NOT NULL,"
 	"  PRIMARY KEY(kind, id)) WITHOUT ROWID;"
+	"CREATE TABLE entity_values(kind TEXT NOT NULL, field TEXT NOT NULL, sort NOT NULL, value TEXT NOT NULL,"
+	"  id TEXT NOT NULL, PRIMARY KEY(kind, field, sort, value, id)) WITHOUT ROWID;"
 	"INSERT OR REPLACE INTO meta(key, value) VALUES('rebuild', x'01');";
 
 static const char *const migrations[] = { schema_v2, schema_v3, schema_v4 };

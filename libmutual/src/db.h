@@ -179,12 +179,11 @@ int mutual__db_field_write_drop(mutual_db *db, const char *kind, const char *id,
 	const uint8_t device[32], uint64_t seq);
 int mutual__db_field_writes_clear(mutual_db *db, const char *kind, const char *id, const char *field);
 
-/* After a field's writes changed: its resolved register (entity_fields)
- * from them anew. */
-int mutual__db_field_settle(mutual_db *db, const char *kind, const char *id, const char *field);
-/* After an event changed an entity's registers: its packed row anew
- * (`scratch` is the caller's, reused). */
-int mutual__db_entity_pack(mutual_db *db, const char *kind, const char *id, mutual_buf *scratch);
+/* After an event changed an entity's kept writes: its resolved registers
+ * anew (its packed row in `entities`, and the value index entity_values
+ * for the fields whose value changed). `old` and `now` are the caller's
+ * scratch buffers, reused. */
+int mutual__db_entity_resolve(mutual_db *db, const char *kind, const char *id, mutual_buf *old, mutual_buf *now);
 /* One field of a packed row: its strings and writer point into the row. */
 typedef struct {
 	const char *name, *value, *text; /* text: the decoded string, or NULL */
@@ -245,16 +244,17 @@ typedef struct {
 	const char *order_field;            /* or NULL: by id */
 	int descending, include_deleted;
 	int has_after;                      /* resume after (after_sort, after_id) */
-	mutual_db_value after_sort;         /* the order field's sort key (by a field only) */
+	const char *after_value;            /* the order field's value, canonical JSON (by a field) */
 	const char *after_id;
 } mutual_db_entity_query;
-/* A listed entity: its id and packed fields (db_state.c), and its
- * order-field sort key (MUTUAL_DB_NULL by id); borrowed until the next step. */
+/* A listed entity: its id and packed fields (db_state.c), and its order
+ * field's value; borrowed until the next step. Ordered by a field,
+ * entities go by (sort key, canonical JSON, id). */
 typedef struct {
 	const char *id;
 	const uint8_t *fields;
 	size_t fields_len;
-	mutual_db_value sort;
+	const char *sort_value; /* the order field's value, canonical JSON (NULL by id) */
 } mutual_db_entity_packed;
 typedef struct mutual_db_walk mutual_db_walk;
 /* The entities `q` lists, in its order; _next gives MUTUAL_ITEROVER at the end. */

@@ -1,8 +1,8 @@
 /*
  * db_state.c - the built-in projections' tables in SQLite: each entity
  * field's kept writes (entity_writes), its seen vector (entity_seen) and
- * its history (entity_history), its resolved register (entity_fields) and
- * the typed walk over those, the counters, the rows mutual_state_digest
+ * its history (entity_history), the entity's resolved registers (entities,
+ * entity_values) and the typed walk over those, the counters, the rows mutual_state_digest
  * hashes, and rebuild's emptying of them all. project.c decides what is
  * written and what the rows mean (its NOTES ON THE DESIGN); this file only
  * stores and reads them, with typed arguments, and translates SQLite's
@@ -11,6 +11,7 @@
  * SQLITE_PREPARE_PERSISTENT) and finalized when the database closes; the
  * reads of whole tables (state, counters, digest) are prepared per call.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,36 +141,13 @@ int mutual__db_field_writes_clear(mutual_db *db, const char *kind, const char *i
 	return mutual__db_sqlite_step_done(db, st, ENTITY_WRITE);
 }
 
-/* A value's sort key (entity_fields.sort): numbers and strings as SQLite's
+/* A value's sort key (entity_values.sort): numbers and strings as SQLite's
  * own numbers and text, so they order as such; null, booleans, arrays and
  * objects as the bytes of their canonical JSON. SQLite orders the classes
  * numbers < text < blobs. */
 #define SORT_KEY(v) \
 	"CASE json_type(" v ") WHEN 'integer' THEN json_extract(" v ", '$') WHEN 'real' THEN json_extract(" v ", '$')" \
 	" WHEN 'text' THEN json_extract(" v ", '$') ELSE CAST(" v " AS BLOB) END"
-
-int mutual__db_field_settle(mutual_db *db, const char *kind, const char *id, const char *field)
-{
-	WRITING_OR_FAIL(db);
-	sqlite3_stmt *st;
-	int rc = stmt(&st, db, STATE_FIELD_SETTLE, "INSERT OR REPLACE INTO entity_fields(kind, id, field, value, sort,"
-		" device, seq, hlc, conflicts) SELECT kind, id, field, value, " SORT_KEY("value") ", device, seq, hlc,"
-		" (SELECT count(*) FROM entity_writes o WHERE o.kind = w.kind AND o.id = w.id AND o.field = w.field"
-		"  AND o.value <> w.value)"
-		" FROM entity_writes w WHERE kind = ?1 AND id = ?2 AND field = ?3"
-		" ORDER BY hlc DESC, device DESC, seq DESC LIMIT 1", ENTITY_WRITE);
-	if (rc < 0)
-		return rc;
-	bind_field(st, kind, id, field);
-	if ((rc = mutual__db_sqlite_step_done(db, st, ENTITY_WRITE)) < 0 || sqlite3_changes(db->db) > 0)
-		return rc;
-	/* No write kept: no register either. */
-	if ((rc = stmt(&st, db, STATE_FIELD_UNSET, "DELETE FROM entity_fields WHERE kind = ? AND id = ? AND field = ?",
-		     ENTITY_WRITE)) < 0)
-		return rc;
-	bind_field(st, kind, id, field);
-	return mutual__db_sqlite_step_done(db, st, ENTITY_WRITE);
-}
 
 static int event_rowid(mutual_db *db, const uint8_t device[32], uint64_t seq, sqlite3_int64 *out)
 {
@@ -371,52 +349,147 @@ int mutual__db_counter_rows(mutual_db *db, const char *key, mutual_db_counter_cb
 
 /* ------------------------------------------------------- the typed walk */
 
-/* An entity's resolved fields packed in one row (entities.fields), so the
- * walk reads one row per entity: each field in name order as
+/* An entity's resolved registers packed in one row (entities.fields), so
+ * the walk reads one row per entity: each field in name order as
  *   name NUL | value NUL | has_text (u8) [ text NUL ] | device (32) |
  *   seq (u64) | hlc (u64) | conflicts (u32),
- * the numbers big-endian. Derived (rebuild remakes it), never on a medium. */
-static void pack_field(mutual_buf *b, sqlite3_stmt *st)
-{
-	const char *text = (const char *)sqlite3_column_text(st, 2);
-	int has_text = text && strlen(text) == (size_t)sqlite3_column_bytes(st, 2);
-	mutual__buf_put(b, sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0) + 1);
-	mutual__buf_put(b, sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1) + 1);
-	mutual__buf_put_u8(b, (uint8_t)has_text);
-	if (has_text)
-		mutual__buf_put(b, text, strlen(text) + 1);
-	mutual__buf_put(b, sqlite3_column_blob(st, 3), 32);
-	mutual__buf_put_u64(b, (uint64_t)sqlite3_column_int64(st, 4));
-	mutual__buf_put_u64(b, (uint64_t)sqlite3_column_int64(st, 5));
-	mutual__buf_put_u32(b, (uint32_t)sqlite3_column_int64(st, 6));
-}
+ * the numbers big-endian: the field's value is its first kept write in the
+ * total order, descending (as mutual_state_json takes it), `text` that value
+ * decoded when it is a string, `conflicts` its other kept writes that set
+ * another value. Derived (rebuild remakes it), never on a medium. */
+#define PACKED_WRITER (32 + 8 + 8 + 4)
 
-int mutual__db_entity_pack(mutual_db *db, const char *kind, const char *id, mutual_buf *scratch)
+/* The entity's packed row now, into `old` (left empty when it has none). */
+static int packed_get(mutual_db *db, const char *kind, const char *id, mutual_buf *old)
 {
-	WRITING_OR_FAIL(db);
 	sqlite3_stmt *st;
-	int rc = stmt(&st, db, STATE_ENTITY_FIELDS, "SELECT field, value, CASE WHEN typeof(sort) = 'text' THEN sort END,"
-		" device, seq, hlc, conflicts FROM entity_fields WHERE kind = ?1 AND id = ?2 ORDER BY field", ENTITY_WRITE);
-	int deleted = 0;
+	int rc = stmt(&st, db, STATE_ENTITY_GET, "SELECT fields FROM entities WHERE kind = ? AND id = ?", ENTITY_WRITE);
 	if (rc < 0)
 		return rc;
 	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	scratch->len = 0;
+	old->len = 0;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		rc = mutual__buf_put(old, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+	else
+		rc = rc == SQLITE_DONE ? 0 : mutual__db_fail(db, rc, ENTITY_WRITE);
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* The entity's packed row from its kept writes, into `out`; `*deleted`
+ * whether its delete holds. */
+static int packed_make(mutual_db *db, const char *kind, const char *id, mutual_buf *out, int *deleted)
+{
+	sqlite3_stmt *st;
+	size_t field_at = 0, value_at = 0, conflicts_at = 0;
+	uint32_t conflicts = 0;
+	int have = 0, rc = stmt(&st, db, STATE_ENTITY_WRITES, "SELECT field, value,"
+		" CASE json_type(value) WHEN 'text' THEN json_extract(value, '$') END, device, seq, hlc"
+		" FROM entity_writes WHERE kind = ?1 AND id = ?2 ORDER BY field, hlc DESC, device DESC, seq DESC",
+		ENTITY_WRITE);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	out->len = 0;
+	*deleted = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *field = (const char *)sqlite3_column_text(st, 0);
-		if (!field || !sqlite3_column_text(st, 1) || sqlite3_column_bytes(st, 3) != 32)
+		const char *field = (const char *)sqlite3_column_text(st, 0), *value = (const char *)sqlite3_column_text(st, 1);
+		const char *text = (const char *)sqlite3_column_text(st, 2);
+		uint8_t writer[PACKED_WRITER];
+		if (!field || !value || sqlite3_column_bytes(st, 3) != 32 || mutual__buf_failed(out))
 			continue;
+		if (have && strcmp(field, (const char *)out->data + field_at) == 0) {
+			/* A concurrent write that lost; one of the same value disagrees with nobody. */
+			if (strcmp(value, (const char *)out->data + value_at) != 0)
+				conflicts++;
+			continue;
+		}
+		if (have)
+			mutual__set_u32(out->data + conflicts_at, conflicts);
+		have = 1;
+		conflicts = 0;
+		field_at = out->len;
+		mutual__buf_put(out, field, strlen(field) + 1);
+		value_at = out->len;
+		mutual__buf_put(out, value, strlen(value) + 1);
 		if (strcmp(field, "_deleted") == 0)
-			deleted = strcmp((const char *)sqlite3_column_text(st, 1), "true") == 0;
-		pack_field(scratch, st);
+			*deleted = strcmp(value, "true") == 0;
+		/* A string holding U+0000 is no C string: its text is left out. */
+		text = text && strlen(text) == (size_t)sqlite3_column_bytes(st, 2) ? text : NULL;
+		mutual__buf_put_u8(out, text != NULL);
+		if (text)
+			mutual__buf_put(out, text, strlen(text) + 1);
+		memcpy(writer, sqlite3_column_blob(st, 3), 32);
+		mutual__set_u64(writer + 32, (uint64_t)sqlite3_column_int64(st, 4));
+		mutual__set_u64(writer + 40, (uint64_t)sqlite3_column_int64(st, 5));
+		memset(writer + 48, 0, 4);
+		conflicts_at = out->len + 48;
+		mutual__buf_put(out, writer, sizeof(writer));
 	}
+	if (have && !mutual__buf_failed(out))
+		mutual__set_u32(out->data + conflicts_at, conflicts);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return mutual__db_fail(db, rc, ENTITY_WRITE);
-	if (mutual__buf_check(scratch) < 0)
-		return MUTUAL_ERROR;
-	if (!scratch->len) {
+	return mutual__buf_check(out);
+}
+
+/* Add or drop one entry of the value index (entity_values). */
+static int value_entry(mutual_db *db, int add, const char *kind, const char *field, const char *value, const char *id)
+{
+	WRITING_OR_FAIL(db);
+	sqlite3_stmt *st;
+	int rc = add ? stmt(&st, db, STATE_VALUE_ADD, "INSERT OR IGNORE INTO entity_values(kind, field, sort, value, id)"
+			   " VALUES(?1, ?2, " SORT_KEY("?3") ", ?3, ?4)", ENTITY_WRITE)
+		     : stmt(&st, db, STATE_VALUE_DEL, "DELETE FROM entity_values WHERE kind = ?1 AND field = ?2"
+			   " AND sort = " SORT_KEY("?3") " AND value = ?3 AND id = ?4", ENTITY_WRITE);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, field, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, value, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, id, -1, SQLITE_STATIC);
+	return mutual__db_sqlite_step_done(db, st, ENTITY_WRITE);
+}
+
+/* The value index follows the fields whose value changed between the old
+ * and the new packed row (both by name). "_deleted" is not indexed: the
+ * walk reads entities.deleted. */
+static int values_follow(mutual_db *db, const char *kind, const char *id, const mutual_buf *old, const mutual_buf *now)
+{
+	mutual_db_packed_field a, b;
+	size_t pa = 0, pb = 0;
+	int ha, hb, rc = 0;
+	if ((ha = mutual__db_packed_next(&a, old->data, old->len, &pa)) < 0 ||
+	    (hb = mutual__db_packed_next(&b, now->data, now->len, &pb)) < 0)
+		return MUTUAL_ECORRUPT;
+	while (rc == 0 && (ha || hb)) {
+		int c = !ha ? 1 : !hb ? -1 : strcmp(a.name, b.name);
+		int same = c == 0 && strcmp(a.value, b.value) == 0;
+		if (c <= 0 && !same && strcmp(a.name, "_deleted") != 0)
+			rc = value_entry(db, 0, kind, a.name, a.value, id);
+		if (rc == 0 && c >= 0 && !same && strcmp(b.name, "_deleted") != 0)
+			rc = value_entry(db, 1, kind, b.name, b.value, id);
+		if (rc == 0 && c <= 0 && (ha = mutual__db_packed_next(&a, old->data, old->len, &pa)) < 0)
+			rc = ha;
+		if (rc == 0 && c >= 0 && (hb = mutual__db_packed_next(&b, now->data, now->len, &pb)) < 0)
+			rc = hb;
+	}
+	return rc;
+}
+
+int mutual__db_entity_resolve(mutual_db *db, const char *kind, const char *id, mutual_buf *old, mutual_buf *now)
+{
+	WRITING_OR_FAIL(db);
+	sqlite3_stmt *st;
+	int deleted, rc;
+	if ((rc = packed_get(db, kind, id, old)) < 0 || (rc = packed_make(db, kind, id, now, &deleted)) < 0 ||
+	    (rc = values_follow(db, kind, id, old, now)) < 0)
+		return rc;
+	if (!now->len) {
 		if ((rc = stmt(&st, db, STATE_ENTITY_DEL, "DELETE FROM entities WHERE kind = ? AND id = ?", ENTITY_WRITE)) < 0)
 			return rc;
 	} else {
@@ -424,7 +497,7 @@ int mutual__db_entity_pack(mutual_db *db, const char *kind, const char *id, mutu
 			     " VALUES(?, ?, ?, ?)", ENTITY_WRITE)) < 0)
 			return rc;
 		sqlite3_bind_int(st, 3, deleted);
-		sqlite3_bind_blob(st, 4, scratch->data, (int)scratch->len, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 4, now->data, (int)now->len, SQLITE_STATIC);
 	}
 	sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
@@ -453,13 +526,13 @@ int mutual__db_packed_next(mutual_db_packed_field *out, const uint8_t *p, size_t
 	out->text = NULL;
 	if (has_text && !(out->text = packed_string(p, len, pos)))
 		goto bad;
-	if (len - *pos < 32 + 8 + 8 + 4)
+	if (len - *pos < PACKED_WRITER)
 		goto bad;
 	out->device = p + *pos;
 	out->seq = mutual__get_u64(p + *pos + 32);
 	out->hlc = mutual__get_u64(p + *pos + 40);
 	out->n_conflicts = mutual__get_u32(p + *pos + 48);
-	*pos += 52;
+	*pos += PACKED_WRITER;
 	return 1;
 bad:
 	return mutual__fail(MUTUAL_ECORRUPT, "an entity's packed fields are damaged: run mutual rebuild");
@@ -471,35 +544,14 @@ struct mutual_db_walk {
 	int over;
 };
 
-/* Bind a typed value (a cursor's sort key) as the column held it. */
-static void bind_value(sqlite3_stmt *st, int i, const mutual_db_value *v)
-{
-	switch (v->type) {
-	case MUTUAL_DB_INTEGER:
-		sqlite3_bind_int64(st, i, v->integer);
-		break;
-	case MUTUAL_DB_FLOAT:
-		sqlite3_bind_double(st, i, v->real);
-		break;
-	case MUTUAL_DB_TEXT:
-		sqlite3_bind_text(st, i, v->bytes, (int)v->len, SQLITE_TRANSIENT);
-		break;
-	case MUTUAL_DB_BLOB:
-		sqlite3_bind_blob(st, i, v->len ? v->bytes : "", (int)v->len, SQLITE_TRANSIENT);
-		break;
-	default:
-		sqlite3_bind_null(st, i);
-	}
-}
-
 /* The walk's query: one row per listed entity, its packed fields. Without
  * filters or an order, `entities` is read by its key. Otherwise `d`, the
- * order field's row (else the first filter's), drives the walk through
- * the index entity_fields_sort, in the walk's order, and every other
- * table is a primary-key lookup of the same entity. SQLite without
- * statistics guesses this plan wrong (a scan of the whole kind by id, and
- * range scans per lookup: measured), so it is fixed: INDEXED BY, CROSS
- * JOIN for the join order, and +d.id so no range is carried over. */
+ * order field's entries of entity_values (else the first filter's),
+ * drives the walk in the walk's order, each other filter is one more key
+ * lookup in entity_values, and the entity's row one in `entities`. SQLite
+ * without statistics guessed other plans (measured: a scan of the whole
+ * kind), so the join order is fixed (CROSS JOIN), and +d.id keeps a
+ * range on d from being carried to the lookups. */
 static int walk_sql(mutual_buf *sql, const mutual_db_entity_query *q)
 {
 	const char *dir = q->descending ? " DESC" : "", *cmp = q->descending ? "<" : ">";
@@ -515,11 +567,14 @@ static int walk_sql(mutual_buf *sql, const mutual_db_entity_query *q)
 		mutual__buf_printf(sql, " ORDER BY e.id%s", dir);
 		return mutual__buf_cstr(sql);
 	}
-	mutual__buf_printf(sql, "SELECT e.id, e.fields, %s FROM entity_fields d INDEXED BY entity_fields_sort",
-		q->order_field ? "d.sort" : "NULL");
-	for (size_t i = joined; i < q->n_where; i++)
-		mutual__buf_printf(sql, " CROSS JOIN entity_fields w%zu ON w%zu.kind = +d.kind AND w%zu.id = +d.id"
-			" AND w%zu.field = ?%zu AND w%zu.value = ?%zu", i, i, i, i, 10 + 2 * i, i, 11 + 2 * i);
+	mutual__buf_printf(sql, "SELECT e.id, e.fields, %s FROM entity_values d", q->order_field ? "d.value" : "NULL");
+	for (size_t i = joined; i < q->n_where; i++) {
+		char v[16];
+		snprintf(v, sizeof(v), "?%zu", 11 + 2 * i);
+		mutual__buf_printf(sql, " CROSS JOIN entity_values w%zu ON w%zu.kind = +d.kind AND w%zu.field = ?%zu"
+			" AND w%zu.sort = " SORT_KEY("%s") " AND w%zu.value = %s AND w%zu.id = +d.id",
+			i, i, i, 10 + 2 * i, i, v, v, v, v, v, i, v, i);
+	}
 	mutual__buf_printf(sql, " CROSS JOIN entities e ON e.kind = +d.kind AND e.id = +d.id%s WHERE d.kind = ?1", live);
 	if (q->order_field)
 		mutual__buf_printf(sql, " AND d.field = ?2");
@@ -528,9 +583,10 @@ static int walk_sql(mutual_buf *sql, const mutual_db_entity_query *q)
 	if (q->id)
 		mutual__buf_printf(sql, " AND d.id = ?3");
 	if (q->has_after)
-		mutual__buf_printf(sql, q->order_field ? " AND (d.sort, d.id) %s (?4, ?5)" : " AND d.id %s ?5", cmp);
+		mutual__buf_printf(sql, q->order_field ? " AND (d.sort, d.value, d.id) %s (" SORT_KEY("?6") ", ?6, ?5)"
+							: " AND d.id %s ?5", cmp);
 	if (q->order_field)
-		mutual__buf_printf(sql, " ORDER BY d.sort%s, d.id%s", dir, dir);
+		mutual__buf_printf(sql, " ORDER BY d.sort%s, d.value%s, d.id%s", dir, dir, dir);
 	else
 		mutual__buf_printf(sql, " ORDER BY d.id%s", dir);
 	return mutual__buf_cstr(sql);
@@ -562,8 +618,9 @@ int mutual__db_entity_walk_new(mutual_db_walk **out, mutual_db *db, const mutual
 	if (q->id)
 		sqlite3_bind_text(w->st, 3, q->id, -1, SQLITE_TRANSIENT);
 	if (q->has_after) {
-		bind_value(w->st, 4, &q->after_sort);
 		sqlite3_bind_text(w->st, 5, q->after_id, -1, SQLITE_TRANSIENT);
+		if (q->after_value)
+			sqlite3_bind_text(w->st, 6, q->after_value, -1, SQLITE_TRANSIENT);
 	}
 	for (size_t i = 0; i < q->n_where; i++) {
 		sqlite3_bind_text(w->st, 10 + 2 * (int)i, q->where_field[i], -1, SQLITE_TRANSIENT);
@@ -589,17 +646,7 @@ int mutual__db_entity_walk_next(mutual_db_entity_packed *row, mutual_db_walk *w)
 		row->fields_len = (size_t)sqlite3_column_bytes(w->st, 1);
 		if (!row->id || !row->fields_len)
 			continue;
-		memset(&row->sort, 0, sizeof(row->sort));
-		row->sort.type = sqlite3_column_type(w->st, 2);
-		if (row->sort.type == SQLITE_INTEGER) {
-			row->sort.integer = sqlite3_column_int64(w->st, 2);
-		} else if (row->sort.type == SQLITE_FLOAT) {
-			row->sort.real = sqlite3_column_double(w->st, 2);
-		} else if (row->sort.type != SQLITE_NULL) {
-			row->sort.bytes = row->sort.type == SQLITE_BLOB ? sqlite3_column_blob(w->st, 2)
-									: (const void *)sqlite3_column_text(w->st, 2);
-			row->sort.len = (size_t)sqlite3_column_bytes(w->st, 2);
-		}
+		row->sort_value = (const char *)sqlite3_column_text(w->st, 2);
 		return 0;
 	}
 }
@@ -754,7 +801,7 @@ done:
 int mutual__db_state_clear(mutual_db *db)
 {
 	WRITING_OR_FAIL(db);
-	int rc = sqlite3_exec(db->db, "DELETE FROM entity_writes; DELETE FROM entity_fields; DELETE FROM entities;"
+	int rc = sqlite3_exec(db->db, "DELETE FROM entity_writes; DELETE FROM entity_values; DELETE FROM entities;"
 				      "DELETE FROM entity_seen;"
 				      "DELETE FROM entity_history;"
 				      "DELETE FROM counters;"

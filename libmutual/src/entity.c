@@ -16,8 +16,8 @@
  *  2. A filter compares canonical JSON text (json.c), the form values are
  *     stored in: "open" and  "open"  with spaces are one value.
  *  3. A cursor is the position after an entity: its order (by id, or the
- *     name of the order field), the entity's sort key for that order and
- *     its id, as hex of a small versioned binary form, so it survives a
+ *     name of the order field), the entity's value of that field and its
+ *     id, as hex of a small versioned binary form, so it survives a
  *     shell, a URL and a form. It is only a position: the walk resumes at
  *     the first entity after it, whatever was written since. Decoding
  *     checks every length against the bytes it has.
@@ -49,15 +49,14 @@ struct mutual_entity_iter {
 	mutual_db_walk *walk;
 	char *kind, *order_field;
 	uint64_t limit, given;
-	mutual_buf text;          /* the entity's id, sort key and packed row */
+	mutual_buf text;          /* the entity's id, order value and packed row */
 	mutual_buf fields;        /* mutual_entity_field */
 	mutual_buf firsts;        /* each field's first conflict in `writes` */
 	mutual_buf writes;        /* gathered_write: the conflicts */
 	mutual_buf ctext;         /* the conflicts' strings */
 	mutual_buf conflicts;     /* mutual_field_write, built last */
 	mutual_buf cursor, cursor_raw; /* the entity's cursor, and its bytes before hex */
-	mutual_db_value sort;     /* the entity's sort key; bytes at sort_at in text */
-	size_t sort_at, id_at;
+	size_t id_at, value_at;   /* in text: the id, the order field's value */
 	mutual_entity current;
 };
 
@@ -89,18 +88,10 @@ static void cursor_make(mutual_entity_iter *it)
 
 	mutual__buf_put_u8(&raw, CURSOR_VERSION);
 	if (it->order_field) {
+		const char *value = (const char *)it->text.data + it->value_at;
 		mutual__buf_put_u8(&raw, CURSOR_BY_FIELD);
 		put_bytes(&raw, it->order_field, strlen(it->order_field));
-		mutual__buf_put_u8(&raw, (uint8_t)it->sort.type);
-		if (it->sort.type == MUTUAL_DB_INTEGER) {
-			mutual__buf_put_u64(&raw, (uint64_t)it->sort.integer);
-		} else if (it->sort.type == MUTUAL_DB_FLOAT) {
-			uint64_t bits;
-			memcpy(&bits, &it->sort.real, sizeof(bits));
-			mutual__buf_put_u64(&raw, bits);
-		} else {
-			put_bytes(&raw, it->text.data + it->sort_at, it->sort.len);
-		}
+		put_bytes(&raw, value, strlen(value));
 	} else {
 		mutual__buf_put_u8(&raw, CURSOR_BY_ID);
 	}
@@ -125,15 +116,6 @@ static int read_u8(reader *r, uint8_t *out)
 	return 0;
 }
 
-static int read_u64(reader *r, uint64_t *out)
-{
-	if (r->end - r->p < 8)
-		return -1;
-	*out = mutual__get_u64(r->p);
-	r->p += 8;
-	return 0;
-}
-
 static int read_bytes(reader *r, const uint8_t **out, size_t *len)
 {
 	if (r->end - r->p < 4)
@@ -147,18 +129,21 @@ static int read_bytes(reader *r, const uint8_t **out, size_t *len)
 	return 0;
 }
 
-/* `after` into q's resume position; `raw` keeps the bytes q points into. */
-static int cursor_read(mutual_db_entity_query *q, mutual_buf *raw, mutual_buf *id, const char *after)
+/* `after` into q's resume position; `id` and `value` keep the strings q
+ * points at, `raw` the bytes. */
+static int cursor_read(mutual_db_entity_query *q, mutual_buf *raw, mutual_buf *id, mutual_buf *value,
+	const char *after)
 {
 	static const char bad[] = "the cursor is not one of this walk's (it was made for another order, or is damaged)";
 	size_t hexlen = strnlen(after, MUTUAL_ENTITY_CURSOR_MAX + 1), len;
 	const uint8_t *bytes;
-	uint8_t version, mode, type;
+	uint8_t version, mode;
 	reader r;
 
-	if (hexlen > MUTUAL_ENTITY_CURSOR_MAX || hexlen % 2 || mutual__buf_grow(raw, hexlen / 2 + 1) < 0)
-		return mutual__fail(hexlen > MUTUAL_ENTITY_CURSOR_MAX || hexlen % 2 ? MUTUAL_EINVALID : MUTUAL_ERROR,
-			"%s", hexlen > MUTUAL_ENTITY_CURSOR_MAX || hexlen % 2 ? bad : "out of memory");
+	if (hexlen > MUTUAL_ENTITY_CURSOR_MAX || hexlen % 2)
+		return mutual__fail(MUTUAL_EINVALID, "%s", bad);
+	if (mutual__buf_grow(raw, hexlen / 2 + 1) < 0)
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	if (mutual__unhex(raw->data, hexlen / 2, after, hexlen) < 0)
 		return mutual__fail(MUTUAL_EINVALID, "%s", bad);
 	raw->len = hexlen / 2;
@@ -167,29 +152,17 @@ static int cursor_read(mutual_db_entity_query *q, mutual_buf *raw, mutual_buf *i
 	if (read_u8(&r, &version) < 0 || version != CURSOR_VERSION || read_u8(&r, &mode) < 0 ||
 	    mode != (q->order_field ? CURSOR_BY_FIELD : CURSOR_BY_ID))
 		return mutual__fail(MUTUAL_EINVALID, "%s", bad);
-	memset(&q->after_sort, 0, sizeof(q->after_sort));
-	q->after_sort.type = MUTUAL_DB_NULL;
 	if (mode == CURSOR_BY_FIELD) {
+		/* The order field's value, canonical JSON as the store holds it. */
 		if (read_bytes(&r, &bytes, &len) < 0 || len != strlen(q->order_field) ||
-		    memcmp(bytes, q->order_field, len) != 0 || read_u8(&r, &type) < 0)
+		    memcmp(bytes, q->order_field, len) != 0 || read_bytes(&r, &bytes, &len) < 0)
 			return mutual__fail(MUTUAL_EINVALID, "%s", bad);
-		q->after_sort.type = type;
-		if (type == MUTUAL_DB_INTEGER || type == MUTUAL_DB_FLOAT) {
-			uint64_t v;
-			if (read_u64(&r, &v) < 0)
-				return mutual__fail(MUTUAL_EINVALID, "%s", bad);
-			if (type == MUTUAL_DB_INTEGER)
-				q->after_sort.integer = (int64_t)v;
-			else
-				memcpy(&q->after_sort.real, &v, sizeof(v));
-		} else if (type == MUTUAL_DB_TEXT || type == MUTUAL_DB_BLOB) {
-			if (read_bytes(&r, &bytes, &len) < 0)
-				return mutual__fail(MUTUAL_EINVALID, "%s", bad);
-			q->after_sort.bytes = bytes;
-			q->after_sort.len = len;
-		} else {
+		if (mutual__json_canonical(value, (const char *)bytes, len) < 0 || mutual__buf_cstr(value) < 0)
+			return mutual__buf_failed(value) ? mutual__fail(MUTUAL_ERROR, "out of memory")
+							 : mutual__fail(MUTUAL_EINVALID, "%s", bad);
+		if (value->len != len || memcmp(value->data, bytes, len) != 0)
 			return mutual__fail(MUTUAL_EINVALID, "%s", bad);
-		}
+		q->after_value = (const char *)value->data;
 	}
 	if (read_bytes(&r, &bytes, &len) < 0 || r.p != r.end || len == 0 ||
 	    mutual__check_name((const char *)bytes, len, "cursor's id", MUTUAL_NAME_LOGGED) < 0)
@@ -218,7 +191,7 @@ typedef struct {
 	const char *fields[MUTUAL_ENTITY_WHERE_MAX];
 	const char *values[MUTUAL_ENTITY_WHERE_MAX];
 	mutual_buf canon[MUTUAL_ENTITY_WHERE_MAX];
-	mutual_buf cursor_raw, cursor_id;
+	mutual_buf cursor_raw, cursor_id, cursor_value;
 } query_room;
 
 static void query_room_free(query_room *room)
@@ -227,6 +200,7 @@ static void query_room_free(query_room *room)
 		mutual__buf_free(&room->canon[i]);
 	mutual__buf_free(&room->cursor_raw);
 	mutual__buf_free(&room->cursor_id);
+	mutual__buf_free(&room->cursor_value);
 }
 
 static int make_query(mutual_db_entity_query *q, query_room *room, const mutual_entity_options *o)
@@ -264,7 +238,7 @@ static int make_query(mutual_db_entity_query *q, query_room *room, const mutual_
 	q->order_field = o->order_by;
 	q->descending = o->descending != 0;
 	q->include_deleted = o->include_deleted != 0;
-	return o->after ? cursor_read(q, &room->cursor_raw, &room->cursor_id, o->after) : 0;
+	return o->after ? cursor_read(q, &room->cursor_raw, &room->cursor_id, &room->cursor_value, o->after) : 0;
 }
 
 /* ------------------------------------------------------------------ the walk */
@@ -466,11 +440,9 @@ int mutual_entity_iter_next(const mutual_entity **out, mutual_entity_iter *it)
 	/* Copied: the row is SQLite's only until the walk steps (NOTES 4). */
 	it->text.len = 0;
 	it->id_at = keep(&it->text, row.id, strlen(row.id));
-	it->sort = row.sort;
-	if (it->sort.type == MUTUAL_DB_TEXT || it->sort.type == MUTUAL_DB_BLOB) {
-		it->sort_at = keep(&it->text, row.sort.bytes, row.sort.len);
-		it->sort.bytes = NULL; /* at sort_at */
-	}
+	if (it->order_field)
+		it->value_at = keep(&it->text, row.sort_value ? row.sort_value : "null",
+			strlen(row.sort_value ? row.sort_value : "null"));
 	packed_at = keep(&it->text, row.fields, row.fields_len);
 	if (mutual__buf_check(&it->text) < 0)
 		return MUTUAL_ERROR;

@@ -165,7 +165,7 @@ typedef struct {
 	mutual_buf saw, canon;
 	mutual_buf kind_buf, id_buf;
 	mutual_buf old, grown, vec, kept; /* apply_field's */
-	int settled;                      /* a register changed: repack the entity */
+	int settled;                      /* kept writes changed: resolve the entity anew */
 } entity_ctx;
 
 #ifndef NDEBUG
@@ -237,12 +237,10 @@ static int apply_field(entity_ctx *x, const char *field, const char *value, size
 	} else if (vec_get(x->vec.data, n_vec, ev->device) >= ev->seq) {
 		/* another write of this field saw this one: it is history */
 		x->settled |= dropped;
-		return dropped ? mutual__db_field_settle(db, kind, id, field) : 0;
+		return 0;
 	}
-	/* The resolved register follows the kept writes (db.c schema 4). */
 	x->settled = 1;
-	if ((rc = mutual__db_field_write_add(db, kind, id, field, ev->device, ev->seq, ev->hlc, value, value_len)) < 0 ||
-	    (rc = mutual__db_field_settle(db, kind, id, field)) < 0)
+	if ((rc = mutual__db_field_write_add(db, kind, id, field, ev->device, ev->seq, ev->hlc, value, value_len)) < 0)
 		return rc;
 	x->s->projection_stats.fields_updated++;
 	return 0;
@@ -308,8 +306,10 @@ static int apply_entity(mutual_store *s, const mutual_event_rec *ev, int is_dele
 			goto done;
 	}
 	rc = apply_field(&x, "_deleted", is_delete ? "true" : "false", is_delete ? 4 : 5);
+	/* Once per event, not per field: the entity's resolved registers
+	 * (db.c schema 4), what the typed walk reads. */
 	if (rc == 0 && x.settled)
-		rc = mutual__db_entity_pack(s->db, x.kind, x.id, &x.old);
+		rc = mutual__db_entity_resolve(s->db, x.kind, x.id, &x.old, &x.grown);
 done:
 	mutual__buf_free(&x.saw);
 	mutual__buf_free(&x.canon);
