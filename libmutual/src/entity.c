@@ -5,9 +5,9 @@
  * cursor.
  *
  * NOTES ON THE DESIGN
- *  1. The walk reads each entity's resolved registers, kept by project.c
- *     beside the fields' writes (entity_fields, and all of one entity
- *     packed in one row of `entities`: db_state.c): a field's value is the
+ *  1. The walk reads each entity's resolved registers, kept beside the
+ *     fields' writes (all of one entity packed in one row of `entities`,
+ *     and the value index `entity_values`: db_state.c): a field's value is the
  *     write first in the total order, descending, as mutual_state_json
  *     takes it, and its conflicts (read only for a field that has any) are
  *     its other kept writes that set another value, as mutual_state_json
