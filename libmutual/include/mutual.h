@@ -567,6 +567,7 @@ typedef struct mutual_entity_options {
 	size_t n_where;                    /* at most MUTUAL_ENTITY_WHERE_MAX */
 	const char *order_by;              /* NULL: by id; a field: by its value, then by id
 					      (numbers, then strings, then other JSON by its text;
+					      equal numbers written apart, 1 and 1.0, by their text;
 					      an entity without that field is not listed) */
 	int descending;                    /* the order reversed */
 	uint64_t limit;                    /* at most this many entities; 0: all */
