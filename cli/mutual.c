@@ -38,7 +38,11 @@ static const char usage[] =
 	"  status [--json]                     the group, this device, events per device\n"
 	"  put KIND ID JSON                    set the fields of an entity, like {\"status\":\"open\"}\n"
 	"  del KIND ID                         delete an entity (a later put restores it)\n"
-	"  state KIND [ID] [--json]            entities with their fields and open conflicts\n"
+	"  state KIND [ID] [--json] [--live] [--where FIELD=VALUE]... [--order FIELD] [--desc]\n"
+	"        [--limit N] [--after CURSOR]  entities with their fields and open conflicts; --where\n"
+	"                                      (up to 8) keeps those whose FIELD is VALUE (JSON, else\n"
+	"                                      text), --live leaves out deleted ones; a full --limit\n"
+	"                                      page ends with the CURSOR of the next (\"next\" in JSON)\n"
 	"  add KEY DELTA                       add to a counter (e.g. rice-kg 12.5, or -3)\n"
 	"  counters [KEY] [--json]             the counters' totals\n"
 	"  batch FILE|-                        write many at once, in one transaction: one per line,\n"
@@ -795,142 +799,332 @@ done:
 	return status;
 }
 
-/* Human output of the state. The canonical JSON is ours, so a small
- * span-based reader is enough: find a member, skip a value. */
+/* `state`: the typed walk (mutual_entity_foreach), shown for a person or
+ * as mutual_state_json's canonical JSON. The output is gathered whole and
+ * printed once the walk succeeded, so a failure never leaves half a
+ * listing behind. */
+#define STATE_MORE 1  /* a callback's stop: the page is full and more follow */
+#define STATE_NOMEM 2 /* a callback's stop: out of memory */
+
 typedef struct {
-	const char *p, *end;
-} span;
+	FILE *out;
+	mutual_store *store;
+	int json;
+	uint64_t limit, shown; /* limit 0: all */
+	char *next;            /* the page's last cursor, once the page is full */
+} state_walk;
 
-static const char *skip_value(const char *p, const char *end)
+static void put_file(void *to, const char *s, size_t n)
 {
-	int depth = 0;
-	do {
-		if (p >= end)
-			return end;
-		switch (*p) {
-		case '"':
-			for (p++; p < end && *p != '"'; p++)
-				if (*p == '\\')
-					p++;
-			p++;
-			break;
-		case '{':
-		case '[':
-			depth++;
-			p++;
-			break;
-		case '}':
-		case ']':
-			depth--;
-			p++;
-			break;
-		case ',':
-		case ':':
-			p++;
-			break;
-		default:
-			while (p < end && !strchr(",:}]", *p))
-				p++;
+	fwrite(s, 1, n, to);
+}
+
+/* An entity's registers in byte order of their names, "_deleted" among
+ * the fields, as mutual_state_json lists "writers" and "conflicts": the
+ * k-th of n_fields + 1; `at` is the number of fields before "_deleted". */
+static const mutual_entity_field *register_at(const mutual_entity *e, size_t k, size_t at)
+{
+	return k < at ? &e->fields[k] : k == at ? &e->deletion : &e->fields[k - 1];
+}
+
+static void put_write_json(FILE *out, const mutual_field_write *w, int with_value)
+{
+	char dev[2 * MUTUAL_KEY_SIZE + 1];
+	hex(dev, w->device, MUTUAL_KEY_SIZE);
+	fprintf(out, "{\"device\":\"%s\",\"hlc\":%" PRIu64 ",\"seq\":%" PRIu64, dev, w->hlc, w->seq);
+	if (with_value)
+		fprintf(out, ",\"value\":%s", term_json(w->value, strlen(w->value)));
+	fputc('}', out);
+}
+
+static void put_entity_json(FILE *out, const mutual_entity *e, int first)
+{
+	size_t at = 0, n = e->n_fields + 1;
+	int any = 0;
+	while (at < e->n_fields && strcmp(e->fields[at].name, "_deleted") < 0)
+		at++;
+	fputs(first ? "{\"conflicts\":{" : ",{\"conflicts\":{", out);
+	for (size_t k = 0; k < n; k++) {
+		const mutual_entity_field *f = register_at(e, k, at);
+		if (!f->n_conflicts)
+			continue;
+		if (any++)
+			fputc(',', out);
+		term_json_quote(put_file, out, f->name);
+		fputs(":[", out);
+		for (size_t i = 0; i < f->n_conflicts; i++) {
+			if (i)
+				fputc(',', out);
+			put_write_json(out, &f->conflicts[i], 1);
 		}
-	} while (depth > 0);
-	return p;
-}
-
-/* The value of member `key` of the object at `obj`. */
-static span member(span obj, const char *key)
-{
-	span none = { NULL, NULL };
-	size_t klen = strlen(key);
-	const char *p = obj.p + 1;
-	while (p < obj.end && *p == '"') {
-		const char *k = p + 1, *kend = skip_value(p, obj.end) - 1, *v = kend + 2;
-		span val = { v, skip_value(v, obj.end) };
-		if ((size_t)(kend - k) == klen && memcmp(k, key, klen) == 0)
-			return val;
-		p = val.end + (val.end < obj.end && *val.end == ',');
+		fputc(']', out);
 	}
-	return none;
+	fprintf(out, "},\"deleted\":%s,\"fields\":{", e->deleted ? "true" : "false");
+	for (size_t i = 0; i < e->n_fields; i++) {
+		if (i)
+			fputc(',', out);
+		term_json_quote(put_file, out, e->fields[i].name);
+		fprintf(out, ":%s", term_json(e->fields[i].write.value, strlen(e->fields[i].write.value)));
+	}
+	fputs("},\"id\":", out);
+	term_json_quote(put_file, out, e->id);
+	fputs(",\"writers\":{", out);
+	for (size_t k = 0; k < n; k++) {
+		const mutual_entity_field *f = register_at(e, k, at);
+		if (k)
+			fputc(',', out);
+		term_json_quote(put_file, out, f->name);
+		fputc(':', out);
+		put_write_json(out, &f->write, 0);
+	}
+	fputs("}}", out);
 }
 
-/* A span of the state's JSON (a key, a value), controls as \uNNNN. */
-static const char *shown_json(span v)
+/* The id as a JSON string, then a line per field: its name (escaped as in
+ * JSON, without the quotes) and its value as JSON, then its conflicts. */
+static void put_entity_human(FILE *out, mutual_store *s, const mutual_entity *e)
 {
-	return v.p ? term_json(v.p, (size_t)(v.end - v.p)) : "";
-}
-
-static void print_entity(span e, mutual_store *s)
-{
-	span id = member(e, "id"), fields = member(e, "fields"), conflicts = member(e, "conflicts");
-	span deleted = member(e, "deleted");
-	const char *p;
-
-	printf("%s%s\n", shown_json(id),
-		deleted.p && strncmp(deleted.p, "true", 4) == 0 ? "  (deleted)" : "");
-	for (p = fields.p + 1; p && p < fields.end && *p == '"';) {
-		const char *kend = skip_value(p, fields.end), *v = kend + 1, *vend = skip_value(v, fields.end);
-		char key[MUTUAL_NAME_MAX + 3];
-		span c, quoted = { p, kend }, value = { v, vend };
-		const char *shown_key = shown_json(quoted);
-		snprintf(key, sizeof(key), "%.*s", (int)(kend - p - 2), p + 1);
-		/* the key without its quotes, as before */
-		printf("  %-14.*s %s\n", (int)strlen(shown_key) - 2, shown_key + 1, shown_json(value));
-		c = member(conflicts, key);
-		for (const char *q = c.p ? c.p + 1 : NULL; q && q < c.end && *q == '{';) {
-			span one = { q, skip_value(q, c.end) }, dev = member(one, "device"), val = member(one, "value");
-			span hlc = member(one, "hlc"), seq = member(one, "seq");
-			char when[32], dev_id[65];
-			time_t secs = (time_t)((strtoull(hlc.p, NULL, 10) >> 16) / 1000);
+	fprintf(out, "%s%s\n", term_json_string(e->id), e->deleted ? "  (deleted)" : "");
+	for (size_t i = 0; i < e->n_fields; i++) {
+		const mutual_entity_field *f = &e->fields[i];
+		const char *name = term_json_string(f->name);
+		fprintf(out, "  %-14.*s %s\n", (int)strlen(name) - 2, name + 1,
+			term_json(f->write.value, strlen(f->write.value)));
+		for (size_t k = 0; k < f->n_conflicts; k++) {
+			const mutual_field_write *w = &f->conflicts[k];
+			char when[32], dev[2 * MUTUAL_KEY_SIZE + 1];
+			time_t secs = (time_t)((w->hlc >> 16) / 1000);
 			struct tm tm;
 			localtime_r(&secs, &tm);
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-			snprintf(dev_id, sizeof(dev_id), "%.*s", dev.p ? (int)(dev.end - dev.p - 2) : 0, dev.p ? dev.p + 1 : "");
-			printf("  %-14s   CONFLICT: also %s (by %s, event %s, %s)\n", "", shown_json(val),
-				term_text(shown_name(s, dev_id)), shown_json(seq), when);
-			q = one.end + (one.end < c.end && *one.end == ',');
+			hex(dev, w->device, MUTUAL_KEY_SIZE);
+			fprintf(out, "  %-14s   CONFLICT: also %s (by %s, event %" PRIu64 ", %s)\n", "",
+				term_json(w->value, strlen(w->value)), term_text(shown_name(s, dev)), w->seq, when);
 		}
-		p = vend + (vend < fields.end && *vend == ',');
 	}
-	if (member(conflicts, "_deleted").p)
-		printf("  %-14s   CONFLICT: deleted and edited at once; the next change settles it\n", "");
+	if (e->deletion.n_conflicts)
+		fprintf(out, "  %-14s   CONFLICT: deleted and edited at once; the next change settles it\n", "");
 }
 
-static void print_state_human(mutual_store *s, const char *json)
+static int state_entity(const mutual_entity *e, void *payload)
 {
-	span doc = { json, json + strlen(json) }, list = member(doc, "entities");
-	for (const char *p = list.p ? list.p + 1 : NULL; p && p < list.end && *p == '{';) {
-		span e = { p, skip_value(p, list.end) };
-		print_entity(e, s);
-		p = e.end + (e.end < list.end && *e.end == ',');
+	state_walk *w = payload;
+	if (w->limit && w->shown == w->limit)
+		return STATE_MORE; /* one past the page: there is a next one */
+	if (w->json)
+		put_entity_json(w->out, e, w->shown == 0);
+	else
+		put_entity_human(w->out, w->store, e);
+	w->shown++;
+	if (w->limit && w->shown == w->limit && !(w->next = strdup(e->cursor)))
+		return STATE_NOMEM;
+	return 0;
+}
+
+static int state_exists(const mutual_entity *e, void *payload)
+{
+	(void)e;
+	(void)payload;
+	return 1;
+}
+
+/* Whether `v` is a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static int is_json_number(const char *v)
+{
+	const char *p = v;
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		while (*p >= '0' && *p <= '9')
+			p++;
+	else
+		return 0;
+	if (*p == '.') {
+		if (!(*++p >= '0' && *p <= '9'))
+			return 0;
+		while (*p >= '0' && *p <= '9')
+			p++;
 	}
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return 0;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	return *p == '\0';
+}
+
+/* A --where VALUE as JSON: as given when it is JSON (a number, true,
+ * false, null, or a string, array or object, which the walk checks),
+ * else the text as a JSON string; the caller's to free. */
+static char *where_value(const char *v)
+{
+	char *json = NULL;
+	size_t len = 0;
+	FILE *f;
+	if (is_json_number(v) || strcmp(v, "true") == 0 || strcmp(v, "false") == 0 || strcmp(v, "null") == 0 ||
+	    v[0] == '"' || v[0] == '[' || v[0] == '{')
+		return strdup(v);
+	if (!(f = open_memstream(&json, &len)))
+		return NULL;
+	term_json_quote(put_file, f, v);
+	if (fclose(f) != 0) {
+		free(json);
+		return NULL;
+	}
+	return json;
 }
 
 static int cmd_state(const cmd_ctx *c)
 {
-	const char *kind = NULL, *id = NULL;
-	char *out = NULL;
-	mutual_store *s;
-	int json = 0, rc, status;
+	mutual_entity_options o = MUTUAL_ENTITY_OPTIONS_INIT;
+	mutual_entity_where where[MUTUAL_ENTITY_WHERE_MAX];
+	char *owned[2 * MUTUAL_ENTITY_WHERE_MAX], *doc = NULL;
+	const char *kind = NULL, *id = NULL, *limit = NULL, *v;
+	size_t n_owned = 0, doc_len = 0;
+	state_walk w = { 0 };
+	mutual_store *s = NULL;
+	int json = 0, rc, status = EXIT_OK;
+
+	o.include_deleted = 1;
 	for (int i = 1; i < c->argc; i++) {
-		if (strcmp(c->argv[i], "--json") == 0)
+		if (strcmp(c->argv[i], "--json") == 0) {
 			json = 1;
-		else if (!kind)
+		} else if (strcmp(c->argv[i], "--live") == 0) {
+			o.include_deleted = 0;
+		} else if (strcmp(c->argv[i], "--desc") == 0) {
+			o.descending = 1;
+		} else if ((v = opt_value(c, &i, "--order"))) {
+			o.order_by = v;
+		} else if ((v = opt_value(c, &i, "--limit"))) {
+			limit = v;
+		} else if ((v = opt_value(c, &i, "--after"))) {
+			o.after = v;
+		} else if ((v = opt_value(c, &i, "--where"))) {
+			const char *eq = strchr(v, '=');
+			char *field, *value;
+			if (!eq || eq == v) {
+				status = usage_error("--where needs FIELD=VALUE, not '%s'", v);
+				goto done;
+			}
+			if (o.n_where == MUTUAL_ENTITY_WHERE_MAX) {
+				status = usage_error("state takes at most %d --where filters", MUTUAL_ENTITY_WHERE_MAX);
+				goto done;
+			}
+			field = strndup(v, (size_t)(eq - v));
+			value = where_value(eq + 1);
+			if (field)
+				owned[n_owned++] = field;
+			if (value)
+				owned[n_owned++] = value;
+			if (!field || !value) {
+				fprintf(stderr, "mutual: out of memory\n");
+				status = EXIT_FAIL;
+				goto done;
+			}
+			where[o.n_where].field = field;
+			where[o.n_where].value = value;
+			o.n_where++;
+		} else if (strncmp(c->argv[i], "--", 2) == 0) {
+			status = usage_error("state: unknown option '%s'", c->argv[i]);
+			goto done;
+		} else if (!kind) {
 			kind = c->argv[i];
-		else if (!id)
+		} else if (!id) {
 			id = c->argv[i];
-		else
-			return usage_error("state: unexpected '%s'", c->argv[i]);
+		} else {
+			status = usage_error("state: unexpected '%s'", c->argv[i]);
+			goto done;
+		}
 	}
-	if (!kind)
-		return usage_error("%s", "state needs a KIND (and optionally an ID)");
+	if (!kind) {
+		status = usage_error("%s", "state needs a KIND (and optionally an ID)");
+		goto done;
+	}
+	if (limit) {
+		char *end;
+		errno = 0;
+		w.limit = strtoull(limit, &end, 10);
+		if (errno || *end || !*limit || limit[0] == '-' || w.limit == 0) {
+			status = usage_error("--limit needs a whole number of at least 1, not '%s'", limit);
+			goto done;
+		}
+	}
+	o.kind = kind;
+	o.id = id;
+	o.where = o.n_where ? where : NULL;
 	if ((status = open_store(&s, c)) != EXIT_OK)
-		return status;
-	if ((rc = mutual_state_json(&out, s, kind, id)) < 0)
+		goto done;
+	if (!(w.out = open_memstream(&doc, &doc_len))) {
+		fprintf(stderr, "mutual: out of memory\n");
+		status = EXIT_FAIL;
+		goto done;
+	}
+	w.store = s;
+	w.json = json;
+	if (json)
+		fputs("{\"entities\":[", w.out);
+	rc = mutual_entity_foreach(s, &o, state_entity, &w);
+	if (rc == STATE_NOMEM) {
+		fprintf(stderr, "mutual: out of memory\n");
+		status = EXIT_FAIL;
+		goto done;
+	}
+	if (rc < 0) {
 		status = report(rc);
-	else if (json)
-		printf("%s\n", term_json(out, strlen(out)));
-	else
-		print_state_human(s, out);
-	mutual_free(out);
+		goto done;
+	}
+	if (id && w.shown == 0) {
+		/* No such entity at all, or one the filters leave out. */
+		mutual_entity_options one = MUTUAL_ENTITY_OPTIONS_INIT;
+		one.kind = kind;
+		one.id = id;
+		one.include_deleted = 1;
+		if ((rc = mutual_entity_foreach(s, &one, state_exists, NULL)) < 0) {
+			status = report(rc);
+			goto done;
+		}
+		if (rc == 0) {
+			fprintf(stderr, "mutual: there is no %s with id '%s'\n", term_text(kind), term_text(id));
+			status = exit_status_of(MUTUAL_ENOTFOUND);
+			goto done;
+		}
+	}
+	if (rc != STATE_MORE) {
+		free(w.next);
+		w.next = NULL;
+	}
+	if (json) {
+		fputs("],\"kind\":", w.out);
+		term_json_quote(put_file, w.out, kind);
+		if (w.next) {
+			fputs(",\"next\":", w.out);
+			term_json_quote(put_file, w.out, w.next);
+		}
+		fputs("}\n", w.out);
+	} else if (w.next) {
+		fprintf(w.out, "next page: --after %s\n", term_text(w.next));
+	}
+	if (fclose(w.out) != 0) {
+		w.out = NULL;
+		fprintf(stderr, "mutual: out of memory\n");
+		status = EXIT_FAIL;
+		goto done;
+	}
+	w.out = NULL;
+	fwrite(doc, 1, doc_len, stdout);
+done:
+	if (w.out)
+		fclose(w.out);
+	free(doc);
+	free(w.next);
+	for (size_t i = 0; i < n_owned; i++)
+		free(owned[i]);
 	mutual_store_free(s);
 	return status;
 }

@@ -997,5 +997,128 @@ class TestBatch(StateTestCase):
         self.assertEqual(self.log_raw(a), log)
 
 
+class TestStateWalk(StateTestCase):
+    """`mutual state` over the typed walk: filters, orders, pages."""
+
+    def library_state_json(self, store, kind):
+        """mutual_state_json's own bytes, through ctypes ($MUTUAL_LIBRARY)."""
+        import ctypes
+        path = os.environ.get("MUTUAL_LIBRARY")
+        if not path:
+            self.skipTest("MUTUAL_LIBRARY is not set")
+        lib = ctypes.CDLL(path)
+        lib.mutual_store_open.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_uint]
+        lib.mutual_state_json.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p, ctypes.c_char_p,
+                                          ctypes.c_char_p]
+        lib.mutual_free.argtypes = [ctypes.c_void_p]
+        lib.mutual_store_free.argtypes = [ctypes.c_void_p]
+        h, out = ctypes.c_void_p(), ctypes.c_void_p()
+        self.assertEqual(lib.mutual_store_open(ctypes.byref(h), store.encode(), 1), 0)
+        try:
+            self.assertEqual(lib.mutual_state_json(ctypes.byref(out), h, kind.encode(), None), 0)
+            raw = ctypes.string_at(out.value).decode("utf-8")
+            lib.mutual_free(out)
+        finally:
+            lib.mutual_store_free(h)
+        return raw
+
+    def test_json_is_byte_identical_to_mutual_state_json(self):
+        a, b = self.group("a", "b")
+        stick = self.mkdir("stick")
+        self.put(a, "request", "r1", {"status": "open", "Area": "north", "zeta": [1, {"b": 2}]})
+        self.put(a, "request", "r2", {"status": "open"})
+        self.put(a, "request", "r3", {"status": "open"})
+        self.sync_until_quiet([a, b], stick)
+        self.put(a, "request", "r1", {"status": "claimed"})
+        self.put(b, "request", "r1", {"status": "closed"})  # a concurrent conflict
+        self.delete(a, "request", "r2")
+        self.put(b, "request", "r2", {"note": "x"})  # delete and edit at once
+        self.delete(b, "request", "r3")
+        self.sync_until_quiet([a, b], stick)
+        raw = self.state_raw(a, "request")
+        doc = json.loads(raw)
+        self.assertIn("status", doc["entities"][0]["conflicts"], raw)
+        self.assertIn("_deleted", doc["entities"][1]["conflicts"], raw)
+        self.assertIs(doc["entities"][2]["deleted"], True, raw)
+        self.assertEqual(raw, self.library_state_json(a, "request") + "\n")
+        self.assertEqual(raw, canonical(raw) + "\n")
+        # the human form shows both conflicts; --live leaves out r3
+        r = self.assertOk(run("state", "request", store=a))
+        self.assertIn("CONFLICT: also", r.stdout)
+        self.assertIn("deleted and edited at once", r.stdout)
+        self.assertIn('"r3"  (deleted)', r.stdout)
+        live = json.loads(self.assertOk(run("state", "request", "--live", "--json", store=a)).stdout)
+        self.assertNotIn("r3", [e["id"] for e in live["entities"]])
+
+    def test_where_order_and_pages(self):
+        a = self.init("a")
+        for i in range(7):
+            self.put(a, "task", "t%d" % i, {"status": "open" if i % 3 else "done", "n": 10 - i})
+        want = ["t5", "t4", "t2", "t1"]  # open ones by n ascending: t5 (5), t4 (6), t2 (8), t1 (9)
+        for fmt in ("human", "json"):
+            with self.subTest(fmt=fmt):
+                seen, after, pages = [], None, 0
+                while True:
+                    args = ["state", "task", "--where", "status=open", "--order", "n", "--limit", "3"]
+                    args += ["--after", after] if after else []
+                    args += ["--json"] if fmt == "json" else []
+                    r = self.assertOk(run(*args, store=a))
+                    pages += 1
+                    if fmt == "json":
+                        doc = json.loads(r.stdout)
+                        self.assertEqual(r.stdout, canonical(r.stdout) + "\n")
+                        seen += [e["id"] for e in doc["entities"]]
+                        after = doc.get("next")
+                    else:
+                        lines = r.stdout.splitlines()
+                        seen += [json.loads(l) for l in lines if l.startswith('"')]
+                        nxt = [l for l in lines if l.startswith("next page: --after ")]
+                        after = nxt[0][len("next page: --after "):] if nxt else None
+                        if after:
+                            self.assertEqual(lines[-1], nxt[0], describe(r))
+                    if not after:
+                        break
+                    self.assertLess(pages, 5)
+                self.assertEqual(seen, want)
+                self.assertEqual(pages, 2)
+        r = self.assertOk(run("state", "task", "--where", "status=open", "--order", "n", "--desc", "--json",
+                              store=a))
+        self.assertEqual([e["id"] for e in json.loads(r.stdout)["entities"]], want[::-1])
+        self.assertNotIn("next", json.loads(r.stdout))
+        # a JSON value as it is, text as a string
+        r = self.assertOk(run("state", "task", "--where", "n=4", "--json", store=a))
+        self.assertEqual([e["id"] for e in json.loads(r.stdout)["entities"]], ["t6"])
+        r = self.assertOk(run("state", "task", "--where", 'n="4"', "--json", store=a))
+        self.assertEqual(json.loads(r.stdout)["entities"], [])
+        r = self.assertOk(run("state", "task", "--where", "status=done", "--where", "n=7", "--json", store=a))
+        self.assertEqual([e["id"] for e in json.loads(r.stdout)["entities"]], ["t3"])
+
+    def test_bad_options(self):
+        a = self.init("a")
+        self.put(a, "task", "t1", {"status": "open"})
+        r = run("state", "task", "--where", "_deleted=true", store=a)
+        self.assertOneLineError(r, 1)
+        self.assertIn("_deleted", r.stderr)
+        self.assertOneLineError(run("state", "task", "--after", "zz", store=a), 1)
+        self.assertOneLineError(run("state", "task", "--where", 'n="open', store=a), 1)
+        for args in (["--where", "status"], ["--limit", "0"], ["--limit", "x"], ["--frob"], ["--order"]):
+            with self.subTest(args=args):
+                r = run("state", "task", *args, store=a)
+                self.assertEqual(r.returncode, 2, describe(r))
+                self.assertEqual(r.stdout, "", describe(r))
+
+    def test_hostile_text_is_shown_escaped(self):
+        a = self.init("a")
+        self.put(a, "note", "n1", '{"t":"\\u001b]0;pwned\\u0007\u202eevil"}')
+        r = self.assertOk(run("state", "note", store=a))
+        self.assertNotIn("\x1b", r.stdout)
+        self.assertNotIn("\u202e", r.stdout)
+        self.assertIn("\\u001b]0;pwned\\u0007\\u202eevil", r.stdout)
+        raw = self.assertOk(run("state", "note", "--json", store=a)).stdout
+        self.assertNotIn("\x1b", raw)
+        self.assertNotIn("\u202e", raw)
+        self.assertEqual(json.loads(raw)["entities"][0]["fields"]["t"], "\x1b]0;pwned\x07\u202eevil")
+
+
 if __name__ == "__main__":
     unittest.main()
