@@ -627,19 +627,26 @@ int mutual__db_entity_walk_new(mutual_db_walk **out, mutual_db *db, const mutual
 		mutual__free(w);
 		return mutual__db_fail(db, rc, "cannot read the state");
 	}
-	sqlite3_bind_text(w->st, 1, q->kind, -1, SQLITE_TRANSIENT);
-	if (q->order_field)
-		sqlite3_bind_text(w->st, 2, q->order_field, -1, SQLITE_TRANSIENT);
-	if (q->id)
-		sqlite3_bind_text(w->st, 3, q->id, -1, SQLITE_TRANSIENT);
-	if (q->has_after) {
-		sqlite3_bind_text(w->st, 5, q->after_id, -1, SQLITE_TRANSIENT);
-		if (q->after_value)
-			sqlite3_bind_text(w->st, 6, q->after_value, -1, SQLITE_TRANSIENT);
+	/* A copy (SQLITE_TRANSIENT) can fail for want of memory, and an unbound
+	 * parameter matches nothing: a walk that lists nothing, silently. */
+	rc = sqlite3_bind_text(w->st, 1, q->kind, -1, SQLITE_TRANSIENT);
+	if (rc == SQLITE_OK && q->order_field)
+		rc = sqlite3_bind_text(w->st, 2, q->order_field, -1, SQLITE_TRANSIENT);
+	if (rc == SQLITE_OK && q->id)
+		rc = sqlite3_bind_text(w->st, 3, q->id, -1, SQLITE_TRANSIENT);
+	if (rc == SQLITE_OK && q->has_after)
+		rc = sqlite3_bind_text(w->st, 5, q->after_id, -1, SQLITE_TRANSIENT);
+	if (rc == SQLITE_OK && q->has_after && q->after_value)
+		rc = sqlite3_bind_text(w->st, 6, q->after_value, -1, SQLITE_TRANSIENT);
+	for (size_t i = 0; rc == SQLITE_OK && i < q->n_where; i++) {
+		rc = sqlite3_bind_text(w->st, 10 + 2 * (int)i, q->where_field[i], -1, SQLITE_TRANSIENT);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_text(w->st, 11 + 2 * (int)i, q->where_value[i], -1, SQLITE_TRANSIENT);
 	}
-	for (size_t i = 0; i < q->n_where; i++) {
-		sqlite3_bind_text(w->st, 10 + 2 * (int)i, q->where_field[i], -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(w->st, 11 + 2 * (int)i, q->where_value[i], -1, SQLITE_TRANSIENT);
+	if (rc != SQLITE_OK) {
+		rc = mutual__db_fail(db, rc, "cannot read the state");
+		mutual__db_entity_walk_free(w);
+		return rc;
 	}
 	*out = w;
 	return 0;
@@ -647,23 +654,27 @@ int mutual__db_entity_walk_new(mutual_db_walk **out, mutual_db *db, const mutual
 
 int mutual__db_entity_walk_next(mutual_db_entity_packed *row, mutual_db_walk *w)
 {
-	int rc;
-	for (;;) {
-		if (w->over)
-			return MUTUAL_ITEROVER;
-		rc = sqlite3_step(w->st);
-		if (rc != SQLITE_ROW) {
-			w->over = 1;
-			return rc == SQLITE_DONE ? MUTUAL_ITEROVER : mutual__db_fail(w->db, rc, "cannot read the state");
-		}
-		row->id = (const char *)sqlite3_column_text(w->st, 0);
-		row->fields = sqlite3_column_blob(w->st, 1);
-		row->fields_len = (size_t)sqlite3_column_bytes(w->st, 1);
-		if (!row->id || !row->fields_len)
-			continue;
-		row->sort_value = (const char *)sqlite3_column_text(w->st, 2);
-		return 0;
+	int rc, by_id;
+	if (w->over)
+		return MUTUAL_ITEROVER;
+	rc = sqlite3_step(w->st);
+	if (rc != SQLITE_ROW) {
+		w->over = 1;
+		return rc == SQLITE_DONE ? MUTUAL_ITEROVER : mutual__db_fail(w->db, rc, "cannot read the state");
 	}
+	by_id = sqlite3_column_type(w->st, 2) == SQLITE_NULL;
+	row->id = (const char *)sqlite3_column_text(w->st, 0);
+	row->fields = sqlite3_column_blob(w->st, 1);
+	row->fields_len = (size_t)sqlite3_column_bytes(w->st, 1);
+	row->sort_value = by_id ? NULL : (const char *)sqlite3_column_text(w->st, 2);
+	if (row->id && row->fields_len && (by_id || row->sort_value))
+		return 0;
+	/* Never skip a row: a column SQLite could not give (out of memory)
+	 * or a damaged one ends the walk with an error. */
+	w->over = 1;
+	if (sqlite3_errcode(w->db->db) == SQLITE_NOMEM)
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
+	return mutual__fail(MUTUAL_ECORRUPT, "an entity row is damaged: run mutual rebuild");
 }
 
 void mutual__db_entity_walk_free(mutual_db_walk *w)
