@@ -13,7 +13,7 @@
 /* The baseline's column set, fixed so that ratios stay comparable across
  * releases: the store's events table as of store schema 1, without its
  * triggers (they cost nothing on INSERT). It does not follow the store:
- * tests/check_bench_baseline.py fails when the store no longer holds
+ * tests/api/check_bench_baseline.py fails when the store no longer holds
  * every one of these columns with its type and NOT NULL, and then the
  * benchmarks' baseline needs a deliberate, documented change
  * (bench/README.md). */

@@ -3,7 +3,7 @@
 # rewrite every call of malloc, calloc, realloc, strdup and free in
 # libmutual/src/ as mutual__malloc, mutual__calloc, mutual__realloc,
 # mutual__strdup and mutual__free. A test build counts those and can fail
-# the Nth (tests/test_alloc_fail.c); a shipped build inlines them back to
+# the Nth (tests/library/test_alloc_fail.c); a shipped build inlines them back to
 # libc.
 #
 # Mechanical and idempotent: run it again after merging a branch that

@@ -11,7 +11,7 @@
  *     write first in the total order, descending, as mutual_state_json
  *     takes it, and its conflicts (read only for a field that has any) are
  *     its other kept writes that set another value, as mutual_state_json
- *     lists them. tests/test_entities.c checks the walk against
+ *     lists them. tests/library/test_entities.c checks the walk against
  *     mutual_state_json on random concurrent states of three devices.
  *  2. A filter compares canonical JSON text (json.c), the form values are
  *     stored in: "open" and  "open"  with spaces are one value.

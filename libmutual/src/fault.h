@@ -13,7 +13,7 @@
  * blocks it has live, so a test can see a leak at the N that made it.
  *
  * Not thread-safe to arm while another thread allocates; the counts
- * themselves are atomic. Used by tests/test_alloc_fail.c.
+ * themselves are atomic. Used by tests/library/test_alloc_fail.c.
  */
 #ifndef MUTUAL_FAULT_H
 #define MUTUAL_FAULT_H

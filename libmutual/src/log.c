@@ -108,7 +108,7 @@ fail:
 
 #ifdef MUTUAL_TEST_HOOKS
 /* An invariant an append breaks on purpose, so a test sees the assert
- * that guards it fire (tests/test_invariants.c): "seq" skips a seq, "tx"
+ * that guards it fire (tests/library/test_invariants.c): "seq" skips a seq, "tx"
  * writes outside a transaction. */
 static int breaks(const char *invariant)
 {

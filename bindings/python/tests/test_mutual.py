@@ -174,13 +174,13 @@ class TestStateAndSync(Base):
         self.assertRaises(mutual.Invalid, a.recover)
 
     def test_waiting_events_are_marked_and_counted(self):
-        # A member's modified software (tests/hostile_member.py, written from
+        # A member's modified software (tests/helpers/hostile_member.py, written from
         # docs/format.md) signs an event naming a seq nobody will hold. It
         # runs in its own process: it needs PyNaCl, which this interpreter
         # may lack, and whose own allocations valgrind would count here.
-        tests_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tests")
+        tests_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tests", "helpers")
         if subprocess.run([sys.executable, "-c", "import nacl"], capture_output=True).returncode != 0:
-            self.skipTest("PyNaCl is not installed for %s (tests/hostile_member.py needs it)" % sys.executable)
+            self.skipTest("PyNaCl is not installed for %s (tests/helpers/hostile_member.py needs it)" % sys.executable)
         a = mutual.Store.create(self.path("a"), group="Food pantry", device="laptop")
         self.addCleanup(a.close)
         b_dir = self.path("b")

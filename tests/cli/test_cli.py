@@ -2,7 +2,7 @@
 
 Run from the source tree with the path of the built binary in MUTUAL_CLI:
 
-    MUTUAL_CLI=build/cli/mutual python3 -m unittest -v tests/test_cli.py
+    MUTUAL_CLI=build/cli/mutual python3 -m unittest -v tests/cli/test_cli.py
 
 Only the Python standard library is used. Every test works in its own
 temporary folder and reads the state back through the CLI (the corruption
@@ -22,8 +22,8 @@ import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import clitest  # noqa: E402  (the shared helpers beside this file)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers"))
+import clitest  # noqa: E402  (the shared helpers, tests/helpers)
 
 CLI = None  # absolute path of the binary, set by setUpModule()
 

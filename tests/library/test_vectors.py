@@ -24,9 +24,9 @@ objects):
   - docs/format.md quotes the file verbatim in the fenced block right after
     the marker line "<!-- vectors:envelope-newer -->" (required).
 
-tests/test_vectors.c checks libmutual itself against the same files.
+tests/library/test_vectors.c checks libmutual itself against the same files.
 
-Usage: /usr/bin/python3 tests/test_vectors.py [VECTOR_FILE] [--envelope FILE]
+Usage: /usr/bin/python3 tests/library/test_vectors.py [VECTOR_FILE] [--envelope FILE]
            [--docs FORMAT_MD] [unittest options]
 (Debian's python3 with python3-nacl.)
 """
@@ -48,7 +48,7 @@ except ImportError:  # pragma: no cover
                      "(Debian's python3-nacl)\n")
     sys.exit(1)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VECTOR_FILE = os.path.join(ROOT, "tests", "resources", "vectors", "event-v1.txt")
 GENERATOR = os.path.join(ROOT, "tools", "make_vectors.py")
 DOCS = os.path.join(ROOT, "docs", "format.md")

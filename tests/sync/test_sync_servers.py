@@ -2,7 +2,7 @@
 
 Run from the source tree with the path of the built binary in MUTUAL_CLI:
 
-    MUTUAL_CLI=build/cli/mutual python3 -m unittest -v tests/test_sync_servers.py
+    MUTUAL_CLI=build/cli/mutual python3 -m unittest -v tests/sync/test_sync_servers.py
 
 Each test starts its own server on a free port of 127.0.0.1 and always stops
 it: `git daemon` (git://) from Debian's git package, or OpenSSH's sshd
@@ -40,8 +40,8 @@ import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import clitest  # noqa: E402  (the shared helpers beside this file)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers"))
+import clitest  # noqa: E402  (the shared helpers, tests/helpers)
 
 CLI = None  # absolute path of the binary, set by setUpModule()
 

@@ -1,6 +1,6 @@
 """A hostile group member (issue 11): a real device of the group, with the
 group key and its own valid signing key, running modified software. Every
-event it writes here is validly signed and sealed (tests/hostile_member.py
+event it writes here is validly signed and sealed (tests/helpers/hostile_member.py
 writes them from docs/format.md alone); what it picks is its clock, its
 frontier and the size of what it writes. Each test states what an honest
 device MUST still do after importing such events with `mutual sync`:
@@ -38,7 +38,7 @@ import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers"))
 import clitest  # noqa: E402
 import hostile_member as hm  # noqa: E402
 

@@ -10,7 +10,7 @@ One store holds a hostile corpus, put there every way text gets in:
    the apps' events, with JSON escapes for the C0 controls the apps refuse
    (ESC sequences that retitle the window or clear the screen, BEL, DEL,
    a newline inside a value);
- - from a hostile member on the stick (tests/hostile_member.py, hence
+ - from a hostile member on the stick (tests/helpers/hostile_member.py, hence
    Debian's python3 with PyNaCl): a device whose name holds bidi and C1
    controls, its events, and refs whose names hold them too, which the
    sync quotes in its refusals.
@@ -42,7 +42,7 @@ import zoneinfo
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers"))
 import clitest  # noqa: E402
 import hostile_member as hm  # noqa: E402
 

@@ -41,8 +41,8 @@ import tempfile
 import unittest
 import urllib.parse
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import clitest  # noqa: E402  (the shared helpers beside this file)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers"))
+import clitest  # noqa: E402  (the shared helpers, tests/helpers)
 
 WEB = None  # the absolute path, set by setUpModule()
 
@@ -74,7 +74,7 @@ def names_only_this_module(argv):
     tests and nothing else: re-executing a run that names other modules too
     would run those again, in the namespace."""
     args = argv[1:]
-    if __name__ == "__main__":  # python3 tests/test_web_tls.py
+    if __name__ == "__main__":  # python3 tests/web/test_web_tls.py
         return True
     if "-m" not in args or args[args.index("-m") + 1:args.index("-m") + 2] != ["unittest"]:
         return False

@@ -831,7 +831,7 @@ static struct {
  * still fails the test. What this lets pass: libmutual forgetting a
  * libgit2 object on the error path of such a failure (the memory backend's
  * leak, fixed in git.c, was one); the suppressions for these tests
- * (tests/lsan-alloc-fail.supp) cannot tell them apart either.
+ * (tests/library/lsan-alloc-fail.supp) cannot tell them apart either.
  */
 static const char *const libgit2_leaky[] = { "/libgit2/odb.c", "/libgit2/odb_loose.c", "/libgit2/odb_pack.c",
 	"/libgit2/commit_graph.c",

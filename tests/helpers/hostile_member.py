@@ -70,7 +70,7 @@ from nacl.bindings import (crypto_aead_xchacha20poly1305_ietf_decrypt,
                            crypto_aead_xchacha20poly1305_ietf_encrypt)
 from nacl.signing import SigningKey
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import make_envelope_vectors as envelope  # noqa: E402  (the envelope header)
 import make_vectors as evfmt  # noqa: E402  (event encoding, hash, signature, wire)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes a C program that prints the layout of every struct mutual.h
 defines: `STRUCT SIZE` and `STRUCT.FIELD OFFSET SIZE` lines, in field
-order. tests/check_python_abi.py compares them with the ctypes binding.
+order. tests/python/check_python_abi.py compares them with the ctypes binding.
 Usage: gen_abi_dump.py mutual.h out.c"""
 import re
 import sys

@@ -1,6 +1,6 @@
 """The web front end (mutual-web) in a real browser, used as a person would
 use it on a phone: headless Chromium at 390x844, driven through the
-DevTools protocol by tests/cdp.py, finding fields by their labels and
+DevTools protocol by tests/helpers/cdp.py, finding fields by their labels and
 buttons by their text, clicking and typing with real input events.
 
 Two devices of one group (a laptop and an office PC, each its own store
@@ -19,7 +19,7 @@ a terminal escape in it is refused.
 Run from the source tree (Debian's python3, which has python3-websocket):
 
     MUTUAL_WEB=build/examples/web/mutual-web MUTUAL_CLI=build/cli/mutual \\
-    MUTUAL_SCREENSHOTS=/tmp/shots /usr/bin/python3 -m unittest -v tests/test_browser.py
+    MUTUAL_SCREENSHOTS=/tmp/shots /usr/bin/python3 -m unittest -v tests/web/test_browser.py
 
 The test does not skip without chromium: it fails and says what to install.
 """
@@ -38,8 +38,8 @@ import unittest
 import urllib.parse
 import zoneinfo
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import cdp  # noqa: E402  (the DevTools driver beside this file)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers"))
+import cdp  # noqa: E402  (the DevTools driver, tests/helpers)
 import clitest  # noqa: E402
 
 TIMEOUT = 60  # seconds: a hang guard for each child process, not a timing assertion

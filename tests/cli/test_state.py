@@ -3,11 +3,11 @@ state, add, counters, batch and rebuild, alone and across devices that sync.
 
 Run from the source tree with the path of the built binary in MUTUAL_CLI:
 
-    MUTUAL_CLI=build/cli/mutual python3 -m unittest -v tests/test_state.py
+    MUTUAL_CLI=build/cli/mutual python3 -m unittest -v tests/cli/test_state.py
 
 Only the Python standard library and the `mutual` binary are used (sync
 through folders and bundle files needs stock `git` behind the binary, as
-tests/test_sync.py does). Every test works in its own temporary folder and
+tests/sync/test_sync.py does). Every test works in its own temporary folder and
 reads the state back through the CLI; one rebuild test reaches into the
 SQLite file with Python's sqlite3 module, on purpose, to empty the
 projection tables behind the library's back.
@@ -28,8 +28,8 @@ import subprocess
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import clitest  # noqa: E402  (the shared helpers beside this file)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers"))
+import clitest  # noqa: E402  (the shared helpers, tests/helpers)
 
 CLI = None  # absolute path of the binary, set by setUpModule()
 

@@ -3,7 +3,7 @@ folder (a stick), a bundle file and a file:// git URL.
 
 Run from the source tree with the path of the built binary in MUTUAL_CLI:
 
-    MUTUAL_CLI=build/cli/mutual python3 -m unittest -v tests/test_sync.py
+    MUTUAL_CLI=build/cli/mutual python3 -m unittest -v tests/sync/test_sync.py
 
 Only the Python standard library, the `mutual` binary and stock `git` are
 used. Every test works in its own temporary folder; stores are read back
@@ -27,8 +27,8 @@ import threading
 import tty
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import clitest  # noqa: E402  (the shared helpers beside this file)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers"))
+import clitest  # noqa: E402  (the shared helpers, tests/helpers)
 
 CLI = None  # absolute path of the binary, set by setUpModule()
 GIT = None

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Each C test program's cases are written twice: in its cases[] table
-(tests/test_*.c) and in tests/meson.build, which registers each case as a
+(tests/PART/test_*.c) and in tests/PART/meson.build, which registers each case as a
 test. This check fails when the two differ, so a case added to one and
 forgotten in the other is caught instead of never running.
 
@@ -9,9 +9,9 @@ Usage: check_cases.py INTRO_TESTS_JSON [PROGRAM:CASE...]
 INTRO_TESTS_JSON is meson's own list of this build's tests
 (meson-info/intro-tests.json, written at every configure). A test whose
 command is a program and one case name registers that case; for each such
-program, `PROGRAM --list` (tests/check.c) names the cases this build
+program, `PROGRAM --list` (tests/helpers/check.c) names the cases this build
 compiled in. Both sets must be equal. A PROGRAM:CASE argument is a case
-tests/meson.build leaves out of this build on purpose (it says why); exit
+tests/PART/meson.build leaves out of this build on purpose (it says why); exit
 77 from --list (test_invariants with NDEBUG) leaves that program out."""
 import json
 import os
@@ -48,13 +48,13 @@ for prog, cases in sorted(registered.items()):
         continue
     listed = set(r.stdout.split())
     for case in sorted(set(cases) - listed):
-        print(f"{name}: tests/meson.build registers '{case}' ({cases[case]}), "
+        print(f"{name}: its meson.build (tests/PART) registers '{case}' ({cases[case]}), "
               f"but the program has no such case in this build")
         problems += 1
     for case in sorted(listed - set(cases)):
         if (name, case) in left_out:
             continue
-        print(f"{name}: case '{case}' is in the program's cases[] but tests/meson.build "
+        print(f"{name}: case '{case}' is in the program's cases[] but its meson.build (tests/PART) "
               f"never registers it: add it to the program's list there")
         problems += 1
     checked += 1

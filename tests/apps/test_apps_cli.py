@@ -4,7 +4,7 @@
 Run from the source tree with the paths of both built binaries:
 
     MUTUAL_APPS_CLI=build/examples/cli/mutual-apps MUTUAL_CLI=build/cli/mutual \\
-        python3 -m unittest -v tests/test_apps_cli.py
+        python3 -m unittest -v tests/apps/test_apps_cli.py
 
 The `mutual` CLI makes the stores (init, invite, join) and carries events
 between them (sync through a folder standing in for the USB stick);
@@ -29,8 +29,8 @@ import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import clitest  # noqa: E402  (the shared helpers beside this file)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers"))
+import clitest  # noqa: E402  (the shared helpers, tests/helpers)
 
 APPS = None  # absolute path of mutual-apps, set by setUpModule()
 CLI = None   # absolute path of mutual

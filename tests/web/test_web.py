@@ -3,7 +3,7 @@
 Run from the source tree with the built binaries named by the environment:
 
     MUTUAL_WEB=build/examples/web/mutual-web MUTUAL_CLI=build/cli/mutual \
-        python3 -m unittest -v tests/test_web.py
+        python3 -m unittest -v tests/web/test_web.py
 
 Each test starts its own server (port 0: the kernel picks one, read back
 from the "listening on" line) over a fresh store made with the CLI, logs in
@@ -35,8 +35,8 @@ import unittest
 import urllib.parse
 import zoneinfo
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import clitest  # noqa: E402  (the shared helpers beside this file)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers"))
+import clitest  # noqa: E402  (the shared helpers, tests/helpers)
 
 WEB = None  # the absolute path, set by setUpModule()
 

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers"))
 import clitest  # noqa: E402
 
 SYNC_TIMEOUT = 60  # seconds: a hang guard, not a timing assertion
