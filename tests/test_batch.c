@@ -326,7 +326,7 @@ static void test_ids_consecutive(void)
 		"note.b" };
 	mutual_store *s = check_store_create("a", "alpha");
 	mutual_iter_options o = MUTUAL_ITER_OPTIONS_INIT;
-	mutual_verify_result v;
+	mutual_verify_result v = MUTUAL_VERIFY_RESULT_INIT;
 	mutual_event_id first, after;
 	mutual_batch *b;
 	mutual_iter *it;
@@ -377,7 +377,7 @@ static void test_sync(void)
 	uint8_t da[MUTUAL_HASH_SIZE], db[MUTUAL_HASH_SIZE];
 	char *ja = NULL, *jb = NULL;
 	const char *stick = tmp_path("stick");
-	mutual_sync_stats st;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
 
 	CHECK(mkdir(stick, 0700) == 0);
 	CHECK_OK(mutual_projection_register(a, notes_def()));

@@ -427,7 +427,7 @@ static void test_bad_options(void)
 	mutual_entity_where where[MUTUAL_ENTITY_WHERE_MAX + 1];
 	mutual_entity_iter *it;
 	const mutual_entity *e;
-	char by_id[256], by_n[256], cut[256];
+	char by_id[256], by_n[256], cut[512];
 
 	memset(&zero, 0, sizeof(zero));
 	zero.kind = KIND;

@@ -136,7 +136,8 @@ static int keep_holders(post_row *r, const mutual_entity_field *holder)
 			return -1;
 		kept++;
 	}
-	qsort(r->holders, kept, sizeof(*r->holders), by_name);
+	if (kept > 1)
+		qsort(r->holders, kept, sizeof(*r->holders), by_name);
 	r->n_holders = 0;
 	for (size_t i = 0; i < kept; i++) {
 		if (r->n_holders && strcmp(r->holders[r->n_holders - 1], r->holders[i]) == 0) {
@@ -261,7 +262,7 @@ int board_foreach(mutual_store *store, const char *id, int include_closed, board
 		rc = apps__fail(MUTUAL_ENOTFOUND, "no post %s on this device", id);
 	else if (rc != 0 && !list.failed)
 		rc = apps__lib(rc);
-	if (rc == 0)
+	if (rc == 0 && list.n > 1)
 		qsort(list.rows, list.n, sizeof(*list.rows), board_order);
 	for (size_t i = 0; i < list.n && rc == 0; i++) {
 		post_row *r = &list.rows[i];

@@ -778,17 +778,25 @@ int mutual__db_iter_new(mutual_db_iter **out, mutual_db *db, const mutual_db_fil
 		mutual__free(it);
 		return db_fail(db, rc, "cannot read the log");
 	}
+	/* A copy (SQLITE_TRANSIENT) can fail for want of memory; a filter left
+	 * unbound would match nothing, silently. */
+	rc = SQLITE_OK;
 	if (f->type)
-		sqlite3_bind_text(it->stmt, i++, f->type, -1, SQLITE_TRANSIENT);
-	if (f->device)
-		sqlite3_bind_blob(it->stmt, i++, f->device, 32, SQLITE_TRANSIENT);
-	if (f->has_after) {
+		rc = sqlite3_bind_text(it->stmt, i++, f->type, -1, SQLITE_TRANSIENT);
+	if (rc == SQLITE_OK && f->device)
+		rc = sqlite3_bind_blob(it->stmt, i++, f->device, 32, SQLITE_TRANSIENT);
+	if (rc == SQLITE_OK && f->has_after) {
 		sqlite3_bind_int64(it->stmt, i++, (sqlite3_int64)f->after_hlc);
-		sqlite3_bind_blob(it->stmt, i++, f->after_device, 32, SQLITE_TRANSIENT);
+		rc = sqlite3_bind_blob(it->stmt, i++, f->after_device, 32, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(it->stmt, i++, (sqlite3_int64)f->after_seq);
 	}
-	if (f->limit)
+	if (rc == SQLITE_OK && f->limit)
 		sqlite3_bind_int64(it->stmt, i++, f->limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)f->limit);
+	if (rc != SQLITE_OK) {
+		rc = db_fail(db, rc, "cannot read the log");
+		mutual__db_iter_free(it);
+		return rc;
+	}
 	*out = it;
 	return 0;
 }

@@ -359,6 +359,14 @@ int mutual__db_counter_rows(mutual_db *db, const char *key, mutual_db_counter_cb
  * another value. Derived (rebuild remakes it), never on a medium. */
 #define PACKED_WRITER (32 + 8 + 8 + 4)
 
+/* Column `col` (a JSON string decoded by SQLite) as a C string, or NULL
+ * when it is NULL or holds U+0000 (no C string can). */
+static const char *column_c_string(sqlite3_stmt *st, int col)
+{
+	const char *text = (const char *)sqlite3_column_text(st, col);
+	return text && strlen(text) == (size_t)sqlite3_column_bytes(st, col) ? text : NULL;
+}
+
 /* The entity's packed row now, into `old` (left empty when it has none). */
 static int packed_get(mutual_db *db, const char *kind, const char *id, mutual_buf *old)
 {
@@ -397,7 +405,7 @@ static int packed_make(mutual_db *db, const char *kind, const char *id, mutual_b
 	*deleted = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *field = (const char *)sqlite3_column_text(st, 0), *value = (const char *)sqlite3_column_text(st, 1);
-		const char *text = (const char *)sqlite3_column_text(st, 2);
+		const char *text = column_c_string(st, 2);
 		uint8_t writer[PACKED_WRITER];
 		if (!field || !value || sqlite3_column_bytes(st, 3) != 32 || mutual__buf_failed(out))
 			continue;
@@ -417,8 +425,6 @@ static int packed_make(mutual_db *db, const char *kind, const char *id, mutual_b
 		mutual__buf_put(out, value, strlen(value) + 1);
 		if (strcmp(field, "_deleted") == 0)
 			*deleted = strcmp(value, "true") == 0;
-		/* A string holding U+0000 is no C string: its text is left out. */
-		text = text && strlen(text) == (size_t)sqlite3_column_bytes(st, 2) ? text : NULL;
 		mutual__buf_put_u8(out, text != NULL);
 		if (text)
 			mutual__buf_put(out, text, strlen(text) + 1);
@@ -544,6 +550,16 @@ struct mutual_db_walk {
 	int over;
 };
 
+/* `table`'s entry is filter i's: its field (?10 + 2i) with its value
+ * (?11 + 2i, canonical JSON), looked up by the key (sort key, value). */
+static void value_is(mutual_buf *sql, const char *table, size_t i)
+{
+	char v[24];
+	snprintf(v, sizeof(v), "?%zu", 11 + 2 * i);
+	mutual__buf_printf(sql, " AND %s.field = ?%zu AND %s.sort = " SORT_KEY("%s") " AND %s.value = %s", table,
+		10 + 2 * i, table, v, v, v, v, v, table, v);
+}
+
 /* The walk's query: one row per listed entity, its packed fields. Without
  * filters or an order, `entities` is read by its key. Otherwise `d`, the
  * order field's entries of entity_values (else the first filter's),
@@ -569,17 +585,16 @@ static int walk_sql(mutual_buf *sql, const mutual_db_entity_query *q)
 	}
 	mutual__buf_printf(sql, "SELECT e.id, e.fields, %s FROM entity_values d", q->order_field ? "d.value" : "NULL");
 	for (size_t i = joined; i < q->n_where; i++) {
-		char v[16];
-		snprintf(v, sizeof(v), "?%zu", 11 + 2 * i);
-		mutual__buf_printf(sql, " CROSS JOIN entity_values w%zu ON w%zu.kind = +d.kind AND w%zu.field = ?%zu"
-			" AND w%zu.sort = " SORT_KEY("%s") " AND w%zu.value = %s AND w%zu.id = +d.id",
-			i, i, i, 10 + 2 * i, i, v, v, v, v, v, i, v, i);
+		char t[24];
+		snprintf(t, sizeof(t), "w%zu", i);
+		mutual__buf_printf(sql, " CROSS JOIN entity_values %s ON %s.kind = +d.kind AND %s.id = +d.id", t, t, t);
+		value_is(sql, t, i);
 	}
 	mutual__buf_printf(sql, " CROSS JOIN entities e ON e.kind = +d.kind AND e.id = +d.id%s WHERE d.kind = ?1", live);
 	if (q->order_field)
 		mutual__buf_printf(sql, " AND d.field = ?2");
 	else
-		mutual__buf_printf(sql, " AND d.field = ?10 AND d.sort = " SORT_KEY("?11") " AND d.value = ?11");
+		value_is(sql, "d", 0);
 	if (q->id)
 		mutual__buf_printf(sql, " AND d.id = ?3");
 	if (q->has_after)
@@ -612,19 +627,26 @@ int mutual__db_entity_walk_new(mutual_db_walk **out, mutual_db *db, const mutual
 		mutual__free(w);
 		return mutual__db_fail(db, rc, "cannot read the state");
 	}
-	sqlite3_bind_text(w->st, 1, q->kind, -1, SQLITE_TRANSIENT);
-	if (q->order_field)
-		sqlite3_bind_text(w->st, 2, q->order_field, -1, SQLITE_TRANSIENT);
-	if (q->id)
-		sqlite3_bind_text(w->st, 3, q->id, -1, SQLITE_TRANSIENT);
-	if (q->has_after) {
-		sqlite3_bind_text(w->st, 5, q->after_id, -1, SQLITE_TRANSIENT);
-		if (q->after_value)
-			sqlite3_bind_text(w->st, 6, q->after_value, -1, SQLITE_TRANSIENT);
+	/* A copy (SQLITE_TRANSIENT) can fail for want of memory, and an unbound
+	 * parameter matches nothing: a walk that lists nothing, silently. */
+	rc = sqlite3_bind_text(w->st, 1, q->kind, -1, SQLITE_TRANSIENT);
+	if (rc == SQLITE_OK && q->order_field)
+		rc = sqlite3_bind_text(w->st, 2, q->order_field, -1, SQLITE_TRANSIENT);
+	if (rc == SQLITE_OK && q->id)
+		rc = sqlite3_bind_text(w->st, 3, q->id, -1, SQLITE_TRANSIENT);
+	if (rc == SQLITE_OK && q->has_after)
+		rc = sqlite3_bind_text(w->st, 5, q->after_id, -1, SQLITE_TRANSIENT);
+	if (rc == SQLITE_OK && q->has_after && q->after_value)
+		rc = sqlite3_bind_text(w->st, 6, q->after_value, -1, SQLITE_TRANSIENT);
+	for (size_t i = 0; rc == SQLITE_OK && i < q->n_where; i++) {
+		rc = sqlite3_bind_text(w->st, 10 + 2 * (int)i, q->where_field[i], -1, SQLITE_TRANSIENT);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_text(w->st, 11 + 2 * (int)i, q->where_value[i], -1, SQLITE_TRANSIENT);
 	}
-	for (size_t i = 0; i < q->n_where; i++) {
-		sqlite3_bind_text(w->st, 10 + 2 * (int)i, q->where_field[i], -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(w->st, 11 + 2 * (int)i, q->where_value[i], -1, SQLITE_TRANSIENT);
+	if (rc != SQLITE_OK) {
+		rc = mutual__db_fail(db, rc, "cannot read the state");
+		mutual__db_entity_walk_free(w);
+		return rc;
 	}
 	*out = w;
 	return 0;
@@ -632,23 +654,27 @@ int mutual__db_entity_walk_new(mutual_db_walk **out, mutual_db *db, const mutual
 
 int mutual__db_entity_walk_next(mutual_db_entity_packed *row, mutual_db_walk *w)
 {
-	int rc;
-	for (;;) {
-		if (w->over)
-			return MUTUAL_ITEROVER;
-		rc = sqlite3_step(w->st);
-		if (rc != SQLITE_ROW) {
-			w->over = 1;
-			return rc == SQLITE_DONE ? MUTUAL_ITEROVER : mutual__db_fail(w->db, rc, "cannot read the state");
-		}
-		row->id = (const char *)sqlite3_column_text(w->st, 0);
-		row->fields = sqlite3_column_blob(w->st, 1);
-		row->fields_len = (size_t)sqlite3_column_bytes(w->st, 1);
-		if (!row->id || !row->fields_len)
-			continue;
-		row->sort_value = (const char *)sqlite3_column_text(w->st, 2);
-		return 0;
+	int rc, by_id;
+	if (w->over)
+		return MUTUAL_ITEROVER;
+	rc = sqlite3_step(w->st);
+	if (rc != SQLITE_ROW) {
+		w->over = 1;
+		return rc == SQLITE_DONE ? MUTUAL_ITEROVER : mutual__db_fail(w->db, rc, "cannot read the state");
 	}
+	by_id = sqlite3_column_type(w->st, 2) == SQLITE_NULL;
+	row->id = (const char *)sqlite3_column_text(w->st, 0);
+	row->fields = sqlite3_column_blob(w->st, 1);
+	row->fields_len = (size_t)sqlite3_column_bytes(w->st, 1);
+	row->sort_value = by_id ? NULL : (const char *)sqlite3_column_text(w->st, 2);
+	if (row->id && row->fields_len && (by_id || row->sort_value))
+		return 0;
+	/* Never skip a row: a column SQLite could not give (out of memory)
+	 * or a damaged one ends the walk with an error. */
+	w->over = 1;
+	if (sqlite3_errcode(w->db->db) == SQLITE_NOMEM)
+		return mutual__fail(MUTUAL_ERROR, "out of memory");
+	return mutual__fail(MUTUAL_ECORRUPT, "an entity row is damaged: run mutual rebuild");
 }
 
 void mutual__db_entity_walk_free(mutual_db_walk *w)
@@ -674,9 +700,7 @@ int mutual__db_field_conflicts(mutual_db *db, const char *kind, const char *id, 
 		mutual_db_entity_row row = { id, field, NULL, NULL, NULL, 0, 0 };
 		int stop;
 		row.value = (const char *)sqlite3_column_text(st, 0);
-		row.text = (const char *)sqlite3_column_text(st, 1);
-		if (row.text && strlen(row.text) != (size_t)sqlite3_column_bytes(st, 1))
-			row.text = NULL;
+		row.text = column_c_string(st, 1);
 		if (!row.value || sqlite3_column_bytes(st, 2) != 32)
 			continue;
 		row.device = sqlite3_column_blob(st, 2);
