@@ -17,6 +17,13 @@
 #define MUTUAL_GROUP_KEY_SIZE MUTUAL_KEY_SIZE /* XChaCha20-Poly1305 key */
 #define MUTUAL_GROUP_ID_SIZE 16
 
+/* A seed and a group key in hex, as the key files hold them: the characters,
+ * and a buffer for them and the NUL. */
+#define MUTUAL_SEED_HEX_LEN (MUTUAL_SEED_SIZE * 2)
+#define MUTUAL_SEED_HEX_SIZE (MUTUAL_SEED_HEX_LEN + 1)
+#define MUTUAL_GROUP_KEY_HEX_LEN (MUTUAL_GROUP_KEY_SIZE * 2)
+#define MUTUAL_GROUP_KEY_HEX_SIZE (MUTUAL_GROUP_KEY_HEX_LEN + 1)
+
 int mutual__crypto_init(void);
 void mutual__random(void *out, size_t len);
 

@@ -23,7 +23,7 @@ struct mutual_store {
 	char group_id[2 * MUTUAL_GROUP_ID_SIZE + 1];
 	char *group_name;
 	uint8_t self[MUTUAL_KEY_SIZE];
-	char device_id[65];
+	char device_id[MUTUAL_KEY_HEX_SIZE];
 	char *device_name;
 	/* Loaded on first use, so a read-only viewer needs no secrets. */
 	int have_secret;
