@@ -109,7 +109,7 @@ static int sorts_after(const mutual_event_rec *ev, const mutual_db_app_cursor *c
 	int d;
 	if (ev->hlc != c->pos_hlc)
 		return ev->hlc > c->pos_hlc;
-	if ((d = memcmp(ev->device, c->pos_device, 32)) != 0)
+	if ((d = memcmp(ev->device, c->pos_device, MUTUAL_KEY_SIZE)) != 0)
 		return d > 0;
 	return ev->seq > c->pos_seq;
 }
@@ -127,7 +127,7 @@ static int apply_one(replay_ctx *x, const mutual_event_rec *ev)
 		return rc;
 	x->s->projection_stats.app_events_applied++;
 	x->cur.pos_hlc = ev->hlc;
-	memcpy(x->cur.pos_device, ev->device, 32);
+	memcpy(x->cur.pos_device, ev->device, MUTUAL_KEY_SIZE);
 	x->cur.pos_seq = ev->seq;
 	x->cur.has_pos = 1;
 	return 0;
@@ -177,7 +177,7 @@ static int catch_up_one(mutual_store *s, struct mutual_app *a)
 	if (x.cur.has_pos) {
 		f.has_after = 1;
 		f.after_hlc = x.cur.pos_hlc;
-		memcpy(f.after_device, x.cur.pos_device, 32);
+		memcpy(f.after_device, x.cur.pos_device, MUTUAL_KEY_SIZE);
 		f.after_seq = x.cur.pos_seq;
 	}
 	if ((rc = mutual__db_iter_new(&it, s->db, &f)) < 0)

@@ -34,6 +34,8 @@
 #include "project.h"
 #include "store.h"
 
+#define ROOM_FIRST_CAP 64 /* items room() first makes room for */
+
 struct mutual_batch {
 	mutual_store *store;
 	char *text; /* NOTES 1 */
@@ -58,7 +60,7 @@ static int batch_ok(const mutual_batch *b)
  * NULL when out of memory: `data` is then as it was. */
 static void *room(void *data, size_t *cap, size_t need, size_t size)
 {
-	size_t c = *cap ? *cap : 64;
+	size_t c = *cap ? *cap : ROOM_FIRST_CAP;
 	void *grown;
 
 	if (need <= *cap)
@@ -195,7 +197,7 @@ int mutual_batch_commit(mutual_event_id *out_first, mutual_batch *b)
 	assert(batch_ok(b));
 	if (b->n == 0) {
 		if (out_first) {
-			memcpy(out_first->device, s->self, 32);
+			memcpy(out_first->device, s->self, MUTUAL_KEY_SIZE);
 			out_first->seq = 0;
 		}
 		return 0;

@@ -325,7 +325,7 @@ uint32_t mutual__get_u32(const uint8_t *p)
 
 uint64_t mutual__get_u64(const uint8_t *p)
 {
-	return ((uint64_t)mutual__get_u32(p) << 32) | mutual__get_u32(p + 4);
+	return ((uint64_t)mutual__get_u32(p) << 32) | mutual__get_u32(p + 4); /* not a size: a shift to the high half */
 }
 
 void mutual__set_u64(uint8_t *p, uint64_t v)

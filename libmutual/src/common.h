@@ -78,6 +78,11 @@ uint64_t mutual__get_u64(const uint8_t *p);
 void mutual__set_u32(uint8_t *p, uint32_t v);
 void mutual__set_u64(uint8_t *p, uint64_t v);
 
+/* A key (MUTUAL_KEY_SIZE bytes) in hex: its characters, and a buffer for
+ * them and the NUL (a device id). */
+#define MUTUAL_KEY_HEX_LEN (MUTUAL_KEY_SIZE * 2)
+#define MUTUAL_KEY_HEX_SIZE (MUTUAL_KEY_HEX_LEN + 1)
+
 /* Lowercase hex. `out` holds 2*len+1 bytes. */
 void mutual__hex(char *out, const uint8_t *data, size_t len);
 /* Exactly 2*len hex characters (either case) to bytes; -1 otherwise. */

@@ -46,6 +46,9 @@
 #include <unistd.h>
 
 #define APPLICATION_ID 0x4d75744c /* "MutL": marks a libmutual store */
+#define PRAGMA_SQL_SIZE 64 /* bytes for one "PRAGMA name=<int>" built with snprintf */
+#define URI_EXTRA 32 /* bytes a path needs around it as "file:<path>?immutable=1" and the NUL */
+_Static_assert(sizeof("file:?immutable=1") <= URI_EXTRA, "URI_EXTRA holds the URI's fixed parts");
 
 struct mutual_db_iter {
 	mutual_db *db;
@@ -210,7 +213,7 @@ _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == MUTUAL_SCHEMA_VERSI
 static int create_schema(mutual_db *db)
 {
 	int rc;
-	char sql[128];
+	char sql[2 * PRAGMA_SQL_SIZE]; /* two PRAGMAs */
 
 	if ((rc = exec(db, "PRAGMA journal_mode=WAL", "cannot enable the write-ahead log")) < 0)
 		return rc;
@@ -274,7 +277,7 @@ static int check_schema(mutual_db *db)
 	if (version < 1)
 		return mutual__fail(MUTUAL_ECORRUPT, "%s has no valid schema version", db->path);
 	while (version < MUTUAL_SCHEMA_VERSION) {
-		char sql[64];
+		char sql[PRAGMA_SQL_SIZE];
 		if (db->readonly)
 			return mutual__fail(MUTUAL_EREADONLY,
 				"the store needs an upgrade to schema %d but is read-only", MUTUAL_SCHEMA_VERSION);
@@ -407,12 +410,12 @@ int mutual__db_open(mutual_db **out, const char *path, int flags)
 			/* Read-only media cannot hold the WAL index: nothing can write
 			 * there, so reading the file as immutable is safe. Running out
 			 * of memory says nothing of the media: that is reported. */
-			char *uri = mutual__malloc(strlen(path) + 32);
+			char *uri = mutual__malloc(strlen(path) + URI_EXTRA);
 			if (!uri) {
 				rc = mutual__fail(MUTUAL_ERROR, "out of memory");
 				goto fail;
 			}
-			snprintf(uri, strlen(path) + 32, "file:%s?immutable=1", path);
+			snprintf(uri, strlen(path) + URI_EXTRA, "file:%s?immutable=1", path);
 			close_handle(db);
 			rc = open_handle(db, uri, SQLITE_OPEN_READONLY);
 			mutual__free(uri);
@@ -562,20 +565,20 @@ int mutual__db_meta_get(mutual_db *db, const char *key, mutual_buf *out)
 	return rc;
 }
 
-int mutual__db_head(mutual_db *db, const uint8_t device[32], uint64_t *seq, uint8_t hash[32])
+int mutual__db_head(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t *seq, uint8_t hash[MUTUAL_HASH_SIZE])
 {
 	int rc = prepare(db, &db->head,
 		"SELECT seq, hash FROM events WHERE device = ? ORDER BY seq DESC LIMIT 1");
 	if (rc < 0)
 		return rc;
-	sqlite3_bind_blob(db->head, 1, device, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(db->head, 1, device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 	rc = sqlite3_step(db->head);
 	*seq = 0;
-	memset(hash, 0, 32);
+	memset(hash, 0, MUTUAL_HASH_SIZE);
 	if (rc == SQLITE_ROW) {
 		*seq = (uint64_t)sqlite3_column_int64(db->head, 0);
-		if (sqlite3_column_bytes(db->head, 1) == 32)
-			memcpy(hash, sqlite3_column_blob(db->head, 1), 32);
+		if (sqlite3_column_bytes(db->head, 1) == MUTUAL_HASH_SIZE)
+			memcpy(hash, sqlite3_column_blob(db->head, 1), MUTUAL_HASH_SIZE);
 		rc = 0;
 	} else if (rc == SQLITE_DONE) {
 		rc = 0;
@@ -586,20 +589,20 @@ int mutual__db_head(mutual_db *db, const uint8_t device[32], uint64_t *seq, uint
 	return rc;
 }
 
-int mutual__db_frontier(mutual_db *db, const uint8_t self[32], mutual_buf *out, size_t *n)
+int mutual__db_frontier(mutual_db *db, const uint8_t self[MUTUAL_KEY_SIZE], mutual_buf *out, size_t *n)
 {
 	int rc = prepare(db, &db->frontier,
 		"SELECT key, (SELECT MAX(seq) FROM events WHERE device = key) AS head"
 		" FROM devices WHERE key != ? AND head IS NOT NULL ORDER BY key");
 	if (rc < 0)
 		return rc;
-	sqlite3_bind_blob(db->frontier, 1, self, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(db->frontier, 1, self, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 	out->len = 0;
 	*n = 0;
 	while ((rc = sqlite3_step(db->frontier)) == SQLITE_ROW) {
-		if (sqlite3_column_bytes(db->frontier, 0) != 32)
+		if (sqlite3_column_bytes(db->frontier, 0) != MUTUAL_KEY_SIZE)
 			continue;
-		if (mutual__buf_put(out, sqlite3_column_blob(db->frontier, 0), 32) < 0 ||
+		if (mutual__buf_put(out, sqlite3_column_blob(db->frontier, 0), MUTUAL_KEY_SIZE) < 0 ||
 		    mutual__buf_put_u64(out, (uint64_t)sqlite3_column_int64(db->frontier, 1)) < 0) {
 			sqlite3_reset(db->frontier);
 			return MUTUAL_ERROR;
@@ -615,14 +618,14 @@ int mutual__db_frontier(mutual_db *db, const uint8_t self[32], mutual_buf *out, 
 static int extends_its_log(mutual_db *db, const mutual_event_rec *ev)
 {
 	uint64_t seq;
-	uint8_t hash[32];
-	if (db->have_last && memcmp(db->last_device, ev->device, 32) == 0) {
+	uint8_t hash[MUTUAL_HASH_SIZE];
+	if (db->have_last && memcmp(db->last_device, ev->device, MUTUAL_KEY_SIZE) == 0) {
 		seq = db->last_seq;
-		memcpy(hash, db->last_hash, 32);
+		memcpy(hash, db->last_hash, MUTUAL_HASH_SIZE);
 	} else if (mutual__db_head(db, ev->device, &seq, hash) < 0) {
 		return 1; /* the insert below reports the failure */
 	}
-	return ev->seq == seq + 1 && memcmp(ev->prev, hash, 32) == 0;
+	return ev->seq == seq + 1 && memcmp(ev->prev, hash, MUTUAL_HASH_SIZE) == 0;
 }
 #endif
 
@@ -641,16 +644,16 @@ int mutual__db_insert_event(mutual_db *db, const mutual_event_rec *ev)
 		" VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) < 0)
 		return rc;
 	st = db->insert;
-	sqlite3_bind_blob(st, 1, ev->device, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 1, ev->device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)ev->seq);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)ev->hlc);
 	sqlite3_bind_text(st, 4, ev->type, (int)ev->type_len, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 5, ev->payload, (int)ev->payload_len, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 6, ev->digest, 32, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 7, ev->prev, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, ev->digest, MUTUAL_HASH_SIZE, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 7, ev->prev, MUTUAL_HASH_SIZE, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 8, ev->frontier ? (const void *)ev->frontier : "",
 		(int)(ev->frontier_n * MUTUAL_FRONTIER_ENTRY), SQLITE_STATIC);
-	sqlite3_bind_blob(st, 9, ev->hash, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 9, ev->hash, MUTUAL_HASH_SIZE, SQLITE_STATIC);
 	if (ev->has_sig)
 		sqlite3_bind_blob(st, 10, ev->sig, MUTUAL_SIG_SIZE, SQLITE_STATIC);
 	else
@@ -659,37 +662,37 @@ int mutual__db_insert_event(mutual_db *db, const mutual_event_rec *ev)
 		return rc;
 #ifndef NDEBUG
 	db->have_last = 1;
-	memcpy(db->last_device, ev->device, 32);
+	memcpy(db->last_device, ev->device, MUTUAL_KEY_SIZE);
 	db->last_seq = ev->seq;
-	memcpy(db->last_hash, ev->hash, 32);
+	memcpy(db->last_hash, ev->hash, MUTUAL_HASH_SIZE);
 #endif
 	if (ev->seq == 1) {
 		if ((rc = prepare(db, &db->device_add, "INSERT OR IGNORE INTO devices(key) VALUES(?)")) < 0)
 			return rc;
-		sqlite3_bind_blob(db->device_add, 1, ev->device, 32, SQLITE_STATIC);
+		sqlite3_bind_blob(db->device_add, 1, ev->device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 		return step_done(db, db->device_add, "cannot record the device");
 	}
 	return 0;
 }
 
-int mutual__db_device_set_name(mutual_db *db, const uint8_t key[32], const char *name)
+int mutual__db_device_set_name(mutual_db *db, const uint8_t key[MUTUAL_KEY_SIZE], const char *name)
 {
 	WRITING_OR_FAIL(db);
 	int rc = prepare(db, &db->device_set_name,
 		"INSERT INTO devices(key, name) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET name = ?2");
 	if (rc < 0)
 		return rc;
-	sqlite3_bind_blob(db->device_set_name, 1, key, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(db->device_set_name, 1, key, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 	sqlite3_bind_text(db->device_set_name, 2, name, -1, SQLITE_STATIC);
 	return step_done(db, db->device_set_name, "cannot record the device's name");
 }
 
-int mutual__db_device_name(mutual_db *db, const uint8_t key[32], mutual_buf *out)
+int mutual__db_device_name(mutual_db *db, const uint8_t key[MUTUAL_KEY_SIZE], mutual_buf *out)
 {
 	int rc = prepare(db, &db->device_name, "SELECT name FROM devices WHERE key = ?");
 	if (rc < 0)
 		return rc;
-	sqlite3_bind_blob(db->device_name, 1, key, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(db->device_name, 1, key, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 	rc = sqlite3_step(db->device_name);
 	if (rc == SQLITE_ROW) {
 		rc = column_to_buf(out, db->device_name, 0);
@@ -715,10 +718,10 @@ static int row_to_event(mutual_event_rec *ev, sqlite3_stmt *st)
 	int frontier_len;
 
 	memset(ev, 0, sizeof(*ev));
-	if (sqlite3_column_bytes(st, 0) != 32 || sqlite3_column_bytes(st, 5) != 32 ||
-	    sqlite3_column_bytes(st, 6) != 32 || sqlite3_column_bytes(st, 8) != 32)
+	if (sqlite3_column_bytes(st, 0) != MUTUAL_KEY_SIZE || sqlite3_column_bytes(st, 5) != MUTUAL_HASH_SIZE ||
+	    sqlite3_column_bytes(st, 6) != MUTUAL_HASH_SIZE || sqlite3_column_bytes(st, 8) != MUTUAL_HASH_SIZE)
 		return mutual__fail(MUTUAL_ECORRUPT, "the store holds a malformed event row");
-	memcpy(ev->device, sqlite3_column_blob(st, 0), 32);
+	memcpy(ev->device, sqlite3_column_blob(st, 0), MUTUAL_KEY_SIZE);
 	ev->seq = (uint64_t)sqlite3_column_int64(st, 1);
 	ev->hlc = (uint64_t)sqlite3_column_int64(st, 2);
 	ev->type = (const char *)sqlite3_column_text(st, 3);
@@ -727,14 +730,14 @@ static int row_to_event(mutual_event_rec *ev, sqlite3_stmt *st)
 	ev->payload_len = (size_t)sqlite3_column_bytes(st, 4);
 	if (!ev->payload)
 		ev->payload = "";
-	memcpy(ev->digest, sqlite3_column_blob(st, 5), 32);
-	memcpy(ev->prev, sqlite3_column_blob(st, 6), 32);
+	memcpy(ev->digest, sqlite3_column_blob(st, 5), MUTUAL_HASH_SIZE);
+	memcpy(ev->prev, sqlite3_column_blob(st, 6), MUTUAL_HASH_SIZE);
 	ev->frontier = sqlite3_column_blob(st, 7);
 	frontier_len = sqlite3_column_bytes(st, 7);
 	if (frontier_len % MUTUAL_FRONTIER_ENTRY != 0)
 		return mutual__fail(MUTUAL_ECORRUPT, "the store holds a malformed frontier");
 	ev->frontier_n = (size_t)frontier_len / MUTUAL_FRONTIER_ENTRY;
-	memcpy(ev->hash, sqlite3_column_blob(st, 8), 32);
+	memcpy(ev->hash, sqlite3_column_blob(st, 8), MUTUAL_HASH_SIZE);
 	if (sqlite3_column_type(st, 9) != SQLITE_NULL) {
 		if (sqlite3_column_bytes(st, 9) != MUTUAL_SIG_SIZE)
 			return mutual__fail(MUTUAL_ECORRUPT, "the store holds a malformed signature");
@@ -784,10 +787,10 @@ int mutual__db_iter_new(mutual_db_iter **out, mutual_db *db, const mutual_db_fil
 	if (f->type)
 		rc = sqlite3_bind_text(it->stmt, i++, f->type, -1, SQLITE_TRANSIENT);
 	if (rc == SQLITE_OK && f->device)
-		rc = sqlite3_bind_blob(it->stmt, i++, f->device, 32, SQLITE_TRANSIENT);
+		rc = sqlite3_bind_blob(it->stmt, i++, f->device, MUTUAL_KEY_SIZE, SQLITE_TRANSIENT);
 	if (rc == SQLITE_OK && f->has_after) {
 		sqlite3_bind_int64(it->stmt, i++, (sqlite3_int64)f->after_hlc);
-		rc = sqlite3_bind_blob(it->stmt, i++, f->after_device, 32, SQLITE_TRANSIENT);
+		rc = sqlite3_bind_blob(it->stmt, i++, f->after_device, MUTUAL_KEY_SIZE, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(it->stmt, i++, (sqlite3_int64)f->after_seq);
 	}
 	if (rc == SQLITE_OK && f->limit)
@@ -824,14 +827,14 @@ void mutual__db_iter_free(mutual_db_iter *it)
 }
 
 int mutual__db_event_get(mutual_event_rec *ev, mutual_buf *scratch, mutual_db *db,
-	const uint8_t device[32], uint64_t seq)
+	const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(db->db,
 		"SELECT " EVENT_COLUMNS QUARANTINED_COLUMN PENDING_COLUMN " FROM events WHERE device = ? AND seq = ?", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return db_fail(db, rc, "cannot read the event");
-	sqlite3_bind_blob(st, 1, device, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 1, device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, seq > INT64_MAX ? INT64_MAX : (sqlite3_int64)seq);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -877,7 +880,7 @@ int mutual__db_devices(mutual_db *db, mutual_db_device_cb cb, void *payload)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		mutual_db_device d;
 		int stop;
-		if (sqlite3_column_bytes(st, 0) != 32)
+		if (sqlite3_column_bytes(st, 0) != MUTUAL_KEY_SIZE)
 			continue;
 		d.key = sqlite3_column_blob(st, 0);
 		d.name = (const char *)sqlite3_column_text(st, 1);
@@ -909,7 +912,7 @@ int mutual__db_chain(mutual_db *db, const uint8_t *device, uint64_t from_seq, mu
 	if (rc != SQLITE_OK)
 		return db_fail(db, rc, "cannot read the log");
 	if (device) {
-		sqlite3_bind_blob(st, 1, device, 32, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 1, device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, from_seq > INT64_MAX ? INT64_MAX : (sqlite3_int64)from_seq);
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -956,13 +959,13 @@ int mutual__db_integrity(mutual_db *db)
 	return rc;
 }
 
-int mutual__db_segment_tip(mutual_db *db, const uint8_t device[32], uint64_t *last_seq, uint8_t commit[20])
+int mutual__db_segment_tip(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t *last_seq, uint8_t commit[20])
 {
 	int rc = prepare(db, &db->seg_tip,
 		"SELECT last_seq, commit_id FROM segments WHERE device = ? ORDER BY first_seq DESC LIMIT 1");
 	if (rc < 0)
 		return rc;
-	sqlite3_bind_blob(db->seg_tip, 1, device, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(db->seg_tip, 1, device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 	rc = sqlite3_step(db->seg_tip);
 	*last_seq = 0;
 	if (rc == SQLITE_ROW && sqlite3_column_bytes(db->seg_tip, 1) == 20) {
@@ -978,7 +981,7 @@ int mutual__db_segment_tip(mutual_db *db, const uint8_t device[32], uint64_t *la
 	return rc;
 }
 
-int mutual__db_segment_find(mutual_db *db, const uint8_t commit[20], uint8_t device[32], uint64_t *first_seq,
+int mutual__db_segment_find(mutual_db *db, const uint8_t commit[20], uint8_t device[MUTUAL_KEY_SIZE], uint64_t *first_seq,
 	uint64_t *last_seq)
 {
 	int rc = prepare(db, &db->seg_by_commit,
@@ -987,8 +990,8 @@ int mutual__db_segment_find(mutual_db *db, const uint8_t commit[20], uint8_t dev
 		return rc;
 	sqlite3_bind_blob(db->seg_by_commit, 1, commit, 20, SQLITE_STATIC);
 	rc = sqlite3_step(db->seg_by_commit);
-	if (rc == SQLITE_ROW && sqlite3_column_bytes(db->seg_by_commit, 0) == 32) {
-		memcpy(device, sqlite3_column_blob(db->seg_by_commit, 0), 32);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(db->seg_by_commit, 0) == MUTUAL_KEY_SIZE) {
+		memcpy(device, sqlite3_column_blob(db->seg_by_commit, 0), MUTUAL_KEY_SIZE);
 		*first_seq = (uint64_t)sqlite3_column_int64(db->seg_by_commit, 1);
 		*last_seq = (uint64_t)sqlite3_column_int64(db->seg_by_commit, 2);
 		rc = 0;
@@ -1001,7 +1004,7 @@ int mutual__db_segment_find(mutual_db *db, const uint8_t commit[20], uint8_t dev
 	return rc;
 }
 
-int mutual__db_segment_add(mutual_db *db, const uint8_t device[32], uint64_t first_seq, uint64_t last_seq,
+int mutual__db_segment_add(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t first_seq, uint64_t last_seq,
 	const uint8_t commit[20])
 {
 	WRITING_OR_FAIL(db);
@@ -1009,14 +1012,14 @@ int mutual__db_segment_add(mutual_db *db, const uint8_t device[32], uint64_t fir
 		"INSERT INTO segments(device, first_seq, last_seq, commit_id) VALUES(?, ?, ?, ?)");
 	if (rc < 0)
 		return rc;
-	sqlite3_bind_blob(db->seg_add, 1, device, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(db->seg_add, 1, device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 	sqlite3_bind_int64(db->seg_add, 2, (sqlite3_int64)first_seq);
 	sqlite3_bind_int64(db->seg_add, 3, (sqlite3_int64)last_seq);
 	sqlite3_bind_blob(db->seg_add, 4, commit, 20, SQLITE_STATIC);
 	return step_done(db, db->seg_add, "cannot record a synced segment");
 }
 
-int mutual__db_sync_bytes_recent(mutual_db *db, const uint8_t device[32], uint64_t out[MUTUAL_DB_SYNC_HISTORY],
+int mutual__db_sync_bytes_recent(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t out[MUTUAL_DB_SYNC_HISTORY],
 	size_t *n)
 {
 	sqlite3_stmt *st = NULL;
@@ -1025,7 +1028,7 @@ int mutual__db_sync_bytes_recent(mutual_db *db, const uint8_t device[32], uint64
 	*n = 0;
 	if (rc != SQLITE_OK)
 		return db_fail(db, rc, "cannot read a device's sync history");
-	sqlite3_bind_blob(st, 1, device, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 1, device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, MUTUAL_DB_SYNC_HISTORY);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < MUTUAL_DB_SYNC_HISTORY)
 		out[(*n)++] = (uint64_t)sqlite3_column_int64(st, 0);
@@ -1033,7 +1036,7 @@ int mutual__db_sync_bytes_recent(mutual_db *db, const uint8_t device[32], uint64
 	return rc == SQLITE_DONE ? 0 : db_fail(db, rc, "cannot read a device's sync history");
 }
 
-int mutual__db_sync_bytes_add(mutual_db *db, const uint8_t device[32], uint64_t bytes)
+int mutual__db_sync_bytes_add(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t bytes)
 {
 	WRITING_OR_FAIL(db);
 	static const char *const sql[] = {
@@ -1047,7 +1050,7 @@ int mutual__db_sync_bytes_add(mutual_db *db, const uint8_t device[32], uint64_t 
 		sqlite3_stmt *st = NULL;
 		if ((rc = sqlite3_prepare_v2(db->db, sql[i], -1, &st, NULL)) != SQLITE_OK)
 			return db_fail(db, rc, "cannot record a device's sync history");
-		sqlite3_bind_blob(st, 1, device, 32, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 1, device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 		if (i == 0)
 			sqlite3_bind_int64(st, 2, (sqlite3_int64)bytes);
 		else
@@ -1068,7 +1071,7 @@ int mutual__db_segment_tips(mutual_db *db, mutual_db_tip_cb cb, void *payload)
 		return db_fail(db, rc, "cannot read what was synced");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int stop;
-		if (sqlite3_column_bytes(st, 0) != 32 || sqlite3_column_bytes(st, 2) != 20)
+		if (sqlite3_column_bytes(st, 0) != MUTUAL_KEY_SIZE || sqlite3_column_bytes(st, 2) != 20)
 			continue;
 		stop = cb(sqlite3_column_blob(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
 			sqlite3_column_blob(st, 2), payload);
@@ -1081,13 +1084,13 @@ int mutual__db_segment_tips(mutual_db *db, mutual_db_tip_cb cb, void *payload)
 	return rc == SQLITE_DONE ? 0 : db_fail(db, rc, "cannot read what was synced");
 }
 
-int mutual__db_fork_get(mutual_db *db, const uint8_t device[32], uint64_t *seq, mutual_buf *proof)
+int mutual__db_fork_get(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t *seq, mutual_buf *proof)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(db->db, "SELECT seq, proof FROM forks WHERE device = ?", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return db_fail(db, rc, "cannot read forks");
-	sqlite3_bind_blob(st, 1, device, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 1, device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		*seq = (uint64_t)sqlite3_column_int64(st, 0);
@@ -1101,14 +1104,14 @@ int mutual__db_fork_get(mutual_db *db, const uint8_t device[32], uint64_t *seq, 
 	return rc;
 }
 
-int mutual__db_fork_set(mutual_db *db, const uint8_t device[32], uint64_t seq, const uint8_t *proof, size_t len)
+int mutual__db_fork_set(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq, const uint8_t *proof, size_t len)
 {
 	sqlite3_stmt *st = NULL;
 	WRITING_OR_FAIL(db);
 	int rc = sqlite3_prepare_v2(db->db, "INSERT OR REPLACE INTO forks(device, seq, proof) VALUES(?, ?, ?)", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return db_fail(db, rc, "cannot record a fork");
-	sqlite3_bind_blob(st, 1, device, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 1, device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
 	sqlite3_bind_blob(st, 3, proof, (int)len, SQLITE_STATIC);
 	rc = sqlite3_step(st);
@@ -1135,13 +1138,13 @@ static int pending_stmt(mutual_db *db, int which, const char *sql, sqlite3_stmt 
 	return rc;
 }
 
-static void bind_id(sqlite3_stmt *st, int col, const uint8_t device[32], uint64_t seq)
+static void bind_id(sqlite3_stmt *st, int col, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq)
 {
-	sqlite3_bind_blob(st, col, device, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, col, device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 	sqlite3_bind_int64(st, col + 1, seq > INT64_MAX ? INT64_MAX : (sqlite3_int64)seq);
 }
 
-int mutual__db_event_state(mutual_db *db, const uint8_t device[32], uint64_t seq, int *state, uint64_t *hlc)
+int mutual__db_event_state(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq, int *state, uint64_t *hlc)
 {
 	sqlite3_stmt *st;
 	int rc = pending_stmt(db, PENDING_STATE,
@@ -1162,8 +1165,8 @@ int mutual__db_event_state(mutual_db *db, const uint8_t device[32], uint64_t seq
 	return rc == SQLITE_DONE ? 0 : db_fail(db, rc, "cannot read an event's state");
 }
 
-int mutual__db_wait(mutual_db *db, const uint8_t device[32], uint64_t seq, uint32_t need_index,
-	const uint8_t need_device[32], uint64_t need_seq)
+int mutual__db_wait(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq, uint32_t need_index,
+	const uint8_t need_device[MUTUAL_KEY_SIZE], uint64_t need_seq)
 {
 	sqlite3_stmt *st;
 	WRITING_OR_FAIL(db);
@@ -1177,7 +1180,7 @@ int mutual__db_wait(mutual_db *db, const uint8_t device[32], uint64_t seq, uint3
 	return step_done(db, st, "cannot record a waiting event");
 }
 
-int mutual__db_unwait(mutual_db *db, const uint8_t device[32], uint64_t seq)
+int mutual__db_unwait(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq)
 {
 	sqlite3_stmt *st;
 	WRITING_OR_FAIL(db);
@@ -1193,9 +1196,9 @@ static int collect_ids(mutual_db *db, sqlite3_stmt *st, int with_index, mutual_b
 {
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (sqlite3_column_bytes(st, 0) != 32)
+		if (sqlite3_column_bytes(st, 0) != MUTUAL_KEY_SIZE)
 			continue;
-		if (mutual__buf_put(out, sqlite3_column_blob(st, 0), 32) < 0 ||
+		if (mutual__buf_put(out, sqlite3_column_blob(st, 0), MUTUAL_KEY_SIZE) < 0 ||
 		    mutual__buf_put_u64(out, (uint64_t)sqlite3_column_int64(st, 1)) < 0 ||
 		    (with_index && mutual__buf_put_u32(out, (uint32_t)sqlite3_column_int64(st, 2)) < 0)) {
 			sqlite3_reset(st);
@@ -1206,7 +1209,7 @@ static int collect_ids(mutual_db *db, sqlite3_stmt *st, int with_index, mutual_b
 	return rc == SQLITE_DONE ? 0 : db_fail(db, rc, what);
 }
 
-int mutual__db_waiters(mutual_db *db, const uint8_t device[32], uint64_t seq, mutual_buf *out)
+int mutual__db_waiters(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq, mutual_buf *out)
 {
 	sqlite3_stmt *st;
 	int rc = pending_stmt(db, PENDING_WAITERS, "SELECT device, seq, need_index FROM event_waiting"
@@ -1217,7 +1220,7 @@ int mutual__db_waiters(mutual_db *db, const uint8_t device[32], uint64_t seq, mu
 	return collect_ids(db, st, 1, out, "cannot read the waiting events");
 }
 
-int mutual__db_hold_back(mutual_db *db, const uint8_t device[32], uint64_t seq)
+int mutual__db_hold_back(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq)
 {
 	sqlite3_stmt *st;
 	WRITING_OR_FAIL(db);
@@ -1228,8 +1231,8 @@ int mutual__db_hold_back(mutual_db *db, const uint8_t device[32], uint64_t seq)
 	return step_done(db, st, "cannot hold an event back");
 }
 
-int mutual__db_hold_back_cause(mutual_db *db, const uint8_t device[32], uint64_t seq,
-	const uint8_t cause_device[32], uint64_t cause_seq)
+int mutual__db_hold_back_cause(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq,
+	const uint8_t cause_device[MUTUAL_KEY_SIZE], uint64_t cause_seq)
 {
 	sqlite3_stmt *st;
 	WRITING_OR_FAIL(db);
@@ -1242,7 +1245,7 @@ int mutual__db_hold_back_cause(mutual_db *db, const uint8_t device[32], uint64_t
 	return step_done(db, st, "cannot hold an event back");
 }
 
-int mutual__db_held_by(mutual_db *db, const uint8_t cause_device[32], uint64_t cause_seq, mutual_buf *out)
+int mutual__db_held_by(mutual_db *db, const uint8_t cause_device[MUTUAL_KEY_SIZE], uint64_t cause_seq, mutual_buf *out)
 {
 	sqlite3_stmt *st;
 	int rc = pending_stmt(db, PENDING_HELD_BY, "SELECT device, seq FROM held_back_causes"
@@ -1253,7 +1256,7 @@ int mutual__db_held_by(mutual_db *db, const uint8_t cause_device[32], uint64_t c
 	return collect_ids(db, st, 0, out, "cannot read the held-back events");
 }
 
-int mutual__db_release(mutual_db *db, const uint8_t device[32], uint64_t seq)
+int mutual__db_release(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq)
 {
 	sqlite3_stmt *st;
 	WRITING_OR_FAIL(db);

@@ -38,17 +38,17 @@ int mutual__db_meta_delete(mutual_db *db, const char *key);
 int mutual__db_meta_get(mutual_db *db, const char *key, mutual_buf *out);
 
 /* The device's highest seq and that event's hash (0 and zeros if none). */
-int mutual__db_head(mutual_db *db, const uint8_t device[32], uint64_t *seq, uint8_t hash[32]);
+int mutual__db_head(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t *seq, uint8_t hash[MUTUAL_HASH_SIZE]);
 /* The highest HLC of an applied event at most `limit` (0 if none). */
 int mutual__db_max_hlc(mutual_db *db, uint64_t limit, uint64_t *out);
 /* Every device except `self` with its highest seq, as frontier entries. */
-int mutual__db_frontier(mutual_db *db, const uint8_t self[32], mutual_buf *out, size_t *n);
+int mutual__db_frontier(mutual_db *db, const uint8_t self[MUTUAL_KEY_SIZE], mutual_buf *out, size_t *n);
 
 /* Insert one event (inside a write transaction). */
 int mutual__db_insert_event(mutual_db *db, const mutual_event_rec *ev);
-int mutual__db_device_set_name(mutual_db *db, const uint8_t key[32], const char *name);
+int mutual__db_device_set_name(mutual_db *db, const uint8_t key[MUTUAL_KEY_SIZE], const char *name);
 /* "" when unknown; `out` is NUL-terminated. */
-int mutual__db_device_name(mutual_db *db, const uint8_t key[32], mutual_buf *out);
+int mutual__db_device_name(mutual_db *db, const uint8_t key[MUTUAL_KEY_SIZE], mutual_buf *out);
 
 /* Read events in the total order (hlc, device, seq). */
 typedef struct mutual_db_iter mutual_db_iter;
@@ -57,7 +57,7 @@ typedef struct {
 	const uint8_t *device;
 	int has_after;
 	uint64_t after_hlc;
-	uint8_t after_device[32];
+	uint8_t after_device[MUTUAL_KEY_SIZE];
 	uint64_t after_seq;
 	uint64_t limit;
 	int applied_only; /* leave out waiting and held-back events */
@@ -69,7 +69,7 @@ void mutual__db_iter_free(mutual_db_iter *it);
 
 /* One event by id; `ev` points into `scratch`, MUTUAL_ENOTFOUND if absent. */
 int mutual__db_event_get(mutual_event_rec *ev, mutual_buf *scratch, mutual_db *db,
-	const uint8_t device[32], uint64_t seq);
+	const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq);
 
 typedef struct {
 	const uint8_t *key;
@@ -89,10 +89,10 @@ int mutual__db_chains(mutual_db *db, mutual_db_event_cb cb, void *payload);
 int mutual__db_chain(mutual_db *db, const uint8_t *device, uint64_t from_seq, mutual_db_event_cb cb, void *payload);
 
 /* Sync bookkeeping: which commit carries which run of a device's events. */
-int mutual__db_segment_tip(mutual_db *db, const uint8_t device[32], uint64_t *last_seq, uint8_t commit[20]);
-int mutual__db_segment_find(mutual_db *db, const uint8_t commit[20], uint8_t device[32], uint64_t *first_seq,
+int mutual__db_segment_tip(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t *last_seq, uint8_t commit[20]);
+int mutual__db_segment_find(mutual_db *db, const uint8_t commit[20], uint8_t device[MUTUAL_KEY_SIZE], uint64_t *first_seq,
 	uint64_t *last_seq);
-int mutual__db_segment_add(mutual_db *db, const uint8_t device[32], uint64_t first_seq, uint64_t last_seq,
+int mutual__db_segment_add(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t first_seq, uint64_t last_seq,
 	const uint8_t commit[20]);
 typedef int (*mutual_db_tip_cb)(const uint8_t *device, uint64_t last_seq, const uint8_t *commit, void *payload);
 /* Each device's latest segment, ordered by device. */
@@ -104,33 +104,33 @@ int mutual__db_segment_tips(mutual_db *db, mutual_db_tip_cb cb, void *payload);
  * transaction) and forgets what is older than the last
  * MUTUAL_DB_SYNC_HISTORY. */
 #define MUTUAL_DB_SYNC_HISTORY 10
-int mutual__db_sync_bytes_recent(mutual_db *db, const uint8_t device[32], uint64_t out[MUTUAL_DB_SYNC_HISTORY],
+int mutual__db_sync_bytes_recent(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t out[MUTUAL_DB_SYNC_HISTORY],
 	size_t *n);
-int mutual__db_sync_bytes_add(mutual_db *db, const uint8_t device[32], uint64_t bytes);
+int mutual__db_sync_bytes_add(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t bytes);
 
 /* Forks: MUTUAL_ENOTFOUND when the device has none; `proof` may be NULL. */
-int mutual__db_fork_get(mutual_db *db, const uint8_t device[32], uint64_t *seq, mutual_buf *proof);
-int mutual__db_fork_set(mutual_db *db, const uint8_t device[32], uint64_t seq, const uint8_t *proof, size_t len);
+int mutual__db_fork_get(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t *seq, mutual_buf *proof);
+int mutual__db_fork_set(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq, const uint8_t *proof, size_t len);
 
 /* Pending events: what deliver.c decides, stored. An event held but not
  * applied either waits for a cause it names (need_index: which frontier
  * entry) or is held back for its clock. */
 enum { MUTUAL_DB_NOT_HELD, MUTUAL_DB_APPLIED, MUTUAL_DB_WAITING, MUTUAL_DB_HELD_BACK };
-int mutual__db_event_state(mutual_db *db, const uint8_t device[32], uint64_t seq, int *state, uint64_t *hlc);
-int mutual__db_wait(mutual_db *db, const uint8_t device[32], uint64_t seq, uint32_t need_index,
-	const uint8_t need_device[32], uint64_t need_seq);
-int mutual__db_unwait(mutual_db *db, const uint8_t device[32], uint64_t seq);
+int mutual__db_event_state(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq, int *state, uint64_t *hlc);
+int mutual__db_wait(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq, uint32_t need_index,
+	const uint8_t need_device[MUTUAL_KEY_SIZE], uint64_t need_seq);
+int mutual__db_unwait(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq);
 /* The events waiting for (device, seq), appended to `out` as
  * device (32) | seq (u64) | need_index (u32). */
-int mutual__db_waiters(mutual_db *db, const uint8_t device[32], uint64_t seq, mutual_buf *out);
-int mutual__db_hold_back(mutual_db *db, const uint8_t device[32], uint64_t seq);
+int mutual__db_waiters(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq, mutual_buf *out);
+int mutual__db_hold_back(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq);
 /* A cause, held but not applied, whose admission may admit (device, seq). */
-int mutual__db_hold_back_cause(mutual_db *db, const uint8_t device[32], uint64_t seq,
-	const uint8_t cause_device[32], uint64_t cause_seq);
+int mutual__db_hold_back_cause(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq,
+	const uint8_t cause_device[MUTUAL_KEY_SIZE], uint64_t cause_seq);
 /* The held-back events that wait on this cause, as device (32) | seq (u64). */
-int mutual__db_held_by(mutual_db *db, const uint8_t cause_device[32], uint64_t cause_seq, mutual_buf *out);
+int mutual__db_held_by(mutual_db *db, const uint8_t cause_device[MUTUAL_KEY_SIZE], uint64_t cause_seq, mutual_buf *out);
 /* No longer held back (it is applied, or about to be judged again). */
-int mutual__db_release(mutual_db *db, const uint8_t device[32], uint64_t seq);
+int mutual__db_release(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq);
 int mutual__db_pending_clear(mutual_db *db);
 int mutual__db_pending_counts(mutual_db *db, uint64_t *waiting, uint64_t *held_back);
 
@@ -162,9 +162,9 @@ int mutual__db_seen_set(mutual_db *db, const char *kind, const char *id, const c
  * event must be stored: MUTUAL_ENOTFOUND otherwise), and the highest seq
  * of `device` that any recorded write of the field saw. */
 int mutual__db_history_add(mutual_db *db, const char *kind, const char *id, const char *field,
-	const uint8_t device[32], uint64_t seq);
+	const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq);
 int mutual__db_history_seen(mutual_db *db, const char *kind, const char *id, const char *field,
-	const uint8_t device[32], uint64_t *out);
+	const uint8_t device[MUTUAL_KEY_SIZE], uint64_t *out);
 
 /* The writes a field keeps (its value and open conflicts): _list appends
  * each one's id to `out` as device (32) | seq (u64), in no order; _add
@@ -174,9 +174,9 @@ int mutual__db_history_seen(mutual_db *db, const char *kind, const char *id, con
 int mutual__db_field_writes_list(mutual_db *db, const char *kind, const char *id, const char *field,
 	mutual_buf *out);
 int mutual__db_field_write_add(mutual_db *db, const char *kind, const char *id, const char *field,
-	const uint8_t device[32], uint64_t seq, uint64_t hlc, const char *value, size_t value_len);
+	const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq, uint64_t hlc, const char *value, size_t value_len);
 int mutual__db_field_write_drop(mutual_db *db, const char *kind, const char *id, const char *field,
-	const uint8_t device[32], uint64_t seq);
+	const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq);
 int mutual__db_field_writes_clear(mutual_db *db, const char *kind, const char *id, const char *field);
 
 /* After an event changed an entity's kept writes: its resolved registers
@@ -303,7 +303,7 @@ typedef struct {
 	int64_t applied_id; /* the highest events.id there was when it was saved */
 	int has_pos;        /* pos_*: the last event applied, in the total order */
 	uint64_t pos_hlc;
-	uint8_t pos_device[32];
+	uint8_t pos_device[MUTUAL_KEY_SIZE];
 	uint64_t pos_seq;
 	int64_t forks; /* the count of forks then; -1 forces a replay */
 	int late;      /* an event was applied late since: look again */

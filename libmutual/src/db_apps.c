@@ -70,8 +70,8 @@ int mutual__db_app_cursor_get(mutual_db_app_cursor *out, mutual_db *db, const ch
 		out->schema_version = sqlite3_column_int(st, 0);
 		out->applied_id = sqlite3_column_int64(st, 1);
 		out->pos_hlc = (uint64_t)sqlite3_column_int64(st, 2);
-		if (sqlite3_column_bytes(st, 3) == 32) {
-			memcpy(out->pos_device, sqlite3_column_blob(st, 3), 32);
+		if (sqlite3_column_bytes(st, 3) == MUTUAL_KEY_SIZE) {
+			memcpy(out->pos_device, sqlite3_column_blob(st, 3), MUTUAL_KEY_SIZE);
 			out->has_pos = 1;
 		}
 		out->pos_seq = (uint64_t)sqlite3_column_int64(st, 4);
@@ -96,7 +96,7 @@ int mutual__db_app_cursor_set(mutual_db *db, const char *name, const mutual_db_a
 	sqlite3_bind_int64(st, 2, c->schema_version);
 	sqlite3_bind_int64(st, 3, c->applied_id);
 	sqlite3_bind_int64(st, 4, c->has_pos ? (sqlite3_int64)c->pos_hlc : 0);
-	sqlite3_bind_blob(st, 5, c->has_pos ? (const void *)c->pos_device : "", c->has_pos ? 32 : 0, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, c->has_pos ? (const void *)c->pos_device : "", c->has_pos ? MUTUAL_KEY_SIZE : 0, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, c->has_pos ? (sqlite3_int64)c->pos_seq : 0);
 	sqlite3_bind_int64(st, 7, c->forks);
 	rc = sqlite3_step(st);
@@ -132,7 +132,7 @@ int mutual__db_app_arrived_before(int *out, mutual_db *db, const mutual_db_app_c
 		return mutual__db_fail(db, rc, "cannot catch a projection up");
 	sqlite3_bind_int64(st, 1, c->applied_id);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)c->pos_hlc);
-	sqlite3_bind_blob(st, 3, c->pos_device, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, c->pos_device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)c->pos_seq);
 	rc = sqlite3_step(st);
 	*out = rc == SQLITE_ROW;
@@ -151,7 +151,7 @@ int mutual__db_app_note_late(mutual_db *db, const mutual_event_rec *ev)
 	if (rc != SQLITE_OK)
 		return mutual__db_fail(db, rc, "cannot note a late event");
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)ev->hlc);
-	sqlite3_bind_blob(st, 2, ev->device, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, ev->device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)ev->seq);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
@@ -232,7 +232,7 @@ int mutual__db_app_apply(mutual_db_stmt *p, const mutual_event_rec *ev)
 		const int *at = p->param[i];
 		int rc;
 		if (at[PARAM_DEVICE])
-			sqlite3_bind_blob(st, at[PARAM_DEVICE], ev->device, 32, SQLITE_STATIC);
+			sqlite3_bind_blob(st, at[PARAM_DEVICE], ev->device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 		if (at[PARAM_SEQ])
 			sqlite3_bind_int64(st, at[PARAM_SEQ], (sqlite3_int64)ev->seq);
 		if (at[PARAM_HLC])

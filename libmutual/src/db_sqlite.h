@@ -35,9 +35,9 @@ struct mutual_db {
 	/* The last event inserted in this transaction, so db.c NOTES 2's
 	 * assert reads the head once per run of a device's events. */
 	int have_last;
-	uint8_t last_device[32];
+	uint8_t last_device[MUTUAL_KEY_SIZE];
 	uint64_t last_seq;
-	uint8_t last_hash[32];
+	uint8_t last_hash[MUTUAL_HASH_SIZE];
 #endif
 	sqlite3_stmt *insert, *head, *max_hlc, *frontier, *device_add, *device_name,
 		*device_set_name, *meta_get, *meta_set, *seg_tip, *seg_by_commit, *seg_add, *head_of;

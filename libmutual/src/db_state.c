@@ -87,9 +87,9 @@ int mutual__db_field_writes_list(mutual_db *db, const char *kind, const char *id
 	bind_field(st, kind, id, field);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const void *device = sqlite3_column_blob(st, 0);
-		if (sqlite3_column_bytes(st, 0) != 32)
+		if (sqlite3_column_bytes(st, 0) != MUTUAL_KEY_SIZE)
 			continue;
-		mutual__buf_put(out, device, 32);
+		mutual__buf_put(out, device, MUTUAL_KEY_SIZE);
 		mutual__buf_put_u64(out, (uint64_t)sqlite3_column_int64(st, 1));
 	}
 	rc = rc == SQLITE_DONE ? mutual__buf_check(out) : mutual__db_fail(db, rc, ENTITY_WRITE);
@@ -98,7 +98,7 @@ int mutual__db_field_writes_list(mutual_db *db, const char *kind, const char *id
 }
 
 int mutual__db_field_write_add(mutual_db *db, const char *kind, const char *id, const char *field,
-	const uint8_t device[32], uint64_t seq, uint64_t hlc, const char *value, size_t value_len)
+	const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq, uint64_t hlc, const char *value, size_t value_len)
 {
 	WRITING_OR_FAIL(db);
 	sqlite3_stmt *st;
@@ -107,7 +107,7 @@ int mutual__db_field_write_add(mutual_db *db, const char *kind, const char *id, 
 	if (rc < 0)
 		return rc;
 	bind_field(st, kind, id, field);
-	sqlite3_bind_blob(st, 4, device, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)seq);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)hlc);
 	sqlite3_bind_text(st, 7, value, (int)value_len, SQLITE_STATIC);
@@ -115,7 +115,7 @@ int mutual__db_field_write_add(mutual_db *db, const char *kind, const char *id, 
 }
 
 int mutual__db_field_write_drop(mutual_db *db, const char *kind, const char *id, const char *field,
-	const uint8_t device[32], uint64_t seq)
+	const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq)
 {
 	WRITING_OR_FAIL(db);
 	sqlite3_stmt *st;
@@ -124,7 +124,7 @@ int mutual__db_field_write_drop(mutual_db *db, const char *kind, const char *id,
 	if (rc < 0)
 		return rc;
 	bind_field(st, kind, id, field);
-	sqlite3_bind_blob(st, 4, device, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)seq);
 	return mutual__db_sqlite_step_done(db, st, ENTITY_WRITE);
 }
@@ -149,13 +149,13 @@ int mutual__db_field_writes_clear(mutual_db *db, const char *kind, const char *i
 	"CASE json_type(" v ") WHEN 'integer' THEN json_extract(" v ", '$') WHEN 'real' THEN json_extract(" v ", '$')" \
 	" WHEN 'text' THEN json_extract(" v ", '$') ELSE CAST(" v " AS BLOB) END"
 
-static int event_rowid(mutual_db *db, const uint8_t device[32], uint64_t seq, sqlite3_int64 *out)
+static int event_rowid(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq, sqlite3_int64 *out)
 {
 	sqlite3_stmt *st;
 	int rc = stmt(&st, db, STATE_ROWID, "SELECT id FROM events WHERE device = ? AND seq = ?", "cannot prepare a query");
 	if (rc < 0)
 		return rc;
-	sqlite3_bind_blob(st, 1, device, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 1, device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, seq > INT64_MAX ? INT64_MAX : (sqlite3_int64)seq);
 	rc = sqlite3_step(st);
 	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
@@ -166,7 +166,7 @@ static int event_rowid(mutual_db *db, const uint8_t device[32], uint64_t seq, sq
 }
 
 int mutual__db_history_add(mutual_db *db, const char *kind, const char *id, const char *field,
-	const uint8_t device[32], uint64_t seq)
+	const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq)
 {
 	WRITING_OR_FAIL(db);
 	sqlite3_stmt *st;
@@ -183,7 +183,7 @@ int mutual__db_history_add(mutual_db *db, const char *kind, const char *id, cons
 
 /* Binary search of a stored frontier for `want`, reading only the entries
  * it visits: a frontier may be 65,536 entries long. */
-static int frontier_lookup(mutual_db *db, sqlite3_int64 rowid, const uint8_t want[32], uint64_t *seq)
+static int frontier_lookup(mutual_db *db, sqlite3_int64 rowid, const uint8_t want[MUTUAL_KEY_SIZE], uint64_t *seq)
 {
 	sqlite3_blob *blob = NULL;
 	size_t lo = 0, hi;
@@ -198,9 +198,9 @@ static int frontier_lookup(mutual_db *db, sqlite3_int64 rowid, const uint8_t wan
 		int c;
 		if ((rc = sqlite3_blob_read(blob, entry, sizeof(entry), (int)(mid * MUTUAL_FRONTIER_ENTRY))) != SQLITE_OK)
 			break;
-		c = memcmp(entry, want, 32);
+		c = memcmp(entry, want, MUTUAL_KEY_SIZE);
 		if (c == 0) {
-			*seq = mutual__get_u64(entry + 32);
+			*seq = mutual__get_u64(entry + MUTUAL_KEY_SIZE);
 			break;
 		}
 		if (c < 0)
@@ -213,7 +213,7 @@ static int frontier_lookup(mutual_db *db, sqlite3_int64 rowid, const uint8_t wan
 }
 
 int mutual__db_history_seen(mutual_db *db, const char *kind, const char *id, const char *field,
-	const uint8_t device[32], uint64_t *out)
+	const uint8_t device[MUTUAL_KEY_SIZE], uint64_t *out)
 {
 	sqlite3_stmt *st;
 	int rc = stmt(&st, db, STATE_HISTORY, "SELECT e.id, e.device, e.seq FROM entity_history h"
@@ -226,9 +226,9 @@ int mutual__db_history_seen(mutual_db *db, const char *kind, const char *id, con
 	/* Collect the rows first, then read their frontiers one by one. */
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		uint64_t row[2] = { (uint64_t)sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 2) };
-		if (sqlite3_column_bytes(st, 1) != 32)
+		if (sqlite3_column_bytes(st, 1) != MUTUAL_KEY_SIZE)
 			continue;
-		if (memcmp(sqlite3_column_blob(st, 1), device, 32) == 0) {
+		if (memcmp(sqlite3_column_blob(st, 1), device, MUTUAL_KEY_SIZE) == 0) {
 			if (row[1] - 1 > *out)
 				*out = row[1] - 1; /* its own earlier events: a writer sees those */
 			continue;
@@ -307,7 +307,7 @@ int mutual__db_entity_rows(mutual_db *db, const char *kind, const char *id, mutu
 		row.id = (const char *)sqlite3_column_text(st, 0);
 		row.field = (const char *)sqlite3_column_text(st, 1);
 		row.value = (const char *)sqlite3_column_text(st, 2);
-		if (!row.id || !row.field || !row.value || sqlite3_column_bytes(st, 3) != 32)
+		if (!row.id || !row.field || !row.value || sqlite3_column_bytes(st, 3) != MUTUAL_KEY_SIZE)
 			continue;
 		row.device = sqlite3_column_blob(st, 3);
 		row.seq = (uint64_t)sqlite3_column_int64(st, 4);
@@ -357,7 +357,7 @@ int mutual__db_counter_rows(mutual_db *db, const char *key, mutual_db_counter_cb
  * total order, descending (as mutual_state_json takes it), `text` that value
  * decoded when it is a string, `conflicts` its other kept writes that set
  * another value. Derived (rebuild remakes it), never on a medium. */
-#define PACKED_WRITER (32 + 8 + 8 + 4)
+#define PACKED_WRITER (MUTUAL_KEY_SIZE + 8 + 8 + 4)
 
 /* Column `col` (a JSON string decoded by SQLite) as a C string, or NULL
  * when it is NULL or holds U+0000 (no C string can). */
@@ -407,7 +407,7 @@ static int packed_make(mutual_db *db, const char *kind, const char *id, mutual_b
 		const char *field = (const char *)sqlite3_column_text(st, 0), *value = (const char *)sqlite3_column_text(st, 1);
 		const char *text = column_c_string(st, 2);
 		uint8_t writer[PACKED_WRITER];
-		if (!field || !value || sqlite3_column_bytes(st, 3) != 32 || mutual__buf_failed(out))
+		if (!field || !value || sqlite3_column_bytes(st, 3) != MUTUAL_KEY_SIZE || mutual__buf_failed(out))
 			continue;
 		if (have && strcmp(field, (const char *)out->data + field_at) == 0) {
 			/* A concurrent write that lost; one of the same value disagrees with nobody. */
@@ -428,8 +428,8 @@ static int packed_make(mutual_db *db, const char *kind, const char *id, mutual_b
 		mutual__buf_put_u8(out, text != NULL);
 		if (text)
 			mutual__buf_put(out, text, strlen(text) + 1);
-		memcpy(writer, sqlite3_column_blob(st, 3), 32);
-		mutual__set_u64(writer + 32, (uint64_t)sqlite3_column_int64(st, 4));
+		memcpy(writer, sqlite3_column_blob(st, 3), MUTUAL_KEY_SIZE);
+		mutual__set_u64(writer + MUTUAL_KEY_SIZE, (uint64_t)sqlite3_column_int64(st, 4));
 		mutual__set_u64(writer + 40, (uint64_t)sqlite3_column_int64(st, 5));
 		memset(writer + 48, 0, 4);
 		conflicts_at = out->len + 48;
@@ -535,7 +535,7 @@ int mutual__db_packed_next(mutual_db_packed_field *out, const uint8_t *p, size_t
 	if (len - *pos < PACKED_WRITER)
 		goto bad;
 	out->device = p + *pos;
-	out->seq = mutual__get_u64(p + *pos + 32);
+	out->seq = mutual__get_u64(p + *pos + MUTUAL_KEY_SIZE);
 	out->hlc = mutual__get_u64(p + *pos + 40);
 	out->n_conflicts = mutual__get_u32(p + *pos + 48);
 	*pos += PACKED_WRITER;
@@ -701,7 +701,7 @@ int mutual__db_field_conflicts(mutual_db *db, const char *kind, const char *id, 
 		int stop;
 		row.value = (const char *)sqlite3_column_text(st, 0);
 		row.text = column_c_string(st, 1);
-		if (!row.value || sqlite3_column_bytes(st, 2) != 32)
+		if (!row.value || sqlite3_column_bytes(st, 2) != MUTUAL_KEY_SIZE)
 			continue;
 		row.device = sqlite3_column_blob(st, 2);
 		row.seq = (uint64_t)sqlite3_column_int64(st, 3);

@@ -41,8 +41,8 @@
 #include "store.h"
 
 #define ENTRY MUTUAL_FRONTIER_ENTRY
-#define ID_SIZE 40      /* device (32) | seq (u64) */
-#define WAITER_SIZE 44  /* device (32) | seq (u64) | need_index (u32) */
+#define ID_SIZE (MUTUAL_KEY_SIZE + 8)            /* device | seq (u64) */
+#define WAITER_SIZE (MUTUAL_KEY_SIZE + 8 + 4)    /* device | seq (u64) | need_index (u32) */
 
 void mutual__deliver_init(mutual_deliver *d, mutual_store *s)
 {
@@ -61,12 +61,12 @@ void mutual__deliver_free(mutual_deliver *d)
 
 static uint64_t entry_seq(const uint8_t *f, size_t i)
 {
-	return mutual__get_u64(f + i * ENTRY + 32);
+	return mutual__get_u64(f + i * ENTRY + MUTUAL_KEY_SIZE);
 }
 
-static int put_id(mutual_buf *b, const uint8_t device[32], uint64_t seq)
+static int put_id(mutual_buf *b, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq)
 {
-	return mutual__buf_put(b, device, 32) < 0 || mutual__buf_put_u64(b, seq) < 0 ? MUTUAL_ERROR : 0;
+	return mutual__buf_put(b, device, MUTUAL_KEY_SIZE) < 0 || mutual__buf_put_u64(b, seq) < 0 ? MUTUAL_ERROR : 0;
 }
 
 /* The index of the first frontier entry from `from` on that is not held;
@@ -81,7 +81,7 @@ static int first_missing(mutual_deliver *d, const mutual_event_rec *ev, size_t f
 		return 0;
 	for (size_t i = from; i < ev->frontier_n; i++) {
 		uint64_t head;
-		uint8_t hash[32];
+		uint8_t hash[MUTUAL_HASH_SIZE];
 		if ((rc = mutual__db_head(d->s->db, ev->frontier + i * ENTRY, &head, hash)) < 0)
 			return rc;
 		if (head < entry_seq(ev->frontier, i)) {
@@ -95,16 +95,16 @@ static int first_missing(mutual_deliver *d, const mutual_event_rec *ev, size_t f
 
 /* A rebuild judges events in (device, seq) order: later ones are not
  * judged yet, whatever their rows say. */
-static int not_judged_yet(const mutual_deliver *d, const uint8_t device[32], uint64_t seq)
+static int not_judged_yet(const mutual_deliver *d, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq)
 {
-	int c = memcmp(device, d->cur_device, 32);
+	int c = memcmp(device, d->cur_device, MUTUAL_KEY_SIZE);
 	return d->rebuilding && (c > 0 || (c == 0 && seq >= d->cur_seq));
 }
 
-static int cause_state(mutual_deliver *d, const uint8_t device[32], uint64_t seq, int *state, uint64_t *hlc)
+static int cause_state(mutual_deliver *d, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq, int *state, uint64_t *hlc)
 {
 	int rc;
-	if (d->have_last && seq == d->last_seq && memcmp(device, d->last_device, 32) == 0) {
+	if (d->have_last && seq == d->last_seq && memcmp(device, d->last_device, MUTUAL_KEY_SIZE) == 0) {
 		*state = MUTUAL_DB_APPLIED;
 		*hlc = d->last_hlc;
 		return 0;
@@ -148,7 +148,7 @@ static int judge(mutual_deliver *d, const mutual_event_rec *ev, int *admitted)
 		return rc;
 	for (size_t off = 0; off < d->causes.len; off += ID_SIZE)
 		if ((rc = mutual__db_hold_back_cause(d->s->db, ev->device, ev->seq, d->causes.data + off,
-			     mutual__get_u64(d->causes.data + off + 32))) < 0)
+			     mutual__get_u64(d->causes.data + off + MUTUAL_KEY_SIZE))) < 0)
 			return rc;
 	return 0;
 }
@@ -159,7 +159,7 @@ static int apply(mutual_deliver *d, const mutual_event_rec *ev, int late)
 	if ((rc = mutual__project_apply(d->s, ev)) < 0 || (late && (rc = mutual__apps_note_late(d->s, ev)) < 0))
 		return rc;
 	d->have_last = 1;
-	memcpy(d->last_device, ev->device, 32);
+	memcpy(d->last_device, ev->device, MUTUAL_KEY_SIZE);
 	d->last_seq = ev->seq;
 	d->last_hlc = ev->hlc;
 	/* Only an event applied late, or judged before its causes in a rebuild,
@@ -185,7 +185,7 @@ static int settle(mutual_deliver *d, const mutual_event_rec *ev, size_t from, in
 
 static int fetch(mutual_deliver *d, mutual_event_rec *ev, const uint8_t *id)
 {
-	return mutual__db_event_get(ev, &d->scratch, d->s->db, id, mutual__get_u64(id + 32));
+	return mutual__db_event_get(ev, &d->scratch, d->s->db, id, mutual__get_u64(id + MUTUAL_KEY_SIZE));
 }
 
 /* Judge again the held-back events whose causes were just applied. */
@@ -195,7 +195,7 @@ static int drain(mutual_deliver *d)
 	while (d->queue_pos < d->queue.len && rc == 0) {
 		const uint8_t *cause = d->queue.data + d->queue_pos;
 		d->list.len = 0;
-		rc = mutual__db_held_by(d->s->db, cause, mutual__get_u64(cause + 32), &d->list);
+		rc = mutual__db_held_by(d->s->db, cause, mutual__get_u64(cause + MUTUAL_KEY_SIZE), &d->list);
 		d->queue_pos += ID_SIZE;
 		for (size_t off = 0; off < d->list.len && rc == 0; off += ID_SIZE) {
 			mutual_event_rec ev;
@@ -254,7 +254,7 @@ int mutual__deliver_insert(mutual_deliver *d, const mutual_event_rec *ev)
 	return drain(d);
 }
 
-int mutual__deliver_fork(mutual_store *s, const uint8_t device[32], uint64_t seq, const uint8_t *proof, size_t len)
+int mutual__deliver_fork(mutual_store *s, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq, const uint8_t *proof, size_t len)
 {
 	int rc = mutual__db_fork_set(s->db, device, seq, proof, len);
 	return rc < 0 ? rc : mutual__project_rebuild_locked(s);
@@ -266,7 +266,7 @@ static int rebuild_one(const mutual_event_rec *ev, void *payload)
 	int rc;
 	/* From here on this event counts as judged: what it admits in drain()
 	 * may name it. (Its own causes never include it.) */
-	memcpy(d->cur_device, ev->device, 32);
+	memcpy(d->cur_device, ev->device, MUTUAL_KEY_SIZE);
 	d->cur_seq = ev->seq + 1;
 	if ((rc = settle(d, ev, 0, 0)) < 0)
 		return rc;

@@ -27,11 +27,11 @@ typedef struct mutual_store mutual_store;
 typedef struct {
 	mutual_store *s;
 	int rebuilding;           /* events from `cur` on in (device, seq) order are not judged yet */
-	uint8_t cur_device[32];
+	uint8_t cur_device[MUTUAL_KEY_SIZE];
 	uint64_t cur_seq;
 	mutual_buf held_frontier; /* the last frontier found all held (heads only grow) */
 	int have_last;            /* the last event applied, the usual cause of the next */
-	uint8_t last_device[32];
+	uint8_t last_device[MUTUAL_KEY_SIZE];
 	uint64_t last_seq, last_hlc;
 	mutual_buf queue;         /* applied events whose held-back dependents get judged again */
 	size_t queue_pos;
@@ -51,7 +51,7 @@ int mutual__deliver_insert(mutual_deliver *d, const mutual_event_rec *ev);
 /* The one way a fork becomes known, inside the open write transaction:
  * keep the proof that `device` signed two logs from `seq`, and rebuild
  * every projection without its events from there (project.c NOTES 5). */
-int mutual__deliver_fork(mutual_store *s, const uint8_t device[32], uint64_t seq, const uint8_t *proof, size_t len);
+int mutual__deliver_fork(mutual_store *s, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq, const uint8_t *proof, size_t len);
 
 /* Judge every held event afresh (the projections are cleared first). */
 int mutual__deliver_rebuild(mutual_store *s);

@@ -28,17 +28,17 @@ int mutual__event_check_type(const char *type, size_t len, int allow_reserved)
 	return 0;
 }
 
-int mutual__frontier_check(const uint8_t *f, size_t n, const uint8_t self[32])
+int mutual__frontier_check(const uint8_t *f, size_t n, const uint8_t self[MUTUAL_KEY_SIZE])
 {
 	if (n > MUTUAL_FRONTIER_MAX)
 		return mutual__fail(MUTUAL_EINVALID, "frontier has too many devices");
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *e = f + i * MUTUAL_FRONTIER_ENTRY;
-		if (memcmp(e, self, 32) == 0)
+		if (memcmp(e, self, MUTUAL_KEY_SIZE) == 0)
 			return mutual__fail(MUTUAL_EINVALID, "frontier names the event's own device");
-		if (mutual__get_u64(e + 32) == 0)
+		if (mutual__get_u64(e + MUTUAL_KEY_SIZE) == 0)
 			return mutual__fail(MUTUAL_EINVALID, "frontier entry with seq 0");
-		if (i > 0 && memcmp(e - MUTUAL_FRONTIER_ENTRY, e, 32) >= 0)
+		if (i > 0 && memcmp(e - MUTUAL_FRONTIER_ENTRY, e, MUTUAL_KEY_SIZE) >= 0)
 			return mutual__fail(MUTUAL_EINVALID, "frontier is not sorted by device");
 	}
 	return 0;
@@ -47,13 +47,13 @@ int mutual__frontier_check(const uint8_t *f, size_t n, const uint8_t self[32])
 int mutual__event_encode_header(mutual_buf *out, const mutual_event_rec *ev)
 {
 	if (mutual__buf_put(out, MUTUAL_EVENT_MAGIC, 16) < 0 ||
-	    mutual__buf_put(out, ev->device, 32) < 0 ||
+	    mutual__buf_put(out, ev->device, MUTUAL_KEY_SIZE) < 0 ||
 	    mutual__buf_put_u64(out, ev->seq) < 0 ||
 	    mutual__buf_put_u64(out, ev->hlc) < 0 ||
 	    mutual__buf_put_u8(out, (uint8_t)ev->type_len) < 0 ||
 	    mutual__buf_put(out, ev->type, ev->type_len) < 0 ||
-	    mutual__buf_put(out, ev->digest, 32) < 0 ||
-	    mutual__buf_put(out, ev->prev, 32) < 0 ||
+	    mutual__buf_put(out, ev->digest, MUTUAL_HASH_SIZE) < 0 ||
+	    mutual__buf_put(out, ev->prev, MUTUAL_HASH_SIZE) < 0 ||
 	    mutual__buf_put_u32(out, (uint32_t)ev->frontier_n) < 0 ||
 	    mutual__buf_put(out, ev->frontier, ev->frontier_n * MUTUAL_FRONTIER_ENTRY) < 0)
 		return MUTUAL_ERROR;
@@ -63,7 +63,7 @@ int mutual__event_encode_header(mutual_buf *out, const mutual_event_rec *ev)
 int mutual__event_compute_hash(mutual_event_rec *ev)
 {
 	/* Most headers are small: hash from the stack, fall back to the heap. */
-	uint8_t stack[16 + 32 + 8 + 8 + 1 + MUTUAL_TYPE_MAX + 32 + 32 + 4 + 8 * MUTUAL_FRONTIER_ENTRY];
+	uint8_t stack[16 + MUTUAL_KEY_SIZE + 8 + 8 + 1 + MUTUAL_TYPE_MAX + MUTUAL_HASH_SIZE + MUTUAL_HASH_SIZE + 4 + 8 * MUTUAL_FRONTIER_ENTRY];
 	mutual_buf b = { 0 };
 
 	if (ev->type_len > MUTUAL_TYPE_MAX || ev->frontier_n > MUTUAL_FRONTIER_MAX)
@@ -71,13 +71,13 @@ int mutual__event_compute_hash(mutual_event_rec *ev)
 	if (ev->frontier_n <= 8) {
 		uint8_t *p = stack;
 		memcpy(p, MUTUAL_EVENT_MAGIC, 16), p += 16;
-		memcpy(p, ev->device, 32), p += 32;
+		memcpy(p, ev->device, MUTUAL_KEY_SIZE), p += MUTUAL_KEY_SIZE;
 		mutual__set_u64(p, ev->seq), p += 8;
 		mutual__set_u64(p, ev->hlc), p += 8;
 		*p++ = (uint8_t)ev->type_len;
 		memcpy(p, ev->type, ev->type_len), p += ev->type_len;
-		memcpy(p, ev->digest, 32), p += 32;
-		memcpy(p, ev->prev, 32), p += 32;
+		memcpy(p, ev->digest, MUTUAL_HASH_SIZE), p += MUTUAL_HASH_SIZE;
+		memcpy(p, ev->prev, MUTUAL_HASH_SIZE), p += MUTUAL_HASH_SIZE;
 		p[0] = (uint8_t)(ev->frontier_n >> 24);
 		p[1] = (uint8_t)(ev->frontier_n >> 16);
 		p[2] = (uint8_t)(ev->frontier_n >> 8);
@@ -96,17 +96,17 @@ int mutual__event_compute_hash(mutual_event_rec *ev)
 	return 0;
 }
 
-void mutual__event_sig_message(uint8_t msg[MUTUAL_SIG_MSG_SIZE], const uint8_t hash[32])
+void mutual__event_sig_message(uint8_t msg[MUTUAL_SIG_MSG_SIZE], const uint8_t hash[MUTUAL_HASH_SIZE])
 {
 	memcpy(msg, MUTUAL_SIG_MAGIC, 14);
-	memcpy(msg + 14, hash, 32);
+	memcpy(msg + 14, hash, MUTUAL_HASH_SIZE);
 }
 
-void mutual__chain_start(mutual_chain *c, const uint8_t device[32], uint64_t next_seq, const uint8_t prev[32])
+void mutual__chain_start(mutual_chain *c, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t next_seq, const uint8_t prev[MUTUAL_HASH_SIZE])
 {
-	memcpy(c->device, device, 32);
+	memcpy(c->device, device, MUTUAL_KEY_SIZE);
 	c->next_seq = next_seq;
-	memcpy(c->prev, prev, 32);
+	memcpy(c->prev, prev, MUTUAL_HASH_SIZE);
 	c->last_signed = next_seq ? next_seq - 1 : 0; /* what came before was judged already */
 }
 
@@ -115,17 +115,17 @@ mutual_chain_result mutual__chain_next(mutual_chain *c, const mutual_event_rec *
 	mutual_event_rec fields;
 	const uint8_t *hash = ev->hash;
 
-	if (memcmp(ev->device, c->device, 32) != 0)
+	if (memcmp(ev->device, c->device, MUTUAL_KEY_SIZE) != 0)
 		return MUTUAL_CHAIN_DEVICE;
 	if (ev->seq != c->next_seq)
 		return MUTUAL_CHAIN_SEQ;
-	if (memcmp(ev->prev, c->prev, 32) != 0)
+	if (memcmp(ev->prev, c->prev, MUTUAL_HASH_SIZE) != 0)
 		return MUTUAL_CHAIN_PREV;
 	if (claimed_hash) {
 		fields = *ev;
 		if (mutual__event_compute_hash(&fields) < 0)
 			return MUTUAL_CHAIN_ERROR;
-		if (memcmp(fields.hash, claimed_hash, 32) != 0)
+		if (memcmp(fields.hash, claimed_hash, MUTUAL_HASH_SIZE) != 0)
 			return MUTUAL_CHAIN_HASH;
 		hash = fields.hash;
 	}
@@ -136,7 +136,7 @@ mutual_chain_result mutual__chain_next(mutual_chain *c, const mutual_event_rec *
 			return MUTUAL_CHAIN_SIG;
 		c->last_signed = ev->seq;
 	}
-	memcpy(c->prev, hash, 32);
+	memcpy(c->prev, hash, MUTUAL_HASH_SIZE);
 	c->next_seq++;
 	return MUTUAL_CHAIN_OK;
 }
@@ -182,7 +182,7 @@ int mutual__event_decode(mutual_event_rec *out, const uint8_t *buf, size_t len, 
 {
 	reader r = { buf, buf + len };
 	const uint8_t *p;
-	uint8_t digest[32];
+	uint8_t digest[MUTUAL_HASH_SIZE];
 	size_t n;
 
 	memset(out, 0, sizeof(*out));
@@ -192,8 +192,8 @@ int mutual__event_decode(mutual_event_rec *out, const uint8_t *buf, size_t len, 
 			return mutual__fail(MUTUAL_EVERSION, "event of a newer format: upgrade libmutual");
 		return mutual__fail(MUTUAL_EINVALID, "not a libmutual event");
 	}
-	TAKE(p, &r, 32);
-	memcpy(out->device, p, 32);
+	TAKE(p, &r, MUTUAL_KEY_SIZE);
+	memcpy(out->device, p, MUTUAL_KEY_SIZE);
 	TAKE(p, &r, 8);
 	out->seq = mutual__get_u64(p);
 	if (out->seq == 0)
@@ -206,10 +206,10 @@ int mutual__event_decode(mutual_event_rec *out, const uint8_t *buf, size_t len, 
 	out->type = (const char *)p;
 	if (mutual__event_check_type(out->type, out->type_len, 1) < 0)
 		return MUTUAL_EINVALID;
-	TAKE(p, &r, 32);
-	memcpy(out->digest, p, 32);
-	TAKE(p, &r, 32);
-	memcpy(out->prev, p, 32);
+	TAKE(p, &r, MUTUAL_HASH_SIZE);
+	memcpy(out->digest, p, MUTUAL_HASH_SIZE);
+	TAKE(p, &r, MUTUAL_HASH_SIZE);
+	memcpy(out->prev, p, MUTUAL_HASH_SIZE);
 	TAKE(p, &r, 4);
 	n = mutual__get_u32(p);
 	if (n > MUTUAL_FRONTIER_MAX)
@@ -227,7 +227,7 @@ int mutual__event_decode(mutual_event_rec *out, const uint8_t *buf, size_t len, 
 	out->payload = (const char *)p;
 	out->payload_len = n;
 	mutual__hash(digest, out->payload, out->payload_len);
-	if (memcmp(digest, out->digest, 32) != 0)
+	if (memcmp(digest, out->digest, MUTUAL_HASH_SIZE) != 0)
 		return mutual__fail(MUTUAL_EVERIFY, "event payload does not match its digest");
 	if (mutual__json_check_object(out->payload, out->payload_len) < 0)
 		return MUTUAL_EINVALID;

@@ -15,24 +15,24 @@
 #define MUTUAL_EVENT_FORMAT 1
 #define MUTUAL_EVENT_MAGIC "mutual.event.v1\n" /* 16 bytes, starts the hashed encoding */
 #define MUTUAL_SIG_MAGIC "mutual.sig.v1\n"     /* 14 bytes, starts the signed message */
-#define MUTUAL_SIG_MSG_SIZE (14 + 32)
-#define MUTUAL_FRONTIER_ENTRY 40               /* device key (32) + seq (u64) */
+#define MUTUAL_SIG_MSG_SIZE (14 + MUTUAL_HASH_SIZE)
+#define MUTUAL_FRONTIER_ENTRY (MUTUAL_KEY_SIZE + 8) /* device key (32) + seq (u64) */
 #define MUTUAL_FRONTIER_MAX 65536              /* entries */
 
 /* One event's fields. Pointers are borrowed from whoever filled it. */
 typedef struct {
-	uint8_t device[32];
+	uint8_t device[MUTUAL_KEY_SIZE];
 	uint64_t seq;
 	uint64_t hlc;
 	const char *type;
 	size_t type_len;
 	const char *payload; /* JSON text, not NUL-terminated on the wire */
 	size_t payload_len;
-	uint8_t digest[32]; /* BLAKE2b-256 of the payload */
-	uint8_t prev[32];   /* hash of the device's previous event; zeros for seq 1 */
+	uint8_t digest[MUTUAL_HASH_SIZE]; /* BLAKE2b-256 of the payload */
+	uint8_t prev[MUTUAL_HASH_SIZE];   /* hash of the device's previous event; zeros for seq 1 */
 	const uint8_t *frontier; /* sorted entries of MUTUAL_FRONTIER_ENTRY bytes */
 	size_t frontier_n;
-	uint8_t hash[32];
+	uint8_t hash[MUTUAL_HASH_SIZE];
 	int has_sig;
 	uint8_t sig[MUTUAL_SIG_SIZE];
 	int quarantined; /* local knowledge, never encoded: its device forked before it */
@@ -44,14 +44,14 @@ int mutual__event_check_type(const char *type, size_t len, int allow_reserved);
 
 /* 0 if `f` is `n` well-formed frontier entries: ascending unique devices,
  * none equal to `self`, every seq >= 1. */
-int mutual__frontier_check(const uint8_t *f, size_t n, const uint8_t self[32]);
+int mutual__frontier_check(const uint8_t *f, size_t n, const uint8_t self[MUTUAL_KEY_SIZE]);
 
 /* The canonical encoding that is hashed (docs/format.md, "Event hash"). */
 int mutual__event_encode_header(mutual_buf *out, const mutual_event_rec *ev);
 /* Recompute ev->hash from the other fields (digest included, not payload). */
 int mutual__event_compute_hash(mutual_event_rec *ev);
 /* The message a device signs to cover the chain up to `hash`. */
-void mutual__event_sig_message(uint8_t msg[MUTUAL_SIG_MSG_SIZE], const uint8_t hash[32]);
+void mutual__event_sig_message(uint8_t msg[MUTUAL_SIG_MSG_SIZE], const uint8_t hash[MUTUAL_HASH_SIZE]);
 
 /* The chain rule, the one place a device's log is judged (docs/format.md,
  * "Chain"): verify, import, fork detection and fork proofs all walk a log
@@ -60,9 +60,9 @@ void mutual__event_sig_message(uint8_t msg[MUTUAL_SIG_MSG_SIZE], const uint8_t h
  * next seq, link to the previous hash, and, when signed, be signed by the
  * device over its hash. */
 typedef struct {
-	uint8_t device[32];
+	uint8_t device[MUTUAL_KEY_SIZE];
 	uint64_t next_seq;
-	uint8_t prev[32];
+	uint8_t prev[MUTUAL_HASH_SIZE];
 	uint64_t last_signed; /* the last signed event's seq; 0 before any */
 } mutual_chain;
 
@@ -78,7 +78,7 @@ typedef enum {
 	MUTUAL_CHAIN_ERROR   /* the hash could not be computed (the error is set) */
 } mutual_chain_result;
 
-void mutual__chain_start(mutual_chain *c, const uint8_t device[32], uint64_t next_seq, const uint8_t prev[32]);
+void mutual__chain_start(mutual_chain *c, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t next_seq, const uint8_t prev[MUTUAL_HASH_SIZE]);
 /* Judge `ev` and, when it extends the chain, advance past it. An event
  * decoded from the wire has its hash recomputed already (claimed_hash
  * NULL); for one read from storage pass the stored hash, which is then

@@ -20,31 +20,31 @@ static int put_branch(mutual_buf *out, const mutual_fork_branch *br)
 }
 
 /* The hash of a branch's first event, for ordering. */
-static int first_hash(uint8_t hash[32], const mutual_fork_branch *br)
+static int first_hash(uint8_t hash[MUTUAL_HASH_SIZE], const mutual_fork_branch *br)
 {
 	mutual_event_rec ev;
 	size_t used;
 	int rc = mutual__event_decode(&ev, br->wire, br->len, &used);
 	if (rc == 0)
-		memcpy(hash, ev.hash, 32);
+		memcpy(hash, ev.hash, MUTUAL_HASH_SIZE);
 	return rc;
 }
 
-int mutual__fork_proof_build(mutual_buf *out, const uint8_t device[32], uint64_t seq,
+int mutual__fork_proof_build(mutual_buf *out, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq,
 	const mutual_fork_branch *a, const mutual_fork_branch *b)
 {
-	uint8_t ha[32], hb[32];
+	uint8_t ha[MUTUAL_HASH_SIZE], hb[MUTUAL_HASH_SIZE];
 	int rc;
 
 	if ((rc = first_hash(ha, a)) < 0 || (rc = first_hash(hb, b)) < 0)
 		return rc;
-	if (memcmp(ha, hb, 32) > 0) {
+	if (memcmp(ha, hb, MUTUAL_HASH_SIZE) > 0) {
 		const mutual_fork_branch *t = a;
 		a = b;
 		b = t;
 	}
 	out->len = 0;
-	if (mutual__buf_put(out, MUTUAL_FORK_MAGIC, 15) < 0 || mutual__buf_put(out, device, 32) < 0 ||
+	if (mutual__buf_put(out, MUTUAL_FORK_MAGIC, 15) < 0 || mutual__buf_put(out, device, MUTUAL_KEY_SIZE) < 0 ||
 	    mutual__buf_put_u64(out, seq) < 0 || put_branch(out, a) < 0 || put_branch(out, b) < 0)
 		return MUTUAL_ERROR;
 	return mutual__fork_proof_verify(&seq, out->data, out->len, device);
@@ -52,7 +52,7 @@ int mutual__fork_proof_build(mutual_buf *out, const uint8_t device[32], uint64_t
 
 /* Check one branch starting at `*pos`; `first` gets its first event. */
 static int check_branch(mutual_event_rec *first, const uint8_t *p, size_t len, size_t *pos,
-	const uint8_t device[32], uint64_t seq)
+	const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq)
 {
 	mutual_chain chain;
 	uint32_t count;
@@ -99,17 +99,17 @@ static int check_branch(mutual_event_rec *first, const uint8_t *p, size_t len, s
 	return mutual__fail(MUTUAL_EVERIFY, "fork proof branch is not signed");
 }
 
-int mutual__fork_proof_verify(uint64_t *seq, const uint8_t *p, size_t len, const uint8_t device[32])
+int mutual__fork_proof_verify(uint64_t *seq, const uint8_t *p, size_t len, const uint8_t device[MUTUAL_KEY_SIZE])
 {
 	mutual_event_rec a, b;
-	size_t pos = 15 + 32 + 8;
+	size_t pos = 15 + MUTUAL_KEY_SIZE + 8;
 	int rc;
 
 	if (len < pos || memcmp(p, MUTUAL_FORK_MAGIC, 15) != 0)
 		return mutual__fail(MUTUAL_EINVALID, "not a fork proof");
-	if (memcmp(p + 15, device, 32) != 0)
+	if (memcmp(p + 15, device, MUTUAL_KEY_SIZE) != 0)
 		return mutual__fail(MUTUAL_EVERIFY, "fork proof names another device");
-	*seq = mutual__get_u64(p + 15 + 32);
+	*seq = mutual__get_u64(p + 15 + MUTUAL_KEY_SIZE);
 	if (*seq == 0)
 		return mutual__fail(MUTUAL_EINVALID, "fork proof at seq 0");
 	if ((rc = check_branch(&a, p, len, &pos, device, *seq)) < 0 ||
@@ -117,9 +117,9 @@ int mutual__fork_proof_verify(uint64_t *seq, const uint8_t *p, size_t len, const
 		return rc;
 	if (pos != len)
 		return mutual__fail(MUTUAL_EINVALID, "fork proof has trailing bytes");
-	if (memcmp(a.prev, b.prev, 32) != 0)
+	if (memcmp(a.prev, b.prev, MUTUAL_HASH_SIZE) != 0)
 		return mutual__fail(MUTUAL_EVERIFY, "fork proof branches do not start from the same event");
-	if (memcmp(a.hash, b.hash, 32) >= 0)
+	if (memcmp(a.hash, b.hash, MUTUAL_HASH_SIZE) >= 0)
 		return mutual__fail(MUTUAL_EVERIFY, "fork proof branches are the same (or out of order)");
 	return 0;
 }

@@ -25,12 +25,12 @@ typedef struct {
 
 /* Build the proof (branches ordered by their first event's hash, so every
  * device builds the same bytes from the same two branches). */
-int mutual__fork_proof_build(mutual_buf *out, const uint8_t device[32], uint64_t seq,
+int mutual__fork_proof_build(mutual_buf *out, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq,
 	const mutual_fork_branch *a, const mutual_fork_branch *b);
 
 /* Check an untrusted proof for `device`: both branches start at the same
  * seq from the same previous hash, differ there, are chained, and each ends
  * in a signature of `device`. `*seq` gets the fork seq. */
-int mutual__fork_proof_verify(uint64_t *seq, const uint8_t *proof, size_t len, const uint8_t device[32]);
+int mutual__fork_proof_verify(uint64_t *seq, const uint8_t *proof, size_t len, const uint8_t device[MUTUAL_KEY_SIZE]);
 
 #endif

@@ -14,6 +14,8 @@
 
 #define MUTUAL_REF_DEVICES "refs/mutual/v1/devices/" /* + 64 lowercase hex */
 #define MUTUAL_REF_ROOT "refs/mutual/"                /* every format's namespace */
+#define MUTUAL_REF_NAME_SIZE 128 /* bytes for a ref name or prefix of ours (a namespace, a key in hex) and its NUL */
+_Static_assert(sizeof(MUTUAL_REF_DEVICES) + MUTUAL_KEY_HEX_LEN <= MUTUAL_REF_NAME_SIZE, "a device ref fits MUTUAL_REF_NAME_SIZE");
 
 typedef struct {
 	uint8_t id[20];
@@ -36,7 +38,7 @@ typedef int (*mutual_transfer_cb)(uint64_t done, uint64_t total, void *payload);
 #define MUTUAL_ENVELOPE_MAX (16u * 1024 * 1024)      /* bytes of one envelope blob */
 #define MUTUAL_WALK_MAX (2u * 1024 * 1024)           /* commits walked back from one ref */
 #define MUTUAL_IMPORT_SEGMENTS_MAX 100000            /* segments imported per device per sync */
-#define MUTUAL_IMPORT_BYTES_MAX (64ull * 1024 * 1024) /* verified plaintext imported per device per sync */
+#define MUTUAL_IMPORT_BYTES_MAX 67108864ull          /* 64 MiB: verified plaintext imported per device per sync */
 #define MUTUAL_PACK_BYTES_MAX (4ull * 1024 * 1024 * 1024) /* bytes of one received pack */
 #define MUTUAL_PACK_OBJECTS_MAX (4u * 1024 * 1024)  /* objects one received pack may claim */
 

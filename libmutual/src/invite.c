@@ -22,7 +22,7 @@ static int b64_value(unsigned char c)
 
 int mutual__invite_encode(char **out, const mutual_invite *inv)
 {
-	uint8_t blob[16 + 4 + 32 + 32 + 1 + MUTUAL_NAME_MAX + 4], check[32];
+	uint8_t blob[16 + 4 + MUTUAL_GROUP_KEY_SIZE + MUTUAL_KEY_SIZE + 1 + MUTUAL_NAME_MAX + 4], check[MUTUAL_HASH_SIZE];
 	size_t name_len = strlen(inv->name), n = 0;
 	mutual_buf b = { 0 };
 
@@ -33,8 +33,8 @@ int mutual__invite_encode(char **out, const mutual_invite *inv)
 	blob[n++] = (uint8_t)(inv->key_id >> 16);
 	blob[n++] = (uint8_t)(inv->key_id >> 8);
 	blob[n++] = (uint8_t)inv->key_id;
-	memcpy(blob + n, inv->group_key, 32), n += 32;
-	memcpy(blob + n, inv->inviter, 32), n += 32;
+	memcpy(blob + n, inv->group_key, MUTUAL_GROUP_KEY_SIZE), n += MUTUAL_GROUP_KEY_SIZE;
+	memcpy(blob + n, inv->inviter, MUTUAL_KEY_SIZE), n += MUTUAL_KEY_SIZE;
 	blob[n++] = (uint8_t)name_len;
 	memcpy(blob + n, inv->name, name_len), n += name_len;
 	mutual__hash(check, blob, n);
@@ -89,7 +89,7 @@ static int find_token(const char **tok, size_t *tok_len, const char *text, size_
 
 int mutual__invite_decode(mutual_invite *out, const char *text, size_t len)
 {
-	uint8_t blob[16 + 4 + 32 + 32 + 1 + MUTUAL_NAME_MAX + 4 + 3], check[32];
+	uint8_t blob[16 + 4 + MUTUAL_GROUP_KEY_SIZE + MUTUAL_KEY_SIZE + 1 + MUTUAL_NAME_MAX + 4 + 3], check[MUTUAL_HASH_SIZE];
 	size_t prefix = strlen(MUTUAL_INVITE_PREFIX), tok_len = 0, n = 0, name_len;
 	const char *tok = NULL;
 	uint32_t acc = 0;
@@ -127,7 +127,7 @@ int mutual__invite_decode(mutual_invite *out, const char *text, size_t len)
 		mutual__fail(MUTUAL_EINVALID, "the invite is damaged (its last character is wrong): copy it again");
 		goto done;
 	}
-	if (n < 16 + 4 + 32 + 32 + 1 + 1 + 4) {
+	if (n < 16 + 4 + MUTUAL_GROUP_KEY_SIZE + MUTUAL_KEY_SIZE + 1 + 1 + 4) {
 		mutual__fail(MUTUAL_EINVALID, "the invite is truncated");
 		goto done;
 	}
@@ -143,8 +143,8 @@ int mutual__invite_decode(mutual_invite *out, const char *text, size_t len)
 	}
 	memcpy(out->group_id, blob, 16);
 	out->key_id = mutual__get_u32(blob + 16);
-	memcpy(out->group_key, blob + 20, 32);
-	memcpy(out->inviter, blob + 52, 32);
+	memcpy(out->group_key, blob + 20, MUTUAL_GROUP_KEY_SIZE);
+	memcpy(out->inviter, blob + 52, MUTUAL_KEY_SIZE);
 	memcpy(out->name, blob + 85, name_len);
 	out->name[name_len] = '\0';
 	if ((rc = mutual__check_name(out->name, strlen(out->name), "the invite's group name", MUTUAL_NAME_NEW)) < 0)

@@ -29,7 +29,7 @@ struct mutual_event {
 	mutual_event_id id;
 	uint64_t hlc;
 	int quarantined, pending;
-	uint8_t hash[32];
+	uint8_t hash[MUTUAL_HASH_SIZE];
 	mutual_buf text; /* type NUL payload NUL device-name NUL */
 	size_t payload_off, name_off, payload_len;
 };
@@ -38,7 +38,7 @@ struct mutual_iter {
 	mutual_store *store;
 	mutual_db_iter *db_iter;
 	mutual_event current;
-	uint8_t name_of[32]; /* one-entry cache of device names */
+	uint8_t name_of[MUTUAL_KEY_SIZE]; /* one-entry cache of device names */
 	int have_name;
 	mutual_buf name;
 };
@@ -55,10 +55,10 @@ int mutual_iter_options_init(mutual_iter_options *opts, unsigned int version)
 
 int mutual_event_id_format(char *buf, size_t size, const mutual_event_id *id)
 {
-	char hex[65];
+	char hex[MUTUAL_KEY_HEX_SIZE];
 	if (!buf || !id || size < MUTUAL_EVENT_ID_STRLEN)
 		return mutual__fail(MUTUAL_EINVALID, "event id buffer too small");
-	mutual__hex(hex, id->device, 32);
+	mutual__hex(hex, id->device, MUTUAL_KEY_SIZE);
 	snprintf(buf, size, "%s:%" PRIu64, hex, id->seq);
 	return 0;
 }
@@ -69,7 +69,7 @@ int mutual_event_id_parse(mutual_event_id *out, const char *str)
 	char *end;
 	unsigned long long seq;
 
-	if (!out || !colon || mutual__unhex(out->device, 32, str, (size_t)(colon - str)) < 0)
+	if (!out || !colon || mutual__unhex(out->device, MUTUAL_KEY_SIZE, str, (size_t)(colon - str)) < 0)
 		return mutual__fail(MUTUAL_EINVALID, "an event id looks like <64 hex digits>:<seq>");
 	if (colon[1] < '0' || colon[1] > '9')
 		return mutual__fail(MUTUAL_EINVALID, "an event id ends in its seq, a number from 1");
@@ -130,7 +130,7 @@ int mutual__append_locked(mutual_event_id *out_first, mutual_store *s, const mut
 	int rc;
 
 	memset(&ev, 0, sizeof(ev));
-	memcpy(ev.device, s->self, 32);
+	memcpy(ev.device, s->self, MUTUAL_KEY_SIZE);
 	mutual__deliver_init(&d, s);
 	if ((rc = mutual__db_head(s->db, s->self, &seq, ev.prev)) < 0 ||
 	    (rc = mutual__db_frontier(s->db, s->self, &frontier, &frontier_n)) < 0 ||
@@ -159,10 +159,10 @@ int mutual__append_locked(mutual_event_id *out_first, mutual_store *s, const mut
 		if ((rc = mutual__deliver_insert(&d, &ev)) < 0)
 			goto done;
 		if (i == 0 && out_first) {
-			memcpy(out_first->device, s->self, 32);
+			memcpy(out_first->device, s->self, MUTUAL_KEY_SIZE);
 			out_first->seq = ev.seq;
 		}
-		memcpy(ev.prev, ev.hash, 32);
+		memcpy(ev.prev, ev.hash, MUTUAL_HASH_SIZE);
 	}
 done:
 	mutual__deliver_free(&d);
@@ -237,12 +237,12 @@ int mutual_append_batch(mutual_event_id *out_first, mutual_store *s,
 static int event_fill(mutual_event *e, const mutual_event_rec *ev, const char *device_name)
 {
 	e->text.len = 0;
-	memcpy(e->id.device, ev->device, 32);
+	memcpy(e->id.device, ev->device, MUTUAL_KEY_SIZE);
 	e->id.seq = ev->seq;
 	e->hlc = ev->hlc;
 	e->quarantined = ev->quarantined;
 	e->pending = ev->pending;
-	memcpy(e->hash, ev->hash, 32);
+	memcpy(e->hash, ev->hash, MUTUAL_HASH_SIZE);
 	e->payload_off = ev->type_len + 1;
 	e->payload_len = ev->payload_len;
 	e->name_off = e->payload_off + ev->payload_len + 1;
@@ -372,7 +372,7 @@ int mutual_iter_new(mutual_iter **out, mutual_store *s, const mutual_iter_option
 				return rc;
 			f.has_after = 1;
 			f.after_hlc = rec.hlc;
-			memcpy(f.after_device, rec.device, 32);
+			memcpy(f.after_device, rec.device, MUTUAL_KEY_SIZE);
 			f.after_seq = rec.seq;
 		}
 	}
@@ -398,10 +398,10 @@ int mutual_iter_next(const mutual_event **out, mutual_iter *it)
 	*out = NULL;
 	if ((rc = mutual__db_iter_next(&rec, it->db_iter)) < 0)
 		return rc;
-	if (!it->have_name || memcmp(it->name_of, rec.device, 32) != 0) {
+	if (!it->have_name || memcmp(it->name_of, rec.device, MUTUAL_KEY_SIZE) != 0) {
 		if ((rc = mutual__db_device_name(it->store->db, rec.device, &it->name)) < 0)
 			return rc;
-		memcpy(it->name_of, rec.device, 32);
+		memcpy(it->name_of, rec.device, MUTUAL_KEY_SIZE);
 		it->have_name = 1;
 	}
 	if ((rc = event_fill(&it->current, &rec, (const char *)it->name.data)) < 0)
@@ -432,14 +432,14 @@ static int device_row(const mutual_db_device *d, void *payload)
 {
 	devices_ctx *ctx = payload;
 	mutual_device_info info;
-	char hex[65];
+	char hex[MUTUAL_KEY_HEX_SIZE];
 
-	mutual__hex(hex, d->key, 32);
+	mutual__hex(hex, d->key, MUTUAL_KEY_SIZE);
 	info.id = hex;
 	info.name = d->name;
 	info.events = d->events;
 	info.head_seq = d->head_seq;
-	info.is_self = memcmp(d->key, ctx->store->self, 32) == 0;
+	info.is_self = memcmp(d->key, ctx->store->self, MUTUAL_KEY_SIZE) == 0;
 	info.fork_seq = d->fork_seq;
 	return ctx->cb(&info, ctx->payload);
 }
@@ -460,7 +460,7 @@ typedef struct {
 	size_t query_len;
 	int by_id; /* the query is a hex prefix */
 	int matches;
-	uint8_t key[32];
+	uint8_t key[MUTUAL_KEY_SIZE];
 } resolve_ctx;
 
 /* 1 if `query` is the display form of the device `hex` ("name~1a2b..."),
@@ -474,17 +474,17 @@ static int is_display_form(mutual_store *s, const char *hex, const char *query)
 static int resolve_row(const mutual_db_device *d, void *payload)
 {
 	resolve_ctx *ctx = payload;
-	char hex[65];
+	char hex[MUTUAL_KEY_HEX_SIZE];
 	int hit;
 
-	mutual__hex(hex, d->key, 32);
+	mutual__hex(hex, d->key, MUTUAL_KEY_SIZE);
 	hit = strcmp(d->name, ctx->query) == 0 ||
 	      (ctx->by_id && strncasecmp(hex, ctx->query, ctx->query_len) == 0) ||
 	      is_display_form(ctx->store, hex, ctx->query);
 	if (hit) {
-		if (ctx->matches == 0 || memcmp(ctx->key, d->key, 32) != 0)
+		if (ctx->matches == 0 || memcmp(ctx->key, d->key, MUTUAL_KEY_SIZE) != 0)
 			ctx->matches++;
-		memcpy(ctx->key, d->key, 32);
+		memcpy(ctx->key, d->key, MUTUAL_KEY_SIZE);
 	}
 	return 0;
 }
@@ -502,7 +502,7 @@ int mutual_device_resolve(uint8_t out[MUTUAL_KEY_SIZE], mutual_store *s, const c
 	ctx.store = s;
 	ctx.query = name_or_id;
 	ctx.query_len = strlen(name_or_id);
-	ctx.by_id = ctx.query_len >= 4 && ctx.query_len <= 64 &&
+	ctx.by_id = ctx.query_len >= 4 && ctx.query_len <= MUTUAL_KEY_HEX_LEN &&
 		    strspn(name_or_id, "0123456789abcdefABCDEF") == ctx.query_len;
 	if ((rc = mutual__db_devices(s->db, resolve_row, &ctx)) < 0)
 		return rc;
@@ -510,6 +510,6 @@ int mutual_device_resolve(uint8_t out[MUTUAL_KEY_SIZE], mutual_store *s, const c
 		return mutual__fail(MUTUAL_ENOTFOUND, "no device called or starting with '%s'", name_or_id);
 	if (ctx.matches > 1)
 		return mutual__fail(MUTUAL_EINVALID, "'%s' names %d devices; give more of the id", name_or_id, ctx.matches);
-	memcpy(out, ctx.key, 32);
+	memcpy(out, ctx.key, MUTUAL_KEY_SIZE);
 	return 0;
 }

@@ -36,7 +36,8 @@
 #define LOCK_WAIT_MS 30000
 #define WALK_DEPTH_MAX 16        /* refs/mutual/v1/devices/<hex> is 5 deep */
 #define WALK_ENTRIES_MAX 1000000 /* files and folders in one repository */
-#define FILE_MAX (64u << 20) /* any file of a repository but its packs (packed-refs, loose objects) */
+#define FILE_MAX 67108864u       /* 64 MiB: any file of a repository but its packs (packed-refs, loose objects) */
+#define LOCK_NOTE_SIZE 64        /* bytes for the "pid <n>" a lock file holds */
 
 /* What libgit2 reads from a repository besides its objects and refs, and
  * which could point it elsewhere or rewrite history. */
@@ -151,7 +152,7 @@ static int open_ours(int *fd_out, const mutual_medium *m, const char *name, int 
 
 int mutual__medium_lock(int *fd_out, mutual_medium *m, const char *name, const char *what)
 {
-	char note[64];
+	char note[LOCK_NOTE_SIZE];
 	int fd, rc;
 
 	*fd_out = -1;

@@ -203,7 +203,7 @@ static int by_set_then_device(const void *a, const void *b)
 	const keyed *x = *(keyed *const *)a, *y = *(keyed *const *)b;
 	if (x->up != y->up)
 		return x->up < y->up ? -1 : 1;
-	return memcmp(x->d->key, y->d->key, 32);
+	return memcmp(x->d->key, y->d->key, MUTUAL_KEY_SIZE);
 }
 
 static size_t set_of(keyed *k, size_t i)
@@ -229,9 +229,9 @@ static void join_equal(keyed *k, keyed **p, size_t n, int which)
 static size_t shared_hex(const uint8_t *a, const uint8_t *b)
 {
 	size_t i = 0;
-	while (i < 32 && a[i] == b[i])
+	while (i < MUTUAL_KEY_SIZE && a[i] == b[i])
 		i++;
-	return i == 32 ? 64 : 2 * i + ((a[i] >> 4) == (b[i] >> 4));
+	return i == MUTUAL_KEY_SIZE ? MUTUAL_KEY_HEX_LEN : 2 * i + ((a[i] >> 4) == (b[i] >> 4));
 }
 
 /* Suffix every member of the colliding set p[0..n), sorted by device key,
@@ -245,8 +245,8 @@ static int suffix_set(keyed **p, size_t n)
 	}
 	for (size_t i = 0; i < n; i++) {
 		mutual_buf b = { 0 };
-		char hex[65];
-		mutual__hex(hex, p[i]->d->key, 32);
+		char hex[MUTUAL_KEY_HEX_SIZE];
+		mutual__hex(hex, p[i]->d->key, MUTUAL_KEY_SIZE);
 		if (mutual__buf_printf(&b, "%s" SUFFIX_SEP "%.*s", p[i]->d->name, (int)hex_len, hex) < 0)
 			return MUTUAL_ERROR;
 		p[i]->d->display = (char *)b.data;
@@ -379,7 +379,7 @@ static int collect(const mutual_db_device *dev, void *payload)
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	x->d = grown;
 	memset(&grown[x->n], 0, sizeof(*grown));
-	memcpy(grown[x->n].key, dev->key, 32);
+	memcpy(grown[x->n].key, dev->key, MUTUAL_KEY_SIZE);
 	if (!(grown[x->n].name = mutual__strdup(dev->name)))
 		return MUTUAL_ERROR;
 	x->n++;
@@ -390,7 +390,7 @@ static int collect(const mutual_db_device *dev, void *payload)
 static int cache_ok(const struct mutual_names *c)
 {
 	for (size_t i = 0; i < c->n; i++)
-		if (!c->d[i].display || (i > 0 && memcmp(c->d[i - 1].key, c->d[i].key, 32) >= 0))
+		if (!c->d[i].display || (i > 0 && memcmp(c->d[i - 1].key, c->d[i].key, MUTUAL_KEY_SIZE) >= 0))
 			return 0;
 	return 1;
 }
@@ -420,14 +420,14 @@ static int rebuild(mutual_store *s, uint32_t version)
 
 static int by_device(const void *key, const void *entry)
 {
-	return memcmp(key, ((const mutual_device_name *)entry)->key, 32);
+	return memcmp(key, ((const mutual_device_name *)entry)->key, MUTUAL_KEY_SIZE);
 }
 
 int mutual_device_display_name(const char **out, mutual_store *s, const char *device_id)
 {
 	MUTUAL_STORE_ENTER(s);
 	const mutual_device_name *hit;
-	uint8_t key[32];
+	uint8_t key[MUTUAL_KEY_SIZE];
 	uint32_t version;
 	int rc;
 
@@ -435,7 +435,7 @@ int mutual_device_display_name(const char **out, mutual_store *s, const char *de
 		return mutual__fail(MUTUAL_EINVALID, "no store or device id given");
 	*out = NULL;
 	mutual__error_clear();
-	if (mutual__unhex(key, 32, device_id, strlen(device_id)) < 0)
+	if (mutual__unhex(key, MUTUAL_KEY_SIZE, device_id, strlen(device_id)) < 0)
 		return mutual__fail(MUTUAL_EINVALID, "'%.80s' is not a device id (64 hex characters)", device_id);
 	if ((rc = mutual__db_data_version(s->db, &version)) < 0)
 		return rc;

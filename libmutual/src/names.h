@@ -18,7 +18,7 @@
 /* One device as the display rule sees it: `key` and `name` in, `display`
  * out (malloc'd, the caller's to free). */
 typedef struct {
-	uint8_t key[32];
+	uint8_t key[MUTUAL_KEY_SIZE];
 	char *name;
 	char *display;
 } mutual_device_name;

@@ -54,16 +54,18 @@
 #include "project.h"
 #include "store.h"
 
+#define BAD_FIELD_SHOWN 64 /* bytes of a refused field name an error message shows */
+
 /* ------------------------------------------------------------ seen vector */
 
 /* A seen vector: entries device (32) | seq (u64), sorted by device. */
 /* The entry for `device`, or NULL. */
-static const uint8_t *vec_find(const uint8_t *vec, size_t n, const uint8_t device[32])
+static const uint8_t *vec_find(const uint8_t *vec, size_t n, const uint8_t device[MUTUAL_KEY_SIZE])
 {
 	size_t lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		int c = memcmp(vec + mid * MUTUAL_FRONTIER_ENTRY, device, 32);
+		int c = memcmp(vec + mid * MUTUAL_FRONTIER_ENTRY, device, MUTUAL_KEY_SIZE);
 		if (c == 0)
 			return vec + mid * MUTUAL_FRONTIER_ENTRY;
 		if (c < 0)
@@ -74,10 +76,10 @@ static const uint8_t *vec_find(const uint8_t *vec, size_t n, const uint8_t devic
 	return NULL;
 }
 
-static uint64_t vec_get(const uint8_t *vec, size_t n, const uint8_t device[32])
+static uint64_t vec_get(const uint8_t *vec, size_t n, const uint8_t device[MUTUAL_KEY_SIZE])
 {
 	const uint8_t *e = vec_find(vec, n, device);
-	return e ? mutual__get_u64(e + 32) : 0;
+	return e ? mutual__get_u64(e + MUTUAL_KEY_SIZE) : 0;
 }
 
 /* out = max(a, b) entry by entry; both sorted. */
@@ -88,14 +90,14 @@ static int vec_merge(mutual_buf *out, const uint8_t *a, size_t na, const uint8_t
 	while (i < na || j < nb) {
 		const uint8_t *x = i < na ? a + i * MUTUAL_FRONTIER_ENTRY : NULL;
 		const uint8_t *y = j < nb ? b + j * MUTUAL_FRONTIER_ENTRY : NULL;
-		int c = !x ? 1 : !y ? -1 : memcmp(x, y, 32);
+		int c = !x ? 1 : !y ? -1 : memcmp(x, y, MUTUAL_KEY_SIZE);
 		const uint8_t *take = c <= 0 ? x : y;
-		uint64_t seq = mutual__get_u64(take + 32);
+		uint64_t seq = mutual__get_u64(take + MUTUAL_KEY_SIZE);
 		if (c == 0) {
-			uint64_t other = mutual__get_u64(y + 32);
+			uint64_t other = mutual__get_u64(y + MUTUAL_KEY_SIZE);
 			seq = seq > other ? seq : other;
 		}
-		mutual__buf_put(out, take, 32);
+		mutual__buf_put(out, take, MUTUAL_KEY_SIZE);
 		mutual__buf_put_u64(out, seq);
 		if (c <= 0)
 			i++;
@@ -112,8 +114,8 @@ static int vec_raise(mutual_buf *out, const uint8_t *a, size_t na, const uint8_t
 	out->len = 0;
 	for (size_t i = 0; i < na; i++) {
 		const uint8_t *e = a + i * MUTUAL_FRONTIER_ENTRY;
-		uint64_t seq = mutual__get_u64(e + 32), other = vec_get(saw, nsaw, e);
-		mutual__buf_put(out, e, 32);
+		uint64_t seq = mutual__get_u64(e + MUTUAL_KEY_SIZE), other = vec_get(saw, nsaw, e);
+		mutual__buf_put(out, e, MUTUAL_KEY_SIZE);
 		mutual__buf_put_u64(out, seq > other ? seq : other);
 	}
 	return mutual__buf_check(out);
@@ -123,8 +125,8 @@ static int vec_raise(mutual_buf *out, const uint8_t *a, size_t na, const uint8_t
 static int writer_saw(mutual_buf *out, const mutual_event_rec *ev)
 {
 	uint8_t own[MUTUAL_FRONTIER_ENTRY];
-	memcpy(own, ev->device, 32);
-	mutual__set_u64(own + 32, ev->seq - 1);
+	memcpy(own, ev->device, MUTUAL_KEY_SIZE);
+	mutual__set_u64(own + MUTUAL_KEY_SIZE, ev->seq - 1);
 	return vec_merge(out, ev->frontier, ev->frontier_n, own, ev->seq > 1 ? 1 : 0);
 }
 
@@ -176,7 +178,7 @@ static int vec_grew(const mutual_buf *now, const mutual_buf *old)
 	size_t n_now = now->len / MUTUAL_FRONTIER_ENTRY;
 	for (size_t i = 0; i < old->len / MUTUAL_FRONTIER_ENTRY; i++) {
 		const uint8_t *e = old->data + i * MUTUAL_FRONTIER_ENTRY;
-		if (vec_get(now->data, n_now, e) < mutual__get_u64(e + 32))
+		if (vec_get(now->data, n_now, e) < mutual__get_u64(e + MUTUAL_KEY_SIZE))
 			return 0;
 	}
 	return 1;
@@ -204,8 +206,8 @@ static int apply_field(entity_ctx *x, const char *field, const char *value, size
 		uint64_t seen;
 		if ((rc = mutual__db_history_seen(db, kind, id, field, ev->device, &seen)) < 0)
 			return rc;
-		memcpy(entry, ev->device, 32);
-		mutual__set_u64(entry + 32, seen);
+		memcpy(entry, ev->device, MUTUAL_KEY_SIZE);
+		mutual__set_u64(entry + MUTUAL_KEY_SIZE, seen);
 		if ((rc = vec_merge(&x->grown, old, old_n, entry, 1)) < 0)
 			return rc;
 		old = x->grown.data;
@@ -224,7 +226,7 @@ static int apply_field(entity_ctx *x, const char *field, const char *value, size
 		return rc;
 	for (size_t i = 0; i < x->kept.len / MUTUAL_FRONTIER_ENTRY; i++) {
 		const uint8_t *w = x->kept.data + i * MUTUAL_FRONTIER_ENTRY;
-		uint64_t seq = mutual__get_u64(w + 32);
+		uint64_t seq = mutual__get_u64(w + MUTUAL_KEY_SIZE);
 		if (vec_get(x->vec.data, n_vec, w) < seq)
 			continue;
 		if ((rc = mutual__db_field_write_drop(db, kind, id, field, w, seq)) < 0)
@@ -526,7 +528,7 @@ static int put_kind_id(mutual_buf *b, const char *kind, const char *id)
 
 typedef struct {
 	int bad;
-	char key[64];
+	char key[BAD_FIELD_SHOWN];
 } fields_check;
 
 static int check_field_name(const char *key, size_t key_len, const char *value, size_t len, void *payload)
@@ -695,9 +697,9 @@ static void state_end_entity(state_json *x)
 static int state_row(const mutual_db_entity_row *row, void *payload)
 {
 	state_json *x = payload;
-	char dev[65];
+	char dev[MUTUAL_KEY_HEX_SIZE];
 
-	mutual__hex(dev, row->device, 32);
+	mutual__hex(dev, row->device, MUTUAL_KEY_SIZE);
 	if (!x->have || strcmp(row->id, x->cur_id) != 0) {
 		state_end_entity(x);
 		snprintf(x->cur_id, sizeof(x->cur_id), "%s", row->id);

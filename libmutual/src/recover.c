@@ -21,6 +21,7 @@
 #include "store.h"
 
 #define NEW_KEY_FILE MUTUAL_DEVICE_KEY_FILE ".new"
+#define QUARANTINED_FIRST_CAP 64 /* events collect() first makes room for */
 
 typedef struct {
 	mutual_append_entry *entries;
@@ -36,7 +37,7 @@ static int collect(const mutual_event_rec *ev, void *payload)
 	    (ev->type_len == 18 && memcmp(ev->type, "mutual.device.join", 18) == 0))
 		return 0; /* announcements of the old key are not re-said; puts, deletes and counts are */
 	if (q->n == q->cap) {
-		size_t cap = q->cap ? q->cap * 2 : 64;
+		size_t cap = q->cap ? q->cap * 2 : QUARANTINED_FIRST_CAP;
 		size_t *grown = mutual__realloc(q->offsets, cap * sizeof(*grown));
 		if (!grown)
 			return mutual__fail(MUTUAL_ERROR, "out of memory");
@@ -70,8 +71,8 @@ int mutual_store_recover(uint64_t *reappended, mutual_store *s)
 	MUTUAL_STORE_ENTER(s);
 	quarantined q;
 	mutual_buf join = { 0 }, key_text = { 0 };
-	uint8_t seed[32], pk[32], sk[MUTUAL_SECRET_SIZE], old_self[32], old_secret[MUTUAL_SECRET_SIZE];
-	char old_hex[65], seed_hex[65];
+	uint8_t seed[MUTUAL_SEED_SIZE], pk[MUTUAL_KEY_SIZE], sk[MUTUAL_SECRET_SIZE], old_self[MUTUAL_KEY_SIZE], old_secret[MUTUAL_SECRET_SIZE];
+	char old_hex[MUTUAL_KEY_HEX_SIZE], seed_hex[MUTUAL_SEED_HEX_SIZE];
 	char *new_path = NULL, *key_path = NULL, *retired = NULL;
 	uint64_t fork_seq;
 	int rc, in_tx = 0, swapped = 0;
@@ -96,7 +97,7 @@ int mutual_store_recover(uint64_t *reappended, mutual_store *s)
 	mutual__random(seed, sizeof(seed));
 	if ((rc = mutual__sign_keypair(pk, sk, seed)) < 0)
 		goto done;
-	mutual__hex(seed_hex, seed, 32);
+	mutual__hex(seed_hex, seed, MUTUAL_SEED_SIZE);
 	if (!(new_path = mutual__path_join(s->dir, NEW_KEY_FILE)) ||
 	    !(key_path = mutual__path_join(s->dir, MUTUAL_DEVICE_KEY_FILE))) {
 		rc = MUTUAL_ERROR;
@@ -107,7 +108,7 @@ int mutual_store_recover(uint64_t *reappended, mutual_store *s)
 	    (rc = mutual__write_secret_file(new_path, key_text.data, key_text.len)) < 0)
 		goto done;
 
-	mutual__hex(old_hex, s->self, 32);
+	mutual__hex(old_hex, s->self, MUTUAL_KEY_SIZE);
 	rc = mutual__buf_printf(&join, "{\"recovers\":\"%s\",\"fork_seq\":%" PRIu64 ",\"name\":", old_hex, fork_seq);
 	rc = rc ? rc : mutual__json_put_string(&join, s->device_name);
 	rc = rc ? rc : mutual__buf_put_u8(&join, '}');
@@ -121,12 +122,12 @@ int mutual_store_recover(uint64_t *reappended, mutual_store *s)
 	if ((rc = mutual__db_chain(s->db, s->self, fork_seq, collect, &q)) < 0 || (rc = make_entries(&q, (const char *)join.data)) < 0)
 		goto done;
 	/* From here on this handle writes as the new key. */
-	memcpy(old_self, s->self, 32);
+	memcpy(old_self, s->self, MUTUAL_KEY_SIZE);
 	memcpy(old_secret, s->secret, sizeof(old_secret));
-	memcpy(s->self, pk, 32);
+	memcpy(s->self, pk, MUTUAL_KEY_SIZE);
 	memcpy(s->secret, sk, sizeof(sk));
 	swapped = 1;
-	if ((rc = mutual__db_meta_set(s->db, "device", pk, 32)) < 0 ||
+	if ((rc = mutual__db_meta_set(s->db, "device", pk, MUTUAL_KEY_SIZE)) < 0 ||
 	    (rc = mutual__db_device_set_name(s->db, pk, s->device_name)) < 0 ||
 	    (rc = mutual__append_locked(NULL, s, q.entries, q.n + 1)) < 0)
 		goto done;
@@ -149,7 +150,7 @@ int mutual_store_recover(uint64_t *reappended, mutual_store *s)
 			"finishes it", strerror(errno));
 		goto done;
 	}
-	mutual__hex(s->device_id, s->self, 32);
+	mutual__hex(s->device_id, s->self, MUTUAL_KEY_SIZE);
 	if (reappended)
 		*reappended = q.n;
 	rc = 0;
@@ -157,7 +158,7 @@ done:
 	if (in_tx)
 		mutual__db_rollback(s->db);
 	if (rc < 0 && swapped && in_tx) {
-		memcpy(s->self, old_self, 32);
+		memcpy(s->self, old_self, MUTUAL_KEY_SIZE);
 		memcpy(s->secret, old_secret, sizeof(old_secret));
 	}
 	if (rc < 0 && new_path && !(swapped && !in_tx))

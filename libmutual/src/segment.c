@@ -40,11 +40,11 @@ static void zlib_fault_free(voidpf opaque, voidpf p)
 #endif
 
 int mutual__segment_begin(mutual_buf *out, const uint8_t group_id[MUTUAL_GROUP_ID_SIZE],
-	const uint8_t device[32], uint64_t first_seq)
+	const uint8_t device[MUTUAL_KEY_SIZE], uint64_t first_seq)
 {
 	out->len = 0;
 	if (mutual__buf_put(out, MUTUAL_SEGMENT_MAGIC, 18) < 0 ||
-	    mutual__buf_put(out, group_id, MUTUAL_GROUP_ID_SIZE) < 0 || mutual__buf_put(out, device, 32) < 0 ||
+	    mutual__buf_put(out, group_id, MUTUAL_GROUP_ID_SIZE) < 0 || mutual__buf_put(out, device, MUTUAL_KEY_SIZE) < 0 ||
 	    mutual__buf_put_u64(out, first_seq) < 0 || mutual__buf_put_u32(out, 0) < 0)
 		return MUTUAL_ERROR;
 	return 0;
@@ -52,7 +52,7 @@ int mutual__segment_begin(mutual_buf *out, const uint8_t group_id[MUTUAL_GROUP_I
 
 void mutual__segment_finish(mutual_buf *plain, uint32_t count)
 {
-	uint8_t *p = plain->data + 18 + MUTUAL_GROUP_ID_SIZE + 32 + 8;
+	uint8_t *p = plain->data + 18 + MUTUAL_GROUP_ID_SIZE + MUTUAL_KEY_SIZE + 8;
 	p[0] = (uint8_t)(count >> 24);
 	p[1] = (uint8_t)(count >> 16);
 	p[2] = (uint8_t)(count >> 8);
@@ -82,17 +82,17 @@ static int deflate_all(uint8_t *out, uLongf *outlen, const uint8_t *in, size_t l
 }
 
 static void envelope_ad(uint8_t *ad, const uint8_t *header, const uint8_t group_id[MUTUAL_GROUP_ID_SIZE],
-	const uint8_t device[32])
+	const uint8_t device[MUTUAL_KEY_SIZE])
 {
 	memcpy(ad, header, MUTUAL_ENVELOPE_HEADER);
 	memcpy(ad + MUTUAL_ENVELOPE_HEADER, group_id, MUTUAL_GROUP_ID_SIZE);
-	memcpy(ad + MUTUAL_ENVELOPE_HEADER + MUTUAL_GROUP_ID_SIZE, device, 32);
+	memcpy(ad + MUTUAL_ENVELOPE_HEADER + MUTUAL_GROUP_ID_SIZE, device, MUTUAL_KEY_SIZE);
 }
 
 int mutual__segment_seal(mutual_buf *out, const mutual_buf *plain, const uint8_t group_id[MUTUAL_GROUP_ID_SIZE],
-	const uint8_t device[32], uint32_t key_id, const uint8_t key[32])
+	const uint8_t device[MUTUAL_KEY_SIZE], uint32_t key_id, const uint8_t key[MUTUAL_GROUP_KEY_SIZE])
 {
-	uint8_t header[MUTUAL_ENVELOPE_HEADER], ad[MUTUAL_ENVELOPE_HEADER + MUTUAL_GROUP_ID_SIZE + 32];
+	uint8_t header[MUTUAL_ENVELOPE_HEADER], ad[MUTUAL_ENVELOPE_HEADER + MUTUAL_GROUP_ID_SIZE + MUTUAL_KEY_SIZE];
 	mutual_buf z = { 0 };
 	uLongf zlen;
 	int rc = MUTUAL_ERROR, zrc;
@@ -177,9 +177,9 @@ static int inflate_bounded(mutual_buf *out, const uint8_t *in, size_t len)
 }
 
 int mutual__segment_open(mutual_buf *plain, const uint8_t *env, size_t len,
-	const uint8_t group_id[MUTUAL_GROUP_ID_SIZE], const uint8_t device[32], const uint8_t key[32])
+	const uint8_t group_id[MUTUAL_GROUP_ID_SIZE], const uint8_t device[MUTUAL_KEY_SIZE], const uint8_t key[MUTUAL_GROUP_KEY_SIZE])
 {
-	uint8_t ad[MUTUAL_ENVELOPE_HEADER + MUTUAL_GROUP_ID_SIZE + 32];
+	uint8_t ad[MUTUAL_ENVELOPE_HEADER + MUTUAL_GROUP_ID_SIZE + MUTUAL_KEY_SIZE];
 	mutual_buf z = { 0 };
 	uint32_t key_id;
 	size_t ct_len;
@@ -203,7 +203,7 @@ int mutual__segment_open(mutual_buf *plain, const uint8_t *env, size_t len,
 
 int mutual__segment_parse(mutual_segment *out, const uint8_t *plain, size_t len)
 {
-	const size_t header = 18 + MUTUAL_GROUP_ID_SIZE + 32 + 8 + 4;
+	const size_t header = 18 + MUTUAL_GROUP_ID_SIZE + MUTUAL_KEY_SIZE + 8 + 4;
 	memset(out, 0, sizeof(*out));
 	if (len < header || memcmp(plain, MUTUAL_SEGMENT_MAGIC, 18) != 0) {
 		if (len >= 16 && memcmp(plain, "mutual.segment.v", 16) == 0)
@@ -211,9 +211,9 @@ int mutual__segment_parse(mutual_segment *out, const uint8_t *plain, size_t len)
 		return mutual__fail(MUTUAL_EINVALID, "not a libmutual segment");
 	}
 	memcpy(out->group_id, plain + 18, MUTUAL_GROUP_ID_SIZE);
-	memcpy(out->device, plain + 18 + MUTUAL_GROUP_ID_SIZE, 32);
-	out->first_seq = mutual__get_u64(plain + 18 + MUTUAL_GROUP_ID_SIZE + 32);
-	out->count = mutual__get_u32(plain + 18 + MUTUAL_GROUP_ID_SIZE + 32 + 8);
+	memcpy(out->device, plain + 18 + MUTUAL_GROUP_ID_SIZE, MUTUAL_KEY_SIZE);
+	out->first_seq = mutual__get_u64(plain + 18 + MUTUAL_GROUP_ID_SIZE + MUTUAL_KEY_SIZE);
+	out->count = mutual__get_u32(plain + 18 + MUTUAL_GROUP_ID_SIZE + MUTUAL_KEY_SIZE + 8);
 	if (out->first_seq == 0 || out->count == 0)
 		return mutual__fail(MUTUAL_EINVALID, "segment with no events or seq 0");
 	out->events = plain + header;
@@ -229,7 +229,7 @@ int mutual__envelope_version(const uint8_t *env, size_t len)
 }
 
 int mutual__envelope_check_newer(const uint8_t *env, size_t len, const uint8_t group_id[MUTUAL_GROUP_ID_SIZE],
-	const char *ref, const uint8_t key[32])
+	const char *ref, const uint8_t key[MUTUAL_GROUP_KEY_SIZE])
 {
 	mutual_buf ad = { 0 }, out = { 0 };
 	int version = mutual__envelope_version(env, len), rc;

@@ -24,7 +24,7 @@
 /* A parsed segment; `events` points into the plaintext buffer. */
 typedef struct {
 	uint8_t group_id[MUTUAL_GROUP_ID_SIZE];
-	uint8_t device[32];
+	uint8_t device[MUTUAL_KEY_SIZE];
 	uint64_t first_seq;
 	uint32_t count;
 	const uint8_t *events; /* `count` events in wire form, back to back */
@@ -34,12 +34,12 @@ typedef struct {
 /* Start a plaintext segment in `out` (then append wire-form events and
  * finish with mutual__segment_finish). */
 int mutual__segment_begin(mutual_buf *out, const uint8_t group_id[MUTUAL_GROUP_ID_SIZE],
-	const uint8_t device[32], uint64_t first_seq);
+	const uint8_t device[MUTUAL_KEY_SIZE], uint64_t first_seq);
 void mutual__segment_finish(mutual_buf *plain, uint32_t count);
 
 /* Compress and encrypt `plain` into an envelope. */
 int mutual__segment_seal(mutual_buf *out, const mutual_buf *plain, const uint8_t group_id[MUTUAL_GROUP_ID_SIZE],
-	const uint8_t device[32], uint32_t key_id, const uint8_t key[32]);
+	const uint8_t device[MUTUAL_KEY_SIZE], uint32_t key_id, const uint8_t key[MUTUAL_GROUP_KEY_SIZE]);
 
 /* The key id an envelope names; MUTUAL_EVERSION for a newer envelope. */
 int mutual__segment_key_id(uint32_t *out, const uint8_t *env, size_t len);
@@ -49,7 +49,7 @@ int mutual__segment_key_id(uint32_t *out, const uint8_t *env, size_t len);
  * MUTUAL_EVERIFY when it does not authenticate with `key` (another group, a
  * wrong key, or tampering); MUTUAL_EINVALID when malformed. */
 int mutual__segment_open(mutual_buf *plain, const uint8_t *env, size_t len,
-	const uint8_t group_id[MUTUAL_GROUP_ID_SIZE], const uint8_t device[32], const uint8_t key[32]);
+	const uint8_t group_id[MUTUAL_GROUP_ID_SIZE], const uint8_t device[MUTUAL_KEY_SIZE], const uint8_t key[MUTUAL_GROUP_KEY_SIZE]);
 
 /* The outer envelope is the same for every medium version, so this one
  * can check a newer version's objects before it keeps or forwards them:
@@ -60,7 +60,7 @@ int mutual__segment_open(mutual_buf *plain, const uint8_t *env, size_t len,
  * it does not; MUTUAL_EINVALID when it is not an envelope of version 2 or
  * later. The caller checks the key id (bytes 5..8) names `key`. */
 int mutual__envelope_check_newer(const uint8_t *env, size_t len, const uint8_t group_id[MUTUAL_GROUP_ID_SIZE],
-	const char *ref, const uint8_t key[32]);
+	const char *ref, const uint8_t key[MUTUAL_GROUP_KEY_SIZE]);
 /* The envelope's version (byte 4, never 0); MUTUAL_EINVALID when not an
  * envelope. */
 int mutual__envelope_version(const uint8_t *env, size_t len);

@@ -33,6 +33,7 @@
 
 #define DEVICE_KEY_HEADER "mutual-device-key 1\n"
 #define GROUP_KEY_HEADER "mutual-group-key 1\n"
+#define INVITE_FILE_MAX 65536 /* bytes (64 KiB) read of an invite file, far more than one holds */
 
 #ifndef NDEBUG
 static _Thread_local char this_thread; /* its address names the calling thread */
@@ -115,18 +116,18 @@ static int finish_recover(mutual_store *s, const char *key_path)
 {
 	mutual_buf b = { 0 }, retired = { 0 };
 	const char *rest;
-	uint8_t seed[32], pk[32], sk[MUTUAL_SECRET_SIZE];
+	uint8_t seed[MUTUAL_SEED_SIZE], pk[MUTUAL_KEY_SIZE], sk[MUTUAL_SECRET_SIZE];
 	char *new_path = mutual__path_join(s->dir, MUTUAL_DEVICE_KEY_FILE ".new");
 	int rc;
 
 	if (!new_path)
 		return MUTUAL_ERROR;
 	rc = read_key_file(&b, &rest, new_path, DEVICE_KEY_HEADER);
-	if (rc == 0 && (strlen(rest) < 64 || mutual__unhex(seed, 32, rest, 64) < 0))
+	if (rc == 0 && (strlen(rest) < MUTUAL_SEED_HEX_LEN || mutual__unhex(seed, MUTUAL_SEED_SIZE, rest, MUTUAL_SEED_HEX_LEN) < 0))
 		rc = MUTUAL_ECORRUPT;
 	if (rc == 0)
 		rc = mutual__sign_keypair(pk, sk, seed);
-	if (rc == 0 && memcmp(pk, s->self, 32) == 0) {
+	if (rc == 0 && memcmp(pk, s->self, MUTUAL_KEY_SIZE) == 0) {
 		rc = mutual__buf_printf(&retired, "%s.retired-interrupted", key_path);
 		if (rc == 0 && (rename(key_path, (const char *)retired.data) < 0 || rename(new_path, key_path) < 0 ||
 				mutual__fsync_dir(s->dir) < 0))
@@ -148,7 +149,7 @@ int mutual__store_load_secret(mutual_store *s)
 {
 	mutual_buf b = { 0 };
 	const char *rest;
-	uint8_t seed[32], pk[32];
+	uint8_t seed[MUTUAL_SEED_SIZE], pk[MUTUAL_KEY_SIZE];
 	char *path;
 	int rc;
 
@@ -164,11 +165,11 @@ int mutual__store_load_secret(mutual_store *s)
 	if (!(path = mutual__path_join(s->dir, MUTUAL_DEVICE_KEY_FILE)))
 		return MUTUAL_ERROR;
 	rc = read_key_file(&b, &rest, path, DEVICE_KEY_HEADER);
-	if (rc == 0 && (strlen(rest) < 64 || mutual__unhex(seed, 32, rest, 64) < 0))
+	if (rc == 0 && (strlen(rest) < MUTUAL_SEED_HEX_LEN || mutual__unhex(seed, MUTUAL_SEED_SIZE, rest, MUTUAL_SEED_HEX_LEN) < 0))
 		rc = mutual__fail(MUTUAL_ECORRUPT, "%s is damaged", path);
 	if (rc == 0)
 		rc = mutual__sign_keypair(pk, s->secret, seed);
-	if (rc == 0 && memcmp(pk, s->self, 32) != 0) {
+	if (rc == 0 && memcmp(pk, s->self, MUTUAL_KEY_SIZE) != 0) {
 		rc = finish_recover(s, path);
 		if (rc == 0) {
 			mutual__wipe(seed, sizeof(seed));
@@ -207,8 +208,8 @@ int mutual__store_load_group_key(mutual_store *s)
 	if (rc == 0) {
 		errno = 0;
 		id = strtoul(rest, &end, 10);
-		if (errno || end == rest || *end != ' ' || id > UINT32_MAX || strlen(end + 1) < 64 ||
-		    mutual__unhex(s->group_key, 32, end + 1, 64) < 0)
+		if (errno || end == rest || *end != ' ' || id > UINT32_MAX || strlen(end + 1) < MUTUAL_GROUP_KEY_HEX_LEN ||
+		    mutual__unhex(s->group_key, MUTUAL_GROUP_KEY_SIZE, end + 1, MUTUAL_GROUP_KEY_HEX_LEN) < 0)
 			rc = mutual__fail(MUTUAL_ECORRUPT, "%s is damaged", path);
 		else
 			s->key_id = (uint32_t)id;
@@ -304,12 +305,12 @@ static int load_meta(mutual_store *s)
 	}
 	if ((rc = mutual__db_meta_get(s->db, "device", &b)) < 0)
 		goto done;
-	if (b.len != 32) {
+	if (b.len != MUTUAL_KEY_SIZE) {
 		rc = mutual__fail(MUTUAL_ECORRUPT, "the store's device key is damaged");
 		goto done;
 	}
-	memcpy(s->self, b.data, 32);
-	mutual__hex(s->device_id, s->self, 32);
+	memcpy(s->self, b.data, MUTUAL_KEY_SIZE);
+	mutual__hex(s->device_id, s->self, MUTUAL_KEY_SIZE);
 	if ((rc = mutual__db_device_name(s->db, s->self, &b)) < 0)
 		goto done;
 	if (!(s->device_name = mutual__strdup((const char *)b.data)))
@@ -408,7 +409,7 @@ static int make_store(mutual_store **out, const char *dir, const mutual_invite *
 	const char *device_name, int founder)
 {
 	char tmp[4096], host[256];
-	uint8_t seed[32], pk[32], sk[64];
+	uint8_t seed[MUTUAL_SEED_SIZE], pk[MUTUAL_KEY_SIZE], sk[MUTUAL_SECRET_SIZE];
 	mutual_buf text = { 0 }, payload = { 0 };
 	mutual_db *db = NULL;
 	mutual_store *s = NULL;
@@ -446,8 +447,8 @@ static int make_store(mutual_store **out, const char *dir, const mutual_invite *
 		goto fail;
 	rc = mutual__buf_printf(&text, DEVICE_KEY_HEADER);
 	if (rc == 0) {
-		char hex[65];
-		mutual__hex(hex, seed, 32);
+		char hex[MUTUAL_SEED_HEX_SIZE];
+		mutual__hex(hex, seed, MUTUAL_SEED_SIZE);
 		rc = mutual__buf_printf(&text, "%s\n", hex);
 		mutual__wipe(hex, sizeof(hex));
 	}
@@ -458,8 +459,8 @@ static int make_store(mutual_store **out, const char *dir, const mutual_invite *
 	mutual__wipe(text.data, text.cap);
 	text.len = 0;
 	{
-		char hex[65];
-		mutual__hex(hex, inv->group_key, 32);
+		char hex[MUTUAL_GROUP_KEY_HEX_SIZE];
+		mutual__hex(hex, inv->group_key, MUTUAL_GROUP_KEY_SIZE);
 		rc = mutual__buf_printf(&text, GROUP_KEY_HEADER "%u %s\n", inv->key_id, hex);
 		mutual__wipe(hex, sizeof(hex));
 	}
@@ -480,7 +481,7 @@ static int make_store(mutual_store **out, const char *dir, const mutual_invite *
 	if ((rc = mutual__db_begin_write(db)) < 0 ||
 	    (rc = mutual__db_meta_set(db, "group_id", inv->group_id, MUTUAL_GROUP_ID_SIZE)) < 0 ||
 	    (rc = mutual__db_meta_set(db, "group_name", inv->name, strlen(inv->name))) < 0 ||
-	    (rc = mutual__db_meta_set(db, "device", pk, 32)) < 0 ||
+	    (rc = mutual__db_meta_set(db, "device", pk, MUTUAL_KEY_SIZE)) < 0 ||
 	    (rc = mutual__db_device_set_name(db, pk, device_name)) < 0 ||
 	    (rc = mutual__db_commit(db)) < 0)
 		goto fail;
@@ -502,8 +503,8 @@ static int make_store(mutual_store **out, const char *dir, const mutual_invite *
 		rc = rc ? rc : mutual__json_put_string(&payload, inv->name);
 		rc = rc ? rc : mutual__buf_put_u8(&payload, ',');
 	} else {
-		char hex[65];
-		mutual__hex(hex, inv->inviter, 32);
+		char hex[MUTUAL_KEY_HEX_SIZE];
+		mutual__hex(hex, inv->inviter, MUTUAL_KEY_SIZE);
 		rc = rc ? rc : mutual__json_put_string(&payload, "invited_by");
 		rc = rc ? rc : mutual__buf_printf(&payload, ":\"%s\",", hex);
 	}
@@ -602,7 +603,7 @@ int mutual_store_join(mutual_store **out, const char *dir, const char *invite_pa
 	mutual__error_clear();
 	if (!invite_path)
 		return mutual__fail(MUTUAL_EINVALID, "no invite file given");
-	rc = mutual__read_file(&b, invite_path, 64 * 1024);
+	rc = mutual__read_file(&b, invite_path, INVITE_FILE_MAX);
 	if (rc == MUTUAL_ENOTFOUND)
 		rc = mutual__fail(MUTUAL_ENOTFOUND, "the invite file %s does not exist", invite_path);
 	if (rc == 0)
@@ -621,8 +622,8 @@ static int store_invite(mutual_invite *inv, mutual_store *s)
 	memset(inv, 0, sizeof(*inv));
 	memcpy(inv->group_id, s->group_id_raw, MUTUAL_GROUP_ID_SIZE);
 	inv->key_id = s->key_id;
-	memcpy(inv->group_key, s->group_key, 32);
-	memcpy(inv->inviter, s->self, 32);
+	memcpy(inv->group_key, s->group_key, MUTUAL_GROUP_KEY_SIZE);
+	memcpy(inv->inviter, s->self, MUTUAL_KEY_SIZE);
 	snprintf(inv->name, sizeof(inv->name), "%s", s->group_name);
 	return 0;
 }

@@ -22,8 +22,8 @@ struct mutual_store {
 	uint8_t group_id_raw[MUTUAL_GROUP_ID_SIZE];
 	char group_id[2 * MUTUAL_GROUP_ID_SIZE + 1];
 	char *group_name;
-	uint8_t self[32];
-	char device_id[65];
+	uint8_t self[MUTUAL_KEY_SIZE];
+	char device_id[MUTUAL_KEY_HEX_SIZE];
 	char *device_name;
 	/* Loaded on first use, so a read-only viewer needs no secrets. */
 	int have_secret;
@@ -79,7 +79,7 @@ typedef struct {
 	uint8_t group_id[MUTUAL_GROUP_ID_SIZE];
 	uint32_t key_id;
 	uint8_t group_key[MUTUAL_GROUP_KEY_SIZE];
-	uint8_t inviter[32];
+	uint8_t inviter[MUTUAL_KEY_SIZE];
 	char name[MUTUAL_NAME_MAX + 1];
 } mutual_invite;
 

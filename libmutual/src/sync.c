@@ -67,14 +67,14 @@ int mutual__sync_transfer_cb(uint64_t done, uint64_t total, void *payload)
 
 void mutual__sync_refuse(sync_ctx *c, const uint8_t *device, const char *fmt, ...)
 {
-	char hex[65] = "", reason[512];
+	char hex[MUTUAL_KEY_HEX_SIZE] = "", reason[512];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	if (device)
-		mutual__hex(hex, device, 32);
+		mutual__hex(hex, device, MUTUAL_KEY_SIZE);
 	if (c->stats->refused++ == 0)
 		snprintf(c->stats->first_refusal, sizeof(c->stats->first_refusal), "%s%.16s%s%.200s",
 			device ? "device " : "", hex, device ? ": " : "", reason);
@@ -96,14 +96,14 @@ int mutual__sync_is_newer_format_ref(const char *name)
 	return strlen(name) < 200 && strspn(end + 1, "abcdefghijklmnopqrstuvwxyz0123456789/_.-") == strlen(end + 1);
 }
 
-int mutual__sync_device_from_ref(uint8_t device[32], const char *name)
+int mutual__sync_device_from_ref(uint8_t device[MUTUAL_KEY_SIZE], const char *name)
 {
 	size_t plen = strlen(MUTUAL_REF_DEVICES);
 	const char *hex = name + plen;
-	if (strncmp(name, MUTUAL_REF_DEVICES, plen) != 0 || strlen(hex) != 64 ||
-	    strspn(hex, "0123456789abcdef") != 64)
+	if (strncmp(name, MUTUAL_REF_DEVICES, plen) != 0 || strlen(hex) != MUTUAL_KEY_HEX_LEN ||
+	    strspn(hex, "0123456789abcdef") != MUTUAL_KEY_HEX_LEN)
 		return -1;
-	return mutual__unhex(device, 32, hex, 64);
+	return mutual__unhex(device, MUTUAL_KEY_SIZE, hex, MUTUAL_KEY_HEX_LEN);
 }
 
 void mutual__sync_free_refs(sync_ctx *c)

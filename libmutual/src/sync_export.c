@@ -135,7 +135,7 @@ int mutual__sync_export_own(sync_ctx *c)
 	mutual_store *s = c->s;
 	export_ctx x;
 	uint64_t head, last = 0;
-	uint8_t head_hash[32];
+	uint8_t head_hash[MUTUAL_HASH_SIZE];
 	int rc;
 
 	assert(c->store_locked); /* sync.c NOTES 2 */

@@ -19,10 +19,12 @@
 #include "segment.h"
 #include "store.h"
 
-static void fork_ref(char *out, size_t size, const uint8_t device[32])
+_Static_assert(sizeof(MUTUAL_REF_FORKS) + MUTUAL_KEY_HEX_LEN <= MUTUAL_REF_NAME_SIZE, "a fork ref fits MUTUAL_REF_NAME_SIZE");
+
+static void fork_ref(char *out, size_t size, const uint8_t device[MUTUAL_KEY_SIZE])
 {
-	char hex[65];
-	mutual__hex(hex, device, 32);
+	char hex[MUTUAL_KEY_HEX_SIZE];
+	mutual__hex(hex, device, MUTUAL_KEY_SIZE);
 	snprintf(out, size, MUTUAL_REF_FORKS "%s", hex);
 }
 
@@ -44,7 +46,7 @@ static int collect_our_branch(const mutual_event_rec *ev, void *payload)
 /* Store `proof` for `device` when it is new or forks earlier than the one
  * held, and keep it as a sealed commit under refs/mutual/v1/forks/ so it
  * travels on every stick. `*adopted` says whether it was. */
-static int record_fork(sync_ctx *c, const uint8_t device[32], uint64_t seq, const mutual_buf *proof,
+static int record_fork(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq, const mutual_buf *proof,
 	const mutual_oid *existing_commit, int *adopted)
 {
 	mutual_store *s = c->s;
@@ -52,7 +54,7 @@ static int record_fork(sync_ctx *c, const uint8_t device[32], uint64_t seq, cons
 	mutual_buf sealed = { 0 };
 	mutual_oid oid, now;
 	uint64_t held;
-	char name[128], message[96];
+	char name[MUTUAL_REF_NAME_SIZE], message[96];
 	int rc;
 
 	*adopted = 0;
@@ -97,7 +99,7 @@ done:
  * from the log held here. Find the first seq where their events differ
  * from ours; when the peer's events from there are chained and signed by
  * the device, both are the device's own words: record a fork proof. */
-static int try_fork(sync_ctx *c, const uint8_t device[32], const mutual_oid *chain, size_t n, int *forked,
+static int try_fork(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE], const mutual_oid *chain, size_t n, int *forked,
 	uint64_t *seq_out)
 {
 	mutual_store *s = c->s;
@@ -119,14 +121,14 @@ static int try_fork(sync_ctx *c, const uint8_t device[32], const mutual_oid *cha
 		if (mutual__segment_commit_read(c->peer, &chain[i], &has_parent, &parent, &c->blob) < 0 ||
 		    mutual__segment_key_id(&key_id, c->blob.data, c->blob.len) < 0 || key_id != s->key_id ||
 		    mutual__segment_open(&c->plain, c->blob.data, c->blob.len, s->group_id_raw, device, s->group_key) < 0 ||
-		    mutual__segment_parse(&seg, c->plain.data, c->plain.len) < 0 || memcmp(seg.device, device, 32) != 0)
+		    mutual__segment_parse(&seg, c->plain.data, c->plain.len) < 0 || memcmp(seg.device, device, MUTUAL_KEY_SIZE) != 0)
 			break;
 		c->stats->segments_opened++;
 		for (uint32_t k = 0; k < seg.count && !stop; k++) {
 			mutual_event_rec ev, held;
 			size_t used;
 			if (mutual__event_decode(&ev, seg.events + pos, seg.events_len - pos, &used) < 0 ||
-			    memcmp(ev.device, device, 32) != 0) {
+			    memcmp(ev.device, device, MUTUAL_KEY_SIZE) != 0) {
 				stop = 1;
 				break;
 			}
@@ -140,7 +142,7 @@ static int try_fork(sync_ctx *c, const uint8_t device[32], const mutual_oid *cha
 				}
 				if (rc < 0)
 					goto done;
-				if (memcmp(held.hash, ev.hash, 32) == 0)
+				if (memcmp(held.hash, ev.hash, MUTUAL_HASH_SIZE) == 0)
 					continue;
 				/* Their branch must start from our event before it. */
 				mutual__chain_start(&branch, device, ev.seq, held.prev);
@@ -192,17 +194,17 @@ int mutual__sync_import_fork_ref(sync_ctx *c, const peer_ref *r)
 {
 	size_t plen = strlen(MUTUAL_REF_FORKS);
 	const char *hex = r->name + plen;
-	uint8_t device[32];
+	uint8_t device[MUTUAL_KEY_SIZE];
 	mutual_oid parent;
 	uint64_t seq, held;
 	int has_parent, adopted, rc;
 
-	if (strlen(hex) != 64 || strspn(hex, "0123456789abcdef") != 64 || mutual__unhex(device, 32, hex, 64) < 0) {
+	if (strlen(hex) != MUTUAL_KEY_HEX_LEN || strspn(hex, "0123456789abcdef") != MUTUAL_KEY_HEX_LEN || mutual__unhex(device, MUTUAL_KEY_SIZE, hex, MUTUAL_KEY_HEX_LEN) < 0) {
 		mutual__sync_refuse(c, NULL, "unknown ref %s on the target", r->name);
 		return 0;
 	}
 	if (mutual__db_fork_get(c->s->db, device, &held, NULL) == 0) {
-		char name[128];
+		char name[MUTUAL_REF_NAME_SIZE];
 		mutual_oid ours;
 		fork_ref(name, sizeof(name), device);
 		if (mutual__ref_get(&ours, c->local, name) == 0 && memcmp(&ours, &r->oid, sizeof(ours)) == 0)
@@ -220,7 +222,7 @@ int mutual__sync_import_fork_ref(sync_ctx *c, const peer_ref *r)
 }
 
 /* The log of a forked device diverging again is the known fork, not news. */
-static int known_fork(sync_ctx *c, const uint8_t device[32])
+static int known_fork(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE])
 {
 	uint64_t seq;
 	if (mutual__db_fork_get(c->s->db, device, &seq, NULL) != 0)
@@ -230,7 +232,7 @@ static int known_fork(sync_ctx *c, const uint8_t device[32])
 }
 
 /* Report a divergence: a fork when provable, else a plain refusal. */
-int mutual__sync_diverged(sync_ctx *c, const uint8_t device[32], const mutual_oid *chain, size_t n, const char *what,
+int mutual__sync_diverged(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE], const mutual_oid *chain, size_t n, const char *what,
 	uint64_t after_seq)
 {
 	uint64_t seq = 0;

@@ -53,23 +53,25 @@
 #define FUTURE_MS (24 * 3600 * 1000ull)    /* a clock this far ahead is worth a warning */
 #define FLOOD_FACTOR 10                    /* a sync this many times a device's median ... */
 #define FLOOD_BYTES_MIN (16u * 1024 * 1024) /* ... and this large is a sudden flood */
+#define SIZE_TEXT_SIZE 32                  /* bytes for size_text()'s "%.1f MiB" of any uint64_t */
+#define RING_FIRST_CAP 64                  /* segments walk_back()'s ring first holds */
 
 /* A report that refuses nothing (a log longer than one sync takes, a
  * sudden flood): through the refusal
  * callback, its reason starting "warning: " (mutual.h), not counted in
  * `refused`. */
-static void warn(sync_ctx *c, const uint8_t device[32], const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void warn(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE], const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static void warn(sync_ctx *c, const uint8_t device[32], const char *fmt, ...)
+static void warn(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE], const char *fmt, ...)
 {
-	char hex[65], reason[512];
+	char hex[MUTUAL_KEY_HEX_SIZE], reason[512];
 	va_list ap;
 	int n = snprintf(reason, sizeof(reason), "warning: ");
 
 	va_start(ap, fmt);
 	vsnprintf(reason + n, sizeof(reason) - (size_t)n, fmt, ap);
 	va_end(ap);
-	mutual__hex(hex, device, 32);
+	mutual__hex(hex, device, MUTUAL_KEY_SIZE);
 	if (c->opts && c->opts->refusal)
 		c->opts->refusal(hex, reason, c->opts->refusal_payload);
 }
@@ -77,7 +79,7 @@ static void warn(sync_ctx *c, const uint8_t device[32], const char *fmt, ...)
 /* A device's name in quotes and a space, as its join event gave it ("" when
  * unknown). A name is free text any member chooses, so a report shows it
  * only beside the device's key (the callback's `device`). */
-static void device_label(char *out, size_t size, sync_ctx *c, const uint8_t device[32])
+static void device_label(char *out, size_t size, sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE])
 {
 	mutual_buf name = { 0 };
 	out[0] = '\0';
@@ -86,12 +88,12 @@ static void device_label(char *out, size_t size, sync_ctx *c, const uint8_t devi
 	mutual__buf_free(&name);
 }
 
-static const char *size_text(char out[32], uint64_t bytes)
+static const char *size_text(char out[SIZE_TEXT_SIZE], uint64_t bytes)
 {
 	if (bytes < 1024 * 1024)
-		snprintf(out, 32, "%.1f KiB", (double)bytes / 1024);
+		snprintf(out, SIZE_TEXT_SIZE, "%.1f KiB", (double)bytes / 1024);
 	else
-		snprintf(out, 32, "%.1f MiB", (double)bytes / (1024 * 1024));
+		snprintf(out, SIZE_TEXT_SIZE, "%.1f MiB", (double)bytes / (1024 * 1024));
 	return out;
 }
 static int is_announcement(const mutual_event_rec *ev)
@@ -119,8 +121,8 @@ static void verified_free(verified_segment *v)
 /* Verify one segment commit of `device`, read from the peer (nothing of
  * it is kept yet): it must continue the chain at `next_seq` after `prev`.
  * NOTES 2 and 3. */
-static int verify_segment(sync_ctx *c, const uint8_t device[32], const mutual_oid *oid, uint64_t next_seq,
-	const uint8_t prev[32], verified_segment *v)
+static int verify_segment(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE], const mutual_oid *oid, uint64_t next_seq,
+	const uint8_t prev[MUTUAL_HASH_SIZE], verified_segment *v)
 {
 	mutual_store *s = c->s;
 	mutual_segment *seg = &v->seg;
@@ -143,7 +145,7 @@ static int verify_segment(sync_ctx *c, const uint8_t device[32], const mutual_oi
 	if ((rc = mutual__segment_open(&v->plain, c->blob.data, c->blob.len, s->group_id_raw, device, s->group_key)) < 0 ||
 	    (rc = mutual__segment_parse(seg, v->plain.data, v->plain.len)) < 0)
 		return rc;
-	if (memcmp(seg->group_id, s->group_id_raw, MUTUAL_GROUP_ID_SIZE) != 0 || memcmp(seg->device, device, 32) != 0)
+	if (memcmp(seg->group_id, s->group_id_raw, MUTUAL_GROUP_ID_SIZE) != 0 || memcmp(seg->device, device, MUTUAL_KEY_SIZE) != 0)
 		return mutual__fail(MUTUAL_EVERIFY, "segment names another group or device than its ref");
 	if (seg->first_seq != next_seq)
 		return mutual__fail(MUTUAL_EVERIFY, "segment starts at seq %" PRIu64 ", expected %" PRIu64,
@@ -192,7 +194,7 @@ static int verify_segment(sync_ctx *c, const uint8_t device[32], const mutual_oi
 
 /* Store verified segments, whose objects are already in the store's
  * repository (sync.c NOTES 1), in one transaction: all or nothing. */
-static int store_segments(sync_ctx *c, const uint8_t device[32], verified_segment *batch, size_t n)
+static int store_segments(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE], verified_segment *batch, size_t n)
 {
 	mutual_store *s = c->s;
 	mutual_deliver d;
@@ -232,7 +234,7 @@ static int store_segments(sync_ctx *c, const uint8_t device[32], verified_segmen
  * rewritten log) or that this store cannot judge (another envelope
  * version, another key id) is never replaced. 1: garbage, 0: not,
  * negative: no verdict (out of memory). */
-static int ref_is_garbage(sync_ctx *c, const uint8_t device[32], const mutual_oid *oid)
+static int ref_is_garbage(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE], const mutual_oid *oid)
 {
 	mutual_segment seg;
 	mutual_oid parent;
@@ -253,25 +255,25 @@ static int ref_is_garbage(sync_ctx *c, const uint8_t device[32], const mutual_oi
 		     c->s->group_key)) < 0 ||
 	    (rc = mutual__segment_parse(&seg, c->plain.data, c->plain.len)) < 0)
 		return rc == MUTUAL_ERROR ? rc : 1;
-	return memcmp(seg.device, device, 32) != 0 || memcmp(seg.group_id, c->s->group_id_raw, MUTUAL_GROUP_ID_SIZE) != 0;
+	return memcmp(seg.device, device, MUTUAL_KEY_SIZE) != 0 || memcmp(seg.group_id, c->s->group_id_raw, MUTUAL_GROUP_ID_SIZE) != 0;
 }
 
-static int note_garbage(sync_ctx *c, const uint8_t device[32], const mutual_oid *oid)
+static int note_garbage(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE], const mutual_oid *oid)
 {
 	garbage_ref *grown = mutual__realloc(c->garbage, (c->n_garbage + 1) * sizeof(*c->garbage));
 	if (!grown)
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	c->garbage = grown;
-	memcpy(grown[c->n_garbage].device, device, 32);
+	memcpy(grown[c->n_garbage].device, device, MUTUAL_KEY_SIZE);
 	grown[c->n_garbage].oid = *oid;
 	c->n_garbage++;
 	return 0;
 }
 
-const garbage_ref *mutual__sync_find_garbage(const sync_ctx *c, const uint8_t device[32])
+const garbage_ref *mutual__sync_find_garbage(const sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE])
 {
 	for (size_t i = 0; i < c->n_garbage; i++)
-		if (memcmp(c->garbage[i].device, device, 32) == 0)
+		if (memcmp(c->garbage[i].device, device, MUTUAL_KEY_SIZE) == 0)
 			return &c->garbage[i];
 	return NULL;
 }
@@ -301,7 +303,7 @@ static int walk_back(sync_ctx *c, const mutual_oid *tip, const mutual_oid *ours,
 {
 	mutual_oid *ring = NULL, *chain = NULL, cur = *tip, parent;
 	size_t cap = 0, n = 0, m;
-	uint8_t found[32];
+	uint8_t found[MUTUAL_KEY_SIZE];
 	uint64_t first, last;
 	size_t keep = import_segments_max();
 	int has_parent, rc = 0;
@@ -318,7 +320,7 @@ static int walk_back(sync_ctx *c, const mutual_oid *tip, const mutual_oid *ours,
 			goto done;
 		}
 		if (n == cap && cap < keep) {
-			size_t grow = cap ? cap * 2 : 64;
+			size_t grow = cap ? cap * 2 : RING_FIRST_CAP;
 			mutual_oid *grown = mutual__realloc(ring, (grow > keep ? keep : grow) *
 				sizeof(*ring));
 			if (!grown) {
@@ -387,9 +389,9 @@ static uint64_t import_bytes_max(void)
 /* A warning, not a refusal: an honest log longer than the bound (a new
  * device joining a group with years of history) is taken in over several
  * syncs, and nothing in it is wrong. */
-static void warn_over_bound(sync_ctx *c, const uint8_t device[32], uint64_t bound, uint64_t imported)
+static void warn_over_bound(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t bound, uint64_t imported)
 {
-	char label[80], bound_text[32], imported_text[32];
+	char label[80], bound_text[SIZE_TEXT_SIZE], imported_text[SIZE_TEXT_SIZE];
 	device_label(label, sizeof(label), c, device);
 	warn(c, device, "%shas more than %s of new events on the target, the most one sync takes from one "
 		"device: %s taken now; sync again to take the rest", label,
@@ -413,7 +415,7 @@ static uint64_t median_of(uint64_t *v, size_t n)
  * anything, and more than FLOOD_BYTES_MIN; then note them for its history
  * (record_imported). A device with no history is never a flood: a store
  * that joins takes whole logs at once. */
-static int note_imported_bytes(sync_ctx *c, const uint8_t device[32], uint64_t bytes)
+static int note_imported_bytes(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t bytes)
 {
 	uint64_t recent[MUTUAL_DB_SYNC_HISTORY], median;
 	imported_bytes *grown;
@@ -423,7 +425,7 @@ static int note_imported_bytes(sync_ctx *c, const uint8_t device[32], uint64_t b
 	if ((rc = mutual__db_sync_bytes_recent(c->s->db, device, recent, &n)) < 0)
 		return rc;
 	if (n && bytes > FLOOD_BYTES_MIN && bytes > FLOOD_FACTOR * (median = median_of(recent, n))) {
-		char label[80], bytes_text[32], median_text[32];
+		char label[80], bytes_text[SIZE_TEXT_SIZE], median_text[SIZE_TEXT_SIZE];
 		device_label(label, sizeof(label), c, device);
 		warn(c, device, "%ssent %s in this sync, more than %u times its median of %s over its last %zu "
 			"syncs: a sudden flood (a broken device, or a member filling disks?)", label,
@@ -432,7 +434,7 @@ static int note_imported_bytes(sync_ctx *c, const uint8_t device[32], uint64_t b
 	if (!(grown = mutual__realloc(c->imported, (c->n_imported + 1) * sizeof(*c->imported))))
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
 	c->imported = grown;
-	memcpy(grown[c->n_imported].device, device, 32);
+	memcpy(grown[c->n_imported].device, device, MUTUAL_KEY_SIZE);
 	grown[c->n_imported].bytes = bytes;
 	c->n_imported++;
 	return 0;
@@ -464,7 +466,7 @@ static int record_imported(sync_ctx *c)
 static int import_ref(sync_ctx *c, const peer_ref *r)
 {
 	mutual_store *s = c->s;
-	uint8_t device[32], found_device[32], prev[32];
+	uint8_t device[MUTUAL_KEY_SIZE], found_device[MUTUAL_KEY_SIZE], prev[MUTUAL_HASH_SIZE];
 	mutual_oid ours, kept, *chain = NULL;
 	verified_segment *batch = NULL;
 	uint64_t our_last = 0, first, last, next_seq, more = 0, rewritten_after = 0;
@@ -478,7 +480,7 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 	}
 	rc = mutual__db_segment_find(s->db, r->oid.id, found_device, &first, &last);
 	if (rc == 0) {
-		if (memcmp(found_device, device, 32) != 0) {
+		if (memcmp(found_device, device, MUTUAL_KEY_SIZE) != 0) {
 			mutual__sync_refuse(c, device, "its ref on the target points at another device's log: replaced "
 				"with its own where this store holds it");
 			return note_garbage(c, device, &r->oid);
@@ -520,7 +522,7 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 		rc = mutual__sync_diverged(c, device, chain, n, "its log on the target was rewritten", rewritten_after);
 		goto done;
 	}
-	if (memcmp(device, s->self, 32) == 0) {
+	if (memcmp(device, s->self, MUTUAL_KEY_SIZE) == 0) {
 		mutual__sync_refuse(c, device, "someone else is writing with this device's key (a copied store?): "
 			"events this device never wrote; nothing imported");
 		goto done;
@@ -558,7 +560,7 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 			}
 			i--;
 			next_seq += v->seg.count;
-			memcpy(prev, v->evs[v->seg.count - 1].hash, 32);
+			memcpy(prev, v->evs[v->seg.count - 1].hash, MUTUAL_HASH_SIZE);
 			bytes += v->plain.len;
 			n_batch++;
 		}

@@ -31,13 +31,13 @@ typedef struct {
 
 /* What this sync imported of one device's log (sync_import.c NOTES 5). */
 typedef struct {
-	uint8_t device[32];
+	uint8_t device[MUTUAL_KEY_SIZE];
 	uint64_t bytes;
 } imported_bytes;
 
 /* A peer's device ref that is not a log at all (sync_send.c NOTES 1). */
 typedef struct {
-	uint8_t device[32];
+	uint8_t device[MUTUAL_KEY_SIZE];
 	mutual_oid oid;
 } garbage_ref;
 
@@ -83,7 +83,7 @@ int mutual__sync_is_newer_format_ref(const char *name);
 
 /* The device a device ref names (MUTUAL_REF_DEVICES + 64 lowercase hex)
  * into `device`; -1 when `name` is not such a ref. */
-int mutual__sync_device_from_ref(uint8_t device[32], const char *name);
+int mutual__sync_device_from_ref(uint8_t device[MUTUAL_KEY_SIZE], const char *name);
 
 /* Append (`name`, `oid`) to c->refs, copying the name; MUTUAL_ERROR when
  * out of memory. */
@@ -111,7 +111,7 @@ int mutual__sync_import_all(sync_ctx *c);
 
 /* The garbage ref (sync_send.c NOTES 1) import noted for `device`, or NULL;
  * borrowed from `c` for the rest of the sync. */
-const garbage_ref *mutual__sync_find_garbage(const sync_ctx *c, const uint8_t device[32]);
+const garbage_ref *mutual__sync_find_garbage(const sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE]);
 
 /* --------------------------------------------------------- sync_fork.c */
 
@@ -124,7 +124,7 @@ int mutual__sync_import_fork_ref(sync_ctx *c, const peer_ref *r);
  * from the log held here: record a fork proof when the device signed both
  * logs, else refuse with `what` (and "after seq `after_seq`" when it is not
  * 0). Nothing of the chain is imported either way. */
-int mutual__sync_diverged(sync_ctx *c, const uint8_t device[32], const mutual_oid *chain, size_t n, const char *what,
+int mutual__sync_diverged(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE], const mutual_oid *chain, size_t n, const char *what,
 	uint64_t after_seq);
 
 /* --------------------------------------------------------- sync_send.c */

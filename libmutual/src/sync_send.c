@@ -21,10 +21,10 @@
 #include "fork.h"
 #include "store.h"
 
-static void device_ref(char *out, size_t size, const uint8_t device[32])
+static void device_ref(char *out, size_t size, const uint8_t device[MUTUAL_KEY_SIZE])
 {
-	char hex[65];
-	mutual__hex(hex, device, 32);
+	char hex[MUTUAL_KEY_HEX_SIZE];
+	mutual__hex(hex, device, MUTUAL_KEY_SIZE);
 	snprintf(out, size, MUTUAL_REF_DEVICES "%s", hex);
 }
 
@@ -40,11 +40,11 @@ static int plan_device(const uint8_t *device, uint64_t last_seq, const uint8_t *
 {
 	send_plan *p = payload;
 	sync_ctx *c = p->c;
-	char name[128];
+	char name[MUTUAL_REF_NAME_SIZE];
 	const peer_ref *theirs;
 	const garbage_ref *garbage;
 	send_entry *e;
-	uint8_t found[32];
+	uint8_t found[MUTUAL_KEY_SIZE];
 	uint64_t first, their_last = 0;
 
 	device_ref(name, sizeof(name), device);
@@ -56,7 +56,7 @@ static int plan_device(const uint8_t *device, uint64_t last_seq, const uint8_t *
 		int rc = mutual__db_segment_find(c->s->db, theirs->oid.id, found, &first, &their_last);
 		if (rc < 0 && rc != MUTUAL_ENOTFOUND)
 			return rc; /* not read is not diverged: the log would silently stay unsent */
-		if (rc != 0 || memcmp(found, device, 32) != 0)
+		if (rc != 0 || memcmp(found, device, MUTUAL_KEY_SIZE) != 0)
 			return 0; /* diverged: refused on import, never overwritten */
 	}
 	if (p->n == p->cap) {
@@ -243,7 +243,7 @@ done:
 int mutual__sync_set_local_ref(const uint8_t *device, uint64_t last_seq, const uint8_t *commit, void *payload)
 {
 	sync_ctx *c = payload;
-	char name[128];
+	char name[MUTUAL_REF_NAME_SIZE];
 	mutual_oid now, want;
 	int rc;
 	(void)last_seq;

@@ -175,7 +175,7 @@ static int seed_quarantine(const char *name, const mutual_oid *oid, void *payloa
 static int reject_push(const char *ref, const char *why, void *payload)
 {
 	sync_ctx *c = payload;
-	uint8_t device[32];
+	uint8_t device[MUTUAL_KEY_SIZE];
 	int known = mutual__sync_device_from_ref(device, ref) == 0;
 	mutual__sync_refuse(c, known ? device : NULL, "the remote refused %s: %s", known ? "its log" : ref, why);
 	return 0;
@@ -210,8 +210,8 @@ done:
 
 int mutual__sync_remote(sync_ctx *c, const char *url)
 {
-	uint8_t h[32];
-	char hex[65], prefix[128];
+	uint8_t h[MUTUAL_HASH_SIZE];
+	char hex[2 * MUTUAL_HASH_SIZE + 1], prefix[MUTUAL_REF_NAME_SIZE];
 	incoming_ctx x = { c, prefix };
 	send_plan p;
 	fork_plan fp;

@@ -20,16 +20,16 @@ typedef struct {
 	mutual_chain chain; /* the device whose events are being walked */
 } verify_ctx;
 
-static int bad(verify_ctx *ctx, const uint8_t device[32], uint64_t seq, const char *fmt, ...)
+static int bad(verify_ctx *ctx, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-static int bad(verify_ctx *ctx, const uint8_t device[32], uint64_t seq, const char *fmt, ...)
+static int bad(verify_ctx *ctx, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq, const char *fmt, ...)
 {
 	char id[MUTUAL_EVENT_ID_STRLEN];
 	va_list ap;
 
 	ctx->res->ok = 0;
-	memcpy(ctx->res->bad.device, device, 32);
+	memcpy(ctx->res->bad.device, device, MUTUAL_KEY_SIZE);
 	ctx->res->bad.seq = seq;
 	va_start(ap, fmt);
 	vsnprintf(ctx->res->reason, sizeof(ctx->res->reason), fmt, ap);
@@ -54,12 +54,12 @@ static int close_chain(verify_ctx *ctx)
  * trusted to vouch for stored hashes. */
 static int verify_event(const mutual_event_rec *ev, void *payload)
 {
-	static const uint8_t no_prev[32];
+	static const uint8_t no_prev[MUTUAL_HASH_SIZE];
 	verify_ctx *ctx = payload;
-	uint8_t digest[32];
+	uint8_t digest[MUTUAL_HASH_SIZE];
 	int rc;
 
-	if (!ctx->have_chain || memcmp(ctx->chain.device, ev->device, 32) != 0) {
+	if (!ctx->have_chain || memcmp(ctx->chain.device, ev->device, MUTUAL_KEY_SIZE) != 0) {
 		if ((rc = close_chain(ctx)) < 0)
 			return rc;
 		ctx->have_chain = 1;
@@ -71,7 +71,7 @@ static int verify_event(const mutual_event_rec *ev, void *payload)
 	if (mutual__frontier_check(ev->frontier, ev->frontier_n, ev->device) < 0)
 		return bad(ctx, ev->device, ev->seq, "bad frontier: %s", mutual_error_last());
 	mutual__hash(digest, ev->payload, ev->payload_len);
-	if (memcmp(digest, ev->digest, 32) != 0)
+	if (memcmp(digest, ev->digest, MUTUAL_HASH_SIZE) != 0)
 		return bad(ctx, ev->device, ev->seq, "the payload was altered (it does not match its digest)");
 	switch (mutual__chain_next(&ctx->chain, ev, ev->hash)) {
 	case MUTUAL_CHAIN_OK:
