@@ -38,7 +38,7 @@ typedef int (*mutual_transfer_cb)(uint64_t done, uint64_t total, void *payload);
 #define MUTUAL_ENVELOPE_MAX (16u * 1024 * 1024)      /* bytes of one envelope blob */
 #define MUTUAL_WALK_MAX (2u * 1024 * 1024)           /* commits walked back from one ref */
 #define MUTUAL_IMPORT_SEGMENTS_MAX 100000            /* segments imported per device per sync */
-#define MUTUAL_IMPORT_BYTES_MAX 67108864ull          /* 64 MiB: verified plaintext imported per device per sync */
+#define MUTUAL_IMPORT_BYTES_MAX (64ull * 1024 * 1024) /* 64 MiB: verified plaintext imported per device per sync */
 #define MUTUAL_PACK_BYTES_MAX (4ull * 1024 * 1024 * 1024) /* bytes of one received pack */
 #define MUTUAL_PACK_OBJECTS_MAX (4u * 1024 * 1024)  /* objects one received pack may claim */
 

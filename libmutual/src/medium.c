@@ -36,7 +36,7 @@
 #define LOCK_WAIT_MS 30000
 #define WALK_DEPTH_MAX 16        /* refs/mutual/v1/devices/<hex> is 5 deep */
 #define WALK_ENTRIES_MAX 1000000 /* files and folders in one repository */
-#define FILE_MAX 67108864u       /* 64 MiB: any file of a repository but its packs (packed-refs, loose objects) */
+#define FILE_MAX (64u << 20)     /* 64 MiB: any file of a repository but its packs (packed-refs, loose objects) */
 #define LOCK_NOTE_SIZE 64        /* bytes for the "pid <n>" a lock file holds */
 
 /* What libgit2 reads from a repository besides its objects and refs, and

@@ -33,7 +33,7 @@
 
 #define DEVICE_KEY_HEADER "mutual-device-key 1\n"
 #define GROUP_KEY_HEADER "mutual-group-key 1\n"
-#define INVITE_FILE_MAX 65536 /* bytes (64 KiB) read of an invite file, far more than one holds */
+#define INVITE_FILE_MAX (64 * 1024) /* bytes (64 KiB) read of an invite file, far more than one holds */
 
 #ifndef NDEBUG
 static _Thread_local char this_thread; /* its address names the calling thread */

@@ -7,8 +7,9 @@ comments, string literals (adjacent SQL strings included) and character
 constants.  Sizes must be named (MUTUAL_KEY_SIZE, MUTUAL_HASH_SIZE, the
 private names in common.h).  A literal that is not a size (a shift, a mask)
 is accepted when its line carries the comment `/* not a size: WHY */`.
-A `#define NAME <literal>` line is the one place a size is named, so it
-is accepted too.
+A `#define NAME <constant>` line (a literal, or literals joined by *, +,
+-, <<, as in `64ull * 1024 * 1024`) is the one place a size is named, so
+it is accepted too.
 
 Usage: check_named_sizes.py DIR   (exit 1 and file:line list if any found)
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 
 BARE = re.compile(r'(?<![\w.])(32|64|65|128)(?:[uUlL]*)(?![\w.])')
 MARK = 'not a size:'
-DEFINE = re.compile(r'^\s*#\s*define\s+\w+\s+\(?\s*\d+[uUlL]*\s*\)?\s*$')
+DEFINE = re.compile(r'^\s*#\s*define\s+\w+\s+[\d\suUlL()*+<-]+$')
 
 
 def strip(text):
