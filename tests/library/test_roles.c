@@ -459,6 +459,17 @@ static void test_resolver_founding(void)
 	CHECK_OK(mutual__roles_resolve(ev, 2, &c));
 	CHECK(c.len == MUTUAL_KEY_SIZE && c.data[0] == 1);
 	mutual__buf_free(&c);
+
+	/* docs/format.md's example ("Group id"), which test_vectors.py recomputes. */
+	uint8_t key[MUTUAL_KEY_SIZE], salt[MUTUAL_GROUP_SALT_SIZE], id[MUTUAL_GROUP_ID_SIZE];
+	char hexid[2 * MUTUAL_GROUP_ID_SIZE + 1];
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)i;
+	for (size_t i = 0; i < sizeof(salt); i++)
+		salt[i] = (uint8_t)i;
+	mutual__group_id_bind(id, key, salt);
+	mutual__hex(hexid, id, sizeof(id));
+	CHECK(strcmp(hexid, "758eadbfba384a03a699a9a968f7bcea") == 0);
 }
 
 int main(int argc, char **argv)
