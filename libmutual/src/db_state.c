@@ -614,8 +614,10 @@ int mutual__db_entity_walk_new(mutual_db_walk **out, mutual_db *db, const mutual
 	int rc;
 
 	*out = NULL;
-	if (walk_sql(&sql, q) < 0)
+	if (walk_sql(&sql, q) < 0) {
+		mutual__buf_free(&sql);
 		return MUTUAL_ERROR;
+	}
 	if (!(w = mutual__calloc(1, sizeof(*w)))) {
 		mutual__buf_free(&sql);
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
