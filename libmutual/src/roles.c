@@ -35,6 +35,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "db.h"
@@ -121,10 +122,26 @@ static void memo_reset(resolver *r)
 	memset(r->memo, -1, r->n);
 }
 
+/* Test-only: in a build with -Dtest_hooks=true, $MUTUAL_TEST_ROLES_NO_ROUNDS
+ * applies each revoke as soon as it is judged, so the revokes of one round
+ * cut each other in whatever order they are met: a deliberately wrong rule,
+ * which roles/resolver_detects_no_rounds must catch (the order-independence
+ * check can fail). A shipped build never reads the variable. */
+static int no_rounds(void)
+{
+#ifdef MUTUAL_TEST_HOOKS
+	const char *e = getenv("MUTUAL_TEST_ROLES_NO_ROUNDS");
+	return e && *e && *e != '0';
+#else
+	return 0;
+#endif
+}
+
 /* Which revokes of the view apply (NOTES 4), into r->applied. */
 static void judge_view(resolver *r)
 {
 	unsigned rounds = 0;
+	int at_once = no_rounds();
 	memset(r->applied, 0, r->n);
 	for (size_t x = 0; x < r->n; x++)
 		if (r->view[x] && r->ev[x].action == MUTUAL_ROLE_REVOKE && r->authorised[x] && r->depth[x] + 1 > rounds)
@@ -134,7 +151,7 @@ static void judge_view(resolver *r)
 		memo_reset(r);
 		for (size_t x = 0; x < r->n; x++)
 			if (r->view[x] && r->ev[x].action == MUTUAL_ROLE_REVOKE && r->authorised[x] && r->depth[x] == k)
-				r->applied[x] = beyond_cut(r, x) ? 0 : 2;
+				r->applied[x] = beyond_cut(r, x) ? 0 : at_once ? 1 : 2;
 		for (size_t x = 0; x < r->n; x++)
 			if (r->applied[x] == 2)
 				r->applied[x] = 1;

@@ -5,6 +5,7 @@
  * the order it is given the events in.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include "check.h"
@@ -403,23 +404,25 @@ static void resolve_shuffled(const history *h, int *status_by_event, mutual_buf 
 		status_by_event[where[i]] = copy[i].status;
 }
 
-static void test_resolver_order_independent(void)
+/* `rounds` random histories, each resolved in 6 orders: the number whose
+ * statuses or coordinators differed between orders. */
+static int order_mismatches(int rounds)
 {
 	history h;
-	int first[STEPS + 1], again[STEPS + 1];
+	int first[STEPS + 1], again[STEPS + 1], mismatches = 0, coordinators_seen = 0, refused_seen = 0;
 	mutual_buf c1 = { 0 }, c2 = { 0 };
-	int coordinators_seen = 0, refused_seen = 0;
 
-	for (int round = 0; round < 200; round++) {
+	for (int round = 0; round < rounds; round++) {
+		int differ = 0;
 		random_history(&h, MUTUAL_ROLE_FOUND);
 		resolve_shuffled(&h, first, &c1);
 		for (int k = 0; k < 5; k++) {
 			resolve_shuffled(&h, again, &c2);
-			CHECK(memcmp(first, again, h.n * sizeof(int)) == 0);
-			CHECK(c1.len == c2.len && memcmp(c1.data, c2.data, c1.len) == 0);
+			differ |= memcmp(first, again, h.n * sizeof(int)) != 0 || c1.len != c2.len ||
+				  memcmp(c1.data, c2.data, c1.len) != 0;
 		}
-		/* Every writer never granted the role is refused; the founding counts
-		 * unless a revoke of the founder applies. */
+		mismatches += differ;
+		/* Every writer never granted the role is refused. */
 		for (size_t i = 1; i < h.n; i++) {
 			int granted = h.ev[i].device[0] == 1;
 			for (size_t j = 0; j < h.n && !granted; j++)
@@ -433,6 +436,23 @@ static void test_resolver_order_independent(void)
 	CHECK(coordinators_seen > 0 && refused_seen > 0);
 	mutual__buf_free(&c1);
 	mutual__buf_free(&c2);
+	return mismatches;
+}
+
+static void test_resolver_order_independent(void)
+{
+	CHECK(order_mismatches(300) == 0);
+}
+
+/* With revokes applied as met instead of in rounds (a test hook), the
+ * same check finds orders that disagree: it can fail. */
+static void test_resolver_detects_no_rounds(void)
+{
+	CHECK(setenv("MUTUAL_TEST_ROLES_NO_ROUNDS", "1", 1) == 0);
+	int bad = order_mismatches(300);
+	CHECK(unsetenv("MUTUAL_TEST_ROLES_NO_ROUNDS") == 0);
+	fprintf(stderr, "%d of 300 histories resolved differently in another order\n", bad);
+	CHECK(bad > 0);
 }
 
 /* A group made before roles: its one unsalted creation founds it, two
@@ -482,6 +502,9 @@ int main(int argc, char **argv)
 		{ "forged_claims", test_forged_claims },
 		{ "refusals", test_refusals },
 		{ "resolver_order_independent", test_resolver_order_independent },
+#ifdef MUTUAL_TEST_HOOKS
+		{ "resolver_detects_no_rounds", test_resolver_detects_no_rounds },
+#endif
 		{ "resolver_founding", test_resolver_founding },
 	};
 	return run_cases(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
