@@ -56,6 +56,18 @@ static const char *make_stick(const char *name)
 	return p;
 }
 
+/* Three devices of one group that have met: office (the founder),
+ * laptop and phone; returns the stick they met through. */
+static const char *three_devices(mutual_store *s[3])
+{
+	const char *stick = make_stick("stick");
+	s[0] = check_store_create("a", "office");
+	s[1] = check_store_join(s[0], "b", "laptop");
+	s[2] = check_store_join(s[0], "c", "phone");
+	sync_all(s, 3, stick);
+	return stick;
+}
+
 static void grant(mutual_store *by, mutual_store *to)
 {
 	uint8_t k[MUTUAL_KEY_SIZE];
@@ -120,6 +132,14 @@ static void digests_equal(mutual_store **s, size_t n)
 	CHECK(memcmp(first, d, sizeof(d)) == 0);
 }
 
+/* The devices agree (and a rebuild with them); then they are freed. */
+static void agree_and_free(mutual_store **s, size_t n)
+{
+	digests_equal(s, n);
+	for (size_t i = 0; i < n; i++)
+		mutual_store_free(s[i]);
+}
+
 /* --------------------------------------------------------------- cases */
 
 static void test_founder(void)
@@ -154,14 +174,11 @@ static void test_founder(void)
 
 static void test_grant_and_revoke(void)
 {
-	mutual_store *a = check_store_create("a", "office");
-	mutual_store *b = check_store_join(a, "b", "laptop");
-	mutual_store *c = check_store_join(a, "c", "phone");
-	mutual_store *s[] = { a, b, c };
-	const char *stick = make_stick("stick");
+	mutual_store *s[3];
+	const char *stick = three_devices(s);
+	mutual_store *a = s[0], *b = s[1], *c = s[2];
 	uint8_t kc[MUTUAL_KEY_SIZE];
 
-	sync_all(s, 3, stick);
 	key_of(kc, c);
 	CHECK_RC(mutual_coordinator_grant(NULL, b, kc), MUTUAL_EPERM);
 	grant(a, b);
@@ -178,22 +195,16 @@ static void test_grant_and_revoke(void)
 	CHECK_RC(mutual_coordinator_grant(NULL, b, kc), MUTUAL_EPERM);
 	action_count n = actions(c);
 	CHECK(n.n == 4 && n.in_force == 4 && n.grants == 2 && n.revokes == 1);
-	digests_equal(s, 3);
-	for (size_t i = 0; i < 3; i++)
-		mutual_store_free(s[i]);
+	agree_and_free(s, 3);
 }
 
 /* b grants c while a, not having seen it, takes b's role back: the cut
  * a names is before b's grant, so the grant never counts, anywhere. */
 static void test_cut_voids_what_follows(void)
 {
-	mutual_store *a = check_store_create("a", "office");
-	mutual_store *b = check_store_join(a, "b", "laptop");
-	mutual_store *c = check_store_join(a, "c", "phone");
-	mutual_store *s[] = { a, b, c };
-	const char *stick = make_stick("stick");
-
-	sync_all(s, 3, stick);
+	mutual_store *s[3];
+	const char *stick = three_devices(s);
+	mutual_store *a = s[0], *b = s[1], *c = s[2];
 	grant(a, b);
 	sync_all(s, 3, stick);
 	revoke(a, b, head_of(a, b)); /* offline, at once */
@@ -204,22 +215,16 @@ static void test_cut_voids_what_follows(void)
 	action_count n = actions(a);
 	CHECK(n.n == 4 && n.in_force == 3);
 	CHECK(strstr(n.last_refused, "after the cut") != NULL);
-	digests_equal(s, 3);
-	for (size_t i = 0; i < 3; i++)
-		mutual_store_free(s[i]);
+	agree_and_free(s, 3);
 }
 
 /* Two coordinators take the role from each other offline: both lose it
  * (NOTES 4), on every device. */
 static void test_concurrent_revokes_both_stand(void)
 {
-	mutual_store *a = check_store_create("a", "office");
-	mutual_store *b = check_store_join(a, "b", "laptop");
-	mutual_store *c = check_store_join(a, "c", "phone");
-	mutual_store *s[] = { a, b, c };
-	const char *stick = make_stick("stick");
-
-	sync_all(s, 3, stick);
+	mutual_store *s[3];
+	const char *stick = three_devices(s);
+	mutual_store *a = s[0], *b = s[1], *c = s[2];
 	grant(a, b);
 	grant(a, c);
 	sync_all(s, 3, stick);
@@ -237,9 +242,7 @@ static void test_concurrent_revokes_both_stand(void)
 	sync_all(s, 3, stick);
 	for (size_t i = 0; i < 3; i++)
 		CHECK(is_coord(s[i], a) && is_coord(s[i], b) && is_coord(s[i], c));
-	digests_equal(s, 3);
-	for (size_t i = 0; i < 3; i++)
-		mutual_store_free(s[i]);
+	agree_and_free(s, 3);
 }
 
 /* A member's modified software writes role events the API would refuse:
