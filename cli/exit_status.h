@@ -15,6 +15,7 @@ enum {
 	EXIT_UNVERIFIED = 3, /* a bad event or a damaged store */
 	EXIT_BUSY = 4,       /* the store or the stick stayed busy; try again */
 	EXIT_REFUSED = 5,    /* a sync completed but refused a device's log */
+	EXIT_DENIED = 6,     /* this device may not do that (it is not a coordinator) */
 };
 
 /* The exit status for the failed library status `rc`. */
@@ -26,6 +27,8 @@ static inline int exit_status_of(int rc)
 		return EXIT_UNVERIFIED;
 	if (rc == MUTUAL_EBUSY)
 		return EXIT_BUSY;
+	if (rc == MUTUAL_EPERM)
+		return EXIT_DENIED;
 	return EXIT_FAIL;
 }
 

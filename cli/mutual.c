@@ -50,6 +50,13 @@ static const char usage[] =
 	"                                      add KEY DELTA, append TYPE JSON ('#' lines skipped)\n"
 	"  rebuild                             regenerate every projection from the log\n"
 	"  sync TARGET [--json]                sync with a stick folder, a FILE.bundle or a git URL\n"
+	"  coordinators [--all] [--json]       the group's coordinators; --all lists every role event,\n"
+	"                                      with why one does not count\n"
+	"  coordinator grant DEVICE            make DEVICE (a name or an id prefix) a coordinator\n"
+	"  coordinator revoke DEVICE [--after SEQ]\n"
+	"                                      take the role back (DEVICE may be this one, to step\n"
+	"                                      down); its role actions after its event SEQ (default:\n"
+	"                                      the last one this store holds) never count\n"
 	"  recover                             after a fork (this store copied to another machine):\n"
 	"                                      go on under a new key, re-appending quarantined events\n"
 	"  help, --help                        this text\n"
@@ -64,7 +71,8 @@ static const char usage[] =
 	"  2  bad usage\n"
 	"  3  verify found a bad event or a damaged store\n"
 	"  4  the store or the stick stayed busy (another program is using it); try again\n"
-	"  5  sync completed but refused a device's log (the message says which and why)\n";
+	"  5  sync completed but refused a device's log (the message says which and why)\n"
+	"  6  not allowed: this device is not a coordinator\n";
 
 static int report(int rc)
 {
@@ -479,6 +487,161 @@ static int status_device(const mutual_device_info *d, void *payload)
 	return 0;
 }
 
+/* ------------------------------------------------------------ coordinators */
+
+typedef struct {
+	mutual_store *store;
+	int json, count;
+} coord_ctx;
+
+static int coordinator_line(const char *id, void *payload)
+{
+	coord_ctx *ctx = payload;
+	if (ctx->json)
+		printf("%s{\"id\":\"%s\",\"shown\":%s}", ctx->count ? "," : "", id,
+			term_json_string(shown_name(ctx->store, id)));
+	else
+		printf("  %-20s %.16s%s\n", term_text(shown_name(ctx->store, id)), id,
+			strcmp(id, mutual_store_device_id(ctx->store)) == 0 ? "  (this device)" : "");
+	ctx->count++;
+	return 0;
+}
+
+/* The coordinators, as a list ("coordinators" and "single_coordinator" in
+ * JSON), warning while there is only one: its loss would leave nobody to
+ * manage the group. */
+static int print_coordinators(mutual_store *s, int json)
+{
+	coord_ctx ctx = { s, json, 0 };
+	int rc;
+	printf(json ? ",\"coordinators\":[" : "coordinators\n");
+	rc = mutual_coordinator_foreach(s, coordinator_line, &ctx);
+	if (json) {
+		printf("],\"single_coordinator\":%s", ctx.count == 1 ? "true" : "false");
+	} else if (rc == 0 && ctx.count == 0) {
+		printf("  none: no device may manage the group's membership\n");
+	} else if (rc == 0 && ctx.count == 1) {
+		printf("warning: the group has a single coordinator device; if it is lost or stolen nobody can\n"
+		       "  manage the group. Make a second device a coordinator: mutual coordinator grant DEVICE\n");
+	}
+	return rc;
+}
+
+typedef struct {
+	mutual_store *store;
+	int json, count;
+} role_ctx;
+
+static int role_line(const mutual_role_action *a, void *payload)
+{
+	role_ctx *ctx = payload;
+	char id[MUTUAL_EVENT_ID_STRLEN], cut[32] = "";
+	mutual_event_id_format(id, sizeof(id), &a->id);
+	if (strcmp(a->action, "revoke") == 0)
+		snprintf(cut, sizeof(cut), " after seq %" PRIu64, a->cut);
+	if (ctx->json) {
+		printf("%s{\"id\":\"%s\",\"action\":\"%s\",\"target\":\"%s\",\"target_shown\":%s", ctx->count ? "," : "",
+			id, a->action, a->target, term_json_string(shown_name(ctx->store, a->target)));
+		if (strcmp(a->action, "revoke") == 0)
+			printf(",\"cut\":%" PRIu64, a->cut);
+		printf(",\"in_force\":%s,\"refused\":%s}", a->in_force ? "true" : "false",
+			a->refused ? term_json_string(a->refused) : "null");
+	} else {
+		char by[2 * MUTUAL_KEY_SIZE + 1];
+		hex(by, a->id.device, MUTUAL_KEY_SIZE);
+		printf("  %-8s %s", strcmp(a->action, "found") == 0 ? "founded" : a->action, term_text(shown_name(ctx->store, by)));
+		if (strcmp(a->action, "found") != 0)
+			printf(" -> %s%s", term_text(shown_name(ctx->store, a->target)), cut);
+		printf("  (%.16s #%" PRIu64 ")%s%s\n", by, a->id.seq, a->in_force ? "" : "\n           not counted: ",
+			a->in_force ? "" : term_text(a->refused));
+	}
+	ctx->count++;
+	return 0;
+}
+
+static int cmd_coordinators(const cmd_ctx *c)
+{
+	role_ctx roles;
+	mutual_store *s;
+	int json = 0, all = 0, rc, status;
+
+	for (int i = 1; i < c->argc; i++) {
+		if (strcmp(c->argv[i], "--json") == 0)
+			json = 1;
+		else if (strcmp(c->argv[i], "--all") == 0)
+			all = 1;
+		else
+			return usage_error("coordinators: unexpected '%s'", c->argv[i]);
+	}
+	if ((status = open_store(&s, c)) != EXIT_OK)
+		return status;
+	if (json)
+		printf("{\"group\":%s", term_json_string(mutual_store_group_name(s)));
+	rc = print_coordinators(s, json);
+	if (rc == 0 && all) {
+		roles.store = s;
+		roles.json = json;
+		roles.count = 0;
+		printf(json ? ",\"role_events\":[" : "role events\n");
+		rc = mutual_role_action_foreach(s, role_line, &roles);
+		if (json)
+			printf("]");
+	}
+	if (json)
+		printf("}\n");
+	if (rc < 0)
+		status = report(rc);
+	mutual_store_free(s);
+	return status;
+}
+
+static int cmd_coordinator(const cmd_ctx *c)
+{
+	mutual_store *s;
+	mutual_event_id id;
+	uint8_t device[MUTUAL_KEY_SIZE];
+	uint64_t cut = MUTUAL_CUT_HELD;
+	const char *who = NULL, *v;
+	char text[MUTUAL_EVENT_ID_STRLEN], key[2 * MUTUAL_KEY_SIZE + 1];
+	int grant, rc, status;
+
+	if (c->argc < 3 || (strcmp(c->argv[1], "grant") != 0 && strcmp(c->argv[1], "revoke") != 0))
+		return usage_error("coordinator: give 'grant DEVICE' or 'revoke DEVICE [--after SEQ]'");
+	grant = strcmp(c->argv[1], "grant") == 0;
+	for (int i = 2; i < c->argc; i++) {
+		if (!grant && (v = opt_value(c, &i, "--after"))) {
+			char *end;
+			errno = 0;
+			cut = strtoull(v, &end, 10);
+			if (!*v || *end || errno || v[0] == '-' || cut == MUTUAL_CUT_HELD)
+				return usage_error("coordinator revoke: --after takes a seq, like 12");
+		} else if (c->argv[i][0] == '-' || who) {
+			return usage_error("coordinator %s: unexpected '%s'", c->argv[1], c->argv[i]);
+		} else {
+			who = c->argv[i];
+		}
+	}
+	if (!who)
+		return usage_error("coordinator %s: which device?", c->argv[1]);
+	if ((status = open_store(&s, c)) != EXIT_OK)
+		return status;
+	if ((rc = mutual_device_resolve(device, s, who)) == 0)
+		rc = grant ? mutual_coordinator_grant(&id, s, device) : mutual_coordinator_revoke(&id, s, device, cut);
+	if (rc < 0) {
+		status = report(rc);
+	} else {
+		hex(key, device, MUTUAL_KEY_SIZE);
+		mutual_event_id_format(text, sizeof(text), &id);
+		if (grant)
+			printf("%s is now a coordinator (event %s); sync to tell the group.\n", term_text(shown_name(s, key)), text);
+		else
+			printf("%s is no longer a coordinator (event %s); sync to tell the group.\n",
+				term_text(shown_name(s, key)), text);
+	}
+	mutual_store_free(s);
+	return status;
+}
+
 static int cmd_status(const cmd_ctx *c)
 {
 	status_ctx ctx = { NULL, 0, 0 };
@@ -507,10 +670,14 @@ static int cmd_status(const cmd_ctx *c)
 		printf("devices\n");
 	}
 	rc = mutual_device_foreach(s, status_device, &ctx);
+	if (ctx.json)
+		printf("]");
 	if (rc == 0)
 		rc = mutual_pending_count(s, &waiting, &held_back);
+	if (rc == 0)
+		rc = print_coordinators(s, ctx.json);
 	if (ctx.json)
-		printf("],\"waiting\":%" PRIu64 ",\"held_back\":%" PRIu64 "}\n", waiting, held_back);
+		printf(",\"waiting\":%" PRIu64 ",\"held_back\":%" PRIu64 "}\n", waiting, held_back);
 	else if (waiting || held_back)
 		printf("not applied yet\n  %" PRIu64 " event(s) waiting for an event they name that this device does not"
 		       " hold\n  %" PRIu64 " event(s) held back: their clock runs too far ahead (see 'mutual log')\n",
@@ -1205,7 +1372,8 @@ int main(int argc, char **argv)
 		{ "verify", cmd_verify, 1 }, { "status", cmd_status, 1 }, { "sync", cmd_sync, 1 },
 		{ "recover", cmd_recover, 1 }, { "put", cmd_put, 1 }, { "del", cmd_del, 1 },
 		{ "state", cmd_state, 1 }, { "add", cmd_add, 1 }, { "counters", cmd_counters, 1 },
-		{ "rebuild", cmd_rebuild, 1 }, { "batch", cmd_batch, 1 },
+		{ "rebuild", cmd_rebuild, 1 }, { "batch", cmd_batch, 1 }, { "coordinators", cmd_coordinators, 1 },
+		{ "coordinator", cmd_coordinator, 1 },
 	};
 	cmd_ctx c = { getenv("MUTUAL_STORE"), 0, NULL };
 	int i = 1, status;

@@ -76,6 +76,7 @@ enum mutual_status {
 	MUTUAL_EREFUSED = -11,  /* a sync completed but refused some device logs */
 	MUTUAL_ECANCELLED = -12, /* cancelled by a callback; nothing is half done */
 	MUTUAL_EFORK = -13,     /* this device's key wrote two logs: run mutual_store_recover() */
+	MUTUAL_EPERM = -14,     /* this device may not do that: it is not a coordinator */
 	MUTUAL_ITEROVER = -31   /* an iterator has no more items (not an error) */
 };
 
@@ -422,6 +423,81 @@ MUTUAL_EXTERN int mutual_device_resolve(uint8_t out[MUTUAL_KEY_SIZE], mutual_sto
  * MUTUAL_ENOTFOUND (the store holds no such device); the store's read errors.
  */
 MUTUAL_EXTERN int mutual_device_display_name(const char **out, mutual_store *store, const char *device_id);
+
+/* ------------------------------------------------------------ coordinators */
+
+/*
+ * Coordinators manage the group's membership. The device that created the
+ * group is one; a coordinator can make another device a coordinator or take
+ * the role back. Whether a role event counts is decided from the role
+ * events alone, the same on every device that holds them, whatever order
+ * they arrived in (docs/membership.md, "Coordinators", gives the rules).
+ */
+
+/** mutual_coordinator_revoke()'s cut: the last event of the device this store holds. */
+#define MUTUAL_CUT_HELD UINT64_MAX
+
+/**
+ * Make the device `device` (a key, as mutual_device_resolve() gives) a
+ * coordinator: a signed `mutual.role.grant` of this device.
+ * Errors: MUTUAL_EINVALID (no store or device), MUTUAL_EPERM (this device is
+ * not a coordinator), MUTUAL_ENOTFOUND (the store holds no such device),
+ * MUTUAL_EEXISTS (it is a coordinator already), MUTUAL_EFORK; the store's
+ * read/write errors.
+ */
+MUTUAL_EXTERN int mutual_coordinator_grant(mutual_event_id *out, mutual_store *store,
+	const uint8_t device[MUTUAL_KEY_SIZE]);
+
+/**
+ * Take the coordinator role back from `device` (this device's own, to step
+ * down): a signed `mutual.role.revoke` naming a cut, the last of that
+ * device's events whose role actions stay valid; its role actions after
+ * the cut never count, on any device, whatever it had seen. `cut` is a seq
+ * of that device this store holds, or MUTUAL_CUT_HELD for the last one.
+ * Refused when it would leave the group with no coordinator.
+ * Errors: MUTUAL_EINVALID (no store or device, a cut past what this store
+ * holds, or no coordinator would be left), MUTUAL_EPERM (this device is not a
+ * coordinator), MUTUAL_ENOTFOUND (`device` is not a coordinator),
+ * MUTUAL_EFORK; the store's read/write errors.
+ */
+MUTUAL_EXTERN int mutual_coordinator_revoke(mutual_event_id *out, mutual_store *store,
+	const uint8_t device[MUTUAL_KEY_SIZE], uint64_t cut);
+
+/**
+ * 1 if `device` is a coordinator in what this store holds, 0 if not.
+ * Errors: MUTUAL_EINVALID (no store or device); the store's read errors.
+ */
+MUTUAL_EXTERN int mutual_is_coordinator(mutual_store *store, const uint8_t device[MUTUAL_KEY_SIZE]);
+
+/** Called once per coordinator with its id (64 hex); non-zero stops (and is returned). */
+typedef int (*mutual_coordinator_cb)(const char *device_id, void *payload);
+
+/**
+ * Call `cb` for every coordinator, ordered by id.
+ * Errors: MUTUAL_EINVALID (no store or callback), the callback's non-zero
+ * value; the store's read errors.
+ */
+MUTUAL_EXTERN int mutual_coordinator_foreach(mutual_store *store, mutual_coordinator_cb cb, void *payload);
+
+/** A role event and whether it counts. Borrowed: valid during the callback only. */
+typedef struct mutual_role_action {
+	mutual_event_id id;  /* the event */
+	const char *action;  /* "found", "grant" or "revoke" */
+	const char *target;  /* 64 hex: the device it makes or unmakes a coordinator */
+	uint64_t cut;        /* a revoke's cut; 0 otherwise */
+	int in_force;        /* 1 if it counts */
+	const char *refused; /* why it does not, one line; NULL when it counts */
+} mutual_role_action;
+
+typedef int (*mutual_role_action_cb)(const mutual_role_action *action, void *payload);
+
+/**
+ * Call `cb` for every role event the store holds (the group's creation
+ * included), by writer and seq, with whether it counts and why not.
+ * Errors: MUTUAL_EINVALID (no store or callback), the callback's non-zero
+ * value; the store's read errors.
+ */
+MUTUAL_EXTERN int mutual_role_action_foreach(mutual_store *store, mutual_role_action_cb cb, void *payload);
 
 /* ------------------------------------------------------------------ verify */
 

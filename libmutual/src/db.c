@@ -206,7 +206,16 @@ static const char schema_v4[] =
 	"  id TEXT NOT NULL, PRIMARY KEY(kind, field, sort, value, id)) WITHOUT ROWID;"
 	"INSERT OR REPLACE INTO meta(key, value) VALUES('rebuild', x'01');";
 
-static const char *const migrations[] = { schema_v2, schema_v3, schema_v4 };
+/* The coordinators' role events and the set they resolve to (roles.c,
+ * db_roles.c), derived from the events: the store rebuilds to fill them. */
+static const char schema_v5[] =
+	"CREATE TABLE role_events(device BLOB NOT NULL, seq INTEGER NOT NULL, action INTEGER NOT NULL,"
+	"  target BLOB NOT NULL, cut INTEGER NOT NULL, saw BLOB NOT NULL, status INTEGER NOT NULL,"
+	"  PRIMARY KEY(device, seq)) WITHOUT ROWID;"
+	"CREATE TABLE coordinators(device BLOB PRIMARY KEY) WITHOUT ROWID;"
+	"INSERT OR REPLACE INTO meta(key, value) VALUES('rebuild', x'01');";
+
+static const char *const migrations[] = { schema_v2, schema_v3, schema_v4, schema_v5 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == MUTUAL_SCHEMA_VERSION - 1,
 	"one migration per schema version after the first");
 

@@ -13,7 +13,7 @@
 #include "common.h"
 #include "event.h"
 
-#define MUTUAL_SCHEMA_VERSION 4
+#define MUTUAL_SCHEMA_VERSION 5
 #define MUTUAL_DB_FILE "mutual.db"
 
 typedef struct mutual_db mutual_db;
@@ -284,6 +284,29 @@ int mutual__db_state_rows(mutual_db *db, mutual_db_digest_cb cb, void *payload);
  * vectors, history, counters) and set every app projection back to its
  * start, so it replays (inside a write transaction). */
 int mutual__db_state_clear(mutual_db *db);
+/* The coordinators' role events (db_roles.c; roles.c decides what they
+ * mean): one row per role event applied, with its writer's seen vector
+ * and its status (0 in force, else why not: roles.h). */
+typedef struct {
+	const uint8_t *device; /* MUTUAL_KEY_SIZE bytes, the writer */
+	uint64_t seq;
+	int action;            /* MUTUAL_ROLE_* (roles.h) */
+	const uint8_t *target; /* MUTUAL_KEY_SIZE bytes */
+	uint64_t cut;          /* a revoke's cut; 0 otherwise */
+	const uint8_t *saw;    /* the writer's seen vector, saw_n entries */
+	size_t saw_n;
+	int status;
+} mutual_db_role_row;
+typedef int (*mutual_db_role_cb)(const mutual_db_role_row *row, void *payload);
+typedef int (*mutual_db_key_cb)(const uint8_t key[MUTUAL_KEY_SIZE], void *payload);
+int mutual__db_role_add(mutual_db *db, const mutual_db_role_row *row);
+/* Every role event, by (device, seq); borrowed for the callback. */
+int mutual__db_role_rows(mutual_db *db, mutual_db_role_cb cb, void *payload);
+int mutual__db_role_status_set(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq, int status);
+/* The coordinators: replaced whole by `keys` (n sorted keys), read by key. */
+int mutual__db_coordinators_set(mutual_db *db, const uint8_t *keys, size_t n);
+int mutual__db_coordinator_rows(mutual_db *db, mutual_db_key_cb cb, void *payload);
+
 
 /* ------------------------------------------------------- app projections */
 

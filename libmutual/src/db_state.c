@@ -614,8 +614,10 @@ int mutual__db_entity_walk_new(mutual_db_walk **out, mutual_db *db, const mutual
 	int rc;
 
 	*out = NULL;
-	if (walk_sql(&sql, q) < 0)
+	if (walk_sql(&sql, q) < 0) {
+		mutual__buf_free(&sql);
 		return MUTUAL_ERROR;
+	}
 	if (!(w = mutual__calloc(1, sizeof(*w)))) {
 		mutual__buf_free(&sql);
 		return mutual__fail(MUTUAL_ERROR, "out of memory");
@@ -791,6 +793,8 @@ int mutual__db_state_rows(mutual_db *db, mutual_db_digest_cb cb, void *payload)
 		"SELECT kind, id, field, device, seq, hlc, value FROM entity_writes ORDER BY kind, id, field, device, seq",
 		"SELECT key, value FROM counters ORDER BY key",
 		"SELECT device, seq FROM forks ORDER BY device",
+		"SELECT device, seq, status FROM role_events ORDER BY device, seq",
+		"SELECT device FROM coordinators ORDER BY device",
 	};
 	sqlite3_stmt *st = NULL;
 	mutual_buf sql = { 0 };
@@ -829,6 +833,7 @@ int mutual__db_state_clear(mutual_db *db)
 				      "DELETE FROM entity_seen;"
 				      "DELETE FROM entity_history;"
 				      "DELETE FROM counters;"
+				      "DELETE FROM role_events; DELETE FROM coordinators;"
 				      "UPDATE app_projections SET applied_id = 0, pos_hlc = 0, pos_device = x'', pos_seq = 0,"
 				      " forks = -1", NULL, NULL, NULL);
 	return rc == SQLITE_OK ? 0 : mutual__db_fail(db, rc, "cannot rebuild the projections");

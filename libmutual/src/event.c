@@ -244,3 +244,25 @@ int mutual__event_decode(mutual_event_rec *out, const uint8_t *buf, size_t len, 
 	*used = (size_t)(r.p - buf);
 	return 0;
 }
+
+const uint8_t *mutual__frontier_find(const uint8_t *f, size_t n, const uint8_t device[MUTUAL_KEY_SIZE])
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = memcmp(f + mid * MUTUAL_FRONTIER_ENTRY, device, MUTUAL_KEY_SIZE);
+		if (c == 0)
+			return f + mid * MUTUAL_FRONTIER_ENTRY;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+uint64_t mutual__frontier_seq(const uint8_t *f, size_t n, const uint8_t device[MUTUAL_KEY_SIZE])
+{
+	const uint8_t *e = mutual__frontier_find(f, n, device);
+	return e ? mutual__get_u64(e + MUTUAL_KEY_SIZE) : 0;
+}

@@ -45,6 +45,10 @@ int mutual__event_check_type(const char *type, size_t len, int allow_reserved);
 /* 0 if `f` is `n` well-formed frontier entries: ascending unique devices,
  * none equal to `self`, every seq >= 1. */
 int mutual__frontier_check(const uint8_t *f, size_t n, const uint8_t self[MUTUAL_KEY_SIZE]);
+/* The entry for `device` in the `n` sorted entries `f`, or NULL; and its
+ * seq (0 when `device` has none). */
+const uint8_t *mutual__frontier_find(const uint8_t *f, size_t n, const uint8_t device[MUTUAL_KEY_SIZE]);
+uint64_t mutual__frontier_seq(const uint8_t *f, size_t n, const uint8_t device[MUTUAL_KEY_SIZE]);
 
 /* The canonical encoding that is hashed (docs/format.md, "Event hash"). */
 int mutual__event_encode_header(mutual_buf *out, const mutual_event_rec *ev);

@@ -52,36 +52,15 @@
 #include "event.h"
 #include "json.h"
 #include "project.h"
+#include "roles.h"
 #include "store.h"
 
 #define BAD_FIELD_SHOWN 64 /* bytes of a refused field name an error message shows */
 
 /* ------------------------------------------------------------ seen vector */
 
-/* A seen vector: entries device (32) | seq (u64), sorted by device. */
-/* The entry for `device`, or NULL. */
-static const uint8_t *vec_find(const uint8_t *vec, size_t n, const uint8_t device[MUTUAL_KEY_SIZE])
-{
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = memcmp(vec + mid * MUTUAL_FRONTIER_ENTRY, device, MUTUAL_KEY_SIZE);
-		if (c == 0)
-			return vec + mid * MUTUAL_FRONTIER_ENTRY;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-static uint64_t vec_get(const uint8_t *vec, size_t n, const uint8_t device[MUTUAL_KEY_SIZE])
-{
-	const uint8_t *e = vec_find(vec, n, device);
-	return e ? mutual__get_u64(e + MUTUAL_KEY_SIZE) : 0;
-}
-
+/* A seen vector: entries device (32) | seq (u64), sorted by device, as a
+ * frontier (mutual__frontier_find and _seq read one). */
 /* out = max(a, b) entry by entry; both sorted. */
 static int vec_merge(mutual_buf *out, const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
 {
@@ -114,7 +93,7 @@ static int vec_raise(mutual_buf *out, const uint8_t *a, size_t na, const uint8_t
 	out->len = 0;
 	for (size_t i = 0; i < na; i++) {
 		const uint8_t *e = a + i * MUTUAL_FRONTIER_ENTRY;
-		uint64_t seq = mutual__get_u64(e + MUTUAL_KEY_SIZE), other = vec_get(saw, nsaw, e);
+		uint64_t seq = mutual__get_u64(e + MUTUAL_KEY_SIZE), other = mutual__frontier_seq(saw, nsaw, e);
 		mutual__buf_put(out, e, MUTUAL_KEY_SIZE);
 		mutual__buf_put_u64(out, seq > other ? seq : other);
 	}
@@ -178,7 +157,7 @@ static int vec_grew(const mutual_buf *now, const mutual_buf *old)
 	size_t n_now = now->len / MUTUAL_FRONTIER_ENTRY;
 	for (size_t i = 0; i < old->len / MUTUAL_FRONTIER_ENTRY; i++) {
 		const uint8_t *e = old->data + i * MUTUAL_FRONTIER_ENTRY;
-		if (vec_get(now->data, n_now, e) < mutual__get_u64(e + MUTUAL_KEY_SIZE))
+		if (mutual__frontier_seq(now->data, n_now, e) < mutual__get_u64(e + MUTUAL_KEY_SIZE))
 			return 0;
 	}
 	return 1;
@@ -201,7 +180,7 @@ static int apply_field(entity_ctx *x, const char *field, const char *value, size
 	old = x->old.data;
 	old_n = x->old.len / MUTUAL_FRONTIER_ENTRY;
 	/* A device new to the field: what the field's writes saw of it. */
-	if (!vec_find(old, old_n, ev->device)) {
+	if (!mutual__frontier_find(old, old_n, ev->device)) {
 		uint8_t entry[MUTUAL_FRONTIER_ENTRY];
 		uint64_t seen;
 		if ((rc = mutual__db_history_seen(db, kind, id, field, ev->device, &seen)) < 0)
@@ -227,7 +206,7 @@ static int apply_field(entity_ctx *x, const char *field, const char *value, size
 	for (size_t i = 0; i < x->kept.len / MUTUAL_FRONTIER_ENTRY; i++) {
 		const uint8_t *w = x->kept.data + i * MUTUAL_FRONTIER_ENTRY;
 		uint64_t seq = mutual__get_u64(w + MUTUAL_KEY_SIZE);
-		if (vec_get(x->vec.data, n_vec, w) < seq)
+		if (mutual__frontier_seq(x->vec.data, n_vec, w) < seq)
 			continue;
 		if ((rc = mutual__db_field_write_drop(db, kind, id, field, w, seq)) < 0)
 			return rc;
@@ -236,7 +215,7 @@ static int apply_field(entity_ctx *x, const char *field, const char *value, size
 	if (last_arrival_wins()) {
 		if ((rc = mutual__db_field_writes_clear(db, kind, id, field)) < 0)
 			return rc;
-	} else if (vec_get(x->vec.data, n_vec, ev->device) >= ev->seq) {
+	} else if (mutual__frontier_seq(x->vec.data, n_vec, ev->device) >= ev->seq) {
 		/* another write of this field saw this one: it is history */
 		x->settled |= dropped;
 		return 0;
@@ -407,6 +386,19 @@ done:
 	return rc;
 }
 
+/* ------------------------------------------------------------------ roles */
+
+/* roles.c judges a role event in its writer's view: what it had seen. */
+static int apply_role(mutual_store *s, const mutual_event_rec *ev)
+{
+	mutual_buf saw = { 0 };
+	int rc = writer_saw(&saw, ev);
+	if (rc == 0)
+		rc = mutual__roles_apply(s, ev, saw.data, saw.len / MUTUAL_FRONTIER_ENTRY);
+	mutual__buf_free(&saw);
+	return rc;
+}
+
 /* ------------------------------------------------------------------ apply */
 
 static int quarantined(mutual_store *s, const mutual_event_rec *ev)
@@ -437,6 +429,10 @@ int mutual__project_apply(mutual_store *s, const mutual_event_rec *ev)
 		rc = apply_entity(s, ev, 1);
 	else if (ev->type_len == 18 && memcmp(ev->type, "mutual.counter.add", 18) == 0)
 		rc = apply_counter(s, ev);
+	else if ((ev->type_len == 19 && memcmp(ev->type, "mutual.group.create", 19) == 0) ||
+		 (ev->type_len == 17 && memcmp(ev->type, "mutual.role.grant", 17) == 0) ||
+		 (ev->type_len == 18 && memcmp(ev->type, "mutual.role.revoke", 18) == 0))
+		rc = apply_role(s, ev);
 	else
 		return 0;
 	if (rc == 0)

@@ -29,6 +29,7 @@
 #include "json.h"
 #include "names.h"
 #include "project.h"
+#include "roles.h"
 #include "store.h"
 
 #define DEVICE_KEY_HEADER "mutual-device-key 1\n"
@@ -405,11 +406,11 @@ static void remove_tree_shallow(const char *dir)
 
 /* Build a store for `inv`'s group in `dir`, announcing this device with
  * an event of `first_type` whose payload is made by the caller. */
-static int make_store(mutual_store **out, const char *dir, const mutual_invite *inv,
+static int make_store(mutual_store **out, const char *dir, mutual_invite *inv,
 	const char *device_name, int founder)
 {
 	char tmp[4096], host[256];
-	uint8_t seed[MUTUAL_SEED_SIZE], pk[MUTUAL_KEY_SIZE], sk[MUTUAL_SECRET_SIZE];
+	uint8_t seed[MUTUAL_SEED_SIZE], pk[MUTUAL_KEY_SIZE], sk[MUTUAL_SECRET_SIZE], salt[MUTUAL_GROUP_SALT_SIZE];
 	mutual_buf text = { 0 }, payload = { 0 };
 	mutual_db *db = NULL;
 	mutual_store *s = NULL;
@@ -445,6 +446,12 @@ static int make_store(mutual_store **out, const char *dir, const mutual_invite *
 	mutual__random(seed, sizeof(seed));
 	if ((rc = mutual__sign_keypair(pk, sk, seed)) < 0)
 		goto fail;
+	/* A founder's key and a salt give the group id, so its creation
+	 * proves it founded the group (roles.c NOTES 1). */
+	if (founder) {
+		mutual__random(salt, sizeof(salt));
+		mutual__group_id_bind(inv->group_id, pk, salt);
+	}
 	rc = mutual__buf_printf(&text, DEVICE_KEY_HEADER);
 	if (rc == 0) {
 		char hex[MUTUAL_SEED_HEX_SIZE];
@@ -498,10 +505,12 @@ static int make_store(mutual_store **out, const char *dir, const mutual_invite *
 		goto fail_placed;
 	rc = mutual__buf_put_u8(&payload, '{');
 	if (founder) {
+		char hex[2 * MUTUAL_GROUP_SALT_SIZE + 1];
+		mutual__hex(hex, salt, sizeof(salt));
 		rc = rc ? rc : mutual__json_put_string(&payload, "group");
 		rc = rc ? rc : mutual__buf_put_u8(&payload, ':');
 		rc = rc ? rc : mutual__json_put_string(&payload, inv->name);
-		rc = rc ? rc : mutual__buf_put_u8(&payload, ',');
+		rc = rc ? rc : mutual__buf_printf(&payload, ",\"salt\":\"%s\",", hex);
 	} else {
 		char hex[MUTUAL_KEY_HEX_SIZE];
 		mutual__hex(hex, inv->inviter, MUTUAL_KEY_SIZE);
@@ -560,8 +569,7 @@ int mutual_store_create(mutual_store **out, const char *dir, const char *group_n
 		return rc;
 	if ((rc = mutual__crypto_init()) < 0)
 		return rc;
-	memset(&inv, 0, sizeof(inv));
-	mutual__random(inv.group_id, sizeof(inv.group_id));
+	memset(&inv, 0, sizeof(inv)); /* the group id comes from the founder's key (make_store) */
 	mutual__random(inv.group_key, sizeof(inv.group_key));
 	inv.key_id = 1;
 	strcpy(inv.name, group_name);

@@ -954,6 +954,56 @@ class TestConcurrency(CliTestCase):
         self.assertIn("%d events" % (1 + writers * count), r.stdout)
 
 
+class TestCoordinators(CliTestCase):
+    """The group's coordinators from the command line: the founder, a grant
+    carried by a stick, a refusal with exit 6, stepping down, --json."""
+
+    def sync(self, store, stick):
+        self.assertOk(run("sync", stick, store=store))
+
+    def test_grant_revoke_and_status(self):
+        office, laptop, stick = self.path("office"), self.path("laptop"), self.path("stick")
+        os.mkdir(stick)
+        self.init(office, device="office")
+        invite = self.path("invite")
+        self.assertOk(run("invite", "--out", invite, store=office))
+        self.assertOk(run("join", invite, "--device", "laptop", store=laptop))
+        for s in (office, laptop, office):
+            self.sync(s, stick)
+        r = self.assertOk(run("status", store=office))
+        self.assertIn("single coordinator", r.stdout)
+        st = self.status_json(laptop)
+        self.assertEqual([c["shown"] for c in st["coordinators"]], ["office"])
+        self.assertTrue(st["single_coordinator"])
+
+        r = run("coordinator", "grant", "office", store=laptop)
+        self.assertOneLineError(r, status=6)
+        self.assertIn("not a coordinator", r.stderr)
+        r = self.assertOk(run("coordinator", "grant", "laptop", store=office))
+        self.assertIn("laptop is now a coordinator", r.stdout)
+        for s in (office, laptop):
+            self.sync(s, stick)
+        st = self.status_json(laptop)
+        self.assertEqual(sorted(c["shown"] for c in st["coordinators"]), ["laptop", "office"])
+        self.assertFalse(st["single_coordinator"])
+        self.assertNotIn("single coordinator", self.assertOk(run("status", store=laptop)).stdout)
+
+        # The office PC steps down; its later grants would not count.
+        self.assertOneLineError(run("coordinator", "revoke", "laptop", "--after", "99", store=office))
+        self.assertOk(run("coordinator", "revoke", "office", store=office))
+        for s in (office, laptop):
+            self.sync(s, stick)
+        out = json.loads(self.assertOk(run("coordinators", "--all", "--json", store=laptop)).stdout)
+        self.assertEqual([c["shown"] for c in out["coordinators"]], ["laptop"])
+        self.assertEqual([e["action"] for e in out["role_events"]].count("revoke"), 1)
+        self.assertTrue(all(e["in_force"] and e["refused"] is None for e in out["role_events"]))
+        text = self.assertOk(run("coordinators", "--all", store=laptop)).stdout
+        self.assertIn("founded  office", text)
+        self.assertIn("revoke   office -> office after seq", text)
+        self.assertOneLineError(run("coordinator", "revoke", "laptop", store=laptop))  # the last one
+        self.assertEqual(run("coordinator", "frobnicate", "x", store=laptop).returncode, 2)
+
+
 class TestHelpAndVersion(CliTestCase):
 
     def test_help(self):

@@ -39,7 +39,8 @@ ID_RE = re.compile(r"^([0-9a-f]{64}):([1-9][0-9]*)$")
 HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 REBUILT_RE = re.compile(r"^rebuilt: ([0-9]+) events applied\n$")
 
-PROJECTED_TYPES = ("mutual.entity.put", "mutual.entity.del", "mutual.counter.add")
+PROJECTED_TYPES = ("mutual.entity.put", "mutual.entity.del", "mutual.counter.add", "mutual.group.create",
+                   "mutual.role.grant", "mutual.role.revoke")
 NAME_MAX = 200  # MUTUAL_NAME_MAX
 
 
@@ -739,9 +740,9 @@ class TestRebuild(StateTestCase):
         self.assertOk(run("verify", store=a))
 
     def test_a_schema_1_store_is_upgraded_and_rebuilt_once(self):
-        # Schema 1 is schema 4 without the pending-event tables, the entity
-        # history, app_projections.pending, device_sync_bytes and the
-        # resolved entities and entity_values; its
+        # Schema 1 is schema 5 without the pending-event tables, the entity
+        # history, app_projections.pending, device_sync_bytes, the
+        # resolved entities and entity_values, and the role tables; its
         # entity_seen rows hold full vectors. Take a store back to it, as a
         # store written by an earlier release is, and open it with this one.
         a, b = self.make_history()
@@ -753,6 +754,7 @@ class TestRebuild(StateTestCase):
                 "DROP TABLE event_waiting; DROP TABLE event_held_back; DROP TABLE held_back_causes;"
                 "DROP TABLE entity_history; ALTER TABLE app_projections DROP COLUMN pending;"
                 "DROP TABLE device_sync_bytes; DROP TABLE entity_values; DROP TABLE entities;"
+                "DROP TABLE role_events; DROP TABLE coordinators;"
                 "DELETE FROM entity_writes; PRAGMA user_version=1;")
             con.commit()
         finally:
@@ -765,11 +767,13 @@ class TestRebuild(StateTestCase):
             rebuild_left = con.execute("SELECT count(*) FROM meta WHERE key = 'rebuild'").fetchone()[0]
             history = con.execute("SELECT count(*) FROM entity_history").fetchone()[0]
             resolved = con.execute("SELECT count(*) FROM entities").fetchone()[0]
+            founded = con.execute("SELECT count(*) FROM role_events WHERE status = 0").fetchone()[0]
         finally:
             con.close()
-        self.assertEqual((version, rebuild_left), (4, 0))
+        self.assertEqual((version, rebuild_left), (5, 0))
         self.assertGreater(history, 0)
         self.assertGreater(resolved, 0)
+        self.assertEqual(founded, 1)  # the group's creation, judged again
         self.assertOk(run("verify", store=a))
         self.assertEqual(self.snapshot(b), before)
 

@@ -34,6 +34,7 @@ Usage: /usr/bin/python3 tests/library/test_vectors.py [VECTOR_FILE] [--envelope 
 import hashlib
 import importlib.util
 import os
+import re
 import struct
 import sys
 import unittest
@@ -464,6 +465,21 @@ class EnvelopeVectorsNewer(unittest.TestCase):
                         "docs/format.md does not quote %s verbatim in the fenced block right "
                         "after the marker %r: copy the file's content into it again"
                         % (os.path.relpath(ENVELOPE_FILE, ROOT), ENVELOPE_MARKER))
+
+
+class GroupIdVector(unittest.TestCase):
+    """docs/format.md, "Group id": the example group id, recomputed here
+    with hashlib from the description alone (test_roles.c checks
+    mutual__group_id_bind against the same bytes)."""
+
+    def test_example(self):
+        with open(DOCS, encoding="utf-8") as f:
+            text = f.read()
+        m = re.search(r"salt `00 01 \.\. 0f` give the group id `([0-9a-f]{32})`", text)
+        self.assertIsNotNone(m, "docs/format.md lost its group id example")
+        want = hashlib.blake2b(b"mutual.group.v1\n" + bytes(range(32)) + bytes(range(16)),
+                               digest_size=32).digest()[:16]
+        self.assertEqual(m.group(1), want.hex())
 
 
 if __name__ == "__main__":

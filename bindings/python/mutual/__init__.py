@@ -25,7 +25,7 @@ from . import _lib as C
 from ._lib import lib
 
 __all__ = ["Store", "Batch", "Event", "Entity", "Write", "SyncStats", "Progress", "Error", "NotFound", "Exists", "Invalid", "ReadOnly",
-           "Busy", "Corrupt", "VerifyFailed", "NewerVersion", "Refused", "Cancelled", "Forked", "version"]
+           "Busy", "Corrupt", "VerifyFailed", "NewerVersion", "Refused", "Cancelled", "Forked", "NotAllowed", "version"]
 
 
 class Error(Exception):
@@ -47,6 +47,7 @@ class VerifyFailed(Error): pass      # noqa: E701  MUTUAL_EVERIFY
 class NewerVersion(Error): pass      # noqa: E701  MUTUAL_EVERSION
 class Cancelled(Error): pass         # noqa: E701  MUTUAL_ECANCELLED
 class Forked(Error): pass            # noqa: E701  MUTUAL_EFORK
+class NotAllowed(Error): pass        # noqa: E701  MUTUAL_EPERM (this device is not a coordinator)
 
 
 class Refused(Error):
@@ -58,7 +59,7 @@ class Refused(Error):
 
 
 _ERRORS = {-3: NotFound, -4: Exists, -5: Invalid, -6: ReadOnly, -7: Busy, -8: Corrupt, -9: VerifyFailed,
-           -10: NewerVersion, -12: Cancelled, -13: Forked}
+           -10: NewerVersion, -12: Cancelled, -13: Forked, -14: NotAllowed}
 
 
 def _message() -> str:
@@ -392,6 +393,59 @@ class Store:
         _check(lib.mutual_device_foreach(self._handle, C.DEVICE_CB(each), None))
         for d in found:
             d["shown"] = self.device_shown(d["id"])
+        return found
+
+    # -- coordinators ----------------------------------------------------------
+
+    def _device_key(self, device: str):
+        key = (ctypes.c_uint8 * C.KEY_SIZE)()
+        _check(lib.mutual_device_resolve(key, self._handle, _b(device)))
+        return key
+
+    def coordinators(self) -> List[str]:
+        """The coordinators' ids (64 hex), ordered by id."""
+        found: List[str] = []
+
+        def each(device_id, payload):
+            found.append(_s(device_id))
+            return 0
+
+        _check(lib.mutual_coordinator_foreach(self._handle, C.COORDINATOR_CB(each), None))
+        return found
+
+    def is_coordinator(self, device: str) -> bool:
+        """Whether `device` (a name, an id prefix or a display form) is a coordinator."""
+        return _check(lib.mutual_is_coordinator(self._handle, self._device_key(device))) == 1
+
+    def grant_coordinator(self, device: str) -> str:
+        """Make `device` a coordinator (this device must be one: NotAllowed
+        otherwise); returns the event's id."""
+        eid = C.EventId()
+        _check(lib.mutual_coordinator_grant(ctypes.byref(eid), self._handle, self._device_key(device)))
+        return _format_id(eid)
+
+    def revoke_coordinator(self, device: str, after: Optional[int] = None) -> str:
+        """Take the role back from `device` (this device's own, to step down).
+        Its role actions after its event `after` (default: the last this
+        store holds) never count. Returns the event's id."""
+        eid = C.EventId()
+        cut = C.CUT_HELD if after is None else after
+        _check(lib.mutual_coordinator_revoke(ctypes.byref(eid), self._handle, self._device_key(device), cut))
+        return _format_id(eid)
+
+    def role_actions(self) -> List[Dict[str, Any]]:
+        """Every role event held (the group's founding too), by writer and
+        seq: id, action ("found", "grant", "revoke"), target, cut, in_force,
+        and refused (why it does not count, or None)."""
+        found: List[Dict[str, Any]] = []
+
+        def each(a, payload):
+            r = a.contents
+            found.append({"id": _format_id(r.id), "action": _s(r.action), "target": _s(r.target), "cut": r.cut,
+                          "in_force": bool(r.in_force), "refused": _s(r.refused) if r.refused else None})
+            return 0
+
+        _check(lib.mutual_role_action_foreach(self._handle, C.ROLE_ACTION_CB(each), None))
         return found
 
     def device_shown(self, device_id: str) -> str:

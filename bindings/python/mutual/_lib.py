@@ -48,6 +48,16 @@ REFUSAL_CB = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_v
 DEVICE_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(DeviceInfo), ctypes.c_void_p)
 
 
+class RoleAction(ctypes.Structure):
+    _fields_ = [("id", EventId), ("action", ctypes.c_char_p), ("target", ctypes.c_char_p), ("cut", ctypes.c_uint64),
+                ("in_force", ctypes.c_int), ("refused", ctypes.c_char_p)]
+
+
+CUT_HELD = 2 ** 64 - 1  # MUTUAL_CUT_HELD
+COORDINATOR_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+ROLE_ACTION_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(RoleAction), ctypes.c_void_p)
+
+
 class SyncOptions(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint), ("progress", PROGRESS_CB), ("progress_payload", ctypes.c_void_p),
                 ("refusal", REFUSAL_CB), ("refusal_payload", ctypes.c_void_p)]
@@ -149,6 +159,11 @@ PROTOTYPES = {
     "mutual_iter_free": (None, [P]),
     "mutual_device_foreach": (I, [P, DEVICE_CB, P]),
     "mutual_device_resolve": (I, [ctypes.c_uint8 * KEY_SIZE, P, S]),
+    "mutual_coordinator_grant": (I, [ctypes.POINTER(EventId), P, ctypes.c_uint8 * KEY_SIZE]),
+    "mutual_coordinator_revoke": (I, [ctypes.POINTER(EventId), P, ctypes.c_uint8 * KEY_SIZE, ctypes.c_uint64]),
+    "mutual_is_coordinator": (I, [P, ctypes.c_uint8 * KEY_SIZE]),
+    "mutual_coordinator_foreach": (I, [P, COORDINATOR_CB, P]),
+    "mutual_role_action_foreach": (I, [P, ROLE_ACTION_CB, P]),
     "mutual_device_display_name": (I, [ctypes.POINTER(S), P, S]),
     "mutual_verify": (I, [ctypes.POINTER(VerifyResult), P]),
     "mutual_entity_put": (I, [ctypes.POINTER(EventId), P, S, S, S]),

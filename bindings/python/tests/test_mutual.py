@@ -448,5 +448,38 @@ class TestEntities(Base):
         self.assertRaises(ValueError, next, suspended)
         self.assertRaises(StopIteration, next, suspended)
 
+class TestCoordinators(Base):
+    def test_grant_revoke_and_refusals(self):
+        a = mutual.Store.create(self.path("a"), group="Food pantry", device="office")
+        self.addCleanup(a.close)
+        b = mutual.Store.join(self.path("b"), a.invite(), device="laptop")
+        self.addCleanup(b.close)
+        stick = self.path("stick")
+        os.mkdir(stick)
+        for s in (a, b, a):
+            s.sync(stick)
+        self.assertEqual(a.coordinators(), [a.device_id])
+        self.assertTrue(b.is_coordinator("office"))
+        with self.assertRaises(mutual.NotAllowed):
+            b.grant_coordinator("office")
+        eid = a.grant_coordinator("laptop")
+        self.assertTrue(eid.startswith(a.device_id + ":"))
+        with self.assertRaises(mutual.Exists):
+            a.grant_coordinator("laptop")
+        for s in (a, b):
+            s.sync(stick)
+        self.assertEqual(sorted(b.coordinators()), sorted([a.device_id, b.device_id]))
+        b.revoke_coordinator("office")
+        with self.assertRaises(mutual.Invalid):  # the last coordinator
+            b.revoke_coordinator("laptop")
+        for s in (b, a):
+            s.sync(stick)
+        self.assertEqual(a.coordinators(), [b.device_id])
+        actions = a.role_actions()
+        self.assertEqual([x["action"] for x in actions if x["in_force"]].count("revoke"), 1)
+        self.assertEqual(sorted(x["action"] for x in actions), ["found", "grant", "revoke"])
+        self.assertTrue(all(x["refused"] is None for x in actions))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,130 @@
+/*
+ * db_roles.c - the coordinators' role events and what they resolve to, in
+ * SQLite: `role_events` keeps every role event applied (its writer's seen
+ * vector too, so its view can be judged again) with its status, and
+ * `coordinators` the set they resolve to. roles.c decides both; this file
+ * stores and reads them. Role events are few (a handful per coordinator),
+ * so the statements are prepared per call.
+ */
+#include <string.h>
+
+#include "db_sqlite.h"
+
+#define ROLE_WRITE "cannot apply a role event"
+#define ROLE_READ "cannot read the group's roles"
+
+int mutual__db_role_add(mutual_db *db, const mutual_db_role_row *row)
+{
+	WRITING_OR_FAIL(db);
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db->db, "INSERT OR IGNORE INTO role_events(device, seq, action, target, cut, saw, status)"
+		" VALUES(?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return mutual__db_fail(db, rc, ROLE_WRITE);
+	sqlite3_bind_blob(st, 1, row->device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)row->seq);
+	sqlite3_bind_int(st, 3, row->action);
+	sqlite3_bind_blob(st, 4, row->target, MUTUAL_KEY_SIZE, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)row->cut);
+	sqlite3_bind_blob(st, 6, row->saw_n ? (const void *)row->saw : "", (int)(row->saw_n * MUTUAL_FRONTIER_ENTRY),
+		SQLITE_STATIC);
+	sqlite3_bind_int(st, 7, row->status);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : mutual__db_fail(db, rc, ROLE_WRITE);
+}
+
+int mutual__db_role_rows(mutual_db *db, mutual_db_role_cb cb, void *payload)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db->db, "SELECT device, seq, action, target, cut, saw, status FROM role_events"
+		" ORDER BY device, seq", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return mutual__db_fail(db, rc, ROLE_READ);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		mutual_db_role_row row;
+		int stop;
+		size_t saw_bytes = (size_t)sqlite3_column_bytes(st, 5);
+		if (sqlite3_column_bytes(st, 0) != MUTUAL_KEY_SIZE || sqlite3_column_bytes(st, 3) != MUTUAL_KEY_SIZE ||
+		    saw_bytes % MUTUAL_FRONTIER_ENTRY) {
+			sqlite3_finalize(st);
+			return mutual__fail(MUTUAL_ECORRUPT, "a role event row is damaged: run mutual rebuild");
+		}
+		row.device = sqlite3_column_blob(st, 0);
+		row.seq = (uint64_t)sqlite3_column_int64(st, 1);
+		row.action = sqlite3_column_int(st, 2);
+		row.target = sqlite3_column_blob(st, 3);
+		row.cut = (uint64_t)sqlite3_column_int64(st, 4);
+		row.saw = saw_bytes ? sqlite3_column_blob(st, 5) : NULL;
+		row.saw_n = saw_bytes / MUTUAL_FRONTIER_ENTRY;
+		row.status = sqlite3_column_int(st, 6);
+		if (saw_bytes && !row.saw) {
+			sqlite3_finalize(st);
+			return mutual__fail(MUTUAL_ERROR, "out of memory");
+		}
+		if ((stop = cb(&row, payload)) != 0) {
+			sqlite3_finalize(st);
+			return stop;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : mutual__db_fail(db, rc, ROLE_READ);
+}
+
+int mutual__db_role_status_set(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t seq, int status)
+{
+	WRITING_OR_FAIL(db);
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db->db, "UPDATE role_events SET status = ? WHERE device = ? AND seq = ? AND status != ?",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return mutual__db_fail(db, rc, ROLE_WRITE);
+	sqlite3_bind_int(st, 1, status);
+	sqlite3_bind_blob(st, 2, device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+	sqlite3_bind_int(st, 4, status);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : mutual__db_fail(db, rc, ROLE_WRITE);
+}
+
+int mutual__db_coordinators_set(mutual_db *db, const uint8_t *keys, size_t n)
+{
+	WRITING_OR_FAIL(db);
+	sqlite3_stmt *st;
+	int rc = sqlite3_exec(db->db, "DELETE FROM coordinators", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return mutual__db_fail(db, rc, ROLE_WRITE);
+	if ((rc = sqlite3_prepare_v2(db->db, "INSERT OR IGNORE INTO coordinators(device) VALUES(?)", -1, &st, NULL)) !=
+	    SQLITE_OK)
+		return mutual__db_fail(db, rc, ROLE_WRITE);
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_bind_blob(st, 1, keys + i * MUTUAL_KEY_SIZE, MUTUAL_KEY_SIZE, SQLITE_STATIC);
+		if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+			sqlite3_finalize(st);
+			return mutual__db_fail(db, rc, ROLE_WRITE);
+		}
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int mutual__db_coordinator_rows(mutual_db *db, mutual_db_key_cb cb, void *payload)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db->db, "SELECT device FROM coordinators ORDER BY device", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return mutual__db_fail(db, rc, ROLE_READ);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int stop;
+		if (sqlite3_column_bytes(st, 0) != MUTUAL_KEY_SIZE)
+			continue;
+		if ((stop = cb(sqlite3_column_blob(st, 0), payload)) != 0) {
+			sqlite3_finalize(st);
+			return stop;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : mutual__db_fail(db, rc, ROLE_READ);
+}
