@@ -76,7 +76,7 @@ enum mutual_status {
 	MUTUAL_EREFUSED = -11,  /* a sync completed but refused some device logs */
 	MUTUAL_ECANCELLED = -12, /* cancelled by a callback; nothing is half done */
 	MUTUAL_EFORK = -13,     /* this device's key wrote two logs: run mutual_store_recover() */
-	MUTUAL_EPERM = -14,     /* this device may not do that: it is not a coordinator */
+	MUTUAL_EPERM = -14,     /* this device may not do that: it is not a coordinator, or it was removed */
 	MUTUAL_ITEROVER = -31   /* an iterator has no more items (not an error) */
 };
 
@@ -303,6 +303,13 @@ MUTUAL_EXTERN const char *mutual_event_device_name(const mutual_event *ev);
  * Errors: none (returns 0 or 1).
  */
 MUTUAL_EXTERN int mutual_event_quarantined(const mutual_event *ev);
+/**
+ * 1 if the event is refused: a coordinator removed its device
+ * (mutual_device_remove()) and it comes after the removal's cut. A refused
+ * event is kept and forwarded as evidence, shown, and never applied.
+ * Errors: none (returns 0 or 1).
+ */
+MUTUAL_EXTERN int mutual_event_refused(const mutual_event *ev);
 
 /** mutual_event_pending(): why a held event is not applied yet. */
 enum {
@@ -378,6 +385,8 @@ typedef struct mutual_device_info {
 	uint64_t head_seq;    /* its highest seq held (gapless: == events) */
 	int is_self;          /* 1 for this store's own device */
 	uint64_t fork_seq;    /* 0, or the seq from which its events are quarantined */
+	int removed;          /* 1 if a coordinator removed it from the group */
+	uint64_t removed_cut; /* then: its last event that counts; those after it are refused */
 } mutual_device_info;
 
 /** Called once per device; return non-zero to stop (that value is returned). */
@@ -498,6 +507,29 @@ typedef int (*mutual_role_action_cb)(const mutual_role_action *action, void *pay
  * value; the store's read errors.
  */
 MUTUAL_EXTERN int mutual_role_action_foreach(mutual_store *store, mutual_role_action_cb cb, void *payload);
+
+/* ---------------------------------------------------------------- removal */
+
+/**
+ * Remove `device` from the group (a lost or stolen laptop, a volunteer who
+ * left): a signed `mutual.device.remove` naming a cut, the last event of
+ * that device that stays valid, by seq and hash. Its events after the cut
+ * are refused on every device that knows of the removal (kept and
+ * forwarded as evidence, shown by mutual_event_refused(), never applied),
+ * and it is no coordinator any more, for good. `cut` is a seq of that
+ * device this store holds, or MUTUAL_CUT_HELD for the last one; removing it
+ * again with a later cut (after review) lets more of its work count.
+ * Only a coordinator may remove; a device cannot remove itself, and the
+ * group's last coordinator cannot be removed. Sync to tell the group.
+ * (The group key does not rotate yet: docs/membership.md.)
+ * Errors: MUTUAL_EINVALID (no store or device, a cut past what this store
+ * holds, this device itself, or the last coordinator), MUTUAL_EPERM (this
+ * device is not a coordinator), MUTUAL_ENOTFOUND (the store holds no such
+ * device), MUTUAL_EEXISTS (it is removed with that cut already),
+ * MUTUAL_EREADONLY, MUTUAL_EFORK; the store's read/write errors.
+ */
+MUTUAL_EXTERN int mutual_device_remove(mutual_event_id *out, mutual_store *store,
+	const uint8_t device[MUTUAL_KEY_SIZE], uint64_t cut);
 
 /* ------------------------------------------------------------------ verify */
 

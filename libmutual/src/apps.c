@@ -15,10 +15,11 @@
  *     from a cursor before they are read; an event that arrives sorting
  *     before the cursor replays that projection from its start.
  *  2. An app sees the applied events of its types, but not a quarantined
- *     one nor one whose payload breaks the rules for new appends, so every
- *     device applies the same ones.
+ *     one, one a removal refuses, nor one whose payload breaks the rules
+ *     for new appends, so every device applies the same ones.
  *  3. The cursor is the last event applied (its position in the total
- *     order), the highest event id there was, and the count of forks. A
+ *     order), the highest event id there was, and the count of forks (and
+ *     of changes to the removals, roles.c NOTES 7). A
  *     catch-up applies what sorts after the position; it replays (reset,
  *     then every event from the start) when an event stored since sorts
  *     before the position, when the count of forks changed, or when the
@@ -91,7 +92,7 @@ static int matches(const struct mutual_app *a, const mutual_event_rec *ev)
 {
 	size_t n = a->type_prefix ? strlen(a->type_prefix) : 0;
 	int rc;
-	if (ev->quarantined || (n && (ev->type_len < n || memcmp(ev->type, a->type_prefix, n) != 0)))
+	if (ev->quarantined || ev->refused || (n && (ev->type_len < n || memcmp(ev->type, a->type_prefix, n) != 0)))
 		return 0;
 	if ((rc = mutual__json_check_strict(ev->payload, ev->payload_len)) < 0) {
 		if (rc == MUTUAL_ERROR)

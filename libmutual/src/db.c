@@ -215,7 +215,15 @@ static const char schema_v5[] =
 	"CREATE TABLE coordinators(device BLOB PRIMARY KEY) WITHOUT ROWID;"
 	"INSERT OR REPLACE INTO meta(key, value) VALUES('rebuild', x'01');";
 
-static const char *const migrations[] = { schema_v2, schema_v3, schema_v4, schema_v5 };
+/* The removed devices and their cuts (roles.c NOTES 7, db_roles.c): what
+ * the role events resolve to, kept through a rebuild as its input
+ * (project.c NOTES 8); `removals_version` in meta counts their changes,
+ * for the app projections' cursors. */
+static const char schema_v6[] =
+	"CREATE TABLE removals(device BLOB PRIMARY KEY, cut INTEGER NOT NULL) WITHOUT ROWID;"
+	"INSERT OR REPLACE INTO meta(key, value) VALUES('rebuild', x'01');";
+
+static const char *const migrations[] = { schema_v2, schema_v3, schema_v4, schema_v5, schema_v6 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == MUTUAL_SCHEMA_VERSION - 1,
 	"one migration per schema version after the first");
 
@@ -717,6 +725,7 @@ int mutual__db_device_name(mutual_db *db, const uint8_t key[MUTUAL_KEY_SIZE], mu
 
 #define EVENT_COLUMNS "device, seq, hlc, type, payload, digest, prev, frontier, hash, sig"
 #define QUARANTINED_COLUMN ", EXISTS(SELECT 1 FROM forks f WHERE f.device = events.device AND events.seq >= f.seq)"
+#define REFUSED_COLUMN ", EXISTS(SELECT 1 FROM removals r WHERE r.device = events.device AND events.seq > r.cut)"
 #define IS_WAITING "EXISTS(SELECT 1 FROM event_waiting w WHERE w.device = events.device AND w.seq = events.seq)"
 #define IS_HELD_BACK "EXISTS(SELECT 1 FROM event_held_back h WHERE h.device = events.device AND h.seq = events.seq)"
 #define PENDING_COLUMN ", " IS_WAITING " + 2 * " IS_HELD_BACK
@@ -759,6 +768,8 @@ static int row_to_event(mutual_event_rec *ev, sqlite3_stmt *st)
 		ev->quarantined = sqlite3_column_int(st, 10);
 	if (sqlite3_column_count(st) > 11)
 		ev->pending = sqlite3_column_int(st, 11);
+	if (sqlite3_column_count(st) > 12)
+		ev->refused = sqlite3_column_int(st, 12);
 	return 0;
 }
 
@@ -769,7 +780,7 @@ int mutual__db_iter_new(mutual_db_iter **out, mutual_db *db, const mutual_db_fil
 	int rc, i = 1;
 
 	*out = NULL;
-	if (mutual__buf_printf(&sql, "SELECT " EVENT_COLUMNS QUARANTINED_COLUMN PENDING_COLUMN " FROM events WHERE 1") < 0 ||
+	if (mutual__buf_printf(&sql, "SELECT " EVENT_COLUMNS QUARANTINED_COLUMN PENDING_COLUMN REFUSED_COLUMN " FROM events WHERE 1") < 0 ||
 	    (f->applied_only && mutual__buf_printf(&sql, " AND NOT " IS_WAITING " AND NOT " IS_HELD_BACK) < 0) ||
 	    (f->type && mutual__buf_printf(&sql, " AND type = ?") < 0) ||
 	    (f->device && mutual__buf_printf(&sql, " AND device = ?") < 0) ||
@@ -840,7 +851,7 @@ int mutual__db_event_get(mutual_event_rec *ev, mutual_buf *scratch, mutual_db *d
 {
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(db->db,
-		"SELECT " EVENT_COLUMNS QUARANTINED_COLUMN PENDING_COLUMN " FROM events WHERE device = ? AND seq = ?", -1, &st, NULL);
+		"SELECT " EVENT_COLUMNS QUARANTINED_COLUMN PENDING_COLUMN REFUSED_COLUMN " FROM events WHERE device = ? AND seq = ?", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return db_fail(db, rc, "cannot read the event");
 	sqlite3_bind_blob(st, 1, device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
@@ -882,7 +893,8 @@ int mutual__db_devices(mutual_db *db, mutual_db_device_cb cb, void *payload)
 	int rc = sqlite3_prepare_v2(db->db,
 		"SELECT key, name, (SELECT MAX(seq) FROM events WHERE device = key),"
 		" (SELECT COUNT(*) FROM events WHERE device = key),"
-		" (SELECT seq FROM forks WHERE forks.device = key) FROM devices ORDER BY key",
+		" (SELECT seq FROM forks WHERE forks.device = key), (SELECT cut FROM removals WHERE removals.device = key)"
+		" FROM devices ORDER BY key",
 		-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return db_fail(db, rc, "cannot list the devices");
@@ -896,6 +908,8 @@ int mutual__db_devices(mutual_db *db, mutual_db_device_cb cb, void *payload)
 		d.head_seq = (uint64_t)sqlite3_column_int64(st, 2);
 		d.events = (uint64_t)sqlite3_column_int64(st, 3);
 		d.fork_seq = (uint64_t)sqlite3_column_int64(st, 4);
+		d.removed = sqlite3_column_type(st, 5) != SQLITE_NULL;
+		d.removed_cut = (uint64_t)sqlite3_column_int64(st, 5);
 		if (!d.name)
 			d.name = "";
 		if ((stop = cb(&d, payload)) != 0) {

@@ -13,7 +13,7 @@
 #include "common.h"
 #include "event.h"
 
-#define MUTUAL_SCHEMA_VERSION 5
+#define MUTUAL_SCHEMA_VERSION 6
 #define MUTUAL_DB_FILE "mutual.db"
 
 typedef struct mutual_db mutual_db;
@@ -77,6 +77,8 @@ typedef struct {
 	uint64_t head_seq;
 	uint64_t events;
 	uint64_t fork_seq; /* 0 when not forked */
+	int removed;          /* a coordinator removed it: its events after removed_cut are refused */
+	uint64_t removed_cut;
 } mutual_db_device;
 typedef int (*mutual_db_device_cb)(const mutual_db_device *d, void *payload);
 int mutual__db_devices(mutual_db *db, mutual_db_device_cb cb, void *payload);
@@ -306,6 +308,15 @@ int mutual__db_role_status_set(mutual_db *db, const uint8_t device[MUTUAL_KEY_SI
 /* The coordinators: replaced whole by `keys` (n sorted keys), read by key. */
 int mutual__db_coordinators_set(mutual_db *db, const uint8_t *keys, size_t n);
 int mutual__db_coordinator_rows(mutual_db *db, mutual_db_key_cb cb, void *payload);
+/* A removal: the device, and the last of its events that stays valid. */
+#define MUTUAL_REMOVAL_ENTRY (MUTUAL_KEY_SIZE + 8) /* device | cut (u64) */
+/* The removed devices: replaced whole by `entries` (n entries sorted by
+ * device, as roles.c resolves them), read by device; _get gives one device's cut
+ * (MUTUAL_ENOTFOUND when it was not removed). */
+typedef int (*mutual_db_removal_cb)(const uint8_t key[MUTUAL_KEY_SIZE], uint64_t cut, void *payload);
+int mutual__db_removals_set(mutual_db *db, const uint8_t *entries, size_t n);
+int mutual__db_removal_rows(mutual_db *db, mutual_db_removal_cb cb, void *payload);
+int mutual__db_removal_get(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t *cut);
 
 
 /* ------------------------------------------------------- app projections */

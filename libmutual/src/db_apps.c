@@ -108,7 +108,8 @@ int mutual__db_app_log_now(mutual_db *db, int64_t *last_id, int64_t *forks)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(db->db, "SELECT (SELECT COALESCE(MAX(id), 0) FROM events),"
-		" (SELECT COUNT(*) FROM forks)", -1, &st, NULL);
+		" (SELECT COUNT(*) FROM forks) + (SELECT COALESCE(MAX(value), 0) FROM meta WHERE key = 'removals_version')"
+		" * 4294967296", -1, &st, NULL);
 	*last_id = *forks = -1;
 	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		*last_id = sqlite3_column_int64(st, 0);

@@ -128,3 +128,63 @@ int mutual__db_coordinator_rows(mutual_db *db, mutual_db_key_cb cb, void *payloa
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : mutual__db_fail(db, rc, ROLE_READ);
 }
+
+int mutual__db_removals_set(mutual_db *db, const uint8_t *entries, size_t n)
+{
+	WRITING_OR_FAIL(db);
+	sqlite3_stmt *st;
+	int rc = sqlite3_exec(db->db, "DELETE FROM removals; INSERT INTO meta(key, value) VALUES('removals_version', 1)"
+		" ON CONFLICT(key) DO UPDATE SET value = value + 1", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return mutual__db_fail(db, rc, ROLE_WRITE);
+	if ((rc = sqlite3_prepare_v2(db->db, "INSERT OR IGNORE INTO removals(device, cut) VALUES(?, ?)", -1, &st, NULL)) !=
+	    SQLITE_OK)
+		return mutual__db_fail(db, rc, ROLE_WRITE);
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *e = entries + i * MUTUAL_REMOVAL_ENTRY;
+		sqlite3_bind_blob(st, 1, e, MUTUAL_KEY_SIZE, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)mutual__get_u64(e + MUTUAL_KEY_SIZE));
+		if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+			sqlite3_finalize(st);
+			return mutual__db_fail(db, rc, ROLE_WRITE);
+		}
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int mutual__db_removal_rows(mutual_db *db, mutual_db_removal_cb cb, void *payload)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db->db, "SELECT device, cut FROM removals ORDER BY device", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return mutual__db_fail(db, rc, ROLE_READ);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int stop;
+		if (sqlite3_column_bytes(st, 0) != MUTUAL_KEY_SIZE) {
+			sqlite3_finalize(st);
+			return mutual__fail(MUTUAL_ECORRUPT, "a removal row is damaged: run mutual rebuild");
+		}
+		if ((stop = cb(sqlite3_column_blob(st, 0), (uint64_t)sqlite3_column_int64(st, 1), payload)) != 0) {
+			sqlite3_finalize(st);
+			return stop;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : mutual__db_fail(db, rc, ROLE_READ);
+}
+
+int mutual__db_removal_get(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t *cut)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db->db, "SELECT cut FROM removals WHERE device = ?", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return mutual__db_fail(db, rc, ROLE_READ);
+	sqlite3_bind_blob(st, 1, device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*cut = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? MUTUAL_ENOTFOUND : mutual__db_fail(db, rc, ROLE_READ);
+}

@@ -795,6 +795,7 @@ int mutual__db_state_rows(mutual_db *db, mutual_db_digest_cb cb, void *payload)
 		"SELECT device, seq FROM forks ORDER BY device",
 		"SELECT device, seq, status FROM role_events ORDER BY device, seq",
 		"SELECT device FROM coordinators ORDER BY device",
+		"SELECT device, cut FROM removals ORDER BY device",
 	};
 	sqlite3_stmt *st = NULL;
 	mutual_buf sql = { 0 };

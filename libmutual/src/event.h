@@ -37,6 +37,7 @@ typedef struct {
 	uint8_t sig[MUTUAL_SIG_SIZE];
 	int quarantined; /* local knowledge, never encoded: its device forked before it */
 	int pending;     /* local knowledge: 1 waiting for a cause, 2 held back for its clock */
+	int refused;     /* local knowledge: its device was removed, and it is after the cut */
 } mutual_event_rec;
 
 /* 0 if `type` is a valid event type; reserved "mutual." types only if allowed. */

@@ -28,7 +28,7 @@
 struct mutual_event {
 	mutual_event_id id;
 	uint64_t hlc;
-	int quarantined, pending;
+	int quarantined, pending, refused;
 	uint8_t hash[MUTUAL_HASH_SIZE];
 	mutual_buf text; /* type NUL payload NUL device-name NUL */
 	size_t payload_off, name_off, payload_len;
@@ -164,6 +164,7 @@ int mutual__append_locked(mutual_event_id *out_first, mutual_store *s, const mut
 		}
 		memcpy(ev.prev, ev.hash, MUTUAL_HASH_SIZE);
 	}
+	rc = mutual__project_settle(s);
 done:
 	mutual__deliver_free(&d);
 	mutual__buf_free(&frontier);
@@ -186,6 +187,7 @@ int mutual__append_check(const mutual_append_entry *entries, size_t n, int allow
 int mutual__append_write(mutual_event_id *out_first, mutual_store *s, const mutual_append_entry *entries, size_t n)
 {
 	uint64_t fork_seq;
+	uint64_t cut;
 	int rc;
 
 	if (s->readonly)
@@ -196,6 +198,9 @@ int mutual__append_write(mutual_event_id *out_first, mutual_store *s, const mutu
 	if (rc == 0)
 		rc = mutual__fail(MUTUAL_EFORK, "this device's key was used on two machines (its logs part at seq %"
 			PRIu64 "): run 'mutual recover' to go on under a new key", fork_seq);
+	else if (rc == MUTUAL_ENOTFOUND && (rc = mutual__db_removal_get(s->db, s->self, &cut)) == 0)
+		rc = mutual__fail(MUTUAL_EPERM, "a coordinator removed this device from the group (its events after"
+			" seq %" PRIu64 " are refused everywhere): nothing more it writes would count", cut);
 	else if (rc == MUTUAL_ENOTFOUND)
 		rc = mutual__append_locked(out_first, s, entries, n);
 	if (rc == 0)
@@ -241,6 +246,7 @@ static int event_fill(mutual_event *e, const mutual_event_rec *ev, const char *d
 	e->id.seq = ev->seq;
 	e->hlc = ev->hlc;
 	e->quarantined = ev->quarantined;
+	e->refused = ev->refused;
 	e->pending = ev->pending;
 	memcpy(e->hash, ev->hash, MUTUAL_HASH_SIZE);
 	e->payload_off = ev->type_len + 1;
@@ -291,6 +297,11 @@ const char *mutual_event_device_name(const mutual_event *ev)
 int mutual_event_quarantined(const mutual_event *ev)
 {
 	return ev->quarantined;
+}
+
+int mutual_event_refused(const mutual_event *ev)
+{
+	return ev->refused;
 }
 
 int mutual_event_pending(const mutual_event *ev)
@@ -441,6 +452,8 @@ static int device_row(const mutual_db_device *d, void *payload)
 	info.head_seq = d->head_seq;
 	info.is_self = memcmp(d->key, ctx->store->self, MUTUAL_KEY_SIZE) == 0;
 	info.fork_seq = d->fork_seq;
+	info.removed = d->removed;
+	info.removed_cut = d->removed_cut;
 	return ctx->cb(&info, ctx->payload);
 }
 

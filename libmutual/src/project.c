@@ -407,6 +407,13 @@ static int quarantined(mutual_store *s, const mutual_event_rec *ev)
 	return mutual__db_fork_get(s->db, ev->device, &seq, NULL) == 0 && ev->seq >= seq;
 }
 
+/* NOTES 8: its device was removed, and it comes after the cut. */
+static int refused(mutual_store *s, const mutual_event_rec *ev)
+{
+	uint64_t cut;
+	return mutual__db_removal_get(s->db, ev->device, &cut) == 0 && ev->seq > cut;
+}
+
 int mutual__project_apply(mutual_store *s, const mutual_event_rec *ev)
 {
 	int rc = 0;
@@ -423,16 +430,18 @@ int mutual__project_apply(mutual_store *s, const mutual_event_rec *ev)
 		mutual__error_clear();
 		return 0;
 	}
-	if (ev->type_len == 17 && memcmp(ev->type, "mutual.entity.put", 17) == 0)
+	/* Role events first: what they decide never depends on a removal
+	 * (NOTES 8), and one after a cut is kept to be shown as void. */
+	if (mutual__roles_is_role_type(ev->type, ev->type_len))
+		rc = apply_role(s, ev);
+	else if (refused(s, ev))
+		return 0;
+	else if (ev->type_len == 17 && memcmp(ev->type, "mutual.entity.put", 17) == 0)
 		rc = apply_entity(s, ev, 0);
 	else if (ev->type_len == 17 && memcmp(ev->type, "mutual.entity.del", 17) == 0)
 		rc = apply_entity(s, ev, 1);
 	else if (ev->type_len == 18 && memcmp(ev->type, "mutual.counter.add", 18) == 0)
 		rc = apply_counter(s, ev);
-	else if ((ev->type_len == 19 && memcmp(ev->type, "mutual.group.create", 19) == 0) ||
-		 (ev->type_len == 17 && memcmp(ev->type, "mutual.role.grant", 17) == 0) ||
-		 (ev->type_len == 18 && memcmp(ev->type, "mutual.role.revoke", 18) == 0))
-		rc = apply_role(s, ev);
 	else
 		return 0;
 	if (rc == 0)
@@ -442,10 +451,29 @@ int mutual__project_apply(mutual_store *s, const mutual_event_rec *ev)
 
 int mutual__project_rebuild_locked(mutual_store *s)
 {
-	int rc;
-	if ((rc = mutual__db_state_clear(s->db)) < 0)
-		return rc;
-	return mutual__deliver_rebuild(s);
+	/* NOTES 8: a pass refuses what the removals held say; the role events
+	 * it applies decide them again, and no removal holds a role event
+	 * back, so a second pass, if one is needed, settles. */
+	for (int pass = 0; pass < 2; pass++) {
+		int rc;
+		s->rebuilding = 1;
+		if ((rc = mutual__db_state_clear(s->db)) == 0)
+			rc = mutual__deliver_rebuild(s);
+		s->rebuilding = 0;
+		if (rc == 0)
+			rc = mutual__roles_settle(s);
+		if (rc <= 0) {
+			if (rc == 0)
+				s->removals_changed = 0;
+			return rc;
+		}
+	}
+	return mutual__fail(MUTUAL_ERROR, "the removals did not settle after a rebuild (a bug): run mutual rebuild");
+}
+
+int mutual__project_settle(mutual_store *s)
+{
+	return s->removals_changed ? mutual__project_rebuild_locked(s) : 0;
 }
 
 int mutual_rebuild(mutual_store *s)

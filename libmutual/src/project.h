@@ -13,6 +13,9 @@
 int mutual__project_apply(mutual_store *s, const mutual_event_rec *ev);
 /* Empty and re-derive every projection (inside a write transaction). */
 int mutual__project_rebuild_locked(mutual_store *s);
+/* Before a write transaction that applied events commits: rebuild if
+ * what is refused changed (a removal, or its cut moved: NOTES 8). */
+int mutual__project_settle(mutual_store *s);
 /* Bring the registered app projections up to date with the log. */
 int mutual__apps_catch_up(mutual_store *s);
 /* `ev` was applied after events that arrived later: the app projections

@@ -30,9 +30,21 @@
  *  6. Everything is decided again from all role events whenever one is
  *     applied (they are few: MUTUAL_ROLE_EVENTS_MAX per device), so the
  *     result depends only on the events held, not the order they came in.
+ *  7. A removal (mutual.device.remove) of T is a revoke that no later grant
+ *     undoes: T is never a coordinator again, and T's events after the cut
+ *     are refused by every projection (project.c NOTES 8). A revoke or
+ *     removal written by T in the same round as a removal of T that cuts
+ *     it off is void, unless it answers it (it revokes or removes that
+ *     removal's writer, after its cut): so a stolen laptop removing others
+ *     while it is being removed removes nobody, and two coordinators who
+ *     remove each other both stand, as NOTES 4. T's cut is the lowest of
+ *     its applied removals that no other applied removal of T had seen: a
+ *     later removal moves the cut (after review), concurrent ones keep
+ *     the earliest.
  */
 #include "roles.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +78,7 @@ typedef struct {
 	unsigned char *authorised; /* NOTES 2 */
 	unsigned *depth;           /* a revoke's round (NOTES 4) */
 	unsigned char *view;       /* the events of the view being judged */
-	unsigned char *applied;    /* its revokes that apply: 1 (2 while their round is judged) */
+	unsigned char *applied;    /* its revokes that apply: 1 (2 while their round is judged, 3 voided in it) */
 	signed char *memo;         /* grant_in_force in the view, this round: -1 unknown */
 } resolver;
 
@@ -90,9 +102,15 @@ static int grants(const resolver *r, size_t g, const uint8_t *t)
 	return e->action == MUTUAL_ROLE_GRANT && same_key(e->target, t);
 }
 
+/* A revoke or a removal: an event that names a cut (NOTES 3 and 7). */
+static int cuts(int action)
+{
+	return action == MUTUAL_ROLE_REVOKE || action == MUTUAL_ROLE_REMOVE;
+}
+
 static int grant_in_force(resolver *r, size_t g);
 
-/* NOTES 3: 1 if an applied revoke of e's writer cuts e off. */
+/* NOTES 3: 1 if an applied revoke or removal of e's writer cuts e off. */
 static int beyond_cut(resolver *r, size_t e)
 {
 	const mutual_role_event *ev = &r->ev[e];
@@ -101,6 +119,8 @@ static int beyond_cut(resolver *r, size_t e)
 		int regranted = 0;
 		if (!r->view[x] || r->applied[x] != 1 || !same_key(rv->target, ev->device) || rv->cut >= ev->seq)
 			continue;
+		if (rv->action == MUTUAL_ROLE_REMOVE)
+			return 1; /* NOTES 7: no grant brings a removed device back */
 		for (size_t g = 0; g < r->n && !regranted; g++)
 			regranted = g != e && r->view[g] && grants(r, g, ev->device) && in_past(ev, &r->ev[g]) &&
 				    in_past(&r->ev[g], rv) && grant_in_force(r, g);
@@ -137,31 +157,63 @@ static int no_rounds(void)
 #endif
 }
 
-/* Which revokes of the view apply (NOTES 4), into r->applied. */
+/* NOTES 7: 1 if the revoke or removal x of this round is void because a
+ * removal of its writer in the same round cuts it off, and x does not
+ * answer that removal (remove or revoke its writer, after its cut). */
+static int unanswered_removal(const resolver *r, size_t x)
+{
+	const mutual_role_event *e = &r->ev[x];
+	for (size_t y = 0; y < r->n; y++) {
+		const mutual_role_event *rm = &r->ev[y];
+		/* Every candidate of the round counts, voided (3) or not: all are judged before any is applied. */
+		if (y == x || r->applied[y] == 0 || rm->action != MUTUAL_ROLE_REMOVE ||
+		    !same_key(rm->target, e->device) || rm->cut >= e->seq)
+			continue;
+		if (!(same_key(e->target, rm->device) && e->cut < rm->seq))
+			return 1;
+	}
+	return 0;
+}
+
+/* Which revokes and removals of the view apply (NOTES 4 and 7), into r->applied. */
 static void judge_view(resolver *r)
 {
 	unsigned rounds = 0;
 	int at_once = no_rounds();
 	memset(r->applied, 0, r->n);
 	for (size_t x = 0; x < r->n; x++)
-		if (r->view[x] && r->ev[x].action == MUTUAL_ROLE_REVOKE && r->authorised[x] && r->depth[x] + 1 > rounds)
+		if (r->view[x] && cuts(r->ev[x].action) && r->authorised[x] && r->depth[x] + 1 > rounds)
 			rounds = r->depth[x] + 1;
 	for (unsigned k = 0; k < rounds; k++) {
 		/* Judged against earlier rounds only: decide all, then apply all. */
 		memo_reset(r);
 		for (size_t x = 0; x < r->n; x++)
-			if (r->view[x] && r->ev[x].action == MUTUAL_ROLE_REVOKE && r->authorised[x] && r->depth[x] == k)
+			if (r->view[x] && cuts(r->ev[x].action) && r->authorised[x] && r->depth[x] == k)
 				r->applied[x] = beyond_cut(r, x) ? 0 : at_once ? 1 : 2;
 		for (size_t x = 0; x < r->n; x++)
-			if (r->applied[x] == 2)
-				r->applied[x] = 1;
+			if (r->applied[x] == 2 && unanswered_removal(r, x))
+				r->applied[x] = 3;
+		for (size_t x = 0; x < r->n; x++)
+			if (r->applied[x] >= 2)
+				r->applied[x] = r->applied[x] == 2;
 	}
 	memo_reset(r);
 }
 
-/* NOTES 5, in the view judged last. */
+/* 1 if an applied removal of t is in the view judged last. */
+static int is_removed(const resolver *r, const uint8_t *t)
+{
+	for (size_t x = 0; x < r->n; x++)
+		if (r->view[x] && r->applied[x] == 1 && r->ev[x].action == MUTUAL_ROLE_REMOVE && same_key(r->ev[x].target, t))
+			return 1;
+	return 0;
+}
+
+/* NOTES 5 and 7, in the view judged last. */
 static int is_coordinator(resolver *r, const uint8_t *t)
 {
+	if (is_removed(r, t))
+		return 0;
 	for (size_t g = 0; g < r->n; g++) {
 		int after_every_revoke = 1;
 		if (!r->view[g] || !grants(r, g, t) || !grant_in_force(r, g))
@@ -240,6 +292,7 @@ static int final_status(resolver *r, size_t i)
 		return !r->authorised[i] ? MUTUAL_ROLE_NOT_COORDINATOR
 		       : beyond_cut(r, i) ? MUTUAL_ROLE_AFTER_CUT : MUTUAL_ROLE_IN_FORCE;
 	case MUTUAL_ROLE_REVOKE:
+	case MUTUAL_ROLE_REMOVE:
 		return !r->authorised[i] ? MUTUAL_ROLE_NOT_COORDINATOR
 		       : r->applied[i] == 1 ? MUTUAL_ROLE_IN_FORCE : MUTUAL_ROLE_AFTER_CUT;
 	default:
@@ -248,7 +301,47 @@ static int final_status(resolver *r, size_t i)
 	}
 }
 
-int mutual__roles_resolve(mutual_role_event *ev, size_t n, mutual_buf *coordinators)
+/* NOTES 7: the removal of T that event i applies, unless T has one
+ * already: T's cut is the lowest of its applied removals that no other
+ * applied removal of T had seen (a later one moves the cut, concurrent
+ * ones keep the earliest). */
+static void put_removal(const resolver *r, size_t i, mutual_buf *removals)
+{
+	const uint8_t *t = r->ev[i].target;
+	uint64_t cut = UINT64_MAX;
+	for (size_t at = 0; at + MUTUAL_REMOVAL_ENTRY <= removals->len; at += MUTUAL_REMOVAL_ENTRY)
+		if (same_key(removals->data + at, t))
+			return;
+	for (size_t x = 0; x < r->n; x++) {
+		int superseded = 0;
+		if (r->ev[x].action != MUTUAL_ROLE_REMOVE || r->applied[x] != 1 || !same_key(r->ev[x].target, t))
+			continue;
+		for (size_t y = 0; y < r->n && !superseded; y++)
+			superseded = r->ev[y].action == MUTUAL_ROLE_REMOVE && r->applied[y] == 1 &&
+				     same_key(r->ev[y].target, t) && in_past(&r->ev[y], &r->ev[x]);
+		if (!superseded && r->ev[x].cut < cut)
+			cut = r->ev[x].cut;
+	}
+	mutual__buf_put(removals, t, MUTUAL_KEY_SIZE);
+	mutual__buf_put_u64(removals, cut);
+}
+
+/* Entries of `width` bytes that start with a key, sorted by it in place
+ * (an insertion sort: role events and their outcomes are few). */
+static void sort_by_key(mutual_buf *b, size_t width)
+{
+	uint8_t tmp[MUTUAL_REMOVAL_ENTRY];
+	assert(width <= sizeof(tmp));
+	for (size_t i = width; i + width <= b->len; i += width) {
+		size_t j = i;
+		memcpy(tmp, b->data + i, width);
+		for (; j > 0 && memcmp(b->data + j - width, tmp, MUTUAL_KEY_SIZE) > 0; j -= width)
+			memcpy(b->data + j, b->data + j - width, width);
+		memcpy(b->data + j, tmp, width);
+	}
+}
+
+int mutual__roles_resolve(mutual_role_event *ev, size_t n, mutual_buf *coordinators, mutual_buf *removals)
 {
 	resolver r;
 	size_t *idx = NULL, *past_count = NULL;
@@ -256,6 +349,7 @@ int mutual__roles_resolve(mutual_role_event *ev, size_t n, mutual_buf *coordinat
 	int rc = MUTUAL_ERROR;
 
 	coordinators->len = 0;
+	removals->len = 0;
 	if (n == 0)
 		return 0;
 	memset(&r, 0, sizeof(r));
@@ -299,11 +393,11 @@ int mutual__roles_resolve(mutual_role_event *ev, size_t n, mutual_buf *coordinat
 		for (size_t j = 0; j < n; j++)
 			r.view[j] = r.done[j] && in_past(&ev[i], &ev[j]);
 		judge_view(&r);
-		if (ev[i].action == MUTUAL_ROLE_GRANT || ev[i].action == MUTUAL_ROLE_REVOKE)
+		if (ev[i].action == MUTUAL_ROLE_GRANT || cuts(ev[i].action))
 			r.authorised[i] = (unsigned char)is_coordinator(&r, ev[i].device);
-		if (ev[i].action == MUTUAL_ROLE_REVOKE && r.authorised[i])
+		if (cuts(ev[i].action) && r.authorised[i])
 			for (size_t j = 0; j < n; j++)
-				if (r.view[j] && ev[j].action == MUTUAL_ROLE_REVOKE && r.authorised[j] && r.depth[j] + 1 > r.depth[i])
+				if (r.view[j] && cuts(ev[j].action) && r.authorised[j] && r.depth[j] + 1 > r.depth[i])
 					r.depth[i] = r.depth[j] + 1;
 		r.done[i] = 1;
 	}
@@ -324,17 +418,14 @@ int mutual__roles_resolve(mutual_role_event *ev, size_t n, mutual_buf *coordinat
 		if (!seen && is_coordinator(&r, t))
 			mutual__buf_put(coordinators, t, MUTUAL_KEY_SIZE);
 	}
-	if ((rc = mutual__buf_check(coordinators)) < 0)
+	for (size_t i = 0; i < n; i++)
+		if (ev[i].action == MUTUAL_ROLE_REMOVE && r.applied[i] == 1)
+			put_removal(&r, i, removals);
+	if ((rc = mutual__buf_check(coordinators)) < 0 || (rc = mutual__buf_check(removals)) < 0)
 		goto done;
-	/* Sorted, so the stored set reads the same everywhere. */
-	for (size_t i = MUTUAL_KEY_SIZE; i < coordinators->len; i += MUTUAL_KEY_SIZE)
-		for (size_t j = i; j > 0 && memcmp(coordinators->data + j - MUTUAL_KEY_SIZE, coordinators->data + j,
-						  MUTUAL_KEY_SIZE) > 0; j -= MUTUAL_KEY_SIZE) {
-			uint8_t tmp[MUTUAL_KEY_SIZE];
-			memcpy(tmp, coordinators->data + j, MUTUAL_KEY_SIZE);
-			memcpy(coordinators->data + j, coordinators->data + j - MUTUAL_KEY_SIZE, MUTUAL_KEY_SIZE);
-			memcpy(coordinators->data + j - MUTUAL_KEY_SIZE, tmp, MUTUAL_KEY_SIZE);
-		}
+	/* Sorted, so the stored sets read the same everywhere. */
+	sort_by_key(coordinators, MUTUAL_KEY_SIZE);
+	sort_by_key(removals, MUTUAL_REMOVAL_ENTRY);
 	rc = 0;
 done:
 	mutual__free(idx);
@@ -410,22 +501,38 @@ static int role_set_load(role_set *set, mutual_db *db)
 	return 0;
 }
 
-/* Decide everything again (NOTES 6) and store what changed. */
+static int load_removal(const uint8_t key[MUTUAL_KEY_SIZE], uint64_t cut, void *payload)
+{
+	mutual_buf *b = payload;
+	mutual__buf_put(b, key, MUTUAL_KEY_SIZE);
+	return mutual__buf_put_u64(b, cut);
+}
+
+/* Decide everything again (NOTES 6) and store what changed: 1 if the
+ * removals did (and the store's removals_changed is set), else 0. */
 static int resolve_store(mutual_store *s)
 {
 	role_set set;
-	mutual_buf keys = { 0 };
-	int rc = role_set_load(&set, s->db);
+	mutual_buf keys = { 0 }, removals = { 0 }, stored = { 0 };
+	int rc = role_set_load(&set, s->db), changed = 0;
 	if (rc == 0)
-		rc = mutual__roles_resolve(set.ev, set.n, &keys);
+		rc = mutual__roles_resolve(set.ev, set.n, &keys, &removals);
 	for (size_t i = 0; rc == 0 && i < set.n; i++)
 		if (set.ev[i].status != set.stored[i])
 			rc = mutual__db_role_status_set(s->db, set.ev[i].device, set.ev[i].seq, set.ev[i].status);
 	if (rc == 0)
 		rc = mutual__db_coordinators_set(s->db, keys.data, keys.len / MUTUAL_KEY_SIZE);
+	if (rc == 0 && (rc = mutual__db_removal_rows(s->db, load_removal, &stored)) == 0 &&
+	    (rc = mutual__buf_check(&stored)) == 0) {
+		changed = stored.len != removals.len || (removals.len && memcmp(stored.data, removals.data, removals.len) != 0);
+		if (changed && (rc = mutual__db_removals_set(s->db, removals.data, removals.len / MUTUAL_REMOVAL_ENTRY)) == 0)
+			s->removals_changed = 1;
+	}
 	mutual__buf_free(&keys);
+	mutual__buf_free(&removals);
+	mutual__buf_free(&stored);
 	role_set_free(&set);
-	return rc;
+	return rc < 0 ? rc : changed;
 }
 
 /* A device key in lowercase hex, as the role events name it. */
@@ -491,22 +598,41 @@ static int parse_role_event(mutual_store *s, const mutual_event_rec *ev, mutual_
 		}
 	} else {
 		cut_ref c = { NULL, 0 };
-		row->action = ev->type_len == 17 && memcmp(ev->type, "mutual.role.grant", 17) == 0 ? MUTUAL_ROLE_GRANT
-												    : MUTUAL_ROLE_REVOKE;
-		rc = mutual__json_get_string(&text, ev->payload, ev->payload_len, "role");
-		if (rc == 0 && strcmp((const char *)text.data, "coordinator") != 0)
+		uint8_t hash[MUTUAL_HASH_SIZE];
+		row->action = ev->type_len == 17 && memcmp(ev->type, "mutual.role.grant", 17) == 0    ? MUTUAL_ROLE_GRANT
+			      : ev->type_len == 18 && memcmp(ev->type, "mutual.role.revoke", 18) == 0 ? MUTUAL_ROLE_REVOKE
+												       : MUTUAL_ROLE_REMOVE;
+		rc = 0;
+		if (row->action != MUTUAL_ROLE_REMOVE &&
+		    (rc = mutual__json_get_string(&text, ev->payload, ev->payload_len, "role")) == 0 &&
+		    strcmp((const char *)text.data, "coordinator") != 0)
 			rc = MUTUAL_EINVALID; /* a role a later version knows: not this one's to judge */
 		if (rc == 0)
 			rc = mutual__json_get_string(&text, ev->payload, ev->payload_len, "device");
 		if (rc == 0)
 			rc = key_of(target, &text);
-		if (rc == 0 && row->action == MUTUAL_ROLE_REVOKE &&
+		if (rc == 0 && row->action != MUTUAL_ROLE_GRANT &&
 		    (rc = mutual__json_members(ev->payload, ev->payload_len, find_cut, &c)) == 0)
 			rc = parse_cut(&row->cut, c.cut, c.cut_len);
+		/* A removal names its cut's hash too: what a reviewer checks it
+		 * against (the rules read the seq; a fork is another matter). */
+		if (rc == 0 && row->action == MUTUAL_ROLE_REMOVE && row->cut > 0 &&
+		    (rc = mutual__json_get_string(&text, ev->payload, ev->payload_len, "hash")) == 0 &&
+		    (text.len != MUTUAL_HASH_SIZE * 2 || strspn((const char *)text.data, "0123456789abcdef") != text.len ||
+			    mutual__unhex(hash, sizeof(hash), (const char *)text.data, text.len) < 0))
+			rc = MUTUAL_EINVALID;
 	}
 	mutual__buf_free(&text);
 	row->target = target;
 	return rc;
+}
+
+int mutual__roles_is_role_type(const char *type, size_t len)
+{
+	return (len == 19 && memcmp(type, "mutual.group.create", 19) == 0) ||
+	       (len == 17 && memcmp(type, "mutual.role.grant", 17) == 0) ||
+	       (len == 18 && memcmp(type, "mutual.role.revoke", 18) == 0) ||
+	       (len == 20 && memcmp(type, "mutual.device.remove", 20) == 0);
 }
 
 int mutual__roles_apply(mutual_store *s, const mutual_event_rec *ev, const uint8_t *saw, size_t saw_n)
@@ -528,6 +654,13 @@ int mutual__roles_apply(mutual_store *s, const mutual_event_rec *ev, const uint8
 	}
 	if ((rc = mutual__db_role_add(s->db, &row)) < 0)
 		return rc;
+	if (s->rebuilding)
+		return 0; /* resolved once, at the end (mutual__roles_settle) */
+	return (rc = resolve_store(s)) < 0 ? rc : 0;
+}
+
+int mutual__roles_settle(mutual_store *s)
+{
 	return resolve_store(s);
 }
 
@@ -554,20 +687,28 @@ int mutual_is_coordinator(mutual_store *s, const uint8_t device[MUTUAL_KEY_SIZE]
 	return mutual__db_coordinator_rows(s->db, find_key, (void *)device);
 }
 
-/* Append one role event of this device, a coordinator, naming `device`. */
+/* Append one role event of this device, a coordinator, naming `device`:
+ * a cut when `cut` is not NULL, the cut event's hash when `hash` is not
+ * NULL, and the coordinator role unless it is a removal. Keys in order,
+ * as canonical JSON has them. */
 static int role_write(mutual_event_id *out, mutual_store *s, const char *type, const uint8_t device[MUTUAL_KEY_SIZE],
-	const char *cut)
+	const uint64_t *cut, const uint8_t *hash)
 {
 	mutual_append_entry e;
 	mutual_buf payload = { 0 };
-	char hex[MUTUAL_KEY_HEX_SIZE];
+	char hex[MUTUAL_HASH_SIZE * 2 + 1];
 	int rc;
 
-	mutual__hex(hex, device, MUTUAL_KEY_SIZE);
+	mutual__buf_printf(&payload, "{");
 	if (cut)
-		mutual__buf_printf(&payload, "{\"cut\":%s,\"device\":\"%s\",\"role\":\"coordinator\"}", cut, hex);
-	else
-		mutual__buf_printf(&payload, "{\"device\":\"%s\",\"role\":\"coordinator\"}", hex);
+		mutual__buf_printf(&payload, "\"cut\":%" PRIu64 ",", *cut);
+	mutual__hex(hex, device, MUTUAL_KEY_SIZE);
+	mutual__buf_printf(&payload, "\"device\":\"%s\"", hex);
+	if (hash) {
+		mutual__hex(hex, hash, MUTUAL_HASH_SIZE);
+		mutual__buf_printf(&payload, ",\"hash\":\"%s\"", hex);
+	}
+	mutual__buf_printf(&payload, strcmp(type, "mutual.device.remove") == 0 ? "}" : ",\"role\":\"coordinator\"}");
 	if ((rc = mutual__buf_cstr(&payload)) == 0) {
 		e.type = type;
 		e.payload = (const char *)payload.data;
@@ -612,39 +753,97 @@ int mutual_coordinator_grant(mutual_event_id *out, mutual_store *s, const uint8_
 		return rc;
 	if (rc)
 		return mutual__fail(MUTUAL_EEXISTS, "that device is a coordinator already");
-	return role_write(out, s, "mutual.role.grant", device, NULL);
+	if ((rc = mutual__db_removal_get(s->db, device, &head)) != MUTUAL_ENOTFOUND)
+		return rc < 0 ? rc : mutual__fail(MUTUAL_EINVALID, "that device was removed from the group");
+	mutual__error_clear();
+	return role_write(out, s, "mutual.role.grant", device, NULL, NULL);
+}
+
+/* The cut a revoke or removal of `device` names: `cut`, or the last event
+ * held (MUTUAL_CUT_HELD), never past it; and that event's hash. */
+static int held_cut(uint64_t *cut, uint8_t hash[MUTUAL_HASH_SIZE], mutual_store *s, const uint8_t device[MUTUAL_KEY_SIZE])
+{
+	mutual_event_rec ev;
+	mutual_buf scratch = { 0 };
+	uint64_t head;
+	int rc;
+
+	if ((rc = mutual__db_head(s->db, device, &head, hash)) < 0)
+		return rc;
+	if (*cut == MUTUAL_CUT_HELD)
+		*cut = head;
+	if (*cut > head)
+		return mutual__fail(MUTUAL_EINVALID, "the cut %" PRIu64 " is past the last event this store holds of"
+			" that device (%" PRIu64 "): a cut can vouch only for events held", *cut, head);
+	if (*cut == 0 || *cut == head)
+		return 0;
+	if ((rc = mutual__db_event_get(&ev, &scratch, s->db, device, *cut)) == 0)
+		memcpy(hash, ev.hash, MUTUAL_HASH_SIZE);
+	mutual__buf_free(&scratch);
+	return rc;
+}
+
+/* The coordinators held: how many, and whether `device` is one. */
+static int coordinator_count(size_t *n, int *is_one, mutual_store *s, const uint8_t device[MUTUAL_KEY_SIZE])
+{
+	int rc;
+	*n = 0;
+	if ((rc = mutual__db_coordinator_rows(s->db, count_key, n)) < 0 ||
+	    (rc = mutual__db_coordinator_rows(s->db, find_key, (void *)device)) < 0)
+		return rc;
+	*is_one = rc;
+	return 0;
 }
 
 int mutual_coordinator_revoke(mutual_event_id *out, mutual_store *s, const uint8_t device[MUTUAL_KEY_SIZE],
 	uint64_t cut)
 {
 	MUTUAL_STORE_ENTER(s);
-	uint64_t head;
 	uint8_t hash[MUTUAL_HASH_SIZE];
-	size_t n = 0;
-	char text[24];
-	int rc;
+	size_t n;
+	int rc, is_one;
 
-	if ((rc = may_write_roles(s, device)) < 0)
+	if ((rc = may_write_roles(s, device)) < 0 || (rc = coordinator_count(&n, &is_one, s, device)) < 0)
 		return rc;
-	if ((rc = mutual__db_coordinator_rows(s->db, find_key, (void *)device)) < 0)
-		return rc;
-	if (rc == 0)
+	if (!is_one)
 		return mutual__fail(MUTUAL_ENOTFOUND, "that device is not a coordinator");
-	if ((rc = mutual__db_coordinator_rows(s->db, count_key, &n)) < 0)
-		return rc;
 	if (n < 2)
 		return mutual__fail(MUTUAL_EINVALID, "the group would have no coordinator: make another device a"
 			" coordinator first");
-	if ((rc = mutual__db_head(s->db, device, &head, hash)) < 0)
+	if ((rc = held_cut(&cut, hash, s, device)) < 0)
 		return rc;
-	if (cut == MUTUAL_CUT_HELD)
-		cut = head;
-	if (cut > head)
-		return mutual__fail(MUTUAL_EINVALID, "the cut %" PRIu64 " is past the last event this store holds of"
-			" that device (%" PRIu64 "): a cut can vouch only for events held", cut, head);
-	snprintf(text, sizeof(text), "%" PRIu64, cut);
-	return role_write(out, s, "mutual.role.revoke", device, text);
+	return role_write(out, s, "mutual.role.revoke", device, &cut, NULL);
+}
+
+int mutual_device_remove(mutual_event_id *out, mutual_store *s, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t cut)
+{
+	MUTUAL_STORE_ENTER(s);
+	uint8_t hash[MUTUAL_HASH_SIZE];
+	uint64_t removed_cut;
+	size_t n;
+	int rc, is_one;
+
+	if ((rc = may_write_roles(s, device)) < 0)
+		return rc;
+	if (memcmp(device, s->self, MUTUAL_KEY_SIZE) == 0)
+		return mutual__fail(MUTUAL_EINVALID, "a device cannot remove itself: ask another coordinator to remove it");
+	if ((rc = mutual__db_head(s->db, device, &removed_cut, hash)) < 0)
+		return rc;
+	if (removed_cut == 0)
+		return mutual__fail(MUTUAL_ENOTFOUND, "this store holds no device with that id: sync with it first");
+	if ((rc = coordinator_count(&n, &is_one, s, device)) < 0)
+		return rc;
+	if (is_one && n < 2)
+		return mutual__fail(MUTUAL_EINVALID, "that device is the group's last coordinator");
+	if ((rc = held_cut(&cut, hash, s, device)) < 0)
+		return rc;
+	rc = mutual__db_removal_get(s->db, device, &removed_cut);
+	if (rc == 0 && removed_cut == cut)
+		return mutual__fail(MUTUAL_EEXISTS, "that device is removed with the cut %" PRIu64 " already", cut);
+	if (rc < 0 && rc != MUTUAL_ENOTFOUND)
+		return rc;
+	mutual__error_clear();
+	return role_write(out, s, "mutual.device.remove", device, &cut, cut ? hash : NULL);
 }
 
 typedef struct {
@@ -672,7 +871,8 @@ int mutual_coordinator_foreach(mutual_store *s, mutual_coordinator_cb cb, void *
 
 static const char *action_name(int action)
 {
-	return action == MUTUAL_ROLE_GRANT ? "grant" : action == MUTUAL_ROLE_REVOKE ? "revoke" : "found";
+	return action == MUTUAL_ROLE_GRANT ? "grant" : action == MUTUAL_ROLE_REVOKE ? "revoke"
+	       : action == MUTUAL_ROLE_REMOVE ? "remove" : "found";
 }
 
 static const char *refusal(int status)

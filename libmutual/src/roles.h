@@ -18,6 +18,7 @@ enum {
 	MUTUAL_ROLE_FOUND_FALSE = 3,   /* a mutual.group.create whose salt does not give the group id */
 	MUTUAL_ROLE_GRANT = 4,
 	MUTUAL_ROLE_REVOKE = 5,
+	MUTUAL_ROLE_REMOVE = 6, /* mutual.device.remove: a revoke that also refuses the device's events after its cut */
 };
 /* Its status (role_events.status): in force, or why not. */
 enum {
@@ -48,13 +49,25 @@ typedef struct {
 	int status; /* out */
 } mutual_role_event;
 
-/* Decide every event's status, and the coordinators (sorted keys, into
- * `coordinators`), from the `n` events alone: the same for any order of
+/* Decide every event's status, the coordinators (sorted keys, into
+ * `coordinators`) and the removed devices (MUTUAL_REMOVAL_ENTRY entries,
+ * into `removals`), from the `n` events alone: the same for any order of
  * `ev`. 0, or MUTUAL_ERROR (out of memory). */
-int mutual__roles_resolve(mutual_role_event *ev, size_t n, mutual_buf *coordinators);
+int mutual__roles_resolve(mutual_role_event *ev, size_t n, mutual_buf *coordinators, mutual_buf *removals);
 
-/* Apply a mutual.group.create, mutual.role.grant or mutual.role.revoke
- * (project.c), whose writer had seen `saw`: keep it, resolve again, store
- * what changed. A malformed one is skipped (0), alike everywhere. */
+/* 1 if `type` names a role event: mutual.group.create, mutual.role.grant,
+ * mutual.role.revoke or mutual.device.remove. */
+int mutual__roles_is_role_type(const char *type, size_t len);
+
+/* Apply a role event (project.c), whose writer had seen `saw`: keep it,
+ * resolve again, store what changed. A malformed one is skipped (0), alike
+ * everywhere. During a rebuild it is only kept: mutual__roles_settle
+ * resolves once at the end. When the removals change, the store's
+ * `removals_changed` is set: what is refused changed, and the caller
+ * rebuilds the projections before it commits (project.c NOTES 8). */
 int mutual__roles_apply(mutual_store *s, const mutual_event_rec *ev, const uint8_t *saw, size_t saw_n);
+
+/* Resolve every role event held and store the outcome: 1 if the removals
+ * changed, 0 if not, or an error. */
+int mutual__roles_settle(mutual_store *s);
 #endif

@@ -33,6 +33,8 @@ struct mutual_store {
 	uint8_t group_key[MUTUAL_GROUP_KEY_SIZE];
 	struct mutual_app *apps; /* app projections registered on this handle */
 	mutual_projection_stats projection_stats;
+	int rebuilding;       /* a rebuild is replaying: role events are resolved at its end */
+	int removals_changed; /* what is refused changed: rebuild before commit (project.c NOTES 8) */
 	struct mutual_names *names; /* names.c's display names, remade when the devices change */
 #ifndef NDEBUG
 	_Atomic uintptr_t user; /* NOTES 1: the thread inside the handle, 0 when none */

@@ -47,6 +47,7 @@
 #include "deliver.h"
 #include "event.h"
 #include "fork.h"
+#include "project.h"
 #include "segment.h"
 #include "store.h"
 
@@ -214,6 +215,8 @@ static int store_segments(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE], ve
 				v->oid.id);
 	}
 	mutual__deliver_free(&d);
+	if (rc == 0)
+		rc = mutual__project_settle(s);
 	if (rc == 0)
 		rc = mutual__db_commit(s->db);
 	else

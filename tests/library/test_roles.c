@@ -330,6 +330,204 @@ static void test_refusals(void)
 	mutual_store_free(b);
 }
 
+/* ---------------------------------------------------------------- removal */
+
+static void removal(mutual_store *by, mutual_store *of, uint64_t cut)
+{
+	uint8_t k[MUTUAL_KEY_SIZE];
+	key_of(k, of);
+	CHECK_OK(mutual_device_remove(NULL, by, k, cut));
+}
+
+/* 1 if `s` shows the entity item/`id` (not deleted). */
+static int has_item(mutual_store *s, const char *id)
+{
+	char *json = NULL;
+	int rc = mutual_state_json(&json, s, "item", id);
+	int shown = rc == 0 && json && strstr(json, "\"n\"") != NULL;
+	CHECK(rc == 0 || rc == MUTUAL_ENOTFOUND);
+	mutual_free(json);
+	return shown;
+}
+
+typedef struct {
+	uint64_t refused, total;
+} refused_count;
+
+static int count_refused(const mutual_event *ev, void *payload)
+{
+	refused_count *c = payload;
+	c->total++;
+	c->refused += (uint64_t)mutual_event_refused(ev);
+	return 0;
+}
+
+/* How many of `of`'s events `in` holds, and how many of them it refuses. */
+static refused_count refused_of(mutual_store *in, mutual_store *of)
+{
+	mutual_iter_options o = MUTUAL_ITER_OPTIONS_INIT;
+	mutual_iter *it = NULL;
+	const mutual_event *ev;
+	refused_count c = { 0, 0 };
+	uint8_t k[MUTUAL_KEY_SIZE];
+	int rc;
+	key_of(k, of);
+	o.device = k;
+	CHECK_OK(mutual_iter_new(&it, in, &o));
+	while ((rc = mutual_iter_next(&ev, it)) == 0)
+		count_refused(ev, &c);
+	CHECK(rc == MUTUAL_ITEROVER);
+	mutual_iter_free(it);
+	return c;
+}
+
+/* The stolen laptop: what it wrote before the cut stays, what it writes
+ * after is refused everywhere, in either arrival order, and it can write
+ * no more once it learns; a later removal moves the cut after review. */
+static void test_remove_refuses_after_cut(void)
+{
+	mutual_store *s[3];
+	const char *stick = three_devices(s), *side = make_stick("side");
+	mutual_store *a = s[0], *b = s[1], *c = s[2];
+	mutual_store *bc[] = { b, c };
+	uint8_t kb[MUTUAL_KEY_SIZE];
+
+	key_of(kb, b);
+	CHECK_OK(mutual_entity_put(NULL, b, "item", "before", "{\"n\":1}"));
+	sync_all(s, 3, stick);
+	uint64_t cut = head_of(a, b);
+	/* The thief writes on, offline; c meets it first, before the removal. */
+	CHECK_OK(mutual_entity_put(NULL, b, "item", "after", "{\"n\":2}"));
+	CHECK_OK(mutual_entity_put(NULL, b, "item", "before", "{\"n\":3}"));
+	sync_all(bc, 2, side);
+	CHECK(has_item(c, "after"));
+	removal(a, b, MUTUAL_CUT_HELD);
+	CHECK(head_of(a, b) == cut);
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
+	CHECK_OK(mutual_sync(&st, a, stick, NULL));
+	CHECK_OK(mutual_sync(&st, c, stick, NULL)); /* c learns: what it applied is undone */
+	CHECK(!has_item(c, "after") && has_item(c, "before"));
+	char *json = NULL;
+	CHECK_OK(mutual_state_json(&json, c, "item", "before"));
+	CHECK(strstr(json, "\"n\":1") != NULL);
+	mutual_free(json);
+	sync_all(s, 3, stick);
+	for (size_t i = 0; i < 3; i++) {
+		refused_count rc = refused_of(s[i], b);
+		CHECK(rc.refused == 2 && rc.total == cut + 2); /* kept as evidence, refused */
+		CHECK(!has_item(s[i], "after"));
+	}
+	/* b learned too: it can write nothing more. */
+	CHECK_RC(mutual_entity_put(NULL, b, "item", "more", "{\"n\":4}"), MUTUAL_EPERM);
+	CHECK(strstr(mutual_error_last(), "removed this device") != NULL);
+	/* The device list says so. */
+	digests_equal(s, 3);
+	/* After review: the coordinator lets the first of those events count. */
+	removal(a, b, cut + 1);
+	sync_all(s, 3, stick);
+	for (size_t i = 0; i < 3; i++)
+		CHECK(has_item(s[i], "after") && refused_of(s[i], b).refused == 1);
+	CHECK(!is_coord(c, b));
+	agree_and_free(s, 3);
+}
+
+static int find_removed(const mutual_device_info *info, void *payload)
+{
+	const char *want = payload;
+	if (strcmp(info->id, want) != 0)
+		return 0;
+	return info->removed ? (int)info->removed_cut + 1 : -1;
+}
+
+/* Concurrent removals: two coordinators removing different devices, a
+ * device removed while it removes another, and two coordinators removing
+ * each other (both stand: docs/membership.md). */
+static void test_remove_concurrent(void)
+{
+	mutual_store *s[3];
+	const char *stick = three_devices(s);
+	mutual_store *a = s[0], *b = s[1], *c = s[2];
+	mutual_store *d = check_store_join(a, "d", "tablet");
+	mutual_store *all[] = { a, b, c, d };
+
+	sync_all(all, 4, stick);
+	grant(a, b);
+	sync_all(all, 4, stick);
+	/* Offline at once: a removes c; b (about to be removed by a, unseen)
+	 * removes d. */
+	removal(a, c, MUTUAL_CUT_HELD);
+	removal(b, d, MUTUAL_CUT_HELD);
+	sync_all(all, 4, stick);
+	for (size_t i = 0; i < 4; i++)
+		CHECK(mutual_device_foreach(all[i], find_removed, (void *)mutual_store_device_id(c)) > 0 &&
+		      mutual_device_foreach(all[i], find_removed, (void *)mutual_store_device_id(d)) > 0);
+	digests_equal(all, 4);
+	/* Now a removes b while b, offline, removes a. */
+	mutual_store *ab[] = { a, b };
+	mutual_store_free(c);
+	mutual_store_free(d);
+	removal(a, b, MUTUAL_CUT_HELD);
+	removal(b, a, MUTUAL_CUT_HELD);
+	sync_all(ab, 2, stick);
+	for (size_t i = 0; i < 2; i++) {
+		CHECK(mutual_device_foreach(ab[i], find_removed, (void *)mutual_store_device_id(a)) > 0);
+		CHECK(mutual_device_foreach(ab[i], find_removed, (void *)mutual_store_device_id(b)) > 0);
+		CHECK(!is_coord(ab[i], a) && !is_coord(ab[i], b));
+	}
+	agree_and_free(ab, 2);
+}
+
+/* Whoever removed B while B removed C: B's removal came after its cut. */
+static void test_removed_while_removing(void)
+{
+	mutual_store *s[3];
+	const char *stick = three_devices(s);
+	mutual_store *a = s[0], *b = s[1], *c = s[2];
+
+	grant(a, b);
+	sync_all(s, 3, stick);
+	removal(a, b, MUTUAL_CUT_HELD);
+	removal(b, c, MUTUAL_CUT_HELD);
+	sync_all(s, 3, stick);
+	for (size_t i = 0; i < 3; i++) {
+		CHECK(mutual_device_foreach(s[i], find_removed, (void *)mutual_store_device_id(c)) == -1);
+		CHECK(mutual_device_foreach(s[i], find_removed, (void *)mutual_store_device_id(b)) > 0);
+		CHECK(!is_coord(s[i], c) && !is_coord(s[i], b) && is_coord(s[i], a));
+	}
+	action_count n = actions(a);
+	CHECK(strstr(n.last_refused, "after the cut") != NULL);
+	agree_and_free(s, 3);
+}
+
+static void test_remove_refusals(void)
+{
+	mutual_store *s[3];
+	const char *stick = three_devices(s);
+	mutual_store *a = s[0], *b = s[1], *c = s[2];
+	uint8_t ka[MUTUAL_KEY_SIZE], kb[MUTUAL_KEY_SIZE], nobody[MUTUAL_KEY_SIZE] = { 1, 2, 3 };
+
+	key_of(ka, a);
+	key_of(kb, b);
+	CHECK_RC(mutual_device_remove(NULL, NULL, kb, MUTUAL_CUT_HELD), MUTUAL_EINVALID);
+	CHECK_RC(mutual_device_remove(NULL, a, NULL, MUTUAL_CUT_HELD), MUTUAL_EINVALID);
+	CHECK_RC(mutual_device_remove(NULL, c, kb, MUTUAL_CUT_HELD), MUTUAL_EPERM);
+	CHECK_RC(mutual_device_remove(NULL, a, ka, MUTUAL_CUT_HELD), MUTUAL_EINVALID);
+	CHECK(strstr(mutual_error_last(), "cannot remove itself") != NULL);
+	CHECK_RC(mutual_device_remove(NULL, a, nobody, MUTUAL_CUT_HELD), MUTUAL_ENOTFOUND);
+	CHECK_RC(mutual_device_remove(NULL, a, kb, head_of(a, b) + 1), MUTUAL_EINVALID);
+	grant(a, b);
+	CHECK_RC(mutual_device_remove(NULL, b, ka, MUTUAL_CUT_HELD), MUTUAL_EPERM); /* b has not seen its grant */
+	sync_all(s, 3, stick);
+	/* b may remove a now; a may not remove the last coordinator after that. */
+	CHECK_OK(mutual_device_remove(NULL, a, kb, 0)); /* none of b's events count */
+	CHECK_RC(mutual_device_remove(NULL, a, kb, 0), MUTUAL_EEXISTS);
+	CHECK_RC(mutual_coordinator_grant(NULL, a, kb), MUTUAL_EINVALID);
+	sync_all(s, 3, stick);
+	CHECK(refused_of(c, b).refused == head_of(c, b));
+	CHECK_RC(mutual_device_remove(NULL, c, ka, MUTUAL_CUT_HELD), MUTUAL_EPERM);
+	agree_and_free(s, 3);
+}
+
 /* ------------------------------------------------ the resolver on its own */
 
 #define DEVICES 5
@@ -380,7 +578,7 @@ static void random_history(history *h, int founding)
 			ev->action = founding;
 			ev->target[0] = 1;
 		} else if (pick(3) == 0) {
-			ev->action = MUTUAL_ROLE_REVOKE;
+			ev->action = pick(3) == 0 ? MUTUAL_ROLE_REMOVE : MUTUAL_ROLE_REVOKE;
 			ev->cut = pick(2) ? seen[d][t] : pick((unsigned)seen[d][t] + 1);
 		} else {
 			ev->action = MUTUAL_ROLE_GRANT;
@@ -389,7 +587,7 @@ static void random_history(history *h, int founding)
 	}
 }
 
-static void resolve_shuffled(const history *h, int *status_by_event, mutual_buf *coordinators)
+static void resolve_shuffled(const history *h, int *status_by_event, mutual_buf *coordinators, mutual_buf *removals)
 {
 	mutual_role_event copy[STEPS + 1];
 	size_t where[STEPS + 1];
@@ -402,7 +600,7 @@ static void resolve_shuffled(const history *h, int *status_by_event, mutual_buf 
 	}
 	for (size_t i = 0; i < h->n; i++)
 		copy[i] = h->ev[where[i]];
-	CHECK_OK(mutual__roles_resolve(copy, h->n, coordinators));
+	CHECK_OK(mutual__roles_resolve(copy, h->n, coordinators, removals));
 	for (size_t i = 0; i < h->n; i++)
 		status_by_event[where[i]] = copy[i].status;
 }
@@ -412,18 +610,25 @@ static void resolve_shuffled(const history *h, int *status_by_event, mutual_buf 
 static int order_mismatches(int rounds)
 {
 	history h;
-	int first[STEPS + 1], again[STEPS + 1], mismatches = 0, coordinators_seen = 0, refused_seen = 0;
-	mutual_buf c1 = { 0 }, c2 = { 0 };
+	int first[STEPS + 1], again[STEPS + 1], mismatches = 0, coordinators_seen = 0, refused_seen = 0,
+	    removals_seen = 0;
+	mutual_buf c1 = { 0 }, c2 = { 0 }, r1 = { 0 }, r2 = { 0 };
 
 	for (int round = 0; round < rounds; round++) {
 		int differ = 0;
 		random_history(&h, MUTUAL_ROLE_FOUND);
-		resolve_shuffled(&h, first, &c1);
+		resolve_shuffled(&h, first, &c1, &r1);
 		for (int k = 0; k < 5; k++) {
-			resolve_shuffled(&h, again, &c2);
+			resolve_shuffled(&h, again, &c2, &r2);
 			differ |= memcmp(first, again, h.n * sizeof(int)) != 0 || c1.len != c2.len ||
-				  memcmp(c1.data, c2.data, c1.len) != 0;
+				  memcmp(c1.data, c2.data, c1.len) != 0 || r1.len != r2.len ||
+				  (r1.len && memcmp(r1.data, r2.data, r1.len) != 0);
 		}
+		removals_seen += r1.len > 0;
+		/* A removed device is no coordinator. */
+		for (size_t at = 0; at < r1.len; at += MUTUAL_REMOVAL_ENTRY)
+			for (size_t c = 0; c < c1.len; c += MUTUAL_KEY_SIZE)
+				CHECK(memcmp(c1.data + c, r1.data + at, MUTUAL_KEY_SIZE) != 0);
 		mismatches += differ;
 		/* Every writer never granted the role is refused. */
 		for (size_t i = 1; i < h.n; i++) {
@@ -436,9 +641,11 @@ static int order_mismatches(int rounds)
 		}
 		coordinators_seen += c1.len > 0;
 	}
-	CHECK(coordinators_seen > 0 && refused_seen > 0);
+	CHECK(coordinators_seen > 0 && refused_seen > 0 && removals_seen > 0);
 	mutual__buf_free(&c1);
 	mutual__buf_free(&c2);
+	mutual__buf_free(&r1);
+	mutual__buf_free(&r2);
 	return mismatches;
 }
 
@@ -465,7 +672,7 @@ static void test_resolver_detects_no_rounds(void)
 static void test_resolver_founding(void)
 {
 	mutual_role_event ev[2];
-	mutual_buf c = { 0 };
+	mutual_buf c = { 0 }, r = { 0 };
 	memset(ev, 0, sizeof(ev));
 	ev[0].device[0] = 1;
 	ev[0].seq = 1;
@@ -473,17 +680,18 @@ static void test_resolver_founding(void)
 	ev[0].target[0] = 1;
 	ev[1] = ev[0];
 	ev[1].device[0] = ev[1].target[0] = 2;
-	CHECK_OK(mutual__roles_resolve(ev, 1, &c));
+	CHECK_OK(mutual__roles_resolve(ev, 1, &c, &r));
 	CHECK(c.len == MUTUAL_KEY_SIZE && c.data[0] == 1 && ev[0].status == MUTUAL_ROLE_IN_FORCE);
-	CHECK_OK(mutual__roles_resolve(ev, 2, &c));
+	CHECK_OK(mutual__roles_resolve(ev, 2, &c, &r));
 	CHECK(c.len == 0 && ev[0].status == MUTUAL_ROLE_NOT_FOUNDER && ev[1].status == MUTUAL_ROLE_NOT_FOUNDER);
 	ev[1].action = MUTUAL_ROLE_FOUND;
-	CHECK_OK(mutual__roles_resolve(ev, 2, &c));
+	CHECK_OK(mutual__roles_resolve(ev, 2, &c, &r));
 	CHECK(c.len == MUTUAL_KEY_SIZE && c.data[0] == 2 && ev[1].status == MUTUAL_ROLE_IN_FORCE);
 	ev[1].action = MUTUAL_ROLE_FOUND_FALSE;
-	CHECK_OK(mutual__roles_resolve(ev, 2, &c));
-	CHECK(c.len == MUTUAL_KEY_SIZE && c.data[0] == 1);
+	CHECK_OK(mutual__roles_resolve(ev, 2, &c, &r));
+	CHECK(c.len == MUTUAL_KEY_SIZE && c.data[0] == 1 && r.len == 0);
 	mutual__buf_free(&c);
+	mutual__buf_free(&r);
 
 	/* docs/format.md's example ("Group id"), which test_vectors.py recomputes. */
 	uint8_t key[MUTUAL_KEY_SIZE], salt[MUTUAL_GROUP_SALT_SIZE], id[MUTUAL_GROUP_ID_SIZE];
@@ -506,6 +714,10 @@ int main(int argc, char **argv)
 		{ "concurrent_revokes_both_stand", test_concurrent_revokes_both_stand },
 		{ "forged_claims", test_forged_claims },
 		{ "refusals", test_refusals },
+		{ "remove_refuses_after_cut", test_remove_refuses_after_cut },
+		{ "remove_concurrent", test_remove_concurrent },
+		{ "removed_while_removing", test_removed_while_removing },
+		{ "remove_refusals", test_remove_refusals },
 		{ "resolver_order_independent", test_resolver_order_independent },
 #ifdef MUTUAL_TEST_HOOKS
 		{ "resolver_detects_no_rounds", test_resolver_detects_no_rounds },
