@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +58,11 @@ static const char usage[] =
 	"                                      take the role back (DEVICE may be this one, to step\n"
 	"                                      down); its role actions after its event SEQ (default:\n"
 	"                                      the last one this store holds) never count\n"
+	"  remove DEVICE [--after SEQ] [--json]\n"
+	"                                      remove a lost or departed device (a coordinator only):\n"
+	"                                      its events after its event SEQ (default: the last one\n"
+	"                                      this store holds) are refused on every device; again\n"
+	"                                      with --after SEQ moves the cut (after review)\n"
 	"  recover                             after a fork (this store copied to another machine):\n"
 	"                                      go on under a new key, re-appending quarantined events\n"
 	"  help, --help                        this text\n"
@@ -72,7 +78,7 @@ static const char usage[] =
 	"  3  verify found a bad event or a damaged store\n"
 	"  4  the store or the stick stayed busy (another program is using it); try again\n"
 	"  5  sync completed but refused a device's log (the message says which and why)\n"
-	"  6  not allowed: this device is not a coordinator\n";
+	"  6  not allowed: this device is not a coordinator, or it was removed\n";
 
 static int report(int rc)
 {
@@ -331,7 +337,7 @@ static void print_event(mutual_store *s, const mutual_event *ev, int json)
 		printf(",\"seq\":%" PRIu64 ",\"hlc\":%" PRIu64 ",\"time\":\"%s\",\"type\":%s", id->seq,
 			mutual_event_hlc(ev), when, term_json_string(mutual_event_type(ev)));
 		printf(",\"payload\":%s,\"hash\":\"%s\"%s%s}\n", term_json(payload, strlen(payload)), h,
-			mutual_event_quarantined(ev) ? ",\"quarantined\":true" : "",
+			mutual_event_quarantined(ev) ? ",\"quarantined\":true" : mutual_event_refused(ev) ? ",\"refused\":true" : "",
 			mutual_event_pending(ev) == MUTUAL_EVENT_WAITING     ? ",\"pending\":\"waiting\""
 			: mutual_event_pending(ev) == MUTUAL_EVENT_HELD_BACK ? ",\"pending\":\"held_back\""
 									     : "");
@@ -340,7 +346,9 @@ static void print_event(mutual_store *s, const mutual_event *ev, int json)
 		/* The payload is JSON: shown as JSON, its controls as \uNNNN. */
 		printf("%s  %-16s %.8s #%-6" PRIu64 " %-24s %s%s%s\n", when, term_text(shown_name(s, dev)), dev, id->seq,
 			term_text(mutual_event_type(ev)), term_json(payload, strlen(payload)),
-			mutual_event_quarantined(ev) ? "  [QUARANTINED: its device forked]" : "",
+			mutual_event_quarantined(ev) ? "  [QUARANTINED: its device forked]"
+			: mutual_event_refused(ev)   ? "  [REFUSED: its device was removed before it]"
+						     : "",
 			mutual_event_pending(ev) == MUTUAL_EVENT_WAITING
 				? "  [WAITING: it names an event this device does not hold yet]"
 			: mutual_event_pending(ev) == MUTUAL_EVENT_HELD_BACK
@@ -473,8 +481,11 @@ static int status_device(const mutual_device_info *d, void *payload)
 	if (ctx->json) {
 		printf("%s{\"id\":\"%s\",\"name\":%s,\"shown\":%s", ctx->count ? "," : "", d->id,
 			term_json_string(d->name), term_json_string(shown_name(ctx->store, d->id)));
-		printf(",\"events\":%" PRIu64 ",\"self\":%s,\"fork_seq\":%" PRIu64 "}", d->events,
+		printf(",\"events\":%" PRIu64 ",\"self\":%s,\"fork_seq\":%" PRIu64, d->events,
 			d->is_self ? "true" : "false", d->fork_seq);
+		if (d->removed)
+			printf(",\"removed_after\":%" PRIu64, d->removed_cut);
+		printf("}");
 	} else {
 		printf("  %-20s %.16s  %8" PRIu64 " events%s\n", term_text(shown_name(ctx->store, d->id)), d->id, d->events,
 			d->is_self ? "  (this device)" : "");
@@ -482,6 +493,9 @@ static int status_device(const mutual_device_info *d, void *payload)
 			printf("  %20s FORKED: its key signed two logs; events from seq %" PRIu64
 			       " on are quarantined%s\n", "", d->fork_seq,
 				d->is_self ? " (run 'mutual recover')" : " until its owner recovers");
+		if (d->removed)
+			printf("  %20s REMOVED by a coordinator: its events after #%" PRIu64 " are refused\n", "",
+				d->removed_cut);
 	}
 	ctx->count++;
 	return 0;
@@ -537,12 +551,12 @@ static int role_line(const mutual_role_action *a, void *payload)
 	role_ctx *ctx = payload;
 	char id[MUTUAL_EVENT_ID_STRLEN], cut[32] = "";
 	mutual_event_id_format(id, sizeof(id), &a->id);
-	if (strcmp(a->action, "revoke") == 0)
+	if (strcmp(a->action, "revoke") == 0 || strcmp(a->action, "remove") == 0)
 		snprintf(cut, sizeof(cut), " after seq %" PRIu64, a->cut);
 	if (ctx->json) {
 		printf("%s{\"id\":\"%s\",\"action\":\"%s\",\"target\":\"%s\",\"target_shown\":%s", ctx->count ? "," : "",
 			id, a->action, a->target, term_json_string(shown_name(ctx->store, a->target)));
-		if (strcmp(a->action, "revoke") == 0)
+		if (strcmp(a->action, "revoke") == 0 || strcmp(a->action, "remove") == 0)
 			printf(",\"cut\":%" PRIu64, a->cut);
 		printf(",\"in_force\":%s,\"refused\":%s}", a->in_force ? "true" : "false",
 			a->refused ? term_json_string(a->refused) : "null");
@@ -637,6 +651,103 @@ static int cmd_coordinator(const cmd_ctx *c)
 		else
 			printf("%s is no longer a coordinator (event %s); sync to tell the group.\n",
 				term_text(shown_name(s, key)), text);
+	}
+	mutual_store_free(s);
+	return status;
+}
+
+typedef struct {
+	mutual_store *store;
+	const char *who;
+	int count;
+} candidates_ctx;
+
+/* A device whose name or display form starts like `who` (any case), or
+ * whose id does: one of those an ambiguous DEVICE could mean. */
+static int candidate_line(const mutual_device_info *d, void *payload)
+{
+	candidates_ctx *ctx = payload;
+	const char *shown = shown_name(ctx->store, d->id);
+	size_t n = strlen(ctx->who);
+	if (strncasecmp(d->name, ctx->who, n) == 0 || strncasecmp(shown, ctx->who, n) == 0 ||
+	    strncasecmp(d->id, ctx->who, n) == 0) {
+		fprintf(stderr, "  %-24s %s  %" PRIu64 " events\n", term_text(shown), d->id, d->events);
+		ctx->count++;
+	}
+	return 0;
+}
+
+typedef struct {
+	const char *id;
+	uint64_t cut;
+} removed_ctx;
+
+static int removed_cut_of(const mutual_device_info *d, void *payload)
+{
+	removed_ctx *r = payload;
+	if (strcmp(d->id, r->id) == 0 && d->removed)
+		r->cut = d->removed_cut;
+	return 0;
+}
+
+static int cmd_remove(const cmd_ctx *c)
+{
+	mutual_store *s;
+	mutual_event_id id;
+	uint8_t device[MUTUAL_KEY_SIZE];
+	uint64_t cut = MUTUAL_CUT_HELD;
+	const char *who = NULL, *v;
+	char text[MUTUAL_EVENT_ID_STRLEN], key[2 * MUTUAL_KEY_SIZE + 1];
+	int json = 0, rc, status;
+
+	for (int i = 1; i < c->argc; i++) {
+		if ((v = opt_value(c, &i, "--after"))) {
+			char *end;
+			errno = 0;
+			cut = strtoull(v, &end, 10);
+			if (!*v || *end || errno || v[0] == '-' || cut == MUTUAL_CUT_HELD)
+				return usage_error("remove: --after takes a seq, like 12");
+		} else if (strcmp(c->argv[i], "--json") == 0) {
+			json = 1;
+		} else if (c->argv[i][0] == '-' || who) {
+			return usage_error("remove: unexpected '%s'", c->argv[i]);
+		} else {
+			who = c->argv[i];
+		}
+	}
+	if (!who)
+		return usage_error("remove: which device? (a name, an id prefix or name~suffix: see mutual status)");
+	if ((status = open_store(&s, c)) != EXIT_OK)
+		return status;
+	rc = mutual_device_resolve(device, s, who);
+	if (rc == MUTUAL_EINVALID && *who) {
+		candidates_ctx cand = { s, who, 0 };
+		status = report(rc);
+		fprintf(stderr, "mutual: '%s' could mean more than one device; give one of these ids (or a longer"
+			" prefix):\n", term_text(who));
+		mutual_device_foreach(s, candidate_line, &cand);
+		mutual_store_free(s);
+		return status;
+	}
+	if (rc == 0)
+		rc = mutual_device_remove(&id, s, device, cut);
+	if (rc < 0) {
+		status = report(rc);
+	} else {
+		removed_ctx removed = { key, 0 };
+		hex(key, device, MUTUAL_KEY_SIZE);
+		if ((rc = mutual_device_foreach(s, removed_cut_of, &removed)) < 0)
+			status = report(rc);
+		mutual_event_id_format(text, sizeof(text), &id);
+		if (json)
+			printf("{\"removed\":\"%s\",\"shown\":%s,\"cut\":%" PRIu64 ",\"event\":\"%s\",\"key_rotated\":false}\n",
+				key, term_json_string(shown_name(s, key)), removed.cut, text);
+		else
+			printf("%s is removed from the group (event %s): its events after #%" PRIu64 " are refused on\n"
+			       "every device that learns of it. Sync to tell the group.\n"
+			       "The group key does not rotate yet: the removed device can still read what it receives\n"
+			       "(docs/membership.md says what that means and what to do).\n",
+				term_text(shown_name(s, key)), text, removed.cut);
 	}
 	mutual_store_free(s);
 	return status;
@@ -1373,7 +1484,7 @@ int main(int argc, char **argv)
 		{ "recover", cmd_recover, 1 }, { "put", cmd_put, 1 }, { "del", cmd_del, 1 },
 		{ "state", cmd_state, 1 }, { "add", cmd_add, 1 }, { "counters", cmd_counters, 1 },
 		{ "rebuild", cmd_rebuild, 1 }, { "batch", cmd_batch, 1 }, { "coordinators", cmd_coordinators, 1 },
-		{ "coordinator", cmd_coordinator, 1 },
+		{ "coordinator", cmd_coordinator, 1 }, { "remove", cmd_remove, 1 },
 	};
 	cmd_ctx c = { getenv("MUTUAL_STORE"), 0, NULL };
 	int i = 1, status;

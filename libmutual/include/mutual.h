@@ -518,14 +518,15 @@ MUTUAL_EXTERN int mutual_role_action_foreach(mutual_store *store, mutual_role_ac
  * forwarded as evidence, shown by mutual_event_refused(), never applied),
  * and it is no coordinator any more, for good. `cut` is a seq of that
  * device this store holds, or MUTUAL_CUT_HELD for the last one; removing it
- * again with a later cut (after review) lets more of its work count.
+ * again with another cut (after review) moves the cut.
  * Only a coordinator may remove; a device cannot remove itself, and the
  * group's last coordinator cannot be removed. Sync to tell the group.
  * (The group key does not rotate yet: docs/membership.md.)
  * Errors: MUTUAL_EINVALID (no store or device, a cut past what this store
  * holds, this device itself, or the last coordinator), MUTUAL_EPERM (this
  * device is not a coordinator), MUTUAL_ENOTFOUND (the store holds no such
- * device), MUTUAL_EEXISTS (it is removed with that cut already),
+ * device), MUTUAL_EEXISTS (it is removed already, and `cut` is its cut or
+ * MUTUAL_CUT_HELD: moving a cut takes a chosen seq),
  * MUTUAL_EREADONLY, MUTUAL_EFORK; the store's read/write errors.
  */
 MUTUAL_EXTERN int mutual_device_remove(mutual_event_id *out, mutual_store *store,

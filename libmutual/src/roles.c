@@ -835,14 +835,17 @@ int mutual_device_remove(mutual_event_id *out, mutual_store *s, const uint8_t de
 		return rc;
 	if (is_one && n < 2)
 		return mutual__fail(MUTUAL_EINVALID, "that device is the group's last coordinator");
-	if ((rc = held_cut(&cut, hash, s, device)) < 0)
-		return rc;
+	/* Removed already: the default would let in everything held since,
+	 * the thief's work too; moving the cut takes a chosen seq. */
 	rc = mutual__db_removal_get(s->db, device, &removed_cut);
-	if (rc == 0 && removed_cut == cut)
-		return mutual__fail(MUTUAL_EEXISTS, "that device is removed with the cut %" PRIu64 " already", cut);
+	if (rc == 0 && (cut == MUTUAL_CUT_HELD || cut == removed_cut))
+		return mutual__fail(MUTUAL_EEXISTS, "that device is removed already (its events after #%" PRIu64
+			" are refused); to let more of them count, name the last one that should", removed_cut);
 	if (rc < 0 && rc != MUTUAL_ENOTFOUND)
 		return rc;
 	mutual__error_clear();
+	if ((rc = held_cut(&cut, hash, s, device)) < 0)
+		return rc;
 	return role_write(out, s, "mutual.device.remove", device, &cut, cut ? hash : NULL);
 }
 

@@ -1004,6 +1004,97 @@ class TestCoordinators(CliTestCase):
         self.assertEqual(run("coordinator", "frobnicate", "x", store=laptop).returncode, 2)
 
 
+class TestRemoval(CliTestCase):
+    """A stolen laptop removed from the office PC: its work before the cut
+    stays, what the thief writes after is refused everywhere and shown as
+    refused, the laptop itself can write no more once it learns, an
+    ambiguous name is refused with the candidates listed, and a device that
+    is not a coordinator gets exit 6."""
+
+    def sync(self, store, stick):
+        self.assertOk(run("sync", stick, store=store))
+
+    def items(self, store):
+        out = json.loads(self.assertOk(run("state", "item", "--json", store=store)).stdout)
+        return sorted(e["id"] for e in out["entities"])
+
+    def test_stolen_laptop(self):
+        office, laptop, phone = self.path("office"), self.path("laptop"), self.path("phone")
+        stick, side = self.path("stick"), self.path("side")
+        os.mkdir(stick)
+        os.mkdir(side)
+        self.init(office, device="office")
+        invite = self.path("invite")
+        self.assertOk(run("invite", "--out", invite, store=office))
+        self.assertOk(run("join", invite, "--device", "laptop", store=laptop))
+        self.assertOk(run("join", invite, "--device", "phone", store=phone))
+        self.assertOk(run("put", "item", "rice", '{"kg":5}', store=laptop))
+        for s in (laptop, phone, office, laptop, phone):
+            self.sync(s, stick)
+
+        r = run("remove", "office", store=phone)
+        self.assertOneLineError(r, status=6)
+        self.assertIn("not a coordinator", r.stderr)
+        # The thief writes on; the phone meets the laptop first.
+        self.assertOk(run("put", "item", "forged", '{"kg":99}', store=laptop))
+        self.sync(laptop, side)
+        self.sync(phone, side)
+        self.assertIn("forged", self.items(phone))
+
+        r = self.assertOk(run("remove", "laptop", "--json", store=office))
+        out = json.loads(r.stdout)
+        self.assertEqual(out["shown"], "laptop")
+        self.assertEqual(out["cut"], 2)  # its announcement and the rice
+        self.assertFalse(out["key_rotated"])
+        self.sync(office, stick)
+        self.sync(phone, stick)
+        self.assertEqual(self.items(phone), ["rice"])  # undone on the phone
+        self.sync(phone, stick)
+        self.sync(office, stick)
+        self.assertEqual(self.items(office), ["rice"])
+        log = self.assertOk(run("log", store=office)).stdout
+        self.assertIn("[REFUSED: its device was removed before it]", log)
+        refused = [json.loads(line) for line in self.assertOk(run("log", "--json", store=office)).stdout.splitlines()
+                   if '"refused":true' in line]
+        self.assertEqual(len(refused), 1)
+        st = self.status_json(office)
+        gone = [d for d in st["devices"] if d["shown"] == "laptop"]
+        self.assertEqual(gone[0]["removed_after"], 2)
+        self.assertIn("REMOVED by a coordinator", self.assertOk(run("status", store=office)).stdout)
+
+        # The laptop learns: nothing more it writes would count.
+        self.sync(laptop, stick)
+        r = run("put", "item", "more", '{"kg":1}', store=laptop)
+        self.assertOneLineError(r, status=6)
+        self.assertIn("removed this device", r.stderr)
+        # Again with the same cut: refused; --after past what is held: refused.
+        self.assertOneLineError(run("remove", "laptop", store=office))
+        self.assertOneLineError(run("remove", "laptop", "--after", "99", store=office))
+        # After review the coordinator lets the thief's one event in after all.
+        self.assertOk(run("remove", "laptop", "--after", "3", store=office))
+        self.assertEqual(self.items(office), ["forged", "rice"])
+        self.assertEqual(run("remove", store=office).returncode, 2)
+        self.assertEqual(run("remove", "laptop", "--after", "x", store=office).returncode, 2)
+
+    def test_ambiguous_name_lists_candidates(self):
+        office, one, two = self.path("office"), self.path("one"), self.path("two")
+        stick = self.path("stick")
+        os.mkdir(stick)
+        self.init(office, device="office")
+        invite = self.path("invite")
+        self.assertOk(run("invite", "--out", invite, store=office))
+        self.assertOk(run("join", invite, "--device", "laptop", store=one))
+        self.assertOk(run("join", invite, "--device", "laptop", store=two))
+        for s in (one, two, office):
+            self.sync(s, stick)
+        r = run("remove", "laptop", store=office)
+        self.assertNotEqual(r.returncode, 0)
+        ids = [self.status_json(s)["device"] for s in (one, two)]
+        for i in ids:
+            self.assertIn(i, r.stderr)
+        self.assertOk(run("remove", ids[0][:12], store=office))
+
+
 class TestHelpAndVersion(CliTestCase):
 
     def test_help(self):
