@@ -47,7 +47,7 @@ class VerifyFailed(Error): pass      # noqa: E701  MUTUAL_EVERIFY
 class NewerVersion(Error): pass      # noqa: E701  MUTUAL_EVERSION
 class Cancelled(Error): pass         # noqa: E701  MUTUAL_ECANCELLED
 class Forked(Error): pass            # noqa: E701  MUTUAL_EFORK
-class NotAllowed(Error): pass        # noqa: E701  MUTUAL_EPERM (this device is not a coordinator)
+class NotAllowed(Error): pass        # noqa: E701  MUTUAL_EPERM (not a coordinator, or removed)
 
 
 class Refused(Error):
@@ -121,6 +121,7 @@ class Event:
     quarantined: bool
     device_shown: str  # the name to show: colliding names carry a key suffix (Store.device_shown)
     pending: str = ""  # "" applied, "waiting" for an event it names, "held_back" for its clock
+    refused: bool = False  # its device was removed and it comes after the cut: kept, never applied
 
     @classmethod
     def _from(cls, ev: int, store: "Store") -> "Event":
@@ -130,7 +131,8 @@ class Event:
                    type=_s(lib.mutual_event_type(ev)), payload=json.loads(_s(lib.mutual_event_payload(ev))),
                    device_name=_s(lib.mutual_event_device_name(ev)),
                    quarantined=bool(lib.mutual_event_quarantined(ev)), device_shown=store.device_shown(device),
-                   pending=_PENDING.get(lib.mutual_event_pending(ev), ""))
+                   pending=_PENDING.get(lib.mutual_event_pending(ev), ""),
+                   refused=bool(lib.mutual_event_refused(ev)))
 
 
 @dataclass(frozen=True)
@@ -387,7 +389,8 @@ class Store:
         def each(info, payload):
             d = info.contents
             found.append({"id": _s(d.id), "name": _s(d.name), "events": d.events, "self": bool(d.is_self),
-                          "fork_seq": d.fork_seq})
+                          "fork_seq": d.fork_seq, "removed": bool(d.removed),
+                          "removed_after": d.removed_cut if d.removed else None})
             return 0
 
         _check(lib.mutual_device_foreach(self._handle, C.DEVICE_CB(each), None))
@@ -433,9 +436,20 @@ class Store:
         _check(lib.mutual_coordinator_revoke(ctypes.byref(eid), self._handle, self._device_key(device), cut))
         return _format_id(eid)
 
+    def remove_device(self, device: str, after: Optional[int] = None) -> str:
+        """Remove `device` from the group (a coordinator only: NotAllowed
+        otherwise). Its events after its event `after` (default: the last
+        this store holds) are refused on every device that learns of it;
+        removing it again with another `after` moves the cut. Returns the
+        event's id. The group key does not rotate yet (docs/membership.md)."""
+        eid = C.EventId()
+        cut = C.CUT_HELD if after is None else after
+        _check(lib.mutual_device_remove(ctypes.byref(eid), self._handle, self._device_key(device), cut))
+        return _format_id(eid)
+
     def role_actions(self) -> List[Dict[str, Any]]:
         """Every role event held (the group's founding too), by writer and
-        seq: id, action ("found", "grant", "revoke"), target, cut, in_force,
+        seq: id, action ("found", "grant", "revoke", "remove"), target, cut, in_force,
         and refused (why it does not count, or None)."""
         found: List[Dict[str, Any]] = []
 

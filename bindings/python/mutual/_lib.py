@@ -35,7 +35,8 @@ class VerifyResult(ctypes.Structure):
 
 class DeviceInfo(ctypes.Structure):
     _fields_ = [("id", ctypes.c_char_p), ("name", ctypes.c_char_p), ("events", ctypes.c_uint64),
-                ("head_seq", ctypes.c_uint64), ("is_self", ctypes.c_int), ("fork_seq", ctypes.c_uint64)]
+                ("head_seq", ctypes.c_uint64), ("is_self", ctypes.c_int), ("fork_seq", ctypes.c_uint64),
+                ("removed", ctypes.c_int), ("removed_cut", ctypes.c_uint64)]
 
 
 class SyncProgress(ctypes.Structure):
@@ -149,6 +150,7 @@ PROTOTYPES = {
     "mutual_event_hash": (ctypes.POINTER(ctypes.c_uint8), [P]),
     "mutual_event_device_name": (S, [P]),
     "mutual_event_quarantined": (I, [P]),
+    "mutual_event_refused": (I, [P]),
     "mutual_event_pending": (I, [P]),
     "mutual_pending_count": (I, [P, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64)]),
     "mutual_event_lookup": (I, [ctypes.POINTER(P), P, ctypes.POINTER(EventId)]),
@@ -161,6 +163,7 @@ PROTOTYPES = {
     "mutual_device_resolve": (I, [ctypes.c_uint8 * KEY_SIZE, P, S]),
     "mutual_coordinator_grant": (I, [ctypes.POINTER(EventId), P, ctypes.c_uint8 * KEY_SIZE]),
     "mutual_coordinator_revoke": (I, [ctypes.POINTER(EventId), P, ctypes.c_uint8 * KEY_SIZE, ctypes.c_uint64]),
+    "mutual_device_remove": (I, [ctypes.POINTER(EventId), P, ctypes.c_uint8 * KEY_SIZE, ctypes.c_uint64]),
     "mutual_is_coordinator": (I, [P, ctypes.c_uint8 * KEY_SIZE]),
     "mutual_coordinator_foreach": (I, [P, COORDINATOR_CB, P]),
     "mutual_role_action_foreach": (I, [P, ROLE_ACTION_CB, P]),

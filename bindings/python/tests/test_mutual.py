@@ -481,5 +481,36 @@ class TestCoordinators(Base):
         self.assertTrue(all(x["refused"] is None for x in actions))
 
 
+class TestRemoval(Base):
+    def test_remove_refuses_after_cut(self):
+        a = mutual.Store.create(self.path("a"), group="Food pantry", device="office")
+        self.addCleanup(a.close)
+        b = mutual.Store.join(self.path("b"), a.invite(), device="laptop")
+        self.addCleanup(b.close)
+        stick = self.path("stick")
+        os.mkdir(stick)
+        b.put("item", "rice", {"kg": 5})
+        for s in (b, a, b):
+            s.sync(stick)
+        with self.assertRaises(mutual.NotAllowed):
+            b.remove_device("office")
+        b.put("item", "forged", {"kg": 99})
+        eid = a.remove_device("laptop")
+        self.assertTrue(eid.startswith(a.device_id + ":"))
+        with self.assertRaises(mutual.Exists):
+            a.remove_device("laptop")
+        for s in (b, a, b):
+            s.sync(stick)
+        gone = [d for d in a.devices() if d["id"] == b.device_id][0]
+        self.assertTrue(gone["removed"])
+        self.assertEqual(gone["removed_after"], 2)
+        refused = [e for e in a.events() if e.refused]
+        self.assertEqual([e.payload["id"] for e in refused], ["forged"])
+        self.assertEqual(sorted(e.id for e in a.entities("item")), ["rice"])
+        with self.assertRaises(mutual.NotAllowed):  # b learned of it
+            b.put("item", "more", {"kg": 1})
+        self.assertIn("remove", [x["action"] for x in a.role_actions()])
+
+
 if __name__ == "__main__":
     unittest.main()
