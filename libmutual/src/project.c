@@ -41,6 +41,14 @@
  *     before the result is used; an event or field is skipped as
  *     malformed only when json.c says so (MUTUAL_EINVALID, ENOTFOUND),
  *     never when memory ran out (MUTUAL_ERROR fails the apply).
+ *  8. Refused events (a removed device's, after its cut: roles.c NOTES 7)
+ *     are never applied, like quarantined ones. Role events are applied
+ *     whatever the removals say, so the removals (what the role events
+ *     resolve to) never depend on themselves. When a write transaction
+ *     changes them, it rebuilds every projection before it commits
+ *     (mutual__project_settle), so what was applied before a removal
+ *     arrived is taken out again. A rebuild applies the removals held; if
+ *     its role events resolve to others, one more pass with those settles.
  */
 #include <assert.h>
 #include <inttypes.h>
