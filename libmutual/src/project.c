@@ -479,9 +479,30 @@ int mutual__project_rebuild_locked(mutual_store *s)
 	return mutual__fail(MUTUAL_ERROR, "the removals did not settle after a rebuild (a bug): run mutual rebuild");
 }
 
+/* Test-only: in a build with -Dtest_hooks=true, $MUTUAL_TEST_REMOVAL_NO_REBUILD
+ * skips the rebuild a changed removal needs, so what a device applied
+ * before it learned of a removal stays: a deliberate bug that
+ * roles/removal_property_detects_no_rebuild must catch. A shipped build
+ * never reads the variable. */
+static int skip_settle(void)
+{
+#ifdef MUTUAL_TEST_HOOKS
+	const char *e = getenv("MUTUAL_TEST_REMOVAL_NO_REBUILD");
+	return e && *e && *e != '0';
+#else
+	return 0;
+#endif
+}
+
 int mutual__project_settle(mutual_store *s)
 {
-	return s->removals_changed ? mutual__project_rebuild_locked(s) : 0;
+	if (!s->removals_changed)
+		return 0;
+	if (skip_settle()) {
+		s->removals_changed = 0;
+		return 0;
+	}
+	return mutual__project_rebuild_locked(s);
 }
 
 int mutual_rebuild(mutual_store *s)

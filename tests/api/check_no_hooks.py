@@ -11,6 +11,7 @@ import sys
 HOOKS = (b"MUTUAL_TEST_LAST_ARRIVAL_WINS", b"MUTUAL_FAULT_KILL_AT", b"MUTUAL_TEST_IMPORT_SEGMENTS_MAX",
          b"MUTUAL_TEST_IMPORT_BYTES_MAX",
          b"MUTUAL_APPS_NOW_MS", b"MUTUAL_TEST_BREAK_INVARIANT", b"MUTUAL_TEST_ROLES_NO_ROUNDS",
+         b"MUTUAL_TEST_REMOVAL_NO_REBUILD",
          b"mutual__test_fault_", b"mutual__fault_alloc_")
 
 problems = 0
