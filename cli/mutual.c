@@ -609,6 +609,15 @@ static int cmd_coordinators(const cmd_ctx *c)
 	return status;
 }
 
+/* --after SEQ: a cut, a seq in decimal (never MUTUAL_CUT_HELD). */
+static int parse_cut(uint64_t *cut, const char *v)
+{
+	char *end;
+	errno = 0;
+	*cut = strtoull(v, &end, 10);
+	return !*v || *end || errno || v[0] == '-' || *cut == MUTUAL_CUT_HELD ? -1 : 0;
+}
+
 static int cmd_coordinator(const cmd_ctx *c)
 {
 	mutual_store *s;
@@ -624,10 +633,7 @@ static int cmd_coordinator(const cmd_ctx *c)
 	grant = strcmp(c->argv[1], "grant") == 0;
 	for (int i = 2; i < c->argc; i++) {
 		if (!grant && (v = opt_value(c, &i, "--after"))) {
-			char *end;
-			errno = 0;
-			cut = strtoull(v, &end, 10);
-			if (!*v || *end || errno || v[0] == '-' || cut == MUTUAL_CUT_HELD)
+			if (parse_cut(&cut, v) < 0)
 				return usage_error("coordinator revoke: --after takes a seq, like 12");
 		} else if (c->argv[i][0] == '-' || who) {
 			return usage_error("coordinator %s: unexpected '%s'", c->argv[1], c->argv[i]);
@@ -702,10 +708,7 @@ static int cmd_remove(const cmd_ctx *c)
 
 	for (int i = 1; i < c->argc; i++) {
 		if ((v = opt_value(c, &i, "--after"))) {
-			char *end;
-			errno = 0;
-			cut = strtoull(v, &end, 10);
-			if (!*v || *end || errno || v[0] == '-' || cut == MUTUAL_CUT_HELD)
+			if (parse_cut(&cut, v) < 0)
 				return usage_error("remove: --after takes a seq, like 12");
 		} else if (strcmp(c->argv[i], "--json") == 0) {
 			json = 1;

@@ -88,18 +88,23 @@ int mutual__db_role_status_set(mutual_db *db, const uint8_t device[MUTUAL_KEY_SI
 	return rc == SQLITE_DONE ? 0 : mutual__db_fail(db, rc, ROLE_WRITE);
 }
 
-int mutual__db_coordinators_set(mutual_db *db, const uint8_t *keys, size_t n)
+/* Replace a whole table by `n` rows of `width` bytes: a key, then (when
+ * `width` says so) a cut u64. `clear` empties it first. */
+static int replace_rows(mutual_db *db, const char *clear, const char *insert, const uint8_t *rows, size_t n,
+	size_t width)
 {
 	WRITING_OR_FAIL(db);
 	sqlite3_stmt *st;
-	int rc = sqlite3_exec(db->db, "DELETE FROM coordinators", NULL, NULL, NULL);
+	int rc = sqlite3_exec(db->db, clear, NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return mutual__db_fail(db, rc, ROLE_WRITE);
-	if ((rc = sqlite3_prepare_v2(db->db, "INSERT OR IGNORE INTO coordinators(device) VALUES(?)", -1, &st, NULL)) !=
-	    SQLITE_OK)
+	if ((rc = sqlite3_prepare_v2(db->db, insert, -1, &st, NULL)) != SQLITE_OK)
 		return mutual__db_fail(db, rc, ROLE_WRITE);
 	for (size_t i = 0; i < n; i++) {
-		sqlite3_bind_blob(st, 1, keys + i * MUTUAL_KEY_SIZE, MUTUAL_KEY_SIZE, SQLITE_STATIC);
+		const uint8_t *row = rows + i * width;
+		sqlite3_bind_blob(st, 1, row, MUTUAL_KEY_SIZE, SQLITE_STATIC);
+		if (width > MUTUAL_KEY_SIZE)
+			sqlite3_bind_int64(st, 2, (sqlite3_int64)mutual__get_u64(row + MUTUAL_KEY_SIZE));
 		if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
 			sqlite3_finalize(st);
 			return mutual__db_fail(db, rc, ROLE_WRITE);
@@ -108,6 +113,12 @@ int mutual__db_coordinators_set(mutual_db *db, const uint8_t *keys, size_t n)
 	}
 	sqlite3_finalize(st);
 	return 0;
+}
+
+int mutual__db_coordinators_set(mutual_db *db, const uint8_t *keys, size_t n)
+{
+	return replace_rows(db, "DELETE FROM coordinators", "INSERT OR IGNORE INTO coordinators(device) VALUES(?)",
+		keys, n, MUTUAL_KEY_SIZE);
 }
 
 int mutual__db_coordinator_rows(mutual_db *db, mutual_db_key_cb cb, void *payload)
@@ -131,27 +142,9 @@ int mutual__db_coordinator_rows(mutual_db *db, mutual_db_key_cb cb, void *payloa
 
 int mutual__db_removals_set(mutual_db *db, const uint8_t *entries, size_t n)
 {
-	WRITING_OR_FAIL(db);
-	sqlite3_stmt *st;
-	int rc = sqlite3_exec(db->db, "DELETE FROM removals; INSERT INTO meta(key, value) VALUES('removals_version', 1)"
-		" ON CONFLICT(key) DO UPDATE SET value = value + 1", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		return mutual__db_fail(db, rc, ROLE_WRITE);
-	if ((rc = sqlite3_prepare_v2(db->db, "INSERT OR IGNORE INTO removals(device, cut) VALUES(?, ?)", -1, &st, NULL)) !=
-	    SQLITE_OK)
-		return mutual__db_fail(db, rc, ROLE_WRITE);
-	for (size_t i = 0; i < n; i++) {
-		const uint8_t *e = entries + i * MUTUAL_REMOVAL_ENTRY;
-		sqlite3_bind_blob(st, 1, e, MUTUAL_KEY_SIZE, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)mutual__get_u64(e + MUTUAL_KEY_SIZE));
-		if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
-			sqlite3_finalize(st);
-			return mutual__db_fail(db, rc, ROLE_WRITE);
-		}
-		sqlite3_reset(st);
-	}
-	sqlite3_finalize(st);
-	return 0;
+	return replace_rows(db, "DELETE FROM removals; INSERT INTO meta(key, value) VALUES('removals_version', 1)"
+		" ON CONFLICT(key) DO UPDATE SET value = value + 1",
+		"INSERT OR IGNORE INTO removals(device, cut) VALUES(?, ?)", entries, n, MUTUAL_REMOVAL_ENTRY);
 }
 
 int mutual__db_removal_rows(mutual_db *db, mutual_db_removal_cb cb, void *payload)
