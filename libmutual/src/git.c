@@ -1342,11 +1342,22 @@ static int http_fail(int rc, remote_ctx *ctx, const char *what)
 			"was told to forget them: run 'git ls-remote %s' in a terminal to give the right ones", what,
 			ctx->url, ctx->url);
 	}
+	if (rc == GIT_ECERTIFICATE && strstr(msg, "expired"))
+		return mutual__fail(MUTUAL_ERROR, "%s: the TLS certificate of %s has expired (%s): the hub's admin "
+			"must renew it; nothing was sent (docs/hub.md)", what, ctx->url, msg);
 	if (rc == GIT_ECERTIFICATE)
 		return mutual__fail(MUTUAL_ERROR, "%s: the TLS certificate of %s was not accepted (%s): if the hub's "
 			"certificate comes from the group's own CA, name that CA's file once with 'git config --global "
 			"http.sslCAInfo FILE' (docs/hub.md)%s", what, ctx->url, msg,
 			ctx->hub->ssl_verify_off ? "; http.sslVerify=false (or GIT_SSL_NO_VERIFY) is never honoured" : "");
+	if (strstr(msg, "failed to connect") || strstr(msg, "failed to resolve") || strstr(msg, "timed out")) {
+		if (ctx->hub->proxy_shown[0])
+			return mutual__fail(MUTUAL_ERROR, "%s: cannot reach %s through the proxy %s (from http.proxy or "
+				"$https_proxy; $no_proxy bypasses it) (%s): nothing was lost; sync again later", what,
+				ctx->url, ctx->hub->proxy_shown, msg);
+		return mutual__fail(MUTUAL_ERROR, "%s: cannot reach the hub %s (%s): it may be down, or this device "
+			"offline; nothing was lost: sync again later, or carry a stick meanwhile", what, ctx->url, msg);
+	}
 	if (strstr(msg, "status code: 403"))
 		return mutual__fail(MUTUAL_ERROR, "%s: %s refused this account (HTTP 403)%s", what, ctx->url,
 			ctx->pushing ? ": it may only read this repository (ask the hub's admin for write access); "

@@ -107,6 +107,26 @@ static void url_host(char *out, size_t size, const char *url)
 	out[n] = '\0';
 }
 
+/* `url` without its user name and password, path or query: what a
+ * message may show of a proxy's URL, which may hold a password. */
+static void shown(char *out, size_t size, const char *url)
+{
+	const char *auth = strstr(url, "://"), *end, *host;
+	int n;
+	if (!auth) {
+		snprintf(out, size, "(a proxy)");
+		return;
+	}
+	end = auth + 3 + strcspn(auth + 3, "/?#");
+	host = auth + 3;
+	for (const char *p = host; p < end; p++)
+		if (*p == '@')
+			host = p + 1;
+	n = snprintf(out, size, "%.*s%.*s", (int)(auth + 3 - url), url, (int)(end - host), host);
+	if (n < 0)
+		out[0] = '\0';
+}
+
 /* Whether $no_proxy names `host`, as curl reads it: "*" is every host; an
  * entry (a leading dot optional) is that host and every host under it. */
 static int no_proxy_matches(const char *list, const char *host)
@@ -388,6 +408,7 @@ int mutual__hub_settings_get(mutual_hub_settings *out, const char *url)
 				MUTUAL_HUB_VALUE_SIZE - 1);
 			goto done;
 		}
+		shown(out->proxy_shown, sizeof(out->proxy_shown), out->proxy);
 	}
 	rc = 0;
 done:

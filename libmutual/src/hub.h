@@ -44,6 +44,7 @@ typedef struct {
 	char cainfo[MUTUAL_HUB_VALUE_SIZE];
 	char capath[MUTUAL_HUB_VALUE_SIZE];
 	char proxy[MUTUAL_HUB_VALUE_SIZE];
+	char proxy_shown[MUTUAL_HUB_VALUE_SIZE]; /* the proxy's scheme, host and port, for messages (no password) */
 	int ssl_verify_off;
 } mutual_hub_settings;
 

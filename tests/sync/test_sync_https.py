@@ -320,7 +320,7 @@ class TestHttpsHub(HttpsHubTestCase):
     def test_another_cas_certificate_and_an_expired_one_are_refused(self):
         self.make_ca("other", "another CA")
         for name, pem, words in (("other-ca", self.server_cert("other", "localhost"), ("certificate",)),
-                                 ("expired", self.server_cert("ca", "localhost", expired=True), ("expired",))):
+                                 ("expired", self.server_cert("ca", "localhost", expired=True), ("has expired",))):
             port = self.start_hub(name, pem)
             url = self.hub_url(port, "pantry")
             env = self.env_for(self.make_home("home-" + name, creds=[("pantry", self.password["pantry"], url)]))
@@ -395,6 +395,14 @@ class TestHttpsHub(HttpsHubTestCase):
         self.assertGreater(st["events_sent"], 0, describe(r))
         self.check_hub(os.path.join(self.base, "rent.git"), [self.device_id(c, env=hub_env)])
 
+    def test_a_hub_that_is_down_says_so(self):
+        env = self.home_with("volunteer", ("pantry", "pantry"))
+        a = self.init("a", "Food pantry", "pantry-laptop", env=env)
+        self.append(a, "pantry.stock.in", {"item": "rice", "qty": 40}, env=env)
+        self.assertRefusedAtOnce(a, env, ("cannot reach the hub",), url=self.hub_url(servers.free_port(), "pantry"))
+        st, r = self.sync(a, self.url, env=env)  # and later it syncs, nothing lost
+        self.assertEqual(st["events_sent"], len(self.log_ids(a, env=env)), describe(r))
+
     def test_a_url_holding_a_password_is_refused_before_anything(self):
         env = self.home_with("volunteer", ("pantry", "pantry"))
         a = self.init("a", "Food pantry", "pantry-laptop", env=env)
@@ -458,8 +466,10 @@ class TestHttpsProxy(HttpsHubTestCase):
         dead = servers.free_port()
         env = self.home_with("volunteer", ("pantry", "pantry"))
         a = self.init("a", "Food pantry", "pantry-laptop", env=env)
-        down = dict(env, https_proxy="http://127.0.0.1:%d" % dead)
+        down = dict(env, https_proxy="http://someone:%s@127.0.0.1:%d" % (self.password["reader"], dead))
         st, r = self.sync(a, self.url, expect=EXIT_FAIL, env=down)
+        self.assertIn("through the proxy http://127.0.0.1:%d" % dead, st["error"], describe(r))
+        self.assertNotIn(self.password["reader"], r.stdout + r.stderr, "the proxy's password was shown")
         self.assertEqual(self.hub_refs(self.bare), {})
         for no_proxy in ("localhost", ".localhost,example.org", "*"):
             st, r = self.sync(a, self.url, env=dict(down, no_proxy=no_proxy))
