@@ -395,11 +395,12 @@ class TestHttpsHub(HttpsHubTestCase):
         self.assertGreater(st["events_sent"], 0, describe(r))
         self.check_hub(os.path.join(self.base, "rent.git"), [self.device_id(c, env=hub_env)])
 
-    def test_a_hub_that_is_down_says_so(self):
+    def test_a_hub_that_is_down_or_a_wrong_path_says_so(self):
         env = self.home_with("volunteer", ("pantry", "pantry"))
         a = self.init("a", "Food pantry", "pantry-laptop", env=env)
         self.append(a, "pantry.stock.in", {"item": "rice", "qty": 40}, env=env)
         self.assertRefusedAtOnce(a, env, ("cannot reach the hub",), url=self.hub_url(servers.free_port(), "pantry"))
+        self.assertRefusedAtOnce(a, env, ("no such repository (HTTP 404)",), url=self.hub_url(self.port, "nothing"))
         st, r = self.sync(a, self.url, env=env)  # and later it syncs, nothing lost
         self.assertEqual(st["events_sent"], len(self.log_ids(a, env=env)), describe(r))
 
