@@ -1428,6 +1428,22 @@ static int http_begin(remote_ctx *ctx, mutual_hub_settings *hub, git_proxy_optio
 	return 0;
 }
 
+/* Connect before fetching or pushing: libgit2 1.5's git_remote_fetch and
+ * git_remote_push lose their copy of the proxy's URL when the connection
+ * fails (a proxy or hub that is down); connected first, they only hand
+ * the options to the transport, which frees them. */
+static int connect_first(git_remote *remote, git_direction direction, const git_remote_callbacks *cbs,
+	const git_proxy_options *proxy)
+{
+	git_remote_connect_options copts;
+	int rc;
+	if ((rc = git_remote_connect_options_init(&copts, GIT_REMOTE_CONNECT_OPTIONS_VERSION)) < 0)
+		return rc;
+	copts.callbacks = *cbs;
+	copts.proxy_opts = *proxy;
+	return git_remote_connect_ext(remote, direction, &copts);
+}
+
 /* The lock released; the helpers told whether the hub took their answer. */
 static void http_end(remote_ctx *ctx, int ok)
 {
@@ -1461,7 +1477,8 @@ int mutual__remote_fetch(mutual_repo *local, const char *url, mutual_remote_sess
 	opts.update_fetchhead = 0;
 	if ((rc = http_begin(&ctx, &hub, &opts.proxy_opts, url)) < 0)
 		return rc;
-	if ((rc = git_remote_create_anonymous(&remote, local->repo, url)) == 0)
+	if ((rc = git_remote_create_anonymous(&remote, local->repo, url)) == 0 &&
+	    (rc = connect_first(remote, GIT_DIRECTION_FETCH, &opts.callbacks, &opts.proxy_opts)) == 0)
 		rc = git_remote_fetch(remote, &refspecs, &opts, NULL);
 	if (rc == 0 && objects)
 		*objects += git_remote_stats(remote)->indexed_objects;
@@ -1498,7 +1515,8 @@ int mutual__remote_push(mutual_repo *local, const char *url, mutual_remote_sessi
 	remote_callbacks(&opts.callbacks, &ctx);
 	if ((rc = http_begin(&ctx, &hub, &opts.proxy_opts, url)) < 0)
 		return rc;
-	if ((rc = git_remote_create_anonymous(&remote, local->repo, url)) == 0)
+	if ((rc = git_remote_create_anonymous(&remote, local->repo, url)) == 0 &&
+	    (rc = connect_first(remote, GIT_DIRECTION_PUSH, &opts.callbacks, &opts.proxy_opts)) == 0)
 		rc = git_remote_push(remote, &specs, &opts);
 	git_remote_free(remote);
 	if (rc < 0)
