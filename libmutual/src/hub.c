@@ -349,7 +349,8 @@ int mutual__hub_settings_get(mutual_hub_settings *out, const char *url)
 {
 	char *argv[] = { "git", "-c", "core.askPass=", "config", "-z", "--get-urlmatch", "http", (char *)url, NULL };
 	char *answer = NULL;
-	const char *v, *https = strncasecmp(url, "https://", 8) == 0 ? "" : NULL;
+	const char *v;
+	int https = strncasecmp(url, "https://", 8) == 0;
 	char cfg_cainfo[MUTUAL_HUB_VALUE_SIZE] = "", cfg_capath[MUTUAL_HUB_VALUE_SIZE] = "",
 	     cfg_proxy[MUTUAL_HUB_VALUE_SIZE] = "", host[256];
 	size_t len = 0;
