@@ -9,6 +9,7 @@ packages=(
 	libicu-dev                                  # the library's too: device names compared as Unicode (NFKC, case folding, confusables)
 	git sqlite3 python3 python3-nacl util-linux mount     # tests: stock git, vectors, bind mounts
 	openssh-server openssh-client               # tests: sync over ssh:// to a real sshd
+	lighttpd lighttpd-mod-openssl tinyproxy     # tests: an HTTPS hub (git-http-backend, basic auth, a test CA) and a CONNECT proxy
 	python3-venv python3-setuptools python3-wheel python3-pip   # the Python binding's install test
 	valgrind                                    # the Python binding's leak test
 	clang libclang-rt-14-dev                    # libFuzzer harnesses and sanitizer runtimes

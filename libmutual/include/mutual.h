@@ -977,6 +977,16 @@ typedef struct mutual_sync_stats {
  *  - a path ending in `.bundle`: a single git bundle file, read if present
  *    and rewritten atomically with everything held;
  *  - a URL libgit2 speaks (file://, ssh://, https://, git://): fetch, then push.
+ *    An http(s) URL is reached as stock git reaches it (docs/hub.md): the
+ *    user name and password from the user's git credential helpers (`git
+ *    credential fill`, then `approve` or `reject`), the CA from
+ *    $GIT_SSL_CAINFO, http.sslCAInfo or $SSL_CERT_FILE, the proxy from
+ *    http.proxy or $https_proxy (less $no_proxy). It never prompts and
+ *    never honours http.sslVerify=false: a missing or refused password, a
+ *    read-only account or a certificate that does not verify fails at
+ *    once with MUTUAL_ERROR and a message saying which. A URL holding a
+ *    password (`user:pass@`) is refused with MUTUAL_EINVALID before it is
+ *    used, and the message does not repeat it.
  *
  * What is refused (a log that diverges from what this store holds, bad
  * hashes, signatures or encryption, another group's data) is reported through
@@ -990,10 +1000,10 @@ typedef struct mutual_sync_stats {
  * (another sync holds the store or the target), MUTUAL_ENOTFOUND (the target
  * folder does not exist), MUTUAL_EINVALID (no store or target, an unknown
  * options version, `out` with version 0, a target that is not a group's:
- * another group's stick),
+ * another group's stick, a URL holding a password),
  * MUTUAL_EREADONLY (a read-only store, or a target that cannot be written),
  * MUTUAL_ECORRUPT, MUTUAL_ERROR (I/O, a
- * full stick, the network).
+ * full stick, the network, a hub's refused credentials or certificate).
  */
 MUTUAL_EXTERN int mutual_sync(mutual_sync_stats *out, mutual_store *store, const char *target,
 	const mutual_sync_options *opts);

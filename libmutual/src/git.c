@@ -8,6 +8,7 @@
  */
 #include "fault.h"
 #include "git.h"
+#include "hub.h"
 #include "medium.h"
 
 #include <dirent.h>
@@ -1193,6 +1194,15 @@ done:
 
 /* ----------------------------------------------------------------- remotes */
 
+/* An http(s) remote is reached with what git itself would use (hub.c):
+ * the user's credential helpers, their CA and proxy settings. libgit2
+ * (mbedTLS in Debian) reads CA certificates from one process-wide place,
+ * GIT_OPT_SET_SSL_CERT_LOCATIONS, so one http(s) fetch or push runs at a
+ * time in a process, under tls_lock, with the locations its URL calls
+ * for; a URL that names none gets libgit2's built-in bundle back. */
+#define DEFAULT_CA_FILE "/etc/ssl/certs/ca-certificates.crt" /* Debian's libgit2 1.5's own */
+static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
+
 typedef struct {
 	mutual_transfer_cb cb;
 	void *payload;
@@ -1203,6 +1213,15 @@ typedef struct {
 	void *reject_payload;
 	int reject_result;
 	int too_big; /* the remote sent more than one sync takes */
+	/* http(s): */
+	const char *url;                   /* as the person gave it (never with a password: mutual__hub_url_check) */
+	const mutual_hub_settings *hub;    /* NULL for other schemes */
+	mutual_hub_credential *credential; /* the helpers' answer offered to the hub */
+	int pushing;
+	int read_with_credential; /* the fetch before this push took a credential */
+	int no_credential;        /* the hub asked and no helper had one */
+	int credential_refused;   /* the hub asked again after the helpers' answer */
+	int credential_failed;    /* git could not be asked: the message is set */
 } remote_ctx;
 
 static int remote_progress(const git_indexer_progress *stats, void *payload)
@@ -1227,12 +1246,42 @@ static int push_progress(unsigned int current, unsigned int total, size_t bytes,
 static const char *const ssh_keys[] = { "id_ed25519", "id_ecdsa", "id_rsa" };
 #define SSH_ATTEMPTS (1 + (int)MUTUAL_ARRAY_SIZE(ssh_keys)) /* the agent, then each file */
 
+/* http(s): the helpers' user name and password, once. When the hub asks
+ * again it refused them: a second answer would be the same, so the
+ * operation stops there (never a loop, never a prompt). */
+static int http_credentials(git_credential **out, remote_ctx *ctx, const char *user)
+{
+	int rc;
+	if (ctx->credential) {
+		ctx->credential_refused = 1;
+		return GIT_EUSER;
+	}
+	rc = mutual__hub_credential_fill(&ctx->credential, ctx->url, user);
+	if (rc == MUTUAL_ENOTFOUND) {
+		ctx->no_credential = 1;
+		return GIT_EUSER;
+	}
+	if (rc < 0) {
+		ctx->credential_failed = 1;
+		return GIT_EUSER;
+	}
+	if (git_credential_userpass_plaintext_new(out, mutual__hub_credential_username(ctx->credential),
+		    mutual__hub_credential_password(ctx->credential)) < 0) {
+		ctx->credential_failed = 1;
+		git_fail(MUTUAL_ERROR, "cannot hand the credential to libgit2");
+		return GIT_EUSER;
+	}
+	return 0;
+}
+
 static int credentials(git_credential **out, const char *url, const char *user, unsigned int allowed,
 	void *payload)
 {
 	remote_ctx *ctx = payload;
 	const char *home = getenv("HOME");
 	(void)url;
+	if (ctx->hub && (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT))
+		return http_credentials(out, ctx, user);
 	if (!(allowed & GIT_CREDENTIAL_SSH_KEY))
 		return GIT_PASSTHROUGH;
 	if (!user)
@@ -1267,8 +1316,61 @@ static int push_update(const char *ref, const char *status, void *payload)
 	return 0;
 }
 
+/* A failed http(s) fetch or push, in words that say what to do: which of
+ * the password, the account's rights or the certificate was refused. */
+static int http_fail(int rc, remote_ctx *ctx, const char *what)
+{
+	const git_error *e = git_error_last();
+	const char *msg = e && e->message ? e->message : "unknown libgit2 error";
+
+	if (ctx->credential_failed)
+		return mutual__fail_wrap(MUTUAL_ERROR, "%s: cannot ask git's credential helpers for %s's password",
+			what, ctx->url);
+	if (ctx->no_credential)
+		return mutual__fail(MUTUAL_ERROR, "%s: %s asks for a user name and password, and no git credential "
+			"helper has them (mutual never prompts): set a helper once (git config --global credential.helper "
+			"store, or cache, or libsecret) and run 'git ls-remote %s' once in a terminal to give them "
+			"(docs/hub.md)", what, ctx->url, ctx->url);
+	if (ctx->credential_refused && ctx->pushing && ctx->read_with_credential)
+		return mutual__fail(MUTUAL_ERROR, "%s: %s took the user name and password for reading but refused "
+			"them for writing: this account may only read this repository (ask the hub's admin for write "
+			"access); nothing was sent, and this store keeps everything for the next sync", what, ctx->url);
+	if (ctx->credential_refused) {
+		mutual__hub_credential_reject(ctx->credential);
+		return mutual__fail(MUTUAL_ERROR, "%s: %s refused the user name and password from git's credential "
+			"helper (a wrong password, or an account that may not reach this group's repository); the helper "
+			"was told to forget them: run 'git ls-remote %s' in a terminal to give the right ones", what,
+			ctx->url, ctx->url);
+	}
+	if (rc == GIT_ECERTIFICATE && strstr(msg, "expired"))
+		return mutual__fail(MUTUAL_ERROR, "%s: the TLS certificate of %s has expired (%s): the hub's admin "
+			"must renew it; nothing was sent (docs/hub.md)", what, ctx->url, msg);
+	if (rc == GIT_ECERTIFICATE)
+		return mutual__fail(MUTUAL_ERROR, "%s: the TLS certificate of %s was not accepted (%s): if the hub's "
+			"certificate comes from the group's own CA, name that CA's file once with 'git config --global "
+			"http.sslCAInfo FILE' (docs/hub.md)%s", what, ctx->url, msg,
+			ctx->hub->ssl_verify_off ? "; http.sslVerify=false (or GIT_SSL_NO_VERIFY) is never honoured" : "");
+	if (strstr(msg, "failed to connect") || strstr(msg, "failed to resolve") || strstr(msg, "timed out")) {
+		if (ctx->hub->proxy_shown[0])
+			return mutual__fail(MUTUAL_ERROR, "%s: cannot reach %s through the proxy %s (from http.proxy or "
+				"$https_proxy; $no_proxy bypasses it) (%s): nothing was lost; sync again later", what,
+				ctx->url, ctx->hub->proxy_shown, msg);
+		return mutual__fail(MUTUAL_ERROR, "%s: cannot reach the hub %s (%s): it may be down, or this device "
+			"offline; nothing was lost: sync again later, or carry a stick meanwhile", what, ctx->url, msg);
+	}
+	if (strstr(msg, "status code: 403"))
+		return mutual__fail(MUTUAL_ERROR, "%s: %s refused this account (HTTP 403)%s", what, ctx->url,
+			ctx->pushing ? ": it may only read this repository (ask the hub's admin for write access); "
+				       "nothing was sent, and this store keeps everything for the next sync"
+				     : ": it may not read this repository");
+	if (strstr(msg, "status code: 404"))
+		return mutual__fail(MUTUAL_ERROR, "%s: %s has no such repository (HTTP 404): check the URL, or ask "
+			"the hub's admin to create it (docs/hub.md)", what, ctx->url);
+	return translate(rc, what);
+}
+
 /* Translate a failed fetch or push, naming the ssh keys refused. */
-static int remote_fail(int rc, const remote_ctx *ctx, const char *what)
+static int remote_fail(int rc, remote_ctx *ctx, const char *what)
 {
 	if (ctx->too_big)
 		return mutual__fail(MUTUAL_EINVALID, "%s: the remote sent more than one sync takes (%u objects or %llu "
@@ -1279,6 +1381,8 @@ static int remote_fail(int rc, const remote_ctx *ctx, const char *what)
 			"server, or a key in ~/.ssh (or an ssh-agent)", what,
 			ctx->ssh_tried[0] ? "the ssh keys tried: " : "to log in: no ssh key was found",
 			ctx->ssh_tried);
+	if (ctx->hub && (rc != GIT_EUSER || ctx->no_credential || ctx->credential_refused || ctx->credential_failed))
+		return http_fail(rc, ctx, what);
 	return translate(rc, what);
 }
 
@@ -1291,47 +1395,135 @@ static void remote_callbacks(git_remote_callbacks *cbs, remote_ctx *ctx)
 	cbs->payload = ctx;
 }
 
-int mutual__remote_fetch(mutual_repo *local, const char *url, const char *into_prefix, uint64_t *objects,
-	mutual_transfer_cb cb, void *payload)
+/* For an http(s) URL: its settings read, the process's TLS lock taken
+ * and libgit2 given the CA locations and the proxy. */
+static int http_begin(remote_ctx *ctx, mutual_hub_settings *hub, git_proxy_options *proxy, const char *url)
+{
+	const char *file, *path;
+	int rc;
+
+	ctx->url = url;
+	if (!mutual__hub_is_http(url))
+		return 0;
+	if ((rc = mutual__hub_settings_get(hub, url)) < 0)
+		return rc;
+	ctx->hub = hub;
+	if (hub->proxy[0]) {
+		proxy->type = GIT_PROXY_SPECIFIED;
+		proxy->url = hub->proxy;
+	} else {
+		proxy->type = GIT_PROXY_NONE;
+	}
+	file = hub->cainfo[0] ? hub->cainfo : (hub->capath[0] ? NULL : DEFAULT_CA_FILE);
+	path = hub->capath[0] ? hub->capath : NULL;
+	pthread_mutex_lock(&tls_lock);
+	if (git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, file, path) < 0) {
+		const git_error *e = git_error_last();
+		pthread_mutex_unlock(&tls_lock);
+		ctx->hub = NULL;
+		return mutual__fail(MUTUAL_ERROR, "cannot read the CA certificates in %s%s%s (from GIT_SSL_CAINFO, "
+			"http.sslCAInfo, SSL_CERT_FILE or their CAPath forms): %s", file ? file : "", file && path ? " and " : "",
+			path ? path : "", e && e->message ? e->message : "unknown libgit2 error");
+	}
+	return 0;
+}
+
+/* Connect before fetching or pushing: libgit2 1.5's git_remote_fetch and
+ * git_remote_push lose their copy of the proxy's URL when the connection
+ * fails (a proxy or hub that is down); connected first, they only hand
+ * the options to the transport, which frees them. */
+static int connect_first(git_remote *remote, git_direction direction, const git_remote_callbacks *cbs,
+	const git_proxy_options *proxy)
+{
+	git_remote_connect_options copts;
+	int rc;
+	if ((rc = git_remote_connect_options_init(&copts, GIT_REMOTE_CONNECT_OPTIONS_VERSION)) < 0)
+		return rc;
+	copts.callbacks = *cbs;
+	copts.proxy_opts = *proxy;
+	return git_remote_connect_ext(remote, direction, &copts);
+}
+
+/* The lock released; the helpers told whether the hub took their answer. */
+static void http_end(remote_ctx *ctx, int ok)
+{
+	if (!ctx->hub)
+		return;
+	pthread_mutex_unlock(&tls_lock);
+	if (ok && ctx->credential)
+		mutual__hub_credential_approve(ctx->credential);
+	mutual__hub_credential_free(ctx->credential);
+	ctx->credential = NULL;
+}
+
+int mutual__remote_fetch(mutual_repo *local, const char *url, mutual_remote_session *session,
+	const char *into_prefix, uint64_t *objects, mutual_transfer_cb cb, void *payload)
 {
 	git_fetch_options opts;
 	git_remote *remote = NULL;
-	remote_ctx ctx = { cb, payload, 0, "", 0, NULL, NULL, 0, 0 };
+	mutual_hub_settings hub;
+	remote_ctx ctx;
 	char spec[512], *specs[1] = { spec };
 	git_strarray refspecs = { specs, 1 };
 	int rc;
 
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cb = cb;
+	ctx.payload = payload;
 	snprintf(spec, sizeof(spec), "+" MUTUAL_REF_ROOT "*:%s*", into_prefix);
 	git_fetch_options_init(&opts, GIT_FETCH_OPTIONS_VERSION);
 	remote_callbacks(&opts.callbacks, &ctx);
 	opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	opts.update_fetchhead = 0;
-	if ((rc = git_remote_create_anonymous(&remote, local->repo, url)) == 0)
+	if ((rc = http_begin(&ctx, &hub, &opts.proxy_opts, url)) < 0)
+		return rc;
+	if ((rc = git_remote_create_anonymous(&remote, local->repo, url)) == 0 &&
+	    (rc = connect_first(remote, GIT_DIRECTION_FETCH, &opts.callbacks, &opts.proxy_opts)) == 0)
 		rc = git_remote_fetch(remote, &refspecs, &opts, NULL);
 	if (rc == 0 && objects)
 		*objects += git_remote_stats(remote)->indexed_objects;
 	git_remote_free(remote);
-	return rc < 0 ? remote_fail(rc, &ctx, "cannot fetch") : 0;
+	if (rc < 0)
+		rc = remote_fail(rc, &ctx, "cannot fetch");
+	if (rc == 0 && session && ctx.credential)
+		session->read_with_credential = 1;
+	http_end(&ctx, rc == 0);
+	return rc;
 }
 
-int mutual__remote_push(mutual_repo *local, const char *url, char **refspecs, size_t n, uint64_t *objects,
-	mutual_push_reject_cb rejected, void *payload, mutual_transfer_cb cb, void *cb_payload)
+int mutual__remote_push(mutual_repo *local, const char *url, mutual_remote_session *session, char **refspecs,
+	size_t n, uint64_t *objects, mutual_push_reject_cb rejected, void *payload, mutual_transfer_cb cb,
+	void *cb_payload)
 {
 	git_push_options opts;
 	git_remote *remote = NULL;
-	remote_ctx ctx = { cb, cb_payload, 0, "", 0, rejected, payload, 0, 0 };
+	mutual_hub_settings hub;
+	remote_ctx ctx;
 	git_strarray specs = { refspecs, n };
 	int rc;
 
 	if (n == 0)
 		return 0;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cb = cb;
+	ctx.payload = cb_payload;
+	ctx.rejected = rejected;
+	ctx.reject_payload = payload;
+	ctx.pushing = 1;
+	ctx.read_with_credential = session && session->read_with_credential;
 	git_push_options_init(&opts, GIT_PUSH_OPTIONS_VERSION);
 	remote_callbacks(&opts.callbacks, &ctx);
-	if ((rc = git_remote_create_anonymous(&remote, local->repo, url)) == 0)
+	if ((rc = http_begin(&ctx, &hub, &opts.proxy_opts, url)) < 0)
+		return rc;
+	if ((rc = git_remote_create_anonymous(&remote, local->repo, url)) == 0 &&
+	    (rc = connect_first(remote, GIT_DIRECTION_PUSH, &opts.callbacks, &opts.proxy_opts)) == 0)
 		rc = git_remote_push(remote, &specs, &opts);
 	git_remote_free(remote);
 	if (rc < 0)
-		return remote_fail(rc, &ctx, "cannot push");
+		rc = remote_fail(rc, &ctx, "cannot push");
+	http_end(&ctx, rc == 0);
+	if (rc < 0)
+		return rc;
 	if (objects)
 		*objects += ctx.pushed;
 	return ctx.reject_result;

@@ -113,14 +113,25 @@ int mutual__bundle_read(mutual_bundle_ref **refs, size_t *n, mutual_repo *into, 
 	mutual_transfer_cb cb, void *payload);
 void mutual__bundle_refs_free(mutual_bundle_ref *refs, size_t n);
 
-/* Fetch the remote's refs/mutual/ namespace into `local` under `into_prefix`. */
-int mutual__remote_fetch(mutual_repo *local, const char *url, const char *into_prefix, uint64_t *objects,
-	mutual_transfer_cb cb, void *payload);
+/* What a sync's fetch learnt about the remote, for its push: whether
+ * reading took a credential (a push then refused one is an account that
+ * may only read, not a wrong password). Zero-initialise. */
+typedef struct {
+	int read_with_credential;
+} mutual_remote_session;
+
+/* Fetch the remote's refs/mutual/ namespace into `local` under `into_prefix`.
+ * An http(s) URL is reached with the user's git credential helpers, CA
+ * and proxy settings (hub.h); `url` has passed mutual__hub_url_check.
+ * `session` may be NULL. */
+int mutual__remote_fetch(mutual_repo *local, const char *url, mutual_remote_session *session,
+	const char *into_prefix, uint64_t *objects, mutual_transfer_cb cb, void *payload);
 /* Push refspecs "src:dst" (no force). `rejected` is called for each ref the
  * remote refused. */
 typedef int (*mutual_push_reject_cb)(const char *ref, const char *why, void *payload);
-int mutual__remote_push(mutual_repo *local, const char *url, char **refspecs, size_t n, uint64_t *objects,
-	mutual_push_reject_cb rejected, void *payload, mutual_transfer_cb cb, void *cb_payload);
+int mutual__remote_push(mutual_repo *local, const char *url, mutual_remote_session *session, char **refspecs,
+	size_t n, uint64_t *objects, mutual_push_reject_cb rejected, void *payload, mutual_transfer_cb cb,
+	void *cb_payload);
 
 /* Test-only fault injection, compiled in only with -Dtest_hooks=true: when
  * $MUTUAL_FAULT_KILL_AT is N, the process kills itself at its Nth write to

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub.h"
 #include "store.h"
 
 #define SYNC_LOCK "sync.lock"
@@ -161,6 +162,9 @@ int mutual_sync(mutual_sync_stats *out, mutual_store *s, const char *target, con
 	if (!s || !target || !*target)
 		return mutual__fail(MUTUAL_EINVALID, "no store or sync target given");
 	mutual__error_clear();
+	/* Before the URL is used or shown anywhere: never a password in it. */
+	if (is_url(target) && (rc = mutual__hub_url_check(target)) < 0)
+		return rc;
 	if (opts)
 		MUTUAL__CHECK_VERSION(opts->version, MUTUAL_SYNC_OPTIONS_VERSION, "sync options");
 	if ((rc = mutual__output_check(out, "sync stats")) < 0)

@@ -213,6 +213,7 @@ int mutual__sync_remote(sync_ctx *c, const char *url)
 	uint8_t h[MUTUAL_HASH_SIZE];
 	char hex[2 * MUTUAL_HASH_SIZE + 1], prefix[MUTUAL_REF_NAME_SIZE];
 	incoming_ctx x = { c, prefix };
+	mutual_remote_session session = { 0 };
 	send_plan p;
 	fork_plan fp;
 	char **specs = NULL;
@@ -227,7 +228,7 @@ int mutual__sync_remote(sync_ctx *c, const char *url)
 	c->progress.phase = MUTUAL_SYNC_RECEIVING;
 	if ((rc = check_file_url(url)) < 0 || (rc = open_quarantine(c)) < 0 ||
 	    (rc = mutual__refs_foreach(c->local, MUTUAL_REF_ROOT, seed_quarantine, c->peer)) < 0 ||
-	    (rc = mutual__remote_fetch(c->peer, url, prefix, &c->stats->objects_received, mutual__sync_transfer_cb,
+	    (rc = mutual__remote_fetch(c->peer, url, &session, prefix, &c->stats->objects_received, mutual__sync_transfer_cb,
 		    c)) < 0 ||
 	    (rc = mutual__refs_foreach(c->peer, prefix, collect_incoming, &x)) < 0 ||
 	    (rc = mutual__sync_import_all(c)) < 0)
@@ -259,7 +260,7 @@ int mutual__sync_remote(sync_ctx *c, const char *url)
 			specs[i] = (char *)spec.data;
 		}
 		c->progress.phase = MUTUAL_SYNC_SENDING;
-		if ((rc = mutual__remote_push(c->local, url, specs, n_specs, &c->stats->objects_sent, reject_push, c,
+		if ((rc = mutual__remote_push(c->local, url, &session, specs, n_specs, &c->stats->objects_sent, reject_push, c,
 			mutual__sync_transfer_cb, c)) < 0)
 			goto done;
 	}
