@@ -587,7 +587,7 @@ static int removal_history(uint64_t seed, unsigned *removed)
 	snprintf(name, sizeof(name), "p%" PRIu64 "-0", seed);
 	s[0] = check_store_create(name, "d0");
 	for (unsigned i = 1; i < n; i++) {
-		char dev[8];
+		char dev[16];
 		snprintf(name, sizeof(name), "p%" PRIu64 "-%u", seed, i);
 		snprintf(dev, sizeof(dev), "d%u", i);
 		s[i] = check_store_join(s[0], name, dev);
