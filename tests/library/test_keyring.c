@@ -238,6 +238,82 @@ static void test_duplicate_ids_both_tried(void)
 	mutual_store_free(s);
 }
 
+typedef struct {
+	int warnings, other;
+	char last[512];
+} reports;
+
+static void on_report(const char *device, const char *reason, void *payload)
+{
+	reports *r = payload;
+	(void)device;
+	if (strncmp(reason, "warning: ", 9) == 0 && strstr(reason, "has not received yet"))
+		r->warnings++;
+	else
+		r->other++;
+	snprintf(r->last, sizeof(r->last), "%s", reason);
+}
+
+static uint64_t events_held(mutual_store *s)
+{
+	mutual_verify_result vr = MUTUAL_VERIFY_RESULT_INIT;
+	CHECK_OK(mutual_verify(&vr, s));
+	return vr.events;
+}
+
+/* A store holding only key 1 syncs a stick where another device's log goes
+ * on under key 2: what came before is imported, the rest is held back
+ * (counted, warned of, no refusal, the stick's ref left as it is), and
+ * once key 2 is added the next sync imports it. */
+static void test_sync_holds_back(void)
+{
+	mutual_store *a = check_store_create("a", "laptop"), *b = check_store_join(a, "b", "phone");
+	mutual_sync_options opts = MUTUAL_SYNC_OPTIONS_INIT;
+	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
+	reports r = { 0, 0, "" };
+	uint8_t k2[32];
+	uint64_t before;
+	char stick[4096];
+
+	snprintf(stick, sizeof(stick), "%s", tmp_path("stick"));
+	CHECK(mkdir(stick, 0700) == 0);
+	opts.refusal = on_report;
+	opts.refusal_payload = &r;
+	CHECK_OK(mutual_append(NULL, b, "t.x", "{\"n\":1}"));
+	CHECK_OK(mutual_sync(&st, b, stick, NULL));            /* under key 1 */
+	fill(k2, 0x22);
+	CHECK_OK(mutual__store_add_group_key(b, 2, k2, 1));     /* b received a rotation's key */
+	CHECK_OK(mutual_append(NULL, b, "t.x", "{\"n\":2}"));
+	CHECK_OK(mutual_append(NULL, b, "t.x", "{\"n\":3}"));
+	CHECK_OK(mutual_sync(&st, b, stick, NULL));            /* under key 2 */
+	CHECK(st.segments_sent == 1);
+
+	before = events_held(a);
+	CHECK_OK(mutual_sync(&st, a, stick, &opts));
+	CHECK(st.version == MUTUAL_SYNC_STATS_VERSION && st.refused == 0 && st.first_refusal[0] == '\0');
+	CHECK(st.segments_without_key == 1 && r.warnings == 1 && r.other == 0);
+	CHECK(strstr(r.last, "(key 2): it will be imported once a coordinator's key for this device arrives"));
+	CHECK(st.events_received == 2 && events_held(a) == before + 2); /* b's join and n=1 */
+	CHECK(st.safe_to_remove == 1);
+	/* Again: still held back, nothing refused, nothing lost on the stick. */
+	CHECK_OK(mutual_sync(&st, a, stick, &opts));
+	CHECK(st.segments_without_key == 1 && st.refused == 0 && st.events_received == 0);
+
+	CHECK_OK(mutual__store_add_group_key(a, 2, k2, 0));
+	memset(&r, 0, sizeof(r));
+	CHECK_OK(mutual_sync(&st, a, stick, &opts));
+	CHECK(st.segments_without_key == 0 && st.refused == 0 && r.warnings == 0);
+	CHECK(st.events_received == 2 && events_held(a) == before + 4);
+	/* a still seals with key 1 (added as older), and b opens it. */
+	CHECK(a->key_id == 1);
+	CHECK_OK(mutual_append(NULL, a, "t.x", "{\"n\":4}"));
+	CHECK_OK(mutual_sync(&st, a, stick, NULL));
+	CHECK_OK(mutual_sync(&st, b, stick, NULL));
+	CHECK(st.refused == 0 && st.segments_without_key == 0 && st.events_received >= 1);
+	mutual_store_free(a);
+	mutual_store_free(b);
+}
+
 /* The commitment binds the key to its group and id. */
 static void test_key_commit(void)
 {
@@ -264,6 +340,7 @@ int main(int argc, char **argv)
 		{ "mode_0600", test_mode_0600 },
 		{ "duplicate_ids_both_tried", test_duplicate_ids_both_tried },
 		{ "key_commit", test_key_commit },
+		{ "sync_holds_back", test_sync_holds_back },
 	};
 	return run_cases(cases, MUTUAL_ARRAY_SIZE(cases), argc, argv);
 }
