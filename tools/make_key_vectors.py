@@ -176,11 +176,7 @@ HEADER_COMMENT = """\
 
 
 def render():
-    lines = [HEADER_COMMENT.rstrip("\n"), "", "format: key-box-v1"]
-    for n, (comment, fields) in enumerate(vectors(), 1):
-        lines += [""] + ["# " + line for line in comment.split("\n")]
-        lines += ["vector: %d" % n] + ["%s: %s" % kv for kv in fields]
-    return "".join(line.rstrip(" ") + "\n" for line in lines)
+    return vectorfile.render_blocks(HEADER_COMMENT, "key-box-v1", vectors())
 
 
 def main(argv):

@@ -85,19 +85,21 @@ void mutual__sync_refuse(sync_ctx *c, const uint8_t *device, const char *fmt, ..
 
 void mutual__sync_without_key(sync_ctx *c, const uint8_t *device, const char *fmt, ...)
 {
-	char hex[MUTUAL_KEY_HEX_SIZE] = "", what[256], reason[768];
+	char what[256], reason[768];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	if (device)
-		mutual__hex(hex, device, MUTUAL_KEY_SIZE);
 	/* the thread's last error: keyring.c's message naming the key */
 	snprintf(reason, sizeof(reason), "warning: %s is %s", what, mutual_error_last());
 	c->stats->segments_without_key++;
-	if (c->opts && c->opts->refusal)
+	if (c->opts && c->opts->refusal) {
+		char hex[MUTUAL_KEY_HEX_SIZE] = "";
+		if (device)
+			mutual__hex(hex, device, MUTUAL_KEY_SIZE);
 		c->opts->refusal(hex, reason, c->opts->refusal_payload);
+	}
 }
 
 /* "refs/mutual/v<N>/<name>" with N >= 2: a newer medium format's ref. */

@@ -549,15 +549,39 @@ static void check_envelope_changes(const char *where, const uint8_t *env, size_t
 		refs);
 }
 
+/* A file of "vector: N" blocks whose top says "format: FORMAT": its
+ * blocks in `vecs`, their count returned; `*text` holds them (free it). */
+static size_t load_vectors(block *top, block *vecs, const char *format, char **text)
+{
+	size_t len, n;
+	*text = read_all(vector_path, &len);
+	n = parse(*text, len, top, vecs, "vector");
+	if (strcmp(get(top, "format"), format) != 0)
+		die(line_of(top, "format"), "not the vectors this check reads (format: %s)", format);
+	return n;
+}
+
+/* The exit status once every vector was checked. */
+static int vectors_verdict(size_t n, size_t accepted, size_t rejected, const char *what)
+{
+	if (accepted == 0 || rejected == 0)
+		die(0, "the file must have vectors to accept and vectors to reject");
+	if (failures) {
+		fprintf(stderr, "test_vectors: %d check(s) FAILED against %s\n", failures, vector_path);
+		return 1;
+	}
+	printf("test_vectors: libmutual agrees with all %zu %s vectors of %s (%zu accepted, %zu rejected)\n", n, what,
+		vector_path, accepted, rejected);
+	return 0;
+}
+
 static int check_envelopes(void)
 {
 	static block top, vecs[MAX_EVENTS];
-	size_t n, text_len, accepted = 0, rejected = 0;
-	char *text = read_all(vector_path, &text_len);
+	size_t accepted = 0, rejected = 0;
+	char *text;
+	size_t n = load_vectors(&top, vecs, "envelope-newer", &text);
 
-	n = parse(text, text_len, &top, vecs, "vector");
-	if (strcmp(get(&top, "format"), "envelope-newer") != 0)
-		die(line_of(&top, "format"), "not the vectors of the envelope of versions >= 2 (format: envelope-newer)");
 	for (size_t v = 0; v < n; v++) {
 		const block *b = &vecs[v];
 		const char *expect = get(b, "expect"), *error = get(b, "error"), *ref = get(b, "ref");
@@ -650,15 +674,7 @@ static int check_envelopes(void)
 		free(plain);
 	}
 	free(text);
-	if (accepted == 0 || rejected == 0)
-		die(0, "the file must have vectors to accept and vectors to reject");
-	if (failures) {
-		fprintf(stderr, "test_vectors: %d check(s) FAILED against %s\n", failures, vector_path);
-		return 1;
-	}
-	printf("test_vectors: libmutual agrees with all %zu envelope vectors of %s (%zu accepted, %zu rejected)\n", n,
-		vector_path, accepted, rejected);
-	return 0;
+	return vectors_verdict(n, accepted, rejected, "envelope");
 }
 
 /* ------------------------------------------------------- sealed key boxes */
@@ -666,12 +682,10 @@ static int check_envelopes(void)
 static int check_key_boxes(void)
 {
 	static block top, vecs[MAX_EVENTS];
-	size_t n, text_len, accepted = 0, rejected = 0;
-	char *text = read_all(vector_path, &text_len);
+	size_t accepted = 0, rejected = 0;
+	char *text;
+	size_t n = load_vectors(&top, vecs, "key-box-v1", &text);
 
-	n = parse(text, text_len, &top, vecs, "vector");
-	if (strcmp(get(&top, "format"), "key-box-v1") != 0)
-		die(line_of(&top, "format"), "not the sealed key box vectors (format: key-box-v1)");
 	for (size_t v = 0; v < n; v++) {
 		const block *b = &vecs[v];
 		const char *expect = get(b, "expect"), *error = get(b, "error");
@@ -739,15 +753,7 @@ static int check_key_boxes(void)
 		mutual__wipe(sk, sizeof(sk));
 	}
 	free(text);
-	if (accepted == 0 || rejected == 0)
-		die(0, "the file must have vectors to accept and vectors to reject");
-	if (failures) {
-		fprintf(stderr, "test_vectors: %d check(s) FAILED against %s\n", failures, vector_path);
-		return 1;
-	}
-	printf("test_vectors: libmutual agrees with all %zu key box vectors of %s (%zu accepted, %zu rejected)\n", n,
-		vector_path, accepted, rejected);
-	return 0;
+	return vectors_verdict(n, accepted, rejected, "key box");
 }
 
 int main(int argc, char **argv)

@@ -467,20 +467,7 @@ class EnvelopeVectorsNewer(unittest.TestCase):
                                  "a version-1 header"})
 
     def test_docs_quote_the_vectors(self):
-        self.assertTrue(os.path.exists(DOCS), "%s does not exist" % DOCS)
-        with open(DOCS, "rb") as f:
-            lines = f.read().split(b"\n")
-        marker = ENVELOPE_MARKER.encode()
-        self.assertEqual(lines.count(marker), 1,
-                         "docs/format.md must carry the line %r exactly once, followed by "
-                         "a fenced block quoting %s" % (ENVELOPE_MARKER,
-                                                        os.path.relpath(ENVELOPE_FILE, ROOT)))
-        after = b"\n".join(lines[lines.index(marker) + 1:])
-        want = b"```\n" + self.raw + b"```\n"
-        self.assertTrue(after.startswith(want),
-                        "docs/format.md does not quote %s verbatim in the fenced block right "
-                        "after the marker %r: copy the file's content into it again"
-                        % (os.path.relpath(ENVELOPE_FILE, ROOT), ENVELOPE_MARKER))
+        assert_docs_quote(self, self.raw, ENVELOPE_FILE, ENVELOPE_MARKER)
 
 
 def assert_docs_quote(test, raw, path, marker):
