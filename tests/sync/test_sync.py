@@ -808,7 +808,8 @@ class TestRefusals(SyncTestCase):
         blob = self.git("cat-file", "blob", original + ":segment", cwd=repo).stdout
         self.assertTrue(blob.startswith(b"mseg"), blob[:8])
         n = len(blob)
-        # magic, version, key id, nonce, first ciphertext byte, middle, tag
+        # magic, version, key id (held back, not refused), nonce, first
+        # ciphertext byte, middle, tag
         positions = [0, 4, 6, 20, 33, n // 2, n - 17, n - 1]
         b_events = self.ids(b)
         for i, pos in enumerate(positions):
@@ -817,6 +818,18 @@ class TestRefusals(SyncTestCase):
                 damaged[pos] ^= 0x01
                 tip = self.git_out("rev-parse", ref, cwd=repo)
                 _, new = self.rewrite_ref(repo, ref, bytes(damaged), message="segment 1..5\n")
+                if 5 <= pos <= 8:
+                    # another key id: sealed, for all B can tell, with a key it has not
+                    # received yet; held back (not refused), and nothing of it imported
+                    r = run("sync", stick, "--json", store=b)
+                    self.assertEqual(r.returncode, EXIT_OK, describe(r))
+                    f = json.loads(r.stdout)
+                    self.assertEqual((f["refused"], f["segments_without_key"], f["events_received"]), (0, 1, 0), f)
+                    self.assertIn("has not received yet (key %d)" % (1 ^ (1 << (8 * (8 - pos)))), r.stderr)
+                    self.assertEqual(self.a_log(b, a_dev), [], "B imported A's damaged log")
+                    self.assertEqual(self.ids(b), b_events)
+                    self.verify(b)
+                    continue
                 f, err = self.sync(b, stick, status=EXIT_REFUSED)
                 self.assertEqual(f["refused"], 1, f)
                 if i == 0:
