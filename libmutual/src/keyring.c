@@ -65,17 +65,18 @@ static int same_key(const mutual_group_key *a, const mutual_group_key *b)
 	return a->id == b->id && memcmp(a->key, b->key, MUTUAL_GROUP_KEY_SIZE) == 0;
 }
 
-int mutual__keyring_parse(mutual_group_key **out, size_t *n_out, const char *text, const char *path)
+int mutual__keyring_parse(mutual_group_key **out, size_t *n_out, const char *text, size_t size, const char *path)
 {
+	const char *end = text + size;
 	mutual_group_key *keys = NULL;
 	size_t n = 0, line = 1;
 	int rc = 0;
 
 	*out = NULL;
 	*n_out = 0;
-	while (*text) {
-		const char *nl = strchr(text, '\n');
-		size_t len = nl ? (size_t)(nl - text) : strlen(text);
+	while (text < end) {
+		const char *nl = memchr(text, '\n', (size_t)(end - text));
+		size_t len = nl ? (size_t)(nl - text) : (size_t)(end - text);
 		line++;
 		if (n == MUTUAL_GROUP_KEYS_MAX) {
 			rc = mutual__fail(MUTUAL_ECORRUPT, "%s is damaged: more than %d keys", path, MUTUAL_GROUP_KEYS_MAX);
@@ -137,7 +138,7 @@ int mutual__store_load_group_key(mutual_store *s)
 	rc = mutual__store_read_key_file(&b, &rest, path, MUTUAL_GROUP_KEY_HEADER, KEY_FILE_MAX);
 	if (rc == MUTUAL_EINVALID) /* too large */
 		rc = mutual__fail(MUTUAL_ECORRUPT, "%s is damaged: more than %d keys", path, MUTUAL_GROUP_KEYS_MAX);
-	if (rc == 0 && (rc = mutual__keyring_parse(&keys, &n, rest, path)) == 0)
+	if (rc == 0 && (rc = mutual__keyring_parse(&keys, &n, rest, b.len - (size_t)(rest - (const char *)b.data), path)) == 0)
 		keyring_set(s, keys, n);
 	if (b.data)
 		mutual__wipe(b.data, b.cap);

@@ -22,12 +22,13 @@ typedef struct mutual_group_key {
 	uint8_t key[MUTUAL_GROUP_KEY_SIZE];
 } mutual_group_key;
 
-/* Parse the lines after group.key's header line, untrusted: one "ID HEX\n"
+/* Parse the `size` bytes after group.key's header line, untrusted (a NUL
+ * byte is a malformed line): one "ID HEX\n"
  * per key (ID decimal, at most UINT32_MAX; HEX 64 hex digits), the current
  * key first, 1 to MUTUAL_GROUP_KEYS_MAX lines, no line twice. `*out` is
  * the caller's (mutual__keyring_free). Errors: MUTUAL_ECORRUPT naming
  * `path` and the line; MUTUAL_ERROR (out of memory). */
-int mutual__keyring_parse(mutual_group_key **out, size_t *n_out, const char *text, const char *path);
+int mutual__keyring_parse(mutual_group_key **out, size_t *n_out, const char *text, size_t size, const char *path);
 /* Wipe and free `n` keys (NULL accepted). */
 void mutual__keyring_free(mutual_group_key *keys, size_t n);
 
