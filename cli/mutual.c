@@ -878,17 +878,22 @@ static int cmd_sync(const cmd_ctx *c)
 		       ",\"segments_sent\":%" PRIu64 ",\"segments_received\":%" PRIu64 ",\"devices_updated\":%" PRIu64
 		       ",\"refused\":%" PRIu64 ",\"newer_format\":%" PRIu64 ",\"objects_sent\":%" PRIu64
 		       ",\"objects_received\":%" PRIu64 ",\"segments_opened\":%" PRIu64 ",\"forks_found\":%" PRIu64
-		       ",\"forked_devices\":%" PRIu64 ",\"future_events\":%" PRIu64 ",\"safe_to_remove\":%s,\"error\":%s}\n",
+		       ",\"forked_devices\":%" PRIu64 ",\"future_events\":%" PRIu64 ",\"segments_without_key\":%" PRIu64
+		       ",\"safe_to_remove\":%s,\"error\":%s}\n",
 			rc == 0 ? "true" : "false", st.events_sent, st.events_received, st.segments_sent,
 			st.segments_received, st.devices_updated, st.refused, st.newer_format, st.objects_sent,
 			st.objects_received, st.segments_opened, st.forks_found, st.forked_devices, st.future_events,
-			st.safe_to_remove ? "true" : "false", term_json_string(rc < 0 ? mutual_error_last() : ""));
+			st.segments_without_key, st.safe_to_remove ? "true" : "false", term_json_string(rc < 0 ? mutual_error_last() : ""));
 	} else if (rc == 0 || rc == MUTUAL_EREFUSED) {
 		printf("sent %" PRIu64 " events (%" PRIu64 " segments), received %" PRIu64 " events from %" PRIu64
 		       " devices\n", st.events_sent, st.segments_sent, st.events_received, st.devices_updated);
 		if (st.newer_format)
 			printf("the target holds %" PRIu64 " log(s) of a newer libmutual: kept and passed on; "
 			       "upgrade libmutual to read them\n", st.newer_format);
+		if (st.segments_without_key)
+			printf("%" PRIu64 " segment(s) are sealed with a group key this device has not received yet: "
+			       "held back, imported once a coordinator's key for this device arrives\n",
+				st.segments_without_key);
 		if (st.refused)
 			printf("refused %" PRIu64 " log(s): see the messages above\n", st.refused);
 		if (st.future_events)

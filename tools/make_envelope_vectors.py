@@ -192,12 +192,7 @@ HEADER_COMMENT = """\
 
 
 def render():
-    lines = [HEADER_COMMENT.rstrip("\n"), "", "format: envelope-newer"]
-    for n, (comment, fields) in enumerate(vectors(), 1):
-        lines += [""] + ["# " + line for line in comment.split("\n")]
-        lines += ["vector: %d" % n] + ["%s: %s" % kv for kv in fields]
-    # "key:" rather than "key: " when the value is empty: no trailing spaces.
-    return "".join(line.rstrip(" ") + "\n" for line in lines)
+    return vectorfile.render_blocks(HEADER_COMMENT, "envelope-newer", vectors())
 
 
 def main(argv):

@@ -1,9 +1,22 @@
-"""The command line both vector generators share (tools/make_vectors.py,
-tools/make_envelope_vectors.py): write the file, print it, or check that the
-committed file is exactly what the generator makes."""
+"""What the vector generators share (tools/make_vectors.py,
+tools/make_envelope_vectors.py, tools/make_key_vectors.py): the text of a
+file of "vector: N" blocks, and the command line: write the file, print it,
+or check that the committed file is exactly what the generator makes."""
 
 import os
 import sys
+
+
+def render_blocks(header_comment, fmt, vectors):
+    """The text of a file of "vector: N" blocks: `header_comment`, a line
+    "format: FMT", then each (comment, [(key, value)]) of `vectors` as its
+    comment lines and its block. "key:" rather than "key: " when the value
+    is empty: no trailing spaces."""
+    lines = [header_comment.rstrip("\n"), "", "format: " + fmt]
+    for n, (comment, fields) in enumerate(vectors, 1):
+        lines += [""] + ["# " + line for line in comment.split("\n")]
+        lines += ["vector: %d" % n] + ["%s: %s" % kv for kv in fields]
+    return "".join(line.rstrip(" ") + "\n" for line in lines)
 
 
 def main(argv, render, path, tool):

@@ -960,10 +960,13 @@ typedef struct mutual_sync_stats {
 	uint64_t future_events;    /* imported events stamped more than a day ahead of this clock */
 	int safe_to_remove;        /* 1 once everything written to the target is on it, fsynced */
 	char first_refusal[256];   /* the first refusal, one line ("" if none) */
+	/* Version 2: */
+	uint64_t segments_without_key; /* segments held back: sealed with a group key this
+	                                  store has not received yet (imported once it has) */
 } mutual_sync_stats;
 
-#define MUTUAL_SYNC_STATS_VERSION 1
-#define MUTUAL_SYNC_STATS_INIT { MUTUAL_SYNC_STATS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, { 0 } }
+#define MUTUAL_SYNC_STATS_VERSION 2
+#define MUTUAL_SYNC_STATS_INIT { MUTUAL_SYNC_STATS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, { 0 }, 0 }
 
 /**
  * Sync this store with `target`, both ways: seal this device's new events

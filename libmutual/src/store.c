@@ -4,7 +4,8 @@
  * A store is a folder (mode 0700):
  *   mutual.db   the SQLite database (events, settings, derived tables)
  *   device.key  this device's Ed25519 seed, mode 0600; never leaves the device
- *   group.key   the group's symmetric keys by key id, mode 0600
+ *   group.key   the group's symmetric keys by key id, the current first,
+ *               mode 0600 (keyring.c)
  * A new store is built in a sibling temporary folder and renamed into place,
  * so an interrupted create leaves no half store behind.
  *
@@ -33,7 +34,7 @@
 #include "store.h"
 
 #define DEVICE_KEY_HEADER "mutual-device-key 1\n"
-#define GROUP_KEY_HEADER "mutual-group-key 1\n"
+#define KEY_FILE_MAX 4096 /* bytes read of device.key, far more than it holds */
 #define INVITE_FILE_MAX (64 * 1024) /* bytes (64 KiB) read of an invite file, far more than one holds */
 
 #ifndef NDEBUG
@@ -95,15 +96,14 @@ static int file_mode_private(const char *path)
 	return 0;
 }
 
-/* Read a key file: its header line, then `rest` (NUL-terminated). */
-static int read_key_file(mutual_buf *out, const char **rest, const char *path, const char *header)
+int mutual__store_read_key_file(mutual_buf *out, const char **rest, const char *path, const char *header, size_t max)
 {
 	int rc;
 	size_t h = strlen(header);
 
 	if ((rc = file_mode_private(path)) < 0)
 		return rc;
-	if ((rc = mutual__read_file(out, path, 4096)) < 0)
+	if ((rc = mutual__read_file(out, path, max)) < 0)
 		return rc;
 	if (out->len < h || memcmp(out->data, header, h) != 0)
 		return mutual__fail(MUTUAL_ECORRUPT, "%s is not a libmutual key file", path);
@@ -123,7 +123,7 @@ static int finish_recover(mutual_store *s, const char *key_path)
 
 	if (!new_path)
 		return MUTUAL_ERROR;
-	rc = read_key_file(&b, &rest, new_path, DEVICE_KEY_HEADER);
+	rc = mutual__store_read_key_file(&b, &rest, new_path, DEVICE_KEY_HEADER, KEY_FILE_MAX);
 	if (rc == 0 && (strlen(rest) < MUTUAL_SEED_HEX_LEN || mutual__unhex(seed, MUTUAL_SEED_SIZE, rest, MUTUAL_SEED_HEX_LEN) < 0))
 		rc = MUTUAL_ECORRUPT;
 	if (rc == 0)
@@ -165,7 +165,7 @@ int mutual__store_load_secret(mutual_store *s)
 		return rc;
 	if (!(path = mutual__path_join(s->dir, MUTUAL_DEVICE_KEY_FILE)))
 		return MUTUAL_ERROR;
-	rc = read_key_file(&b, &rest, path, DEVICE_KEY_HEADER);
+	rc = mutual__store_read_key_file(&b, &rest, path, DEVICE_KEY_HEADER, KEY_FILE_MAX);
 	if (rc == 0 && (strlen(rest) < MUTUAL_SEED_HEX_LEN || mutual__unhex(seed, MUTUAL_SEED_SIZE, rest, MUTUAL_SEED_HEX_LEN) < 0))
 		rc = mutual__fail(MUTUAL_ECORRUPT, "%s is damaged", path);
 	if (rc == 0)
@@ -193,37 +193,6 @@ int mutual__store_load_secret(mutual_store *s)
 	return rc;
 }
 
-int mutual__store_load_group_key(mutual_store *s)
-{
-	mutual_buf b = { 0 };
-	const char *rest;
-	char *path, *end;
-	unsigned long id;
-	int rc;
-
-	if (s->have_group_key)
-		return 0;
-	if (!(path = mutual__path_join(s->dir, MUTUAL_GROUP_KEY_FILE)))
-		return MUTUAL_ERROR;
-	rc = read_key_file(&b, &rest, path, GROUP_KEY_HEADER);
-	if (rc == 0) {
-		errno = 0;
-		id = strtoul(rest, &end, 10);
-		if (errno || end == rest || *end != ' ' || id > UINT32_MAX || strlen(end + 1) < MUTUAL_GROUP_KEY_HEX_LEN ||
-		    mutual__unhex(s->group_key, MUTUAL_GROUP_KEY_SIZE, end + 1, MUTUAL_GROUP_KEY_HEX_LEN) < 0)
-			rc = mutual__fail(MUTUAL_ECORRUPT, "%s is damaged", path);
-		else
-			s->key_id = (uint32_t)id;
-	}
-	if (rc == 0)
-		s->have_group_key = 1;
-	if (b.data)
-		mutual__wipe(b.data, b.cap);
-	mutual__buf_free(&b);
-	mutual__free(path);
-	return rc;
-}
-
 void mutual_store_free(mutual_store *s)
 {
 	if (!s)
@@ -233,6 +202,7 @@ void mutual_store_free(mutual_store *s)
 	mutual__db_close(s->db);
 	mutual__wipe(s->secret, sizeof(s->secret));
 	mutual__wipe(s->group_key, sizeof(s->group_key));
+	mutual__keyring_free(s->keys, MUTUAL_GROUP_KEYS_MAX);
 	mutual__free(s->dir);
 	mutual__free(s->group_name);
 	mutual__free(s->device_name);
@@ -468,7 +438,7 @@ static int make_store(mutual_store **out, const char *dir, mutual_invite *inv,
 	{
 		char hex[MUTUAL_GROUP_KEY_HEX_SIZE];
 		mutual__hex(hex, inv->group_key, MUTUAL_GROUP_KEY_SIZE);
-		rc = mutual__buf_printf(&text, GROUP_KEY_HEADER "%u %s\n", inv->key_id, hex);
+		rc = mutual__buf_printf(&text, MUTUAL_GROUP_KEY_HEADER "%u %s\n", inv->key_id, hex);
 		mutual__wipe(hex, sizeof(hex));
 	}
 	if (rc < 0 || !(path = mutual__path_join(tmp, MUTUAL_GROUP_KEY_FILE)) ||

@@ -11,6 +11,7 @@
 #include "common.h"
 #include "crypto.h"
 #include "db.h"
+#include "keyring.h"
 
 #define MUTUAL_DEVICE_KEY_FILE "device.key"
 #define MUTUAL_GROUP_KEY_FILE "group.key"
@@ -29,7 +30,9 @@ struct mutual_store {
 	int have_secret;
 	uint8_t secret[MUTUAL_SECRET_SIZE];
 	int have_group_key;
-	uint32_t key_id;
+	mutual_group_key *keys; /* keyring.c: MUTUAL_GROUP_KEYS_MAX slots, n_keys held, the current first */
+	size_t n_keys;
+	uint32_t key_id;        /* the current key's, a copy of keys[0] (keyring.c NOTES 1) */
 	uint8_t group_key[MUTUAL_GROUP_KEY_SIZE];
 	struct mutual_app *apps; /* app projections registered on this handle */
 	mutual_projection_stats projection_stats;
@@ -59,8 +62,13 @@ void mutual__store_leave(mutual_store **entered);
 
 /* Load this device's secret key (checking its file's mode) if not yet. */
 int mutual__store_load_secret(mutual_store *s);
-/* Load the group key (checking its file's mode) if not yet. */
+/* Load the group keys (checking their file's mode) if not yet: keyring.c. */
 int mutual__store_load_group_key(mutual_store *s);
+/* Read a key file of at most `max` bytes, checking its mode (0600) and its
+ * header line; `*rest` points after the header, NUL-terminated, in `out`
+ * (the caller wipes and frees it). Errors: MUTUAL_ENOTFOUND, MUTUAL_ERROR
+ * (mode, I/O), MUTUAL_EINVALID (larger than `max`), MUTUAL_ECORRUPT. */
+int mutual__store_read_key_file(mutual_buf *out, const char **rest, const char *path, const char *header, size_t max);
 
 /* Append events under `s`'s device; reserved "mutual." types allowed only
  * when `allow_reserved` (the library's own announcements). */

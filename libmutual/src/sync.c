@@ -28,6 +28,7 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,25 @@ void mutual__sync_refuse(sync_ctx *c, const uint8_t *device, const char *fmt, ..
 			device ? "device " : "", hex, device ? ": " : "", reason);
 	if (c->opts && c->opts->refusal)
 		c->opts->refusal(hex, reason, c->opts->refusal_payload);
+}
+
+void mutual__sync_without_key(sync_ctx *c, const uint8_t *device, const char *fmt, ...)
+{
+	char what[256], reason[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	/* the thread's last error: keyring.c's message naming the key */
+	snprintf(reason, sizeof(reason), "warning: %s is %s", what, mutual_error_last());
+	c->stats->segments_without_key++;
+	if (c->opts && c->opts->refusal) {
+		char hex[MUTUAL_KEY_HEX_SIZE] = "";
+		if (device)
+			mutual__hex(hex, device, MUTUAL_KEY_SIZE);
+		c->opts->refusal(hex, reason, c->opts->refusal_payload);
+	}
 }
 
 /* "refs/mutual/v<N>/<name>" with N >= 2: a newer medium format's ref. */
@@ -147,9 +167,10 @@ static int is_bundle(const char *target)
 	return n > 7 && strcmp(target + n - 7, ".bundle") == 0;
 }
 
-/* The bytes of each version of mutual_sync_stats (a version 2 would make
- * version 1's the offset of its first new field). */
-static const size_t stats_sizes[MUTUAL_SYNC_STATS_VERSION + 1] = { 0, sizeof(mutual_sync_stats) };
+/* The bytes of each version of mutual_sync_stats: a version's are the
+ * offset of the next one's first field. */
+static const size_t stats_sizes[MUTUAL_SYNC_STATS_VERSION + 1] = { 0, offsetof(mutual_sync_stats, segments_without_key),
+	sizeof(mutual_sync_stats) };
 
 int mutual_sync(mutual_sync_stats *out, mutual_store *s, const char *target, const mutual_sync_options *opts)
 {

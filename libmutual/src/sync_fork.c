@@ -108,7 +108,7 @@ static int try_fork(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE], const mu
 	our_branch mine = { &ours, 0 };
 	uint64_t fork_seq = 0;
 	mutual_chain branch;
-	uint32_t n_theirs = 0, key_id;
+	uint32_t n_theirs = 0;
 	int found = 0, stop = 0, rc = 0;
 
 	*forked = 0;
@@ -119,8 +119,7 @@ static int try_fork(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE], const mu
 		int has_parent;
 
 		if (mutual__segment_commit_read(c->peer, &chain[i], &has_parent, &parent, &c->blob) < 0 ||
-		    mutual__segment_key_id(&key_id, c->blob.data, c->blob.len) < 0 || key_id != s->key_id ||
-		    mutual__segment_open(&c->plain, c->blob.data, c->blob.len, s->group_id_raw, device, s->group_key) < 0 ||
+		    mutual__keyring_segment_open(&c->plain, s, c->blob.data, c->blob.len, device) < 0 ||
 		    mutual__segment_parse(&seg, c->plain.data, c->plain.len) < 0 || memcmp(seg.device, device, MUTUAL_KEY_SIZE) != 0)
 			break;
 		c->stats->segments_opened++;
@@ -210,9 +209,12 @@ int mutual__sync_import_fork_ref(sync_ctx *c, const peer_ref *r)
 		if (mutual__ref_get(&ours, c->local, name) == 0 && memcmp(&ours, &r->oid, sizeof(ours)) == 0)
 			return 0; /* the same proof */
 	}
-	if (mutual__segment_commit_read(c->peer, &r->oid, &has_parent, &parent, &c->blob) < 0 ||
-	    mutual__segment_open(&c->plain, c->blob.data, c->blob.len, c->s->group_id_raw, device, c->s->group_key) < 0 ||
-	    mutual__fork_proof_verify(&seq, c->plain.data, c->plain.len, device) < 0) {
+	if ((rc = mutual__segment_commit_read(c->peer, &r->oid, &has_parent, &parent, &c->blob)) == 0 &&
+	    (rc = mutual__keyring_segment_open(&c->plain, c->s, c->blob.data, c->blob.len, device)) == MUTUAL_ENOTFOUND) {
+		mutual__sync_without_key(c, device, "its fork proof on the target"); /* sync_import.c NOTES 6 */
+		return 0;
+	}
+	if (rc < 0 || mutual__fork_proof_verify(&seq, c->plain.data, c->plain.len, device) < 0) {
 		mutual__sync_refuse(c, device, "its fork proof on the target does not verify: %s", mutual_error_last());
 		return 0;
 	}

@@ -33,6 +33,14 @@
  *     sync, and a warning says so. What a device sent is kept per sync, so a
  *     sudden flood is warned of (docs/format.md, "Limits"). Asserted in
  *     import_ref after each batch.
+ *  6. A key this store lacks holds back, never refuses. A segment (or a
+ *     fork proof, or a newer format's object) sealed with a key id that
+ *     group.key does not hold was sealed after a rotation this device has
+ *     not yet received the key of: nothing of that log from there on is
+ *     imported in this sync, no refusal is reported, the ref is left as
+ *     it is (not garbage), `segments_without_key` counts it and a warning
+ *     says why. The next sync after the key arrives imports it. A key id
+ *     held opens with each key of that id (keyring.c NOTES 2).
  */
 #include "sync_int.h"
 
@@ -47,6 +55,7 @@
 #include "deliver.h"
 #include "event.h"
 #include "fork.h"
+#include "keyring.h"
 #include "project.h"
 #include "segment.h"
 #include "store.h"
@@ -121,14 +130,14 @@ static void verified_free(verified_segment *v)
 
 /* Verify one segment commit of `device`, read from the peer (nothing of
  * it is kept yet): it must continue the chain at `next_seq` after `prev`.
- * NOTES 2 and 3. */
+ * NOTES 2 and 3. MUTUAL_ENOTFOUND when it is sealed with a key this store
+ * does not hold (NOTES 6). */
 static int verify_segment(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE], const mutual_oid *oid, uint64_t next_seq,
 	const uint8_t prev[MUTUAL_HASH_SIZE], verified_segment *v)
 {
 	mutual_store *s = c->s;
 	mutual_segment *seg = &v->seg;
 	mutual_oid parent;
-	uint32_t key_id;
 	mutual_chain chain;
 	size_t pos = 0, max_events;
 	int has_parent, rc;
@@ -138,12 +147,8 @@ static int verify_segment(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE], co
 	v->oid = *oid;
 	c->stats->segments_opened++;
 	if ((rc = mutual__segment_commit_read(c->peer, oid, &has_parent, &parent, &c->blob)) < 0)
-		return rc;
-	if ((rc = mutual__segment_key_id(&key_id, c->blob.data, c->blob.len)) < 0)
-		return rc;
-	if (key_id != s->key_id)
-		return mutual__fail(MUTUAL_EVERIFY, "sealed with group key %u, this store holds key %u", key_id, s->key_id);
-	if ((rc = mutual__segment_open(&v->plain, c->blob.data, c->blob.len, s->group_id_raw, device, s->group_key)) < 0 ||
+		return rc == MUTUAL_ENOTFOUND ? MUTUAL_EINVALID : rc; /* ENOTFOUND says: no key */
+	if ((rc = mutual__keyring_segment_open(&v->plain, s, c->blob.data, c->blob.len, device)) < 0 ||
 	    (rc = mutual__segment_parse(seg, v->plain.data, v->plain.len)) < 0)
 		return rc;
 	if (memcmp(seg->group_id, s->group_id_raw, MUTUAL_GROUP_ID_SIZE) != 0 || memcmp(seg->device, device, MUTUAL_KEY_SIZE) != 0)
@@ -235,13 +240,12 @@ static int store_segments(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE], ve
  * segment does not open as this device's. Such a ref is replaced by the
  * log held here (docs/format.md, "Repair"); a ref that opens (a fork, a
  * rewritten log) or that this store cannot judge (another envelope
- * version, another key id) is never replaced. 1: garbage, 0: not,
- * negative: no verdict (out of memory). */
+ * version, a key id it does not hold: NOTES 6) is never replaced.
+ * 1: garbage, 0: not, negative: no verdict (out of memory). */
 static int ref_is_garbage(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE], const mutual_oid *oid)
 {
 	mutual_segment seg;
 	mutual_oid parent;
-	uint32_t key_id;
 	int has_parent, version, rc;
 
 	rc = mutual__segment_commit_read(c->peer, oid, &has_parent, &parent, &c->blob);
@@ -249,15 +253,13 @@ static int ref_is_garbage(sync_ctx *c, const uint8_t device[MUTUAL_KEY_SIZE], co
 		return rc == MUTUAL_ERROR ? rc : rc == MUTUAL_EINVALID || rc == MUTUAL_ENOTFOUND;
 	if ((version = mutual__envelope_version(c->blob.data, c->blob.len)) < 0)
 		return 1;
-	if (version != MUTUAL_ENVELOPE_VERSION || mutual__segment_key_id(&key_id, c->blob.data, c->blob.len) < 0 ||
-	    key_id != c->s->key_id)
+	if (version != MUTUAL_ENVELOPE_VERSION)
 		return 0;
 	/* Out of memory (MUTUAL_ERROR) is no verdict on the log: a log taken
 	 * for garbage has its ref replaced on the target. */
-	if ((rc = mutual__segment_open(&c->plain, c->blob.data, c->blob.len, c->s->group_id_raw, device,
-		     c->s->group_key)) < 0 ||
+	if ((rc = mutual__keyring_segment_open(&c->plain, c->s, c->blob.data, c->blob.len, device)) < 0 ||
 	    (rc = mutual__segment_parse(&seg, c->plain.data, c->plain.len)) < 0)
-		return rc == MUTUAL_ERROR ? rc : 1;
+		return rc == MUTUAL_ERROR ? rc : rc != MUTUAL_ENOTFOUND;
 	return memcmp(seg.device, device, MUTUAL_KEY_SIZE) != 0 || memcmp(seg.group_id, c->s->group_id_raw, MUTUAL_GROUP_ID_SIZE) != 0;
 }
 
@@ -550,7 +552,10 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 				verified_free(v);
 				if (rc == MUTUAL_ECANCELLED || rc == MUTUAL_EBUSY || rc == MUTUAL_ERROR)
 					goto done;
-				mutual__sync_refuse(c, device, "%s; nothing from there on imported", mutual_error_last());
+				if (rc == MUTUAL_ENOTFOUND) /* NOTES 6 */
+					mutual__sync_without_key(c, device, "its log on the target from seq %" PRIu64, next_seq);
+				else
+					mutual__sync_refuse(c, device, "%s; nothing from there on imported", mutual_error_last());
 				rc = 0;
 				failed = 1;
 				break;
@@ -614,7 +619,8 @@ done:
 /* A ref of a newer medium format is kept, and passed on, only when every
  * object it adds authenticates with the group key under its own name: the
  * outer envelope every version shares (NOTES 4). A newer ref that moved
- * elsewhere than ahead of the one held here is left as it is. */
+ * elsewhere than ahead of the one held here is left as it is; one sealed
+ * with a key not held here is held back (NOTES 6). */
 static int adopt_newer(sync_ctx *c, const peer_ref *r)
 {
 	mutual_store *s = c->s;
@@ -643,14 +649,13 @@ static int adopt_newer(sync_ctx *c, const peer_ref *r)
 				r->name, mutual_error_last());
 			return 0;
 		}
-		if (mutual__get_u32(c->blob.data + 5) != s->key_id) {
-			mutual__sync_refuse(c, NULL, "%s on the target is sealed with group key %u, which this store does "
-				"not hold: not kept or passed on", r->name, mutual__get_u32(c->blob.data + 5));
-			return 0;
-		}
-		if ((rc = mutual__envelope_check_newer(c->blob.data, c->blob.len, s->group_id_raw, r->name, s->group_key)) < 0) {
+		if ((rc = mutual__keyring_check_newer(s, c->blob.data, c->blob.len, r->name)) < 0) {
 			if (rc == MUTUAL_ERROR)
 				return rc;
+			if (rc == MUTUAL_ENOTFOUND) {
+				mutual__sync_without_key(c, NULL, "%.200s on the target", r->name);
+				return 0;
+			}
 			mutual__sync_refuse(c, NULL, "%s on the target does not authenticate (%s): not kept or passed on",
 				r->name, mutual_error_last());
 			return 0;

@@ -76,6 +76,13 @@ int mutual__sync_transfer_cb(uint64_t done, uint64_t total, void *payload);
  * NULL for a ref that names no device. */
 void mutual__sync_refuse(sync_ctx *c, const uint8_t *device, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Not a refusal: what the peer holds from here on is sealed with a group
+ * key this store does not hold yet (sync_import.c NOTES 6). Counted in
+ * segments_without_key and reported through the refusal callback as a
+ * warning ("warning: WHAT is sealed with ..."), the thread's last error
+ * (keyring.c's message) giving the key. */
+void mutual__sync_without_key(sync_ctx *c, const uint8_t *device, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Whether `name` is "refs/mutual/v<N>/<name>" with N >= 2: a newer medium
  * format's ref (sync_import.c NOTES 4). */

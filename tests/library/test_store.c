@@ -752,6 +752,14 @@ static void test_output_versions(void)
 	CHECK(big.proj.version == MUTUAL_PROJECTION_STATS_VERSION);
 	for (n = sizeof(mutual_projection_stats); n < sizeof(big.bytes); n++)
 		CHECK(big.bytes[n] == 0xAA);
+	/* A caller built against version 1 of the sync stats gets version 1:
+	 * nothing written from version 2's first field on. */
+	memset(&big, 0xAA, sizeof(big));
+	big.sync.version = 1;
+	CHECK_OK(mutual_sync(&big.sync, s, tmp_path("stick"), NULL));
+	CHECK(big.sync.version == 1 && big.sync.safe_to_remove == 1);
+	for (n = offsetof(mutual_sync_stats, segments_without_key); n < sizeof(big.bytes); n++)
+		CHECK(big.bytes[n] == 0xAA);
 	/* The ordinary way: _INIT, filled in. */
 	vr.version = MUTUAL_VERIFY_RESULT_VERSION;
 	CHECK_OK(mutual_verify(&vr, s));

@@ -21,7 +21,16 @@
  * on each accepted vector: every single-byte change, every truncation and
  * every small change of the ref name is refused, with the right code.
  *
- * Usage: test_vectors VECTOR_FILE, or test_vectors --envelope VECTOR_FILE.
+ * With --key-box, it checks the sealed key box vectors
+ * (tests/resources/vectors/key-box-v1.txt, made by tools/make_key_vectors.py
+ * with PyNaCl): that mutual__x25519_public derives each device's X25519
+ * key, mutual__key_box_open opens every accepted box to its key and
+ * mutual__key_commit_check accepts its commitment, that each rejected
+ * vector fails one of them with MUTUAL_EVERIFY, and that boxes libmutual
+ * seals open with its opener, for their device only.
+ *
+ * Usage: test_vectors VECTOR_FILE, test_vectors --envelope VECTOR_FILE, or
+ * test_vectors --key-box VECTOR_FILE.
  * Exits 0 when everything matches, 1 on any mismatch (each one printed,
  * naming the event or vector and the field), 2 when the vector file cannot
  * be read or parsed.
@@ -540,15 +549,39 @@ static void check_envelope_changes(const char *where, const uint8_t *env, size_t
 		refs);
 }
 
+/* A file of "vector: N" blocks whose top says "format: FORMAT": its
+ * blocks in `vecs`, their count returned; `*text` holds them (free it). */
+static size_t load_vectors(block *top, block *vecs, const char *format, char **text)
+{
+	size_t len, n;
+	*text = read_all(vector_path, &len);
+	n = parse(*text, len, top, vecs, "vector");
+	if (strcmp(get(top, "format"), format) != 0)
+		die(line_of(top, "format"), "not the vectors this check reads (format: %s)", format);
+	return n;
+}
+
+/* The exit status once every vector was checked. */
+static int vectors_verdict(size_t n, size_t accepted, size_t rejected, const char *what)
+{
+	if (accepted == 0 || rejected == 0)
+		die(0, "the file must have vectors to accept and vectors to reject");
+	if (failures) {
+		fprintf(stderr, "test_vectors: %d check(s) FAILED against %s\n", failures, vector_path);
+		return 1;
+	}
+	printf("test_vectors: libmutual agrees with all %zu %s vectors of %s (%zu accepted, %zu rejected)\n", n, what,
+		vector_path, accepted, rejected);
+	return 0;
+}
+
 static int check_envelopes(void)
 {
 	static block top, vecs[MAX_EVENTS];
-	size_t n, text_len, accepted = 0, rejected = 0;
-	char *text = read_all(vector_path, &text_len);
+	size_t accepted = 0, rejected = 0;
+	char *text;
+	size_t n = load_vectors(&top, vecs, "envelope-newer", &text);
 
-	n = parse(text, text_len, &top, vecs, "vector");
-	if (strcmp(get(&top, "format"), "envelope-newer") != 0)
-		die(line_of(&top, "format"), "not the vectors of the envelope of versions >= 2 (format: envelope-newer)");
 	for (size_t v = 0; v < n; v++) {
 		const block *b = &vecs[v];
 		const char *expect = get(b, "expect"), *error = get(b, "error"), *ref = get(b, "ref");
@@ -641,15 +674,86 @@ static int check_envelopes(void)
 		free(plain);
 	}
 	free(text);
-	if (accepted == 0 || rejected == 0)
-		die(0, "the file must have vectors to accept and vectors to reject");
-	if (failures) {
-		fprintf(stderr, "test_vectors: %d check(s) FAILED against %s\n", failures, vector_path);
-		return 1;
+	return vectors_verdict(n, accepted, rejected, "envelope");
+}
+
+/* ------------------------------------------------------- sealed key boxes */
+
+static int check_key_boxes(void)
+{
+	static block top, vecs[MAX_EVENTS];
+	size_t accepted = 0, rejected = 0;
+	char *text;
+	size_t n = load_vectors(&top, vecs, "key-box-v1", &text);
+
+	for (size_t v = 0; v < n; v++) {
+		const block *b = &vecs[v];
+		const char *expect = get(b, "expect"), *error = get(b, "error");
+		uint8_t seed[32], pk[32], sk[MUTUAL_SECRET_SIZE], want_pk[32], want_x[32], x[32], group_id[16];
+		uint8_t key[32], got[32], box[MUTUAL_KEY_BOX_SIZE], commit[MUTUAL_KEY_COMMIT_SIZE], mine[MUTUAL_KEY_COMMIT_SIZE];
+		uint64_t key_id = get_u64(b, "key_id");
+		int want, opened, committed = 0;
+		char where[64];
+
+		snprintf(where, sizeof(where), "vector %zu", v + 1);
+		if (strcmp(expect, "accept") == 0 && !*error)
+			want = 0, accepted++;
+		else if (strcmp(expect, "reject") == 0 && strcmp(error, "MUTUAL_EVERIFY") == 0)
+			want = MUTUAL_EVERIFY, rejected++;
+		else
+			die(b->line[0], "%s: expect/error must be accept/(empty) or reject/MUTUAL_EVERIFY", where);
+		if (key_id > UINT32_MAX)
+			die(line_of(b, "key_id"), "%s: key_id out of range", where);
+		get_hex_fixed(b, "device_seed", seed, sizeof(seed));
+		get_hex_fixed(b, "device_pk", want_pk, sizeof(want_pk));
+		get_hex_fixed(b, "device_x25519_pk", want_x, sizeof(want_x));
+		get_hex_fixed(b, "group_id", group_id, sizeof(group_id));
+		get_hex_fixed(b, "group_key", key, sizeof(key));
+		get_hex_fixed(b, "box", box, sizeof(box));
+		get_hex_fixed(b, "commitment", commit, sizeof(commit));
+
+		if (mutual__sign_keypair(pk, sk, seed) < 0 || mutual__x25519_public(x, pk) < 0)
+			die(0, "%s: %s", where, mutual_error_last());
+		check_bytes(where, "device_pk", want_pk, 32, pk, 32);
+		check_bytes(where, "device_x25519_pk", want_x, 32, x, 32);
+
+		opened = mutual__key_box_open(got, box, sk);
+		if (opened == 0)
+			committed = mutual__key_commit_check(commit, group_id, (uint32_t)key_id, got);
+		if (opened != 0 && opened != MUTUAL_EVERIFY)
+			fail(where, "box", "mutual__key_box_open returns neither 0 nor MUTUAL_EVERIFY");
+		if (want == 0) {
+			if (opened != 0)
+				fail(where, "box", "mutual__key_box_open refuses a box PyNaCl sealed to this device");
+			else
+				check_bytes(where, "group_key (the opened box)", key, 32, got, 32);
+			if (committed != 0)
+				fail(where, "commitment", "mutual__key_commit_check refuses the key's commitment");
+			mutual__key_commit(mine, group_id, (uint32_t)key_id, key);
+			check_bytes(where, "commitment (mutual__key_commit)", commit, sizeof(commit), mine, sizeof(mine));
+		} else if (opened == 0 && committed != MUTUAL_EVERIFY) {
+			fail(where, "box", "a rejected vector opens and its commitment matches");
+		}
+		printf("%s: expect %s%s%s: mutual__key_box_open returns %d, the commitment check %d\n", where, expect,
+			*error ? " " : "", error, opened, committed);
+
+		/* libmutual's own box opens for this device, and for no other. */
+		if (want == 0) {
+			uint8_t other_seed[32], other_pk[32], other_sk[MUTUAL_SECRET_SIZE];
+			memset(other_seed, 0x77, sizeof(other_seed));
+			if (mutual__key_box_seal(box, key, pk) < 0 || mutual__sign_keypair(other_pk, other_sk, other_seed) < 0)
+				die(0, "%s: %s", where, mutual_error_last());
+			memset(got, 0, sizeof(got));
+			if (mutual__key_box_open(got, box, sk) != 0 || memcmp(got, key, 32) != 0)
+				fail(where, "box", "a box mutual__key_box_seal made does not open to its key");
+			if (mutual__key_box_open(got, box, other_sk) != MUTUAL_EVERIFY)
+				fail(where, "box", "a box mutual__key_box_seal made opens for another device");
+			mutual__wipe(other_sk, sizeof(other_sk));
+		}
+		mutual__wipe(sk, sizeof(sk));
 	}
-	printf("test_vectors: libmutual agrees with all %zu envelope vectors of %s (%zu accepted, %zu rejected)\n", n,
-		vector_path, accepted, rejected);
-	return 0;
+	free(text);
+	return vectors_verdict(n, accepted, rejected, "key box");
 }
 
 int main(int argc, char **argv)
@@ -661,9 +765,11 @@ int main(int argc, char **argv)
 	mutual_buf all = { 0 };
 	char *text;
 
-	if (!(argc == 2 && argv[1][0] != '-') && !(argc == 3 && strcmp(argv[1], "--envelope") == 0)) {
+	if (!(argc == 2 && argv[1][0] != '-') &&
+	    !(argc == 3 && (strcmp(argv[1], "--envelope") == 0 || strcmp(argv[1], "--key-box") == 0))) {
 		fprintf(stderr, "usage: %s tests/resources/vectors/event-v1.txt\n"
-			"       %s --envelope tests/resources/vectors/envelope-newer.txt\n", argv[0], argv[0]);
+			"       %s --envelope tests/resources/vectors/envelope-newer.txt\n"
+			"       %s --key-box tests/resources/vectors/key-box-v1.txt\n", argv[0], argv[0], argv[0]);
 		return 2;
 	}
 	vector_path = argv[argc - 1];
@@ -672,7 +778,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (argc == 3)
-		return check_envelopes();
+		return strcmp(argv[1], "--key-box") == 0 ? check_key_boxes() : check_envelopes();
 	text = read_all(vector_path, &text_len);
 	nev = parse(text, text_len, &top, events, "event");
 	if (nev == 0)

@@ -24,10 +24,21 @@ objects):
   - docs/format.md quotes the file verbatim in the fenced block right after
     the marker line "<!-- vectors:envelope-newer -->" (required).
 
+and tests/resources/vectors/key-box-v1.txt, the sealed key box and the key
+commitment:
+
+  - the file is exactly what tools/make_key_vectors.py generates;
+  - each device's Ed25519 and X25519 public keys re-derive from its seed;
+    accepted boxes open with PyNaCl's crypto_box_seal_open to the key whose
+    commitment (recomputed here with hashlib) is the one listed; rejected
+    ones either do not open or commit to something else;
+  - a box of PyNaCl's own randomized crypto_box_seal opens alike;
+  - docs/format.md quotes the file after "<!-- vectors:key-box-v1 -->".
+
 tests/library/test_vectors.c checks libmutual itself against the same files.
 
 Usage: /usr/bin/python3 tests/library/test_vectors.py [VECTOR_FILE] [--envelope FILE]
-           [--docs FORMAT_MD] [unittest options]
+           [--key-box FILE] [--docs FORMAT_MD] [unittest options]
 (Debian's python3 with python3-nacl.)
 """
 
@@ -41,7 +52,9 @@ import unittest
 
 try:
     from nacl.bindings import (crypto_aead_xchacha20poly1305_ietf_decrypt,
-                               crypto_aead_xchacha20poly1305_ietf_encrypt)
+                               crypto_aead_xchacha20poly1305_ietf_encrypt, crypto_box_seal,
+                               crypto_box_seal_open, crypto_sign_ed25519_pk_to_curve25519,
+                               crypto_sign_ed25519_sk_to_curve25519, crypto_sign_seed_keypair)
     from nacl.exceptions import BadSignatureError, CryptoError
     from nacl.signing import SigningKey, VerifyKey
 except ImportError:  # pragma: no cover
@@ -57,6 +70,9 @@ DOCS_MARKER = "<!-- vectors:event-v1 -->"
 ENVELOPE_FILE = os.path.join(ROOT, "tests", "resources", "vectors", "envelope-newer.txt")
 ENVELOPE_GENERATOR = os.path.join(ROOT, "tools", "make_envelope_vectors.py")
 ENVELOPE_MARKER = "<!-- vectors:envelope-newer -->"
+KEY_BOX_FILE = os.path.join(ROOT, "tests", "resources", "vectors", "key-box-v1.txt")
+KEY_BOX_GENERATOR = os.path.join(ROOT, "tools", "make_key_vectors.py")
+KEY_BOX_MARKER = "<!-- vectors:key-box-v1 -->"
 
 TOP_KEYS = ["format", "seed", "public_key", "peer_a_seed", "peer_a_public_key",
             "peer_b_seed", "peer_b_public_key"]
@@ -451,20 +467,104 @@ class EnvelopeVectorsNewer(unittest.TestCase):
                                  "a version-1 header"})
 
     def test_docs_quote_the_vectors(self):
-        self.assertTrue(os.path.exists(DOCS), "%s does not exist" % DOCS)
-        with open(DOCS, "rb") as f:
-            lines = f.read().split(b"\n")
-        marker = ENVELOPE_MARKER.encode()
-        self.assertEqual(lines.count(marker), 1,
-                         "docs/format.md must carry the line %r exactly once, followed by "
-                         "a fenced block quoting %s" % (ENVELOPE_MARKER,
-                                                        os.path.relpath(ENVELOPE_FILE, ROOT)))
-        after = b"\n".join(lines[lines.index(marker) + 1:])
-        want = b"```\n" + self.raw + b"```\n"
-        self.assertTrue(after.startswith(want),
-                        "docs/format.md does not quote %s verbatim in the fenced block right "
-                        "after the marker %r: copy the file's content into it again"
-                        % (os.path.relpath(ENVELOPE_FILE, ROOT), ENVELOPE_MARKER))
+        assert_docs_quote(self, self.raw, ENVELOPE_FILE, ENVELOPE_MARKER)
+
+
+def assert_docs_quote(test, raw, path, marker):
+    """docs/format.md carries `marker` once, then a fenced block quoting `raw`."""
+    test.assertTrue(os.path.exists(DOCS), "%s does not exist" % DOCS)
+    with open(DOCS, "rb") as f:
+        lines = f.read().split(b"\n")
+    test.assertEqual(lines.count(marker.encode()), 1,
+                     "docs/format.md must carry the line %r exactly once, followed by a fenced "
+                     "block quoting %s" % (marker, os.path.relpath(path, ROOT)))
+    after = b"\n".join(lines[lines.index(marker.encode()) + 1:])
+    test.assertTrue(after.startswith(b"```\n" + raw + b"```\n"),
+                    "docs/format.md does not quote %s verbatim in the fenced block right after the "
+                    "marker %r: copy the file's content into it again" % (os.path.relpath(path, ROOT), marker))
+
+
+KEY_BOX_KEYS = ["vector", "expect", "error", "device_seed", "device_pk", "device_x25519_pk", "group_id",
+                "key_id", "group_key", "box", "commitment"]
+KEY_BOX_HEX_KEYS = {"device_seed", "device_pk", "device_x25519_pk", "group_id", "group_key", "box",
+                    "commitment"}
+
+
+def key_commit(group_id, key_id, key):
+    """docs/format.md, "Sealed key box": written again from the text."""
+    return b2b(b"mutual.key.commit.v1\n" + group_id + struct.pack(">I", key_id) + key)
+
+
+class KeyBoxVectorsV1(unittest.TestCase):
+    """The sealed key box and key commitment, re-derived with PyNaCl."""
+
+    @classmethod
+    def setUpClass(cls):
+        with open(KEY_BOX_FILE, "rb") as f:
+            cls.raw = f.read()
+        cls.top, cls.vectors = parse(cls.raw, "vector", KEY_BOX_HEX_KEYS)
+
+    def open_box(self, v):
+        """The key the box holds for its device, or None."""
+        pk, sk = crypto_sign_seed_keypair(v["device_seed"])
+        try:
+            return crypto_box_seal_open(v["box"], crypto_sign_ed25519_pk_to_curve25519(pk),
+                                        crypto_sign_ed25519_sk_to_curve25519(sk))
+        except CryptoError:
+            return None
+
+    def test_layout(self):
+        self.assertEqual(self.top, {"format": "key-box-v1"})
+        self.assertGreaterEqual(len(self.vectors), 6)
+        for i, v in enumerate(self.vectors, 1):
+            with self.subTest(vector=i):
+                self.assertEqual(list(v), KEY_BOX_KEYS)
+                self.assertEqual(v["vector"], str(i))
+                self.assertIn((v["expect"], v["error"]), [("accept", ""), ("reject", "MUTUAL_EVERIFY")])
+                self.assertEqual(str(int(v["key_id"])), v["key_id"])
+                self.assertLess(int(v["key_id"]), 2 ** 32)
+                self.assertEqual([len(v[k]) for k in ("device_seed", "group_id", "group_key", "box",
+                                                      "commitment")], [32, 16, 32, 80, 32])
+
+    def test_file_is_what_the_generator_makes(self):
+        gen = load_generator(KEY_BOX_GENERATOR, "make_key_vectors").render().encode("utf-8")
+        self.assertTrue(gen == self.raw,
+                        "%s differs from the output of tools/make_key_vectors.py; regenerate it with "
+                        "/usr/bin/python3 tools/make_key_vectors.py (and explain why the vectors changed)"
+                        % KEY_BOX_FILE)
+
+    def test_derived_keys(self):
+        for i, v in enumerate(self.vectors, 1):
+            with self.subTest(vector=i):
+                pk, _ = crypto_sign_seed_keypair(v["device_seed"])
+                self.assertEqual(pk, v["device_pk"])
+                self.assertEqual(crypto_sign_ed25519_pk_to_curve25519(pk), v["device_x25519_pk"])
+
+    def test_every_verdict(self):
+        kinds = set()
+        for i, v in enumerate(self.vectors, 1):
+            with self.subTest(vector=i):
+                key = self.open_box(v)
+                committed = key is not None and key_commit(v["group_id"], int(v["key_id"]), key) == v["commitment"]
+                self.assertEqual(v["expect"] == "accept", key == v["group_key"] and committed)
+                if v["expect"] == "accept":
+                    continue
+                if key is None:
+                    kinds.add("does not open")
+                elif key_commit(v["group_id"], int(v["key_id"]), key) != v["commitment"]:
+                    kinds.add("another commitment")
+        self.assertEqual(kinds, {"does not open", "another commitment"})
+
+    def test_libsodium_seal_opens_alike(self):
+        """A box of PyNaCl's own (randomized) crypto_box_seal opens the same
+        way: the generator's fixed-ephemeral boxes are sealed boxes."""
+        v = self.vectors[0]
+        box = crypto_box_seal(v["group_key"], v["device_x25519_pk"])
+        self.assertEqual(len(box), 80)
+        self.assertEqual(self.open_box(dict(v, box=box)), v["group_key"])
+
+    def test_docs_quote_the_vectors(self):
+        assert_docs_quote(self, self.raw, KEY_BOX_FILE, KEY_BOX_MARKER)
 
 
 class GroupIdVector(unittest.TestCase):
@@ -486,7 +586,7 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     if args and not args[0].startswith("-"):
         VECTOR_FILE = os.path.abspath(args.pop(0))
-    for flag in ("--envelope", "--docs"):
+    for flag in ("--envelope", "--key-box", "--docs"):
         if flag in args:
             i = args.index(flag)
             if i + 1 >= len(args):
@@ -495,6 +595,8 @@ if __name__ == "__main__":
             del args[i:i + 2]
             if flag == "--envelope":
                 ENVELOPE_FILE = path
+            elif flag == "--key-box":
+                KEY_BOX_FILE = path
             else:
                 DOCS = path
     unittest.main(argv=sys.argv[:1] + args, verbosity=2)

@@ -50,7 +50,7 @@ SECRET_DEVICES = ("laptop-of-Quillon", "office-pc-Brunhild")
 
 JSON_KEYS = {"ok", "events_sent", "events_received", "segments_sent", "segments_received",
              "devices_updated", "refused", "newer_format", "objects_sent", "objects_received",
-             "segments_opened", "safe_to_remove", "error"}
+             "segments_opened", "segments_without_key", "safe_to_remove", "error"}
 
 
 def setUpModule():
@@ -808,7 +808,8 @@ class TestRefusals(SyncTestCase):
         blob = self.git("cat-file", "blob", original + ":segment", cwd=repo).stdout
         self.assertTrue(blob.startswith(b"mseg"), blob[:8])
         n = len(blob)
-        # magic, version, key id, nonce, first ciphertext byte, middle, tag
+        # magic, version, key id (held back, not refused), nonce, first
+        # ciphertext byte, middle, tag
         positions = [0, 4, 6, 20, 33, n // 2, n - 17, n - 1]
         b_events = self.ids(b)
         for i, pos in enumerate(positions):
@@ -817,6 +818,18 @@ class TestRefusals(SyncTestCase):
                 damaged[pos] ^= 0x01
                 tip = self.git_out("rev-parse", ref, cwd=repo)
                 _, new = self.rewrite_ref(repo, ref, bytes(damaged), message="segment 1..5\n")
+                if 5 <= pos <= 8:
+                    # another key id: sealed, for all B can tell, with a key it has not
+                    # received yet; held back (not refused), and nothing of it imported
+                    r = run("sync", stick, "--json", store=b)
+                    self.assertEqual(r.returncode, EXIT_OK, describe(r))
+                    f = json.loads(r.stdout)
+                    self.assertEqual((f["refused"], f["segments_without_key"], f["events_received"]), (0, 1, 0), f)
+                    self.assertIn("has not received yet (key %d)" % (1 ^ (1 << (8 * (8 - pos)))), r.stderr)
+                    self.assertEqual(self.a_log(b, a_dev), [], "B imported A's damaged log")
+                    self.assertEqual(self.ids(b), b_events)
+                    self.verify(b)
+                    continue
                 f, err = self.sync(b, stick, status=EXIT_REFUSED)
                 self.assertEqual(f["refused"], 1, f)
                 if i == 0:
@@ -975,6 +988,48 @@ class TestRefusals(SyncTestCase):
         self.assertEqual(f["events_received"], 1, f)
         self.assertEqual(self.ids(a, b_dev), self.ids(c, b_dev))
         self.assertEqual(len(self.ids(a, self.device_id(c))), 3)
+
+
+class TestGroupKeys(SyncTestCase):
+
+    def test_a_key_not_received_yet_holds_back(self):
+        """group.key with several keys (docs/format.md, "Key files"): B
+        seals with a key A does not hold yet. A imports what came before,
+        holds back the rest without refusing it, and imports it once the
+        key is in its group.key (as an older key: A still seals with its
+        current one)."""
+        a, b = self.group(2)
+        b_dev = self.device_id(b)
+        stick = self.mkdir("stick")
+        self.append(b, "pantry.visit", {"b": 1}, n=1)
+        self.sync(b, stick)
+        new_line = "4242 %s\n" % secrets.token_hex(32)
+        key = os.path.join(b, "group.key")
+        with open(key) as fh:
+            text = fh.read()
+        with open(key, "w") as fh:  # the new key first: B seals with it from now on
+            fh.write(text.replace("mutual-group-key 1\n", "mutual-group-key 1\n" + new_line))
+        self.append(b, "pantry.visit", {"b": 2}, n=2)
+        self.sync(b, stick)
+
+        r = run("sync", stick, "--json", store=a)
+        self.assertEqual(r.returncode, EXIT_OK, describe(r))
+        f = json.loads(r.stdout)
+        self.assertEqual((f["refused"], f["segments_without_key"]), (0, 1), f)
+        self.assertIn("warning: device %s: its log on the target from seq 3 is sealed with a group key this "
+                      "device has not received yet (key 4242)" % b_dev[:16], r.stderr)
+        self.assertEqual(len(self.ids(a, b_dev)), 2)  # the join and {"b": 1}
+        r = run("sync", stick, store=a)
+        self.assertEqual(r.returncode, EXIT_OK, describe(r))
+        self.assertIn("1 segment(s) are sealed with a group key this device has not received yet", r.stdout)
+
+        key = os.path.join(a, "group.key")
+        with open(key, "a") as fh:
+            fh.write(new_line)
+        f, _ = self.sync(a, stick)
+        self.assertEqual((f["segments_without_key"], f["events_received"]), (0, 2), f)
+        self.assertEqual(self.ids(a, b_dev), self.ids(b, b_dev))
+        self.verify(a)
 
 
 # --------------------------------------------------------------------------

@@ -213,6 +213,7 @@ class SyncStats:
     forks_found: int
     forked_devices: int
     future_events: int
+    segments_without_key: int  # held back: sealed with a group key not received yet
     safe_to_remove: bool
     refusals: Tuple[Tuple[str, str], ...]
 
@@ -690,7 +691,7 @@ class Store:
 
         progress_cb, refusal_cb = C.PROGRESS_CB(on_progress), C.REFUSAL_CB(on_refusal)
         opts = C.SyncOptions(1, progress_cb, None, refusal_cb, None)
-        st = C.SyncStats(version=1)
+        st = C.SyncStats(version=2)
         rc = lib.mutual_sync(ctypes.byref(st), self._handle, _b(target), ctypes.byref(opts))
         stats = SyncStats._from(st, refusals)
         if raised:

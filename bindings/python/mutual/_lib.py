@@ -68,7 +68,8 @@ class SyncStats(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint)] + [(name, ctypes.c_uint64) for name in (
         "events_sent", "events_received", "segments_sent", "segments_received", "devices_updated", "refused",
         "newer_format", "objects_received", "objects_sent", "segments_opened", "forks_found", "forked_devices",
-        "future_events")] + [("safe_to_remove", ctypes.c_int), ("first_refusal", ctypes.c_char * 256)]
+        "future_events")] + [("safe_to_remove", ctypes.c_int), ("first_refusal", ctypes.c_char * 256),
+                             ("segments_without_key", ctypes.c_uint64)]  # version 2
 
 
 class ProjectionStats(ctypes.Structure):
