@@ -536,7 +536,7 @@ static void test_remove_refusals(void)
 #define PROP_STEPS 60
 #define PROP_PUTS_MAX PROP_STEPS
 
-static unsigned prop_seeds = 10; /* test_roles removal_property [SEEDS] */
+static unsigned prop_seeds = 10; /* test_roles removal_property [SEEDS], or $TEST_ROLES_SEEDS */
 
 typedef struct {
 	char id[32];
@@ -890,7 +890,8 @@ int main(int argc, char **argv)
 #endif
 		{ "resolver_founding", test_resolver_founding },
 	};
-	if (argc > 2 && atoi(argv[2]) > 0)
-		prop_seeds = (unsigned)atoi(argv[2]);
+	const char *seeds = argc > 2 ? argv[2] : getenv("TEST_ROLES_SEEDS");
+	if (seeds && atoi(seeds) > 0)
+		prop_seeds = (unsigned)atoi(seeds);
 	return run_cases(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);
 }
