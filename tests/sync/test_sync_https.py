@@ -177,6 +177,9 @@ class HttpsHubTestCase(servers.ServerTestCase):
         return "https://localhost:%d/git/%s.git" % (port, group)
 
     def access_log(self, name="hub"):
+        # lighttpd buffers its access log and writes it out once a second:
+        # wait for that, so a request just made is in what is read.
+        time.sleep(1.5)
         return servers.read_text(self.path(name + "-logs", "access.log"))
 
     # -- a volunteer's HOME
