@@ -469,15 +469,17 @@ static int cmd_verify(const cmd_ctx *c)
 	return status;
 }
 
+/* What a line printer of a list needs: the store (for shown names), the
+ * output form, and how many lines came before (for JSON's commas). */
 typedef struct {
 	mutual_store *store;
 	int json;
 	int count;
-} status_ctx;
+} list_ctx;
 
 static int status_device(const mutual_device_info *d, void *payload)
 {
-	status_ctx *ctx = payload;
+	list_ctx *ctx = payload;
 	if (ctx->json) {
 		printf("%s{\"id\":\"%s\",\"name\":%s,\"shown\":%s", ctx->count ? "," : "", d->id,
 			term_json_string(d->name), term_json_string(shown_name(ctx->store, d->id)));
@@ -503,14 +505,9 @@ static int status_device(const mutual_device_info *d, void *payload)
 
 /* ------------------------------------------------------------ coordinators */
 
-typedef struct {
-	mutual_store *store;
-	int json, count;
-} coord_ctx;
-
 static int coordinator_line(const char *id, void *payload)
 {
-	coord_ctx *ctx = payload;
+	list_ctx *ctx = payload;
 	if (ctx->json)
 		printf("%s{\"id\":\"%s\",\"shown\":%s}", ctx->count ? "," : "", id,
 			term_json_string(shown_name(ctx->store, id)));
@@ -526,7 +523,7 @@ static int coordinator_line(const char *id, void *payload)
  * manage the group. */
 static int print_coordinators(mutual_store *s, int json)
 {
-	coord_ctx ctx = { s, json, 0 };
+	list_ctx ctx = { s, json, 0 };
 	int rc;
 	printf(json ? ",\"coordinators\":[" : "coordinators\n");
 	rc = mutual_coordinator_foreach(s, coordinator_line, &ctx);
@@ -541,14 +538,9 @@ static int print_coordinators(mutual_store *s, int json)
 	return rc;
 }
 
-typedef struct {
-	mutual_store *store;
-	int json, count;
-} role_ctx;
-
 static int role_line(const mutual_role_action *a, void *payload)
 {
-	role_ctx *ctx = payload;
+	list_ctx *ctx = payload;
 	char id[MUTUAL_EVENT_ID_STRLEN], cut[32] = "";
 	mutual_event_id_format(id, sizeof(id), &a->id);
 	if (strcmp(a->action, "revoke") == 0 || strcmp(a->action, "remove") == 0)
@@ -575,7 +567,7 @@ static int role_line(const mutual_role_action *a, void *payload)
 
 static int cmd_coordinators(const cmd_ctx *c)
 {
-	role_ctx roles;
+	list_ctx roles;
 	mutual_store *s;
 	int json = 0, all = 0, rc, status;
 
@@ -758,7 +750,7 @@ static int cmd_remove(const cmd_ctx *c)
 
 static int cmd_status(const cmd_ctx *c)
 {
-	status_ctx ctx = { NULL, 0, 0 };
+	list_ctx ctx = { NULL, 0, 0 };
 	mutual_store *s;
 	uint64_t waiting = 0, held_back = 0;
 	int rc, status;

@@ -317,6 +317,10 @@ typedef int (*mutual_db_removal_cb)(const uint8_t key[MUTUAL_KEY_SIZE], uint64_t
 int mutual__db_removals_set(mutual_db *db, const uint8_t *entries, size_t n);
 int mutual__db_removal_rows(mutual_db *db, mutual_db_removal_cb cb, void *payload);
 int mutual__db_removal_get(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t *cut);
+/* What limits applying a device's events: the seq its fork starts at (0:
+ * not forked) and its removal's cut (UINT64_MAX: not removed). */
+int mutual__db_device_limits(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t *fork_seq,
+                             uint64_t *removed_cut);
 
 
 /* ------------------------------------------------------- app projections */

@@ -181,3 +181,23 @@ int mutual__db_removal_get(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE],
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? MUTUAL_ENOTFOUND : mutual__db_fail(db, rc, ROLE_READ);
 }
+
+int mutual__db_device_limits(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t *fork_seq,
+                             uint64_t *removed_cut)
+{
+	/* Applying an event reads both; one statement instead of two. */
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db->db,
+		"SELECT (SELECT seq FROM forks WHERE device = ?1), (SELECT cut FROM removals WHERE device = ?1)",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return mutual__db_fail(db, rc, ROLE_READ);
+	sqlite3_bind_blob(st, 1, device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*fork_seq = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : (uint64_t)sqlite3_column_int64(st, 0);
+		*removed_cut = sqlite3_column_type(st, 1) == SQLITE_NULL ? UINT64_MAX : (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : mutual__db_fail(db, rc, ROLE_READ);
+}

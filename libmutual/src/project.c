@@ -409,25 +409,18 @@ static int apply_role(mutual_store *s, const mutual_event_rec *ev)
 
 /* ------------------------------------------------------------------ apply */
 
-static int quarantined(mutual_store *s, const mutual_event_rec *ev)
-{
-	uint64_t seq;
-	return mutual__db_fork_get(s->db, ev->device, &seq, NULL) == 0 && ev->seq >= seq;
-}
-
-/* NOTES 8: its device was removed, and it comes after the cut. */
-static int refused(mutual_store *s, const mutual_event_rec *ev)
-{
-	uint64_t cut;
-	return mutual__db_removal_get(s->db, ev->device, &cut) == 0 && ev->seq > cut;
-}
-
 int mutual__project_apply(mutual_store *s, const mutual_event_rec *ev)
 {
 	int rc = 0;
 	if (ev->type_len < 7 || memcmp(ev->type, "mutual.", 7) != 0)
 		return 0;
-	if (quarantined(s, ev))
+	/* A fork's events from its seq on are quarantined; a removed device's
+	 * after its cut are refused (NOTES 8). A failed read fails the apply:
+	 * never taken for "neither". */
+	uint64_t fork_seq, removed_cut;
+	if ((rc = mutual__db_device_limits(s->db, ev->device, &fork_seq, &removed_cut)) != 0)
+		return rc;
+	if (fork_seq != 0 && ev->seq >= fork_seq)
 		return 0;
 	/* An event another device's software signed with a payload that new
 	 * appends may not have (a duplicate key, a lone surrogate) is kept
@@ -442,7 +435,7 @@ int mutual__project_apply(mutual_store *s, const mutual_event_rec *ev)
 	 * (NOTES 8), and one after a cut is kept to be shown as void. */
 	if (mutual__roles_is_role_type(ev->type, ev->type_len))
 		rc = apply_role(s, ev);
-	else if (refused(s, ev))
+	else if (ev->seq > removed_cut)
 		return 0;
 	else if (ev->type_len == 17 && memcmp(ev->type, "mutual.entity.put", 17) == 0)
 		rc = apply_entity(s, ev, 0);
