@@ -30,7 +30,6 @@
 #include "mutual.h"
 
 #define DEFAULT_EVENTS 100000
-#define BATCH 1000
 
 static int fail(const char *what)
 {
@@ -52,28 +51,6 @@ static int key_of(uint8_t out[MUTUAL_KEY_SIZE], mutual_store *s)
 	return mutual_device_resolve(out, s, mutual_store_device_id(s));
 }
 
-/* `n` puts by `s`, in batches. */
-static int write_puts(mutual_store *s, uint64_t n)
-{
-	char id[32], fields[96];
-	for (uint64_t i = 0; i < n; i += BATCH) {
-		mutual_batch *b = NULL;
-		int rc = mutual_batch_new(&b, s);
-		for (uint64_t k = i; rc == 0 && k < i + BATCH && k < n; k++) {
-			snprintf(id, sizeof(id), "item-%" PRIu64, k);
-			snprintf(fields, sizeof(fields), "{\"shelf\":\"%c%u\",\"qty\":%u}", (char)('A' + k % 8),
-				(unsigned)(k % 40), (unsigned)(k % 997));
-			rc = mutual_batch_entity_put(b, "item", id, fields);
-		}
-		if (rc == 0)
-			rc = mutual_batch_commit(NULL, b);
-		mutual_batch_free(b);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
 static int sync_with(mutual_store *s, const char *stick)
 {
 	mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
@@ -93,10 +70,10 @@ int main(int argc, char **argv)
 	int status = 1;
 
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--events") == 0 && i + 1 < argc && atoll(argv[i + 1]) >= 2 * BATCH) {
+		if (strcmp(argv[i], "--events") == 0 && i + 1 < argc && atoll(argv[i + 1]) >= 2 * BENCH_PUT_BATCH) {
 			events = (uint64_t)atoll(argv[++i]);
 		} else {
-			fprintf(stderr, "usage: bench_removal [--events N (>= %d)]\n", 2 * BATCH);
+			fprintf(stderr, "usage: bench_removal [--events N (>= %d)]\n", 2 * BENCH_PUT_BATCH);
 			return 2;
 		}
 	}
@@ -161,7 +138,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	if (write_puts(writer, events) < 0 || sync_with(writer, stick) < 0) {
+	if (bench_entity_puts(writer, events) < 0 || sync_with(writer, stick) < 0) {
 		status = fail("cannot write the puts");
 		goto done;
 	}

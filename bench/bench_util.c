@@ -177,3 +177,24 @@ void raw_log_close(raw_log *log)
 	sqlite3_close(log->db);
 	memset(log, 0, sizeof(*log));
 }
+
+int bench_entity_puts(mutual_store *s, uint64_t n)
+{
+	char id[32], fields[96];
+	for (uint64_t i = 0; i < n; i += BENCH_PUT_BATCH) {
+		mutual_batch *b = NULL;
+		int rc = mutual_batch_new(&b, s);
+		for (uint64_t k = i; rc == 0 && k < i + BENCH_PUT_BATCH && k < n; k++) {
+			snprintf(id, sizeof(id), "item-%" PRIu64, k);
+			snprintf(fields, sizeof(fields), "{\"shelf\":\"%c%u\",\"qty\":%u}", (char)('A' + k % 8),
+				(unsigned)(k % 40), (unsigned)(k % 997));
+			rc = mutual_batch_entity_put(b, "item", id, fields);
+		}
+		if (rc == 0)
+			rc = mutual_batch_commit(NULL, b);
+		mutual_batch_free(b);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mutual.h"
+
 #define BENCH_TYPE "pantry.stock.in"
 #define BENCH_PAYLOAD_SIZE 160 /* room for the longest bench_payload() */
 
@@ -19,6 +21,10 @@ double bench_rate(uint64_t n, double seconds);
 int bench_payload(char *buf, size_t size, uint64_t i);
 /* splitmix64: cheap bytes standing in for digests, hashes and signatures. */
 void bench_random(uint64_t *state, uint8_t *out, size_t len);
+/* `n` entity puts by `s` (item-0 .., a shelf and a quantity each), in
+ * mutual_batch commits of BENCH_PUT_BATCH: a member's day of stock-taking. */
+#define BENCH_PUT_BATCH 1000
+int bench_entity_puts(mutual_store *s, uint64_t n);
 /* Remove a work folder and everything in it. */
 void bench_remove_tree(const char *dir);
 /* The file system a folder is on, for the reader of the figures. */

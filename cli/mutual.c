@@ -62,7 +62,10 @@ static const char usage[] =
 	"                                      remove a lost or departed device (a coordinator only):\n"
 	"                                      its events after its event SEQ (default: the last one\n"
 	"                                      this store holds) are refused on every device; again\n"
-	"                                      with --after SEQ moves the cut (after review)\n"
+	"                                      with --after SEQ moves the cut (after review); the group\n"
+	"                                      key rotates with it\n"
+	"  rotate [--json]                     a new group key, sealed to every device not removed (a\n"
+	"                                      coordinator only), e.g. after a stick was lost\n"
 	"  recover                             after a fork (this store copied to another machine):\n"
 	"                                      go on under a new key, re-appending quarantined events\n"
 	"  help, --help                        this text\n"
@@ -735,14 +738,45 @@ static int cmd_remove(const cmd_ctx *c)
 			status = report(rc);
 		mutual_event_id_format(text, sizeof(text), &id);
 		if (json)
-			printf("{\"removed\":\"%s\",\"shown\":%s,\"cut\":%" PRIu64 ",\"event\":\"%s\",\"key_rotated\":false}\n",
+			printf("{\"removed\":\"%s\",\"shown\":%s,\"cut\":%" PRIu64 ",\"event\":\"%s\",\"key_rotated\":true}\n",
 				key, term_json_string(shown_name(s, key)), removed.cut, text);
 		else
 			printf("%s is removed from the group (event %s): its events after #%" PRIu64 " are refused on\n"
-			       "every device that learns of it. Sync to tell the group.\n"
-			       "The group key does not rotate yet: the removed device can still read what it receives\n"
-			       "(docs/membership.md says what that means and what to do).\n",
+			       "every device that learns of it, and the group key rotated: what the group writes from\n"
+			       "now on is sealed with a key the removed device never receives. Sync to tell the group.\n"
+			       "It keeps what it already had (docs/membership.md).\n",
 				term_text(shown_name(s, key)), text, removed.cut);
+	}
+	mutual_store_free(s);
+	return status;
+}
+
+static int cmd_rotate(const cmd_ctx *c)
+{
+	mutual_store *s;
+	mutual_event_id id;
+	char text[MUTUAL_EVENT_ID_STRLEN];
+	int json = 0, rc, status;
+
+	for (int i = 1; i < c->argc; i++) {
+		if (strcmp(c->argv[i], "--json") == 0)
+			json = 1;
+		else
+			return usage_error("rotate: unexpected '%s'", c->argv[i]);
+	}
+	if ((status = open_store(&s, c)) != EXIT_OK)
+		return status;
+	if ((rc = mutual_key_rotate(&id, s)) < 0) {
+		status = report(rc);
+	} else {
+		mutual_event_id_format(text, sizeof(text), &id);
+		if (json)
+			printf("{\"event\":\"%s\"}\n", text);
+		else
+			printf("the group key rotated (event %s): the new key is sealed to every device of the group\n"
+			       "this store holds, except removed ones; from the next sync on, what they write is sealed\n"
+			       "with it, so a lost stick or copy of an old key opens nothing new. Sync to pass it on.\n",
+				text);
 	}
 	mutual_store_free(s);
 	return status;
@@ -871,11 +905,12 @@ static int cmd_sync(const cmd_ctx *c)
 		       ",\"refused\":%" PRIu64 ",\"newer_format\":%" PRIu64 ",\"objects_sent\":%" PRIu64
 		       ",\"objects_received\":%" PRIu64 ",\"segments_opened\":%" PRIu64 ",\"forks_found\":%" PRIu64
 		       ",\"forked_devices\":%" PRIu64 ",\"future_events\":%" PRIu64 ",\"segments_without_key\":%" PRIu64
-		       ",\"safe_to_remove\":%s,\"error\":%s}\n",
+		       ",\"own_events_waiting\":%" PRIu64 ",\"safe_to_remove\":%s,\"error\":%s}\n",
 			rc == 0 ? "true" : "false", st.events_sent, st.events_received, st.segments_sent,
 			st.segments_received, st.devices_updated, st.refused, st.newer_format, st.objects_sent,
 			st.objects_received, st.segments_opened, st.forks_found, st.forked_devices, st.future_events,
-			st.segments_without_key, st.safe_to_remove ? "true" : "false", term_json_string(rc < 0 ? mutual_error_last() : ""));
+			st.segments_without_key, st.own_events_waiting, st.safe_to_remove ? "true" : "false",
+			term_json_string(rc < 0 ? mutual_error_last() : ""));
 	} else if (rc == 0 || rc == MUTUAL_EREFUSED) {
 		printf("sent %" PRIu64 " events (%" PRIu64 " segments), received %" PRIu64 " events from %" PRIu64
 		       " devices\n", st.events_sent, st.segments_sent, st.events_received, st.devices_updated);
@@ -886,6 +921,10 @@ static int cmd_sync(const cmd_ctx *c)
 			printf("%" PRIu64 " segment(s) are sealed with a group key this device has not received yet: "
 			       "held back, imported once a coordinator's key for this device arrives\n",
 				st.segments_without_key);
+		if (st.own_events_waiting)
+			printf("%" PRIu64 " of this device's event(s) were not sent: no group key may seal them yet (see the\n"
+			       "warning above); they go with the first sync after a coordinator's new key arrives\n",
+				st.own_events_waiting);
 		if (st.refused)
 			printf("refused %" PRIu64 " log(s): see the messages above\n", st.refused);
 		if (st.future_events)
@@ -1484,7 +1523,7 @@ int main(int argc, char **argv)
 		{ "recover", cmd_recover, 1 }, { "put", cmd_put, 1 }, { "del", cmd_del, 1 },
 		{ "state", cmd_state, 1 }, { "add", cmd_add, 1 }, { "counters", cmd_counters, 1 },
 		{ "rebuild", cmd_rebuild, 1 }, { "batch", cmd_batch, 1 }, { "coordinators", cmd_coordinators, 1 },
-		{ "coordinator", cmd_coordinator, 1 }, { "remove", cmd_remove, 1 },
+		{ "coordinator", cmd_coordinator, 1 }, { "remove", cmd_remove, 1 }, { "rotate", cmd_rotate, 1 },
 	};
 	cmd_ctx c = { getenv("MUTUAL_STORE"), 0, NULL };
 	int i = 1, status;

@@ -521,7 +521,8 @@ MUTUAL_EXTERN int mutual_role_action_foreach(mutual_store *store, mutual_role_ac
  * again with another cut (after review) moves the cut.
  * Only a coordinator may remove; a device cannot remove itself, and the
  * group's last coordinator cannot be removed. Sync to tell the group.
- * (The group key does not rotate yet: docs/membership.md.)
+ * The group key rotates in the same batch (mutual_key_rotate(), excluding
+ * the removed device); `out` names the removal.
  * Errors: MUTUAL_EINVALID (no store or device, a cut past what this store
  * holds, this device itself, or the last coordinator), MUTUAL_EPERM (this
  * device is not a coordinator), MUTUAL_ENOTFOUND (the store holds no such
@@ -531,6 +532,19 @@ MUTUAL_EXTERN int mutual_role_action_foreach(mutual_store *store, mutual_role_ac
  */
 MUTUAL_EXTERN int mutual_device_remove(mutual_event_id *out, mutual_store *store,
 	const uint8_t device[MUTUAL_KEY_SIZE], uint64_t cut);
+
+/**
+ * Rotate the group key: a new key, sealed to each device of the group this
+ * store holds that is not removed or forked (docs/membership.md, "Keys").
+ * From the sync that carries it on, every device that receives it seals
+ * its new events with it; old keys stay, to read what they sealed. Use it
+ * after a stick or laptop was lost without removing anyone. Only a
+ * coordinator may rotate. Errors: MUTUAL_EINVALID (no store; more devices
+ * than one rotation seals to, MUTUAL_ROTATION_DEVICES_MAX in
+ * docs/format.md), MUTUAL_EPERM (this device is not a coordinator),
+ * MUTUAL_EREADONLY, MUTUAL_EFORK; the store's read/write errors.
+ */
+MUTUAL_EXTERN int mutual_key_rotate(mutual_event_id *out, mutual_store *store);
 
 /* ------------------------------------------------------------------ verify */
 
@@ -963,10 +977,14 @@ typedef struct mutual_sync_stats {
 	/* Version 2: */
 	uint64_t segments_without_key; /* segments held back: sealed with a group key this
 	                                  store has not received yet (imported once it has) */
+	/* Version 3: */
+	uint64_t own_events_waiting; /* this device's events not sent: no group key may seal
+	                                them yet (a removal known, no key excluding the removed
+	                                device received); sent once one is */
 } mutual_sync_stats;
 
-#define MUTUAL_SYNC_STATS_VERSION 2
-#define MUTUAL_SYNC_STATS_INIT { MUTUAL_SYNC_STATS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, { 0 }, 0 }
+#define MUTUAL_SYNC_STATS_VERSION 3
+#define MUTUAL_SYNC_STATS_INIT { MUTUAL_SYNC_STATS_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, { 0 }, 0, 0 }
 
 /**
  * Sync this store with `target`, both ways: seal this device's new events

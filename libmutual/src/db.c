@@ -223,7 +223,18 @@ static const char schema_v6[] =
 	"CREATE TABLE removals(device BLOB PRIMARY KEY, cut INTEGER NOT NULL) WITHOUT ROWID;"
 	"INSERT OR REPLACE INTO meta(key, value) VALUES('rebuild', x'01');";
 
-static const char *const migrations[] = { schema_v2, schema_v3, schema_v4, schema_v5, schema_v6 };
+/* The key rotations applied (rotation.c, db_roles.c): each rotation's key
+ * id and commitment, the keys it follows, the removed devices it
+ * excludes, the devices it seals the key to, and the box sealed to this
+ * device if it holds one. Derived
+ * from the events: the store rebuilds to fill them. */
+static const char schema_v7[] =
+	"CREATE TABLE rotations(device BLOB NOT NULL, seq INTEGER NOT NULL, key_id INTEGER NOT NULL,"
+	"  key_commit BLOB NOT NULL, after BLOB NOT NULL, excludes BLOB NOT NULL, boxed BLOB NOT NULL, box BLOB,"
+	"  PRIMARY KEY(device, seq)) WITHOUT ROWID;"
+	"INSERT OR REPLACE INTO meta(key, value) VALUES('rebuild', x'01');";
+
+static const char *const migrations[] = { schema_v2, schema_v3, schema_v4, schema_v5, schema_v6, schema_v7 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == MUTUAL_SCHEMA_VERSION - 1,
 	"one migration per schema version after the first");
 

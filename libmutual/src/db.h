@@ -13,7 +13,7 @@
 #include "common.h"
 #include "event.h"
 
-#define MUTUAL_SCHEMA_VERSION 6
+#define MUTUAL_SCHEMA_VERSION 7
 #define MUTUAL_DB_FILE "mutual.db"
 
 typedef struct mutual_db mutual_db;
@@ -321,6 +321,29 @@ int mutual__db_removal_get(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE],
  * not forked) and its removal's cut (UINT64_MAX: not removed). */
 int mutual__db_device_limits(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE], uint64_t *fork_seq,
                              uint64_t *removed_cut);
+
+/* A key rotation applied (rotation.c): its event, the new key's id and
+ * commitment, the commitments of the keys it follows (`after`, the first
+ * the one its segment is sealed with), the removed devices it excludes,
+ * the devices it seals the key to, and the box sealed to this device
+ * (NULL when it holds none). */
+typedef struct {
+	const uint8_t *device; /* MUTUAL_KEY_SIZE bytes, the writer */
+	uint64_t seq;
+	uint32_t key_id;
+	const uint8_t *commit; /* MUTUAL_HASH_SIZE bytes */
+	const uint8_t *after;  /* n_after commitments */
+	size_t n_after;
+	const uint8_t *excludes; /* n_excludes device keys */
+	size_t n_excludes;
+	const uint8_t *boxed; /* n_boxed device keys: those it seals the key to */
+	size_t n_boxed;
+	const uint8_t *box; /* MUTUAL_KEY_BOX_SIZE (80) bytes, or NULL */
+} mutual_db_rotation_row;
+typedef int (*mutual_db_rotation_cb)(const mutual_db_rotation_row *row, void *payload);
+int mutual__db_rotation_add(mutual_db *db, const mutual_db_rotation_row *row);
+/* Every rotation, by (device, seq); borrowed for the callback. */
+int mutual__db_rotation_rows(mutual_db *db, mutual_db_rotation_cb cb, void *payload);
 
 
 /* ------------------------------------------------------- app projections */

@@ -201,3 +201,70 @@ int mutual__db_device_limits(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW ? 0 : mutual__db_fail(db, rc, ROLE_READ);
 }
+
+/* ---------------------------------------------------------------- rotations */
+
+#define ROTATION_BOX_SIZE 80 /* crypto.h's MUTUAL_KEY_BOX_SIZE */
+
+int mutual__db_rotation_add(mutual_db *db, const mutual_db_rotation_row *row)
+{
+	WRITING_OR_FAIL(db);
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db->db, "INSERT OR IGNORE INTO rotations(device, seq, key_id, key_commit, after,"
+		" excludes, boxed, box) VALUES(?, ?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return mutual__db_fail(db, rc, "cannot apply a key rotation");
+	sqlite3_bind_blob(st, 1, row->device, MUTUAL_KEY_SIZE, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)row->seq);
+	sqlite3_bind_int64(st, 3, row->key_id);
+	sqlite3_bind_blob(st, 4, row->commit, MUTUAL_HASH_SIZE, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, row->n_after ? (const void *)row->after : "", (int)(row->n_after * MUTUAL_HASH_SIZE),
+		SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, row->n_excludes ? (const void *)row->excludes : "",
+		(int)(row->n_excludes * MUTUAL_KEY_SIZE), SQLITE_STATIC);
+	sqlite3_bind_blob(st, 7, row->n_boxed ? (const void *)row->boxed : "", (int)(row->n_boxed * MUTUAL_KEY_SIZE),
+		SQLITE_STATIC);
+	if (row->box)
+		sqlite3_bind_blob(st, 8, row->box, ROTATION_BOX_SIZE, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : mutual__db_fail(db, rc, "cannot apply a key rotation");
+}
+
+int mutual__db_rotation_rows(mutual_db *db, mutual_db_rotation_cb cb, void *payload)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db->db, "SELECT device, seq, key_id, key_commit, after, excludes, boxed, box FROM rotations"
+		" ORDER BY device, seq", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return mutual__db_fail(db, rc, ROLE_READ);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		mutual_db_rotation_row row;
+		int stop, after = sqlite3_column_bytes(st, 4), excl = sqlite3_column_bytes(st, 5);
+		int boxed = sqlite3_column_bytes(st, 6);
+		int box = sqlite3_column_type(st, 7) == SQLITE_NULL ? 0 : sqlite3_column_bytes(st, 7);
+		if (sqlite3_column_bytes(st, 0) != MUTUAL_KEY_SIZE || sqlite3_column_bytes(st, 3) != MUTUAL_HASH_SIZE ||
+		    after % MUTUAL_HASH_SIZE || excl % MUTUAL_KEY_SIZE || boxed % MUTUAL_KEY_SIZE ||
+		    (box && box != ROTATION_BOX_SIZE)) {
+			sqlite3_finalize(st);
+			return mutual__fail(MUTUAL_ECORRUPT, "a key rotation row is damaged: run mutual rebuild");
+		}
+		row.device = sqlite3_column_blob(st, 0);
+		row.seq = (uint64_t)sqlite3_column_int64(st, 1);
+		row.key_id = (uint32_t)sqlite3_column_int64(st, 2);
+		row.commit = sqlite3_column_blob(st, 3);
+		row.after = sqlite3_column_blob(st, 4);
+		row.n_after = (size_t)after / MUTUAL_HASH_SIZE;
+		row.excludes = sqlite3_column_blob(st, 5);
+		row.n_excludes = (size_t)excl / MUTUAL_KEY_SIZE;
+		row.boxed = sqlite3_column_blob(st, 6);
+		row.n_boxed = (size_t)boxed / MUTUAL_KEY_SIZE;
+		row.box = box ? sqlite3_column_blob(st, 7) : NULL;
+		if ((stop = cb(&row, payload)) != 0) {
+			sqlite3_finalize(st);
+			return stop;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : mutual__db_fail(db, rc, ROLE_READ);
+}

@@ -834,7 +834,7 @@ int mutual__db_state_clear(mutual_db *db)
 				      "DELETE FROM entity_seen;"
 				      "DELETE FROM entity_history;"
 				      "DELETE FROM counters;"
-				      "DELETE FROM role_events; DELETE FROM coordinators;"
+				      "DELETE FROM role_events; DELETE FROM coordinators; DELETE FROM rotations;"
 				      "UPDATE app_projections SET applied_id = 0, pos_hlc = 0, pos_device = x'', pos_seq = 0,"
 				      " forks = -1", NULL, NULL, NULL);
 	return rc == SQLITE_OK ? 0 : mutual__db_fail(db, rc, "cannot rebuild the projections");

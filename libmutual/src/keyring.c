@@ -147,6 +147,12 @@ int mutual__store_load_group_key(mutual_store *s)
 	return rc;
 }
 
+int mutual__store_reload_group_key(mutual_store *s)
+{
+	s->have_group_key = 0;
+	return mutual__store_load_group_key(s);
+}
+
 const mutual_group_key *mutual__keyring_next(const mutual_store *s, uint32_t id, size_t *pos)
 {
 	for (; *pos < s->n_keys; (*pos)++)
@@ -201,7 +207,9 @@ int mutual__store_add_group_key(mutual_store *s, uint32_t id, const uint8_t key[
 
 	if (s->readonly)
 		return mutual__fail(MUTUAL_EREADONLY, "the store at %s is read-only", s->dir);
-	if ((rc = mutual__store_load_group_key(s)) < 0)
+	/* The file as it is now: another handle may have added a key since
+	 * this one read it (callers hold the store's write lock). */
+	if ((rc = mutual__store_reload_group_key(s)) < 0)
 		return rc;
 	add.id = id;
 	memcpy(add.key, key, MUTUAL_GROUP_KEY_SIZE);

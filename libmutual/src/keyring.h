@@ -38,11 +38,16 @@ void mutual__keyring_free(mutual_group_key *keys, size_t n);
  * change (mutual__store_add_group_key) or it is freed. */
 const mutual_group_key *mutual__keyring_next(const mutual_store *s, uint32_t id, size_t *pos);
 
+/* Read group.key again (another handle of the store may have added a key
+ * since): pointers into the keys held become invalid. Errors as
+ * mutual__store_load_group_key. */
+int mutual__store_reload_group_key(mutual_store *s);
+
 /* Add a key to the store's group.key, as the current key (`as_current`:
  * new segments are sealed with it from now on) or as an older one (after
  * those held), and to the handle. A key already held (same id and bytes)
  * is not added twice: as current it moves to the front, else nothing
- * changes. The file is rewritten whole: group.key.new (0600, fsynced),
+ * changes. The file is read again first, then rewritten whole: group.key.new (0600, fsynced),
  * renamed over group.key, the folder fsynced, so a crash leaves the old
  * file or the new one. Errors: MUTUAL_EREADONLY, MUTUAL_EINVALID (already
  * MUTUAL_GROUP_KEYS_MAX keys), a load's errors, MUTUAL_ERROR (I/O). */

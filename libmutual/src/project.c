@@ -61,6 +61,7 @@
 #include "json.h"
 #include "project.h"
 #include "roles.h"
+#include "rotation.h"
 #include "store.h"
 
 #define BAD_FIELD_SHOWN 64 /* bytes of a refused field name an error message shows */
@@ -435,6 +436,8 @@ int mutual__project_apply(mutual_store *s, const mutual_event_rec *ev)
 	 * (NOTES 8), and one after a cut is kept to be shown as void. */
 	if (mutual__roles_is_role_type(ev->type, ev->type_len))
 		rc = apply_role(s, ev);
+	else if (mutual__rotation_is_type(ev->type, ev->type_len))
+		return mutual__rotation_apply(s, ev); /* recorded whatever the cut: rotation.c NOTES 1 */
 	else if (ev->seq > removed_cut)
 		return 0;
 	else if (ev->type_len == 17 && memcmp(ev->type, "mutual.entity.put", 17) == 0)
@@ -464,8 +467,11 @@ int mutual__project_rebuild_locked(mutual_store *s)
 		if (rc == 0)
 			rc = mutual__roles_settle(s);
 		if (rc <= 0) {
-			if (rc == 0)
+			if (rc == 0) {
 				s->removals_changed = 0;
+				s->rotations_changed = 1; /* the rotations were applied again */
+				rc = mutual__rotation_settle(s);
+			}
 			return rc;
 		}
 	}
@@ -489,13 +495,15 @@ static int skip_settle(void)
 
 int mutual__project_settle(mutual_store *s)
 {
-	if (!s->removals_changed)
-		return 0;
-	if (skip_settle()) {
-		s->removals_changed = 0;
-		return 0;
+	int rc = 0;
+	if (s->removals_changed) {
+		s->rotations_changed = 1; /* which key may seal changed too */
+		if (skip_settle())
+			s->removals_changed = 0;
+		else
+			rc = mutual__project_rebuild_locked(s);
 	}
-	return mutual__project_rebuild_locked(s);
+	return rc < 0 ? rc : mutual__rotation_settle(s);
 }
 
 int mutual_rebuild(mutual_store *s)

@@ -52,6 +52,7 @@
 
 #include "db.h"
 #include "json.h"
+#include "rotation.h"
 #include "store.h"
 
 #define GROUP_BIND_TAG "mutual.group.v1\n"
@@ -691,6 +692,8 @@ int mutual_is_coordinator(mutual_store *s, const uint8_t device[MUTUAL_KEY_SIZE]
  * a cut when `cut` is not NULL, the cut event's hash when `hash` is not
  * NULL, and the coordinator role unless it is a removal. Keys in order,
  * as canonical JSON has them. */
+/* A removal also rotates the group key, excluding the device, in the same
+ * batch (rotation.c). */
 static int role_write(mutual_event_id *out, mutual_store *s, const char *type, const uint8_t device[MUTUAL_KEY_SIZE],
 	const uint64_t *cut, const uint8_t *hash)
 {
@@ -712,7 +715,9 @@ static int role_write(mutual_event_id *out, mutual_store *s, const char *type, c
 	if ((rc = mutual__buf_cstr(&payload)) == 0) {
 		e.type = type;
 		e.payload = (const char *)payload.data;
-		if ((rc = mutual__append_check(&e, 1, 1)) == 0)
+		if (strcmp(type, "mutual.device.remove") == 0)
+			rc = mutual__rotation_write(out, s, &e, device);
+		else if ((rc = mutual__append_check(&e, 1, 1)) == 0)
 			rc = mutual__append_write(out, s, &e, 1);
 	}
 	mutual__buf_free(&payload);
@@ -734,6 +739,11 @@ static int may_write_roles(mutual_store *s, const uint8_t *device)
 		return mutual__fail(MUTUAL_EPERM, "this device is not a coordinator: ask a coordinator of the group"
 			" (`mutual coordinators` lists them)");
 	return 0;
+}
+
+int mutual__roles_may_manage(mutual_store *s)
+{
+	return may_write_roles(s, s ? s->self : NULL);
 }
 
 int mutual_coordinator_grant(mutual_event_id *out, mutual_store *s, const uint8_t device[MUTUAL_KEY_SIZE])

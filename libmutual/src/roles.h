@@ -70,4 +70,8 @@ int mutual__roles_apply(mutual_store *s, const mutual_event_rec *ev, const uint8
 /* Resolve every role event held and store the outcome: 1 if the removals
  * changed, 0 if not, or an error. */
 int mutual__roles_settle(mutual_store *s);
+/* 0 when this store may write membership events: writable, and this
+ * device a coordinator (MUTUAL_EPERM, MUTUAL_EREADONLY otherwise). */
+int mutual__roles_may_manage(mutual_store *s);
+
 #endif

@@ -435,10 +435,11 @@ static int make_store(mutual_store **out, const char *dir, mutual_invite *inv,
 	mutual__free(path);
 	mutual__wipe(text.data, text.cap);
 	text.len = 0;
-	{
+	rc = mutual__buf_printf(&text, MUTUAL_GROUP_KEY_HEADER);
+	for (size_t k = 0; rc == 0 && k < inv->n_keys; k++) {
 		char hex[MUTUAL_GROUP_KEY_HEX_SIZE];
-		mutual__hex(hex, inv->group_key, MUTUAL_GROUP_KEY_SIZE);
-		rc = mutual__buf_printf(&text, MUTUAL_GROUP_KEY_HEADER "%u %s\n", inv->key_id, hex);
+		mutual__hex(hex, inv->keys[k].key, MUTUAL_GROUP_KEY_SIZE);
+		rc = mutual__buf_printf(&text, "%u %s\n", inv->keys[k].id, hex);
 		mutual__wipe(hex, sizeof(hex));
 	}
 	if (rc < 0 || !(path = mutual__path_join(tmp, MUTUAL_GROUP_KEY_FILE)) ||
@@ -540,8 +541,9 @@ int mutual_store_create(mutual_store **out, const char *dir, const char *group_n
 	if ((rc = mutual__crypto_init()) < 0)
 		return rc;
 	memset(&inv, 0, sizeof(inv)); /* the group id comes from the founder's key (make_store) */
-	mutual__random(inv.group_key, sizeof(inv.group_key));
-	inv.key_id = 1;
+	mutual__random(inv.keys[0].key, sizeof(inv.keys[0].key));
+	inv.keys[0].id = 1;
+	inv.n_keys = 1;
 	strcpy(inv.name, group_name);
 	rc = make_store(out, dir, &inv, opts ? opts->device_name : NULL, 1);
 	mutual__wipe(&inv, sizeof(inv));
@@ -599,8 +601,10 @@ static int store_invite(mutual_invite *inv, mutual_store *s)
 		return rc;
 	memset(inv, 0, sizeof(*inv));
 	memcpy(inv->group_id, s->group_id_raw, MUTUAL_GROUP_ID_SIZE);
-	inv->key_id = s->key_id;
-	memcpy(inv->group_key, s->group_key, MUTUAL_GROUP_KEY_SIZE);
+	/* Every key held, the current first (up to MUTUAL_INVITE_KEYS_MAX):
+	 * so the new device reads what was sealed before it joined. */
+	inv->n_keys = s->n_keys < MUTUAL_INVITE_KEYS_MAX ? s->n_keys : MUTUAL_INVITE_KEYS_MAX;
+	memcpy(inv->keys, s->keys, inv->n_keys * sizeof(inv->keys[0]));
 	memcpy(inv->inviter, s->self, MUTUAL_KEY_SIZE);
 	snprintf(inv->name, sizeof(inv->name), "%s", s->group_name);
 	return 0;

@@ -38,6 +38,7 @@ struct mutual_store {
 	mutual_projection_stats projection_stats;
 	int rebuilding;       /* a rebuild is replaying: role events are resolved at its end */
 	int removals_changed; /* what is refused changed: rebuild before commit (project.c NOTES 8) */
+	int rotations_changed; /* a rotation was applied, or the roles moved: settle the keys (rotation.c) */
 	struct mutual_names *names; /* names.c's display names, remade when the devices change */
 #ifndef NDEBUG
 	_Atomic uintptr_t user; /* NOTES 1: the thread inside the handle, 0 when none */
@@ -84,16 +85,21 @@ int mutual__append_locked(mutual_event_id *out_first, mutual_store *s, const mut
  * store or a forked device; all or nothing. */
 int mutual__append_write(mutual_event_id *out_first, mutual_store *s, const mutual_append_entry *entries, size_t n);
 
-/* What an invite carries. */
+/* What an invite carries: the group, its keys (the current first; more
+ * than one only after a rotation), the inviter and the group's name. */
+#define MUTUAL_INVITE_KEYS_MAX 64
 typedef struct {
 	uint8_t group_id[MUTUAL_GROUP_ID_SIZE];
-	uint32_t key_id;
-	uint8_t group_key[MUTUAL_GROUP_KEY_SIZE];
+	mutual_group_key keys[MUTUAL_INVITE_KEYS_MAX];
+	size_t n_keys;
 	uint8_t inviter[MUTUAL_KEY_SIZE];
 	char name[MUTUAL_NAME_MAX + 1];
 } mutual_invite;
 
+/* Version 1 carries one key; version 2 (only written when the store holds
+ * several) up to MUTUAL_INVITE_KEYS_MAX. */
 #define MUTUAL_INVITE_PREFIX "MUTUAL-INVITE-1:"
+#define MUTUAL_INVITE_PREFIX_V2 "MUTUAL-INVITE-2:"
 /* Encode as one line of text (malloc'd, NUL-terminated). */
 int mutual__invite_encode(char **out, const mutual_invite *inv);
 /* Decode untrusted text: the token line, optionally among '#' comment lines. */

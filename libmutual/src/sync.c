@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "hub.h"
+#include "rotation.h"
 #include "store.h"
 
 #define SYNC_LOCK "sync.lock"
@@ -99,6 +100,18 @@ void mutual__sync_without_key(sync_ctx *c, const uint8_t *device, const char *fm
 		char hex[MUTUAL_KEY_HEX_SIZE] = "";
 		if (device)
 			mutual__hex(hex, device, MUTUAL_KEY_SIZE);
+		c->opts->refusal(hex, reason, c->opts->refusal_payload);
+	}
+}
+
+void mutual__sync_hold_own(sync_ctx *c, uint64_t events, const char *why)
+{
+	char reason[512];
+	c->stats->own_events_waiting += events;
+	snprintf(reason, sizeof(reason), "warning: %" PRIu64 " of this device's events are not sent: %s", events, why);
+	if (c->opts && c->opts->refusal) {
+		char hex[MUTUAL_KEY_HEX_SIZE];
+		mutual__hex(hex, c->s->self, MUTUAL_KEY_SIZE);
 		c->opts->refusal(hex, reason, c->opts->refusal_payload);
 	}
 }
@@ -170,7 +183,7 @@ static int is_bundle(const char *target)
 /* The bytes of each version of mutual_sync_stats: a version's are the
  * offset of the next one's first field. */
 static const size_t stats_sizes[MUTUAL_SYNC_STATS_VERSION + 1] = { 0, offsetof(mutual_sync_stats, segments_without_key),
-	sizeof(mutual_sync_stats) };
+	offsetof(mutual_sync_stats, own_events_waiting), sizeof(mutual_sync_stats) };
 
 int mutual_sync(mutual_sync_stats *out, mutual_store *s, const char *target, const mutual_sync_options *opts)
 {
@@ -201,7 +214,9 @@ int mutual_sync(mutual_sync_stats *out, mutual_store *s, const char *target, con
 		rc = mutual__fail(MUTUAL_EREADONLY, "the store at %s is read-only: it cannot sync", s->dir);
 		goto done;
 	}
-	if ((rc = mutual__store_load_group_key(s)) < 0 ||
+	/* group.key as it is now: another handle of this store may have
+	 * taken a key since this one read it. */
+	if ((rc = mutual__store_reload_group_key(s)) < 0 ||
 	    (rc = mutual__medium_open(&c.store_dir, s->dir)) < 0 ||
 	    (rc = mutual__medium_lock(&lock_fd, &c.store_dir, SYNC_LOCK, "this store")) < 0)
 		goto done;
@@ -213,6 +228,7 @@ int mutual_sync(mutual_sync_stats *out, mutual_store *s, const char *target, con
 	/* The refs follow the export at once, so sync.git holds nothing
 	 * unreferenced whatever happens to the target. */
 	if ((rc = mutual__sync_report(&c, MUTUAL_SYNC_EXPORTING, 0, 0)) < 0 ||
+	    (rc = mutual__rotation_maintain(s)) < 0 ||
 	    (rc = mutual__sync_export_own(&c)) < 0 ||
 	    (rc = mutual__db_segment_tips(s->db, mutual__sync_set_local_ref, &c)) < 0)
 		goto done;

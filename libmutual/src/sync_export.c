@@ -9,6 +9,11 @@
  *     event (the exporter signs the last one if its append did not), so a
  *     segment is covered by its device's signature on its own (asserted
  *     in flush_segment: ends_signed).
+ *  2. Which key seals a segment is rotation.c's (NOTES 2 and 3 there): an
+ *     own rotation ends its segment, sealed with the key it follows; the
+ *     events after the last are sealed with the current key, or, when no
+ *     key may seal them (a removal known, no key excluding it yet), stay
+ *     unexported, and the sync says why.
  */
 #include "sync_int.h"
 
@@ -19,6 +24,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "rotation.h"
 #include "segment.h"
 #include "store.h"
 
@@ -40,6 +46,8 @@ typedef struct {
 	size_t n_done;
 	uint64_t exported;
 	uint64_t until; /* the last seq to export */
+	mutual_seal_plan plan; /* which key seals which events (rotation.h) */
+	size_t next_own;       /* the plan's first own rotation not yet passed */
 } export_ctx;
 
 #ifndef NDEBUG
@@ -60,6 +68,7 @@ static int flush_segment(export_ctx *x)
 	mutual_oid oid;
 	char message[96];
 	struct exported *grown;
+	const mutual_group_key *key;
 	int rc;
 
 	if (x->count == 0)
@@ -79,7 +88,11 @@ static int flush_segment(export_ctx *x)
 	}
 	assert(ends_signed(x)); /* NOTES 1 */
 	mutual__segment_finish(&x->plain, (uint32_t)x->count);
-	if ((rc = mutual__segment_seal(&x->sealed, &x->plain, s->group_id_raw, s->self, s->key_id, s->group_key)) < 0)
+	/* NOTES 2: up to an own rotation, the key it follows; after the last,
+	 * the current key (the export stops before events no key may seal). */
+	key = x->next_own < x->plan.n_own ? &x->plan.own[x->next_own].sealed_with : &x->plan.current;
+	assert(x->next_own < x->plan.n_own || x->plan.has_current);
+	if ((rc = mutual__segment_seal(&x->sealed, &x->plain, s->group_id_raw, s->self, key->id, key->key)) < 0)
 		return rc;
 	snprintf(message, sizeof(message), "segment %" PRIu64 "..%" PRIu64 "\n", x->first, x->first + x->count - 1);
 	if ((rc = mutual__segment_commit_write(&oid, x->memory, x->have_parent ? &x->parent : NULL, x->sealed.data,
@@ -125,6 +138,11 @@ static int export_event(const mutual_event_rec *ev, void *payload)
 			return rc;
 	}
 	x->count++;
+	if (x->next_own < x->plan.n_own && ev->seq == x->plan.own[x->next_own].seq) {
+		rc = flush_segment(x); /* NOTES 2: a rotation ends its segment */
+		x->next_own++;
+		return rc;
+	}
 	if (x->count >= MUTUAL_SEGMENT_EVENTS || x->plain.len >= MUTUAL_SEGMENT_BYTES)
 		return flush_segment(x);
 	return 0;
@@ -160,6 +178,19 @@ int mutual__sync_export_own(sync_ctx *c)
 	}
 	if (head <= last)
 		return 0;
+	if ((rc = mutual__rotation_seal_plan(&x.plan, s, last + 1)) < 0)
+		return rc;
+	if (!x.plan.has_current) {
+		/* Nothing after its last rotation may be sealed yet: say why. */
+		uint64_t sealable = x.plan.n_own ? x.plan.own[x.plan.n_own - 1].seq : last;
+		if (head > sealable)
+			mutual__sync_hold_own(c, head - sealable, x.plan.hold_reason);
+		head = sealable;
+	}
+	if (head <= last) {
+		mutual__rotation_seal_plan_free(&x.plan);
+		return 0;
+	}
 	if ((rc = mutual__store_load_secret(s)) < 0 ||
 	    (rc = mutual__repo_open_memory(&x.memory, mutual__repo_path(c->local))) < 0)
 		return rc;
@@ -184,6 +215,7 @@ int mutual__sync_export_own(sync_ctx *c)
 		}
 	}
 	mutual__repo_free(x.memory);
+	mutual__rotation_seal_plan_free(&x.plan);
 	mutual__buf_free(&x.plain);
 	mutual__buf_free(&x.wire);
 	mutual__buf_free(&x.sealed);

@@ -40,7 +40,12 @@
  *     imported in this sync, no refusal is reported, the ref is left as
  *     it is (not garbage), `segments_without_key` counts it and a warning
  *     says why. The next sync after the key arrives imports it. A key id
- *     held opens with each key of that id (keyring.c NOTES 2).
+ *     held opens with each key of that id (keyring.c NOTES 2). A rotation
+ *     imported in the same sync may bring the key: so the logs that
+ *     stopped at a missing key are walked again while keys arrive (at
+ *     most three passes), and only what still lacks one is reported. A
+ *     log taken again has the per-sync bound again (NOTES 5), so one sync
+ *     imports at most three times the bound from a device.
  */
 #include "sync_int.h"
 
@@ -468,7 +473,7 @@ static int record_imported(sync_ctx *c)
 /* Import what the peer's ref `r` holds beyond this store's copy of that
  * device's log: verify segments from the peer, copy the verified ones
  * into the store's repository, then store them (sync.c NOTES 1; NOTES 3). */
-static int import_ref(sync_ctx *c, const peer_ref *r)
+static int import_ref(sync_ctx *c, peer_ref *r)
 {
 	mutual_store *s = c->s;
 	uint8_t device[MUTUAL_KEY_SIZE], found_device[MUTUAL_KEY_SIZE], prev[MUTUAL_HASH_SIZE];
@@ -552,7 +557,9 @@ static int import_ref(sync_ctx *c, const peer_ref *r)
 				verified_free(v);
 				if (rc == MUTUAL_ECANCELLED || rc == MUTUAL_EBUSY || rc == MUTUAL_ERROR)
 					goto done;
-				if (rc == MUTUAL_ENOTFOUND) /* NOTES 6 */
+				if (rc == MUTUAL_ENOTFOUND && c->quiet_without_key) /* NOTES 6: tried again */
+					r->without_key = 1;
+				else if (rc == MUTUAL_ENOTFOUND)
 					mutual__sync_without_key(c, device, "its log on the target from seq %" PRIu64, next_seq);
 				else
 					mutual__sync_refuse(c, device, "%s; nothing from there on imported", mutual_error_last());
@@ -688,11 +695,34 @@ int mutual__sync_import_all(sync_ctx *c)
 		if (strncmp(c->refs[i].name, MUTUAL_REF_FORKS, strlen(MUTUAL_REF_FORKS)) == 0 &&
 		    (rc = mutual__sync_import_fork_ref(c, &c->refs[i])) < 0)
 			return rc;
+	/* NOTES 6: a pass that stopped at a key this store lacked, while it
+	 * took keys (a rotation imported), goes again over those logs. */
+	c->quiet_without_key = 1;
+	for (int pass = 0; pass < 3; pass++) {
+		size_t keys_before = c->s->n_keys;
+		int held = 0;
+		if (pass == 2)
+			c->quiet_without_key = 0; /* the last: what still lacks a key is reported */
+		for (size_t i = 0; i < c->n_refs; i++) {
+			peer_ref *r = &c->refs[i];
+			if (strncmp(r->name, MUTUAL_REF_DEVICES, strlen(MUTUAL_REF_DEVICES)) != 0 ||
+			    (pass > 0 && !r->without_key))
+				continue;
+			r->without_key = 0;
+			if ((rc = import_ref(c, r)) < 0)
+				return rc;
+			held |= r->without_key;
+		}
+		if (!held)
+			break;
+		if (c->s->n_keys == keys_before)
+			pass = 1; /* no key came: the next pass is the last, and reports */
+	}
+	c->quiet_without_key = 0;
 	for (size_t i = 0; i < c->n_refs; i++) {
 		const char *name = c->refs[i].name;
 		if (strncmp(name, MUTUAL_REF_DEVICES, strlen(MUTUAL_REF_DEVICES)) == 0) {
-			if ((rc = import_ref(c, &c->refs[i])) < 0)
-				return rc;
+			continue;
 		} else if (strncmp(name, MUTUAL_REF_FORKS, strlen(MUTUAL_REF_FORKS)) == 0) {
 			continue;
 		} else if (mutual__sync_is_newer_format_ref(name)) {

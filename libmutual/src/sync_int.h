@@ -27,6 +27,7 @@
 typedef struct {
 	char *name; /* as on the peer: refs/mutual/... */
 	mutual_oid oid;
+	int without_key; /* its import stopped at a key this store lacked (sync_import.c NOTES 6) */
 } peer_ref;
 
 /* What this sync imported of one device's log (sync_import.c NOTES 5). */
@@ -58,6 +59,7 @@ typedef struct {
 	size_t n_imported;
 	uint64_t segments_left; /* beyond what one sync takes (MUTUAL_IMPORT_SEGMENTS_MAX) */
 	int quarantined;        /* the peer is our quarantine, dropped at the end */
+	int quiet_without_key;  /* a pass that may be tried again: a key lacked is not reported yet */
 	int store_locked;       /* sync.c NOTES 2: this sync holds the store's lock */
 } sync_ctx;
 
@@ -83,6 +85,12 @@ void mutual__sync_refuse(sync_ctx *c, const uint8_t *device, const char *fmt, ..
  * (keyring.c's message) giving the key. */
 void mutual__sync_without_key(sync_ctx *c, const uint8_t *device, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Not a refusal: `events` of this device's own are not exported, since no
+ * group key may seal them yet (`why`, rotation.c NOTES 2). Counted in
+ * own_events_waiting and reported as a warning through the refusal
+ * callback, under this device's key. */
+void mutual__sync_hold_own(sync_ctx *c, uint64_t events, const char *why);
 
 /* Whether `name` is "refs/mutual/v<N>/<name>" with N >= 2: a newer medium
  * format's ref (sync_import.c NOTES 4). */

@@ -1045,7 +1045,7 @@ class TestRemoval(CliTestCase):
         out = json.loads(r.stdout)
         self.assertEqual(out["shown"], "laptop")
         self.assertEqual(out["cut"], 2)  # its announcement and the rice
-        self.assertFalse(out["key_rotated"])
+        self.assertTrue(out["key_rotated"])
         self.sync(office, stick)
         self.sync(phone, stick)
         self.assertEqual(self.items(phone), ["rice"])  # undone on the phone
@@ -1067,14 +1067,58 @@ class TestRemoval(CliTestCase):
         r = run("put", "item", "more", '{"kg":1}', store=laptop)
         self.assertOneLineError(r, status=6)
         self.assertIn("removed this device", r.stderr)
+        # The key rotated with the removal: what the office writes now is
+        # sealed with a key the laptop never receives.
+        self.assertOk(run("put", "item", "beans", '{"kg":2}', store=office))
+        self.sync(office, stick)
+        self.sync(phone, stick)
+        self.assertIn("beans", self.items(phone))
+        r = self.assertOk(run("sync", stick, "--json", store=laptop))
+        out = json.loads(r.stdout)
+        self.assertGreaterEqual(out["segments_without_key"], 1)
+        self.assertNotIn("beans", self.items(laptop))
         # Again with the same cut: refused; --after past what is held: refused.
         self.assertOneLineError(run("remove", "laptop", store=office))
         self.assertOneLineError(run("remove", "laptop", "--after", "99", store=office))
         # After review the coordinator lets the thief's one event in after all.
         self.assertOk(run("remove", "laptop", "--after", "3", store=office))
-        self.assertEqual(self.items(office), ["forged", "rice"])
+        self.assertEqual(self.items(office), ["beans", "forged", "rice"])
         self.assertEqual(run("remove", store=office).returncode, 2)
         self.assertEqual(run("remove", "laptop", "--after", "x", store=office).returncode, 2)
+
+    def test_rotate(self):
+        office, phone, stick = self.path("office"), self.path("phone"), self.path("stick")
+        os.mkdir(stick)
+        self.init(office, device="office")
+        invite = self.path("invite")
+        self.assertOk(run("invite", "--out", invite, store=office))
+        self.assertOk(run("join", invite, "--device", "phone", store=phone))
+        for s in (phone, office, phone):
+            self.sync(s, stick)
+        r = run("rotate", store=phone)
+        self.assertOneLineError(r, status=6)
+        self.assertIn("not a coordinator", r.stderr)
+        self.assertEqual(run("rotate", "--all", store=office).returncode, 2)
+        r = self.assertOk(run("rotate", store=office))
+        self.assertIn("the group key rotated", r.stdout)
+        event = json.loads(self.assertOk(run("rotate", "--json", store=office)).stdout)["event"]
+        self.assertIn("mutual.key.rotate", self.assertOk(run("show", event, store=office)).stdout)
+        # The phone takes the key and seals with it from its next sync on;
+        # the office opens it. An invite made now carries every key.
+        for s in (office, phone):
+            self.sync(s, stick)
+        self.assertOk(run("put", "item", "rice", '{"kg":5}', store=phone))
+        r = self.assertOk(run("sync", stick, "--json", store=phone))
+        self.assertEqual(json.loads(r.stdout)["own_events_waiting"], 0)
+        r = self.assertOk(run("sync", stick, "--json", store=office))
+        self.assertEqual(json.loads(r.stdout)["segments_without_key"], 0)
+        self.assertEqual(self.items(office), ["rice"])
+        text = self.assertOk(run("invite", "--text", store=office)).stdout
+        self.assertIn("MUTUAL-INVITE-2:", text)
+        van = self.path("van")
+        self.assertOk(run("join", "-", "--device", "van", store=van, stdin=text))
+        self.sync(van, stick)
+        self.assertEqual(self.items(van), ["rice"])
 
     def test_ambiguous_name_lists_candidates(self):
         office, one, two = self.path("office"), self.path("one"), self.path("two")

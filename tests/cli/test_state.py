@@ -740,10 +740,10 @@ class TestRebuild(StateTestCase):
         self.assertOk(run("verify", store=a))
 
     def test_a_schema_1_store_is_upgraded_and_rebuilt_once(self):
-        # Schema 1 is schema 6 without the pending-event tables, the entity
+        # Schema 1 is schema 7 without the pending-event tables, the entity
         # history, app_projections.pending, device_sync_bytes, the
-        # resolved entities and entity_values, the role tables and the
-        # removals; its
+        # resolved entities and entity_values, the role tables, the
+        # removals and the key rotations; its
         # entity_seen rows hold full vectors. Take a store back to it, as a
         # store written by an earlier release is, and open it with this one.
         a, b = self.make_history()
@@ -755,7 +755,7 @@ class TestRebuild(StateTestCase):
                 "DROP TABLE event_waiting; DROP TABLE event_held_back; DROP TABLE held_back_causes;"
                 "DROP TABLE entity_history; ALTER TABLE app_projections DROP COLUMN pending;"
                 "DROP TABLE device_sync_bytes; DROP TABLE entity_values; DROP TABLE entities;"
-                "DROP TABLE role_events; DROP TABLE coordinators; DROP TABLE removals;"
+                "DROP TABLE role_events; DROP TABLE coordinators; DROP TABLE removals; DROP TABLE rotations;"
                 "DELETE FROM entity_writes; PRAGMA user_version=1;")
             con.commit()
         finally:
@@ -771,7 +771,7 @@ class TestRebuild(StateTestCase):
             founded = con.execute("SELECT count(*) FROM role_events WHERE status = 0").fetchone()[0]
         finally:
             con.close()
-        self.assertEqual((version, rebuild_left), (6, 0))
+        self.assertEqual((version, rebuild_left), (7, 0))
         self.assertGreater(history, 0)
         self.assertGreater(resolved, 0)
         self.assertEqual(founded, 1)  # the group's creation, judged again

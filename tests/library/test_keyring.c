@@ -87,11 +87,13 @@ static void test_several_keys_round_trip(void)
 	CHECK(strncmp(text, "mutual-group-key 1\n9 3333", 25) == 0);
 	mutual__free(text);
 	CHECK(access(tmp_path("a/group.key.new"), F_OK) < 0 && errno == ENOENT);
-	/* An invite carries the current key. */
+	/* An invite (version 2) carries every key, in order, the current first. */
 	{
 		mutual_store *b = check_store_join(s, "b", "phone");
 		CHECK_OK(mutual__store_load_group_key(b));
-		CHECK(b->n_keys == 1 && b->key_id == 9 && memcmp(b->group_key, k3, 32) == 0);
+		CHECK(b->n_keys == 3 && b->key_id == 9 && memcmp(b->group_key, k3, 32) == 0);
+		CHECK(b->keys[1].id == 1 && memcmp(b->keys[1].key, first, 32) == 0);
+		CHECK(b->keys[2].id == 7 && memcmp(b->keys[2].key, k2, 32) == 0);
 		mutual_store_free(b);
 	}
 	mutual_store_free(s);

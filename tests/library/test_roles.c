@@ -14,6 +14,7 @@
 #include "crypto.h"
 #include "forge.h"
 #include "roles.h"
+#include "rotation.h"
 #include "store.h"
 
 static uint64_t rng = 0x2545f4914f6cdd1du;
@@ -340,6 +341,15 @@ static void removal(mutual_store *by, mutual_store *of, uint64_t cut)
 	CHECK_OK(mutual_device_remove(NULL, by, k, cut));
 }
 
+/* Whether `s` holds `key` (its bytes) among its group keys. */
+static int holds_key(mutual_store *s, const mutual_group_key *key)
+{
+	for (size_t i = 0; i < s->n_keys; i++)
+		if (memcmp(s->keys[i].key, key->key, MUTUAL_GROUP_KEY_SIZE) == 0)
+			return 1;
+	return 0;
+}
+
 /* 1 if `s` shows the entity item/`id` (not deleted). */
 static int has_item(mutual_store *s, const char *id)
 {
@@ -423,13 +433,19 @@ static void test_remove_refuses_after_cut(void)
 	CHECK(strstr(mutual_error_last(), "removed this device") != NULL);
 	/* The device list says so. */
 	digests_equal(s, 3);
-	/* After review: the coordinator lets the first of those events count. */
+	/* After review: the coordinator lets the first of those events count.
+	 * The removed laptop no longer reads what the group writes: the key
+	 * the first removal rotated to was never sealed to it. */
 	removal(a, b, cut + 1);
 	sync_all(s, 3, stick);
-	for (size_t i = 0; i < 3; i++)
-		CHECK(has_item(s[i], "after") && refused_of(s[i], b).refused == 1);
+	mutual_store *ac[] = { a, c };
+	for (size_t i = 0; i < 2; i++)
+		CHECK(has_item(ac[i], "after") && refused_of(ac[i], b).refused == 1);
 	CHECK(!is_coord(c, b));
-	agree_and_free(s, 3);
+	CHECK_OK(mutual_sync(&st, b, stick, NULL));
+	CHECK(st.segments_without_key >= 1 && st.events_received == 0 && !has_item(b, "after"));
+	agree_and_free(ac, 2);
+	mutual_store_free(b);
 }
 
 static int find_removed(const mutual_device_info *info, void *payload)
@@ -567,12 +583,42 @@ static int removed_cut_of(mutual_store *in, mutual_store *of, uint64_t *cut)
 	return rc == 0;
 }
 
+static int sum_events(const mutual_device_info *d, void *payload)
+{
+	*(uint64_t *)payload += d->events;
+	return 0;
+}
+
+typedef struct {
+	const uint8_t *device;
+	int found;
+} excluded_ctx;
+
+static int find_excluded(const mutual_db_rotation_row *r, void *payload)
+{
+	excluded_ctx *ex = payload;
+	for (size_t i = 0; i < r->n_excludes; i++)
+		ex->found |= memcmp(r->excludes + i * MUTUAL_KEY_SIZE, ex->device, MUTUAL_KEY_SIZE) == 0;
+	return 0;
+}
+
+static int count_coordinator(const char *id, void *payload)
+{
+	(void)id;
+	++*(size_t *)payload;
+	return 0;
+}
+
+
 /* One random history: 4..8 devices, 2..3 coordinators, puts, grants,
- * revokes and removals by whoever tries, syncs through three sticks in
- * random order; then everyone meets. 0 when every device holds the same
- * state, the same removals, and no removed device's event after its cut
- * shows anywhere (while every other put does); else 1. `*removed` counts
- * the removals that stood. */
+ * revokes and removals (each rotating the key) by whoever tries, syncs
+ * through three sticks in random order; then everyone meets. 0 when every
+ * device that remains holds the same state and the same removals, no
+ * removed device's event after its cut shows anywhere (while every other
+ * put does), and none of them seals with a key a removed device holds;
+ * 2 (no coordinator left) or 3 (a device left out by a removal that did
+ * not stand) when those hold for the others (see below); else 1.
+ * `*removed` counts the removals that stood. */
 static int removal_history(uint64_t seed, unsigned *removed)
 {
 	mutual_store *s[PROP_DEVICES_MAX];
@@ -633,14 +679,65 @@ static int removal_history(uint64_t seed, unsigned *removed)
 			      rc == MUTUAL_ENOTFOUND);
 		}
 	}
-	sync_all(s, n, sticks[0]);
+	/* Everyone meets, round after round: a coordinator that finds the
+	 * keys need it rotates again (rotation.c NOTES 5), the others follow. */
+	for (int round = 0; round < 3; round++)
+		sync_all(s, n, sticks[0]);
 
+	/* The devices that remain (a removed one no longer reads what the
+	 * group writes after its removal): one state, one list of removals. */
+	/* A removed device stops learning, and so does one left without a
+	 * key: the view to judge by is the one holding the most events. */
+	unsigned live[PROP_DEVICES_MAX], n_live = 0, most = 0, seer = 0;
+	uint64_t most_events = 0;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t events = 0;
+		CHECK_OK(mutual_device_foreach(s[i], sum_events, &events));
+		if (events > most_events) {
+			most_events = events;
+			seer = i;
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t cut;
+		most += (unsigned)removed_cut_of(s[seer], s[i], &cut);
+	}
+	/* A device a rotation left out for a removal that did not stand (two
+	 * coordinators removing each other at once) cannot read what was
+	 * sealed with that key: a known limit (docs/membership.md), counted
+	 * apart and left out of the comparison. */
+	int left_out = 0;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t cut;
+		excluded_ctx ex = { s[i]->self, 0 };
+		if (removed_cut_of(s[seer], s[i], &cut))
+			continue;
+		CHECK_OK(mutual__db_rotation_rows(s[seer]->db, find_excluded, &ex));
+		if (ex.found) { /* and it cannot open part of what the others wrote */
+			mutual_sync_stats st = MUTUAL_SYNC_STATS_INIT;
+			CHECK_OK(mutual_sync(&st, s[i], sticks[0], NULL));
+			ex.found = st.segments_without_key > 0 || st.own_events_waiting > 0;
+		}
+		if (ex.found)
+			left_out = 1;
+		else
+			live[n_live++] = i;
+	}
+	CHECK(n_live > 0);
+	/* A group left with no coordinator after a removal (two removing each
+	 * other at once) has nobody to rotate: its devices hold their new
+	 * events back rather than seal them with a key a removed device
+	 * holds (rotation.c NOTES 2). Only the refusals are checked then. */
+	size_t coordinators = 0;
+	CHECK_OK(mutual_coordinator_foreach(s[seer], count_coordinator, &coordinators));
+	int stuck = coordinators == 0 && most > 0;
 	uint8_t first[MUTUAL_HASH_SIZE], dg[MUTUAL_HASH_SIZE];
 	removal_list l0, li;
 	memset(&l0, 0, sizeof(l0));
-	CHECK_OK(mutual_state_digest(first, s[0]));
-	CHECK_OK(mutual_device_foreach(s[0], list_removal, &l0));
-	for (unsigned i = 1; i < n; i++) {
+	CHECK_OK(mutual_state_digest(first, s[live[0]]));
+	CHECK_OK(mutual_device_foreach(s[live[0]], list_removal, &l0));
+	for (unsigned j = 1; j < n_live && !stuck; j++) {
+		unsigned i = live[j];
 		memset(&li, 0, sizeof(li));
 		CHECK_OK(mutual_state_digest(dg, s[i]));
 		CHECK_OK(mutual_device_foreach(s[i], list_removal, &li));
@@ -648,14 +745,26 @@ static int removal_history(uint64_t seed, unsigned *removed)
 	}
 	for (size_t p = 0; p < n_puts; p++) {
 		uint64_t cut;
-		int refused = removed_cut_of(s[0], s[puts[p].dev], &cut) && puts[p].seq > cut;
-		for (unsigned i = 0; i < n; i++)
-			bad |= has_item(s[i], puts[p].id) == refused;
+		int refused = removed_cut_of(s[seer], s[puts[p].dev], &cut) && puts[p].seq > cut;
+		for (unsigned j = 0; j < n_live; j++)
+			bad |= stuck ? refused && has_item(s[live[j]], puts[p].id) : has_item(s[live[j]], puts[p].id) == refused;
 	}
+	/* No device that remains seals with a key a removed device holds
+	 * (the key its next segments would be sealed with, if any). */
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t cut;
-		*removed += (unsigned)removed_cut_of(s[0], s[i], &cut);
+		if (!removed_cut_of(s[seer], s[i], &cut))
+			continue;
+		*removed += 1;
+		for (unsigned j = 0; j < n_live; j++) {
+			mutual_seal_plan plan;
+			CHECK_OK(mutual__rotation_seal_plan(&plan, s[live[j]], UINT64_MAX));
+			bad |= plan.has_current && holds_key(s[i], &plan.current);
+			mutual__rotation_seal_plan_free(&plan);
+		}
 	}
+	if ((stuck || left_out) && !bad)
+		bad = stuck ? 2 : 3;
 	for (unsigned i = 0; i < n; i++)
 		mutual_store_free(s[i]);
 	return bad;
@@ -663,15 +772,18 @@ static int removal_history(uint64_t seed, unsigned *removed)
 
 static void test_removal_property(void)
 {
-	unsigned removed = 0, bad = 0;
+	unsigned removed = 0, bad = 0, stuck = 0, left_out = 0;
 	for (unsigned k = 0; k < prop_seeds; k++) {
 		int b = removal_history(k, &removed);
-		if (b)
+		if (b == 1)
 			fprintf(stderr, "seed %u: the devices disagree\n", k);
-		bad += (unsigned)b;
+		bad += b == 1;
+		stuck += b == 2;
+		left_out += b == 3;
 	}
-	fprintf(stderr, "%u seeds, %u removals stood, %u seeds disagreed\n", prop_seeds, removed, bad);
-	CHECK(bad == 0 && removed > 0);
+	fprintf(stderr, "%u seeds, %u removals stood, %u seeds left without a coordinator, %u with a device left out"
+		" by a removal that did not stand, %u seeds disagreed\n", prop_seeds, removed, stuck, left_out, bad);
+	CHECK(bad == 0 && removed > 0 && stuck + left_out < prop_seeds);
 }
 
 #ifdef MUTUAL_TEST_HOOKS
@@ -683,12 +795,159 @@ static void test_removal_property_detects_no_rebuild(void)
 	unsigned removed = 0, bad = 0;
 	CHECK(setenv("MUTUAL_TEST_REMOVAL_NO_REBUILD", "1", 1) == 0);
 	for (unsigned k = 0; k < prop_seeds && bad == 0; k++)
-		bad += (unsigned)removal_history(k, &removed);
+		bad += removal_history(k, &removed) == 1;
 	CHECK(unsetenv("MUTUAL_TEST_REMOVAL_NO_REBUILD") == 0);
 	fprintf(stderr, "the skipped rebuild was found (%u seed)\n", bad);
 	CHECK(bad > 0);
 }
+
+/* With the key sealed to the removed devices too (a test hook), a removed
+ * device holds the key the others seal with: the same histories must find
+ * it. */
+static void test_removal_property_detects_key_to_removed(void)
+{
+	unsigned removed = 0, bad = 0;
+	CHECK(setenv("MUTUAL_TEST_ROTATION_SEAL_TO_REMOVED", "1", 1) == 0);
+	for (unsigned k = 0; k < prop_seeds && bad == 0; k++)
+		bad += removal_history(k, &removed) == 1;
+	CHECK(unsetenv("MUTUAL_TEST_ROTATION_SEAL_TO_REMOVED") == 0);
+	fprintf(stderr, "the key sealed to a removed device was found (%u seed)\n", bad);
+	CHECK(bad > 0);
+}
 #endif
+
+
+/* ------------------------------------------------------------- rotation */
+
+static uint64_t sync_once(mutual_store *s, const char *stick, mutual_sync_stats *st)
+{
+	mutual_sync_stats fresh = MUTUAL_SYNC_STATS_INIT;
+	*st = fresh;
+	CHECK_OK(mutual_sync(st, s, stick, NULL));
+	return st->events_received;
+}
+
+/* A coordinator rotates: everyone takes the new key and seals with it.
+ * An invite made before the rotation (the old key only) lets a device
+ * join but read nothing sealed after it; one made after carries every
+ * key, so its device reads the history too. */
+static void test_rotate_seals_new_key(void)
+{
+	mutual_store *s[3];
+	const char *stick = three_devices(s);
+	mutual_store *a = s[0], *b = s[1], *c = s[2];
+	char *old_invite = NULL, *new_invite = NULL;
+	mutual_create_options opts = MUTUAL_CREATE_OPTIONS_INIT;
+	mutual_store *d = NULL, *e = NULL;
+	mutual_event_id id;
+	mutual_sync_stats st;
+
+	CHECK_OK(mutual_entity_put(NULL, c, "item", "before", "{\"n\":1}"));
+	sync_all(s, 3, stick);
+	CHECK_OK(mutual_invite_text(&old_invite, a));
+	CHECK(strncmp(old_invite, "MUTUAL-INVITE-1:", 16) == 0); /* one key: any libmutual joins */
+	CHECK_RC(mutual_key_rotate(NULL, b), MUTUAL_EPERM);
+	CHECK_OK(mutual_key_rotate(&id, a));
+	CHECK(id.seq == head_of(a, a));
+	CHECK(a->n_keys == 2 && a->keys[0].id != 1); /* the new key is current */
+	sync_all(s, 3, stick);
+	for (size_t i = 1; i < 3; i++)
+		CHECK(s[i]->n_keys == 2 && memcmp(s[i]->keys[0].key, a->keys[0].key, MUTUAL_GROUP_KEY_SIZE) == 0);
+	CHECK_OK(mutual_entity_put(NULL, c, "item", "after", "{\"n\":1}"));
+	sync_all(s, 3, stick);
+	CHECK(has_item(a, "after") && has_item(b, "after"));
+
+	opts.device_name = "van";
+	CHECK_OK(mutual_store_join_text(&d, tmp_path("d"), old_invite, &opts));
+	sync_once(d, stick, &st);
+	CHECK(st.segments_without_key >= 1 && has_item(d, "before") && !has_item(d, "after"));
+	CHECK_OK(mutual_invite_text(&new_invite, a));
+	CHECK(strncmp(new_invite, "MUTUAL-INVITE-2:", 16) == 0);
+	opts.device_name = "bike";
+	CHECK_OK(mutual_store_join_text(&e, tmp_path("e"), new_invite, &opts));
+	CHECK_OK(mutual__store_load_group_key(e));
+	CHECK(e->n_keys == 2);
+	sync_once(e, stick, &st);
+	CHECK(st.segments_without_key == 0 && has_item(e, "before") && has_item(e, "after"));
+	mutual_free(old_invite);
+	mutual_free(new_invite);
+	mutual_store_free(d);
+	mutual_store *all[] = { a, b, c, e };
+	sync_all(all, 4, stick);
+	agree_and_free(all, 4);
+}
+
+/* Two coordinators remove two devices at once: neither key excludes both,
+ * so a member that learns of both holds its new events back (and says
+ * why) until a coordinator that holds both rotates again; then they go,
+ * sealed with a key neither removed device holds. */
+static void test_rotate_after_concurrent_removals(void)
+{
+	mutual_store *s[5];
+	const char *stick = make_stick("stick");
+	s[0] = check_store_create("a", "office");
+	s[1] = check_store_join(s[0], "b", "laptop");
+	s[2] = check_store_join(s[0], "c", "phone");
+	s[3] = check_store_join(s[0], "d", "stolen");
+	s[4] = check_store_join(s[0], "e", "departed");
+	mutual_store *a = s[0], *b = s[1], *c = s[2], *d = s[3], *e = s[4];
+	mutual_sync_stats st;
+
+	sync_all(s, 5, stick);
+	grant(a, b);
+	sync_all(s, 5, stick);
+	removal(a, d, MUTUAL_CUT_HELD); /* offline, at once */
+	removal(b, e, MUTUAL_CUT_HELD);
+	sync_once(a, stick, &st);
+	CHECK(st.own_events_waiting == 0);
+	sync_once(c, stick, &st); /* c learns of the first, and takes its key */
+	CHECK_OK(mutual_entity_put(NULL, c, "item", "beans", "{\"n\":1}"));
+	sync_once(b, stick, &st); /* b sends its removal (under the key before) and learns of a's */
+	sync_once(c, stick, &st); /* beans go (a sync exports first); then c learns of both */
+	CHECK(st.own_events_waiting == 0);
+	CHECK_OK(mutual_entity_put(NULL, c, "item", "peas", "{\"n\":1}"));
+	sync_once(c, stick, &st); /* no key excludes both removed devices: peas wait */
+	CHECK(st.own_events_waiting == 1);
+	sync_once(b, stick, &st); /* b, a coordinator holding both, rotates again */
+	sync_once(c, stick, &st); /* takes the key */
+	sync_once(c, stick, &st);
+	CHECK(st.own_events_waiting == 0);
+	sync_once(a, stick, &st);
+	CHECK(has_item(a, "beans") && has_item(a, "peas"));
+	mutual_store *live[] = { a, b, c };
+	sync_all(live, 3, stick);
+	sync_all(live, 3, stick);
+	for (size_t i = 0; i < 3; i++)
+		CHECK(!holds_key(d, &live[i]->keys[0]) && !holds_key(e, &live[i]->keys[0]));
+	agree_and_free(live, 3);
+	mutual_store_free(d);
+	mutual_store_free(e);
+}
+
+/* A member that was never a coordinator writes a rotation (its own
+ * software): nobody takes its key or seals with it. */
+static void test_rotate_by_member_ignored(void)
+{
+	mutual_store *s[3];
+	const char *stick = three_devices(s);
+	mutual_store *a = s[0], *b = s[1], *c = s[2];
+	mutual_buf payload = { 0 };
+	uint8_t *frontier = NULL;
+	size_t n = 0;
+
+	CHECK_OK(mutual__rotation_payload(&payload, c, NULL));
+	forge_frontier(c, &frontier, &n);
+	forge_event(c, 0, frontier, n, "mutual.key.rotate", (const char *)payload.data);
+	free(frontier);
+	mutual__buf_free(&payload);
+	sync_all(s, 3, stick);
+	for (size_t i = 0; i < 2; i++)
+		CHECK(s[i]->n_keys == 1 && s[i]->keys[0].id == 1);
+	CHECK_OK(mutual_entity_put(NULL, b, "item", "rice", "{\"n\":1}"));
+	sync_all(s, 3, stick);
+	CHECK(has_item(a, "rice"));
+	agree_and_free(s, 3);
+}
 
 /* ------------------------------------------------ the resolver on its own */
 
@@ -881,8 +1140,12 @@ int main(int argc, char **argv)
 		{ "removed_while_removing", test_removed_while_removing },
 		{ "remove_refusals", test_remove_refusals },
 		{ "removal_property", test_removal_property },
+		{ "rotate_seals_new_key", test_rotate_seals_new_key },
+		{ "rotate_after_concurrent_removals", test_rotate_after_concurrent_removals },
+		{ "rotate_by_member_ignored", test_rotate_by_member_ignored },
 #ifdef MUTUAL_TEST_HOOKS
 		{ "removal_property_detects_no_rebuild", test_removal_property_detects_no_rebuild },
+		{ "removal_property_detects_key_to_removed", test_removal_property_detects_key_to_removed },
 #endif
 		{ "resolver_order_independent", test_resolver_order_independent },
 #ifdef MUTUAL_TEST_HOOKS

@@ -760,6 +760,13 @@ static void test_output_versions(void)
 	CHECK(big.sync.version == 1 && big.sync.safe_to_remove == 1);
 	for (n = offsetof(mutual_sync_stats, segments_without_key); n < sizeof(big.bytes); n++)
 		CHECK(big.bytes[n] == 0xAA);
+	/* and one built against version 2 nothing from version 3's on. */
+	memset(&big, 0xAA, sizeof(big));
+	big.sync.version = 2;
+	CHECK_OK(mutual_sync(&big.sync, s, tmp_path("stick"), NULL));
+	CHECK(big.sync.version == 2 && big.sync.segments_without_key == 0);
+	for (n = offsetof(mutual_sync_stats, own_events_waiting); n < sizeof(big.bytes); n++)
+		CHECK(big.bytes[n] == 0xAA);
 	/* The ordinary way: _INIT, filled in. */
 	vr.version = MUTUAL_VERIFY_RESULT_VERSION;
 	CHECK_OK(mutual_verify(&vr, s));

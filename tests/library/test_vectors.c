@@ -29,8 +29,14 @@
  * vector fails one of them with MUTUAL_EVERIFY, and that boxes libmutual
  * seals open with its opener, for their device only.
  *
- * Usage: test_vectors VECTOR_FILE, test_vectors --envelope VECTOR_FILE, or
- * test_vectors --key-box VECTOR_FILE.
+ * With --invite, it checks the invite vectors
+ * (tests/resources/vectors/invite-v2.txt, made by
+ * tools/make_invite_vectors.py): mutual__invite_decode gives every accepted
+ * text's fields and mutual__invite_encode gives back exactly its text; each
+ * rejected one is refused with the error the vector names.
+ *
+ * Usage: test_vectors VECTOR_FILE, test_vectors --envelope VECTOR_FILE,
+ * test_vectors --key-box VECTOR_FILE, or test_vectors --invite VECTOR_FILE.
  * Exits 0 when everything matches, 1 on any mismatch (each one printed,
  * naming the event or vector and the field), 2 when the vector file cannot
  * be read or parsed.
@@ -45,6 +51,7 @@
 #include "crypto.h"
 #include "event.h"
 #include "segment.h"
+#include "store.h"
 
 #define MAX_KEYS 32
 #define MAX_EVENTS 16
@@ -447,6 +454,8 @@ static const char *code_name(int rc)
 		return "MUTUAL_EINVALID";
 	case MUTUAL_EVERIFY:
 		return "MUTUAL_EVERIFY";
+	case MUTUAL_EVERSION:
+		return "MUTUAL_EVERSION";
 	default:
 		return "another code";
 	}
@@ -756,6 +765,82 @@ static int check_key_boxes(void)
 	return vectors_verdict(n, accepted, rejected, "key box");
 }
 
+/* ----------------------------------------------------------------- invites */
+
+/* The "keys" field: space-separated ID:HEX. */
+static void parse_keys(const block *b, mutual_invite *inv)
+{
+	const char *p = get(b, "keys");
+	inv->n_keys = 0;
+	while (*p) {
+		char *end;
+		unsigned long long id = strtoull(p, &end, 10);
+		if (*end != ':' || id > UINT32_MAX || inv->n_keys == MUTUAL_INVITE_KEYS_MAX ||
+		    strspn(end + 1, "0123456789abcdef") < 64 ||
+		    mutual__unhex(inv->keys[inv->n_keys].key, 32, end + 1, 64) < 0)
+			die(line_of(b, "keys"), "keys: each is ID:HEX (64 hex digits)");
+		inv->keys[inv->n_keys++].id = (uint32_t)id;
+		p = end + 1 + 64;
+		if (*p == ' ')
+			p++;
+	}
+}
+
+static int check_invites(void)
+{
+	static block top, vecs[MAX_EVENTS];
+	size_t accepted = 0, rejected = 0;
+	char *text;
+	size_t n = load_vectors(&top, vecs, "invite-v2", &text);
+
+	for (size_t v = 0; v < n; v++) {
+		const block *b = &vecs[v];
+		const char *expect = get(b, "expect"), *error = get(b, "error"), *token = get(b, "text");
+		mutual_invite want, got;
+		char where[64], *encoded = NULL;
+		int rc, code;
+
+		snprintf(where, sizeof(where), "vector %zu", v + 1);
+		if (strcmp(expect, "accept") == 0 && !*error)
+			code = 0, accepted++;
+		else if (strcmp(expect, "reject") == 0 && strcmp(error, "MUTUAL_EINVALID") == 0)
+			code = MUTUAL_EINVALID, rejected++;
+		else if (strcmp(expect, "reject") == 0 && strcmp(error, "MUTUAL_EVERSION") == 0)
+			code = MUTUAL_EVERSION, rejected++;
+		else
+			die(b->line[0], "%s: expect/error must be accept/(empty) or reject/MUTUAL_EINVALID or MUTUAL_EVERSION",
+				where);
+		rc = mutual__invite_decode(&got, token, strlen(token));
+		expect_code(where, "text", "the invite", code, rc);
+		printf("%s: expect %s%s%s: mutual__invite_decode returns %s\n", where, expect, *error ? " " : "", error,
+			code_name(rc));
+		if (code != 0 || rc != 0)
+			continue;
+		memset(&want, 0, sizeof(want));
+		get_hex_fixed(b, "group_id", want.group_id, sizeof(want.group_id));
+		get_hex_fixed(b, "inviter", want.inviter, sizeof(want.inviter));
+		parse_keys(b, &want);
+		snprintf(want.name, sizeof(want.name), "%s", get(b, "name"));
+		check_bytes(where, "group_id", want.group_id, 16, got.group_id, 16);
+		check_bytes(where, "inviter", want.inviter, 32, got.inviter, 32);
+		if (got.n_keys != want.n_keys)
+			fail(where, "keys", "a different number of keys");
+		for (size_t k = 0; k < want.n_keys && k < got.n_keys; k++)
+			if (got.keys[k].id != want.keys[k].id || memcmp(got.keys[k].key, want.keys[k].key, 32) != 0)
+				fail(where, "keys", "a key differs (its id, its bytes or its place)");
+		if (strcmp(got.name, want.name) != 0)
+			fail(where, "name", "the group name differs");
+		if (mutual__invite_encode(&encoded, &want) < 0)
+			die(0, "%s: %s", where, mutual_error_last());
+		if (strcmp(encoded, token) != 0)
+			fail(where, "text", "mutual__invite_encode of the fields gives another text");
+		mutual__wipe(encoded, strlen(encoded));
+		free(encoded);
+	}
+	free(text);
+	return vectors_verdict(n, accepted, rejected, "invite");
+}
+
 int main(int argc, char **argv)
 {
 	static block top, events[MAX_EVENTS];
@@ -766,10 +851,12 @@ int main(int argc, char **argv)
 	char *text;
 
 	if (!(argc == 2 && argv[1][0] != '-') &&
-	    !(argc == 3 && (strcmp(argv[1], "--envelope") == 0 || strcmp(argv[1], "--key-box") == 0))) {
+	    !(argc == 3 && (strcmp(argv[1], "--envelope") == 0 || strcmp(argv[1], "--key-box") == 0 ||
+			       strcmp(argv[1], "--invite") == 0))) {
 		fprintf(stderr, "usage: %s tests/resources/vectors/event-v1.txt\n"
 			"       %s --envelope tests/resources/vectors/envelope-newer.txt\n"
-			"       %s --key-box tests/resources/vectors/key-box-v1.txt\n", argv[0], argv[0], argv[0]);
+			"       %s --key-box tests/resources/vectors/key-box-v1.txt\n"
+			"       %s --invite tests/resources/vectors/invite-v2.txt\n", argv[0], argv[0], argv[0], argv[0]);
 		return 2;
 	}
 	vector_path = argv[argc - 1];
@@ -778,7 +865,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (argc == 3)
-		return strcmp(argv[1], "--key-box") == 0 ? check_key_boxes() : check_envelopes();
+		return strcmp(argv[1], "--key-box") == 0  ? check_key_boxes()
+		       : strcmp(argv[1], "--invite") == 0 ? check_invites()
+							  : check_envelopes();
 	text = read_all(vector_path, &text_len);
 	nev = parse(text, text_len, &top, events, "event");
 	if (nev == 0)

@@ -50,7 +50,7 @@ SECRET_DEVICES = ("laptop-of-Quillon", "office-pc-Brunhild")
 
 JSON_KEYS = {"ok", "events_sent", "events_received", "segments_sent", "segments_received",
              "devices_updated", "refused", "newer_format", "objects_sent", "objects_received",
-             "segments_opened", "segments_without_key", "safe_to_remove", "error"}
+             "segments_opened", "segments_without_key", "own_events_waiting", "safe_to_remove", "error"}
 
 
 def setUpModule():

@@ -214,6 +214,7 @@ class SyncStats:
     forked_devices: int
     future_events: int
     segments_without_key: int  # held back: sealed with a group key not received yet
+    own_events_waiting: int  # this device's events not sent: no group key may seal them yet
     safe_to_remove: bool
     refusals: Tuple[Tuple[str, str], ...]
 
@@ -441,11 +442,20 @@ class Store:
         """Remove `device` from the group (a coordinator only: NotAllowed
         otherwise). Its events after its event `after` (default: the last
         this store holds) are refused on every device that learns of it;
-        removing it again with another `after` moves the cut. Returns the
-        event's id. The group key does not rotate yet (docs/membership.md)."""
+        removing it again with another `after` moves the cut. The group key
+        rotates with it (rotate_key()). Returns the removal's id."""
         eid = C.EventId()
         cut = C.CUT_HELD if after is None else after
         _check(lib.mutual_device_remove(ctypes.byref(eid), self._handle, self._device_key(device), cut))
+        return _format_id(eid)
+
+    def rotate_key(self) -> str:
+        """Rotate the group key (a coordinator only: NotAllowed otherwise): a
+        new key sealed to every device this store holds that is not removed,
+        which they seal with from the sync that brings it on; old keys stay,
+        to read what they sealed. Returns the rotation event's id."""
+        eid = C.EventId()
+        _check(lib.mutual_key_rotate(ctypes.byref(eid), self._handle))
         return _format_id(eid)
 
     def role_actions(self) -> List[Dict[str, Any]]:
@@ -691,7 +701,7 @@ class Store:
 
         progress_cb, refusal_cb = C.PROGRESS_CB(on_progress), C.REFUSAL_CB(on_refusal)
         opts = C.SyncOptions(1, progress_cb, None, refusal_cb, None)
-        st = C.SyncStats(version=2)
+        st = C.SyncStats(version=3)
         rc = lib.mutual_sync(ctypes.byref(st), self._handle, _b(target), ctypes.byref(opts))
         stats = SyncStats._from(st, refusals)
         if raised:

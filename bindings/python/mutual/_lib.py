@@ -69,7 +69,8 @@ class SyncStats(ctypes.Structure):
         "events_sent", "events_received", "segments_sent", "segments_received", "devices_updated", "refused",
         "newer_format", "objects_received", "objects_sent", "segments_opened", "forks_found", "forked_devices",
         "future_events")] + [("safe_to_remove", ctypes.c_int), ("first_refusal", ctypes.c_char * 256),
-                             ("segments_without_key", ctypes.c_uint64)]  # version 2
+                             ("segments_without_key", ctypes.c_uint64),  # version 2
+                             ("own_events_waiting", ctypes.c_uint64)]  # version 3
 
 
 class ProjectionStats(ctypes.Structure):
@@ -165,6 +166,7 @@ PROTOTYPES = {
     "mutual_coordinator_grant": (I, [ctypes.POINTER(EventId), P, ctypes.c_uint8 * KEY_SIZE]),
     "mutual_coordinator_revoke": (I, [ctypes.POINTER(EventId), P, ctypes.c_uint8 * KEY_SIZE, ctypes.c_uint64]),
     "mutual_device_remove": (I, [ctypes.POINTER(EventId), P, ctypes.c_uint8 * KEY_SIZE, ctypes.c_uint64]),
+    "mutual_key_rotate": (I, [ctypes.POINTER(EventId), P]),
     "mutual_is_coordinator": (I, [P, ctypes.c_uint8 * KEY_SIZE]),
     "mutual_coordinator_foreach": (I, [P, COORDINATOR_CB, P]),
     "mutual_role_action_foreach": (I, [P, ROLE_ACTION_CB, P]),

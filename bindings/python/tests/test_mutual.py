@@ -510,6 +510,36 @@ class TestRemoval(Base):
         with self.assertRaises(mutual.NotAllowed):  # b learned of it
             b.put("item", "more", {"kg": 1})
         self.assertIn("remove", [x["action"] for x in a.role_actions()])
+        # The removal rotated the key: what a writes now never reaches b.
+        a.put("item", "beans", {"kg": 3})
+        a.sync(stick)
+        st = b.sync(stick)
+        self.assertEqual(st.events_received, 0)
+        self.assertGreaterEqual(st.segments_without_key, 1)
+        self.assertNotIn("beans", [e.id for e in b.entities("item")])
+
+    def test_rotate_key(self):
+        a = mutual.Store.create(self.path("a"), group="Food pantry", device="office")
+        self.addCleanup(a.close)
+        b = mutual.Store.join(self.path("b"), a.invite(), device="phone")
+        self.addCleanup(b.close)
+        stick = self.path("stick")
+        os.mkdir(stick)
+        for s in (b, a, b):
+            s.sync(stick)
+        with self.assertRaises(mutual.NotAllowed):
+            b.rotate_key()
+        eid = a.rotate_key()
+        self.assertTrue(eid.startswith(a.device_id + ":"))
+        self.assertIn("mutual.key.rotate", [e.type for e in a.events()])
+        a.sync(stick)
+        b.sync(stick)  # takes the key; from its next sync it seals with it
+        b.put("item", "rice", {"kg": 5})
+        st = b.sync(stick)
+        self.assertEqual((st.own_events_waiting, st.refused), (0, 0))
+        st = a.sync(stick)
+        self.assertEqual(st.segments_without_key, 0)
+        self.assertEqual([e.id for e in a.entities("item")], ["rice"])
 
 
 if __name__ == "__main__":
