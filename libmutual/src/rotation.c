@@ -224,10 +224,11 @@ static int copy_rotation(const mutual_db_rotation_row *row, void *payload)
 	memcpy(r->commit, row->commit, MUTUAL_HASH_SIZE);
 	memcpy(r->after, row->after, row->n_after * MUTUAL_HASH_SIZE);
 	r->n_after = row->n_after;
-	memcpy(r->excludes, row->excludes, row->n_excludes * MUTUAL_KEY_SIZE);
-	r->n_excludes = row->n_excludes;
-	memcpy(r->boxed, row->boxed, row->n_boxed * MUTUAL_KEY_SIZE);
-	r->n_boxed = row->n_boxed;
+	/* SQLite gives NULL for an empty blob: nothing to copy then. */
+	if ((r->n_excludes = row->n_excludes) > 0)
+		memcpy(r->excludes, row->excludes, row->n_excludes * MUTUAL_KEY_SIZE);
+	if ((r->n_boxed = row->n_boxed) > 0)
+		memcpy(r->boxed, row->boxed, row->n_boxed * MUTUAL_KEY_SIZE);
 	if ((r->has_box = row->box != NULL))
 		memcpy(r->box, row->box, MUTUAL_KEY_BOX_SIZE);
 	return 0;
