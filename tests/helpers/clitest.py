@@ -29,6 +29,14 @@ def built_with_test_hooks():
     return os.environ.get("MUTUAL_TEST_HOOKS") == "1"
 
 
+def sanitized_run():
+    """Whether the binaries under test run under ASan and UBSan: meson says
+    so in $MUTUAL_TEST_SANITIZED ("1"). A test whose point there is memory
+    repeats a long loop fewer times in that build (the same C paths, each
+    several times slower); the other builds check the full figure."""
+    return os.environ.get("MUTUAL_TEST_SANITIZED") == "1"
+
+
 def needs_test_hooks(variable):
     """Skip a test (or a class) that switches a test-only hook on through
     $`variable`, unless the binaries were built with -Dtest_hooks=true: the
