@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "crypto.h"
 #include "db_sqlite.h"
 
 #define ROLE_WRITE "cannot apply a role event"
@@ -204,7 +205,6 @@ int mutual__db_device_limits(mutual_db *db, const uint8_t device[MUTUAL_KEY_SIZE
 
 /* ---------------------------------------------------------------- rotations */
 
-#define ROTATION_BOX_SIZE 80 /* crypto.h's MUTUAL_KEY_BOX_SIZE */
 
 int mutual__db_rotation_add(mutual_db *db, const mutual_db_rotation_row *row)
 {
@@ -225,7 +225,7 @@ int mutual__db_rotation_add(mutual_db *db, const mutual_db_rotation_row *row)
 	sqlite3_bind_blob(st, 7, row->n_boxed ? (const void *)row->boxed : "", (int)(row->n_boxed * MUTUAL_KEY_SIZE),
 		SQLITE_STATIC);
 	if (row->box)
-		sqlite3_bind_blob(st, 8, row->box, ROTATION_BOX_SIZE, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 8, row->box, MUTUAL_KEY_BOX_SIZE, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : mutual__db_fail(db, rc, "cannot apply a key rotation");
@@ -245,7 +245,7 @@ int mutual__db_rotation_rows(mutual_db *db, mutual_db_rotation_cb cb, void *payl
 		int box = sqlite3_column_type(st, 7) == SQLITE_NULL ? 0 : sqlite3_column_bytes(st, 7);
 		if (sqlite3_column_bytes(st, 0) != MUTUAL_KEY_SIZE || sqlite3_column_bytes(st, 3) != MUTUAL_HASH_SIZE ||
 		    after % MUTUAL_HASH_SIZE || excl % MUTUAL_KEY_SIZE || boxed % MUTUAL_KEY_SIZE ||
-		    (box && box != ROTATION_BOX_SIZE)) {
+		    (box && box != MUTUAL_KEY_BOX_SIZE)) {
 			sqlite3_finalize(st);
 			return mutual__fail(MUTUAL_ECORRUPT, "a key rotation row is damaged: run mutual rebuild");
 		}

@@ -495,15 +495,14 @@ static int skip_settle(void)
 
 int mutual__project_settle(mutual_store *s)
 {
-	int rc = 0;
 	if (s->removals_changed) {
-		s->rotations_changed = 1; /* which key may seal changed too */
+		s->rotations_changed = 1; /* which key may seal changed too (a rebuild says so itself) */
 		if (skip_settle())
 			s->removals_changed = 0;
 		else
-			rc = mutual__project_rebuild_locked(s);
+			return mutual__project_rebuild_locked(s); /* it settles the keys */
 	}
-	return rc < 0 ? rc : mutual__rotation_settle(s);
+	return mutual__rotation_settle(s);
 }
 
 int mutual_rebuild(mutual_store *s)

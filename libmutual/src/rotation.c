@@ -146,11 +146,11 @@ int mutual__rotation_apply(mutual_store *s, const mutual_event_rec *ev)
 		row.boxed = boxed.data;
 		row.n_boxed = n_boxes;
 	}
-	if (rc == 0 && (rc = mutual__db_rotation_add(s->db, &row)) == 0)
-		s->rotations_changed = 1;
-	if (rc < 0 && rc != MUTUAL_ERROR && rc != MUTUAL_ECORRUPT && rc != MUTUAL_EBUSY) {
+	if (rc < 0 && rc != MUTUAL_ERROR) {
 		mutual__error_clear();
 		rc = 0; /* malformed: skipped everywhere alike */
+	} else if (rc == 0 && (rc = mutual__db_rotation_add(s->db, &row)) == 0) {
+		s->rotations_changed = 1;
 	}
 	mutual__buf_free(&commit);
 	mutual__buf_free(&key);
@@ -300,19 +300,9 @@ static int excludes_all_removed(const view *v, const struct rotation *r)
 	return 1;
 }
 
-/* The held key of this id and commitment, or NULL. */
-static const mutual_group_key *held_key(mutual_store *s, uint32_t id, const uint8_t commit[MUTUAL_HASH_SIZE])
-{
-	const mutual_group_key *k;
-	size_t pos = 0;
-	while ((k = mutual__keyring_next(s, id, &pos)) != NULL)
-		if (mutual__key_commit_check(commit, s->group_id_raw, k->id, k->key) == 0)
-			return k;
-	return NULL;
-}
-
-/* The held key whose commitment is `commit`, whatever its id, or NULL. */
-static const mutual_group_key *held_by_commit(mutual_store *s, const uint8_t commit[MUTUAL_HASH_SIZE])
+/* The held key whose commitment is `commit` (the commitment binds the
+ * key id too), or NULL. */
+static const mutual_group_key *held_key(mutual_store *s, const uint8_t commit[MUTUAL_HASH_SIZE])
 {
 	for (size_t i = 0; i < s->n_keys; i++)
 		if (mutual__key_commit_check(commit, s->group_id_raw, s->keys[i].id, s->keys[i].key) == 0)
@@ -336,7 +326,7 @@ static const mutual_group_key *choose(const view *v, mutual_store *s, const stru
 		if (!r->head || !excludes_all_removed(v, r))
 			continue;
 		clean_head = 1;
-		if ((k = held_key(s, r->key_id, r->commit)) != NULL &&
+		if ((k = held_key(s, r->commit)) != NULL &&
 		    (!*chosen || memcmp(r->commit, (*chosen)->commit, MUTUAL_HASH_SIZE) < 0)) {
 			best = k;
 			*chosen = r;
@@ -364,7 +354,7 @@ static int take_key(mutual_store *s, uint32_t id, const uint8_t commit[MUTUAL_HA
 {
 	uint8_t key[MUTUAL_GROUP_KEY_SIZE];
 	int rc;
-	if (held_key(s, id, commit))
+	if (held_key(s, commit))
 		return 0;
 	if ((rc = mutual__store_load_secret(s)) < 0)
 		return rc;
@@ -545,7 +535,7 @@ int mutual__rotation_seal_plan(mutual_seal_plan *plan, mutual_store *s, uint64_t
 		if (memcmp(r->device, s->self, MUTUAL_KEY_SIZE) != 0 || r->seq < from_seq)
 			continue;
 		/* NOTES 3: its writer held the key it follows when it wrote it. */
-		if ((k = held_by_commit(s, r->after)) == NULL) {
+		if ((k = held_key(s, r->after)) == NULL) {
 			rc = mutual__fail(MUTUAL_ECORRUPT, "group.key lacks the key this device's rotation at seq %" PRIu64
 				" follows: its events cannot be sealed", r->seq);
 			break;
